@@ -1,0 +1,472 @@
+//! The client: the five operations, chunking of long lists, and the retry loop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use ureq::http::Method;
+
+use super::api_error;
+use super::config::{self, BaseUrl, Options};
+use super::error::{Error, Result, Status};
+use super::http::{Fault, Reply, Transport};
+use super::retry::{self, Decision, FailureClass, Policy, RetryState};
+use super::validate::{self, ItemKind};
+
+/// URLs per purge request: the API's documented limit.
+pub const URLS_PER_REQUEST: usize = 100;
+/// Patterns per purge request: the API's documented limit.
+pub const PATTERNS_PER_REQUEST: usize = 10;
+
+/// What `delete_resource` does besides the DELETE itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// Send `PATCH {"active": false}` first: the API refuses to delete an active resource.
+    pub deactivate_first: bool,
+    /// A resource that does not exist counts as deleted.
+    pub missing_ok: bool,
+}
+
+/// A Gcore CDN API client. Cheap to clone; clones share one connection pool.
+/// `Send + Sync`: any number of threads may call through one client at once.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    /// Limit on a whole call (attempts, backoff and waits), if any.
+    call_timeout: Option<Duration>,
+}
+
+struct Shared {
+    transport: Transport,
+    base: BaseUrl,
+    max_retries: u32,
+    wait_budget: Duration,
+    url_interval: Duration,
+    pattern_interval: Duration,
+    /// To redact from any message, however it got there. Wiped on drop.
+    api_key: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.shared.base.as_str())
+            .field("api_key", &"[REDACTED]")
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
+}
+
+/// The user agent every request carries.
+pub fn user_agent(suffix: Option<&str>) -> String {
+    let base = concat!("gcdn/", env!("CARGO_PKG_VERSION"));
+    match suffix {
+        Some(s) => format!("{base} {s}"),
+        None => base.to_owned(),
+    }
+}
+
+/// The parts of one API call that the retry loop and the messages need.
+struct Call<'a> {
+    method: Method,
+    url: String,
+    body: Option<&'a [u8]>,
+    /// How long to wait after a 429 without `Retry-After`.
+    rate_interval: Duration,
+    /// The call's deadline, if it has a call timeout.
+    deadline: Option<Instant>,
+}
+
+/// A request that failed for good.
+struct Failed {
+    error: Error,
+    /// An earlier attempt may have reached the server and been carried out: it failed in
+    /// transit, after the request could have been sent.
+    earlier_attempt_uncertain: bool,
+}
+
+#[derive(Serialize)]
+struct UrlsBody<'a> {
+    urls: &'a [&'a str],
+}
+
+#[derive(Serialize)]
+struct PathsBody<'a> {
+    paths: &'a [&'a str],
+}
+
+impl Client {
+    /// A client for `api_key` (`None`: `GCORE_API_KEY`), with `options`.
+    pub fn new(api_key: Option<&str>, options: &Options) -> Result<Client> {
+        let env_key;
+        let api_key = match api_key {
+            Some(k) => k,
+            None => {
+                env_key =
+                    zeroize::Zeroizing::new(std::env::var(config::ENV_API_KEY).map_err(|_| {
+                        Error::invalid(format!(
+                            "no API key given and {} is not set",
+                            config::ENV_API_KEY
+                        ))
+                    })?);
+                env_key.as_str()
+            }
+        };
+        config::check_api_key(api_key)?;
+        let base = match &options.base_url {
+            Some(url) => BaseUrl::parse(url)?,
+            None => match std::env::var(config::ENV_BASE_URL) {
+                Ok(url) if !url.is_empty() => BaseUrl::parse(&url)
+                    .map_err(|e| e.context(format!("from {}", config::ENV_BASE_URL)))?,
+                _ => BaseUrl::parse(config::DEFAULT_BASE_URL)?,
+            },
+        };
+        let transport = Transport::new(
+            api_key,
+            options.timeout,
+            &user_agent(options.user_agent_suffix.as_deref()),
+            options.ca_file.as_deref(),
+        )?;
+        Ok(Client {
+            shared: Arc::new(Shared {
+                transport,
+                base,
+                max_retries: options.max_retries,
+                wait_budget: options.max_rate_limit_wait,
+                url_interval: options.url_purge_interval,
+                pattern_interval: options.pattern_purge_interval,
+                api_key: zeroize::Zeroizing::new(api_key.to_owned()),
+            }),
+            call_timeout: None,
+        })
+    }
+
+    /// A client sharing this one's connections and settings whose every call ends, with
+    /// [`Status::Timeout`] or the last error seen, once `limit` has passed since it began.
+    pub fn with_call_timeout(&self, limit: Duration) -> Client {
+        Client {
+            shared: Arc::clone(&self.shared),
+            call_timeout: Some(limit),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.shared.base.as_str()
+    }
+
+    /// Purge the cached copies of `urls` (paths such as `/img/a.jpg?v=2`). Repeats are sent
+    /// once; lists longer than the API takes go in requests of 100, one after another.
+    pub fn purge_urls<S: AsRef<str>>(&self, resource_id: i64, urls: &[S]) -> Result<()> {
+        validate::resource_id(resource_id)?;
+        let urls = validate::unique_items(ItemKind::Url, urls)?;
+        self.purge_in_chunks(resource_id, ItemKind::Url, &urls)
+    }
+
+    /// Purge everything under each pattern (`/images/*`; `*` only at the end). Repeats are
+    /// sent once; lists go in requests of 10, one after another.
+    pub fn purge_patterns<S: AsRef<str>>(&self, resource_id: i64, patterns: &[S]) -> Result<()> {
+        validate::resource_id(resource_id)?;
+        let patterns = validate::unique_items(ItemKind::Pattern, patterns)?;
+        self.purge_in_chunks(resource_id, ItemKind::Pattern, &patterns)
+    }
+
+    /// Purge the resource's whole cache: `{"paths": []}`.
+    pub fn purge_all(&self, resource_id: i64) -> Result<()> {
+        validate::resource_id(resource_id)?;
+        let body = serde_json::to_vec(&PathsBody { paths: &[] }).expect("static JSON");
+        self.request(Call {
+            method: Method::POST,
+            url: self.resource_url(resource_id, "/purge"),
+            body: Some(&body),
+            rate_interval: self.shared.pattern_interval,
+            deadline: self.deadline(),
+        })
+        .map(drop)
+        .map_err(|f| {
+            f.error
+                .context(format!("purge all of resource {resource_id}"))
+        })
+    }
+
+    /// `PATCH {"active": false}`: stop serving content, as deletion requires.
+    pub fn deactivate_resource(&self, resource_id: i64) -> Result<()> {
+        validate::resource_id(resource_id)?;
+        self.deactivate(resource_id, self.deadline()).map_err(|f| {
+            f.error
+                .context(format!("deactivate resource {resource_id}"))
+        })
+    }
+
+    /// `DELETE` the resource, first deactivating it if asked to.
+    pub fn delete_resource(&self, resource_id: i64, options: DeleteOptions) -> Result<()> {
+        validate::resource_id(resource_id)?;
+        let deadline = self.deadline();
+        let gone = |f: &Failed| {
+            f.error.status == Status::NotFound
+                && (options.missing_ok || f.earlier_attempt_uncertain)
+        };
+        if options.deactivate_first {
+            match self.deactivate(resource_id, deadline) {
+                Ok(()) => {}
+                Err(f) if f.error.status == Status::NotFound && options.missing_ok => return Ok(()),
+                Err(f) => {
+                    return Err(f.error.context(format!(
+                        "delete resource {resource_id}: deactivating it first failed"
+                    )))
+                }
+            }
+        }
+        match self.request(Call {
+            method: Method::DELETE,
+            url: self.resource_url(resource_id, ""),
+            body: None,
+            rate_interval: retry::backoff(0),
+            deadline,
+        }) {
+            Ok(_) => Ok(()),
+            // DELETE is idempotent: when an earlier attempt may have been carried out and the
+            // retry finds nothing, the resource is deleted, which is what was asked.
+            Err(f) if gone(&f) => Ok(()),
+            Err(f) => Err(f.error.context(format!("delete resource {resource_id}"))),
+        }
+    }
+
+    fn deactivate(
+        &self,
+        resource_id: i64,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), Failed> {
+        self.request(Call {
+            method: Method::PATCH,
+            url: self.resource_url(resource_id, ""),
+            body: Some(br#"{"active":false}"#),
+            rate_interval: retry::backoff(0),
+            deadline,
+        })
+        .map(drop)
+    }
+
+    fn purge_in_chunks(&self, resource_id: i64, kind: ItemKind, items: &[&str]) -> Result<()> {
+        let (per_request, interval, noun) = match kind {
+            ItemKind::Url => (URLS_PER_REQUEST, self.shared.url_interval, "URL"),
+            ItemKind::Pattern => (
+                PATTERNS_PER_REQUEST,
+                self.shared.pattern_interval,
+                "pattern",
+            ),
+        };
+        let url = self.resource_url(resource_id, "/purge");
+        let deadline = self.deadline();
+        let total = items.len().div_ceil(per_request);
+        for (n, chunk) in items.chunks(per_request).enumerate() {
+            let body = match kind {
+                ItemKind::Url => serde_json::to_vec(&UrlsBody { urls: chunk }),
+                ItemKind::Pattern => serde_json::to_vec(&PathsBody { paths: chunk }),
+            }
+            .map_err(|e| Error::new(Status::Protocol, format!("could not encode JSON: {e}")))?;
+            let result = self.request(Call {
+                method: Method::POST,
+                url: url.clone(),
+                body: Some(&body),
+                rate_interval: interval,
+                deadline,
+            });
+            if let Err(f) = result {
+                let first = n * per_request;
+                let what = if total == 1 {
+                    format!("purge by {noun} of resource {resource_id}")
+                } else {
+                    format!(
+                        "purge by {noun} of resource {resource_id} stopped at request {} of {total} \
+                         ({noun}s {}-{} of the {} unique); {first} {noun}s were purged by the {n} \
+                         request(s) before it",
+                        n + 1,
+                        first + 1,
+                        first + chunk.len(),
+                        items.len(),
+                    )
+                };
+                return Err(f.error.context(what));
+            }
+        }
+        Ok(())
+    }
+
+    fn resource_url(&self, resource_id: i64, suffix: &str) -> String {
+        format!(
+            "{}/cdn/resources/{resource_id}{suffix}",
+            self.shared.base.as_str()
+        )
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.call_timeout.map(|d| Instant::now() + d)
+    }
+
+    /// Send one API request, retrying as the policy allows; a 2xx reply, or why not.
+    fn request(&self, call: Call<'_>) -> std::result::Result<Reply, Failed> {
+        let shared = &*self.shared;
+        let policy = Policy {
+            max_retries: shared.max_retries,
+            wait_budget: shared.wait_budget,
+            rate_limit_interval: call.rate_interval,
+        };
+        let mut state = RetryState::new();
+        let mut uncertain = false;
+        loop {
+            let timeout = match call.deadline {
+                None => shared.transport.timeout(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.failed(
+                            Error::new(
+                                Status::Timeout,
+                                "the call timeout ran out before the request could be sent",
+                            ),
+                            uncertain,
+                        ));
+                    }
+                    left.min(shared.transport.timeout())
+                }
+            };
+            state.attempts += 1;
+            let (error, class, retry_after) =
+                match shared
+                    .transport
+                    .send(call.method.clone(), &call.url, call.body, timeout)
+                {
+                    Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
+                    Ok(reply) => self.classify_reply(&reply),
+                    Err(fault) => {
+                        let Fault {
+                            status,
+                            message,
+                            transient,
+                        } = fault;
+                        uncertain |= transient;
+                        let class = if transient {
+                            FailureClass::Transient
+                        } else {
+                            FailureClass::Final
+                        };
+                        (Error::new(status, message), class, None)
+                    }
+                };
+            match state.decide(&policy, class, retry_after) {
+                Decision::RetryAfter(wait) => {
+                    if let Some(deadline) = call.deadline {
+                        if Instant::now() + wait >= deadline {
+                            let error = error.context(format!(
+                                "giving up: the call timeout ends before the next try (in {})",
+                                retry::secs(wait)
+                            ));
+                            return Err(self.failed(error, uncertain));
+                        }
+                    }
+                    std::thread::sleep(wait);
+                }
+                Decision::GiveUp(note) => {
+                    let error = if note.is_empty() {
+                        error
+                    } else {
+                        Error::new(error.status, format!("{} ({note})", error.message))
+                    };
+                    return Err(self.failed(error, uncertain));
+                }
+            }
+        }
+    }
+
+    fn classify_reply(&self, reply: &Reply) -> (Error, FailureClass, Option<Duration>) {
+        let status = reply.status;
+        let retry_after = reply
+            .retry_after
+            .as_deref()
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let class = match status {
+            429 => FailureClass::RateLimited,
+            408 | 500..=599 => FailureClass::Transient,
+            _ => FailureClass::Final,
+        };
+        let message = if (300..400).contains(&status) {
+            let to = reply
+                .location
+                .as_deref()
+                .map(|l| format!(" to {}", super::error::quote(l, 200)))
+                .unwrap_or_default();
+            format!(
+                "HTTP {status}: the API answered with a redirect{to}, which gcdn does not follow \
+                 (the API key would go with it); set the base URL to the address that answers"
+            )
+        } else {
+            api_error::describe(status, &reply.body)
+        };
+        (
+            Error::new(api_error::status_for(status), message),
+            class,
+            retry_after,
+        )
+    }
+
+    /// Wrap a final error, redacting the key from it whatever path it came by.
+    fn failed(&self, mut error: Error, uncertain: bool) -> Failed {
+        let key = self.shared.api_key.as_str();
+        if key.len() >= 4 && error.message.contains(key) {
+            error.message = error.message.replace(key, "[REDACTED]");
+        }
+        Failed {
+            error,
+            earlier_attempt_uncertain: uncertain,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Client>();
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let c = Client::new(Some("secret-key-123"), &Options::default()).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("secret-key-123"), "{shown}");
+        assert!(shown.contains("REDACTED"));
+    }
+
+    #[test]
+    fn validation_fails_before_anything_is_sent() {
+        // Port 9 on loopback: nothing listens, so any request would fail as a network error,
+        // not as the invalid argument asserted here.
+        let mut o = Options::default();
+        o.set_base_url("http://127.0.0.1:9").unwrap();
+        let c = Client::new(Some("k"), &o).unwrap();
+        let empty: [&str; 0] = [];
+        for e in [
+            c.purge_urls(1, &empty).unwrap_err(),
+            c.purge_urls(0, &["/a"]).unwrap_err(),
+            c.purge_urls(1, &["/a", "b"]).unwrap_err(),
+            c.purge_patterns(1, &["/a*b"]).unwrap_err(),
+            c.purge_all(-1).unwrap_err(),
+            c.delete_resource(0, DeleteOptions::default()).unwrap_err(),
+            c.deactivate_resource(0).unwrap_err(),
+        ] {
+            assert_eq!(e.status, Status::InvalidArgument, "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn user_agent_names_the_version_and_the_binding() {
+        assert_eq!(
+            user_agent(None),
+            concat!("gcdn/", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(user_agent(Some("gcdn-go/0.1.0")).ends_with(" gcdn-go/0.1.0"));
+    }
+}

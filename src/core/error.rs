@@ -1,0 +1,143 @@
+//! The error type of the core: a [`Status`] class plus a human message.
+
+use std::fmt;
+
+/// The class of a failure. The numbers are the C ABI's status codes and never change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Status {
+    /// The caller's input was refused before anything was sent.
+    InvalidArgument = 1,
+    /// HTTP 401 or 403.
+    Unauthorized = 2,
+    /// HTTP 404.
+    NotFound = 3,
+    /// HTTP 429, still, after the waiting the caller allowed.
+    RateLimited = 4,
+    /// Any other 4xx: the API refused the request.
+    Rejected = 5,
+    /// 5xx after retries.
+    Server = 6,
+    /// DNS, connect, TLS, connection reset.
+    Network = 7,
+    /// An attempt, or the whole call, ran out of time.
+    Timeout = 8,
+    /// A response the client cannot make sense of.
+    Protocol = 9,
+    /// A bug, caught at the C boundary.
+    Panic = 10,
+}
+
+impl Status {
+    /// Every status, in code order.
+    pub const ALL: [Status; 10] = [
+        Status::InvalidArgument,
+        Status::Unauthorized,
+        Status::NotFound,
+        Status::RateLimited,
+        Status::Rejected,
+        Status::Server,
+        Status::Network,
+        Status::Timeout,
+        Status::Protocol,
+        Status::Panic,
+    ];
+
+    /// The stable numeric code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// A short, static description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Status::InvalidArgument => "invalid argument",
+            Status::Unauthorized => "unauthorized",
+            Status::NotFound => "not found",
+            Status::RateLimited => "rate limited",
+            Status::Rejected => "rejected by the API",
+            Status::Server => "server error",
+            Status::Network => "network error",
+            Status::Timeout => "timed out",
+            Status::Protocol => "protocol error",
+            Status::Panic => "internal error (panic)",
+        }
+    }
+}
+
+/// A failed operation: what kind of failure, and a message fit to show a person.
+///
+/// Messages never contain the API key: the client redacts it from anything it quotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub status: Status,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Error {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(Status::InvalidArgument, message)
+    }
+
+    /// The same error with `prefix` put before its message.
+    pub fn context(mut self, prefix: impl fmt::Display) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Quote untrusted text (an item the caller gave, a server's words) for a message: at most
+/// `max` characters, control characters escaped, so a message stays one readable line.
+pub fn quote(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 2);
+    out.push('"');
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        let codes: Vec<i32> = Status::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(codes, (1..=10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn quote_escapes_and_truncates() {
+        assert_eq!(quote("/a\r\nb", 80), "\"/a\\r\\nb\"");
+        assert_eq!(quote("abcdef", 3), "\"abc…\"");
+        assert_eq!(quote("say \"hi\"", 80), "\"say \\\"hi\\\"\"");
+    }
+}

@@ -1,0 +1,226 @@
+//! The HTTP layer: one pooled, keep-alive `ureq` agent, requests with the key attached, and
+//! every transport failure sorted into a status class.
+
+use std::io::Read;
+use std::time::Duration;
+
+use ureq::http::{self, Method};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use zeroize::Zeroizing;
+
+use super::error::{quote, Error, Result, Status};
+
+/// The most of a response body the client reads. Error bodies are a few hundred bytes; a
+/// server that sends more is cut off here and memory stays bounded.
+pub const BODY_CAP: usize = 64 * 1024;
+
+/// A response, body read up to [`BODY_CAP`].
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A request that got no usable HTTP answer.
+#[derive(Debug)]
+pub struct Fault {
+    pub status: Status,
+    pub message: String,
+    /// Whether another attempt could succeed (connection resets, refusals, timeouts).
+    pub transient: bool,
+}
+
+pub struct Transport {
+    agent: ureq::Agent,
+    /// `APIKey <key>`, wiped when the client is dropped.
+    authorization: Zeroizing<String>,
+    timeout: Duration,
+}
+
+impl Transport {
+    pub fn new(
+        api_key: &str,
+        timeout: Duration,
+        user_agent: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Transport> {
+        let mut tls = TlsConfig::builder();
+        if let Some(path) = ca_file {
+            tls = tls.root_certs(RootCerts::new_with_certs(&load_ca_file(path)?));
+        }
+        let config = ureq::Agent::config_builder()
+            // Status codes are answers to decode, not transport errors.
+            .http_status_as_error(false)
+            // A redirect is returned as it is, never followed: the key must not go elsewhere.
+            .max_redirects(0)
+            .timeout_global(Some(timeout))
+            .user_agent(user_agent)
+            .accept("application/json")
+            .tls_config(tls.build())
+            .max_idle_connections_per_host(32)
+            .build();
+        let mut authorization = Zeroizing::new(String::with_capacity(7 + api_key.len()));
+        authorization.push_str("APIKey ");
+        authorization.push_str(api_key);
+        Ok(Transport {
+            agent: config.new_agent(),
+            authorization,
+            timeout,
+        })
+    }
+
+    /// The agent's own per-attempt timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One attempt: send, then read status, `Retry-After`, `Location` and up to [`BODY_CAP`]
+    /// of the body. `timeout` covers the whole exchange.
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        json_body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> std::result::Result<Reply, Fault> {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::AUTHORIZATION, self.authorization.as_str());
+        if json_body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(json_body.unwrap_or_default())
+            .map_err(|e| Fault {
+                status: Status::InvalidArgument,
+                message: format!("could not build the request: {e}"),
+                transient: false,
+            })?;
+        let result = if timeout == self.timeout {
+            self.agent.run(request)
+        } else {
+            let request = self
+                .agent
+                .configure_request(request)
+                .timeout_global(Some(timeout))
+                .build();
+            self.agent.run(request)
+        };
+        let mut response = result.map_err(fault_of)?;
+        let header = |name: http::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let retry_after = header(http::header::RETRY_AFTER);
+        let location = header(http::header::LOCATION);
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        // Read at most the cap. A body cut short, or one that goes on past the cap, still
+        // leaves the status in hand: a 2xx is a success whatever its body does, and an
+        // error is described from what arrived.
+        let mut reader = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .reader()
+            .take(BODY_CAP as u64);
+        let _ = reader.read_to_end(&mut body);
+        Ok(Reply {
+            status,
+            retry_after,
+            location,
+            body,
+        })
+    }
+}
+
+fn load_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
+    let shown = quote(&path.display().to_string(), 300);
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::invalid(format!("cannot read the CA file {shown}: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::invalid(format!(
+                    "the CA file {shown} is not valid PEM: {e}"
+                )))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::invalid(format!(
+            "the CA file {shown} holds no PEM certificate"
+        )));
+    }
+    Ok(certs)
+}
+
+/// Sort a transport error into a status, a message, and whether to try again.
+fn fault_of(error: ureq::Error) -> Fault {
+    use std::io::ErrorKind;
+    let (status, transient, message) = match &error {
+        ureq::Error::Timeout(what) => (Status::Timeout, true, format!("timed out ({what})")),
+        ureq::Error::HostNotFound => (Status::Network, true, "host not found (DNS)".into()),
+        ureq::Error::ConnectionFailed => (Status::Network, true, "connection failed".into()),
+        ureq::Error::Tls(what) => (Status::Network, false, format!("TLS error: {what}")),
+        ureq::Error::Io(io) => {
+            let text = io.to_string();
+            if is_tls_failure(io) {
+                (Status::Network, false, format!("TLS error: {text}"))
+            } else {
+                match io.kind() {
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                        (Status::Timeout, true, format!("timed out: {text}"))
+                    }
+                    ErrorKind::ConnectionRefused => {
+                        (Status::Network, true, format!("connection refused: {text}"))
+                    }
+                    ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+                    | ErrorKind::NotConnected => (
+                        Status::Network,
+                        true,
+                        format!("the connection was closed before a response arrived: {text}"),
+                    ),
+                    _ => (Status::Network, true, format!("network error: {text}")),
+                }
+            }
+        }
+        ureq::Error::Protocol(p) => (
+            Status::Protocol,
+            false,
+            format!("the server's response is not valid HTTP: {p}"),
+        ),
+        ureq::Error::BadUri(u) => (Status::InvalidArgument, false, format!("bad URL: {u}")),
+        other => (Status::Protocol, false, other.to_string()),
+    };
+    Fault {
+        status,
+        message,
+        transient,
+    }
+}
+
+/// rustls reports certificate and handshake failures as I/O errors wrapping its own error.
+fn is_tls_failure(io: &std::io::Error) -> bool {
+    let Some(inner) = io.get_ref() else {
+        return false;
+    };
+    let type_name = format!("{inner:?}");
+    type_name.contains("Certificate")
+        || type_name.contains("AlertReceived")
+        || type_name.contains("InvalidMessage")
+        || type_name.contains("PeerIncompatible")
+        || type_name.contains("HandshakeNotComplete")
+}

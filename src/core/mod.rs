@@ -1,0 +1,13 @@
+//! The safe Rust core. It knows nothing of C: validation, retries, pacing and HTTP live here.
+
+pub mod api_error;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod retry;
+pub mod validate;
+
+pub use client::{Client, DeleteOptions, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
+pub use config::Options;
+pub use error::{Error, Result, Status};

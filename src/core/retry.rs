@@ -1,0 +1,341 @@
+//! When to try a request again, and how long to wait first. Pure decisions, no I/O.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use once_cell::sync::Lazy;
+
+/// Why an attempt failed, as far as retrying is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureClass {
+    /// 408, 5xx, connection failures, timeouts: worth another try, within `max_retries`.
+    Transient,
+    /// 429: wait for the window to reopen, within the wait budget.
+    RateLimited,
+    /// Anything else: trying again would get the same answer.
+    Final,
+}
+
+/// The limits one request's retries live within.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub max_retries: u32,
+    /// Total time one request may spend waiting on 429s and `Retry-After`.
+    pub wait_budget: Duration,
+    /// The wait after a 429 without `Retry-After`: until the rate window can have reopened.
+    pub rate_limit_interval: Duration,
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    RetryAfter(Duration),
+    /// Stop, and tell the caller why retrying stopped (empty when it never applied).
+    GiveUp(String),
+}
+
+/// Retry bookkeeping for one request.
+#[derive(Debug, Default)]
+pub struct RetryState {
+    pub attempts: u32,
+    transient_retries: u32,
+    waited: Duration,
+}
+
+impl RetryState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decide after attempt number `self.attempts` failed. `retry_after` is the server's
+    /// `Retry-After`, already turned into a duration from now.
+    pub fn decide(
+        &mut self,
+        policy: &Policy,
+        class: FailureClass,
+        retry_after: Option<Duration>,
+    ) -> Decision {
+        match class {
+            FailureClass::Final => Decision::GiveUp(String::new()),
+            FailureClass::Transient => {
+                if self.transient_retries >= policy.max_retries {
+                    return Decision::GiveUp(self.attempts_note());
+                }
+                let wait = match retry_after {
+                    Some(asked) => match self.spend(policy, asked) {
+                        Some(w) => w,
+                        None => return Decision::GiveUp(self.beyond_budget_note(policy, asked)),
+                    },
+                    None => backoff(self.transient_retries),
+                };
+                self.transient_retries += 1;
+                Decision::RetryAfter(wait)
+            }
+            FailureClass::RateLimited => {
+                let base = retry_after.unwrap_or(policy.rate_limit_interval);
+                // A little jitter, so clients sharing a window do not come back together.
+                let wait = base + jitter(base.min(Duration::from_secs(10)) / 20);
+                match self.spend(policy, wait) {
+                    Some(w) => Decision::RetryAfter(w),
+                    None => Decision::GiveUp(self.beyond_budget_note(policy, base)),
+                }
+            }
+        }
+    }
+
+    fn spend(&mut self, policy: &Policy, wait: Duration) -> Option<Duration> {
+        let total = self.waited.checked_add(wait)?;
+        if total > policy.wait_budget {
+            return None;
+        }
+        self.waited = total;
+        Some(wait)
+    }
+
+    fn attempts_note(&self) -> String {
+        match self.attempts {
+            0 | 1 => String::new(),
+            n => format!("after {n} attempts"),
+        }
+    }
+
+    fn beyond_budget_note(&self, policy: &Policy, asked: Duration) -> String {
+        format!(
+            "the next try could come only after {} more, past the rate-limit wait budget of {} \
+             ({} already waited); raise max_rate_limit_wait to wait longer",
+            secs(asked),
+            secs(policy.wait_budget),
+            secs(self.waited)
+        )
+    }
+}
+
+/// `min(0.5 s · 2ⁿ, 8 s)`, less up to 25 % jitter.
+pub fn backoff(n: u32) -> Duration {
+    let full =
+        Duration::from_millis(500u64.saturating_mul(1u64 << n.min(5))).min(Duration::from_secs(8));
+    full - jitter(full / 4)
+}
+
+/// A uniformly random duration in `[0, max]`.
+pub fn jitter(max: Duration) -> Duration {
+    let nanos = max.as_nanos() as u64;
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(next_random() % (nanos + 1))
+}
+
+/// splitmix64 over a shared counter: good enough to spread retries, no crate needed.
+fn next_random() -> u64 {
+    static STATE: Lazy<AtomicU64> = Lazy::new(|| {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x853c_49e6_748f_ea9b)
+            ^ (std::process::id() as u64).rotate_left(32);
+        AtomicU64::new(seed)
+    });
+    let mut z = STATE
+        .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `Retry-After` as a wait from `now`: delay-seconds or an HTTP date (all three RFC 9110 forms).
+/// A date in the past means "now"; anything unreadable is ignored.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `1.5 s`, `30 s`, `150 ms` for messages.
+pub fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            max_retries: 2,
+            wait_budget: Duration::from_secs(150),
+            rate_limit_interval: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap_with_jitter_below() {
+        for _ in 0..200 {
+            for (n, full) in [
+                (0, 500),
+                (1, 1000),
+                (2, 2000),
+                (3, 4000),
+                (4, 8000),
+                (9, 8000),
+                (40, 8000),
+            ] {
+                let b = backoff(n).as_millis() as u64;
+                assert!(b <= full && b >= full * 3 / 4, "n={n} b={b}");
+            }
+        }
+    }
+
+    #[test]
+    fn transient_failures_get_max_retries_then_stop() {
+        let p = policy();
+        let mut s = RetryState::new();
+        for _ in 0..2 {
+            s.attempts += 1;
+            assert!(matches!(
+                s.decide(&p, FailureClass::Transient, None),
+                Decision::RetryAfter(_)
+            ));
+        }
+        s.attempts += 1;
+        assert_eq!(
+            s.decide(&p, FailureClass::Transient, None),
+            Decision::GiveUp("after 3 attempts".into())
+        );
+    }
+
+    #[test]
+    fn zero_retries_means_one_attempt() {
+        let p = Policy {
+            max_retries: 0,
+            ..policy()
+        };
+        let mut s = RetryState::new();
+        s.attempts = 1;
+        assert_eq!(
+            s.decide(&p, FailureClass::Transient, None),
+            Decision::GiveUp(String::new())
+        );
+    }
+
+    #[test]
+    fn final_failures_are_never_retried() {
+        let mut s = RetryState::new();
+        assert!(matches!(
+            s.decide(&policy(), FailureClass::Final, None),
+            Decision::GiveUp(_)
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_for_transient_failures() {
+        let mut s = RetryState::new();
+        assert_eq!(
+            s.decide(
+                &policy(),
+                FailureClass::Transient,
+                Some(Duration::from_secs(7))
+            ),
+            Decision::RetryAfter(Duration::from_secs(7))
+        );
+        let mut s = RetryState::new();
+        let d = s.decide(
+            &policy(),
+            FailureClass::Transient,
+            Some(Duration::from_secs(3600)),
+        );
+        assert!(
+            matches!(d, Decision::GiveUp(ref m) if m.contains("3600 s")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn rate_limits_wait_for_the_window_within_the_budget() {
+        let p = policy();
+        let mut s = RetryState::new();
+        let mut total = Duration::ZERO;
+        let mut waits = 0;
+        while let Decision::RetryAfter(w) = s.decide(&p, FailureClass::RateLimited, None) {
+            assert!(
+                w >= Duration::from_secs(30) && w <= Duration::from_millis(31_500),
+                "{w:?}"
+            );
+            total += w;
+            waits += 1;
+        }
+        assert_eq!(
+            waits, 4,
+            "150 s of budget holds four 30 s waits and some jitter"
+        );
+        assert!(total <= p.wait_budget);
+    }
+
+    #[test]
+    fn rate_limit_retry_after_replaces_the_interval() {
+        let mut s = RetryState::new();
+        let d = s.decide(
+            &policy(),
+            FailureClass::RateLimited,
+            Some(Duration::from_secs(2)),
+        );
+        assert!(
+            matches!(d, Decision::RetryAfter(w) if w >= Duration::from_secs(2) && w <= Duration::from_millis(2100))
+        );
+        let p = Policy {
+            wait_budget: Duration::ZERO,
+            ..policy()
+        };
+        let d = RetryState::new().decide(&p, FailureClass::RateLimited, None);
+        assert!(
+            matches!(d, Decision::GiveUp(ref m) if m.contains("max_rate_limit_wait")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:50:07 1994", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
+        for _ in 0..1000 {
+            assert!(jitter(Duration::from_millis(10)) <= Duration::from_millis(10));
+        }
+    }
+}

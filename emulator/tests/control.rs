@@ -1,0 +1,325 @@
+//! The control API and the binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{api, control, Conn};
+use gcdn_emulator::{Config, Emulator, Limits};
+use serde_json::json;
+
+#[test]
+fn resources() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    let a = emu.addr();
+    let r = control(
+        a,
+        "POST",
+        "/__emulator/resources",
+        r#"{"id": 5, "active": false, "refusal": "streaming"}"#,
+    );
+    assert_eq!(r.status, 201);
+    let r = control(a, "GET", "/__emulator/resources/5", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"id": 5, "active": false, "status": "suspended", "cname": "cdn5.example.com", "refusal": "streaming"})
+    );
+    assert_eq!(api(&emu, "DELETE", "/cdn/resources/5", "").status, 400);
+    assert_eq!(
+        control(a, "POST", "/__emulator/resources", r#"{"id": 6}"#).status,
+        201
+    );
+    assert!(emu.resource(6).unwrap().active);
+    assert_eq!(control(a, "GET", "/__emulator/resources/7", "").status, 404);
+    assert_eq!(
+        control(a, "POST", "/__emulator/resources", r#"{"id": "x"}"#).status,
+        400
+    );
+    assert_eq!(
+        control(
+            a,
+            "POST",
+            "/__emulator/resources",
+            r#"{"id": 1, "refusal": "nope"}"#
+        )
+        .status,
+        400
+    );
+    // Control requests are not recorded.
+    assert_eq!(emu.requests().len(), 1);
+}
+
+#[test]
+fn faults() {
+    let emu = Emulator::start(Config {
+        seed_resources: vec![1],
+        ..Config::default()
+    })
+    .unwrap();
+    let a = emu.addr();
+    let fault = json!({"method": "POST", "path_prefix": "/cdn/resources/1/purge", "times": 2,
+        "action": {"respond": {"status": 503, "body": "{\"errors\": [\"busy\"]}", "headers": {"Retry-After": "1"}}}});
+    assert_eq!(
+        control(a, "POST", "/__emulator/faults", &fault.to_string()).status,
+        201
+    );
+    let fault = json!({"method": null, "path_prefix": null, "action": {"delay_ms": 300}});
+    assert_eq!(
+        control(a, "POST", "/__emulator/faults", &fault.to_string()).status,
+        201
+    );
+    let fault = json!({"action": {"drop": true}});
+    assert_eq!(
+        control(a, "POST", "/__emulator/faults", &fault.to_string()).status,
+        201
+    );
+    let bad = json!({"action": {"explode": true}});
+    assert_eq!(
+        control(a, "POST", "/__emulator/faults", &bad.to_string()).status,
+        400
+    );
+
+    let purge = r#"{"urls": ["/a"]}"#;
+    for _ in 0..2 {
+        let r = api(&emu, "POST", "/cdn/resources/1/purge", purge);
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert_eq!(r.json(), json!({"errors": ["busy"]}));
+    }
+    let t = Instant::now();
+    assert_eq!(api(&emu, "GET", "/cdn/resources/1", "").status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    let mut c = Conn::open(a);
+    c.send_raw("GET", "/cdn/resources/1", &[], "");
+    assert!(c.read_to_eof().is_empty());
+    assert_eq!(api(&emu, "GET", "/cdn/resources/1", "").status, 200);
+}
+
+#[test]
+fn requests_config_reset() {
+    let emu = Emulator::start(Config {
+        seed_resources: vec![1],
+        ..Config::default()
+    })
+    .unwrap();
+    let a = emu.addr();
+    api(
+        &emu,
+        "PATCH",
+        "/cdn/resources/1?x=y",
+        r#"{"active": false}"#,
+    );
+    let r = control(a, "GET", "/__emulator/requests", "");
+    assert_eq!(r.status, 200);
+    let list = r.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let rec = &list[0];
+    assert_eq!(rec["method"], "PATCH");
+    assert_eq!(rec["path"], "/cdn/resources/1?x=y");
+    assert_eq!(rec["body"], r#"{"active": false}"#);
+    assert_eq!(rec["status"], 200);
+    assert_eq!(rec["headers"]["authorization"], "apikey test-key");
+    assert_eq!(rec["headers"]["content-type"], "application/json");
+
+    assert_eq!(control(a, "DELETE", "/__emulator/requests", "").status, 200);
+    assert!(emu.requests().is_empty());
+
+    let cfg = json!({"url_requests": 1, "url_window_ms": 1500, "pattern_requests": 3,
+        "pattern_window_ms": 2000, "all_requests": 4, "all_window_ms": 500, "max_urls": 3,
+        "max_patterns": 2, "retry_after": "seconds"});
+    assert_eq!(
+        control(a, "POST", "/__emulator/config", &cfg.to_string()).status,
+        200
+    );
+    assert_eq!(
+        emu.limits(),
+        Limits {
+            url_requests: 1,
+            url_window: Duration::from_millis(1500),
+            pattern_requests: 3,
+            pattern_window: Duration::from_secs(2),
+            all_requests: 4,
+            all_window: Duration::from_millis(500),
+            max_urls: 3,
+            max_patterns: 2,
+        }
+    );
+    let purge = r#"{"urls": ["/a"]}"#;
+    assert_eq!(
+        api(&emu, "POST", "/cdn/resources/1/purge", purge).status,
+        201
+    );
+    let r = api(&emu, "POST", "/cdn/resources/1/purge", purge);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("2"));
+    assert_eq!(
+        control(
+            a,
+            "POST",
+            "/__emulator/config",
+            r#"{"retry_after": "date"}"#
+        )
+        .status,
+        200
+    );
+    let r = api(&emu, "POST", "/cdn/resources/1/purge", purge);
+    assert!(httpdate::parse_http_date(r.header("retry-after").unwrap()).is_ok());
+    assert_eq!(
+        control(a, "POST", "/__emulator/config", r#"{"bogus": 1}"#).status,
+        400
+    );
+
+    assert_eq!(control(a, "POST", "/__emulator/reset", "").status, 200);
+    assert!(emu.requests().is_empty());
+    assert_eq!(emu.limits(), Limits::default());
+    assert!(emu.resource(1).unwrap().active);
+    assert_eq!(
+        api(&emu, "POST", "/cdn/resources/1/purge", purge).status,
+        201
+    );
+    let r = api(&emu, "POST", "/cdn/resources/1/purge", purge);
+    assert_eq!(r.status, 201, "reset cleared the rate windows");
+    let r = api(&emu, "POST", "/cdn/resources/1/purge", purge);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), None, "Retry-After mode restored");
+
+    assert_eq!(control(a, "GET", "/__emulator/nope", "").status, 404);
+}
+
+fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("GCDN_EMULATOR_URL=http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (child, url.parse().unwrap())
+}
+
+#[test]
+fn binary_serves_logs_and_exits_on_stdin_eof() {
+    let (mut child, addr) = spawn_binary(&[
+        "--seed",
+        "3-5,9",
+        "--api-key",
+        "k1",
+        "--url-requests",
+        "1",
+        "--retry-after",
+        "seconds",
+        "--exit-on-stdin-eof",
+    ]);
+    let mut c = Conn::open(addr);
+    let auth = [("Authorization", "apikey k1")];
+    for id in [3, 4, 5, 9] {
+        let r = c.request("GET", &format!("/cdn/resources/{id}"), &auth, "");
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(c.request("GET", "/cdn/resources/6", &auth, "").status, 404);
+    let purge = r#"{"urls": ["/a"]}"#;
+    assert_eq!(
+        c.request("POST", "/cdn/resources/3/purge", &auth, purge)
+            .status,
+        201
+    );
+    let r = c.request("POST", "/cdn/resources/3/purge", &auth, purge);
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        c.request(
+            "GET",
+            "/cdn/resources/3",
+            &[("Authorization", "apikey test-key")],
+            ""
+        )
+        .status,
+        401
+    );
+
+    drop(child.stdin.take());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("GET /cdn/resources/3 200"), "{log}");
+    assert!(log.contains("POST /cdn/resources/3/purge 429"), "{log}");
+    assert!(!log.contains("k1"), "the key must not be logged: {log}");
+}
+
+#[test]
+fn binary_quiet_and_env_key() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
+        .args(["--quiet", "--seed", "1", "--exit-on-stdin-eof"])
+        .env("GCDN_EMULATOR_API_KEY", "from-env")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim_end()
+        .strip_prefix("GCDN_EMULATOR_URL=http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = Conn::open(addr).request(
+        "GET",
+        "/cdn/resources/1",
+        &[("Authorization", "apikey from-env")],
+        "",
+    );
+    assert_eq!(r.status, 200);
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn binary_rejects_bad_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
+        .args(["--retry-after", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--exit-on-stdin-eof"));
+}

@@ -257,7 +257,8 @@ impl Resource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
     /// Answer with this status, body and headers instead of handling the request. A
-    /// non-empty body without a `Content-Type` header is sent as `application/json`.
+    /// non-empty body without a `Content-Type` header is sent as `application/json` if it
+    /// is JSON, else as `text/plain; charset=utf-8`.
     Respond {
         /// Status code.
         status: u16,
@@ -297,7 +298,7 @@ impl Fault {
         }
     }
 
-    /// Answers `status` with `body` (sent as JSON unless a `Content-Type` is added).
+    /// Answers `status` with `body` (labelled JSON if it is JSON, unless a `Content-Type` is added).
     pub fn respond(status: u16, body: impl Into<String>) -> Self {
         Fault::new(FaultAction::Respond {
             status,

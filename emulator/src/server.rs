@@ -301,9 +301,15 @@ fn serve(shared: &std::sync::Arc<Shared>, mut rq: tiny_http::Request) {
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
             if !reply.body.is_empty() && !has_type {
+                let is_json = serde_json::from_slice::<serde_json::Value>(&reply.body).is_ok();
+                let content_type = if is_json {
+                    "application/json"
+                } else {
+                    "text/plain; charset=utf-8"
+                };
                 reply
                     .headers
-                    .push(("Content-Type".into(), "application/json".into()));
+                    .push(("Content-Type".into(), content_type.into()));
             }
             finish(shared, rq, &incoming, seq, reply);
         }

@@ -27,14 +27,14 @@ fn respond_fault_in_order_with_filters_and_times() {
             .times(2)
             .with_header("Retry-After", "1"),
     );
-    emu.push_fault(Fault::respond(500, "oops").with_header("Content-Type", "text/plain"));
+    emu.push_fault(Fault::respond(500, "oops").with_header("Content-Type", "text/html"));
     let mut c = Conn::open(emu.addr());
     let purge = r#"{"urls": ["/a"]}"#;
     // Another resource does not match the first fault but matches the catch-all second one.
     let r = c.api("POST", "/cdn/resources/2/purge", purge);
     assert_eq!(r.status, 500);
     assert_eq!(r.body, "oops");
-    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("content-type"), Some("text/html"));
     for _ in 0..2 {
         let r = c.api("POST", "/cdn/resources/1/purge", purge);
         assert_eq!(r.status, 503);
@@ -52,9 +52,15 @@ fn respond_fault_in_order_with_filters_and_times() {
 fn faults_apply_before_auth() {
     let emu = start();
     emu.push_fault(Fault::respond(502, ""));
-    let r = Conn::open(emu.addr()).request("GET", "/cdn/resources/1", &[], "");
+    emu.push_fault(Fault::respond(502, "<html>bad gateway</html>"));
+    let mut c = Conn::open(emu.addr());
+    let r = c.request("GET", "/cdn/resources/1", &[], "");
     assert_eq!(r.status, 502);
     assert_eq!(r.body, "");
+    assert_eq!(r.header("content-type"), None);
+    let r = c.request("GET", "/cdn/resources/1", &[], "");
+    assert_eq!(r.body, "<html>bad gateway</html>");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
 }
 
 #[test]

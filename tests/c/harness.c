@@ -1,0 +1,221 @@
+/*
+ * C test harness: the real libgcdn through its public header, against the emulator whose
+ * base URL and key come from GCDN_TEST_BASE_URL and GCDN_TEST_API_KEY. Resources 1..20
+ * exist and are active when it starts. Run by tests/c_harness.rs, also under
+ * AddressSanitizer/UBSan and valgrind (see the Makefile).
+ *
+ * Prints one line per failed check and ends with "N passed, N failed".
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcdn.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (cond) {                                                              \
+            passed++;                                                            \
+        } else {                                                                 \
+            failed++;                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fputc('\n', stderr);                                                 \
+        }                                                                        \
+    } while (0)
+
+static const char *base_url, *api_key;
+
+/* Expect `status` with a message containing `needle` (NULL: expect success), and free it. */
+static void expect(int32_t got, char *err, int32_t want, const char *needle, const char *what) {
+    CHECK(got == want, "%s: status %d (%s), want %d; message: %s", what, got, gcdn_status_str(got),
+          want, err ? err : "(none)");
+    if (want == GCDN_OK) {
+        CHECK(err == NULL, "%s: message on success", what);
+    } else {
+        CHECK(err != NULL, "%s: no message on failure", what);
+        if (err && needle) {
+            CHECK(strstr(err, needle) != NULL, "%s: message \"%s\" lacks \"%s\"", what, err, needle);
+        }
+        if (err && api_key) {
+            CHECK(strstr(err, api_key) == NULL, "%s: message shows the key", what);
+        }
+    }
+    gcdn_string_free(err);
+}
+
+/* Run `call` (which writes its message to `&err`), then check it as `expect` does. */
+#define EXPECT(call, ...)                  \
+    do {                                   \
+        char *err = NULL;                  \
+        int32_t rc_ = (call);              \
+        expect(rc_, err, __VA_ARGS__);     \
+    } while (0)
+
+static gcdn_client *make_client(const char *key, uint64_t timeout_ms) {
+    char *err = NULL;
+    gcdn_options *opts = gcdn_options_new();
+    CHECK(opts != NULL, "gcdn_options_new");
+    EXPECT(gcdn_options_set_base_url(opts, base_url, &err), GCDN_OK, NULL, "set_base_url");
+    EXPECT(gcdn_options_set_timeout_ms(opts, timeout_ms, &err), GCDN_OK, NULL, "set_timeout");
+    EXPECT(gcdn_options_set_user_agent_suffix(opts, "gcdn-c-harness/1", &err), GCDN_OK, NULL,
+           "set_user_agent_suffix");
+    gcdn_client *out = NULL;
+    int32_t rc = gcdn_client_new(key, opts, &out, &err);
+    gcdn_options_free(opts); /* the client copied what it needs */
+    expect(rc, err, GCDN_OK, NULL, "client_new");
+    return out;
+}
+
+static void test_statics(void) {
+    CHECK(strcmp(gcdn_status_str(GCDN_OK), "ok") == 0, "status_str(OK)");
+    CHECK(strcmp(gcdn_status_str(GCDN_ERR_NOT_FOUND), "not found") == 0, "status_str(NOT_FOUND)");
+    CHECK(strcmp(gcdn_status_str(12345), "unknown status") == 0, "status_str(unknown)");
+    CHECK(strlen(gcdn_version()) >= 5, "version %s", gcdn_version());
+}
+
+static void test_null_safety(void) {
+    gcdn_client *out = (gcdn_client *)0x1;
+    EXPECT(gcdn_client_new("", NULL, &out, &err), GCDN_ERR_INVALID_ARGUMENT, "empty", "empty key");
+    CHECK(out == (gcdn_client *)0x1, "client_out written on failure");
+    EXPECT(gcdn_client_new("k", NULL, NULL, &err), GCDN_ERR_INVALID_ARGUMENT, "client_out", "NULL out");
+    EXPECT(gcdn_purge_all(NULL, 1, &err), GCDN_ERR_INVALID_ARGUMENT, "client is NULL", "NULL client");
+    EXPECT(gcdn_options_set_base_url(NULL, "https://x", &err), GCDN_ERR_INVALID_ARGUMENT, "options", "NULL options");
+    CHECK(gcdn_purge_all(NULL, 1, NULL) == GCDN_ERR_INVALID_ARGUMENT, "NULL error_out allowed");
+    gcdn_options_free(NULL);
+    gcdn_client_free(NULL);
+    gcdn_string_free(NULL);
+    EXPECT(gcdn_debug_panic(&err), GCDN_ERR_PANIC, "gcdn_debug_panic", "panic boundary");
+
+    /* A key that would smuggle a header in. */
+    EXPECT(gcdn_client_new("key\r\nX-Evil: 1", NULL, &out, &err), GCDN_ERR_INVALID_ARGUMENT,
+           "control character", "CRLF key");
+    /* A plain-HTTP remote host would carry the key in clear. */
+    gcdn_options *opts = gcdn_options_new();
+    EXPECT(gcdn_options_set_base_url(opts, "http://api.gcore.com", &err),
+           GCDN_ERR_INVALID_ARGUMENT, "loopback", "plain http remote");
+    gcdn_options_free(opts);
+}
+
+static void test_purges(gcdn_client *c) {
+    const char *urls[] = {"/index.html", "/img/logo.png?v=3", "/index.html"};
+    EXPECT(gcdn_purge_urls(c, 1, urls, 3, &err), GCDN_OK, NULL, "purge_urls");
+
+    /* 250 URLs, 20 of them repeats: three requests. */
+    static char storage[250][32];
+    const char *many[250];
+    for (int i = 0; i < 250; i++) {
+        snprintf(storage[i], sizeof storage[i], "/asset/%d.js", i % 230);
+        many[i] = storage[i];
+    }
+    EXPECT(gcdn_purge_urls(c, 2, many, 250, &err), GCDN_OK, NULL, "purge 250 urls");
+
+    const char *patterns[] = {"/images/*", "/css"};
+    EXPECT(gcdn_purge_patterns(c, 1, patterns, 2, &err), GCDN_OK, NULL, "purge_patterns");
+    EXPECT(gcdn_purge_all(c, 3, &err), GCDN_OK, NULL, "purge_all");
+
+    const char *full[] = {"https://cdn.example.com/a.png"};
+    EXPECT(gcdn_purge_urls(c, 1, full, 1, &err), GCDN_ERR_INVALID_ARGUMENT, "use \"/a.png\"", "full URL");
+    EXPECT(gcdn_purge_urls(c, 1, NULL, 0, &err), GCDN_ERR_INVALID_ARGUMENT, "purge_all", "empty list");
+    const char *bad_pattern[] = {"/a*/b"};
+    EXPECT(gcdn_purge_patterns(c, 1, bad_pattern, 1, &err), GCDN_ERR_INVALID_ARGUMENT, "last character", "star");
+    const char *with_null[] = {"/a", NULL};
+    EXPECT(gcdn_purge_urls(c, 1, with_null, 2, &err), GCDN_ERR_INVALID_ARGUMENT, "URL 1 is NULL", "NULL item");
+    const char bad_utf8[] = {'/', (char)0xff, 0};
+    const char *invalid[] = {bad_utf8};
+    EXPECT(gcdn_purge_urls(c, 1, invalid, 1, &err), GCDN_ERR_INVALID_ARGUMENT, "UTF-8", "bad UTF-8");
+    EXPECT(gcdn_purge_all(c, 0, &err), GCDN_ERR_INVALID_ARGUMENT, "positive", "id 0");
+}
+
+static void test_delete(gcdn_client *c) {
+    EXPECT(gcdn_delete_resource(c, 10, 0, &err), GCDN_ERR_REJECTED,
+           "HTTP 400: Deletion of this instance is currently not possible as it is in an active state",
+           "delete active");
+    EXPECT(gcdn_deactivate_resource(c, 10, &err), GCDN_OK, NULL, "deactivate");
+    EXPECT(gcdn_delete_resource(c, 10, 0, &err), GCDN_OK, NULL, "delete");
+    EXPECT(gcdn_delete_resource(c, 10, 0, &err), GCDN_ERR_NOT_FOUND, "HTTP 404", "delete again");
+    EXPECT(gcdn_delete_resource(c, 10, GCDN_DELETE_MISSING_OK, &err), GCDN_OK, NULL, "missing ok");
+    EXPECT(gcdn_delete_resource(c, 11, GCDN_DELETE_DEACTIVATE_FIRST, &err), GCDN_OK, NULL,
+           "deactivate first");
+    EXPECT(gcdn_delete_resource(c, 12, 1u << 9, &err), GCDN_ERR_INVALID_ARGUMENT, "flags", "bad flags");
+}
+
+static void test_unauthorized(void) {
+    gcdn_client *bad = make_client("not-the-key", 5000);
+    EXPECT(gcdn_purge_all(bad, 1, &err), GCDN_ERR_UNAUTHORIZED, "HTTP 401", "wrong key");
+    gcdn_client_free(bad);
+}
+
+#define THREADS 8
+#define CALLS_PER_THREAD 50
+
+struct job {
+    const gcdn_client *client;
+    int thread;
+    int ok;
+};
+
+static void *hammer(void *arg) {
+    struct job *job = arg;
+    char path[64];
+    for (int i = 0; i < CALLS_PER_THREAD; i++) {
+        snprintf(path, sizeof path, "/thread/%d/%d", job->thread, i);
+        const char *urls[] = {path};
+        char *err = NULL;
+        if (gcdn_purge_urls(job->client, 13 + job->thread, urls, 1, &err) == GCDN_OK) {
+            job->ok++;
+        } else {
+            fprintf(stderr, "thread %d call %d: %s\n", job->thread, i, err);
+        }
+        gcdn_string_free(err);
+    }
+    return NULL;
+}
+
+static void test_threads(const gcdn_client *c) {
+    pthread_t threads[THREADS];
+    struct job jobs[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (struct job){c, t, 0};
+        CHECK(pthread_create(&threads[t], NULL, hammer, &jobs[t]) == 0, "pthread_create");
+    }
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(threads[t], NULL);
+        CHECK(jobs[t].ok == CALLS_PER_THREAD, "thread %d: %d of %d calls succeeded", t, jobs[t].ok,
+              CALLS_PER_THREAD);
+    }
+}
+
+static void test_call_timeout(gcdn_client *c) {
+    gcdn_client *bounded = NULL;
+    EXPECT(gcdn_client_with_call_timeout_ms(c, 5000, &bounded, &err), GCDN_OK, NULL, "with_call_timeout");
+    EXPECT(gcdn_purge_all(bounded, 4, &err), GCDN_OK, NULL, "bounded call");
+    /* Either handle may be freed first. */
+    gcdn_client_free(bounded);
+}
+
+int main(void) {
+    base_url = getenv("GCDN_TEST_BASE_URL");
+    api_key = getenv("GCDN_TEST_API_KEY");
+    if (!base_url || !api_key) {
+        fprintf(stderr, "set GCDN_TEST_BASE_URL and GCDN_TEST_API_KEY\n");
+        return 2;
+    }
+    test_statics();
+    test_null_safety();
+    gcdn_client *c = make_client(api_key, 5000);
+    if (c) {
+        test_purges(c);
+        test_delete(c);
+        test_threads(c);
+        test_call_timeout(c);
+        gcdn_client_free(c);
+    }
+    test_unauthorized();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,190 @@
+//! Shared helpers for the integration tests: drive the real C ABI against a real emulator.
+#![allow(dead_code)]
+
+use std::ffi::{c_char, CStr, CString};
+use std::ptr;
+
+use gcdn::ffi::*;
+#[allow(unused_imports)]
+pub use gcdn_emulator::{
+    Config, Emulator, Fault, Limits, Recorded, Refusal, Resource, RetryAfterMode,
+};
+
+/// A status and the message that came with it, the message already freed on the C side.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: i32,
+    pub message: Option<String>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.status == GCDN_OK
+    }
+    pub fn msg(&self) -> &str {
+        self.message.as_deref().unwrap_or("")
+    }
+}
+
+/// Run one C-ABI call with a fresh `error_out`, checking the contract on the way: `*error_out`
+/// is NULL exactly on success, and a message comes with every failure.
+pub fn call(f: impl FnOnce(*mut *mut c_char) -> i32) -> Outcome {
+    // A non-NULL sentinel: the call must overwrite it either way.
+    let mut err: *mut c_char = 0x1 as *mut c_char;
+    let status = f(&mut err);
+    let message = if err.is_null() {
+        None
+    } else {
+        assert_ne!(err, 0x1 as *mut c_char, "error_out was not written");
+        let text = unsafe { CStr::from_ptr(err) }
+            .to_str()
+            .expect("UTF-8")
+            .to_owned();
+        unsafe { gcdn_string_free(err) };
+        Some(text)
+    };
+    assert_eq!(
+        status == GCDN_OK,
+        message.is_none(),
+        "status {status} with message {message:?}"
+    );
+    Outcome { status, message }
+}
+
+pub fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// An owned client handle, freed on drop.
+pub struct TestClient(pub *mut gcdn_client);
+
+unsafe impl Send for TestClient {}
+unsafe impl Sync for TestClient {}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        unsafe { gcdn_client_free(self.0) };
+    }
+}
+
+impl TestClient {
+    pub fn ptr(&self) -> *const gcdn_client {
+        self.0
+    }
+
+    pub fn purge_urls(&self, id: i64, urls: &[&str]) -> Outcome {
+        let owned: Vec<CString> = urls.iter().map(|u| cstr(u)).collect();
+        let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        call(|e| unsafe { gcdn_purge_urls(self.0, id, ptrs.as_ptr(), ptrs.len(), e) })
+    }
+
+    pub fn purge_patterns(&self, id: i64, patterns: &[&str]) -> Outcome {
+        let owned: Vec<CString> = patterns.iter().map(|u| cstr(u)).collect();
+        let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        call(|e| unsafe { gcdn_purge_patterns(self.0, id, ptrs.as_ptr(), ptrs.len(), e) })
+    }
+
+    pub fn purge_all(&self, id: i64) -> Outcome {
+        call(|e| unsafe { gcdn_purge_all(self.0, id, e) })
+    }
+
+    pub fn deactivate(&self, id: i64) -> Outcome {
+        call(|e| unsafe { gcdn_deactivate_resource(self.0, id, e) })
+    }
+
+    pub fn delete(&self, id: i64, flags: u32) -> Outcome {
+        call(|e| unsafe { gcdn_delete_resource(self.0, id, flags, e) })
+    }
+}
+
+/// Settings for a test client; each applied through the C ABI.
+#[derive(Clone)]
+pub struct Setup {
+    pub key: Option<String>,
+    pub base_url: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub max_retries: Option<u32>,
+    pub wait_ms: Option<u64>,
+    pub intervals_ms: Option<(u64, u64)>,
+}
+
+impl Setup {
+    pub fn new(emu: &Emulator) -> Setup {
+        Setup {
+            key: Some(emu.api_key().to_owned()),
+            base_url: Some(emu.base_url()),
+            timeout_ms: Some(5_000),
+            max_retries: None,
+            wait_ms: None,
+            intervals_ms: None,
+        }
+    }
+
+    pub fn build(&self) -> Result<TestClient, Outcome> {
+        unsafe {
+            let o = gcdn_options_new();
+            assert!(!o.is_null());
+            if let Some(url) = &self.base_url {
+                let u = cstr(url);
+                let r = call(|e| gcdn_options_set_base_url(o, u.as_ptr(), e));
+                assert!(r.ok(), "{r:?}");
+            }
+            if let Some(ms) = self.timeout_ms {
+                assert!(call(|e| gcdn_options_set_timeout_ms(o, ms, e)).ok());
+            }
+            if let Some(n) = self.max_retries {
+                assert!(call(|e| gcdn_options_set_max_retries(o, n, e)).ok());
+            }
+            if let Some(ms) = self.wait_ms {
+                assert!(call(|e| gcdn_options_set_max_rate_limit_wait_ms(o, ms, e)).ok());
+            }
+            if let Some((u, p)) = self.intervals_ms {
+                assert!(call(|e| gcdn_options_set_purge_intervals_ms(o, u, p, e)).ok());
+            }
+            let key = self.key.as_deref().map(cstr);
+            let mut client: *mut gcdn_client = ptr::null_mut();
+            let r = call(|e| {
+                gcdn_client_new(
+                    key.as_ref().map_or(ptr::null(), |k| k.as_ptr()),
+                    o,
+                    &mut client,
+                    e,
+                )
+            });
+            gcdn_options_free(o);
+            if r.ok() {
+                assert!(!client.is_null());
+                Ok(TestClient(client))
+            } else {
+                assert!(client.is_null(), "client_out written on failure");
+                Err(r)
+            }
+        }
+    }
+}
+
+/// An emulator with the documented defaults and resources 1 to 20, active.
+pub fn emulator() -> Emulator {
+    emulator_with(Config {
+        seed_resources: (1..=20).collect(),
+        ..Config::default()
+    })
+}
+
+pub fn emulator_with(config: Config) -> Emulator {
+    let emu = Emulator::start(config).expect("emulator starts");
+    emu.set_logging(false);
+    emu
+}
+
+pub fn client(emu: &Emulator) -> TestClient {
+    Setup::new(emu).build().expect("client")
+}
+
+/// The purge requests the emulator received.
+pub fn purges(emu: &Emulator) -> Vec<Recorded> {
+    emu.requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/purge"))
+        .collect()
+}

@@ -1,0 +1,59 @@
+"""gcdn: delete Gcore CDN resources and purge Gcore CDN caches.
+
+A thin, typed wrapper (ctypes, no compiled extension) over the gcdn C library::
+
+    import gcdn
+
+    with gcdn.Client("my-api-key") as client:
+        client.purge_urls(123, ["/img/a.jpg", "/index.html?v=2"])
+        client.purge_patterns(123, ["/static/*"])
+        client.delete_resource(456, deactivate_first=True, missing_ok=True)
+
+The C library is loaded from ``$GCDN_LIBRARY``, else a copy bundled in this package, else the
+repository's ``target/release`` build tree; ``gcdn._lib_path`` tells which one was loaded.
+"""
+
+from . import _lib
+from ._client import USER_AGENT, Client
+from ._errors import (
+    ClientClosedError,
+    GcdnError,
+    InternalError,
+    InvalidArgumentError,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    TimeoutError,
+    UnauthorizedError,
+)
+from ._version import __version__
+
+__all__ = [
+    "Client",
+    "GcdnError",
+    "InvalidArgumentError",
+    "ClientClosedError",
+    "UnauthorizedError",
+    "NotFoundError",
+    "RateLimitedError",
+    "RejectedError",
+    "ServerError",
+    "NetworkError",
+    "TimeoutError",
+    "ProtocolError",
+    "InternalError",
+    "USER_AGENT",
+    "__version__",
+    "library_version",
+]
+
+#: The path of the C library that was loaded.
+_lib_path: str = _lib.LIB_PATH
+
+
+def library_version() -> str:
+    """The version of the loaded gcdn C library, e.g. ``"0.1.0"``."""
+    return _lib.version()

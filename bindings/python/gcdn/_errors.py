@@ -1,0 +1,151 @@
+"""The exceptions of :mod:`gcdn`, one class per status code of the C library."""
+
+import builtins
+from typing import ClassVar, Dict, Optional, Tuple, Type
+
+__all__ = [
+    "GcdnError",
+    "InvalidArgumentError",
+    "ClientClosedError",
+    "UnauthorizedError",
+    "NotFoundError",
+    "RateLimitedError",
+    "RejectedError",
+    "ServerError",
+    "NetworkError",
+    "TimeoutError",
+    "ProtocolError",
+    "InternalError",
+]
+
+# The C ABI's status codes (gcdn.h); they never change.
+OK = 0
+ERR_INVALID_ARGUMENT = 1
+ERR_UNAUTHORIZED = 2
+ERR_NOT_FOUND = 3
+ERR_RATE_LIMITED = 4
+ERR_REJECTED = 5
+ERR_SERVER = 6
+ERR_NETWORK = 7
+ERR_TIMEOUT = 8
+ERR_PROTOCOL = 9
+ERR_PANIC = 10
+
+
+class GcdnError(Exception):
+    """A failed gcdn call.
+
+    ``status`` is the C library's status code (``GCDN_ERR_*``, an ``int``) and ``message``
+    the library's message, fit to show a person. Neither ever contains the API key.
+    """
+
+    status: int
+    message: str
+    #: The status a new instance gets when none is given.
+    default_status: ClassVar[int] = 0
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = self.default_status if status is None else status
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return "{}(status={}, message={!r})".format(type(self).__name__, self.status, self.message)
+
+    def __reduce__(self) -> Tuple[Type["GcdnError"], Tuple[str, int]]:
+        # Pickles (e.g. across multiprocessing) with both arguments.
+        return (type(self), (self.message, self.status))
+
+
+class InvalidArgumentError(GcdnError, ValueError):
+    """The input was refused before any request was sent (bad URL, empty list, id <= 0, ...)."""
+
+    default_status = ERR_INVALID_ARGUMENT
+
+
+class ClientClosedError(InvalidArgumentError):
+    """A call on a :class:`gcdn.Client` after :meth:`~gcdn.Client.close`.
+
+    Like I/O on a closed file, this is a ``ValueError`` (and an :class:`InvalidArgumentError`,
+    status ``GCDN_ERR_INVALID_ARGUMENT``): the closed client is the invalid argument.
+    Nothing was sent.
+    """
+
+
+class UnauthorizedError(GcdnError):
+    """HTTP 401 or 403: the API key is wrong or lacks the permission."""
+
+    default_status = ERR_UNAUTHORIZED
+
+
+class NotFoundError(GcdnError):
+    """HTTP 404: the account has no such resource."""
+
+    default_status = ERR_NOT_FOUND
+
+
+class RateLimitedError(GcdnError):
+    """HTTP 429, still, after waiting as long as ``max_rate_limit_wait`` allows."""
+
+    default_status = ERR_RATE_LIMITED
+
+
+class RejectedError(GcdnError):
+    """Any other 4xx: the API refused the request; the message quotes its words."""
+
+    default_status = ERR_REJECTED
+
+
+class ServerError(GcdnError):
+    """HTTP 5xx, after retries."""
+
+    default_status = ERR_SERVER
+
+
+class NetworkError(GcdnError):
+    """DNS, connect, TLS (certificate) or connection-reset failure, after retries."""
+
+    default_status = ERR_NETWORK
+
+
+class TimeoutError(GcdnError, builtins.TimeoutError):  # noqa: A001 (shadows the built-in on purpose)
+    """An attempt timed out (after retries), or the call timeout ran out.
+
+    Also a built-in :class:`TimeoutError`, so ``except TimeoutError`` catches it too.
+    """
+
+    default_status = ERR_TIMEOUT
+
+
+class ProtocolError(GcdnError):
+    """A response the client cannot make sense of (not HTTP, a redirect, ...)."""
+
+    default_status = ERR_PROTOCOL
+
+
+class InternalError(GcdnError):
+    """A bug in the gcdn library, caught at its boundary (``GCDN_ERR_PANIC``); please report it."""
+
+    default_status = ERR_PANIC
+
+
+_BY_STATUS: Dict[int, Type[GcdnError]] = {
+    ERR_INVALID_ARGUMENT: InvalidArgumentError,
+    ERR_UNAUTHORIZED: UnauthorizedError,
+    ERR_NOT_FOUND: NotFoundError,
+    ERR_RATE_LIMITED: RateLimitedError,
+    ERR_REJECTED: RejectedError,
+    ERR_SERVER: ServerError,
+    ERR_NETWORK: NetworkError,
+    ERR_TIMEOUT: TimeoutError,
+    ERR_PROTOCOL: ProtocolError,
+    ERR_PANIC: InternalError,
+}
+
+
+def error_for(status: int, message: str) -> GcdnError:
+    """The exception for a status code; an unknown code gives a plain :class:`GcdnError`."""
+    return _BY_STATUS.get(status, GcdnError)(message, status)

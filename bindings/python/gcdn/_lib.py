@@ -1,0 +1,150 @@
+"""Finding and loading the gcdn C library, and the ctypes prototypes of its ABI (gcdn.h).
+
+The library is looked for, in this order:
+
+1. the path in the ``GCDN_LIBRARY`` environment variable, when it is set (and then only there);
+2. a copy bundled inside this package (what a platform wheel ships);
+3. the repository's build tree, ``<repo>/target/release`` (after ``cargo build --release``).
+"""
+
+import ctypes
+import os
+import sys
+from ctypes import POINTER, c_char_p, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
+from typing import Any, Callable, List, Optional, Tuple
+
+from ._errors import error_for
+
+__all__ = ["LIB", "LIB_PATH", "SUPPORTED_VERSIONS", "call", "take_string"]
+
+#: The library versions (major, minor) whose ABI this wrapper was written for.
+SUPPORTED_VERSIONS: Tuple[Tuple[int, int], ...] = ((0, 1),)
+
+if sys.platform == "darwin":
+    LIB_NAME = "libgcdn.dylib"
+elif sys.platform == "win32":
+    LIB_NAME = "gcdn.dll"
+else:
+    LIB_NAME = "libgcdn.so"
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def candidates() -> List[Tuple[str, str]]:
+    """Where the library is looked for, in order, as ``(path, how it was chosen)``."""
+    env = os.environ.get("GCDN_LIBRARY")
+    if env:
+        return [(env, "GCDN_LIBRARY")]
+    found = [(os.path.join(_PACKAGE_DIR, LIB_NAME), "bundled in the package")]
+    bindings_python = os.path.dirname(_PACKAGE_DIR)
+    # Run from a checkout (bindings/python/gcdn): also the repository's build tree.
+    if os.path.basename(bindings_python) == "python" and os.path.basename(os.path.dirname(bindings_python)) == "bindings":
+        repo = os.path.dirname(os.path.dirname(bindings_python))
+        found.append((os.path.join(repo, "target", "release", LIB_NAME), "repository build tree"))
+    return found
+
+
+def _load() -> Tuple[ctypes.CDLL, str]:
+    tried: List[str] = []
+    for path, how in candidates():
+        if how != "GCDN_LIBRARY" and not os.path.isfile(path):
+            tried.append("  {} ({}): not found".format(path, how))
+            continue
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            tried.append("  {} ({}): {}".format(path, how, e))
+    raise ImportError(
+        "gcdn: cannot load the gcdn C library ({}). Looked in:\n{}\n"
+        "Build it with `cargo build --release` at the root of the gcdn repository, "
+        "or set GCDN_LIBRARY to the path of {}.".format(LIB_NAME, "\n".join(tried), LIB_NAME)
+    )
+
+
+def _check_version(version: str, path: str) -> None:
+    """Raises ImportError unless ``version`` (e.g. "0.1.0") is one this wrapper supports."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        major, minor = -1, -1
+    if (major, minor) not in SUPPORTED_VERSIONS:
+        raise ImportError(
+            "gcdn: the C library at {} is version {!r}; this Python package supports {}. "
+            "Install the matching versions of both.".format(
+                path, version, ", ".join("{}.{}.x".format(*v) for v in SUPPORTED_VERSIONS)
+            )
+        )
+
+
+LIB, LIB_PATH = _load()
+
+_client_p = c_void_p  # gcdn_client *
+_options_p = c_void_p  # gcdn_options *
+_error_out = POINTER(c_void_p)  # char **error_out: taken as void * so ctypes does not copy it
+
+_PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
+    ("gcdn_options_new", _options_p, []),
+    ("gcdn_options_free", None, [_options_p]),
+    ("gcdn_options_set_base_url", c_int32, [_options_p, c_char_p, _error_out]),
+    ("gcdn_options_set_timeout_ms", c_int32, [_options_p, c_uint64, _error_out]),
+    ("gcdn_options_set_max_retries", c_int32, [_options_p, c_uint32, _error_out]),
+    ("gcdn_options_set_max_rate_limit_wait_ms", c_int32, [_options_p, c_uint64, _error_out]),
+    ("gcdn_options_set_purge_intervals_ms", c_int32, [_options_p, c_uint64, c_uint64, _error_out]),
+    ("gcdn_options_set_user_agent_suffix", c_int32, [_options_p, c_char_p, _error_out]),
+    ("gcdn_options_set_ca_file", c_int32, [_options_p, c_char_p, _error_out]),
+    ("gcdn_client_new", c_int32, [c_char_p, _options_p, POINTER(_client_p), _error_out]),
+    ("gcdn_client_with_call_timeout_ms", c_int32, [_client_p, c_uint64, POINTER(_client_p), _error_out]),
+    ("gcdn_client_free", None, [_client_p]),
+    ("gcdn_delete_resource", c_int32, [_client_p, c_int64, c_uint32, _error_out]),
+    ("gcdn_deactivate_resource", c_int32, [_client_p, c_int64, _error_out]),
+    ("gcdn_purge_urls", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_purge_patterns", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_purge_all", c_int32, [_client_p, c_int64, _error_out]),
+    ("gcdn_string_free", None, [c_void_p]),
+    ("gcdn_status_str", c_char_p, [c_int32]),  # static: ctypes copies it, nothing to free
+    ("gcdn_version", c_char_p, []),  # static
+    ("gcdn_debug_panic", c_int32, [_error_out]),
+]
+
+for _name, _restype, _argtypes in _PROTOTYPES:
+    _fn = getattr(LIB, _name)
+    _fn.restype = _restype
+    _fn.argtypes = _argtypes
+
+#: gcdn.h constants.
+DELETE_DEACTIVATE_FIRST = 1 << 0
+DELETE_MISSING_OK = 1 << 1
+MAX_ITEMS = 1000000
+
+
+def take_string(ptr: Optional[int]) -> str:
+    """Copies a ``char *`` the library handed out (``error_out``) and frees it."""
+    if not ptr:
+        return ""
+    try:
+        data = ctypes.string_at(ptr)
+    finally:
+        LIB.gcdn_string_free(ptr)
+    return data.decode("utf-8", "replace")
+
+
+def call(fn: Callable[..., int], *args: Any) -> None:
+    """Calls a fallible C function with ``args`` plus an ``error_out``; raises on failure."""
+    err = c_void_p()
+    status = fn(*args, ctypes.byref(err))
+    message = take_string(err.value)  # always freed, even if set on success by mistake
+    if status != 0:
+        raise error_for(status, message or status_str(status))
+
+
+def status_str(status: int) -> str:
+    """The library's short description of a status code, e.g. "not found"."""
+    return (LIB.gcdn_status_str(status) or b"").decode("utf-8", "replace")
+
+
+def version() -> str:
+    """The C library's version, e.g. "0.1.0"."""
+    return (LIB.gcdn_version() or b"").decode("ascii", "replace")
+
+
+_check_version(version(), LIB_PATH)

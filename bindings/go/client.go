@@ -1,0 +1,448 @@
+package gcdn
+
+/*
+#include <stdlib.h>
+#include "gcdn.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Version is the version of this Go binding, sent in the User-Agent header as
+// gcdn-go/<Version>.
+const Version = "0.1.0"
+
+// LibraryVersion returns the version of the C library the binding is linked with.
+func LibraryVersion() string {
+	return C.GoString(C.gcdn_version())
+}
+
+// Client calls the Gcore CDN API. It is safe for concurrent use by many goroutines, which
+// share its pool of keep-alive connections. Close it when done; a Client that becomes
+// unreachable without Close is closed by a finalizer.
+type Client struct {
+	mu sync.RWMutex // calls hold it for reading; Close for writing
+	h  *C.gcdn_client
+}
+
+// finalized counts the clients closed by their finalizer (for the tests).
+var finalized atomic.Int64
+
+// settings collects what the Options ask for.
+type settings struct {
+	baseURL     *string
+	timeout     *time.Duration
+	maxRetries  *int
+	rateWait    *time.Duration
+	urlInterval time.Duration
+	patInterval time.Duration
+	intervals   bool
+	caFile      *string
+	userAgent   string
+}
+
+// An Option changes a setting of NewClient.
+type Option func(*settings)
+
+// WithBaseURL sets the API's base URL (default: $GCORE_BASE_URL, else
+// https://api.gcore.com). Plain http:// is accepted only for loopback hosts.
+func WithBaseURL(url string) Option { return func(s *settings) { s.baseURL = &url } }
+
+// WithTimeout sets the timeout of one HTTP attempt: connecting, sending and reading the
+// whole response (default 30 s). It must be positive; it is rounded up to milliseconds.
+func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = &d } }
+
+// WithMaxRetries sets how many times a request is retried after a 408, a 5xx, a
+// connection failure or a timeout, with exponential backoff (default 2, at most 100;
+// 0 disables retries).
+func WithMaxRetries(n int) Option { return func(s *settings) { s.maxRetries = &n } }
+
+// WithMaxRateLimitWait sets the most one call may wait in total on rate limits (HTTP 429)
+// and Retry-After (default 150 s). 0 means never wait: a 429 fails at once with
+// ErrRateLimited.
+func WithMaxRateLimitWait(d time.Duration) Option {
+	return func(s *settings) { s.rateWait = &d }
+}
+
+// WithPurgeIntervals sets how long to wait after a 429 without Retry-After: for purges by
+// URL (default 30 s) and for purges by pattern and purge-all (default 60 s). Both must be
+// positive.
+func WithPurgeIntervals(url, pattern time.Duration) Option {
+	return func(s *settings) {
+		s.urlInterval, s.patInterval, s.intervals = url, pattern, true
+	}
+}
+
+// WithCAFile trusts the CA certificates of the PEM file at path instead of the bundled
+// root certificates (e.g. for a corporate TLS proxy). Verification stays on.
+func WithCAFile(path string) Option { return func(s *settings) { s.caFile = &path } }
+
+// WithUserAgent appends token (printable ASCII, e.g. "myapp/2.1") to the User-Agent
+// header, after gcdn/<library version> gcdn-go/<Version> go/<Go version>.
+func WithUserAgent(token string) Option { return func(s *settings) { s.userAgent = token } }
+
+// millis converts a duration to whole milliseconds, rounding up; min is the least allowed
+// duration (0 or 1 ns).
+func millis(name string, d, min time.Duration) (C.uint64_t, error) {
+	if d < min {
+		if min > 0 {
+			return 0, invalid(fmt.Sprintf("%s must be positive, got %v", name, d))
+		}
+		return 0, invalid(fmt.Sprintf("%s must not be negative, got %v", name, d))
+	}
+	return ceilMillis(d), nil
+}
+
+// ceilMillis is d (not negative) in milliseconds, rounded up.
+func ceilMillis(d time.Duration) C.uint64_t {
+	ms := d / time.Millisecond
+	if d%time.Millisecond != 0 {
+		ms++
+	}
+	return C.uint64_t(ms)
+}
+
+// cstring is C.CString for a string that must not contain a NUL byte.
+func cstring(name, s string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, invalid(name + " contains a NUL byte")
+	}
+	return C.CString(s), nil
+}
+
+// goToken is runtime.Version() as a User-Agent product version, e.g. "1.22.3".
+func goToken() string {
+	v := strings.TrimPrefix(runtime.Version(), "devel ")
+	if f := strings.Fields(v); len(f) > 0 {
+		v = f[0]
+	}
+	v = strings.TrimPrefix(v, "go")
+	v = strings.Map(func(r rune) rune {
+		if r > ' ' && r < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return r
+		}
+		return '_'
+	}, v)
+	if len(v) > 40 {
+		v = v[:40]
+	}
+	if v == "" {
+		v = "unknown"
+	}
+	return v
+}
+
+// userAgentSuffix is what the binding appends to the library's User-Agent.
+func userAgentSuffix(token string) string {
+	s := "gcdn-go/" + Version + " go/" + goToken()
+	if token != "" {
+		s += " " + token
+	}
+	return s
+}
+
+// NewClient creates a client that authenticates with apiKey. An empty apiKey means the
+// GCORE_API_KEY environment variable, as in the C library. No request is sent here.
+//
+// The key is never put in an error message.
+func NewClient(apiKey string, opts ...Option) (*Client, error) {
+	var s settings
+	for _, o := range opts {
+		if o != nil {
+			o(&s)
+		}
+	}
+
+	o := C.gcdn_options_new()
+	if o == nil {
+		return nil, &Error{Status: StatusInternal, Message: "out of memory"}
+	}
+	defer C.gcdn_options_free(o)
+
+	var cerr *C.char
+	// check reads cerr after the call that set it (in takeError(C.f(&cerr), cerr) the
+	// order in which the call and the read happen is unspecified).
+	check := func(status C.int32_t) error { return takeError(status, cerr) }
+	setString := func(name string, v string, set func(*C.char) C.int32_t) error {
+		cs, err := cstring(name, v)
+		if err != nil {
+			return err
+		}
+		defer C.free(unsafe.Pointer(cs))
+		return check(set(cs))
+	}
+
+	if s.baseURL != nil {
+		err := setString("base URL", *s.baseURL, func(cs *C.char) C.int32_t {
+			return C.gcdn_options_set_base_url(o, cs, &cerr)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.timeout != nil {
+		ms, err := millis("timeout", *s.timeout, 1)
+		if err != nil {
+			return nil, err
+		}
+		if err := check(C.gcdn_options_set_timeout_ms(o, ms, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if s.maxRetries != nil {
+		n := *s.maxRetries
+		if n < 0 || int64(n) > 1<<32-1 {
+			return nil, invalid(fmt.Sprintf("max retries must be 0 to 100, got %d", n))
+		}
+		if err := check(C.gcdn_options_set_max_retries(o, C.uint32_t(n), &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if s.rateWait != nil {
+		ms, err := millis("rate-limit wait", *s.rateWait, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := check(C.gcdn_options_set_max_rate_limit_wait_ms(o, ms, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if s.intervals {
+		u, err := millis("URL purge interval", s.urlInterval, 1)
+		if err != nil {
+			return nil, err
+		}
+		p, err := millis("pattern purge interval", s.patInterval, 1)
+		if err != nil {
+			return nil, err
+		}
+		if err := check(C.gcdn_options_set_purge_intervals_ms(o, u, p, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if s.caFile != nil {
+		err := setString("CA file path", *s.caFile, func(cs *C.char) C.int32_t {
+			return C.gcdn_options_set_ca_file(o, cs, &cerr)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	err := setString("User-Agent token", userAgentSuffix(s.userAgent), func(cs *C.char) C.int32_t {
+		return C.gcdn_options_set_user_agent_suffix(o, cs, &cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var key *C.char // NULL: the library reads GCORE_API_KEY
+	if apiKey != "" {
+		if strings.IndexByte(apiKey, 0) >= 0 {
+			return nil, invalid("the API key contains a NUL byte")
+		}
+		key = C.CString(apiKey)
+		defer func() {
+			// Wipe our copy of the key before freeing it.
+			b := unsafe.Slice((*byte)(unsafe.Pointer(key)), len(apiKey))
+			for i := range b {
+				b[i] = 0
+			}
+			C.free(unsafe.Pointer(key))
+		}()
+	}
+	var h *C.gcdn_client
+	if err := check(C.gcdn_client_new(key, o, &h, &cerr)); err != nil {
+		return nil, err
+	}
+	c := &Client{h: h}
+	runtime.SetFinalizer(c, (*Client).finalize)
+	return c, nil
+}
+
+func (c *Client) finalize() {
+	if c.free() {
+		finalized.Add(1)
+	}
+}
+
+// free frees the handle; it reports whether there was one.
+func (c *Client) free() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h == nil {
+		return false
+	}
+	C.gcdn_client_free(c.h)
+	c.h = nil
+	return true
+}
+
+// Close frees the client: its key is wiped and its idle connections closed. It waits for
+// the calls in progress on other goroutines to return; calls made after it return
+// ErrClosed. Close is idempotent and always returns nil.
+func (c *Client) Close() error {
+	if c == nil {
+		return nil
+	}
+	c.free()
+	runtime.SetFinalizer(c, nil)
+	return nil
+}
+
+// do runs one library call under the read lock, with the handle bounded by ctx's deadline.
+func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.char) C.int32_t) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c == nil {
+		return ErrClosed
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h := c.h
+	if h == nil {
+		return ErrClosed
+	}
+	var cerr *C.char
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return context.DeadlineExceeded
+		}
+		ms := ceilMillis(left)
+		var bounded *C.gcdn_client
+		status := C.gcdn_client_with_call_timeout_ms(h, ms, &bounded, &cerr)
+		runtime.KeepAlive(c)
+		if err := takeError(status, cerr); err != nil {
+			return err
+		}
+		defer C.gcdn_client_free(bounded)
+		h = bounded
+	}
+	status := call(h, &cerr)
+	runtime.KeepAlive(c)
+	return takeError(status, cerr)
+}
+
+// cstrings copies items into a C array of C strings, which free releases.
+func cstrings(noun string, items []string) (arr **C.char, free func(), err error) {
+	if len(items) == 0 {
+		return nil, nil, invalid(fmt.Sprintf("no %ss given", noun))
+	}
+	if len(items) > MaxItems {
+		return nil, nil, invalid(fmt.Sprintf("%d %ss given; one call takes at most %d", len(items), noun, MaxItems))
+	}
+	for i, s := range items {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, nil, invalid(fmt.Sprintf("%s %d contains a NUL byte", noun, i))
+		}
+	}
+	p := C.malloc(C.size_t(len(items)) * C.size_t(unsafe.Sizeof((*C.char)(nil))))
+	if p == nil {
+		return nil, nil, &Error{Status: StatusInternal, Message: "out of memory"}
+	}
+	list := unsafe.Slice((**C.char)(p), len(items))
+	for i, s := range items {
+		list[i] = C.CString(s)
+	}
+	return (**C.char)(p), func() {
+		for _, cs := range list {
+			C.free(unsafe.Pointer(cs))
+		}
+		C.free(p)
+	}, nil
+}
+
+// PurgeURLs purges the cached copies of urls of resource resourceID. Each URL is a path
+// with its query string, such as "/img/a.jpg?v=2". Repeated URLs are sent once, 100 per
+// request; 429 answers are waited out within the rate-limit wait budget. All URLs are
+// checked first: on ErrInvalidArgument nothing was sent. An empty list is
+// ErrInvalidArgument, never a purge of everything (see PurgeAll).
+func (c *Client) PurgeURLs(ctx context.Context, resourceID int64, urls []string) error {
+	return c.purge(ctx, resourceID, "URL", urls, false)
+}
+
+// PurgePatterns purges everything matching any of patterns of resource resourceID. A
+// pattern starts with "/" and may end with "*"; it is recursive and ignores query strings.
+// Checked, de-duplicated and sent like PurgeURLs, 10 per request.
+func (c *Client) PurgePatterns(ctx context.Context, resourceID int64, patterns []string) error {
+	return c.purge(ctx, resourceID, "pattern", patterns, true)
+}
+
+func (c *Client) purge(ctx context.Context, id int64, noun string, items []string, patterns bool) error {
+	if ctx != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	arr, free, err := cstrings(noun, items)
+	if err != nil {
+		return err
+	}
+	defer free()
+	n := C.size_t(len(items))
+	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
+		if patterns {
+			return C.gcdn_purge_patterns(h, C.int64_t(id), arr, n, errOut)
+		}
+		return C.gcdn_purge_urls(h, C.int64_t(id), arr, n, errOut)
+	})
+}
+
+// PurgeAll purges the whole cache of resource resourceID, so that the CDN fetches
+// everything from the origin again. Prefer PurgeURLs where you can.
+func (c *Client) PurgeAll(ctx context.Context, resourceID int64) error {
+	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
+		return C.gcdn_purge_all(h, C.int64_t(resourceID), errOut)
+	})
+}
+
+// DeactivateResource deactivates resource resourceID (PATCH {"active": false}): it stops
+// serving content and may be deleted.
+func (c *Client) DeactivateResource(ctx context.Context, resourceID int64) error {
+	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
+		return C.gcdn_deactivate_resource(h, C.int64_t(resourceID), errOut)
+	})
+}
+
+// A DeleteOption changes what DeleteResource does.
+type DeleteOption struct{ flag C.uint32_t }
+
+// DeactivateFirst makes DeleteResource deactivate the resource before deleting it (the
+// API refuses to delete an active resource).
+func DeactivateFirst() DeleteOption { return DeleteOption{C.GCDN_DELETE_DEACTIVATE_FIRST} }
+
+// MissingOK makes DeleteResource count a resource that does not exist as deleted.
+func MissingOK() DeleteOption { return DeleteOption{C.GCDN_DELETE_MISSING_OK} }
+
+// DeleteResource deletes resource resourceID, permanently. Without DeactivateFirst the API
+// refuses to delete an active resource (ErrRejected); without MissingOK a resource that
+// does not exist is ErrNotFound. Other refusals (primary for shared cache, used by
+// Streaming, custom configuration) are ErrRejected with the API's words.
+func (c *Client) DeleteResource(ctx context.Context, resourceID int64, opts ...DeleteOption) error {
+	var flags C.uint32_t
+	for _, o := range opts {
+		flags |= o.flag
+	}
+	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
+		return C.gcdn_delete_resource(h, C.int64_t(resourceID), flags, errOut)
+	})
+}
+
+// debugPanic calls gcdn_debug_panic, which panics inside the library's panic boundary on
+// purpose: it returns an error with StatusInternal. For the tests.
+func debugPanic() error {
+	var cerr *C.char
+	status := C.gcdn_debug_panic(&cerr)
+	return takeError(status, cerr)
+}

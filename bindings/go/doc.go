@@ -1,0 +1,56 @@
+// Package gcdn deletes Gcore CDN resources and purges Gcore CDN caches. It is the Go
+// binding of the gcdn C library (include/gcdn.h in the gcdn repository), called through
+// cgo.
+//
+//	c, err := gcdn.NewClient(os.Getenv("GCORE_API_KEY"))
+//	if err != nil { ... }
+//	defer c.Close()
+//	err = c.PurgeURLs(ctx, 123, []string{"/img/a.jpg", "/index.html?v=2"})
+//	if errors.Is(err, gcdn.ErrRateLimited) { ... }
+//
+// # Linking
+//
+// By default the package links the library from the repository's build tree: build it
+// first with
+//
+//	cargo build --release        # at the repository root: target/release/libgcdn.so
+//
+// The cgo flags point at ../../include and ../../target/release relative to this
+// package's directory and set an rpath there, so `go test` and `go run` need no
+// LD_LIBRARY_PATH. This works when the package is used from a checkout of the
+// repository (for example through a `replace` directive in your go.mod).
+//
+// With the build tag gcdn_system the package links a system-installed libgcdn instead,
+// found through pkg-config (gcdn.pc, which `make install` writes):
+//
+//	go build -tags gcdn_system ./...
+//	# with a non-standard prefix: PKG_CONFIG_PATH=/opt/gcdn/lib/pkgconfig go build -tags gcdn_system
+//
+// The package keeps no copy of gcdn.h: it includes the header from the repository (or
+// from the system, with gcdn_system), and its status constants are read from it at build
+// time, so they cannot drift.
+//
+// # Contexts
+//
+// Every call takes a context.Context first. A context that is already done returns
+// ctx.Err() without calling the library (nothing is sent). A context with a deadline
+// bounds the whole call, attempts, backoff and rate-limit waits included: a call cut short
+// returns an error that matches ErrTimeout (and context.DeadlineExceeded), or the error
+// that made it wait. Cancellation while a call is in progress is not observed: the C
+// library cannot be interrupted, so the call returns only when it ends or when the
+// context's deadline passes. Give contexts a deadline to bound calls.
+//
+// # Errors
+//
+// Errors from the library are *Error values with a Status (one of the Status constants)
+// and a Message; compare them with the sentinels (ErrNotFound, ErrRateLimited, ...) using
+// errors.Is, which matches by status. Messages never contain the API key. Calls on a
+// closed Client return ErrClosed.
+//
+// # Concurrency and lifetime
+//
+// A Client is safe for concurrent use by many goroutines. Close frees it, after waiting
+// for the calls in progress; it is idempotent, and a finalizer closes a Client that is
+// dropped without Close. The User-Agent of every request names this binding:
+// gcdn/<library version> gcdn-go/<Version> go/<Go version>, then the WithUserAgent token.
+package gcdn

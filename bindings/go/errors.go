@@ -1,0 +1,115 @@
+package gcdn
+
+/*
+#include <stdlib.h>
+#include "gcdn.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+)
+
+// Status codes, as returned by the C library. They are taken from gcdn.h at build time,
+// so they cannot drift from it.
+const (
+	StatusOK              = int(C.GCDN_OK)                   // success
+	StatusInvalidArgument = int(C.GCDN_ERR_INVALID_ARGUMENT) // input refused before any request
+	StatusUnauthorized    = int(C.GCDN_ERR_UNAUTHORIZED)     // HTTP 401 or 403
+	StatusNotFound        = int(C.GCDN_ERR_NOT_FOUND)        // HTTP 404
+	StatusRateLimited     = int(C.GCDN_ERR_RATE_LIMITED)     // HTTP 429 beyond the wait budget
+	StatusRejected        = int(C.GCDN_ERR_REJECTED)         // any other 4xx
+	StatusServer          = int(C.GCDN_ERR_SERVER)           // HTTP 5xx, after retries
+	StatusNetwork         = int(C.GCDN_ERR_NETWORK)          // DNS, connect, TLS, reset
+	StatusTimeout         = int(C.GCDN_ERR_TIMEOUT)          // an attempt or the call timed out
+	StatusProtocol        = int(C.GCDN_ERR_PROTOCOL)         // a response that makes no sense
+	StatusInternal        = int(C.GCDN_ERR_PANIC)            // a bug in gcdn, caught
+)
+
+// MaxItems is the most URLs or patterns one purge call accepts.
+const MaxItems = int(C.GCDN_MAX_ITEMS)
+
+// Error is an error reported by the library: a status code (one of the Status constants)
+// and a message. The message never contains the API key.
+//
+// Compare with the sentinel values using errors.Is, which matches by status:
+//
+//	if errors.Is(err, gcdn.ErrNotFound) { ... }
+//
+// and get the details with errors.As:
+//
+//	var e *gcdn.Error
+//	if errors.As(err, &e) { log.Print(e.Status, e.Message) }
+type Error struct {
+	Status  int
+	Message string
+}
+
+// Error returns "gcdn: " followed by the message.
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = StatusText(e.Status)
+	}
+	return "gcdn: " + msg
+}
+
+// Is reports whether target is an *Error with the same status, so that
+// errors.Is(err, gcdn.ErrNotFound) works. An error with status StatusTimeout also
+// matches context.DeadlineExceeded: a time limit ran out.
+func (e *Error) Is(target error) bool {
+	if t, ok := target.(*Error); ok {
+		return e != nil && t != nil && t.Status == e.Status
+	}
+	return target == context.DeadlineExceeded && e != nil && e.Status == StatusTimeout
+}
+
+func sentinel(status int) *Error {
+	return &Error{Status: status, Message: StatusText(status)}
+}
+
+// Sentinel errors, one per status: test with errors.Is.
+var (
+	ErrInvalidArgument = sentinel(StatusInvalidArgument)
+	ErrUnauthorized    = sentinel(StatusUnauthorized)
+	ErrNotFound        = sentinel(StatusNotFound)
+	ErrRateLimited     = sentinel(StatusRateLimited)
+	ErrRejected        = sentinel(StatusRejected)
+	ErrServer          = sentinel(StatusServer)
+	ErrNetwork         = sentinel(StatusNetwork)
+	ErrTimeout         = sentinel(StatusTimeout)
+	ErrProtocol        = sentinel(StatusProtocol)
+	ErrInternal        = sentinel(StatusInternal)
+)
+
+// ErrClosed is returned by calls on a Client after Close.
+var ErrClosed = errors.New("gcdn: the client is closed")
+
+// StatusText returns the library's short description of a status code, such as
+// "not found"; "unknown status" for a code it does not know.
+func StatusText(status int) string {
+	if status < -1<<31 || status > 1<<31-1 {
+		return C.GoString(C.gcdn_status_str(-1))
+	}
+	return C.GoString(C.gcdn_status_str(C.int32_t(status)))
+}
+
+// takeError turns a status and a message from the library into an error (nil for
+// StatusOK) and frees the message.
+func takeError(status C.int32_t, msg *C.char) error {
+	var text string
+	if msg != nil {
+		text = C.GoString(msg)
+		C.gcdn_string_free(msg)
+	}
+	if status == C.GCDN_OK {
+		return nil
+	}
+	return &Error{Status: int(status), Message: text}
+}
+
+// invalid is an ErrInvalidArgument detected on the Go side, before calling the library.
+func invalid(message string) error {
+	return &Error{Status: StatusInvalidArgument, Message: message}
+}

@@ -1,0 +1,3 @@
+module github.com/gcdn-project/gcdn/bindings/go
+
+go 1.21

@@ -11,9 +11,9 @@
 // # Linking
 //
 // By default the package links the library from the repository's build tree: build it
-// first with
+// first, at the repository root, with
 //
-//	cargo build --release        # at the repository root: target/release/libgcdn.so
+//	make build    # cargo build --release --workspace, plus the libgcdn.so.0 (SONAME) link
 //
 // The cgo flags point at ../../include and ../../target/release relative to this
 // package's directory and set an rpath there, so `go test` and `go run` need no

@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 REL := target/release
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
-        test-python test-go bench python-wheel install clean
+        test-python test-go fuzz bench python-wheel install clean
 
 all: build
 
@@ -55,6 +55,10 @@ test-python: build
 
 test-go: build
 	cd bindings/go && $(GO) test -race -count=1 ./...
+
+# A long property-based fuzzing run (make test runs 2,000 cases per property).
+fuzz:
+	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release --test fuzz
 
 bench: build
 	benches/run

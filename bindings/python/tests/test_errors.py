@@ -1,0 +1,240 @@
+"""Every exception class, produced for real; bad input refused before anything is sent."""
+
+import builtins
+import ctypes
+import pickle
+import socket
+
+import pytest
+
+import gcdn
+from gcdn import _errors, _lib
+
+
+def raised(fn, *args, **kwargs):
+    with pytest.raises(gcdn.GcdnError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+def test_hierarchy():
+    for cls in (gcdn.InvalidArgumentError, gcdn.UnauthorizedError, gcdn.NotFoundError,
+                gcdn.RateLimitedError, gcdn.RejectedError, gcdn.ServerError, gcdn.NetworkError,
+                gcdn.TimeoutError, gcdn.ProtocolError, gcdn.InternalError, gcdn.ClientClosedError):
+        assert issubclass(cls, gcdn.GcdnError)
+    assert issubclass(gcdn.InvalidArgumentError, ValueError)
+    assert issubclass(gcdn.ClientClosedError, gcdn.InvalidArgumentError)
+    assert issubclass(gcdn.TimeoutError, builtins.TimeoutError)
+    assert gcdn.TimeoutError is not builtins.TimeoutError
+
+
+def test_unknown_status_is_plain_gcdn_error():
+    e = _errors.error_for(99, "something new")
+    assert type(e) is gcdn.GcdnError and e.status == 99 and str(e) == "something new"
+
+
+def test_pickle_round_trip():
+    e = gcdn.NotFoundError("gone", 3)
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is gcdn.NotFoundError and (back.status, back.message) == (3, "gone")
+
+
+def test_unauthorized(emulator):
+    emulator.add_resource(5)
+    with gcdn.Client("wrong-key", base_url=emulator.url, max_retries=0) as c:
+        e = raised(c.purge_all, 5)
+    assert type(e) is gcdn.UnauthorizedError and e.status == 2
+    assert emulator.requests()[0]["status"] == 401
+
+
+def test_not_found(client):
+    e = raised(client.purge_urls, 12345, ["/a"])
+    assert type(e) is gcdn.NotFoundError and e.status == 3
+    assert type(raised(client.deactivate_resource, 12345)) is gcdn.NotFoundError
+
+
+@pytest.mark.parametrize(
+    "refusal, words",
+    [
+        (None, "in an active state"),
+        ("primary", "primary for common cache"),
+        ("streaming", "integrated with the streaming"),
+        ("custom", "custom configuration"),
+    ],
+)
+def test_rejected_quotes_the_api(emulator, client, refusal, words):
+    emulator.add_resource(9, active=refusal is None, refusal=refusal)
+    e = raised(client.delete_resource, 9)
+    assert type(e) is gcdn.RejectedError and e.status == 5
+    assert words in e.message
+    assert emulator.resource(9) is not None
+
+
+def test_rate_limited(emulator, client):
+    emulator.add_resource(5)
+    emulator.config(url_requests=1, url_window_ms=60000)
+    client.purge_urls(5, ["/a"])
+    e = raised(client.purge_urls, 5, ["/b"])  # max_rate_limit_wait=0: no wait
+    assert type(e) is gcdn.RateLimitedError and e.status == 4
+    assert [r["status"] for r in emulator.purges()] == [201, 429]
+
+
+def test_server_error(emulator, client):
+    emulator.add_resource(5)
+    emulator.fault({"respond": {"status": 503, "body": '{"errors": ["maintenance"]}'}},
+                   method="POST", path_prefix="/cdn/resources/5/purge")
+    e = raised(client.purge_all, 5)  # max_retries=0
+    assert type(e) is gcdn.ServerError and e.status == 6
+    assert [r["status"] for r in emulator.requests()] == [503]
+
+
+def test_network_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Nothing listens there any more.
+    with gcdn.Client("k", base_url="http://127.0.0.1:{}".format(port), max_retries=0) as c:
+        e = raised(c.purge_all, 5)
+    assert type(e) is gcdn.NetworkError and e.status == 7
+
+
+def test_dropped_connection_is_network_error(emulator, client):
+    emulator.add_resource(5)
+    emulator.fault({"drop": True})
+    assert type(raised(client.purge_all, 5)) is gcdn.NetworkError
+
+
+def test_timeout(emulator):
+    emulator.add_resource(5)
+    emulator.fault({"delay_ms": 1500})
+    with gcdn.Client(emulator.api_key, base_url=emulator.url, timeout=0.2, max_retries=0) as c:
+        e = raised(c.purge_all, 5)
+    assert type(e) is gcdn.TimeoutError and e.status == 8
+    assert isinstance(e, builtins.TimeoutError)
+
+
+def test_protocol_error(emulator, client):
+    emulator.add_resource(5)
+    emulator.fault({"respond": {"status": 302, "headers": {"Location": "https://elsewhere.example/"}}})
+    e = raised(client.purge_all, 5)
+    assert type(e) is gcdn.ProtocolError and e.status == 9
+
+
+def test_internal_error_from_the_library():
+    e = raised(_lib.call, _lib.LIB.gcdn_debug_panic)
+    assert type(e) is gcdn.InternalError and e.status == 10 and e.message
+
+
+def test_status_str():
+    assert _lib.status_str(3) == "not found"
+    assert _lib.status_str(12345) == "unknown status"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.purge_urls(5, []),
+        lambda c: c.purge_urls(5, ["https://example.com/a"]),
+        lambda c: c.purge_urls(5, ["no-slash"]),
+        lambda c: c.purge_urls(5, ["/ok", "/a\nb"]),
+        lambda c: c.purge_urls(5, ["/ok", "/nul\x00byte"]),
+        lambda c: c.purge_urls(5, ["/surrogate\udc80"]),
+        lambda c: c.purge_urls(0, ["/a"]),
+        lambda c: c.purge_urls(-5, ["/a"]),
+        lambda c: c.purge_urls(1 << 63, ["/a"]),
+        lambda c: c.purge_patterns(5, []),
+        lambda c: c.purge_patterns(5, ["/a*b"]),
+        lambda c: c.purge_all(0),
+        lambda c: c.deactivate_resource(-1),
+        lambda c: c.delete_resource(0, deactivate_first=True),
+    ],
+)
+def test_invalid_argument_sends_nothing(emulator, client, call):
+    emulator.add_resource(5)
+    e = raised(call, client)
+    assert type(e) is gcdn.InvalidArgumentError and e.status == 1 and e.message
+    assert isinstance(e, ValueError)
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.purge_urls(5, "/a"),
+        lambda c: c.purge_urls(5, b"/a"),
+        lambda c: c.purge_urls(5, bytearray(b"/a")),
+        lambda c: c.purge_urls(5, None),
+        lambda c: c.purge_urls(5, 5),
+        lambda c: c.purge_urls(5, ["/a", b"/b"]),
+        lambda c: c.purge_urls(5, ["/a", None]),
+        lambda c: c.purge_urls(5, iter(["/a", 3])),
+        lambda c: c.purge_patterns(5, "/p/*"),
+        lambda c: c.purge_patterns(5, [["/p/*"]]),
+        lambda c: c.purge_urls("5", ["/a"]),
+        lambda c: c.purge_urls(5.0, ["/a"]),
+        lambda c: c.purge_urls(True, ["/a"]),
+        lambda c: c.purge_all(None),
+        lambda c: c.purge_all(False),
+        lambda c: c.deactivate_resource("5"),
+        lambda c: c.delete_resource(5.5),
+    ],
+)
+def test_wrong_types_send_nothing(emulator, client, call):
+    emulator.add_resource(5)
+    with pytest.raises(TypeError):
+        call(client)
+    assert emulator.requests() == []
+
+
+def test_int_like_resource_id(emulator, client):
+    class Id:
+        def __index__(self):
+            return 5
+
+    emulator.add_resource(5)
+    client.purge_all(Id())
+    assert emulator.purges()[0]["path"] == "/cdn/resources/5/purge"
+
+
+def test_key_never_shown(emulator):
+    """The key appears in no message, str() or repr(), whatever fails."""
+    key = "Sup3r-Secret-Key-31337"
+    emulator.add_resource(5)
+    seen = []
+    c = gcdn.Client(key, base_url=emulator.url, max_retries=0, max_rate_limit_wait=0, timeout=0.3)
+    seen.append(repr(c))
+    emulator.fault({"respond": {"status": 503, "body": key}})  # even if the server echoes it
+    emulator.fault({"respond": {"status": 400, "body": '{"errors": ["bad key ' + key + '"]}'}})
+    emulator.fault({"delay_ms": 1000})
+    emulator.fault({"respond": {"status": 302, "headers": {"Location": "/" + key}}})
+    calls = [
+        lambda: c.purge_all(5),  # 503
+        lambda: c.purge_all(5),  # 400
+        lambda: c.purge_all(5),  # timeout
+        lambda: c.purge_all(5),  # redirect
+        lambda: c.purge_all(5),  # 401: wrong key for this emulator
+        lambda: c.purge_urls(5, ["/" + key, "bad"]),
+        lambda: gcdn.Client(key + "\n"),
+        lambda: gcdn.Client(key + "\x00"),
+        lambda: gcdn.Client(key + "\u00e9"),
+        lambda: c.purge_all(key),
+    ]
+    for call in calls:
+        try:
+            call()
+        except Exception as e:  # noqa: BLE001 (scan everything)
+            seen.extend([str(e), repr(e), repr(e.args)])
+        else:
+            pytest.fail("expected a failure")
+    c.close()
+    seen.append(repr(c))
+    assert len(seen) > 20
+    for text in seen:
+        assert key not in text, text
+
+
+def test_error_out_strings_are_freed_not_leaked():
+    """error_out is read as void * (not c_char_p, which would lose the pointer to free)."""
+    fn = _lib.LIB.gcdn_purge_all
+    assert fn.argtypes[-1] is ctypes.POINTER(ctypes.c_void_p)
+    assert _lib.LIB.gcdn_string_free.argtypes == [ctypes.c_void_p]

@@ -10,6 +10,16 @@ pub use gcdn_emulator::{
     Config, Emulator, Fault, Limits, Recorded, Refusal, Resource, RetryAfterMode,
 };
 
+/// Every API key the Rust suites use. `call` checks every message any call returns against
+/// all of them: no key ever shows up in an error.
+pub const SECRETS: &[&str] = &[
+    "test-key",
+    "wrong-key-5f2a9c",
+    "c-harness-key-9d41",
+    "soak-key-71c0",
+    "fuzz-key",
+];
+
 /// A status and the message that came with it, the message already freed on the C side.
 #[derive(Debug)]
 pub struct Outcome {

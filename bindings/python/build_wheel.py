@@ -14,7 +14,7 @@ import ctypes
 import os
 import subprocess
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -22,7 +22,7 @@ LIB_NAME = {"darwin": "libgcdn.dylib", "win32": "gcdn.dll"}.get(sys.platform, "l
 
 
 def package_version() -> str:
-    scope: dict = {}
+    scope: Dict[str, Any] = {}
     with open(os.path.join(HERE, "gcdn", "_version.py"), encoding="utf-8") as f:
         exec(f.read(), scope)
     return str(scope["__version__"])

@@ -51,13 +51,13 @@ try:
     from setuptools.command.bdist_wheel import bdist_wheel
 except ImportError:  # setuptools < 70.1
     try:
-        from wheel.bdist_wheel import bdist_wheel  # type: ignore[no-redef]
+        from wheel.bdist_wheel import bdist_wheel
     except ImportError:
-        bdist_wheel = None  # type: ignore[misc,assignment]
+        bdist_wheel = None
 
 if bdist_wheel is not None:
 
-    class BdistWheel(bdist_wheel):  # type: ignore[valid-type,misc]
+    class BdistWheel(bdist_wheel):
         """The bundled library serves any Python 3 (ctypes): tag ``py3-none-<platform>``."""
 
         def get_tag(self) -> Tuple[str, str, str]:

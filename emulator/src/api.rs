@@ -4,7 +4,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::server::{Incoming, PurgeKind, Reply, Shared};
+use crate::server::{Incoming, Reply};
+use crate::state::{PurgeKind, Shared};
 use crate::{Limits, Resource, RetryAfterMode};
 
 /// The texts of the emulator's error answers. Those from the provider's specification are

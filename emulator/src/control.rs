@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::api::resource_json;
-use crate::server::{Incoming, Reply, Shared};
+use crate::server::{Incoming, Reply};
+use crate::state::Shared;
 use crate::{Fault, FaultAction, Refusal, Resource};
 
 const PREFIX: &str = "/__emulator/";
@@ -101,7 +102,20 @@ fn add_resource(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     Ok(Reply::json(201, &control_resource_json(&r)))
 }
 
-/// `{"method", "path_prefix", "times", "action": {"respond": {...}} | {"delay_ms": n} | {"drop": true}}`.
+/// `{"method", "path_prefix", "times", "action": A}`, where `A` is one of
+///
+/// - `{"respond": {"status": 503, "body": "...", "headers": {"Retry-After": "1"}}}`
+/// - `{"delay_ms": 1500}`
+/// - `{"drop": true}`
+/// - `{"truncate": {"status": 400, "body": "...", "cut_after": 5}}`
+/// - `{"trickle": {"status": 201, "body": "", "interval_ms": 1000}}`
+/// - `{"stall": true}`
+/// - `{"chunked": {"status": 400, "body": "...", "chunk": 3}}`
+/// - `{"oversized": {"status": 500, "bytes": 50000000}}`
+/// - `{"close_after": true}`
+/// - `{"garbage": "HELLO\r\n\r\n"}`
+///
+/// A `body` may also be any JSON value, sent serialized.
 fn add_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     let data = parse(body)?;
     let opt_str = |key: &str| match data.get(key) {
@@ -122,21 +136,7 @@ fn add_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
         .get("action")
         .and_then(Value::as_object)
         .ok_or_else(|| error(400, "\"action\" must be an object"))?;
-    let action = if let Some(respond) = action.get("respond") {
-        parse_respond(respond)?
-    } else if let Some(ms) = action.get("delay_ms") {
-        let ms = ms
-            .as_u64()
-            .ok_or_else(|| error(400, "\"delay_ms\" must be a non-negative integer"))?;
-        FaultAction::Delay(Duration::from_millis(ms))
-    } else if action.get("drop").and_then(Value::as_bool) == Some(true) {
-        FaultAction::Drop
-    } else {
-        return Err(error(
-            400,
-            "\"action\" must be {\"respond\": {...}}, {\"delay_ms\": n} or {\"drop\": true}",
-        ));
-    };
+    let action = parse_action(action)?;
     shared.state().faults.push_back(Fault {
         method,
         path_prefix,
@@ -146,19 +146,99 @@ fn add_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     Ok(Reply::empty(201))
 }
 
-/// `{"status": 503, "body": "..." (or any JSON value, sent serialized), "headers": {"Name": "value"}}`.
-fn parse_respond(v: &Value) -> Result<FaultAction, Reply> {
-    let status = v
-        .get("status")
+const ACTIONS: &str = "\"action\" must be one of {\"respond\": {...}}, {\"delay_ms\": n}, \
+    {\"drop\": true}, {\"truncate\": {...}}, {\"trickle\": {...}}, {\"stall\": true}, \
+    {\"chunked\": {...}}, {\"oversized\": {...}}, {\"close_after\": true}, {\"garbage\": \"...\"}";
+
+fn parse_action(action: &Map<String, Value>) -> Result<FaultAction, Reply> {
+    let flag = |key: &str| action.get(key).and_then(Value::as_bool) == Some(true);
+    if let Some(respond) = action.get("respond") {
+        parse_respond(respond)
+    } else if let Some(ms) = action.get("delay_ms") {
+        let ms = ms
+            .as_u64()
+            .ok_or_else(|| error(400, "\"delay_ms\" must be a non-negative integer"))?;
+        Ok(FaultAction::Delay(Duration::from_millis(ms)))
+    } else if flag("drop") {
+        Ok(FaultAction::Drop)
+    } else if let Some(v) = action.get("truncate") {
+        Ok(FaultAction::Truncate {
+            status: status(v, "truncate")?,
+            body: body(v),
+            cut_after: to_usize(number(v, "truncate", "cut_after")?),
+        })
+    } else if let Some(v) = action.get("trickle") {
+        Ok(FaultAction::Trickle {
+            status: status(v, "trickle")?,
+            body: body(v),
+            interval: Duration::from_millis(number(v, "trickle", "interval_ms")?),
+        })
+    } else if flag("stall") {
+        Ok(FaultAction::Stall)
+    } else if let Some(v) = action.get("chunked") {
+        Ok(FaultAction::Chunked {
+            status: status(v, "chunked")?,
+            body: body(v),
+            chunk: to_usize(number(v, "chunked", "chunk")?).max(1),
+        })
+    } else if let Some(v) = action.get("oversized") {
+        Ok(FaultAction::Oversized {
+            status: status(v, "oversized")?,
+            bytes: number(v, "oversized", "bytes")?,
+        })
+    } else if flag("close_after") {
+        Ok(FaultAction::CloseAfter)
+    } else if let Some(v) = action.get("garbage") {
+        let bytes = v
+            .as_str()
+            .ok_or_else(|| error(400, "\"garbage\" must be a string"))?;
+        Ok(FaultAction::Garbage(bytes.as_bytes().to_vec()))
+    } else {
+        Err(error(400, ACTIONS))
+    }
+}
+
+/// `v.status`: an HTTP status code.
+fn status(v: &Value, action: &str) -> Result<u16, Reply> {
+    v.get("status")
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
         .filter(|s| (100..1000).contains(s))
-        .ok_or_else(|| error(400, "\"respond.status\" must be an HTTP status code"))?;
-    let body = match v.get("body") {
+        .ok_or_else(|| {
+            error(
+                400,
+                &format!("\"{action}.status\" must be an HTTP status code"),
+            )
+        })
+}
+
+/// `v.body`: a string sent as is, any other JSON value sent serialized; absent or null: empty.
+fn body(v: &Value) -> String {
+    match v.get("body") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
-    };
+    }
+}
+
+/// `v.key`: a non-negative integer.
+fn number(v: &Value, action: &str, key: &str) -> Result<u64, Reply> {
+    v.get(key).and_then(Value::as_u64).ok_or_else(|| {
+        error(
+            400,
+            &format!("\"{action}.{key}\" must be a non-negative integer"),
+        )
+    })
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// `{"status": 503, "body": "..." (or any JSON value, sent serialized), "headers": {"Name": "value"}}`.
+fn parse_respond(v: &Value) -> Result<FaultAction, Reply> {
+    let status = status(v, "respond")?;
+    let body = body(v);
     let headers = match v.get("headers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(h)) => h

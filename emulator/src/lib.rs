@@ -1,7 +1,8 @@
 //! A local, faithful imitation of the parts of the Gcore CDN API that `gcdn` talks to.
 //!
-//! The emulator is a real HTTP/1.1 server (keep-alive, served by a small worker pool) bound
-//! to `127.0.0.1`. Every test suite (Rust, C, Python, Go), the demo and the benchmarks run
+//! The emulator is a real HTTP/1.1 server bound to `127.0.0.1` (keep-alive, one thread per
+//! connection, started as soon as the connection is accepted), speaking plain HTTP or, with
+//! [`Config::tls`], HTTPS. Every test suite (Rust, C, Python, Go), the demo and the benchmarks run
 //! against it: Rust tests in-process through [`Emulator`], the others through the
 //! `gcdn-emulator` binary and its control API.
 //!
@@ -31,6 +32,20 @@
 //! `Retry-After` header (the documented behaviour, and the default), a number of seconds, or
 //! an HTTP date.
 //!
+//! # Faults
+//!
+//! Queued [`Fault`]s make the server misbehave the way real networks and servers do: wrong
+//! answers ([`FaultAction::Respond`]), slow ones ([`FaultAction::Delay`],
+//! [`FaultAction::Trickle`], [`FaultAction::Stall`]), broken ones ([`FaultAction::Drop`],
+//! [`FaultAction::Truncate`], [`FaultAction::Garbage`], [`FaultAction::CloseAfter`]) and
+//! unusual ones ([`FaultAction::Chunked`], [`FaultAction::Oversized`]).
+//!
+//! # HTTPS
+//!
+//! With [`Config::tls`] set the server speaks TLS (rustls, TLS 1.2 and 1.3) with the given
+//! certificate, and [`Emulator::base_url`] is `https://localhost:PORT`. With the cargo
+//! feature `testca`, the `testca` module makes a throwaway CA and a `localhost` certificate.
+//!
 //! # The control API
 //!
 //! Requests under `/__emulator/` need no authentication and are not recorded. They let
@@ -50,20 +65,21 @@
 
 mod api;
 mod control;
+mod http;
 mod server;
-mod sock;
+mod state;
+#[cfg(feature = "testca")]
+pub mod testca;
+mod tls;
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::{Arc, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use api::messages;
-
-/// Number of threads answering requests. A [`FaultAction::Delay`] does not hold one of them.
-const WORKERS: usize = 8;
 
 /// At most this many recorded requests are kept; the oldest are forgotten first. This only
 /// bounds memory in long benchmark runs: no test comes close.
@@ -82,6 +98,51 @@ pub struct Config {
     pub seed_resources: Vec<i64>,
     /// TCP port on 127.0.0.1; `0` (the default) picks an ephemeral one.
     pub port: u16,
+    /// Speak HTTPS with this certificate instead of plain HTTP (default: plain HTTP).
+    pub tls: Option<Tls>,
+}
+
+/// The server's TLS identity for HTTPS mode: a certificate chain (leaf first) and its
+/// private key, both PEM. The leaf must be valid for `localhost`, the host name of
+/// [`Emulator::base_url`] in HTTPS mode. See the `testca` module (cargo feature `testca`)
+/// for throwaway ones.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// `CERTIFICATE` blocks, the server's own first.
+    pub cert_chain_pem: String,
+    /// The private key: a `PRIVATE KEY` (PKCS #8), `RSA PRIVATE KEY` or `EC PRIVATE KEY` block.
+    pub key_pem: String,
+}
+
+impl Tls {
+    /// A TLS identity from PEM texts.
+    pub fn new(cert_chain_pem: impl Into<String>, key_pem: impl Into<String>) -> Tls {
+        Tls {
+            cert_chain_pem: cert_chain_pem.into(),
+            key_pem: key_pem.into(),
+        }
+    }
+
+    /// Reads the certificate chain and the key from PEM files.
+    pub fn from_files(cert_chain: impl AsRef<Path>, key: impl AsRef<Path>) -> io::Result<Tls> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        };
+        Ok(Tls::new(read(cert_chain.as_ref())?, read(key.as_ref())?))
+    }
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field(
+                "cert_chain_pem",
+                &format_args!("{} bytes", self.cert_chain_pem.len()),
+            )
+            .field("key_pem", &format_args!("<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -92,6 +153,7 @@ impl Default for Config {
             retry_after: RetryAfterMode::None,
             seed_resources: Vec::new(),
             port: 0,
+            tls: None,
         }
     }
 }
@@ -254,6 +316,10 @@ impl Resource {
 }
 
 /// What a [`Fault`] does to a matching API request.
+///
+/// The request is always read in full first (and recorded). [`Recorded::status`] is the
+/// status sent, or `0` when none is (`Drop`, `Stall`, `Garbage`). Bodies of `Respond`,
+/// `Truncate`, `Trickle` and `Chunked` are labelled like `Respond`'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
     /// Answer with this status, body and headers instead of handling the request. A
@@ -271,6 +337,55 @@ pub enum FaultAction {
     Delay(Duration),
     /// Read the request, then close the connection without sending a single byte.
     Drop,
+    /// A response cut mid-body: the head with the full `Content-Length`, then only the
+    /// first `cut_after` bytes of the body, then the connection is closed.
+    Truncate {
+        /// Status code.
+        status: u16,
+        /// The whole body, as announced by `Content-Length`.
+        body: String,
+        /// How many body bytes are actually sent.
+        cut_after: usize,
+    },
+    /// A slow server: the whole response, head included, one byte every `interval`. The
+    /// connection stays usable afterwards.
+    Trickle {
+        /// Status code.
+        status: u16,
+        /// Body.
+        body: String,
+        /// Pause between two bytes.
+        interval: Duration,
+    },
+    /// A stalled server: nothing is ever sent, and the connection stays open until the
+    /// client closes it or the emulator stops. Other connections are served meanwhile.
+    Stall,
+    /// An answer with `Transfer-Encoding: chunked` (no `Content-Length`), in chunks of
+    /// `chunk` bytes (at least 1). The connection stays usable afterwards.
+    Chunked {
+        /// Status code.
+        status: u16,
+        /// Body.
+        body: String,
+        /// Bytes per chunk.
+        chunk: usize,
+    },
+    /// A huge answer: `bytes` bytes of `x` (`text/plain`) with a correct `Content-Length`,
+    /// generated as they are sent (never held in memory). The writer stops quietly if the
+    /// client closes the connection.
+    Oversized {
+        /// Status code.
+        status: u16,
+        /// Body length.
+        bytes: u64,
+    },
+    /// Handle the request normally and answer it as usual (nothing says the connection
+    /// will close), then close the connection: a client's pooled keep-alive connection
+    /// that the server closed while idle.
+    CloseAfter,
+    /// Send these raw bytes as the whole "response" (e.g. `HELLO\r\n\r\n`, not HTTP),
+    /// then close the connection.
+    Garbage(Vec<u8>),
 }
 
 /// A queued misbehaviour. Faults are checked in the order they were pushed; the first one
@@ -315,6 +430,53 @@ impl Fault {
     /// Closes the connection without an answer.
     pub fn drop_connection() -> Self {
         Fault::new(FaultAction::Drop)
+    }
+
+    /// Announces `body` in full, sends its first `cut_after` bytes, then closes.
+    pub fn truncate(status: u16, body: impl Into<String>, cut_after: usize) -> Self {
+        Fault::new(FaultAction::Truncate {
+            status,
+            body: body.into(),
+            cut_after,
+        })
+    }
+
+    /// Sends the whole answer one byte per `interval`.
+    pub fn trickle(status: u16, body: impl Into<String>, interval: Duration) -> Self {
+        Fault::new(FaultAction::Trickle {
+            status,
+            body: body.into(),
+            interval,
+        })
+    }
+
+    /// Never answers; keeps the connection open.
+    pub fn stall() -> Self {
+        Fault::new(FaultAction::Stall)
+    }
+
+    /// Answers with a chunked body, `chunk` bytes per chunk.
+    pub fn chunked(status: u16, body: impl Into<String>, chunk: usize) -> Self {
+        Fault::new(FaultAction::Chunked {
+            status,
+            body: body.into(),
+            chunk,
+        })
+    }
+
+    /// Answers with a body of `bytes` bytes.
+    pub fn oversized(status: u16, bytes: u64) -> Self {
+        Fault::new(FaultAction::Oversized { status, bytes })
+    }
+
+    /// Answers normally, then closes the connection.
+    pub fn close_after() -> Self {
+        Fault::new(FaultAction::CloseAfter)
+    }
+
+    /// Sends `bytes` instead of an HTTP response, then closes.
+    pub fn garbage(bytes: impl Into<Vec<u8>>) -> Self {
+        Fault::new(FaultAction::Garbage(bytes.into()))
     }
 
     /// Restricts the fault to `method` requests whose path starts with `path_prefix`.
@@ -372,7 +534,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// Body (lossily decoded as UTF-8).
     pub body: String,
-    /// Status answered; `0` while the answer is pending (delay) or if the connection was dropped.
+    /// Status answered; `0` while the answer is pending (delay) or if none was sent (drop,
+    /// stall, garbage).
     pub status: u16,
 }
 
@@ -391,54 +554,39 @@ impl Recorded {
     }
 }
 
-/// A running emulator. Dropping it stops the server, joins its threads and closes the
-/// connections still open.
+/// A running emulator. Dropping it stops the server, closes the connections still open
+/// (without writing anything on them) and joins its threads.
 pub struct Emulator {
-    shared: Arc<server::Shared>,
-    server: Option<Arc<tiny_http::Server>>,
-    workers: Vec<JoinHandle<()>>,
+    shared: Arc<state::Shared>,
+    server: server::Server,
+    https: bool,
 }
 
 impl Emulator {
-    /// Binds `127.0.0.1:config.port` and starts serving.
+    /// Binds `127.0.0.1:config.port` and starts serving (HTTPS if `config.tls` is set;
+    /// an unusable certificate or key is an [`io::ErrorKind::InvalidInput`] error).
     pub fn start(config: Config) -> io::Result<Emulator> {
-        let server = tiny_http::Server::http(("127.0.0.1", config.port))
-            .map_err(|e| io::Error::new(io::ErrorKind::AddrNotAvailable, e.to_string()))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("not listening on an IP address"))?;
-        let server = Arc::new(server);
-        let shared = Arc::new(server::Shared::new(config, addr));
-        let mut workers = Vec::with_capacity(WORKERS);
-        for i in 0..WORKERS {
-            let (srv, sh) = (Arc::clone(&server), Arc::clone(&shared));
-            let spawned = std::thread::Builder::new()
-                .name(format!("gcdn-emulator-{i}"))
-                .spawn(move || server::worker(&srv, &sh));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(e) => {
-                    // Stop the workers already running before giving up.
-                    drop(Emulator {
-                        shared,
-                        server: Some(server),
-                        workers,
-                    });
-                    return Err(e);
-                }
-            }
-        }
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+        let https = tls.is_some();
+        let listener = TcpListener::bind(("127.0.0.1", config.port))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(state::Shared::new(config, addr));
+        let server = server::Server::start(Arc::clone(&shared), listener, tls)?;
         Ok(Emulator {
             shared,
-            server: Some(server),
-            workers,
+            server,
+            https,
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` in HTTPS mode (the certificate
+    /// is for `localhost`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.shared.addr)
+        if self.https {
+            format!("https://localhost:{}", self.shared.addr.port())
+        } else {
+            format!("http://{}", self.shared.addr)
+        }
     }
 
     /// The address the server listens on.
@@ -469,6 +617,11 @@ impl Emulator {
     /// Queues a fault behind those already queued.
     pub fn push_fault(&self, f: Fault) {
         self.shared.state().faults.push_back(f);
+    }
+
+    /// The faults still queued, in the order they are checked (each with the uses it has left).
+    pub fn faults(&self) -> Vec<Fault> {
+        self.shared.state().faults.iter().cloned().collect()
     }
 
     /// Drops every queued fault.
@@ -525,23 +678,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        self.shared.begin_shutdown();
-        if let Some(server) = &self.server {
-            for _ in 0..self.workers.len() {
-                server.unblock();
-            }
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        for d in self.shared.take_delayed() {
-            let _ = d.join();
-        }
-        // Last reference: stops tiny_http's accept thread.
-        drop(self.server.take());
-        // tiny_http leaves keep-alive connections open (and their threads blocked reading);
-        // close them so clients see EOF rather than hang.
-        sock::shutdown_server_side(self.shared.addr, None);
+        self.server.stop();
     }
 }
 

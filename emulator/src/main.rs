@@ -5,12 +5,13 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use gcdn_emulator::{Config, Emulator, RetryAfterMode};
+use gcdn_emulator::{Config, Emulator, RetryAfterMode, Tls};
 
 const HELP: &str = "\
 gcdn-emulator: local emulator of the Gcore CDN API (tests, demo, benchmarks)
 
-Prints one line, GCDN_EMULATOR_URL=http://127.0.0.1:PORT, then serves until SIGTERM/SIGINT.
+Prints one line, GCDN_EMULATOR_URL=http://127.0.0.1:PORT (https://localhost:PORT with
+--tls-cert), then serves until SIGTERM/SIGINT.
 
 Options:
   --port N                 TCP port on 127.0.0.1 (default 0: ephemeral)
@@ -25,6 +26,8 @@ Options:
   --max-urls N             URLs per purge request (default 100)
   --max-patterns N         patterns per purge request (default 10)
   --retry-after MODE       Retry-After on 429: none (default, as documented), seconds, date
+  --tls-cert FILE          serve HTTPS with this PEM certificate chain (for localhost)...
+  --tls-key FILE           ...and this PEM private key (both or neither)
   --no-record              do not record requests (long benchmarks)
   --quiet                  do not log requests to stderr (otherwise: METHOD PATH STATUS)
   --exit-on-stdin-eof      also exit when stdin reaches end of file
@@ -55,6 +58,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         record: true,
         exit_on_stdin_eof: false,
     };
+    let (mut tls_cert, mut tls_key) = (None, None);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -84,9 +88,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--max-urls" => limits.max_urls = number(&flag, &value()?)?,
             "--max-patterns" => limits.max_patterns = number(&flag, &value()?)?,
             "--retry-after" => opts.config.retry_after = value()?.parse::<RetryAfterMode>()?,
+            "--tls-cert" => tls_cert = Some(value()?),
+            "--tls-key" => tls_key = Some(value()?),
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
+    opts.config.tls = match (tls_cert, tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(Tls::from_files(cert, key).map_err(|e| e.to_string())?),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     Ok(Some(opts))
 }
 
@@ -203,6 +214,14 @@ mod tests {
         assert_eq!(opts.config.retry_after, RetryAfterMode::Seconds);
         assert!(opts.quiet);
         assert!(parse_args(["--bogus".to_owned()].into_iter()).is_err());
+        let half = parse_args(["--tls-cert".to_owned(), "c.pem".to_owned()].into_iter());
+        assert!(half.err().unwrap().contains("together"));
+        let missing = parse_args(
+            "--tls-cert /nonexistent/c --tls-key /nonexistent/k"
+                .split(' ')
+                .map(String::from),
+        );
+        assert!(missing.err().unwrap().contains("/nonexistent/c"));
         assert!(parse_args(["--help".to_owned()].into_iter())
             .unwrap()
             .is_none());

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{api, control, Conn};
-use gcdn_emulator::{Config, Emulator, Limits};
+use gcdn_emulator::{Config, Emulator, Fault, Limits};
 use serde_json::json;
 
 #[test]
@@ -97,6 +97,125 @@ fn faults() {
     c.send_raw("GET", "/cdn/resources/1", &[], "");
     assert!(c.read_to_eof().is_empty());
     assert_eq!(api(&emu, "GET", "/cdn/resources/1", "").status, 200);
+}
+
+/// Every hostile action in its JSON form becomes the same fault as through the Rust API.
+#[test]
+fn hostile_fault_actions() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    let a = emu.addr();
+    let cases = [
+        (
+            json!({"truncate": {"status": 400, "body": "{\"errors\": []}", "cut_after": 5}}),
+            Fault::truncate(400, "{\"errors\": []}", 5),
+        ),
+        (
+            json!({"trickle": {"status": 201, "body": "", "interval_ms": 1000}}),
+            Fault::trickle(201, "", Duration::from_secs(1)),
+        ),
+        (json!({"stall": true}), Fault::stall()),
+        (
+            json!({"chunked": {"status": 400, "body": {"errors": ["x"]}, "chunk": 3}}),
+            Fault::chunked(400, r#"{"errors":["x"]}"#, 3),
+        ),
+        (
+            json!({"oversized": {"status": 500, "bytes": 50_000_000u64}}),
+            Fault::oversized(500, 50_000_000),
+        ),
+        (json!({"close_after": true}), Fault::close_after()),
+        (
+            json!({"garbage": "HELLO\r\n\r\n"}),
+            Fault::garbage("HELLO\r\n\r\n"),
+        ),
+    ];
+    for (action, want) in cases {
+        let body = json!({"path_prefix": "/x", "times": 2, "action": action});
+        let r = control(a, "POST", "/__emulator/faults", &body.to_string());
+        assert_eq!(r.status, 201, "{action}: {}", r.body);
+        assert_eq!(emu.faults(), [want.path_prefix("/x").times(2)]);
+        emu.clear_faults();
+    }
+    for bad in [
+        json!({"truncate": {"status": 400, "body": ""}}),
+        json!({"truncate": {"status": 99, "body": "", "cut_after": 1}}),
+        json!({"trickle": {"status": 200, "interval_ms": -1}}),
+        json!({"chunked": {"body": "x", "chunk": 3}}),
+        json!({"oversized": {"status": 500, "bytes": "many"}}),
+        json!({"garbage": 5}),
+        json!({"stall": false}),
+        json!({"close_after": "yes"}),
+    ] {
+        let body = json!({"action": bad});
+        let r = control(a, "POST", "/__emulator/faults", &body.to_string());
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json()["error"].is_string());
+    }
+}
+
+/// The JSON forms on the wire.
+#[test]
+fn hostile_faults_through_the_control_api() {
+    let emu = Emulator::start(Config {
+        seed_resources: vec![1],
+        ..Config::default()
+    })
+    .unwrap();
+    let a = emu.addr();
+    let push = |action: serde_json::Value| {
+        let body = json!({"action": action}).to_string();
+        assert_eq!(control(a, "POST", "/__emulator/faults", &body).status, 201);
+    };
+    let get = || {
+        let mut c = Conn::open(a);
+        c.send_raw(
+            "GET",
+            "/cdn/resources/1",
+            &[("Authorization", "apikey test-key")],
+            "",
+        );
+        c
+    };
+
+    push(json!({"truncate": {"status": 400, "body": "0123456789", "cut_after": 4}}));
+    let raw = get().read_to_eof();
+    assert!(raw.ends_with(b"Content-Length: 10\r\n\r\n0123"), "{raw:?}");
+
+    push(json!({"trickle": {"status": 201, "body": "", "interval_ms": 1}}));
+    assert_eq!(get().read_response(false).status, 201);
+
+    push(json!({"chunked": {"status": 400, "body": "abcdefg", "chunk": 3}}));
+    let r = get().read_response(false);
+    assert_eq!((r.status, r.body.as_str()), (400, "abcdefg"));
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+
+    push(json!({"oversized": {"status": 500, "bytes": 100_000}}));
+    assert_eq!(get().read_response(false).body.len(), 100_000);
+
+    push(json!({"close_after": true}));
+    let mut c = get();
+    assert_eq!(c.read_response(false).status, 200);
+    assert!(c.read_to_eof().is_empty());
+
+    push(json!({"garbage": "HELLO\r\n\r\n"}));
+    assert_eq!(get().read_to_eof(), b"HELLO\r\n\r\n");
+
+    push(json!({"stall": true}));
+    let c = get();
+    let statuses = loop {
+        let recorded = control(a, "GET", "/__emulator/requests", "").json();
+        let statuses: Vec<u64> = recorded
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
+        if statuses.len() == 7 {
+            break statuses;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(statuses, [400, 201, 400, 500, 200, 0, 0]);
+    drop(c);
 }
 
 #[test]

@@ -2,10 +2,15 @@
 //! every transport failure sorted into a status class.
 
 use std::io::Read;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use ureq::http::{self, Method};
+use ureq::config::Config;
+use ureq::http::{self, Method, Uri};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use zeroize::Zeroizing;
 
 use super::error::{quote, Error, Result, Status};
@@ -65,7 +70,7 @@ impl Transport {
         authorization.push_str("APIKey ");
         authorization.push_str(api_key);
         Ok(Transport {
-            agent: config.new_agent(),
+            agent: ureq::Agent::with_parts(config, DefaultConnector::new(), Resolve::default()),
             authorization,
             timeout,
         })
@@ -137,6 +142,73 @@ impl Transport {
             location,
             body,
         })
+    }
+}
+
+/// How long a host name's looked-up addresses are used again: libcurl's default too.
+const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// ureq looks the host up before every request, even one that then goes out on a pooled
+/// connection, and its resolver runs every lookup that has a timeout on a new thread: a
+/// thread spawned per call. This resolver takes an IP address as it is and reuses a host
+/// name's addresses for [`DNS_CACHE_TTL`]; lookups themselves are ureq's.
+#[derive(Debug, Default)]
+struct Resolve {
+    lookup: DefaultResolver,
+    /// `(host:port, ip family, when looked up, addresses)`, a few entries (the API host, a proxy).
+    cache: Mutex<Vec<(String, ureq::config::IpFamily, Instant, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for Resolve {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> std::result::Result<ResolvedSocketAddrs, ureq::Error> {
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return self.lookup.resolve(uri, config, timeout);
+        };
+        let port = match (authority.port_u16(), scheme) {
+            (Some(port), _) => port,
+            (None, "https") => 443,
+            (None, "http") => 80,
+            _ => return self.lookup.resolve(uri, config, timeout),
+        };
+        let host = authority.host();
+        let family = config.ip_family();
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            let mut addrs = self.empty();
+            for addr in family.keep_wanted(std::iter::once(SocketAddr::new(ip, port))) {
+                addrs.push(addr);
+            }
+            return if addrs.is_empty() {
+                Err(ureq::Error::HostNotFound)
+            } else {
+                Ok(addrs)
+            };
+        }
+        let key = format!("{host}:{port}");
+        let now = Instant::now();
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.retain(|(_, _, at, _)| now.duration_since(*at) < DNS_CACHE_TTL);
+            if let Some((.., addrs)) = cache.iter().find(|(k, f, ..)| *k == key && *f == family) {
+                return Ok(addrs.clone());
+            }
+        }
+        // Looked up outside the lock: a slow DNS server holds up no other call.
+        let addrs = self.lookup.resolve(uri, config, timeout)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 4 {
+            cache.remove(0);
+        }
+        cache.push((key, family, now, addrs.clone()));
+        Ok(addrs)
     }
 }
 
@@ -223,4 +295,46 @@ fn is_tls_failure(io: &std::io::Error) -> bool {
         || type_name.contains("InvalidMessage")
         || type_name.contains("PeerIncompatible")
         || type_name.contains("HandshakeNotComplete")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(r: &Resolve, uri: &str) -> Vec<SocketAddr> {
+        let uri: Uri = uri.parse().unwrap();
+        r.resolve(&uri, &Config::default(), NextTimeout::default())
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn ip_addresses_need_no_lookup() {
+        let r = Resolve::default();
+        assert_eq!(
+            resolve(&r, "http://127.0.0.1:8080/cdn"),
+            ["127.0.0.1:8080".parse().unwrap()]
+        );
+        assert_eq!(resolve(&r, "http://[::1]/"), ["[::1]:80".parse().unwrap()]);
+        assert_eq!(
+            resolve(&r, "https://10.0.0.1"),
+            ["10.0.0.1:443".parse().unwrap()]
+        );
+        assert!(r.cache.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn host_names_are_looked_up_once_then_cached() {
+        let r = Resolve::default();
+        let first = resolve(&r, "http://localhost:8080/a");
+        assert!(!first.is_empty());
+        assert!(first
+            .iter()
+            .all(|a| a.port() == 8080 && a.ip().is_loopback()));
+        assert_eq!(r.cache.lock().unwrap().len(), 1);
+        assert_eq!(resolve(&r, "http://localhost:8080/b"), first);
+        assert_eq!(r.cache.lock().unwrap().len(), 1);
+        resolve(&r, "http://localhost:8081/");
+        assert_eq!(r.cache.lock().unwrap().len(), 2);
+    }
 }

@@ -7,6 +7,7 @@ import time
 import pytest
 
 import gcdn
+from conftest import GHOST_ID
 
 
 def bodies(requests):
@@ -166,7 +167,7 @@ def test_call_timeout(emulator, client):
     emulator.fault({"delay_ms": 1500})
     start = time.monotonic()
     with pytest.raises(gcdn.TimeoutError):
-        client.purge_urls(5, ["/slow"], call_timeout=0.2)
+        client.purge_urls(GHOST_ID, ["/slow"], call_timeout=0.2)
     assert time.monotonic() - start < 1.4
     with pytest.raises(TypeError):
         client.purge_all(5, call_timeout="1")

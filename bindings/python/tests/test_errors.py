@@ -9,6 +9,7 @@ import pytest
 
 import gcdn
 from gcdn import _errors, _lib
+from conftest import GHOST_ID
 
 
 def raised(fn, *args, **kwargs):
@@ -108,7 +109,7 @@ def test_timeout(emulator):
     emulator.add_resource(5)
     emulator.fault({"delay_ms": 1500})
     with gcdn.Client(emulator.api_key, base_url=emulator.url, timeout=0.2, max_retries=0) as c:
-        e = raised(c.purge_all, 5)
+        e = raised(c.purge_all, GHOST_ID)
     assert type(e) is gcdn.TimeoutError and e.status == 8
     assert isinstance(e, builtins.TimeoutError)
 
@@ -205,12 +206,12 @@ def test_key_never_shown(emulator):
     seen.append(repr(c))
     emulator.fault({"respond": {"status": 503, "body": key}})  # even if the server echoes it
     emulator.fault({"respond": {"status": 400, "body": '{"errors": ["bad key ' + key + '"]}'}})
-    emulator.fault({"delay_ms": 1000})
+    emulator.fault({"delay_ms": 1000}, path_prefix="/cdn/resources/{}/".format(GHOST_ID))
     emulator.fault({"respond": {"status": 302, "headers": {"Location": "/" + key}}})
     calls = [
         lambda: c.purge_all(5),  # 503
         lambda: c.purge_all(5),  # 400
-        lambda: c.purge_all(5),  # timeout
+        lambda: c.purge_all(GHOST_ID),  # timeout
         lambda: c.purge_all(5),  # redirect
         lambda: c.purge_all(5),  # 401: wrong key for this emulator
         lambda: c.purge_urls(5, ["/" + key, "bad"]),

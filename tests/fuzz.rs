@@ -37,7 +37,7 @@ fn error_json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
         any::<String>().prop_map(Value::String),
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
     ];
@@ -114,8 +114,7 @@ proptest! {
         if let Ok(parsed) = BaseUrl::parse(&url) {
             let s = parsed.as_str();
             prop_assert!(s.starts_with("https://") || s.starts_with("http://"));
-            if s.starts_with("http://") {
-                let rest = &s[7..];
+            if let Some(rest) = s.strip_prefix("http://") {
                 let host = rest.split('/').next().unwrap();
                 prop_assert!(
                     host.starts_with("127.") || host.starts_with("[::1]") || host.to_ascii_lowercase().starts_with("localhost"),

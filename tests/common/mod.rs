@@ -40,12 +40,13 @@ impl Outcome {
 /// is NULL exactly on success, and a message comes with every failure.
 pub fn call(f: impl FnOnce(*mut *mut c_char) -> i32) -> Outcome {
     // A non-NULL sentinel: the call must overwrite it either way.
-    let mut err: *mut c_char = 0x1 as *mut c_char;
+    let sentinel = std::ptr::dangling_mut::<c_char>();
+    let mut err: *mut c_char = sentinel;
     let status = f(&mut err);
     let message = if err.is_null() {
         None
     } else {
-        assert_ne!(err, 0x1 as *mut c_char, "error_out was not written");
+        assert_ne!(err, sentinel, "error_out was not written");
         let text = unsafe { CStr::from_ptr(err) }
             .to_str()
             .expect("UTF-8")

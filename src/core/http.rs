@@ -10,7 +10,10 @@ use ureq::config::Config;
 use ureq::http::{self, Method, Uri};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
+    Transport as UreqTransport,
+};
 use zeroize::Zeroizing;
 
 use super::error::{quote, Error, Result, Status};
@@ -70,7 +73,11 @@ impl Transport {
         authorization.push_str("APIKey ");
         authorization.push_str(api_key);
         Ok(Transport {
-            agent: ureq::Agent::with_parts(config, DefaultConnector::new(), Resolve::default()),
+            agent: ureq::Agent::with_parts(
+                config,
+                DefaultConnector::new().chain(OneWrite),
+                Resolve::default(),
+            ),
             authorization,
             timeout,
         })
@@ -212,6 +219,111 @@ impl Resolver for Resolve {
     }
 }
 
+/// ureq sends a request's head and its body with two writes: two TCP segments (two TLS
+/// records) per POST, and a server woken up twice. [`OneWrite`] wraps every connection, TLS
+/// included, so that a request's head is held until what follows it, the body or the wait
+/// for the response, and goes out in the same write.
+#[derive(Debug)]
+struct OneWrite;
+
+impl Connector<Box<dyn UreqTransport>> for OneWrite {
+    type Out = HeadWithBody;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<Box<dyn UreqTransport>>,
+    ) -> std::result::Result<Option<HeadWithBody>, ureq::Error> {
+        Ok(chained.map(|inner| HeadWithBody {
+            inner,
+            held: Vec::new(),
+            next_is_head: true,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct HeadWithBody {
+    inner: Box<dyn UreqTransport>,
+    /// Output not sent yet: a request head.
+    held: Vec<u8>,
+    /// Nothing was sent since the last wait for input: the next output starts a request.
+    next_is_head: bool,
+}
+
+impl HeadWithBody {
+    fn flush(&mut self, timeout: NextTimeout) -> std::result::Result<(), ureq::Error> {
+        let mut sent = 0;
+        while sent < self.held.len() {
+            let output = self.inner.buffers().output();
+            let n = output.len().min(self.held.len() - sent);
+            output[..n].copy_from_slice(&self.held[sent..sent + n]);
+            self.inner.transmit_output(n, timeout)?;
+            sent += n;
+        }
+        self.held.clear();
+        Ok(())
+    }
+}
+
+impl UreqTransport for HeadWithBody {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> std::result::Result<(), ureq::Error> {
+        if self.next_is_head {
+            self.next_is_head = false;
+            let head = &self.inner.buffers().output()[..amount];
+            self.held.extend_from_slice(head);
+            return Ok(());
+        }
+        let held = self.held.len();
+        let output = self.inner.buffers().output();
+        if held == 0 {
+            self.inner.transmit_output(amount, timeout)
+        } else if held + amount <= output.len() {
+            output.copy_within(..amount, held);
+            output[..held].copy_from_slice(&self.held);
+            self.held.clear();
+            self.inner.transmit_output(held + amount, timeout)
+        } else {
+            let body = output[..amount].to_vec();
+            self.flush(timeout)?;
+            self.inner.buffers().output()[..amount].copy_from_slice(&body);
+            self.inner.transmit_output(amount, timeout)
+        }
+    }
+
+    fn maybe_await_input(
+        &mut self,
+        timeout: NextTimeout,
+    ) -> std::result::Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.next_is_head = true;
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.next_is_head = true;
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // Output still held means a request was cut short: never reuse such a connection.
+        self.held.is_empty() && self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
 fn load_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
     let shown = quote(&path.display().to_string(), 300);
     let pem = std::fs::read(path)
@@ -306,6 +418,78 @@ mod tests {
         r.resolve(&uri, &Config::default(), NextTimeout::default())
             .unwrap()
             .to_vec()
+    }
+
+    /// A connection that records what each write sent.
+    #[derive(Debug)]
+    struct Wire {
+        buffers: ureq::unversioned::transport::LazyBuffers,
+        writes: std::sync::Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl UreqTransport for Wire {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(
+            &mut self,
+            amount: usize,
+            _: NextTimeout,
+        ) -> std::result::Result<(), ureq::Error> {
+            let sent = self.buffers.output()[..amount].to_vec();
+            self.writes.lock().unwrap().push(sent);
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn send(t: &mut HeadWithBody, bytes: &[u8]) {
+        t.buffers().output()[..bytes.len()].copy_from_slice(bytes);
+        t.transmit_output(bytes.len(), NextTimeout::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_request_head_goes_out_with_its_body() {
+        let writes = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let wire = Wire {
+            buffers: ureq::unversioned::transport::LazyBuffers::new(64, 64),
+            writes: writes.clone(),
+        };
+        let mut t = HeadWithBody {
+            inner: Box::new(wire),
+            held: Vec::new(),
+            next_is_head: true,
+        };
+        let sent = |w: &[&[u8]]| w.iter().map(|b| b.to_vec()).collect::<Vec<_>>();
+        // POST: head and body in one write; a second body part goes out by itself.
+        send(&mut t, b"POST / HTTP/1.1\r\n\r\n");
+        assert!(writes.lock().unwrap().is_empty());
+        assert!(!t.is_open(), "a connection holding output is never reused");
+        send(&mut t, b"{\"urls\":[]}");
+        send(&mut t, b"more");
+        assert_eq!(
+            *writes.lock().unwrap(),
+            sent(&[b"POST / HTTP/1.1\r\n\r\n{\"urls\":[]}", b"more"])
+        );
+        // DELETE: the head goes out when the response is awaited.
+        t.await_input(NextTimeout::default()).unwrap();
+        send(&mut t, b"DELETE /1 HTTP/1.1\r\n\r\n");
+        assert_eq!(writes.lock().unwrap().len(), 2);
+        t.maybe_await_input(NextTimeout::default()).unwrap();
+        assert_eq!(writes.lock().unwrap()[2], b"DELETE /1 HTTP/1.1\r\n\r\n");
+        assert!(t.is_open());
+        // A body too big to share the output buffer with the head: two writes, in order.
+        let head = [b'h'; 40];
+        let body = [b'b'; 60];
+        send(&mut t, &head);
+        send(&mut t, &body);
+        assert_eq!(writes.lock().unwrap()[3..], sent(&[&head, &body]));
     }
 
     #[test]

@@ -17,17 +17,6 @@ fn quick_client(emu: &Emulator, timeout_ms: u64, retries: u32) -> TestClient {
     setup.build().unwrap()
 }
 
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 4
-}
-
 #[test]
 fn a_response_cut_mid_body() {
     let emu = emulator();

@@ -9,13 +9,6 @@ use std::time::Duration;
 use common::*;
 use gcdn::ffi::*;
 
-/// Resident set size of this process, in bytes (Linux).
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 #[test]
 fn memory_stays_flat_over_100k_calls() {
     let emu = emulator_with(Config {
@@ -42,11 +35,11 @@ fn memory_stays_flat_over_100k_calls() {
         }
     };
     round(10_000); // warm-up: pools, allocator arenas
-    let baseline = rss();
+    let baseline = rss_kib();
     let mut peak = baseline;
     for _ in 0..9 {
         round(10_000);
-        peak = peak.max(rss());
+        peak = peak.max(rss_kib());
     }
     let growth = peak.saturating_sub(baseline);
     println!(

@@ -199,3 +199,10 @@ pub fn purges(emu: &Emulator) -> Vec<Recorded> {
         .filter(|r| r.path.ends_with("/purge"))
         .collect()
 }
+
+/// Resident set size of this process, in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4
+}

@@ -26,7 +26,9 @@ pub const BODY_CAP: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    /// `Retry-After` of a response that is not a 2xx.
     pub retry_after: Option<String>,
+    /// `Location` of a response that is not a 2xx.
     pub location: Option<String>,
     pub body: Vec<u8>,
 }
@@ -44,6 +46,8 @@ pub struct Transport {
     agent: ureq::Agent,
     /// `APIKey <key>`, wiped when the client is dropped.
     authorization: Zeroizing<String>,
+    /// Made once: ureq would otherwise check and copy the agent's user agent every request.
+    user_agent: http::HeaderValue,
     timeout: Duration,
 }
 
@@ -79,6 +83,8 @@ impl Transport {
                 Resolve::default(),
             ),
             authorization,
+            user_agent: http::HeaderValue::from_str(user_agent)
+                .map_err(|e| Error::invalid(format!("bad user agent: {e}")))?,
             timeout,
         })
     }
@@ -97,20 +103,31 @@ impl Transport {
         json_body: Option<&[u8]>,
         timeout: Duration,
     ) -> std::result::Result<Reply, Fault> {
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .header(http::header::AUTHORIZATION, self.authorization.as_str());
+        let bad_request = |e: &dyn std::fmt::Display| Fault {
+            status: Status::InvalidArgument,
+            message: format!("could not build the request: {e}"),
+            transient: false,
+        };
+        // Built in place, not with http's request builder: no parsing of constant headers.
+        let mut request = http::Request::new(json_body.unwrap_or_default());
+        *request.method_mut() = method;
+        *request.uri_mut() = url.parse().map_err(|e| bad_request(&e))?;
+        let mut authorization =
+            http::HeaderValue::from_str(&self.authorization).map_err(|e| bad_request(&e))?;
+        authorization.set_sensitive(true);
+        let headers = request.headers_mut();
+        headers.insert(http::header::AUTHORIZATION, authorization);
+        headers.insert(http::header::USER_AGENT, self.user_agent.clone());
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
         if json_body.is_some() {
-            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
         }
-        let request = builder
-            .body(json_body.unwrap_or_default())
-            .map_err(|e| Fault {
-                status: Status::InvalidArgument,
-                message: format!("could not build the request: {e}"),
-                transient: false,
-            })?;
         let result = if timeout == self.timeout {
             self.agent.run(request)
         } else {
@@ -122,6 +139,7 @@ impl Transport {
             self.agent.run(request)
         };
         let mut response = result.map_err(fault_of)?;
+        let status = response.status().as_u16();
         let header = |name: http::header::HeaderName| {
             response
                 .headers()
@@ -129,9 +147,15 @@ impl Transport {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let retry_after = header(http::header::RETRY_AFTER);
-        let location = header(http::header::LOCATION);
-        let status = response.status().as_u16();
+        // Only a failure is described from its headers.
+        let (retry_after, location) = if (200..300).contains(&status) {
+            (None, None)
+        } else {
+            (
+                header(http::header::RETRY_AFTER),
+                header(http::header::LOCATION),
+            )
+        };
         let mut body = Vec::new();
         // Read at most the cap. A body cut short, or one that goes on past the cap, still
         // leaves the status in hand: a 2xx is a success whatever its body does, and an
@@ -162,8 +186,18 @@ const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 struct Resolve {
     lookup: DefaultResolver,
-    /// `(host:port, ip family, when looked up, addresses)`, a few entries (the API host, a proxy).
-    cache: Mutex<Vec<(String, ureq::config::IpFamily, Instant, ResolvedSocketAddrs)>>,
+    /// A few entries: the API host, a proxy.
+    cache: Mutex<Vec<Resolved>>,
+}
+
+#[derive(Debug)]
+struct Resolved {
+    scheme: String,
+    authority: String,
+    family: ureq::config::IpFamily,
+    /// When a host name was looked up; `None` for an IP address, which never goes stale.
+    looked_up: Option<Instant>,
+    addrs: ResolvedSocketAddrs,
 }
 
 impl Resolver for Resolve {
@@ -176,6 +210,19 @@ impl Resolver for Resolve {
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return self.lookup.resolve(uri, config, timeout);
         };
+        let family = config.ip_family();
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let found = cache.iter().position(|e| {
+                e.scheme == scheme && e.authority == authority.as_str() && e.family == family
+            });
+            if let Some(i) = found {
+                match cache[i].looked_up {
+                    Some(at) if at.elapsed() >= DNS_CACHE_TTL => drop(cache.remove(i)),
+                    _ => return Ok(cache[i].addrs.clone()),
+                }
+            }
+        }
         let port = match (authority.port_u16(), scheme) {
             (Some(port), _) => port,
             (None, "https") => 443,
@@ -183,38 +230,38 @@ impl Resolver for Resolve {
             _ => return self.lookup.resolve(uri, config, timeout),
         };
         let host = authority.host();
-        let family = config.ip_family();
-        if let Ok(ip) = host
+        let (addrs, looked_up) = match host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
         {
-            let mut addrs = self.empty();
-            for addr in family.keep_wanted(std::iter::once(SocketAddr::new(ip, port))) {
-                addrs.push(addr);
+            Ok(ip) => {
+                let mut addrs = self.empty();
+                for addr in family.keep_wanted(std::iter::once(SocketAddr::new(ip, port))) {
+                    addrs.push(addr);
+                }
+                if addrs.is_empty() {
+                    return Err(ureq::Error::HostNotFound);
+                }
+                (addrs, None)
             }
-            return if addrs.is_empty() {
-                Err(ureq::Error::HostNotFound)
-            } else {
-                Ok(addrs)
-            };
-        }
-        let key = format!("{host}:{port}");
-        let now = Instant::now();
-        {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.retain(|(_, _, at, _)| now.duration_since(*at) < DNS_CACHE_TTL);
-            if let Some((.., addrs)) = cache.iter().find(|(k, f, ..)| *k == key && *f == family) {
-                return Ok(addrs.clone());
-            }
-        }
-        // Looked up outside the lock: a slow DNS server holds up no other call.
-        let addrs = self.lookup.resolve(uri, config, timeout)?;
+            // Looked up outside the lock: a slow DNS server holds up no other call.
+            Err(_) => (
+                self.lookup.resolve(uri, config, timeout)?,
+                Some(Instant::now()),
+            ),
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= 4 {
             cache.remove(0);
         }
-        cache.push((key, family, now, addrs.clone()));
+        cache.push(Resolved {
+            scheme: scheme.to_owned(),
+            authority: authority.as_str().to_owned(),
+            family,
+            looked_up,
+            addrs: addrs.clone(),
+        });
         Ok(addrs)
     }
 }
@@ -504,7 +551,23 @@ mod tests {
             resolve(&r, "https://10.0.0.1"),
             ["10.0.0.1:443".parse().unwrap()]
         );
-        assert!(r.cache.lock().unwrap().is_empty());
+        assert_eq!(
+            resolve(&r, "http://10.0.0.1"),
+            ["10.0.0.1:80".parse().unwrap()]
+        );
+        // Kept for the next request, never stale.
+        assert_eq!(r.cache.lock().unwrap().len(), 4);
+        assert!(r
+            .cache
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e.looked_up.is_none()));
+        assert_eq!(
+            resolve(&r, "http://10.0.0.1"),
+            ["10.0.0.1:80".parse().unwrap()]
+        );
+        assert_eq!(r.cache.lock().unwrap().len(), 4);
     }
 
     #[test]

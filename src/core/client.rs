@@ -69,7 +69,7 @@ pub fn user_agent(suffix: Option<&str>) -> String {
 /// The parts of one API call that the retry loop and the messages need.
 struct Call<'a> {
     method: Method,
-    url: String,
+    url: &'a str,
     body: Option<&'a [u8]>,
     /// How long to wait after a 429 without `Retry-After`.
     rate_interval: Duration,
@@ -176,7 +176,7 @@ impl Client {
         let body = serde_json::to_vec(&PathsBody { paths: &[] }).expect("static JSON");
         self.request(Call {
             method: Method::POST,
-            url: self.resource_url(resource_id, "/purge"),
+            url: &self.resource_url(resource_id, "/purge"),
             body: Some(&body),
             rate_interval: self.shared.pattern_interval,
             deadline: self.deadline(),
@@ -218,7 +218,7 @@ impl Client {
         }
         match self.request(Call {
             method: Method::DELETE,
-            url: self.resource_url(resource_id, ""),
+            url: &self.resource_url(resource_id, ""),
             body: None,
             rate_interval: retry::backoff(0),
             deadline,
@@ -238,7 +238,7 @@ impl Client {
     ) -> std::result::Result<(), Failed> {
         self.request(Call {
             method: Method::PATCH,
-            url: self.resource_url(resource_id, ""),
+            url: &self.resource_url(resource_id, ""),
             body: Some(br#"{"active":false}"#),
             rate_interval: retry::backoff(0),
             deadline,
@@ -258,15 +258,19 @@ impl Client {
         let url = self.resource_url(resource_id, "/purge");
         let deadline = self.deadline();
         let total = items.len().div_ceil(per_request);
+        let mut body = Vec::new();
         for (n, chunk) in items.chunks(per_request).enumerate() {
-            let body = match kind {
-                ItemKind::Url => serde_json::to_vec(&UrlsBody { urls: chunk }),
-                ItemKind::Pattern => serde_json::to_vec(&PathsBody { paths: chunk }),
+            // One buffer for every request, sized up front: `{"urls":["...",...]}`.
+            body.clear();
+            body.reserve(12 + chunk.iter().map(|i| i.len() + 3).sum::<usize>());
+            match kind {
+                ItemKind::Url => serde_json::to_writer(&mut body, &UrlsBody { urls: chunk }),
+                ItemKind::Pattern => serde_json::to_writer(&mut body, &PathsBody { paths: chunk }),
             }
             .map_err(|e| Error::new(Status::Protocol, format!("could not encode JSON: {e}")))?;
             let result = self.request(Call {
                 method: Method::POST,
-                url: url.clone(),
+                url: &url,
                 body: Some(&body),
                 rate_interval: interval,
                 deadline,
@@ -292,11 +296,30 @@ impl Client {
         Ok(())
     }
 
+    /// `<base>/cdn/resources/<id><suffix>`, put together by hand: `format!` costs more than
+    /// the rest of building a request.
     fn resource_url(&self, resource_id: i64, suffix: &str) -> String {
-        format!(
-            "{}/cdn/resources/{resource_id}{suffix}",
-            self.shared.base.as_str()
-        )
+        let base = self.shared.base.as_str();
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = resource_id.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut url = String::with_capacity(base.len() + 16 + digits.len() - at + suffix.len());
+        url.push_str(base);
+        url.push_str("/cdn/resources/");
+        if resource_id < 0 {
+            url.push('-');
+        }
+        url.extend(digits[at..].iter().map(|&d| char::from(d)));
+        url.push_str(suffix);
+        url
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -334,7 +357,7 @@ impl Client {
             let (error, class, retry_after) =
                 match shared
                     .transport
-                    .send(call.method.clone(), &call.url, call.body, timeout)
+                    .send(call.method.clone(), call.url, call.body, timeout)
                 {
                     Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
                     Ok(reply) => self.classify_reply(&reply),
@@ -458,6 +481,38 @@ mod tests {
             c.deactivate_resource(0).unwrap_err(),
         ] {
             assert_eq!(e.status, Status::InvalidArgument, "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn resource_urls() {
+        let mut o = Options::default();
+        o.set_base_url("https://api.example.com/prefix").unwrap();
+        let c = Client::new(Some("k"), &o).unwrap();
+        for (id, suffix, url) in [
+            (1, "", "https://api.example.com/prefix/cdn/resources/1"),
+            (
+                90,
+                "/purge",
+                "https://api.example.com/prefix/cdn/resources/90/purge",
+            ),
+            (
+                i64::MAX,
+                "",
+                "https://api.example.com/prefix/cdn/resources/9223372036854775807",
+            ),
+            (-7, "", "https://api.example.com/prefix/cdn/resources/-7"),
+            (
+                i64::MIN,
+                "",
+                "https://api.example.com/prefix/cdn/resources/-9223372036854775808",
+            ),
+        ] {
+            assert_eq!(c.resource_url(id, suffix), url);
+            assert_eq!(
+                c.resource_url(id, suffix),
+                format!("https://api.example.com/prefix/cdn/resources/{id}{suffix}")
+            );
         }
     }
 

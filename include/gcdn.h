@@ -78,6 +78,11 @@
 #define GCDN_ERR_PANIC 10
 
 /**
+ * The call was cancelled through a `gcdn_cancel` token (see `gcdn_client_with_cancel`).
+ */
+#define GCDN_ERR_CANCELLED 11
+
+/**
  * `gcdn_delete_resource` flag: send `PATCH {"active": false}` first, then `DELETE`
  * (the API refuses to delete an active resource).
  */
@@ -92,6 +97,12 @@
  * Most items one purge call accepts; a larger count is GCDN_ERR_INVALID_ARGUMENT.
  */
 #define GCDN_MAX_ITEMS 1000000
+
+/**
+ * An opaque cancellation token. Create with `gcdn_cancel_new`, fire with
+ * `gcdn_cancel_fire` from any thread, free with `gcdn_cancel_free`. Thread-safe.
+ */
+typedef struct gcdn_cancel gcdn_cancel;
 
 /**
  * An opaque client. Create with `gcdn_client_new`, free with `gcdn_client_free`.
@@ -246,8 +257,8 @@ int32_t gcdn_client_new(const char *api_key,
                         char **error_out);
 
 /**
- * Create a second client that shares `client`'s settings and connection pool, and whose
- * every call ends once `call_timeout_ms` milliseconds have passed since that call began:
+ * Create a second client that shares `client`'s settings, cancellation token and connection
+ * pool, and whose every call ends once `call_timeout_ms` milliseconds have passed since it began:
  * attempts, backoff and rate-limit waits included. A call cut short returns
  * GCDN_ERR_TIMEOUT, or the error that made it wait. Must be greater than zero.
  *
@@ -271,6 +282,49 @@ int32_t gcdn_client_with_call_timeout_ms(const struct gcdn_client *client,
  * `client` is NULL or a client from this library not yet freed, used by no other thread.
  */
 void gcdn_client_free(struct gcdn_client *client);
+
+/**
+ * Create a cancellation token, not fired. Returns NULL only if memory ran out. Free with
+ * `gcdn_cancel_free`.
+ */
+struct gcdn_cancel *gcdn_cancel_new(void);
+
+/**
+ * Fire the token: every call made through a client from `gcdn_client_with_cancel` with
+ * this token returns GCDN_ERR_CANCELLED at once if it is waiting (backoff, rate limit), or
+ * before its next attempt; an attempt in flight ends with its answer or its timeout first.
+ * Calls started afterwards return GCDN_ERR_CANCELLED without sending anything. Idempotent;
+ * thread-safe; NULL is a no-op. A token cannot be reset: make a new one.
+ *
+ * # Safety
+ * `cancel` is NULL or a live token.
+ */
+void gcdn_cancel_fire(const struct gcdn_cancel *cancel);
+
+/**
+ * Free a token. NULL is a no-op. Clients made with it keep working (and stay cancelled if
+ * it was fired): free it whenever convenient.
+ *
+ * # Safety
+ * `cancel` is NULL or a token from `gcdn_cancel_new` not yet freed.
+ */
+void gcdn_cancel_free(struct gcdn_cancel *cancel);
+
+/**
+ * Create a second client that shares `client`'s settings, call timeout and connection
+ * pool, and whose calls stop with GCDN_ERR_CANCELLED once `cancel` is fired (see
+ * `gcdn_cancel_fire`). Cheap (no connection is made). Free the new client with
+ * `gcdn_client_free`, in any order with `client` and `cancel`. `client` and `cancel` are
+ * only read: this may run while other threads use them.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `cancel` is NULL or a live token; `client_out` is a
+ * valid `gcdn_client **`; `error_out` is NULL or a valid `char **`.
+ */
+int32_t gcdn_client_with_cancel(const struct gcdn_client *client,
+                                const struct gcdn_cancel *cancel,
+                                struct gcdn_client **client_out,
+                                char **error_out);
 
 /**
  * Delete the CDN resource `resource_id` (> 0), permanently.

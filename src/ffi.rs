@@ -10,7 +10,9 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::core::{Client, DeleteOptions, Error, Options, Result, Status};
+use std::sync::Arc;
+
+use crate::core::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
 
 /// Success.
 pub const GCDN_OK: i32 = 0;
@@ -35,6 +37,8 @@ pub const GCDN_ERR_TIMEOUT: i32 = 8;
 pub const GCDN_ERR_PROTOCOL: i32 = 9;
 /// A bug in gcdn, caught at the boundary; the process is unharmed. Please report it.
 pub const GCDN_ERR_PANIC: i32 = 10;
+/// The call was cancelled through a `gcdn_cancel` token (see `gcdn_client_with_cancel`).
+pub const GCDN_ERR_CANCELLED: i32 = 11;
 
 /// `gcdn_delete_resource` flag: send `PATCH {"active": false}` first, then `DELETE`
 /// (the API refuses to delete an active resource).
@@ -56,6 +60,12 @@ pub struct gcdn_options {
 /// used from many threads at once, and they share its pool of keep-alive connections.
 pub struct gcdn_client {
     inner: Client,
+}
+
+/// An opaque cancellation token. Create with `gcdn_cancel_new`, fire with
+/// `gcdn_cancel_fire` from any thread, free with `gcdn_cancel_free`. Thread-safe.
+pub struct gcdn_cancel {
+    inner: Arc<CancelToken>,
 }
 
 /// Run `body` behind the panic boundary: its error becomes a status and `*error_out`; a panic
@@ -384,8 +394,8 @@ pub unsafe extern "C" fn gcdn_client_new(
     })
 }
 
-/// Create a second client that shares `client`'s settings and connection pool, and whose
-/// every call ends once `call_timeout_ms` milliseconds have passed since that call began:
+/// Create a second client that shares `client`'s settings, cancellation token and connection
+/// pool, and whose every call ends once `call_timeout_ms` milliseconds have passed since it began:
 /// attempts, backoff and rate-limit waits included. A call cut short returns
 /// GCDN_ERR_TIMEOUT, or the error that made it wait. Must be greater than zero.
 ///
@@ -426,6 +436,74 @@ pub unsafe extern "C" fn gcdn_client_free(client: *mut gcdn_client) {
     if !client.is_null() {
         guarded_or((), || drop(Box::from_raw(client)));
     }
+}
+
+/// Create a cancellation token, not fired. Returns NULL only if memory ran out. Free with
+/// `gcdn_cancel_free`.
+#[no_mangle]
+pub extern "C" fn gcdn_cancel_new() -> *mut gcdn_cancel {
+    guarded_or(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(gcdn_cancel {
+            inner: Arc::new(CancelToken::new()),
+        }))
+    })
+}
+
+/// Fire the token: every call made through a client from `gcdn_client_with_cancel` with
+/// this token returns GCDN_ERR_CANCELLED at once if it is waiting (backoff, rate limit), or
+/// before its next attempt; an attempt in flight ends with its answer or its timeout first.
+/// Calls started afterwards return GCDN_ERR_CANCELLED without sending anything. Idempotent;
+/// thread-safe; NULL is a no-op. A token cannot be reset: make a new one.
+///
+/// # Safety
+/// `cancel` is NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_cancel_fire(cancel: *const gcdn_cancel) {
+    if let Some(token) = cancel.as_ref() {
+        guarded_or((), || token.inner.cancel());
+    }
+}
+
+/// Free a token. NULL is a no-op. Clients made with it keep working (and stay cancelled if
+/// it was fired): free it whenever convenient.
+///
+/// # Safety
+/// `cancel` is NULL or a token from `gcdn_cancel_new` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_cancel_free(cancel: *mut gcdn_cancel) {
+    if !cancel.is_null() {
+        guarded_or((), || drop(Box::from_raw(cancel)));
+    }
+}
+
+/// Create a second client that shares `client`'s settings, call timeout and connection
+/// pool, and whose calls stop with GCDN_ERR_CANCELLED once `cancel` is fired (see
+/// `gcdn_cancel_fire`). Cheap (no connection is made). Free the new client with
+/// `gcdn_client_free`, in any order with `client` and `cancel`. `client` and `cancel` are
+/// only read: this may run while other threads use them.
+///
+/// # Safety
+/// `client` is NULL or a live client; `cancel` is NULL or a live token; `client_out` is a
+/// valid `gcdn_client **`; `error_out` is NULL or a valid `char **`.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_client_with_cancel(
+    client: *const gcdn_client,
+    cancel: *const gcdn_cancel,
+    client_out: *mut *mut gcdn_client,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(error_out, {
+        let client = client_ref(client)?;
+        let token = cancel
+            .as_ref()
+            .ok_or_else(|| Error::invalid("cancel is NULL"))?;
+        if client_out.is_null() {
+            return Err(Error::invalid("client_out is NULL"));
+        }
+        let derived = client.with_cancel(Arc::clone(&token.inner));
+        write_out(client_out, Box::new(gcdn_client { inner: derived }));
+        Ok(())
+    })
 }
 
 /// Delete the CDN resource `resource_id` (> 0), permanently.
@@ -589,6 +667,7 @@ pub extern "C" fn gcdn_status_str(status: i32) -> *const c_char {
         GCDN_ERR_TIMEOUT => c"timed out",
         GCDN_ERR_PROTOCOL => c"protocol error",
         GCDN_ERR_PANIC => c"internal error (panic)",
+        GCDN_ERR_CANCELLED => c"cancelled",
         _ => c"unknown status",
     };
     text.as_ptr()
@@ -629,6 +708,7 @@ mod tests {
             GCDN_ERR_TIMEOUT,
             GCDN_ERR_PROTOCOL,
             GCDN_ERR_PANIC,
+            GCDN_ERR_CANCELLED,
         ];
         for (code, status) in ffi.iter().zip(Status::ALL) {
             assert_eq!(*code, status.code());

@@ -583,6 +583,7 @@ fn static_strings() {
     };
     assert_eq!(s(GCDN_OK), "ok");
     assert_eq!(s(GCDN_ERR_NOT_FOUND), "not found");
+    assert_eq!(s(GCDN_ERR_CANCELLED), "cancelled");
     assert_eq!(s(-1), "unknown status");
     assert_eq!(s(i32::MAX), "unknown status");
     let v = unsafe { CStr::from_ptr(gcdn_version()) };
@@ -621,5 +622,61 @@ fn one_client_many_threads() {
                 "missing {body}"
             );
         }
+    }
+}
+
+#[test]
+fn cancelling_stops_a_rate_limit_wait_at_once() {
+    let emu = emulator();
+    let c = client(&emu);
+    let token = gcdn_cancel_new();
+    let mut derived: *mut gcdn_client = ptr::null_mut();
+    assert!(call(|e| unsafe { gcdn_client_with_cancel(c.ptr(), token, &mut derived, e) }).ok());
+    let derived = TestClient(derived);
+    assert!(derived.purge_all(1).ok());
+    struct Token(*mut gcdn_cancel);
+    unsafe impl Send for Token {}
+    let firing = Token(token);
+    let firer = std::thread::spawn(move || {
+        let firing = firing;
+        std::thread::sleep(Duration::from_millis(200));
+        unsafe { gcdn_cancel_fire(firing.0) };
+    });
+    // The second purge-all within the minute meets a 429 and would wait 60 s.
+    let t = Instant::now();
+    let r = derived.purge_all(1);
+    firer.join().unwrap();
+    assert_eq!(r.status, GCDN_ERR_CANCELLED, "{r:?}");
+    assert!(
+        r.msg()
+            .contains("cancelled while waiting to retry after: HTTP 429"),
+        "{}",
+        r.msg()
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // A fired token stops later calls before anything is sent; the token may be freed first.
+    unsafe { gcdn_cancel_free(token) };
+    let before = emu.requests().len();
+    let r = derived.purge_urls(2, &["/x"]);
+    assert_eq!(
+        (r.status, r.msg()),
+        (
+            GCDN_ERR_CANCELLED,
+            "purge by URL of resource 2: the call was cancelled"
+        )
+    );
+    assert_eq!(emu.requests().len(), before);
+    // The client it came from is not affected.
+    assert!(c.purge_urls(2, &["/x"]).ok());
+    // NULLs.
+    let mut out: *mut gcdn_client = ptr::null_mut();
+    let r = call(|e| unsafe { gcdn_client_with_cancel(c.ptr(), ptr::null(), &mut out, e) });
+    assert_eq!(
+        (r.status, r.msg()),
+        (GCDN_ERR_INVALID_ARGUMENT, "cancel is NULL")
+    );
+    unsafe {
+        gcdn_cancel_fire(ptr::null());
+        gcdn_cancel_free(ptr::null_mut());
     }
 }

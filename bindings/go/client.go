@@ -298,7 +298,9 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// do runs one library call under the read lock, with the handle bounded by ctx's deadline.
+// do runs one library call under the read lock, with the handle bounded by ctx's deadline
+// and stopped by ctx's cancellation: the library gives up a backoff or rate-limit wait at
+// once when ctx is cancelled (an HTTP attempt in flight ends first).
 func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.char) C.int32_t) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -330,6 +332,33 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.
 		}
 		defer C.gcdn_client_free(bounded)
 		h = bounded
+	}
+	if done := ctx.Done(); done != nil {
+		token := C.gcdn_cancel_new()
+		if token == nil {
+			return &Error{Status: StatusInternal, Message: "out of memory"}
+		}
+		var cancellable *C.gcdn_client
+		status := C.gcdn_client_with_cancel(h, token, &cancellable, &cerr)
+		runtime.KeepAlive(c)
+		if err := takeError(status, cerr); err != nil {
+			C.gcdn_cancel_free(token)
+			return err
+		}
+		defer C.gcdn_client_free(cancellable)
+		h = cancellable
+		// The watcher owns the token: it fires it if ctx ends first, and frees it when the
+		// call is over either way (the derived client holds its own reference).
+		finished := make(chan struct{})
+		defer close(finished)
+		go func() {
+			select {
+			case <-done:
+				C.gcdn_cancel_fire(token)
+			case <-finished:
+			}
+			C.gcdn_cancel_free(token)
+		}()
 	}
 	status := call(h, &cerr)
 	runtime.KeepAlive(c)

@@ -36,9 +36,10 @@
 // ctx.Err() without calling the library (nothing is sent). A context with a deadline
 // bounds the whole call, attempts, backoff and rate-limit waits included: a call cut short
 // returns an error that matches ErrTimeout (and context.DeadlineExceeded), or the error
-// that made it wait. Cancellation while a call is in progress is not observed: the C
-// library cannot be interrupted, so the call returns only when it ends or when the
-// context's deadline passes. Give contexts a deadline to bound calls.
+// that made it wait. Cancelling the context during a call ends it at once if it is
+// waiting (backoff, or a 429 being waited out), else before its next attempt, with an
+// error that matches ErrCancelled and context.Canceled; an HTTP attempt already in flight
+// ends with its answer or its timeout first.
 //
 // # Errors
 //

@@ -25,6 +25,7 @@ const (
 	StatusTimeout         = int(C.GCDN_ERR_TIMEOUT)          // an attempt or the call timed out
 	StatusProtocol        = int(C.GCDN_ERR_PROTOCOL)         // a response that makes no sense
 	StatusInternal        = int(C.GCDN_ERR_PANIC)            // a bug in gcdn, caught
+	StatusCancelled       = int(C.GCDN_ERR_CANCELLED)        // the call's context was cancelled
 )
 
 // MaxItems is the most URLs or patterns one purge call accepts.
@@ -57,12 +58,17 @@ func (e *Error) Error() string {
 
 // Is reports whether target is an *Error with the same status, so that
 // errors.Is(err, gcdn.ErrNotFound) works. An error with status StatusTimeout also
-// matches context.DeadlineExceeded: a time limit ran out.
+// matches context.DeadlineExceeded (a time limit ran out), and one with status
+// StatusCancelled matches context.Canceled (the call's context was cancelled mid-call).
 func (e *Error) Is(target error) bool {
 	if t, ok := target.(*Error); ok {
 		return e != nil && t != nil && t.Status == e.Status
 	}
-	return target == context.DeadlineExceeded && e != nil && e.Status == StatusTimeout
+	if e == nil {
+		return false
+	}
+	return (target == context.DeadlineExceeded && e.Status == StatusTimeout) ||
+		(target == context.Canceled && e.Status == StatusCancelled)
 }
 
 func sentinel(status int) *Error {
@@ -81,6 +87,7 @@ var (
 	ErrTimeout         = sentinel(StatusTimeout)
 	ErrProtocol        = sentinel(StatusProtocol)
 	ErrInternal        = sentinel(StatusInternal)
+	ErrCancelled       = sentinel(StatusCancelled)
 )
 
 // ErrClosed is returned by calls on a Client after Close.

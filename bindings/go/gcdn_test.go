@@ -93,6 +93,7 @@ func TestHeaderStatuses(t *testing.T) {
 		"GCDN_ERR_TIMEOUT":          gcdn.StatusTimeout,
 		"GCDN_ERR_PROTOCOL":         gcdn.StatusProtocol,
 		"GCDN_ERR_PANIC":            gcdn.StatusInternal,
+		"GCDN_ERR_CANCELLED":        gcdn.StatusCancelled,
 	}
 	defs := regexp.MustCompile(`(?m)^#define (GCDN_(?:OK|ERR_\w+)) (\d+)$`).FindAllStringSubmatch(string(src), -1)
 	if len(defs) != len(known) {
@@ -106,7 +107,7 @@ func TestHeaderStatuses(t *testing.T) {
 	}
 	sentinels := []*gcdn.Error{gcdn.ErrInvalidArgument, gcdn.ErrUnauthorized, gcdn.ErrNotFound,
 		gcdn.ErrRateLimited, gcdn.ErrRejected, gcdn.ErrServer, gcdn.ErrNetwork, gcdn.ErrTimeout,
-		gcdn.ErrProtocol, gcdn.ErrInternal}
+		gcdn.ErrProtocol, gcdn.ErrInternal, gcdn.ErrCancelled}
 	seen := map[int]bool{}
 	for _, s := range sentinels {
 		if seen[s.Status] || s.Status == gcdn.StatusOK {
@@ -806,6 +807,36 @@ func TestDoneContext(t *testing.T) {
 	wantNoRequests(t)
 	if exists, active := resourceExists(t, 5); !exists || !active {
 		t.Error("resource 5 changed")
+	}
+}
+
+// TestCancelDuringRateLimitWait: cancelling the context ends a call that is waiting out a
+// rate limit at once, with an error matching context.Canceled and ErrCancelled.
+func TestCancelDuringRateLimitWait(t *testing.T) {
+	setup(t)
+	configure(t, map[string]any{"all_requests": 1, "all_window_ms": 60000})
+	c := newClient(t) // default purge interval: a 429 on purge-all means a 60 s wait
+	if err := c.PurgeAll(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	err := c.PurgeAll(cctx, 5)
+	d := time.Since(start)
+	wantErr(t, err, gcdn.ErrCancelled)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("%v does not match context.Canceled", err)
+	}
+	if !strings.Contains(err.Error(), "HTTP 429") {
+		t.Errorf("%v does not say what it was waiting for", err)
+	}
+	if d > 2*time.Second {
+		t.Errorf("returned after %v, want about 200 ms", d)
+	}
+	// The client is unharmed; the cancelled context's goroutine is gone.
+	if err := c.PurgeURLs(withTimeout(t, 10*time.Second), 5, []string{"/after"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use ureq::http::Method;
 
 use super::api_error;
+use super::cancel::CancelToken;
 use super::config::{self, BaseUrl, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Fault, Reply, Transport};
@@ -34,6 +35,8 @@ pub struct Client {
     shared: Arc<Shared>,
     /// Limit on a whole call (attempts, backoff and waits), if any.
     call_timeout: Option<Duration>,
+    /// Fired from another thread to stop calls at their next wait or attempt.
+    cancel: Option<Arc<CancelToken>>,
 }
 
 struct Shared {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Client {
             .field("base_url", &self.shared.base.as_str())
             .field("api_key", &"[REDACTED]")
             .field("call_timeout", &self.call_timeout)
+            .field("cancellable", &self.cancel.is_some())
             .finish()
     }
 }
@@ -138,6 +142,7 @@ impl Client {
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
             }),
             call_timeout: None,
+            cancel: None,
         })
     }
 
@@ -145,8 +150,18 @@ impl Client {
     /// [`Status::Timeout`] or the last error seen, once `limit` has passed since it began.
     pub fn with_call_timeout(&self, limit: Duration) -> Client {
         Client {
-            shared: Arc::clone(&self.shared),
             call_timeout: Some(limit),
+            ..self.clone()
+        }
+    }
+
+    /// A client sharing this one's connections and settings (call timeout included) whose
+    /// calls stop with [`Status::Cancelled`] once `token` is fired: at once during a wait
+    /// (backoff, rate limit), else before the next attempt. An attempt in flight is not cut.
+    pub fn with_cancel(&self, token: Arc<CancelToken>) -> Client {
+        Client {
+            cancel: Some(token),
+            ..self.clone()
         }
     }
 
@@ -337,6 +352,14 @@ impl Client {
         let mut state = RetryState::new();
         let mut uncertain = false;
         loop {
+            if self
+                .cancel
+                .as_deref()
+                .is_some_and(CancelToken::is_cancelled)
+            {
+                let error = Error::new(Status::Cancelled, "the call was cancelled");
+                return Err(self.failed(error, uncertain));
+            }
             let timeout = match call.deadline {
                 None => shared.transport.timeout(),
                 Some(deadline) => {
@@ -387,7 +410,20 @@ impl Client {
                             return Err(self.failed(error, uncertain));
                         }
                     }
-                    std::thread::sleep(wait);
+                    let cancelled = match &self.cancel {
+                        Some(token) => token.sleep(wait),
+                        None => {
+                            std::thread::sleep(wait);
+                            false
+                        }
+                    };
+                    if cancelled {
+                        let error = Error::new(
+                            Status::Cancelled,
+                            format!("the call was cancelled while waiting to retry after: {error}"),
+                        );
+                        return Err(self.failed(error, uncertain));
+                    }
                 }
                 Decision::GiveUp(note) => {
                     let error = if note.is_empty() {

@@ -26,11 +26,13 @@ pub enum Status {
     Protocol = 9,
     /// A bug, caught at the C boundary.
     Panic = 10,
+    /// The caller cancelled the call.
+    Cancelled = 11,
 }
 
 impl Status {
     /// Every status, in code order.
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::InvalidArgument,
         Status::Unauthorized,
         Status::NotFound,
@@ -41,6 +43,7 @@ impl Status {
         Status::Timeout,
         Status::Protocol,
         Status::Panic,
+        Status::Cancelled,
     ];
 
     /// The stable numeric code.
@@ -61,6 +64,7 @@ impl Status {
             Status::Timeout => "timed out",
             Status::Protocol => "protocol error",
             Status::Panic => "internal error (panic)",
+            Status::Cancelled => "cancelled",
         }
     }
 }
@@ -131,7 +135,7 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let codes: Vec<i32> = Status::ALL.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, (1..=10).collect::<Vec<_>>());
+        assert_eq!(codes, (1..=11).collect::<Vec<_>>());
     }
 
     #[test]

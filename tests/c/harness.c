@@ -198,6 +198,24 @@ static void test_call_timeout(gcdn_client *c) {
     gcdn_client_free(bounded);
 }
 
+static void test_cancel(gcdn_client *c) {
+    gcdn_cancel *token = gcdn_cancel_new();
+    CHECK(token != NULL, "gcdn_cancel_new");
+    gcdn_client *cancellable = NULL;
+    EXPECT(gcdn_client_with_cancel(c, token, &cancellable, &err), GCDN_OK, NULL, "with_cancel");
+    EXPECT(gcdn_purge_all(cancellable, 5, &err), GCDN_OK, NULL, "cancellable call");
+    gcdn_cancel_fire(token);
+    gcdn_cancel_fire(token); /* idempotent */
+    gcdn_cancel_free(token); /* the derived client keeps what it needs */
+    EXPECT(gcdn_purge_all(cancellable, 5, &err), GCDN_ERR_CANCELLED, "cancelled", "fired token");
+    EXPECT(gcdn_purge_all(c, 5, &err), GCDN_OK, NULL, "original client unaffected");
+    gcdn_client_free(cancellable);
+    EXPECT(gcdn_client_with_cancel(c, NULL, &cancellable, &err), GCDN_ERR_INVALID_ARGUMENT,
+           "cancel is NULL", "NULL token");
+    gcdn_cancel_fire(NULL);
+    gcdn_cancel_free(NULL);
+}
+
 int main(void) {
     base_url = getenv("GCDN_TEST_BASE_URL");
     api_key = getenv("GCDN_TEST_API_KEY");
@@ -213,6 +231,7 @@ int main(void) {
         test_delete(c);
         test_threads(c);
         test_call_timeout(c);
+        test_cancel(c);
         gcdn_client_free(c);
     }
     test_unauthorized();

@@ -14,8 +14,9 @@ repository's ``target/release`` build tree; ``gcdn._lib_path`` tells which one w
 """
 
 from . import _lib
-from ._client import USER_AGENT, Client
+from ._client import USER_AGENT, CancelToken, Client
 from ._errors import (
+    CancelledError,
     ClientClosedError,
     GcdnError,
     InternalError,
@@ -45,6 +46,8 @@ __all__ = [
     "TimeoutError",
     "ProtocolError",
     "InternalError",
+    "CancelledError",
+    "CancelToken",
     "USER_AGENT",
     "__version__",
     "library_version",

@@ -101,6 +101,43 @@ def _string_array(items: object, name: str, noun: str) -> Tuple[Any, int]:
     return (c_char_p * n)(*encoded), n
 
 
+class CancelToken:
+    """Cancels calls from another thread.
+
+    Pass it to any :class:`Client` method as ``cancel=``, then call :meth:`cancel` from any
+    thread: a call waiting out a rate limit or a backoff raises :class:`~gcdn.CancelledError`
+    at once; one sending a request stops before its next attempt (an HTTP attempt in flight
+    ends with its answer or its timeout first). Calls made with a cancelled token raise
+    without sending anything. A token cannot be reset: make a new one.
+    """
+
+    def __init__(self) -> None:
+        handle = _LIB.gcdn_cancel_new()
+        if not handle:
+            raise MemoryError("gcdn_cancel_new")
+        self._handle: Optional[int] = handle
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Cancels every call made with this token, now and later. Idempotent, thread-safe."""
+        self._cancelled = True
+        _LIB.gcdn_cancel_fire(self._handle)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
+
+    def __repr__(self) -> str:
+        return "<gcdn.CancelToken cancelled={}>".format(self._cancelled)
+
+    def __del__(self) -> None:
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            # Clients derived from it hold their own reference: freeing it is always safe.
+            _LIB.gcdn_cancel_free(handle)
+
+
 class Client:
     """A client of the Gcore CDN API: purge caches, deactivate and delete CDN resources.
 
@@ -122,8 +159,9 @@ class Client:
     garbage-collected unclosed frees its native handle too.
 
     Every method returns ``None`` on success and raises a :class:`~gcdn.GcdnError` subclass
-    on failure. Each takes an optional keyword ``call_timeout``: the most seconds the whole
-    call may take, attempts, backoff and rate-limit waits included.
+    on failure. Each takes optional keywords ``call_timeout``, the most seconds the whole
+    call may take, attempts, backoff and rate-limit waits included, and ``cancel``, a
+    :class:`~gcdn.CancelToken` that another thread may fire to stop the call.
     """
 
     def __init__(
@@ -244,25 +282,46 @@ class Client:
             if self._closed and self._calls == 0:
                 self._free()
 
-    def _call(self, fn: Callable[..., int], args: Tuple[Any, ...], call_timeout: Optional[float]) -> None:
+    def _call(
+        self,
+        fn: Callable[..., int],
+        args: Tuple[Any, ...],
+        call_timeout: Optional[float],
+        cancel: Optional["CancelToken"],
+    ) -> None:
         timeout_ms = None if call_timeout is None else _millis(call_timeout, "call_timeout")
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise TypeError("cancel must be a gcdn.CancelToken, not {}".format(type(cancel).__name__))
         handle = self._acquire()
+        derived: List[c_void_p] = []
         try:
-            if timeout_ms is None:
-                _lib.call(fn, handle, *args)
-                return
-            derived = c_void_p()
-            _lib.call(_LIB.gcdn_client_with_call_timeout_ms, handle, timeout_ms, ctypes.byref(derived))
-            try:
-                _lib.call(fn, derived, *args)
-            finally:
-                _LIB.gcdn_client_free(derived)
+            target: Any = handle
+            if timeout_ms is not None:
+                bounded = c_void_p()
+                _lib.call(_LIB.gcdn_client_with_call_timeout_ms, target, timeout_ms, ctypes.byref(bounded))
+                derived.append(bounded)
+                target = bounded
+            if cancel is not None:
+                cancellable = c_void_p()
+                _lib.call(_LIB.gcdn_client_with_cancel, target, cancel._handle, ctypes.byref(cancellable))
+                derived.append(cancellable)
+                target = cancellable
+            _lib.call(fn, target, *args)
         finally:
+            for d in derived:
+                _LIB.gcdn_client_free(d)
             self._release()
 
     # -- the API ----------------------------------------------------------------------------
 
-    def purge_urls(self, resource_id: int, urls: Iterable[str], *, call_timeout: Optional[float] = None) -> None:
+    def purge_urls(
+        self,
+        resource_id: int,
+        urls: Iterable[str],
+        *,
+        call_timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Purges the cached copies of ``urls`` of CDN resource ``resource_id``.
 
         Each URL is a path with its query string, e.g. ``"/img/a.jpg?v=2"`` (no scheme or
@@ -271,10 +330,15 @@ class Client:
         """
         rid = _resource_id(resource_id)
         array, n = _string_array(urls, "urls", "URL")
-        self._call(_LIB.gcdn_purge_urls, (rid, array, n), call_timeout)
+        self._call(_LIB.gcdn_purge_urls, (rid, array, n), call_timeout, cancel)
 
     def purge_patterns(
-        self, resource_id: int, patterns: Iterable[str], *, call_timeout: Optional[float] = None
+        self,
+        resource_id: int,
+        patterns: Iterable[str],
+        *,
+        call_timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> None:
         """Purges everything matching any of ``patterns`` (e.g. ``"/images/*"``).
 
@@ -283,15 +347,19 @@ class Client:
         """
         rid = _resource_id(resource_id)
         array, n = _string_array(patterns, "patterns", "pattern")
-        self._call(_LIB.gcdn_purge_patterns, (rid, array, n), call_timeout)
+        self._call(_LIB.gcdn_purge_patterns, (rid, array, n), call_timeout, cancel)
 
-    def purge_all(self, resource_id: int, *, call_timeout: Optional[float] = None) -> None:
+    def purge_all(
+        self, resource_id: int, *, call_timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
+    ) -> None:
         """Purges the whole cache of ``resource_id``; prefer :meth:`purge_urls` where you can."""
-        self._call(_LIB.gcdn_purge_all, (_resource_id(resource_id),), call_timeout)
+        self._call(_LIB.gcdn_purge_all, (_resource_id(resource_id),), call_timeout, cancel)
 
-    def deactivate_resource(self, resource_id: int, *, call_timeout: Optional[float] = None) -> None:
+    def deactivate_resource(
+        self, resource_id: int, *, call_timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
+    ) -> None:
         """Deactivates ``resource_id`` (``PATCH {"active": false}``): it stops serving content."""
-        self._call(_LIB.gcdn_deactivate_resource, (_resource_id(resource_id),), call_timeout)
+        self._call(_LIB.gcdn_deactivate_resource, (_resource_id(resource_id),), call_timeout, cancel)
 
     def delete_resource(
         self,
@@ -300,6 +368,7 @@ class Client:
         deactivate_first: bool = False,
         missing_ok: bool = False,
         call_timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> None:
         """Deletes ``resource_id``, permanently.
 
@@ -310,4 +379,4 @@ class Client:
         flags = (_lib.DELETE_DEACTIVATE_FIRST if deactivate_first else 0) | (
             _lib.DELETE_MISSING_OK if missing_ok else 0
         )
-        self._call(_LIB.gcdn_delete_resource, (_resource_id(resource_id), flags), call_timeout)
+        self._call(_LIB.gcdn_delete_resource, (_resource_id(resource_id), flags), call_timeout, cancel)

@@ -30,6 +30,7 @@ ERR_NETWORK = 7
 ERR_TIMEOUT = 8
 ERR_PROTOCOL = 9
 ERR_PANIC = 10
+ERR_CANCELLED = 11
 
 
 class GcdnError(Exception):
@@ -132,6 +133,12 @@ class InternalError(GcdnError):
     default_status = ERR_PANIC
 
 
+class CancelledError(GcdnError):
+    """The call was cancelled through its :class:`~gcdn.CancelToken` (``GCDN_ERR_CANCELLED``)."""
+
+    default_status = ERR_CANCELLED
+
+
 _BY_STATUS: Dict[int, Type[GcdnError]] = {
     ERR_INVALID_ARGUMENT: InvalidArgumentError,
     ERR_UNAUTHORIZED: UnauthorizedError,
@@ -143,6 +150,7 @@ _BY_STATUS: Dict[int, Type[GcdnError]] = {
     ERR_TIMEOUT: TimeoutError,
     ERR_PROTOCOL: ProtocolError,
     ERR_PANIC: InternalError,
+    ERR_CANCELLED: CancelledError,
 }
 
 

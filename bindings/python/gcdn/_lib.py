@@ -80,6 +80,7 @@ LIB, LIB_PATH = _load()
 
 _client_p = c_void_p  # gcdn_client *
 _options_p = c_void_p  # gcdn_options *
+_cancel_p = c_void_p  # gcdn_cancel *
 _error_out = POINTER(c_void_p)  # char **error_out: taken as void * so ctypes does not copy it
 
 _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
@@ -95,6 +96,10 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_client_new", c_int32, [c_char_p, _options_p, POINTER(_client_p), _error_out]),
     ("gcdn_client_with_call_timeout_ms", c_int32, [_client_p, c_uint64, POINTER(_client_p), _error_out]),
     ("gcdn_client_free", None, [_client_p]),
+    ("gcdn_cancel_new", _cancel_p, []),
+    ("gcdn_cancel_fire", None, [_cancel_p]),
+    ("gcdn_cancel_free", None, [_cancel_p]),
+    ("gcdn_client_with_cancel", c_int32, [_client_p, _cancel_p, POINTER(_client_p), _error_out]),
     ("gcdn_delete_resource", c_int32, [_client_p, c_int64, c_uint32, _error_out]),
     ("gcdn_deactivate_resource", c_int32, [_client_p, c_int64, _error_out]),
     ("gcdn_purge_urls", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),

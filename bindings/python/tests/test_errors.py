@@ -239,3 +239,29 @@ def test_error_out_strings_are_freed_not_leaked():
     fn = _lib.LIB.gcdn_purge_all
     assert fn.argtypes[-1] is ctypes.POINTER(ctypes.c_void_p)
     assert _lib.LIB.gcdn_string_free.argtypes == [ctypes.c_void_p]
+
+
+def test_cancelled_during_a_rate_limit_wait(emulator):
+    import threading
+    import time
+
+    emulator.add_resource(5)
+    emulator.config(all_requests=1, all_window_ms=60000)
+    # Default waits: the second purge-all meets a 429 and would wait 60 s for the window.
+    with gcdn.Client(emulator.api_key, base_url=emulator.url, timeout=5) as client:
+        client.purge_all(5)
+        token = gcdn.CancelToken()
+        threading.Timer(0.2, token.cancel).start()
+        started = time.monotonic()
+        e = raised(client.purge_all, 5, cancel=token)
+        assert time.monotonic() - started < 2
+        assert type(e) is gcdn.CancelledError and e.status == 11
+        assert "HTTP 429" in e.message and token.cancelled
+        # A cancelled token stops later calls before anything is sent.
+        before = len(emulator.requests())
+        assert type(raised(client.purge_urls, 5, ["/x"], cancel=token)) is gcdn.CancelledError
+        assert len(emulator.requests()) == before
+        # The client itself is unaffected, and a token of the wrong type is a TypeError.
+        client.purge_urls(5, ["/y"])
+        with pytest.raises(TypeError):
+            client.purge_urls(5, ["/z"], cancel="soon")

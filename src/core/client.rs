@@ -81,6 +81,19 @@ struct Call<'a> {
     deadline: Option<Instant>,
 }
 
+/// A request that succeeded.
+struct Sent {
+    /// Whether it met a 429 on the way: the rate window was full.
+    rate_limited: bool,
+}
+
+/// Why a pause ended early.
+enum Interrupted {
+    Cancelled,
+    /// The wait would run past the call's deadline.
+    Deadline,
+}
+
 /// A request that failed for good.
 struct Failed {
     error: Error,
@@ -274,6 +287,9 @@ impl Client {
         let deadline = self.deadline();
         let total = items.len().div_ceil(per_request);
         let mut body = Vec::new();
+        // Once the API has answered 429, the window is known to be full: the rest of the list
+        // goes out one request per interval, instead of each request being refused first.
+        let mut next_at: Option<Instant> = None;
         for (n, chunk) in items.chunks(per_request).enumerate() {
             // One buffer for every request, sized up front: `{"urls":["...",...]}`.
             body.clear();
@@ -283,13 +299,37 @@ impl Client {
                 ItemKind::Pattern => serde_json::to_writer(&mut body, &PathsBody { paths: chunk }),
             }
             .map_err(|e| Error::new(Status::Protocol, format!("could not encode JSON: {e}")))?;
-            let result = self.request(Call {
-                method: Method::POST,
-                url: &url,
-                body: Some(&body),
-                rate_interval: interval,
-                deadline,
-            });
+            let paced = match next_at.map(|at| at.saturating_duration_since(Instant::now())) {
+                Some(wait) if !wait.is_zero() => match self.pause(wait, deadline) {
+                    Ok(()) => Ok(()),
+                    Err(Interrupted::Cancelled) => Err(Error::new(
+                        Status::Cancelled,
+                        "the call was cancelled while pacing requests to the rate limit",
+                    )),
+                    Err(Interrupted::Deadline) => Err(Error::new(
+                        Status::Timeout,
+                        "the call timeout ends before the rate limit allows the next request",
+                    )),
+                },
+                _ => Ok(()),
+            };
+            let result = paced
+                .map_err(|error| self.failed(error, false))
+                .and_then(|()| {
+                    self.request(Call {
+                        method: Method::POST,
+                        url: &url,
+                        body: Some(&body),
+                        rate_interval: interval,
+                        deadline,
+                    })
+                });
+            match &result {
+                Ok(sent) if sent.rate_limited || next_at.is_some() => {
+                    next_at = Some(Instant::now() + interval + interval / 50);
+                }
+                _ => {}
+            }
             if let Err(f) = result {
                 let first = n * per_request;
                 let what = if total == 1 {
@@ -342,7 +382,7 @@ impl Client {
     }
 
     /// Send one API request, retrying as the policy allows; a 2xx reply, or why not.
-    fn request(&self, call: Call<'_>) -> std::result::Result<Reply, Failed> {
+    fn request(&self, call: Call<'_>) -> std::result::Result<Sent, Failed> {
         let shared = &*self.shared;
         let policy = Policy {
             max_retries: shared.max_retries,
@@ -351,6 +391,7 @@ impl Client {
         };
         let mut state = RetryState::new();
         let mut uncertain = false;
+        let mut rate_limited = false;
         loop {
             if self
                 .cancel
@@ -382,7 +423,9 @@ impl Client {
                     .transport
                     .send(call.method.clone(), call.url, call.body, timeout)
                 {
-                    Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
+                    Ok(reply) if (200..300).contains(&reply.status) => {
+                        return Ok(Sent { rate_limited })
+                    }
                     Ok(reply) => self.classify_reply(&reply),
                     Err(fault) => {
                         let Fault {
@@ -401,28 +444,25 @@ impl Client {
                 };
             match state.decide(&policy, class, retry_after) {
                 Decision::RetryAfter(wait) => {
-                    if let Some(deadline) = call.deadline {
-                        if Instant::now() + wait >= deadline {
+                    rate_limited |= class == FailureClass::RateLimited;
+                    match self.pause(wait, call.deadline) {
+                        Ok(()) => {}
+                        Err(Interrupted::Deadline) => {
                             let error = error.context(format!(
                                 "giving up: the call timeout ends before the next try (in {})",
                                 retry::secs(wait)
                             ));
                             return Err(self.failed(error, uncertain));
                         }
-                    }
-                    let cancelled = match &self.cancel {
-                        Some(token) => token.sleep(wait),
-                        None => {
-                            std::thread::sleep(wait);
-                            false
+                        Err(Interrupted::Cancelled) => {
+                            let error = Error::new(
+                                Status::Cancelled,
+                                format!(
+                                    "the call was cancelled while waiting to retry after: {error}"
+                                ),
+                            );
+                            return Err(self.failed(error, uncertain));
                         }
-                    };
-                    if cancelled {
-                        let error = Error::new(
-                            Status::Cancelled,
-                            format!("the call was cancelled while waiting to retry after: {error}"),
-                        );
-                        return Err(self.failed(error, uncertain));
                     }
                 }
                 Decision::GiveUp(note) => {
@@ -433,6 +473,26 @@ impl Client {
                     };
                     return Err(self.failed(error, uncertain));
                 }
+            }
+        }
+    }
+
+    /// Sleep for `wait`, unless the call is cancelled first or the wait would outlast the
+    /// call's deadline (then it does not sleep at all).
+    fn pause(
+        &self,
+        wait: Duration,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), Interrupted> {
+        if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+            return Err(Interrupted::Deadline);
+        }
+        match &self.cancel {
+            Some(token) if token.sleep(wait) => Err(Interrupted::Cancelled),
+            Some(_) => Ok(()),
+            None => {
+                std::thread::sleep(wait);
+                Ok(())
             }
         }
     }

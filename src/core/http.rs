@@ -285,6 +285,7 @@ impl Connector<Box<dyn UreqTransport>> for OneWrite {
             inner,
             held: Vec::new(),
             next_is_head: true,
+            probed: false,
         }))
     }
 }
@@ -296,6 +297,8 @@ struct HeadWithBody {
     held: Vec<u8>,
     /// Nothing was sent since the last wait for input: the next output starts a request.
     next_is_head: bool,
+    /// `is_open` was asked since the last I/O.
+    probed: bool,
 }
 
 impl HeadWithBody {
@@ -323,6 +326,7 @@ impl UreqTransport for HeadWithBody {
         amount: usize,
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
+        self.probed = false;
         if self.next_is_head {
             self.next_is_head = false;
             let head = &self.inner.buffers().output()[..amount];
@@ -350,12 +354,14 @@ impl UreqTransport for HeadWithBody {
         &mut self,
         timeout: NextTimeout,
     ) -> std::result::Result<bool, ureq::Error> {
+        self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
         self.inner.maybe_await_input(timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
         self.inner.await_input(timeout)
@@ -363,7 +369,17 @@ impl UreqTransport for HeadWithBody {
 
     fn is_open(&mut self) -> bool {
         // Output still held means a request was cut short: never reuse such a connection.
-        self.held.is_empty() && self.inner.is_open()
+        if !self.held.is_empty() {
+            return false;
+        }
+        // ureq probes a connection (non-blocking read: three syscalls) as it goes back to
+        // the pool, right after reading the response, and again as it takes it out for the
+        // next request. The second probe finds whatever the first would have (bytes past
+        // the response, a close), so the first, the one right after I/O, is skipped.
+        if !std::mem::replace(&mut self.probed, true) {
+            return true;
+        }
+        self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {
@@ -471,7 +487,8 @@ mod tests {
     #[derive(Debug)]
     struct Wire {
         buffers: ureq::unversioned::transport::LazyBuffers,
-        writes: std::sync::Arc<Mutex<Vec<Vec<u8>>>>,
+        writes: Writes,
+        probes: Probes,
     }
 
     impl UreqTransport for Wire {
@@ -491,8 +508,49 @@ mod tests {
             Ok(false)
         }
         fn is_open(&mut self) -> bool {
+            self.probes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             true
         }
+    }
+
+    type Shared<T> = std::sync::Arc<T>;
+    type Writes = Shared<Mutex<Vec<Vec<u8>>>>;
+    type Probes = Shared<std::sync::atomic::AtomicUsize>;
+
+    fn wire() -> (HeadWithBody, Writes, Probes) {
+        let wire = Wire {
+            buffers: ureq::unversioned::transport::LazyBuffers::new(64, 64),
+            writes: Shared::default(),
+            probes: Shared::default(),
+        };
+        let (writes, probes) = (wire.writes.clone(), wire.probes.clone());
+        let t = HeadWithBody {
+            inner: Box::new(wire),
+            held: Vec::new(),
+            next_is_head: true,
+            probed: false,
+        };
+        (t, writes, probes)
+    }
+
+    #[test]
+    fn a_connection_is_probed_once_between_requests() {
+        let (mut t, _, probes) = wire();
+        let probes = || probes.load(std::sync::atomic::Ordering::Relaxed);
+        send(&mut t, b"DELETE /1 HTTP/1.1\r\n\r\n");
+        t.await_input(NextTimeout::default()).unwrap();
+        // Back to the pool right after the response: not probed; out of it: probed.
+        assert!(t.is_open());
+        assert_eq!(probes(), 0);
+        assert!(t.is_open());
+        assert_eq!(probes(), 1);
+        send(&mut t, b"DELETE /2 HTTP/1.1\r\n\r\n");
+        t.maybe_await_input(NextTimeout::default()).unwrap();
+        assert!(t.is_open());
+        assert!(t.is_open());
+        assert!(t.is_open());
+        assert_eq!(probes(), 3);
     }
 
     fn send(t: &mut HeadWithBody, bytes: &[u8]) {
@@ -503,16 +561,7 @@ mod tests {
 
     #[test]
     fn a_request_head_goes_out_with_its_body() {
-        let writes = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let wire = Wire {
-            buffers: ureq::unversioned::transport::LazyBuffers::new(64, 64),
-            writes: writes.clone(),
-        };
-        let mut t = HeadWithBody {
-            inner: Box::new(wire),
-            held: Vec::new(),
-            next_is_head: true,
-        };
+        let (mut t, writes, _) = wire();
         let sent = |w: &[&[u8]]| w.iter().map(|b| b.to_vec()).collect::<Vec<_>>();
         // POST: head and body in one write; a second body part goes out by itself.
         send(&mut t, b"POST / HTTP/1.1\r\n\r\n");

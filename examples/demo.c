@@ -41,8 +41,8 @@ static int32_t report(const char *step, int32_t status, char *error, double star
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     gcdn_options *options = gcdn_options_new();
-    /* The emulator's purge window is 2 s, not a minute: wait that long after a 429. */
-    gcdn_options_set_purge_intervals_ms(options, 2000, 2000, NULL);
+    /* No purge interval is set: after the first 429 the client reads the account's limits
+       (the emulator's are 2 purges per 2 s, not per minute) and paces itself by them. */
     gcdn_options_set_user_agent_suffix(options, "gcdn-demo/1", NULL);
 
     gcdn_client *client = NULL;

@@ -124,7 +124,7 @@ extern "C" {
 /**
  * Create a builder of client settings, all at their defaults: base URL from
  * `GCORE_BASE_URL` or `https://api.gcore.com`, 30 s timeout per attempt, 2 retries, 150 s
- * rate-limit wait budget, 30 s / 60 s purge intervals.
+ * rate-limit wait budget, purge intervals from the account's limits.
  *
  * Returns NULL only if memory ran out. Free with `gcdn_options_free`. The builder is only
  * read by `gcdn_client_new`, which copies it: free it whenever convenient afterwards.
@@ -196,9 +196,10 @@ int32_t gcdn_options_set_max_rate_limit_wait_ms(struct gcdn_options *options,
 
 /**
  * Set how long to wait after a 429 that carries no `Retry-After`, in milliseconds: for
- * purges by URL (default 30000: the documented limit is 2 requests a minute) and for purges
- * by pattern and purge-all (default 60000: 1 a minute). Accounts with other limits (see
- * `GET /cdn/clients/me/limits`) can set theirs. Both must be greater than zero.
+ * purges by URL, and for purges by pattern and purge-all. Both must be greater than zero.
+ * Unset (the default), the client reads the account's own limits once, at the first such
+ * 429, from `GET /cdn/clients/me/limits` (e.g. `"2/m"` gives 30000), and falls back to the
+ * documented 2 and 1 requests a minute (30000 and 60000) if that fails.
  *
  * # Safety
  * `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.

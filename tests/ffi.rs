@@ -409,7 +409,11 @@ fn rate_limits_are_waited_out_not_fought() {
     let r = c.purge_urls(1, &refs);
     assert!(r.ok(), "{r:?}");
     let statuses: Vec<u16> = purges(&emu).iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [201, 429, 201, 201, 201, 201], "one refusal, then paced");
+    assert_eq!(
+        statuses,
+        [201, 429, 201, 201, 201, 201],
+        "one refusal, then paced"
+    );
     assert!(t.elapsed() >= Duration::from_millis(4 * 450));
 }
 
@@ -674,4 +678,50 @@ fn cancelling_stops_a_rate_limit_wait_at_once() {
         gcdn_cancel_fire(ptr::null());
         gcdn_cancel_free(ptr::null_mut());
     }
+}
+
+#[test]
+fn the_accounts_own_limits_set_the_wait_after_a_bare_429() {
+    // An account allowed one URL purge per 300 ms: no interval is configured, so after the
+    // first 429 the client reads /cdn/clients/me/limits ("1/300ms"), once.
+    let emu = emulator_with(Config {
+        seed_resources: vec![1],
+        limits: Limits {
+            url_requests: 1,
+            url_window: Duration::from_millis(300),
+            ..Limits::default()
+        },
+        ..Config::default()
+    });
+    let c = client(&emu);
+    let urls: Vec<String> = (0..400).map(|i| format!("/{i}")).collect();
+    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let r = c.purge_urls(1, &refs);
+    assert!(r.ok(), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(c.purge_urls(1, &refs[..1]).ok());
+    let limits = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/cdn/clients/me/limits")
+        .count();
+    assert_eq!(limits, 1, "read once per client");
+    assert_eq!(purges(&emu).iter().filter(|r| r.status == 201).count(), 5);
+}
+
+#[test]
+fn without_the_accounts_limits_the_documented_ones_hold() {
+    let emu = emulator();
+    emu.push_fault(Fault::respond(503, "").on("GET", "/cdn/clients/me/limits"));
+    let mut setup = Setup::new(&emu);
+    setup.wait_ms = Some(5_000);
+    let c = setup.build().unwrap();
+    assert!(c.purge_all(1).ok());
+    // The documented 1 purge-all a minute: a 60 s wait does not fit a 5 s budget.
+    let t = Instant::now();
+    let r = c.purge_all(1);
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
+    assert!(r.msg().contains("only after 60 s more"), "{}", r.msg());
+    assert!(t.elapsed() < Duration::from_secs(3));
 }

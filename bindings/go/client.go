@@ -74,8 +74,9 @@ func WithMaxRateLimitWait(d time.Duration) Option {
 }
 
 // WithPurgeIntervals sets how long to wait after a 429 without Retry-After: for purges by
-// URL (default 30 s) and for purges by pattern and purge-all (default 60 s). Both must be
-// positive.
+// URL and for purges by pattern and purge-all. Both must be positive. Unset, the client
+// reads the account's own limits at the first such 429, else uses the documented 30 s and
+// 60 s.
 func WithPurgeIntervals(url, pattern time.Duration) Option {
 	return func(s *settings) {
 		s.urlInterval, s.patInterval, s.intervals = url, pattern, true

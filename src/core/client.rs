@@ -1,6 +1,6 @@
 //! The client: the five operations, chunking of long lists, and the retry loop.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -11,6 +11,7 @@ use super::cancel::CancelToken;
 use super::config::{self, BaseUrl, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Fault, Reply, Transport};
+use super::limits::{self, Intervals};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
 use super::validate::{self, ItemKind};
 
@@ -44,8 +45,10 @@ struct Shared {
     base: BaseUrl,
     max_retries: u32,
     wait_budget: Duration,
-    url_interval: Duration,
-    pattern_interval: Duration,
+    /// Set by the caller, if at all.
+    purge_intervals: Option<Intervals>,
+    /// Read from the account's limits at the first 429 that needed them.
+    learned_intervals: OnceLock<Intervals>,
     /// To redact from any message, however it got there. Wiped on drop.
     api_key: zeroize::Zeroizing<String>,
 }
@@ -75,10 +78,20 @@ struct Call<'a> {
     method: Method,
     url: &'a str,
     body: Option<&'a [u8]>,
-    /// How long to wait after a 429 without `Retry-After`.
-    rate_interval: Duration,
+    /// Which rate limit the request counts against.
+    rate: RateKind,
     /// The call's deadline, if it has a call timeout.
     deadline: Option<Instant>,
+}
+
+/// The rate limit a request counts against: it decides the wait after a bare 429.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RateKind {
+    UrlPurge,
+    /// Purges by pattern and purge-all.
+    PatternPurge,
+    /// No documented limit: a 429 is waited out like a server error.
+    Other,
 }
 
 /// A request that succeeded.
@@ -150,8 +163,8 @@ impl Client {
                 base,
                 max_retries: options.max_retries,
                 wait_budget: options.max_rate_limit_wait,
-                url_interval: options.url_purge_interval,
-                pattern_interval: options.pattern_purge_interval,
+                purge_intervals: options.purge_intervals,
+                learned_intervals: OnceLock::new(),
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
             }),
             call_timeout: None,
@@ -206,7 +219,7 @@ impl Client {
             method: Method::POST,
             url: &self.resource_url(resource_id, "/purge"),
             body: Some(&body),
-            rate_interval: self.shared.pattern_interval,
+            rate: RateKind::PatternPurge,
             deadline: self.deadline(),
         })
         .map(drop)
@@ -248,7 +261,7 @@ impl Client {
             method: Method::DELETE,
             url: &self.resource_url(resource_id, ""),
             body: None,
-            rate_interval: retry::backoff(0),
+            rate: RateKind::Other,
             deadline,
         }) {
             Ok(_) => Ok(()),
@@ -268,20 +281,16 @@ impl Client {
             method: Method::PATCH,
             url: &self.resource_url(resource_id, ""),
             body: Some(br#"{"active":false}"#),
-            rate_interval: retry::backoff(0),
+            rate: RateKind::Other,
             deadline,
         })
         .map(drop)
     }
 
     fn purge_in_chunks(&self, resource_id: i64, kind: ItemKind, items: &[&str]) -> Result<()> {
-        let (per_request, interval, noun) = match kind {
-            ItemKind::Url => (URLS_PER_REQUEST, self.shared.url_interval, "URL"),
-            ItemKind::Pattern => (
-                PATTERNS_PER_REQUEST,
-                self.shared.pattern_interval,
-                "pattern",
-            ),
+        let (per_request, rate, noun) = match kind {
+            ItemKind::Url => (URLS_PER_REQUEST, RateKind::UrlPurge, "URL"),
+            ItemKind::Pattern => (PATTERNS_PER_REQUEST, RateKind::PatternPurge, "pattern"),
         };
         let url = self.resource_url(resource_id, "/purge");
         let deadline = self.deadline();
@@ -320,12 +329,13 @@ impl Client {
                         method: Method::POST,
                         url: &url,
                         body: Some(&body),
-                        rate_interval: interval,
+                        rate,
                         deadline,
                     })
                 });
             match &result {
                 Ok(sent) if sent.rate_limited || next_at.is_some() => {
+                    let interval = self.rate_interval(rate, true);
                     next_at = Some(Instant::now() + interval + interval / 50);
                 }
                 _ => {}
@@ -384,10 +394,10 @@ impl Client {
     /// Send one API request, retrying as the policy allows; a 2xx reply, or why not.
     fn request(&self, call: Call<'_>) -> std::result::Result<Sent, Failed> {
         let shared = &*self.shared;
-        let policy = Policy {
+        let mut policy = Policy {
             max_retries: shared.max_retries,
             wait_budget: shared.wait_budget,
-            rate_limit_interval: call.rate_interval,
+            rate_limit_interval: Duration::ZERO,
         };
         let mut state = RetryState::new();
         let mut uncertain = false;
@@ -442,6 +452,11 @@ impl Client {
                         (Error::new(status, message), class, None)
                     }
                 };
+            if class == FailureClass::RateLimited && retry_after.is_none() {
+                // With no budget to wait there is no point asking the account's limits.
+                let ask = !policy.wait_budget.is_zero();
+                policy.rate_limit_interval = self.rate_interval(call.rate, ask);
+            }
             match state.decide(&policy, class, retry_after) {
                 Decision::RetryAfter(wait) => {
                     rate_limited |= class == FailureClass::RateLimited;
@@ -474,6 +489,37 @@ impl Client {
                     return Err(self.failed(error, uncertain));
                 }
             }
+        }
+    }
+
+    /// How long to wait after a bare 429 (one without `Retry-After`) for `rate`: the caller's
+    /// setting, else the account's limits (read once per client, if `ask`), else the
+    /// documented ones.
+    fn rate_interval(&self, rate: RateKind, ask: bool) -> Duration {
+        let shared = &*self.shared;
+        let intervals = match (shared.purge_intervals, shared.learned_intervals.get()) {
+            (Some(set), _) => set,
+            (None, Some(learned)) => *learned,
+            (None, None) if ask && rate != RateKind::Other => *shared
+                .learned_intervals
+                .get_or_init(|| self.fetch_account_intervals()),
+            (None, None) => Intervals::default(),
+        };
+        match rate {
+            RateKind::UrlPurge => intervals.url,
+            RateKind::PatternPurge => intervals.pattern,
+            RateKind::Other => retry::backoff(0),
+        }
+    }
+
+    /// `GET /cdn/clients/me/limits`, once, without retries; the defaults if it fails.
+    fn fetch_account_intervals(&self) -> Intervals {
+        let shared = &*self.shared;
+        let url = format!("{}/cdn/clients/me/limits", shared.base.as_str());
+        let timeout = shared.transport.timeout().min(Duration::from_secs(10));
+        match shared.transport.send(Method::GET, &url, None, timeout) {
+            Ok(reply) if reply.status == 200 => limits::from_account_limits(&reply.body),
+            _ => Intervals::default(),
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::{quote, Error, Result};
+use super::limits::Intervals;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";
 pub const ENV_API_KEY: &str = "GCORE_API_KEY";
@@ -22,11 +23,11 @@ pub struct Options {
     /// The most one request waits, in total, for rate limits (429) and for `Retry-After`
     /// before it gives up. Default 150 s: enough for a per-minute window to reopen twice.
     pub max_rate_limit_wait: Duration,
-    /// How long to wait after a 429 on a URL purge that carries no `Retry-After`. Default 30 s
-    /// (the documented limit is 2 requests a minute).
-    pub url_purge_interval: Duration,
-    /// The same for purges by pattern and purge-all. Default 60 s (1 request a minute).
-    pub pattern_purge_interval: Duration,
+    /// How long to wait after a 429 that carries no `Retry-After`, for URL purges and for
+    /// pattern purges and purge-all. `None` (the default): the account's own limits, read
+    /// once from `GET /cdn/clients/me/limits` at the first such 429; if that fails, the
+    /// documented 2 and 1 requests a minute (30 s and 60 s).
+    pub purge_intervals: Option<Intervals>,
     /// Appended to the `User-Agent`, e.g. `gcdn-python/0.1.0`.
     pub user_agent_suffix: Option<String>,
     /// A PEM file of CA certificates to trust instead of the bundled roots.
@@ -40,8 +41,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             max_retries: 2,
             max_rate_limit_wait: Duration::from_secs(150),
-            url_purge_interval: Duration::from_secs(30),
-            pattern_purge_interval: Duration::from_secs(60),
+            purge_intervals: None,
             user_agent_suffix: None,
             ca_file: None,
         }
@@ -80,8 +80,7 @@ impl Options {
         if url.is_zero() || pattern.is_zero() {
             return Err(Error::invalid("purge intervals must be greater than zero"));
         }
-        self.url_purge_interval = url;
-        self.pattern_purge_interval = pattern;
+        self.purge_intervals = Some(Intervals { url, pattern });
         Ok(())
     }
 

@@ -26,6 +26,13 @@ pub struct Policy {
     pub rate_limit_interval: Duration,
 }
 
+/// The shortest wait after a 429, whatever the server says: a server that answers
+/// `Retry-After: 0` forever must still use up the wait budget.
+pub const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_millis(250);
+
+/// The most 429s one request waits out, however short the waits.
+pub const MAX_RATE_LIMITED_RETRIES: u32 = 32;
+
 /// What to do after a failed attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -39,6 +46,7 @@ pub enum Decision {
 pub struct RetryState {
     pub attempts: u32,
     transient_retries: u32,
+    rate_limited_retries: u32,
     waited: Duration,
 }
 
@@ -72,7 +80,16 @@ impl RetryState {
                 Decision::RetryAfter(wait)
             }
             FailureClass::RateLimited => {
-                let base = retry_after.unwrap_or(policy.rate_limit_interval);
+                if self.rate_limited_retries >= MAX_RATE_LIMITED_RETRIES {
+                    return Decision::GiveUp(format!(
+                        "still rate limited after waiting {} times",
+                        self.rate_limited_retries
+                    ));
+                }
+                self.rate_limited_retries += 1;
+                let base = retry_after
+                    .unwrap_or(policy.rate_limit_interval)
+                    .max(MIN_RATE_LIMIT_WAIT);
                 // A little jitter, so clients sharing a window do not come back together.
                 let wait = base + jitter(base.min(Duration::from_secs(10)) / 20);
                 match self.spend(policy, wait) {
@@ -301,6 +318,31 @@ mod tests {
             matches!(d, Decision::GiveUp(ref m) if m.contains("max_rate_limit_wait")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn a_zero_retry_after_cannot_spin() {
+        let mut s = RetryState::new();
+        let mut waits = 0;
+        while let Decision::RetryAfter(w) =
+            s.decide(&policy(), FailureClass::RateLimited, Some(Duration::ZERO))
+        {
+            assert!(w >= MIN_RATE_LIMIT_WAIT);
+            waits += 1;
+        }
+        assert_eq!(waits, MAX_RATE_LIMITED_RETRIES);
+        let p = Policy {
+            wait_budget: Duration::from_secs(1),
+            ..policy()
+        };
+        let mut s = RetryState::new();
+        let mut waits = 0;
+        while let Decision::RetryAfter(_) =
+            s.decide(&p, FailureClass::RateLimited, Some(Duration::ZERO))
+        {
+            waits += 1;
+        }
+        assert!(waits <= 4, "{waits}");
     }
 
     #[test]

@@ -725,3 +725,37 @@ fn without_the_accounts_limits_the_documented_ones_hold() {
     assert!(r.msg().contains("only after 60 s more"), "{}", r.msg());
     assert!(t.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn reading_the_accounts_limits_stays_within_the_call_timeout() {
+    let emu = emulator();
+    emu.push_fault(Fault::delay(Duration::from_secs(6)).on("GET", "/cdn/clients/me/limits"));
+    let c = client(&emu);
+    let mut bounded: *mut gcdn_client = ptr::null_mut();
+    assert!(
+        call(|e| unsafe { gcdn_client_with_call_timeout_ms(c.ptr(), 1_000, &mut bounded, e) }).ok()
+    );
+    let bounded = TestClient(bounded);
+    assert!(bounded.purge_all(1).ok());
+    let t = Instant::now();
+    let r = bounded.purge_all(1);
+    assert!(!r.ok());
+    assert!(
+        t.elapsed() < Duration::from_millis(2_500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn a_gateway_timeout_then_gone_counts_as_deleted() {
+    let emu = emulator();
+    let c = client(&emu);
+    // The gateway passed the DELETE on (the resource is gone) but answered 504.
+    emu.add_resource(Resource::inactive(41));
+    emu.push_fault(Fault::respond(504, "").on("DELETE", "/cdn/resources/41"));
+    emu.remove_resource(41);
+    assert!(c.delete(41, 0).ok());
+    let statuses: Vec<u16> = emu.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [504, 404]);
+}

@@ -85,7 +85,7 @@ proptest! {
 
     #[test]
     fn error_bodies_always_describe_in_one_bounded_line(status in 100u16..600, body in prop::collection::vec(any::<u8>(), 0..2000)) {
-        let text = api_error::describe(status, &body);
+        let text = api_error::describe(status, &body, "");
         let prefix = format!("HTTP {status}");
         prop_assert!(text.starts_with(&prefix));
         prop_assert!(!text.chars().any(char::is_control), "{:?}", text);
@@ -95,7 +95,7 @@ proptest! {
     #[test]
     fn structured_error_bodies_quote_their_words(value in error_json()) {
         let body = serde_json::json!({ "errors": value }).to_string();
-        let text = api_error::describe(400, body.as_bytes());
+        let text = api_error::describe(400, body.as_bytes(), "");
         prop_assert!(text.starts_with("HTTP 400"));
         prop_assert!(!text.chars().any(char::is_control));
         prop_assert!(text.chars().count() < 1200);
@@ -208,5 +208,5 @@ fn regression_deeply_nested_error_body() {
     for _ in 0..200 {
         body.push('}');
     }
-    assert!(api_error::describe(400, body.as_bytes()).starts_with("HTTP 400"));
+    assert!(api_error::describe(400, body.as_bytes(), "").starts_with("HTTP 400"));
 }

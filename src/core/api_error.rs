@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::error::{quote, Status};
+use super::error::{quote, redact, Status};
 
 /// Longest piece of server text quoted in a message.
 const WORDS_MAX: usize = 500;
@@ -22,11 +22,14 @@ pub fn status_for(http: u16) -> Status {
 /// `HTTP 400: <the API's words>` for every error-body shape the API documents:
 /// `{"errors": ["..."]}`, `{"errors": {"paths": ["..."]}}`, `{"errors": {"paths": {"0": ["..."]}}}`,
 /// `{"message": "..."}`, and `{"detail": "..."}`; any other body is quoted as text.
-pub fn describe(http: u16, body: &[u8]) -> String {
-    match api_words(body) {
+/// `secret` (the API key, or "") is redacted from the server's words before they are
+/// escaped or cut, so no part of it can survive in any form.
+pub fn describe(http: u16, body: &[u8], secret: &str) -> String {
+    match api_words(body, secret) {
         Some(words) => format!("HTTP {http}: {words}"),
         None => {
             let text = String::from_utf8_lossy(body);
+            let text = redact(text.trim(), secret);
             let text = text.trim();
             if text.is_empty() {
                 format!("HTTP {http} with an empty body")
@@ -38,7 +41,7 @@ pub fn describe(http: u16, body: &[u8]) -> String {
 }
 
 /// The human words in a JSON error body, or `None` when the body is not one.
-pub fn api_words(body: &[u8]) -> Option<String> {
+pub fn api_words(body: &[u8], secret: &str) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let mut parts = Vec::new();
     let obj = value.as_object()?;
@@ -54,7 +57,7 @@ pub fn api_words(body: &[u8]) -> Option<String> {
         return None;
     }
     let joined = parts.join("; ");
-    Some(clean(&joined))
+    Some(clean(&redact(&joined, secret)))
 }
 
 /// Flatten an `errors` value: strings as they are, objects as `field: words` or
@@ -109,7 +112,7 @@ mod tests {
     fn list_of_errors() {
         let body = br#"{"errors": ["Deletion of this instance is currently not possible as it is in an active state. Please deactivate it before attempting the deletion request again."]}"#;
         assert_eq!(
-            describe(400, body),
+            describe(400, body, ""),
             "HTTP 400: Deletion of this instance is currently not possible as it is in an active state. Please deactivate it before attempting the deletion request again."
         );
     }
@@ -119,7 +122,8 @@ mod tests {
         assert_eq!(
             describe(
                 400,
-                br#"{"errors": {"paths": ["A path should start with /."]}}"#
+                br#"{"errors": {"paths": ["A path should start with /."]}}"#,
+                ""
             ),
             "HTTP 400: paths: A path should start with /."
         );
@@ -130,7 +134,8 @@ mod tests {
         assert_eq!(
             describe(
                 400,
-                br#"{"errors": {"paths": {"0": ["This field may not be blank."], "3": ["x"]}}}"#
+                br#"{"errors": {"paths": {"0": ["This field may not be blank."], "3": ["x"]}}}"#,
+                ""
             ),
             "HTTP 400: paths[0]: This field may not be blank.; paths[3]: x"
         );
@@ -139,11 +144,11 @@ mod tests {
     #[test]
     fn message_and_detail() {
         assert_eq!(
-            describe(400, br#"{"message": "JSON parse error - Expecting ',' delimiter: line 3 column 33 (char 77)\n"}"#),
+            describe(400, br#"{"message": "JSON parse error - Expecting ',' delimiter: line 3 column 33 (char 77)\n"}"#, ""),
             "HTTP 400: JSON parse error - Expecting ',' delimiter: line 3 column 33 (char 77)"
         );
         assert_eq!(
-            describe(401, br#"{"detail": "Invalid token."}"#),
+            describe(401, br#"{"detail": "Invalid token."}"#, ""),
             "HTTP 401: Invalid token."
         );
     }
@@ -151,19 +156,19 @@ mod tests {
     #[test]
     fn other_bodies_are_quoted_as_text() {
         assert_eq!(
-            describe(502, b"<html>Bad Gateway</html>"),
+            describe(502, b"<html>Bad Gateway</html>", ""),
             "HTTP 502: \"<html>Bad Gateway</html>\""
         );
-        assert_eq!(describe(500, b""), "HTTP 500 with an empty body");
-        assert_eq!(describe(500, b" \r\n"), "HTTP 500 with an empty body");
+        assert_eq!(describe(500, b"", ""), "HTTP 500 with an empty body");
+        assert_eq!(describe(500, b" \r\n", ""), "HTTP 500 with an empty body");
         assert_eq!(
-            describe(400, br#"{"unexpected": 1}"#),
+            describe(400, br#"{"unexpected": 1}"#, ""),
             "HTTP 400: \"{\\\"unexpected\\\": 1}\""
         );
-        assert_eq!(describe(400, br#"["a"]"#), "HTTP 400: \"[\\\"a\\\"]\"");
+        assert_eq!(describe(400, br#"["a"]"#, ""), "HTTP 400: \"[\\\"a\\\"]\"");
         let garbage = [0xffu8, 0xfe, b'x', 0];
         assert_eq!(
-            describe(500, &garbage),
+            describe(500, &garbage, ""),
             "HTTP 500: \"\u{fffd}\u{fffd}x\\u{0}\""
         );
     }
@@ -171,7 +176,23 @@ mod tests {
     #[test]
     fn long_words_are_cut() {
         let long = format!(r#"{{"errors": ["{}"]}}"#, "x".repeat(5000));
-        assert!(describe(400, long.as_bytes()).chars().count() < 600);
+        assert!(describe(400, long.as_bytes(), "").chars().count() < 600);
+    }
+
+    #[test]
+    fn the_secret_is_redacted_before_escaping_or_cutting() {
+        let key = r#"Sec"ret\Key-1234567890"#;
+        let text = format!("invalid token {key}");
+        let shown = describe(401, text.as_bytes(), key);
+        assert_eq!(shown, "HTTP 401: \"invalid token [REDACTED]\"");
+        // Near the cut: no prefix of the key survives either.
+        let long = format!("{}token={key}", "x".repeat(490));
+        let shown = describe(401, long.as_bytes(), key);
+        assert!(!shown.contains("Sec"), "{shown}");
+        let json =
+            serde_json::json!({ "errors": [format!("{} {key}", "y".repeat(495))] }).to_string();
+        let shown = describe(400, json.as_bytes(), key);
+        assert!(!shown.contains("Sec"), "{shown}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The client: the five operations, chunking of long lists, and the retry loop.
 
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -9,11 +11,15 @@ use ureq::http::Method;
 use super::api_error;
 use super::cancel::CancelToken;
 use super::config::{self, BaseUrl, Options};
-use super::error::{Error, Result, Status};
+use super::error::{quote, redact, Error, Result, Status};
 use super::http::{Fault, Reply, Transport};
 use super::limits::{self, Intervals};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
 use super::validate::{self, ItemKind};
+
+/// How many times one client tries to read the account's limits before it settles for the
+/// documented ones.
+const LIMITS_TRIES: u32 = 3;
 
 /// URLs per purge request: the API's documented limit.
 pub const URLS_PER_REQUEST: usize = 100;
@@ -49,6 +55,10 @@ struct Shared {
     purge_intervals: Option<Intervals>,
     /// Read from the account's limits at the first 429 that needed them.
     learned_intervals: OnceLock<Intervals>,
+    /// A thread is reading the account's limits: the others use the documented ones.
+    limits_fetching: AtomicBool,
+    /// Tries at reading them so far; after [`LIMITS_TRIES`] failures the client stops asking.
+    limits_tries: AtomicU32,
     /// To redact from any message, however it got there. Wiped on drop.
     api_key: zeroize::Zeroizing<String>,
 }
@@ -165,6 +175,8 @@ impl Client {
                 wait_budget: options.max_rate_limit_wait,
                 purge_intervals: options.purge_intervals,
                 learned_intervals: OnceLock::new(),
+                limits_fetching: AtomicBool::new(false),
+                limits_tries: AtomicU32::new(0),
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
             }),
             call_timeout: None,
@@ -335,7 +347,7 @@ impl Client {
                 });
             match &result {
                 Ok(sent) if sent.rate_limited || next_at.is_some() => {
-                    let interval = self.rate_interval(rate, true);
+                    let interval = self.rate_interval(rate, true, deadline);
                     next_at = Some(Instant::now() + interval + interval / 50);
                 }
                 _ => {}
@@ -436,7 +448,12 @@ impl Client {
                     Ok(reply) if (200..300).contains(&reply.status) => {
                         return Ok(Sent { rate_limited })
                     }
-                    Ok(reply) => self.classify_reply(&reply),
+                    Ok(reply) => {
+                        // A gateway that timed out or failed upstream may have passed the
+                        // request on: it may have been carried out.
+                        uncertain |= matches!(reply.status, 502 | 504);
+                        self.classify_reply(&reply)
+                    }
                     Err(fault) => {
                         let Fault {
                             status,
@@ -455,7 +472,7 @@ impl Client {
             if class == FailureClass::RateLimited && retry_after.is_none() {
                 // With no budget to wait there is no point asking the account's limits.
                 let ask = !policy.wait_budget.is_zero();
-                policy.rate_limit_interval = self.rate_interval(call.rate, ask);
+                policy.rate_limit_interval = self.rate_interval(call.rate, ask, call.deadline);
             }
             match state.decide(&policy, class, retry_after) {
                 Decision::RetryAfter(wait) => {
@@ -493,34 +510,59 @@ impl Client {
     }
 
     /// How long to wait after a bare 429 (one without `Retry-After`) for `rate`: the caller's
-    /// setting, else the account's limits (read once per client, if `ask`), else the
-    /// documented ones.
-    fn rate_interval(&self, rate: RateKind, ask: bool) -> Duration {
+    /// setting, else the account's limits (asked for if `ask`, within `deadline`), else the
+    /// documented ones. Zero for an endpoint with no documented limit: back off instead.
+    fn rate_interval(&self, rate: RateKind, ask: bool, deadline: Option<Instant>) -> Duration {
         let shared = &*self.shared;
+        if rate == RateKind::Other {
+            return Duration::ZERO;
+        }
         let intervals = match (shared.purge_intervals, shared.learned_intervals.get()) {
             (Some(set), _) => set,
             (None, Some(learned)) => *learned,
-            (None, None) if ask && rate != RateKind::Other => *shared
-                .learned_intervals
-                .get_or_init(|| self.fetch_account_intervals()),
+            (None, None) if ask => self.learn_intervals(deadline).unwrap_or_default(),
             (None, None) => Intervals::default(),
         };
         match rate {
             RateKind::UrlPurge => intervals.url,
-            RateKind::PatternPurge => intervals.pattern,
-            RateKind::Other => retry::backoff(0),
+            _ => intervals.pattern,
         }
     }
 
-    /// `GET /cdn/clients/me/limits`, once, without retries; the defaults if it fails.
-    fn fetch_account_intervals(&self) -> Intervals {
+    /// `GET /cdn/clients/me/limits`, without retries, within the call's deadline and never
+    /// while the call is cancelled or another thread is already asking; only an answer is
+    /// kept, so a failure is tried again at a later 429 (up to [`LIMITS_TRIES`] times).
+    fn learn_intervals(&self, deadline: Option<Instant>) -> Option<Intervals> {
         let shared = &*self.shared;
-        let url = format!("{}/cdn/clients/me/limits", shared.base.as_str());
-        let timeout = shared.transport.timeout().min(Duration::from_secs(10));
-        match shared.transport.send(Method::GET, &url, None, timeout) {
-            Ok(reply) if reply.status == 200 => limits::from_account_limits(&reply.body),
-            _ => Intervals::default(),
+        if shared.limits_tries.load(Ordering::Relaxed) >= LIMITS_TRIES
+            || self
+                .cancel
+                .as_deref()
+                .is_some_and(CancelToken::is_cancelled)
+            || shared.limits_fetching.swap(true, Ordering::Acquire)
+        {
+            return None;
         }
+        shared.limits_tries.fetch_add(1, Ordering::Relaxed);
+        let mut timeout = shared.transport.timeout().min(Duration::from_secs(10));
+        if let Some(deadline) = deadline {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        let learned = if timeout < Duration::from_millis(100) {
+            None
+        } else {
+            let url = format!("{}/cdn/clients/me/limits", shared.base.as_str());
+            match shared.transport.send(Method::GET, &url, None, timeout) {
+                Ok(reply) if reply.status == 200 => Some(
+                    *shared
+                        .learned_intervals
+                        .get_or_init(|| limits::from_account_limits(&reply.body)),
+                ),
+                _ => None,
+            }
+        };
+        shared.limits_fetching.store(false, Ordering::Release);
+        learned
     }
 
     /// Sleep for `wait`, unless the call is cancelled first or the wait would outlast the
@@ -554,18 +596,19 @@ impl Client {
             408 | 500..=599 => FailureClass::Transient,
             _ => FailureClass::Final,
         };
+        let key = self.shared.api_key.as_str();
         let message = if (300..400).contains(&status) {
             let to = reply
                 .location
                 .as_deref()
-                .map(|l| format!(" to {}", super::error::quote(l, 200)))
+                .map(|l| format!(" to {}", quote(&redact(l, key), 200)))
                 .unwrap_or_default();
             format!(
                 "HTTP {status}: the API answered with a redirect{to}, which gcdn does not follow \
                  (the API key would go with it); set the base URL to the address that answers"
             )
         } else {
-            api_error::describe(status, &reply.body)
+            api_error::describe(status, &reply.body, key)
         };
         (
             Error::new(api_error::status_for(status), message),
@@ -576,9 +619,8 @@ impl Client {
 
     /// Wrap a final error, redacting the key from it whatever path it came by.
     fn failed(&self, mut error: Error, uncertain: bool) -> Failed {
-        let key = self.shared.api_key.as_str();
-        if key.len() >= 4 && error.message.contains(key) {
-            error.message = error.message.replace(key, "[REDACTED]");
+        if let Cow::Owned(clean) = redact(&error.message, &self.shared.api_key) {
+            error.message = clean;
         }
         Failed {
             error,

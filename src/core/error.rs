@@ -107,6 +107,16 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// `text` with every occurrence of `secret` replaced by `[REDACTED]`. Secrets shorter than
+/// 4 characters are left alone (they would match ordinary text).
+pub fn redact<'a>(text: &'a str, secret: &str) -> std::borrow::Cow<'a, str> {
+    if secret.len() >= 4 && text.contains(secret) {
+        std::borrow::Cow::Owned(text.replace(secret, "[REDACTED]"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Quote untrusted text (an item the caller gave, a server's words) for a message: at most
 /// `max` characters, control characters escaped, so a message stays one readable line.
 pub fn quote(text: &str, max: usize) -> String {

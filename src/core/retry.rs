@@ -23,6 +23,8 @@ pub struct Policy {
     /// Total time one request may spend waiting on 429s and `Retry-After`.
     pub wait_budget: Duration,
     /// The wait after a 429 without `Retry-After`: until the rate window can have reopened.
+    /// Zero when no interval is known (an endpoint with no documented limit): the waits
+    /// then grow as the backoff does.
     pub rate_limit_interval: Duration,
 }
 
@@ -86,10 +88,13 @@ impl RetryState {
                         self.rate_limited_retries
                     ));
                 }
+                let interval = if policy.rate_limit_interval.is_zero() {
+                    backoff(self.rate_limited_retries)
+                } else {
+                    policy.rate_limit_interval
+                };
                 self.rate_limited_retries += 1;
-                let base = retry_after
-                    .unwrap_or(policy.rate_limit_interval)
-                    .max(MIN_RATE_LIMIT_WAIT);
+                let base = retry_after.unwrap_or(interval).max(MIN_RATE_LIMIT_WAIT);
                 // A little jitter, so clients sharing a window do not come back together.
                 let wait = base + jitter(base.min(Duration::from_secs(10)) / 20);
                 match self.spend(policy, wait) {
@@ -317,6 +322,25 @@ mod tests {
         assert!(
             matches!(d, Decision::GiveUp(ref m) if m.contains("max_rate_limit_wait")),
             "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_429_with_no_known_interval_backs_off_exponentially() {
+        let p = Policy {
+            rate_limit_interval: Duration::ZERO,
+            ..policy()
+        };
+        let mut s = RetryState::new();
+        let mut waits = Vec::new();
+        while let Decision::RetryAfter(w) = s.decide(&p, FailureClass::RateLimited, None) {
+            waits.push(w);
+        }
+        assert!(waits.windows(2).take(4).all(|w| w[1] > w[0]), "{waits:?}");
+        assert!(
+            waits.len() < 25,
+            "{} requests in the budget",
+            waits.len() + 1
         );
     }
 

@@ -30,8 +30,9 @@ func LibraryVersion() string {
 // share its pool of keep-alive connections. Close it when done; a Client that becomes
 // unreachable without Close is closed by a finalizer.
 type Client struct {
-	mu sync.RWMutex // calls hold it for reading; Close for writing
-	h  *C.gcdn_client
+	mu     sync.RWMutex // calls hold it for reading; Close for writing
+	h      *C.gcdn_client
+	closed atomic.Bool // set first by Close: new calls fail at once, not behind its lock
 }
 
 // finalized counts the clients closed by their finalizer (for the tests).
@@ -66,9 +67,10 @@ func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout 
 // 0 disables retries).
 func WithMaxRetries(n int) Option { return func(s *settings) { s.maxRetries = &n } }
 
-// WithMaxRateLimitWait sets the most one call may wait in total on rate limits (HTTP 429)
+// WithMaxRateLimitWait sets the most one request may wait in total on rate limits (HTTP 429)
 // and Retry-After (default 150 s). 0 means never wait: a 429 fails at once with
-// ErrRateLimited.
+// ErrRateLimited. A long list paces itself to the rate limit beyond that: bound a whole
+// call with its context.
 func WithMaxRateLimitWait(d time.Duration) Option {
 	return func(s *settings) { s.rateWait = &d }
 }
@@ -277,6 +279,7 @@ func (c *Client) finalize() {
 
 // free frees the handle; it reports whether there was one.
 func (c *Client) free() bool {
+	c.closed.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.h == nil {
@@ -309,7 +312,7 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c == nil {
+	if c == nil || c.closed.Load() {
 		return ErrClosed
 	}
 	c.mu.RLock()

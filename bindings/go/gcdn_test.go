@@ -726,6 +726,32 @@ func TestUseAfterClose(t *testing.T) {
 
 // TestCloseRacesWithCalls: Close while other goroutines are mid-call, and Close from
 // several goroutines at once.
+// TestCallsDuringCloseFailAtOnce: while Close waits for a slow call in flight, new calls
+// return ErrClosed at once instead of queueing behind it.
+func TestCallsDuringCloseFailAtOnce(t *testing.T) {
+	setup(t)
+	addFault(t, "POST", purgePath(5), 1, map[string]any{"delay_ms": 1500})
+	c := newClient(t)
+	slow := make(chan error, 1)
+	go func() { slow <- c.PurgeAll(ctx, 5) }()
+	time.Sleep(200 * time.Millisecond) // the slow call is in flight
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	time.Sleep(100 * time.Millisecond) // Close is waiting for it
+	start := time.Now()
+	err := c.PurgeAll(ctx, 6)
+	if !errors.Is(err, gcdn.ErrClosed) {
+		t.Fatalf("call during Close: %v, want ErrClosed", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("call during Close took %v, want at once", d)
+	}
+	if err := <-slow; err != nil {
+		t.Errorf("the call in flight: %v", err)
+	}
+	<-closed
+}
+
 func TestCloseRacesWithCalls(t *testing.T) {
 	setup(t)
 	for round := 0; round < 5; round++ {

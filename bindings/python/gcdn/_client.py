@@ -145,10 +145,11 @@ class Client:
     ``GCORE_BASE_URL``, else ``https://api.gcore.com`` (plain ``http://`` only for loopback).
     ``timeout``: seconds per attempt (default 30). ``max_retries``: retries after a 408, a 5xx,
     a connection failure or a timeout (default 2, at most 100). ``max_rate_limit_wait``: the
-    most seconds one call may wait on HTTP 429 and ``Retry-After`` (default 150; 0: never
-    wait). ``purge_intervals``: ``(url_seconds, pattern_seconds)`` waited after a 429 without
-    ``Retry-After`` (default: the account's own limits, else ``(30, 60)``). ``ca_file``: a PEM file of CA certificates to trust
-    instead of the bundled roots. ``user_agent``: a product token such as ``"myapp/2.1"``,
+    most seconds one request may wait on HTTP 429 and ``Retry-After`` (default 150; 0: never
+    wait); a long list paces itself to the rate limit beyond that, so bound a whole call with
+    ``call_timeout``. ``purge_intervals``: ``(url_seconds, pattern_seconds)`` waited after a
+    429 without ``Retry-After`` (default: the account's own limits, else ``(30, 60)``).
+    ``ca_file``: a PEM file of CA certificates to trust instead of the bundled roots. ``user_agent``: a product token such as ``"myapp/2.1"``,
     appended to the User-Agent after ``gcdn/<version> gcdn-python/<version> CPython/<x.y>``.
 
     No request is sent until a method is called. Bad settings raise

@@ -16,6 +16,7 @@ __all__ = [
     "TimeoutError",
     "ProtocolError",
     "InternalError",
+    "CancelledError",
 ]
 
 # The C ABI's status codes (gcdn.h); they never change.

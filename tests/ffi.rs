@@ -759,3 +759,34 @@ fn a_gateway_timeout_then_gone_counts_as_deleted() {
     let statuses: Vec<u16> = emu.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [504, 404]);
 }
+
+#[test]
+fn a_delete_that_never_connected_then_finds_nothing_is_not_found() {
+    // Nothing listens at first: the first attempt is refused before anything is sent. The
+    // emulator comes up on that port in time for the retry, which finds no resource 4242.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        emulator_with(Config {
+            port,
+            ..Config::default()
+        })
+    });
+    let setup = Setup {
+        key: Some("test-key".into()),
+        base_url: Some(format!("http://127.0.0.1:{port}")),
+        timeout_ms: Some(5_000),
+        max_retries: Some(3),
+        wait_ms: None,
+        intervals_ms: None,
+    };
+    let c = setup.build().unwrap();
+    let r = c.delete(4242, 0);
+    let emu = late.join().unwrap();
+    assert_eq!(r.status, GCDN_ERR_NOT_FOUND, "{r:?}");
+    assert_eq!(emu.requests().len(), 1);
+}

@@ -166,6 +166,7 @@ impl Client {
             options.timeout,
             &user_agent(options.user_agent_suffix.as_deref()),
             options.ca_file.as_deref(),
+            base.is_https(),
         )?;
         Ok(Client {
             shared: Arc::new(Shared {
@@ -459,8 +460,9 @@ impl Client {
                             status,
                             message,
                             transient,
+                            maybe_sent,
                         } = fault;
-                        uncertain |= transient;
+                        uncertain |= maybe_sent;
                         let class = if transient {
                             FailureClass::Transient
                         } else {

@@ -153,6 +153,10 @@ impl BaseUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
 }
 
 /// The host of `host[:port]` or `[v6]:port`, if well formed.

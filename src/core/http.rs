@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
@@ -14,7 +14,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
     Transport as UreqTransport,
 };
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::error::{quote, Error, Result, Status};
 
@@ -40,10 +40,15 @@ pub struct Fault {
     pub message: String,
     /// Whether another attempt could succeed (connection resets, refusals, timeouts).
     pub transient: bool,
+    /// Whether the request may have reached the server before the failure (so it may have
+    /// been carried out): false only when no connection was ever made.
+    pub maybe_sent: bool,
 }
 
 pub struct Transport {
     agent: ureq::Agent,
+    /// The resolver's cache, to forget names whose addresses could not be reached.
+    dns_cache: Arc<Mutex<Vec<Resolved>>>,
     /// `APIKey <key>`, wiped when the client is dropped.
     authorization: Zeroizing<String>,
     /// Made once: ureq would otherwise check and copy the agent's user agent every request.
@@ -52,17 +57,25 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// `use_env_proxy`: honour `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`. Only for `https://`
+    /// base URLs, where a proxy sees a TLS tunnel; a plain-HTTP (loopback) base URL never
+    /// goes through a proxy, which would see the key in clear.
     pub fn new(
         api_key: &str,
         timeout: Duration,
         user_agent: &str,
         ca_file: Option<&std::path::Path>,
+        use_env_proxy: bool,
     ) -> Result<Transport> {
         let mut tls = TlsConfig::builder();
         if let Some(path) = ca_file {
             tls = tls.root_certs(RootCerts::new_with_certs(&load_ca_file(path)?));
         }
-        let config = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder();
+        if !use_env_proxy {
+            config = config.proxy(None);
+        }
+        let config = config
             // Status codes are answers to decode, not transport errors.
             .http_status_as_error(false)
             // A redirect is returned as it is, never followed: the key must not go elsewhere.
@@ -76,12 +89,15 @@ impl Transport {
         let mut authorization = Zeroizing::new(String::with_capacity(7 + api_key.len()));
         authorization.push_str("APIKey ");
         authorization.push_str(api_key);
+        let resolve = Resolve::default();
+        let dns_cache = Arc::clone(&resolve.cache);
         Ok(Transport {
             agent: ureq::Agent::with_parts(
                 config,
                 DefaultConnector::new().chain(OneWrite),
-                Resolve::default(),
+                resolve,
             ),
+            dns_cache,
             authorization,
             user_agent: http::HeaderValue::from_str(user_agent)
                 .map_err(|e| Error::invalid(format!("bad user agent: {e}")))?,
@@ -107,6 +123,7 @@ impl Transport {
             status: Status::InvalidArgument,
             message: format!("could not build the request: {e}"),
             transient: false,
+            maybe_sent: false,
         };
         // Built in place, not with http's request builder: no parsing of constant headers.
         let mut request = http::Request::new(json_body.unwrap_or_default());
@@ -138,7 +155,13 @@ impl Transport {
                 .build();
             self.agent.run(request)
         };
-        let mut response = result.map_err(fault_of)?;
+        let mut response = result.map_err(|e| {
+            let fault = fault_of(e);
+            if !fault.maybe_sent {
+                Resolve::forget_names(&self.dns_cache);
+            }
+            fault
+        })?;
         let status = response.status().as_u16();
         let header = |name: http::header::HeaderName| {
             response
@@ -186,8 +209,18 @@ const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 struct Resolve {
     lookup: DefaultResolver,
-    /// A few entries: the API host, a proxy.
-    cache: Mutex<Vec<Resolved>>,
+    /// A few entries: the API host, a proxy. Shared with the [`Transport`], which forgets
+    /// looked-up names when connecting to their addresses fails.
+    cache: Arc<Mutex<Vec<Resolved>>>,
+}
+
+impl Resolve {
+    /// Forget every looked-up host name (addresses given as IPs stay): the next request
+    /// looks them up again, e.g. after a DNS failover left the cached addresses dead.
+    fn forget_names(cache: &Mutex<Vec<Resolved>>) {
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|e| e.looked_up.is_none());
+    }
 }
 
 #[derive(Debug)]
@@ -311,7 +344,8 @@ impl HeadWithBody {
             self.inner.transmit_output(n, timeout)?;
             sent += n;
         }
-        self.held.clear();
+        // It holds the Authorization header: wipe it, not just forget it.
+        self.held.zeroize();
         Ok(())
     }
 }
@@ -340,7 +374,7 @@ impl UreqTransport for HeadWithBody {
         } else if held + amount <= output.len() {
             output.copy_within(..amount, held);
             output[..held].copy_from_slice(&self.held);
-            self.held.clear();
+            self.held.zeroize();
             self.inner.transmit_output(held + amount, timeout)
         } else {
             let body = output[..amount].to_vec();
@@ -452,10 +486,18 @@ fn fault_of(error: ureq::Error) -> Fault {
         ureq::Error::BadUri(u) => (Status::InvalidArgument, false, format!("bad URL: {u}")),
         other => (Status::Protocol, false, other.to_string()),
     };
+    // Failures before any connection existed: the request cannot have been sent.
+    let never_connected = matches!(
+        &error,
+        ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect)
+    ) || matches!(&error, ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused);
     Fault {
         status,
         message,
         transient,
+        maybe_sent: !never_connected,
     }
 }
 

@@ -14,6 +14,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
     Transport as UreqTransport,
 };
+use ureq::AsSendBody;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::{quote, Error, Result, Status};
@@ -126,7 +127,7 @@ impl Transport {
             maybe_sent: false,
         };
         // Built in place, not with http's request builder: no parsing of constant headers.
-        let mut request = http::Request::new(json_body.unwrap_or_default());
+        let mut request = http::Request::new(());
         *request.method_mut() = method;
         *request.uri_mut() = url.parse().map_err(|e| bad_request(&e))?;
         let mut authorization =
@@ -145,15 +146,10 @@ impl Transport {
                 http::HeaderValue::from_static("application/json"),
             );
         }
-        let result = if timeout == self.timeout {
-            self.agent.run(request)
-        } else {
-            let request = self
-                .agent
-                .configure_request(request)
-                .timeout_global(Some(timeout))
-                .build();
-            self.agent.run(request)
+        // No body, no `Content-Length: 0` (nor ureq's bookkeeping of an empty body).
+        let result = match json_body {
+            Some(body) => self.run(request.map(|()| body), timeout),
+            None => self.run(request, timeout),
         };
         let mut response = result.map_err(|e| {
             let fault = fault_of(e);
@@ -418,6 +414,25 @@ impl UreqTransport for HeadWithBody {
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+impl Transport {
+    fn run(
+        &self,
+        request: http::Request<impl AsSendBody>,
+        timeout: Duration,
+    ) -> std::result::Result<http::Response<ureq::Body>, ureq::Error> {
+        if timeout == self.timeout {
+            self.agent.run(request)
+        } else {
+            let request = self
+                .agent
+                .configure_request(request)
+                .timeout_global(Some(timeout))
+                .build();
+            self.agent.run(request)
+        }
     }
 }
 

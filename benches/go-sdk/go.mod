@@ -1,0 +1,3 @@
+module gcdn-bench/go-sdk
+
+go 1.22

@@ -1,0 +1,72 @@
+"""Sequential calls from Python on one keep-alive connection: the gcdn binding, or the
+official Gcore SDK (``gcore`` on PyPI) on the same requests.
+
+    python bench.py BASE_URL gcdn|gcore purge|delete N WARMUP
+
+Prints one JSON line: per-call median and p99 (nearest rank) in microseconds, calls per
+second over the timed loop, client CPU time per call. Run by benches/run.
+"""
+
+import json
+import math
+import sys
+import time
+
+API_KEY = "bench-key-0123456789abcdef"
+RESOURCE_ID = 1
+URLS = ["/img/logo.png", "/index.html?v=2"]
+
+
+def make_call(which, base_url, op):
+    if which == "gcdn":
+        import gcdn
+
+        client = gcdn.Client(API_KEY, base_url=base_url)
+        if op == "purge":
+            return lambda: client.purge_urls(RESOURCE_ID, URLS)
+        return lambda: client.delete_resource(RESOURCE_ID)
+    import gcore
+
+    # The SDK's own retries off: on success they never run, and nothing here fails.
+    client = gcore.Gcore(api_key=API_KEY, base_url=base_url, max_retries=0)
+    resources = client.cdn.cdn_resources
+    if op == "purge":
+        return lambda: resources.purge(RESOURCE_ID, urls=URLS)
+    return lambda: resources.delete(RESOURCE_ID)
+
+
+def main():
+    base_url, which, op, n, warmup = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    call = make_call(which, base_url, op)
+    for _ in range(warmup):
+        call()
+    lat = [0] * n
+    clock = time.perf_counter_ns
+    cpu0 = time.process_time_ns()
+    start = t = clock()
+    for i in range(n):
+        call()
+        t2 = clock()
+        lat[i] = t2 - t
+        t = t2
+    loop = t - start
+    cpu = time.process_time_ns() - cpu0
+    lat.sort()
+    p99 = max(1, math.ceil(0.99 * n))
+    print(
+        json.dumps(
+            {
+                "name": "{}-python {}".format(which, op),
+                "calls": n,
+                "median_us": lat[n // 2] / 1e3,
+                "p99_us": lat[p99 - 1] / 1e3,
+                "calls_per_s": n * 1e9 / loop,
+                "cpu_us": cpu / 1e3 / n,
+                "failures": 0,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

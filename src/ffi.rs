@@ -159,7 +159,15 @@ unsafe fn str_list<'a>(items: *const *const c_char, n: usize, noun: &str) -> Res
     std::slice::from_raw_parts(items, n)
         .iter()
         .enumerate()
-        .map(|(i, &p)| str_arg(p, &format!("{noun} {i}")))
+        .map(|(i, &p)| {
+            // The item's name is only spelled out when it is needed for a message.
+            if p.is_null() {
+                return Err(Error::invalid(format!("{noun} {i} is NULL")));
+            }
+            CStr::from_ptr(p)
+                .to_str()
+                .map_err(|_| Error::invalid(format!("{noun} {i} is not valid UTF-8")))
+        })
         .collect()
 }
 

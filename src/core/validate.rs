@@ -85,6 +85,9 @@ fn suggest_path(text: &str) -> Option<&str> {
     }
 }
 
+/// Up to this many unique items, repeats are found by a linear search: cheaper than hashing.
+const LINEAR_DEDUP_MAX: usize = 16;
+
 /// Check every item and drop repeats, keeping the first occurrence of each, in order.
 /// An empty list is an error: it must never turn into "purge everything".
 pub fn unique_items<'a, S: AsRef<str> + 'a>(
@@ -92,12 +95,23 @@ pub fn unique_items<'a, S: AsRef<str> + 'a>(
     items: impl IntoIterator<Item = &'a S>,
 ) -> Result<Vec<&'a str>> {
     let items = items.into_iter();
-    let mut seen = HashSet::with_capacity(items.size_hint().0);
-    let mut unique = Vec::with_capacity(items.size_hint().0);
+    let mut unique: Vec<&str> = Vec::with_capacity(items.size_hint().0);
+    // Short lists (the common case) are searched, not hashed; a set takes over past that.
+    let mut seen: Option<HashSet<&str>> = None;
     for (index, text) in items.enumerate() {
         let text = text.as_ref();
         item(kind, index, text)?;
-        if seen.insert(text) {
+        let new = match &mut seen {
+            Some(set) => set.insert(text),
+            None if unique.len() < LINEAR_DEDUP_MAX => !unique.contains(&text),
+            None => {
+                let mut set: HashSet<&str> = unique.iter().copied().collect();
+                let new = set.insert(text);
+                seen = Some(set);
+                new
+            }
+        };
+        if new {
             unique.push(text);
         }
     }
@@ -135,6 +149,21 @@ mod tests {
     fn urls_are_deduplicated_in_first_occurrence_order() {
         let got = urls(&["/b", "/a", "/b", "/c?x=1", "/a", "/c?x=2"]).unwrap();
         assert_eq!(got, ["/b", "/a", "/c?x=1", "/c?x=2"]);
+    }
+
+    #[test]
+    fn dedup_past_the_linear_search_keeps_order() {
+        let list: Vec<String> = (0..200).map(|i| format!("/f{}", (i * 7) % 40)).collect();
+        let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+        let got = urls(&refs).unwrap();
+        let mut expected: Vec<String> = Vec::new();
+        for s in &list {
+            if !expected.contains(s) {
+                expected.push(s.clone());
+            }
+        }
+        assert_eq!(got.len(), 40);
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -309,28 +309,19 @@ fn requests_config_reset() {
     assert_eq!(control(a, "GET", "/__emulator/nope", "").status, 404);
 }
 
-fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("GCDN_EMULATOR_URL=http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    (child, url.parse().unwrap())
+fn spawn_http(cmd: &mut Command) -> (std::process::Child, SocketAddr) {
+    let (child, url) = common::spawn_binary(cmd.stderr(Stdio::piped()));
+    let addr = url.strip_prefix("http://").expect("an http:// URL");
+    (child, addr.parse().unwrap())
+}
+
+fn spawn_with(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    spawn_http(common::binary().args(args))
 }
 
 #[test]
 fn binary_serves_logs_and_exits_on_stdin_eof() {
-    let (mut child, addr) = spawn_binary(&[
+    let (mut child, addr) = spawn_with(&[
         "--seed",
         "3-5,9",
         "--api-key",
@@ -392,24 +383,11 @@ fn binary_serves_logs_and_exits_on_stdin_eof() {
 
 #[test]
 fn binary_quiet_and_env_key() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
-        .args(["--quiet", "--seed", "1", "--exit-on-stdin-eof"])
-        .env("GCDN_EMULATOR_API_KEY", "from-env")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim_end()
-        .strip_prefix("GCDN_EMULATOR_URL=http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut child, addr) = spawn_http(
+        common::binary()
+            .args(["--quiet", "--seed", "1", "--exit-on-stdin-eof"])
+            .env("GCDN_EMULATOR_API_KEY", "from-env"),
+    );
     let r = Conn::open(addr).request(
         "GET",
         "/cdn/resources/1",

@@ -2,9 +2,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Conn, KEY};
@@ -183,29 +183,22 @@ fn binary_serves_https() {
     let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_file, cert).unwrap();
     std::fs::write(&key_file, key).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
-        .args([
-            "--quiet",
-            "--seed",
-            "1",
-            "--exit-on-stdin-eof",
-            "--tls-cert",
-        ])
-        .arg(&cert_file)
-        .arg("--tls-key")
-        .arg(&key_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim_end()
-        .strip_prefix("GCDN_EMULATOR_URL=https://localhost:")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let (mut child, url) = common::spawn_binary(
+        common::binary()
+            .args([
+                "--quiet",
+                "--seed",
+                "1",
+                "--exit-on-stdin-eof",
+                "--tls-cert",
+            ])
+            .arg(&cert_file)
+            .arg("--tls-key")
+            .arg(&key_file),
+    );
+    let port = url
+        .strip_prefix("https://localhost:")
+        .unwrap_or_else(|| panic!("unexpected URL {url:?}"));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let auth = format!("apikey {KEY}");
     let r = Conn::open_tls(addr, &ca).unwrap().request(

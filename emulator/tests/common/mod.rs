@@ -4,6 +4,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -217,4 +218,29 @@ pub fn api(emu: &Emulator, method: &str, path: &str, body: &str) -> Resp {
 /// A control request on a fresh connection.
 pub fn control(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
     Conn::open(addr).request(method, path, &[("Content-Type", "application/json")], body)
+}
+
+/// The emulator binary with `args`, stdin and stdout piped (stderr as the caller set it on
+/// `cmd`), and the URL it printed on its first line (what follows `GCDN_EMULATOR_URL=`).
+pub fn spawn_binary(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("GCDN_EMULATOR_URL=")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// The emulator binary's command.
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gcdn-emulator"))
 }

@@ -101,6 +101,27 @@ def test_every_header_function_has_a_prototype():
             assert fn.argtypes[-1] is ctypes.POINTER(ctypes.c_void_p), name
 
 
+def test_every_header_constant_matches():
+    """The wrapper's status codes, flags and limits are the header's, and every status has
+    its exception class."""
+    from gcdn import _errors
+
+    with open(HEADER) as f:
+        text = f.read()
+    values = {}
+    for name, number, shift in re.findall(r"^#define (GCDN_\w+) \(?(\d+)u?(?: << (\d+))?\)?$", text, re.M):
+        values[name] = int(number) << int(shift or 0)
+    statuses = {n: v for n, v in values.items() if n == "GCDN_OK" or n.startswith("GCDN_ERR_")}
+    assert {"GCDN_OK", "GCDN_ERR_PANIC", "GCDN_ERR_CANCELLED"} <= set(statuses), statuses
+    for name, value in statuses.items():
+        assert getattr(_errors, name[len("GCDN_"):]) == value, name
+        if name != "GCDN_OK":
+            assert _errors.error_for(value, "m").__class__ is not gcdn.GcdnError, name
+    assert _lib.DELETE_DEACTIVATE_FIRST == values["GCDN_DELETE_DEACTIVATE_FIRST"]
+    assert _lib.DELETE_MISSING_OK == values["GCDN_DELETE_MISSING_OK"]
+    assert _lib.MAX_ITEMS == values["GCDN_MAX_ITEMS"]
+
+
 def test_import_time():
     code = "import time; t = time.perf_counter(); import gcdn; print(time.perf_counter() - t)"
     best = min(float(run_python(code, REPO, PYTHON_DIR).stdout) for _ in range(3))

@@ -1,4 +1,4 @@
-//! The C ABI. Thin by design: it turns pointers into Rust values, calls [`crate::core`], and
+//! The C ABI. Thin by design: it turns pointers into Rust values, calls [`crate::engine`], and
 //! turns the result into a status code and an owned message. Every export runs inside
 //! [`boundary!`], so no panic ever unwinds into the caller.
 //!
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::core::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
+use crate::engine::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
 
 /// Success.
 pub const GCDN_OK: i32 = 0;

@@ -7,9 +7,9 @@
 use std::ffi::{c_char, CString};
 use std::time::SystemTime;
 
-use gcdn::core::config::{check_api_key, BaseUrl};
-use gcdn::core::validate::{self, ItemKind};
-use gcdn::core::{api_error, retry};
+use gcdn::engine::config::{check_api_key, BaseUrl};
+use gcdn::engine::validate::{self, ItemKind};
+use gcdn::engine::{api_error, retry};
 use gcdn::ffi::*;
 use proptest::prelude::*;
 

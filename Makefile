@@ -18,7 +18,7 @@ SYSTEM_PREFIX := $(filter /usr /usr/local,$(patsubst %/,%,$(PREFIX)))
 PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
-        test-python test-go fuzz bench python-wheel install uninstall clean
+        test-python test-go test-install fuzz bench python-wheel install uninstall clean
 
 all: build
 
@@ -34,7 +34,7 @@ header:
 demo: build
 	examples/run-demo.sh
 
-test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go
+test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-install
 	@echo "make test: all suites passed"
 
 lint:
@@ -64,6 +64,12 @@ test-python: build
 
 test-go: build
 	cd bindings/go && $(GO) test -race -count=1 ./...
+
+# make install into a temporary prefix (and with DESTDIR); C (pkg-config), C++ (CMake
+# find_package, shared and static) and Go (-tags gcdn_system) programs built and run from
+# outside the checkout against the installed gcdn-emulator.
+test-install: build
+	tests/install/run.sh
 
 # A long property-based fuzzing run (make test runs 2,000 cases per property).
 fuzz:

@@ -73,6 +73,12 @@ def rust_extensions(root: str) -> List[Any]:
     ]
 
 
+def strip(path: str) -> None:
+    """Strips a copied native file of what it does not need at run time, as cargo-built ones are."""
+    if sys.platform.startswith("linux") and shutil.which("strip"):
+        subprocess.call(["strip", "--strip-unneeded", path])
+
+
 class BuildPy(build_py):
     """Copies the prebuilt files into the package, or checks that cargo will build them."""
 
@@ -87,6 +93,7 @@ class BuildPy(build_py):
                     raise SystemExit("GCDN_PREBUILT={!r}: no {} there (run `make build`)".format(PREBUILT, name))
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 self.copy_file(src, dest, preserve_mode=True)
+                strip(dest)
         elif not getattr(self.distribution, "rust_extensions", None):
             raise SystemExit(
                 "gcdn: nothing to build the C library from: no Rust sources next to this package "

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::{quote, Error, Result};
+use super::error::{contains_secret, quote, Error, Result};
 use super::limits::Intervals;
 use ureq::http::Uri;
 
@@ -216,6 +216,43 @@ fn shown(url: &str) -> String {
     quote(&format!("{scheme}{host}{more}"), 200)
 }
 
+/// The base URL a client for `api_key` talks to: `options.base_url`, else `GCORE_BASE_URL`,
+/// else [`DEFAULT_BASE_URL`]. A URL that holds the key in any form (user information, path,
+/// query, fragment, percent-encoded or not) is refused: the key goes in the
+/// `Authorization` header only. No message quotes the key or a URL password.
+pub fn resolve_base_url(options: &Options, api_key: &str) -> Result<BaseUrl> {
+    let from_env;
+    let (url, origin) = match &options.base_url {
+        Some(url) => (url.as_str(), None),
+        None => match std::env::var(ENV_BASE_URL) {
+            Ok(url) if !url.is_empty() => {
+                // It may hold the key: wiped on drop like the key itself.
+                from_env = zeroize::Zeroizing::new(url);
+                (from_env.as_str(), Some(ENV_BASE_URL))
+            }
+            _ => (DEFAULT_BASE_URL, None),
+        },
+    };
+    let checked = BaseUrl::parse(url).and_then(|base| {
+        if contains_secret(url, api_key) {
+            Err(Error::invalid(format!(
+                "base URL {} holds the API key: the key goes only in the Authorization header, \
+                 never in the URL; remove it from the URL",
+                shown(url)
+            )))
+        } else {
+            Ok(base)
+        }
+    });
+    checked.map_err(|e| {
+        let e = match origin {
+            Some(var) => e.context(format!("from {var}")),
+            None => e,
+        };
+        e.redacted(api_key)
+    })
+}
+
 /// Check an API key: non-empty, printable ASCII, no spaces at its ends.
 /// Messages never quote the key.
 pub fn check_api_key(key: &str) -> Result<()> {
@@ -347,6 +384,38 @@ mod tests {
             assert!(!e.message.contains("pw-1234"), "{}", e.message);
             assert!(e.message.contains(shown), "{url}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn a_base_url_holding_the_key_is_refused_without_quoting_it() {
+        let key = "k$y/9+Zq=";
+        for url in [
+            "https://k$y/9+Zq=@api.example.com",
+            "https://apikey:k$y/9+Zq=@api.example.com",
+            "https://api.example.com/k$y/9+Zq=",
+            "https://api.example.com/?apikey=k$y/9+Zq=",
+            "https://api.example.com/k%24y%2f9%2BZq%3d",
+            "https://api.example.com/#k$y/9+Zq=",
+            "http://api.example.com/k$y/9+Zq=",
+            "https://api.example.com/a b/k$y/9+Zq=",
+        ] {
+            let options = Options {
+                base_url: Some(url.to_owned()),
+                ..Options::default()
+            };
+            let e = resolve_base_url(&options, key).unwrap_err();
+            assert_eq!(e.status, super::super::error::Status::InvalidArgument);
+            assert!(!contains_secret(&e.message, key), "{url}: {}", e.message);
+            assert!(!e.message.contains("k$y"), "{url}: {}", e.message);
+        }
+        let options = Options {
+            base_url: Some("https://api.example.com/gcore".to_owned()),
+            ..Options::default()
+        };
+        assert_eq!(
+            resolve_base_url(&options, key).unwrap().as_str(),
+            "https://api.example.com/gcore"
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub const ENV_API_KEY: &str = "GCORE_API_KEY";
 pub const ENV_BASE_URL: &str = "GCORE_BASE_URL";
 
 /// Settings a client is built from. Unset fields take the documented defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` shows the base URL as messages do (scheme and host): it may hold a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Options {
     /// `None`: `GCORE_BASE_URL`, else [`DEFAULT_BASE_URL`].
     pub base_url: Option<String>,
@@ -46,6 +47,20 @@ impl Default for Options {
             user_agent_suffix: None,
             ca_file: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("base_url", &self.base_url.as_deref().map(shown))
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_rate_limit_wait", &self.max_rate_limit_wait)
+            .field("purge_intervals", &self.purge_intervals)
+            .field("user_agent_suffix", &self.user_agent_suffix)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -416,6 +431,20 @@ mod tests {
             resolve_base_url(&options, key).unwrap().as_str(),
             "https://api.example.com/gcore"
         );
+    }
+
+    #[test]
+    fn debug_never_shows_what_a_base_url_may_hide() {
+        let mut o = Options::default();
+        o.set_base_url("https://api.example.com/k3y-in-path")
+            .unwrap();
+        o.base_url = Some("https://u:pw-1234@h/?k=k3y".to_owned());
+        let shown = format!("{o:?}");
+        assert!(
+            !shown.contains("pw-1234") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(shown.contains("https://***@h/…"), "{shown}");
     }
 
     #[test]

@@ -48,6 +48,95 @@ pub const GCDN_DELETE_MISSING_OK: u32 = 1u32 << 1;
 
 /// Most items one purge call accepts; a larger count is GCDN_ERR_INVALID_ARGUMENT.
 pub const GCDN_MAX_ITEMS: usize = 1_000_000;
+// The engine enforces the cap for Rust callers too; the header's number is the engine's.
+const _: () = assert!(GCDN_MAX_ITEMS == crate::engine::validate::MAX_ITEMS);
+
+/// The C ABI's number for a status. The numbers never change; a new status gets a new one
+/// (this match stops compiling until it has).
+pub const fn status_code(status: Status) -> i32 {
+    match status {
+        Status::InvalidArgument => GCDN_ERR_INVALID_ARGUMENT,
+        Status::Unauthorized => GCDN_ERR_UNAUTHORIZED,
+        Status::NotFound => GCDN_ERR_NOT_FOUND,
+        Status::RateLimited => GCDN_ERR_RATE_LIMITED,
+        Status::Rejected => GCDN_ERR_REJECTED,
+        Status::Server => GCDN_ERR_SERVER,
+        Status::Network => GCDN_ERR_NETWORK,
+        Status::Timeout => GCDN_ERR_TIMEOUT,
+        Status::Protocol => GCDN_ERR_PROTOCOL,
+        Status::Panic => GCDN_ERR_PANIC,
+        Status::Cancelled => GCDN_ERR_CANCELLED,
+    }
+}
+
+/// `gcdn_status_str`'s strings, made at compile time from the one table of names
+/// ([`Status::describe`]) plus "ok" and "unknown status": all NUL-terminated, one after
+/// another in one static buffer.
+mod status_names {
+    use super::*;
+
+    const COUNT: usize = Status::ALL.len() + 2;
+
+    /// Entry `i`: "ok", then each of `Status::ALL`, then "unknown status".
+    const fn name(i: usize) -> &'static str {
+        if i == 0 {
+            "ok"
+        } else if i <= Status::ALL.len() {
+            Status::ALL[i - 1].describe()
+        } else {
+            "unknown status"
+        }
+    }
+
+    const LEN: usize = {
+        let (mut len, mut i) = (0, 0);
+        while i < COUNT {
+            len += name(i).len() + 1;
+            i += 1;
+        }
+        len
+    };
+
+    /// Where each entry starts in [`BYTES`].
+    const START: [usize; COUNT] = {
+        let (mut start, mut at, mut i) = ([0; COUNT], 0, 0);
+        while i < COUNT {
+            start[i] = at;
+            at += name(i).len() + 1;
+            i += 1;
+        }
+        start
+    };
+
+    static BYTES: [u8; LEN] = {
+        let mut bytes = [0u8; LEN];
+        let mut i = 0;
+        while i < COUNT {
+            let text = name(i).as_bytes();
+            let mut j = 0;
+            while j < text.len() {
+                assert!(text[j] != 0, "a status name holds a NUL");
+                bytes[START[i] + j] = text[j];
+                j += 1;
+            }
+            i += 1;
+        }
+        bytes
+    };
+
+    /// The static C string for `code`.
+    pub fn for_code(code: i32) -> &'static CStr {
+        let index = if code == GCDN_OK {
+            0
+        } else {
+            Status::ALL
+                .iter()
+                .position(|&s| status_code(s) == code)
+                .map_or(COUNT - 1, |p| p + 1)
+        };
+        CStr::from_bytes_until_nul(&BYTES[START[index]..]).expect("NUL-terminated by BYTES")
+    }
+}
 
 /// An opaque builder of client settings. Create with `gcdn_options_new`, free with
 /// `gcdn_options_free`. Not thread-safe: use one builder from one thread at a time.
@@ -94,7 +183,7 @@ fn run_guarded(error_out: *mut *mut c_char, body: impl FnOnce() -> Result<()>) -
             GCDN_OK
         }
         Err(e) => {
-            let code = e.status.code();
+            let code = status_code(e.status);
             set_error(error_out, Some(e.message));
             code
         }
@@ -143,6 +232,8 @@ unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
 /// # Safety
 /// `items` is NULL or points to `n` pointers, each NULL or a NUL-terminated string.
 unsafe fn str_list<'a>(items: *const *const c_char, n: usize, noun: &str) -> Result<Vec<&'a str>> {
+    // The engine refuses this too; here it comes before the array is read, so a wild count
+    // never becomes a slice (or a Vec) of that length.
     if n > GCDN_MAX_ITEMS {
         return Err(Error::invalid(format!(
             "{n} {noun}s given; one call takes at most {GCDN_MAX_ITEMS}"
@@ -664,22 +755,7 @@ pub unsafe extern "C" fn gcdn_string_free(s: *mut c_char) {
 /// codes give "unknown status". Do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn gcdn_status_str(status: i32) -> *const c_char {
-    let text: &'static CStr = match status {
-        GCDN_OK => c"ok",
-        GCDN_ERR_INVALID_ARGUMENT => c"invalid argument",
-        GCDN_ERR_UNAUTHORIZED => c"unauthorized",
-        GCDN_ERR_NOT_FOUND => c"not found",
-        GCDN_ERR_RATE_LIMITED => c"rate limited",
-        GCDN_ERR_REJECTED => c"rejected by the API",
-        GCDN_ERR_SERVER => c"server error",
-        GCDN_ERR_NETWORK => c"network error",
-        GCDN_ERR_TIMEOUT => c"timed out",
-        GCDN_ERR_PROTOCOL => c"protocol error",
-        GCDN_ERR_PANIC => c"internal error (panic)",
-        GCDN_ERR_CANCELLED => c"cancelled",
-        _ => c"unknown status",
-    };
-    text.as_ptr()
+    status_names::for_code(status).as_ptr()
 }
 
 /// The library's version, e.g. "0.1.0". Static: do not free it. Thread-safe.
@@ -705,24 +781,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_match_the_core() {
-        let ffi = [
-            GCDN_ERR_INVALID_ARGUMENT,
-            GCDN_ERR_UNAUTHORIZED,
-            GCDN_ERR_NOT_FOUND,
-            GCDN_ERR_RATE_LIMITED,
-            GCDN_ERR_REJECTED,
-            GCDN_ERR_SERVER,
-            GCDN_ERR_NETWORK,
-            GCDN_ERR_TIMEOUT,
-            GCDN_ERR_PROTOCOL,
-            GCDN_ERR_PANIC,
-            GCDN_ERR_CANCELLED,
-        ];
-        for (code, status) in ffi.iter().zip(Status::ALL) {
-            assert_eq!(*code, status.code());
-            let text = unsafe { CStr::from_ptr(gcdn_status_str(*code)) };
-            assert_eq!(text.to_str().unwrap(), status.describe());
+    fn codes_are_the_abis() {
+        let codes: Vec<i32> = Status::ALL.iter().map(|&s| status_code(s)).collect();
+        assert_eq!(codes, (1..=11).collect::<Vec<_>>());
+        assert_eq!(GCDN_OK, 0);
+    }
+
+    #[test]
+    fn status_strings_are_the_engines_names() {
+        let text = |code| {
+            unsafe { CStr::from_ptr(gcdn_status_str(code)) }
+                .to_str()
+                .unwrap()
+        };
+        for status in Status::ALL {
+            assert_eq!(text(status_code(status)), status.describe());
+        }
+        assert_eq!(text(GCDN_OK), "ok");
+        for unknown in [-1, 12, 1000, i32::MIN, i32::MAX] {
+            assert_eq!(text(unknown), "unknown status");
         }
     }
 }

@@ -1,10 +1,33 @@
 //! The C ABI. Thin by design: it turns pointers into Rust values, calls [`crate::engine`], and
-//! turns the result into a status code and an owned message. Every export runs inside
-//! [`boundary!`], so no panic ever unwinds into the caller.
+//! turns the result into a status code and an owned message. `include/gcdn.h` is generated
+//! from this file by cbindgen (`make header`).
 //!
-//! `include/gcdn.h` is generated from this file by cbindgen (`make header`).
+//! # The panic boundary
+//!
+//! No panic may unwind into C. The body of every export is exactly one [`boundary!`] call,
+//! whose first argument is the value the caller gets when the body panics (GCDN_ERR_PANIC
+//! with a message, NULL, or nothing), so the fallback is written at the top of each
+//! export, as in hyper's C API.
+//!
+//! hyper goes one step further: its `ffi_fn!` macro wraps the whole `extern "C" fn`, so an
+//! export cannot be written without it. cbindgen does not expand macros, though (hyper
+//! makes its header from `cargo expand` output, and cbindgen's own `parse.expand` runs
+//! `rustc -Zunpretty=expanded`: nightly only). With the pinned cbindgen on stable, a
+//! signature inside a macro would vanish from the header. So the signatures stay plain
+//! `#[no_mangle] pub extern "C" fn` items that cbindgen reads, the macro wraps the body
+//! (rustls-ffi's `ffi_panic_boundary!` shape), and what hyper's shape gets from the
+//! compiler, a test enforces: `tests/header.rs` reads this file and fails unless every
+//! `extern "C" fn` body is one `boundary!(..)` call and nothing else.
+//!
+//! # Contracts in C words
+//!
+//! The exports are `unsafe extern "C"`, but their doc comments are the header's: they state
+//! each pointer's contract for a C reader ("must be a client from gcdn_client_new not yet
+//! freed; NULL gives GCDN_ERR_INVALID_ARGUMENT") instead of a Rust `# Safety` heading,
+//! hence `clippy::missing_safety_doc` is allowed in this module.
 
 #![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -138,6 +161,13 @@ mod status_names {
     }
 }
 
+/// `gcdn_version`'s string.
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the crate version holds a NUL"),
+    };
+
 /// An opaque builder of client settings. Create with `gcdn_options_new`, free with
 /// `gcdn_options_free`. Not thread-safe: use one builder from one thread at a time.
 pub struct gcdn_options {
@@ -157,11 +187,21 @@ pub struct gcdn_cancel {
     inner: Arc<CancelToken>,
 }
 
-/// Run `body` behind the panic boundary: its error becomes a status and `*error_out`; a panic
-/// becomes `GCDN_ERR_PANIC`. `*error_out` is set to NULL on success.
+/// The panic boundary. The body of every export is one call of this macro, nothing before or
+/// after it (tests/header.rs checks), and its first argument is what the caller gets when
+/// the body panics:
+///
+/// - `boundary!(GCDN_ERR_PANIC, error_out, { .. })` for a fallible export: the block returns
+///   `Result<()>`; `Ok` gives GCDN_OK and `*error_out = NULL`, an error its status and
+///   message, a panic GCDN_ERR_PANIC and a message saying so.
+/// - `boundary!(fallback, { .. })` for an export with no status: the block returns the
+///   export's value, and a panic returns `fallback` (NULL, or `()` for a `void` export).
 macro_rules! boundary {
-    ($error_out:expr, $body:block) => {
+    (GCDN_ERR_PANIC, $error_out:expr, $body:block) => {
         run_guarded($error_out, move || -> Result<()> { $body })
+    };
+    ($fallback:expr, $body:block) => {
+        guarded_or($fallback, move || $body)
     };
 }
 
@@ -190,7 +230,7 @@ fn run_guarded(error_out: *mut *mut c_char, body: impl FnOnce() -> Result<()>) -
     }
 }
 
-/// Run a function with no status to return behind the boundary; a panic yields `fallback`.
+/// Run `body`, which has no status to return; a panic yields `fallback`.
 fn guarded_or<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
@@ -291,7 +331,7 @@ fn write_out<T>(out: *mut *mut T, value: Box<T>) {
 /// read by `gcdn_client_new`, which copies it: free it whenever convenient afterwards.
 #[no_mangle]
 pub extern "C" fn gcdn_options_new() -> *mut gcdn_options {
-    guarded_or(std::ptr::null_mut(), || {
+    boundary!(std::ptr::null_mut(), {
         Box::into_raw(Box::new(gcdn_options {
             inner: Options::default(),
         }))
@@ -304,9 +344,11 @@ pub extern "C" fn gcdn_options_new() -> *mut gcdn_options {
 /// `options` is NULL or a builder from `gcdn_options_new` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_free(options: *mut gcdn_options) {
-    if !options.is_null() {
-        guarded_or((), || drop(Box::from_raw(options)));
-    }
+    boundary!((), {
+        if !options.is_null() {
+            drop(Box::from_raw(options));
+        }
+    })
 }
 
 /// Set the API's base URL, e.g. `https://api.gcore.com` or a proxy's `https://host/prefix`.
@@ -325,7 +367,7 @@ pub unsafe extern "C" fn gcdn_options_set_base_url(
     base_url: *const c_char,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_base_url(str_arg(base_url, "base_url")?)
     })
@@ -342,7 +384,7 @@ pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
     timeout_ms: u64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.set_timeout(Duration::from_millis(timeout_ms))
     })
 }
@@ -360,7 +402,7 @@ pub unsafe extern "C" fn gcdn_options_set_max_retries(
     max_retries: u32,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.set_max_retries(max_retries)
     })
 }
@@ -380,7 +422,7 @@ pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
     wait_ms: u64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.max_rate_limit_wait = Duration::from_millis(wait_ms);
         Ok(())
     })
@@ -401,7 +443,7 @@ pub unsafe extern "C" fn gcdn_options_set_purge_intervals_ms(
     pattern_purge_ms: u64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.set_purge_intervals(
             Duration::from_millis(url_purge_ms),
             Duration::from_millis(pattern_purge_ms),
@@ -422,7 +464,7 @@ pub unsafe extern "C" fn gcdn_options_set_user_agent_suffix(
     suffix: *const c_char,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_user_agent_suffix(str_arg(suffix, "suffix")?)
     })
@@ -442,7 +484,7 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
     path: *const c_char,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_ca_file(str_arg(path, "path")?)
     })
@@ -471,7 +513,7 @@ pub unsafe extern "C" fn gcdn_client_new(
     client_out: *mut *mut gcdn_client,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         if client_out.is_null() {
             return Err(Error::invalid("client_out is NULL"));
         }
@@ -512,7 +554,7 @@ pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
     client_out: *mut *mut gcdn_client,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         if client_out.is_null() {
             return Err(Error::invalid("client_out is NULL"));
@@ -533,16 +575,18 @@ pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
 /// `client` is NULL or a client from this library not yet freed, used by no other thread.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_free(client: *mut gcdn_client) {
-    if !client.is_null() {
-        guarded_or((), || drop(Box::from_raw(client)));
-    }
+    boundary!((), {
+        if !client.is_null() {
+            drop(Box::from_raw(client));
+        }
+    })
 }
 
 /// Create a cancellation token, not fired. Returns NULL only if memory ran out. Free with
 /// `gcdn_cancel_free`.
 #[no_mangle]
 pub extern "C" fn gcdn_cancel_new() -> *mut gcdn_cancel {
-    guarded_or(std::ptr::null_mut(), || {
+    boundary!(std::ptr::null_mut(), {
         Box::into_raw(Box::new(gcdn_cancel {
             inner: Arc::new(CancelToken::new()),
         }))
@@ -559,9 +603,11 @@ pub extern "C" fn gcdn_cancel_new() -> *mut gcdn_cancel {
 /// `cancel` is NULL or a live token.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_cancel_fire(cancel: *const gcdn_cancel) {
-    if let Some(token) = cancel.as_ref() {
-        guarded_or((), || token.inner.cancel());
-    }
+    boundary!((), {
+        if let Some(token) = cancel.as_ref() {
+            token.inner.cancel();
+        }
+    })
 }
 
 /// Free a token. NULL is a no-op. Clients made with it keep working (and stay cancelled if
@@ -571,9 +617,11 @@ pub unsafe extern "C" fn gcdn_cancel_fire(cancel: *const gcdn_cancel) {
 /// `cancel` is NULL or a token from `gcdn_cancel_new` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_cancel_free(cancel: *mut gcdn_cancel) {
-    if !cancel.is_null() {
-        guarded_or((), || drop(Box::from_raw(cancel)));
-    }
+    boundary!((), {
+        if !cancel.is_null() {
+            drop(Box::from_raw(cancel));
+        }
+    })
 }
 
 /// Create a second client that shares `client`'s settings, call timeout and connection
@@ -592,7 +640,7 @@ pub unsafe extern "C" fn gcdn_client_with_cancel(
     client_out: *mut *mut gcdn_client,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let token = cancel
             .as_ref()
@@ -630,7 +678,7 @@ pub unsafe extern "C" fn gcdn_delete_resource(
     flags: u32,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
         if flags & !known != 0 {
@@ -662,7 +710,7 @@ pub unsafe extern "C" fn gcdn_deactivate_resource(
     resource_id: i64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         client_ref(client)?.deactivate_resource(resource_id)
     })
 }
@@ -695,7 +743,7 @@ pub unsafe extern "C" fn gcdn_purge_urls(
     n_urls: usize,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         client.purge_urls(resource_id, &str_list(urls, n_urls, "URL")?)
     })
@@ -718,7 +766,7 @@ pub unsafe extern "C" fn gcdn_purge_patterns(
     n_patterns: usize,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         client.purge_patterns(resource_id, &str_list(patterns, n_patterns, "pattern")?)
     })
@@ -737,7 +785,9 @@ pub unsafe extern "C" fn gcdn_purge_all(
     resource_id: i64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, { client_ref(client)?.purge_all(resource_id) })
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        client_ref(client)?.purge_all(resource_id)
+    })
 }
 
 /// Free a message this library put in `*error_out`. NULL is a no-op.
@@ -746,22 +796,26 @@ pub unsafe extern "C" fn gcdn_purge_all(
 /// `s` is NULL or a string from this library's `error_out`, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        guarded_or((), || drop(CString::from_raw(s)));
-    }
+    boundary!((), {
+        if !s.is_null() {
+            drop(CString::from_raw(s));
+        }
+    })
 }
 
 /// A short static description of a status code, e.g. "not found". Never NULL: unknown
 /// codes give "unknown status". Do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn gcdn_status_str(status: i32) -> *const c_char {
-    status_names::for_code(status).as_ptr()
+    boundary!(c"unknown status".as_ptr(), {
+        status_names::for_code(status).as_ptr()
+    })
 }
 
 /// The library's version, e.g. "0.1.0". Static: do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn gcdn_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
 }
 
 /// Panics inside the panic boundary, on purpose: returns GCDN_ERR_PANIC with a message.
@@ -771,7 +825,7 @@ pub extern "C" fn gcdn_version() -> *const c_char {
 /// `error_out` is NULL or a valid `char **`.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_debug_panic(error_out: *mut *mut c_char) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         panic!("gcdn_debug_panic was called");
     })
 }
@@ -785,6 +839,24 @@ mod tests {
         let codes: Vec<i32> = Status::ALL.iter().map(|&s| status_code(s)).collect();
         assert_eq!(codes, (1..=11).collect::<Vec<_>>());
         assert_eq!(GCDN_OK, 0);
+    }
+
+    #[test]
+    fn a_panic_behind_the_boundary_gives_the_fallback() {
+        let value: i32 = boundary!(7, {
+            if GCDN_OK == 0 {
+                panic!("on purpose");
+            }
+            1
+        });
+        assert_eq!(value, 7);
+        let mut message: *mut c_char = std::ptr::null_mut();
+        let status = boundary!(GCDN_ERR_PANIC, &mut message, {
+            panic!("on purpose");
+        });
+        assert_eq!(status, GCDN_ERR_PANIC);
+        let text = unsafe { CString::from_raw(message) };
+        assert!(text.to_str().unwrap().contains("on purpose"));
     }
 
     #[test]

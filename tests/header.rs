@@ -26,3 +26,158 @@ fn checked_in_header_matches_the_source() {
         "include/gcdn.h is stale: run `make header` and commit the result"
     );
 }
+
+/// `src/ffi.rs`'s exports as `(name, body)`: every `extern "C" fn` item, with the text
+/// between its body's braces, as [`code_only`] leaves it.
+fn exports(src: &str) -> Vec<(String, String)> {
+    let code = code_only(src);
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = code[from..].find("extern \"C\" fn ") {
+        let start = from + at + "extern \"C\" fn ".len();
+        let name: String = code[start..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The signature holds no brace: the body opens at the first one.
+        let open = start + code[start..].find('{').expect("a body");
+        let close = open + closing(&code[open..], '{', '}').expect("a closed body");
+        found.push((name, code[open + 1..close].to_owned()));
+        from = close;
+    }
+    found
+}
+
+/// Where the bracket opened at the start of `text` closes (`text` as `code_only` leaves it).
+fn closing(text: &str, open: char, close: char) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// `src` with its comments blanked out and the brackets inside string, raw-string and char
+/// literals replaced by `_`, byte for byte, so that brackets can simply be counted. A small
+/// scanner for plain Rust like `src/ffi.rs`, not a Rust lexer.
+fn code_only(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = b.to_vec();
+    let mut blank = |from: usize, to: usize, all: bool| {
+        for byte in &mut out[from..to] {
+            if all && *byte != b'\n' {
+                *byte = b' ';
+            } else if matches!(*byte, b'{' | b'}' | b'(' | b')') {
+                *byte = b'_';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let end = match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                let end = i + src[i..].find('\n').unwrap_or(src.len() - i);
+                blank(i, end, true);
+                end
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let end = i + src[i..].find("*/").expect("comment closed") + 2;
+                blank(i, end, true);
+                end
+            }
+            b'r' if (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_')
+                && matches!(b.get(i + 1), Some(b'"' | b'#')) =>
+            {
+                let hashes = src[i + 1..].bytes().take_while(|&c| c == b'#').count();
+                let quote = format!("\"{}", "#".repeat(hashes));
+                let body = i + 1 + hashes + 1;
+                let end = body + src[body..].find(&quote).expect("raw string closed") + quote.len();
+                blank(i, end, false);
+                end
+            }
+            b'"' => {
+                let mut j = i + 1;
+                while b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                blank(i, j + 1, false);
+                j + 1
+            }
+            // A char literal ('{', '\'', '\n'), not a lifetime ('a).
+            b'\'' if b.get(i + 1) == Some(&b'\\') => {
+                let end = i + 3 + src[i + 3..].find('\'').expect("char closed") + 1;
+                blank(i, end, false);
+                end
+            }
+            b'\'' => {
+                let c = src[i + 1..].chars().next().expect("text after '");
+                let after = i + 1 + c.len_utf8();
+                if src[after..].starts_with('\'') {
+                    blank(i, after + 1, false);
+                    after + 1
+                } else {
+                    i + 1 // a lifetime
+                }
+            }
+            _ => i + 1,
+        };
+        i = end;
+    }
+    String::from_utf8(out).expect("only ASCII bytes were replaced")
+}
+
+#[test]
+fn every_export_is_one_boundary_call() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("src/ffi.rs")).unwrap();
+    let code = code_only(&src);
+    let exports = exports(&src);
+    let header = std::fs::read_to_string(root.join("include/gcdn.h")).unwrap();
+    // Nothing is exported but through an `extern "C" fn` this test sees.
+    assert_eq!(code.matches("#[no_mangle]").count(), exports.len());
+    assert!(!code.contains("export_name") && !code.contains("extern fn"));
+    assert!(exports.len() >= 25, "{} exports found", exports.len());
+    for (name, body) in &exports {
+        assert!(
+            header.contains(&format!(" {name}(")) || header.contains(&format!("*{name}(")),
+            "{name} is not in the header"
+        );
+        let body = body.trim();
+        // The macro's parentheses close at the very end of the body: nothing follows it.
+        let one_call = body.strip_prefix("boundary!").is_some_and(|args| {
+            args.starts_with('(') && closing(args, '(', ')') == Some(args.len() - 1)
+        });
+        assert!(
+            one_call,
+            "{name}: the body of an export must be one `boundary!(fallback, ..)` call and \
+             nothing else, so that no panic can cross into C; found:\n{body}"
+        );
+    }
+}
+
+#[test]
+fn the_export_scanner_sees_through_literals_and_comments() {
+    let src = r####"
+        //! `extern "C" fn ` in a doc comment is not an export; nor is #[no_mangle] here.
+        #[no_mangle]
+        pub unsafe extern "C" fn a(x: i32) -> i32 {
+            boundary!(0, { let s = "}("; let r = r#"}"#; let c = '}'; let q = '\''; /* } */ 1 })
+        }
+        // }
+        pub extern "C" fn b<'x>() { boundary!((), { let _: &'x str = "\")}"; }) f() }
+    "####;
+    let found = exports(src);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, "a");
+    assert!(found[0].1.trim().ends_with("1 })"), "{:?}", found[0].1);
+    assert_eq!(found[1].0, "b");
+    assert!(found[1].1.trim().ends_with(") f()"), "{:?}", found[1].1);
+    assert_eq!(code_only(src).matches("#[no_mangle]").count(), 1);
+}

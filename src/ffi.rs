@@ -338,10 +338,9 @@ pub extern "C" fn gcdn_options_new() -> *mut gcdn_options {
     })
 }
 
-/// Free a builder from `gcdn_options_new`. NULL is a no-op.
+/// Free a builder.
 ///
-/// # Safety
-/// `options` is NULL or a builder from `gcdn_options_new` not yet freed.
+/// `options` must be NULL (nothing happens) or a live builder; it is dead afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_free(options: *mut gcdn_options) {
     boundary!((), {
@@ -358,9 +357,8 @@ pub unsafe extern "C" fn gcdn_options_free(options: *mut gcdn_options) {
 /// `base_url` is copied. On failure the builder is unchanged and `*error_out` (if
 /// `error_out` is not NULL) receives a message to free with `gcdn_string_free`.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `base_url` is NULL or a NUL-terminated string;
-/// `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; `base_url`
+/// a NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_base_url(
     options: *mut gcdn_options,
@@ -376,8 +374,8 @@ pub unsafe extern "C" fn gcdn_options_set_base_url(
 /// Set the timeout of one attempt, in milliseconds: connecting, sending and reading the whole
 /// response. Must be greater than zero. Default 30000.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
     options: *mut gcdn_options,
@@ -394,8 +392,8 @@ pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
 /// server's `Retry-After`. 0 disables these retries; at most 100. Default 2. A 404 or any
 /// other 4xx is never retried; 429 waits are governed by the rate-limit wait budget instead.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_max_retries(
     options: *mut gcdn_options,
@@ -414,8 +412,8 @@ pub unsafe extern "C" fn gcdn_options_set_max_retries(
 /// GCDN_ERR_RATE_LIMITED. 0 means never wait. Default 150000 (a per-minute window can reopen
 /// twice).
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
     options: *mut gcdn_options,
@@ -434,8 +432,8 @@ pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
 /// 429, from `GET /cdn/clients/me/limits` (e.g. `"2/m"` gives 30000), and falls back to the
 /// documented 2 and 1 requests a minute (30000 and 60000) if that fails.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_purge_intervals_ms(
     options: *mut gcdn_options,
@@ -455,9 +453,8 @@ pub unsafe extern "C" fn gcdn_options_set_purge_intervals_ms(
 /// header, which is `gcdn/<version>` by itself: wrappers and applications name themselves
 /// here, e.g. `myapp/2.1`. An empty string removes a suffix set before.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `suffix` is NULL or a NUL-terminated string;
-/// `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; `suffix` a
+/// NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_user_agent_suffix(
     options: *mut gcdn_options,
@@ -475,9 +472,8 @@ pub unsafe extern "C" fn gcdn_options_set_user_agent_suffix(
 /// no way to turn it off. The file is read by `gcdn_client_new`, which fails with
 /// GCDN_ERR_INVALID_ARGUMENT if it cannot be read or holds no certificate.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `path` is NULL or a NUL-terminated string;
-/// `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; `path` a
+/// NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_ca_file(
     options: *mut gcdn_options,
@@ -502,10 +498,9 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
 /// `*client_out` is untouched and `*error_out` (if `error_out` is not NULL) receives a
 /// message to free with `gcdn_string_free`. No request is sent here.
 ///
-/// # Safety
-/// `api_key` is NULL or a NUL-terminated string; `options` is NULL or a live builder;
-/// `client_out` is a valid `gcdn_client **` (NULL is GCDN_ERR_INVALID_ARGUMENT);
-/// `error_out` is NULL or a valid `char **`.
+/// `api_key` must be NULL or a NUL-terminated string; `options` NULL or a live builder
+/// (used by no other thread during the call); `client_out` must point to a writable
+/// `gcdn_client *` (NULL gives GCDN_ERR_INVALID_ARGUMENT).
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_new(
     api_key: *const c_char,
@@ -544,9 +539,8 @@ pub unsafe extern "C" fn gcdn_client_new(
 /// Cheap (no connection is made); free the new client with `gcdn_client_free`, in any
 /// order with `client`. `client` is only read: this may run while other threads use it.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `client_out` is a valid `gcdn_client **`;
-/// `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; `client_out` must point to a writable `gcdn_client *`.
+/// Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
     client: *const gcdn_client,
@@ -569,10 +563,10 @@ pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
 }
 
 /// Free a client; its key is wiped and idle connections closed (once every client derived
-/// from it is freed too). NULL is a no-op. No call may be using the client any more.
+/// from it is freed too).
 ///
-/// # Safety
-/// `client` is NULL or a client from this library not yet freed, used by no other thread.
+/// `client` must be NULL (nothing happens) or a live client that no call, in any thread, is
+/// still using; it is dead afterwards. Clients derived from it stay live.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_free(client: *mut gcdn_client) {
     boundary!((), {
@@ -597,10 +591,9 @@ pub extern "C" fn gcdn_cancel_new() -> *mut gcdn_cancel {
 /// this token returns GCDN_ERR_CANCELLED at once if it is waiting (backoff, rate limit), or
 /// before its next attempt; an attempt in flight ends with its answer or its timeout first.
 /// Calls started afterwards return GCDN_ERR_CANCELLED without sending anything. Idempotent;
-/// thread-safe; NULL is a no-op. A token cannot be reset: make a new one.
+/// thread-safe. A token cannot be reset: make a new one.
 ///
-/// # Safety
-/// `cancel` is NULL or a live token.
+/// `cancel` must be NULL (nothing happens) or a live token.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_cancel_fire(cancel: *const gcdn_cancel) {
     boundary!((), {
@@ -610,11 +603,11 @@ pub unsafe extern "C" fn gcdn_cancel_fire(cancel: *const gcdn_cancel) {
     })
 }
 
-/// Free a token. NULL is a no-op. Clients made with it keep working (and stay cancelled if
+/// Free a token. Clients made with it keep working (and stay cancelled if
 /// it was fired): free it whenever convenient.
 ///
-/// # Safety
-/// `cancel` is NULL or a token from `gcdn_cancel_new` not yet freed.
+/// `cancel` must be NULL (nothing happens) or a live token that no gcdn_cancel_fire or
+/// gcdn_client_with_cancel call is still using; it is dead afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_cancel_free(cancel: *mut gcdn_cancel) {
     boundary!((), {
@@ -630,9 +623,8 @@ pub unsafe extern "C" fn gcdn_cancel_free(cancel: *mut gcdn_cancel) {
 /// `gcdn_client_free`, in any order with `client` and `cancel`. `client` and `cancel` are
 /// only read: this may run while other threads use them.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `cancel` is NULL or a live token; `client_out` is a
-/// valid `gcdn_client **`; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client, `cancel` a live token, and `client_out` must point to a
+/// writable `gcdn_client *`. Any of them NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_with_cancel(
     client: *const gcdn_client,
@@ -669,8 +661,7 @@ pub unsafe extern "C" fn gcdn_client_with_cancel(
 ///
 /// `client` is only read: many threads may call this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_delete_resource(
     client: *const gcdn_client,
@@ -702,8 +693,7 @@ pub unsafe extern "C" fn gcdn_delete_resource(
 ///
 /// `client` is only read: many threads may call this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_deactivate_resource(
     client: *const gcdn_client,
@@ -732,9 +722,10 @@ pub unsafe extern "C" fn gcdn_deactivate_resource(
 /// The strings are only read during the call. `client` is only read: many threads may call
 /// this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `urls` is NULL or points to `n_urls` pointers, each
-/// NULL or a NUL-terminated string; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client. `urls` must point to an array of `n_urls` pointers, each
+/// to a NUL-terminated string, all readable until the call returns (`urls` may be NULL when
+/// `n_urls` is 0, which is refused anyway). A NULL `client`, a NULL `urls` with a non-zero
+/// count, or a NULL string in the array gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_purge_urls(
     client: *const gcdn_client,
@@ -756,8 +747,8 @@ pub unsafe extern "C" fn gcdn_purge_urls(
 /// Checked, de-duplicated and sent like `gcdn_purge_urls`, 10 per request. An empty list
 /// is refused.
 ///
-/// # Safety
-/// As for `gcdn_purge_urls`.
+/// As for gcdn_purge_urls: `client` must be a live client, and `patterns` an array of
+/// `n_patterns` pointers to NUL-terminated strings; a NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_purge_patterns(
     client: *const gcdn_client,
@@ -777,8 +768,7 @@ pub unsafe extern "C" fn gcdn_purge_patterns(
 ///
 /// `client` is only read: many threads may call this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_purge_all(
     client: *const gcdn_client,
@@ -790,10 +780,11 @@ pub unsafe extern "C" fn gcdn_purge_all(
     })
 }
 
-/// Free a message this library put in `*error_out`. NULL is a no-op.
+/// Free a message this library put in `*error_out`.
 ///
-/// # Safety
-/// `s` is NULL or a string from this library's `error_out`, not yet freed.
+/// `s` must be NULL (nothing happens) or a message this library stored in `*error_out`,
+/// not yet freed; never a string from gcdn_status_str or gcdn_version, nor one the caller
+/// allocated.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_string_free(s: *mut c_char) {
     boundary!((), {
@@ -818,11 +809,10 @@ pub extern "C" fn gcdn_version() -> *const c_char {
     boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
 }
 
-/// Panics inside the panic boundary, on purpose: returns GCDN_ERR_PANIC with a message.
-/// It exists so that tests and bindings can check their handling of GCDN_ERR_PANIC.
-///
-/// # Safety
-/// `error_out` is NULL or a valid `char **`.
+/// Testing only: panics inside the panic boundary, on purpose, and returns GCDN_ERR_PANIC
+/// with a message. Exported because the C, Python and Go test suites need a real panic from
+/// the real library. Its header entry is hand-written in the testing section of
+/// cbindgen.toml's `trailer` (`tests/header.rs` checks it against this signature).
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_debug_panic(error_out: *mut *mut c_char) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {

@@ -249,6 +249,7 @@ fn fault_of(error: ureq::Error) -> Fault {
         ureq::Error::HostNotFound => (Status::Network, true, "host not found (DNS)".into()),
         ureq::Error::ConnectionFailed => (Status::Network, true, "connection failed".into()),
         ureq::Error::Tls(what) => (Status::Network, false, format!("TLS error: {what}")),
+        ureq::Error::Rustls(what) => (Status::Network, false, format!("TLS error: {what}")),
         ureq::Error::Io(io) => {
             let text = io.to_string();
             if is_tls_failure(io) {
@@ -297,15 +298,69 @@ fn fault_of(error: ureq::Error) -> Fault {
     }
 }
 
-/// rustls reports certificate and handshake failures as I/O errors wrapping its own error.
+/// rustls reports certificate and handshake failures as I/O errors wrapping its own error:
+/// found by type, anywhere in the chain of sources.
 fn is_tls_failure(io: &std::io::Error) -> bool {
-    let Some(inner) = io.get_ref() else {
-        return false;
-    };
-    let type_name = format!("{inner:?}");
-    type_name.contains("Certificate")
-        || type_name.contains("AlertReceived")
-        || type_name.contains("InvalidMessage")
-        || type_name.contains("PeerIncompatible")
-        || type_name.contains("HandshakeNotComplete")
+    let mut next = io
+        .get_ref()
+        .map(|inner| inner as &(dyn std::error::Error + 'static));
+    while let Some(error) = next {
+        if error.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            // An I/O error's Display is its inner error's, and `source` skips it.
+            next = io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+            continue;
+        }
+        next = error.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn tls_failures_are_found_by_type() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        for tls in [alert, bad_cert, rustls::Error::General("x".into())] {
+            let wrapped = IoError::new(ErrorKind::InvalidData, tls);
+            assert!(is_tls_failure(&wrapped), "{wrapped:?}");
+            let fault = fault_of(ureq::Error::Io(wrapped));
+            assert_eq!(fault.status, Status::Network);
+            assert!(!fault.transient);
+            assert!(
+                fault.message.starts_with("TLS error: "),
+                "{}",
+                fault.message
+            );
+            // Twice wrapped, as a transport adapter does.
+            let twice = IoError::other(IoError::new(
+                ErrorKind::InvalidData,
+                rustls::Error::DecryptError,
+            ));
+            assert!(is_tls_failure(&twice));
+        }
+        // Text that merely looks like TLS is not TLS.
+        for text in ["Certificate", "AlertReceived", "HandshakeNotComplete"] {
+            let plain = IoError::new(ErrorKind::InvalidData, text);
+            assert!(!is_tls_failure(&plain), "{text}");
+            assert!(fault_of(ureq::Error::Io(plain)).transient);
+        }
+        assert!(!is_tls_failure(&IoError::from(ErrorKind::ConnectionReset)));
+        // ureq's own rustls variant.
+        let fault = fault_of(ureq::Error::Rustls(rustls::Error::DecryptError));
+        assert_eq!((fault.status, fault.transient), (Status::Network, false));
+        assert!(
+            fault.message.starts_with("TLS error: "),
+            "{}",
+            fault.message
+        );
+    }
 }

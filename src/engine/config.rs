@@ -210,19 +210,22 @@ impl BaseUrl {
     }
 }
 
-/// `url` quoted for a message: its scheme and host, with any user information masked and
-/// whatever follows the host (path, query, fragment) cut to `…`.
+/// `url` quoted for a message: its scheme and host, with any user information masked
+/// (everything up to the last `@`) and whatever follows the host (path, query, fragment)
+/// cut to `…`.
 fn shown(url: &str) -> String {
     let (scheme, rest) = match url.find("://") {
         Some(at) => url.split_at(at + 3),
         None => ("", url),
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host = match authority.rfind('@') {
-        Some(at) => format!("***@{}", &authority[at + 1..]),
-        None => authority.to_owned(),
+    // User information runs to the last `@`, even past a `/`, `?` or `#`: a password written
+    // unescaped may hold them, and hiding too much beats showing part of it.
+    let (masked, rest) = match rest.rfind('@') {
+        Some(at) => ("***@", &rest[at + 1..]),
+        None => ("", rest),
     };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = format!("{masked}{}", &rest[..end]);
     let more = match rest.as_bytes().get(end) {
         None => "",
         Some(b'/') => "/…",
@@ -394,6 +397,9 @@ mod tests {
             ("http://remote/pw-1234", "\"http://remote/…\""),
             ("https://h/pw-1234 x", "\"https://h/…\""),
             ("pw-1234@h", "\"***@h\""),
+            ("https://apikey:pw/1234@h:1/x", "\"https://***@h:1/…\""),
+            ("https://apikey:pw?1234@h", "\"https://***@h\""),
+            ("https://h/a@b/pw-1234?c", "\"https://***@b/…\""),
         ] {
             let e = BaseUrl::parse(url).unwrap_err();
             assert!(!e.message.contains("pw-1234"), "{}", e.message);

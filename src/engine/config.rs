@@ -252,6 +252,8 @@ pub fn resolve_base_url(options: &Options, api_key: &str) -> Result<BaseUrl> {
         },
     };
     let checked = BaseUrl::parse(url).and_then(|base| {
+        // The whole URL is searched, host included: a key with a `/` in it reads as a host
+        // and a path (`https://k$y/9@h` parses with host `k$y`).
         if contains_secret(url, api_key) {
             Err(Error::invalid(format!(
                 "base URL {} holds the API key: the key goes only in the Authorization header, \
@@ -429,14 +431,16 @@ mod tests {
             assert!(!contains_secret(&e.message, key), "{url}: {}", e.message);
             assert!(!e.message.contains("k$y"), "{url}: {}", e.message);
         }
-        let options = Options {
-            base_url: Some("https://api.example.com/gcore".to_owned()),
-            ..Options::default()
-        };
-        assert_eq!(
-            resolve_base_url(&options, key).unwrap().as_str(),
-            "https://api.example.com/gcore"
-        );
+        for (url, key) in [
+            ("https://api.example.com/gcore", key),
+            ("http://127.0.0.1:1234/api", "test-key"),
+        ] {
+            let options = Options {
+                base_url: Some(url.to_owned()),
+                ..Options::default()
+            };
+            assert_eq!(resolve_base_url(&options, key).unwrap().as_str(), url);
+        }
     }
 
     #[test]

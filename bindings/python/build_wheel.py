@@ -67,6 +67,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     env = dict(os.environ, GCDN_PREBUILT=prebuilt)
+    # setuptools builds in place (build/): a file left there by an earlier build would ride along.
+    shutil.rmtree(os.path.join(HERE, "build"), ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="gcdn-wheel-") as tmp:
         cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp] + pip_args + [HERE]
         if subprocess.call(cmd, env=env) != 0:

@@ -169,6 +169,8 @@ impl<In: UreqTransport> Connector<In> for OneWrite {
             held: Vec::new(),
             next_is_head: true,
             probed: false,
+            requests: 0,
+            last_read: None,
         }))
     }
 }
@@ -182,9 +184,25 @@ struct HeadWithBody {
     next_is_head: bool,
     /// `is_open` was asked since the last I/O.
     probed: bool,
+    /// Requests sent on this connection.
+    requests: u32,
+    /// When the last wait for input that got some began.
+    last_read: Option<Instant>,
 }
 
 impl HeadWithBody {
+    /// Notes when a wait for input that got some began.
+    fn read(
+        &mut self,
+        started: Instant,
+        got: std::result::Result<bool, ureq::Error>,
+    ) -> std::result::Result<bool, ureq::Error> {
+        if let Ok(true) = got {
+            self.last_read = Some(started);
+        }
+        got
+    }
+
     fn flush(&mut self, timeout: NextTimeout) -> std::result::Result<(), ureq::Error> {
         let mut sent = 0;
         while sent < self.held.len() {
@@ -213,6 +231,7 @@ impl UreqTransport for HeadWithBody {
         self.probed = false;
         if self.next_is_head {
             self.next_is_head = false;
+            self.requests = self.requests.saturating_add(1);
             let head = &self.inner.buffers().output()[..amount];
             self.held.extend_from_slice(head);
             return Ok(());
@@ -241,14 +260,18 @@ impl UreqTransport for HeadWithBody {
         self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
-        self.inner.maybe_await_input(timeout)
+        let started = Instant::now();
+        let got = self.inner.maybe_await_input(timeout);
+        self.read(started, got)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
         self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
-        self.inner.await_input(timeout)
+        let started = Instant::now();
+        let got = self.inner.await_input(timeout);
+        self.read(started, got)
     }
 
     fn is_open(&mut self) -> bool {
@@ -263,6 +286,10 @@ impl UreqTransport for HeadWithBody {
         if !std::mem::replace(&mut self.probed, true) {
             return true;
         }
+        // In steady use, the second is skipped too.
+        if self.requests >= 2 && self.last_read.is_some_and(|at| at.elapsed() < STEADY_USE) {
+            return true;
+        }
         self.inner.is_open()
     }
 
@@ -271,30 +298,27 @@ impl UreqTransport for HeadWithBody {
     }
 }
 
-/// A connection is "in steady use" when the server has kept it open past one response and it
-/// was read from this recently: ureq's probe before reusing it is skipped (see [`Quiet`]).
+/// A connection is "in steady use" when the server has already kept it open past one answer
+/// and it was read from this recently: ureq's probe before reusing it is skipped ([`OneWrite`]
+/// sees the requests). ureq probes a pooled connection before reuse (switch to non-blocking,
+/// one-byte read, switch back: three system calls). In steady use, a server that closes it
+/// anyway (a keep-alive timeout under a second) makes the request on it fail as a closed
+/// connection before any answer: a transient network error, which the client retries on a new
+/// connection. A connection idle for longer, or on its first reuse, is probed as before.
 const STEADY_USE: Duration = Duration::from_secs(1);
 
 /// The most a socket timeout handed down may be shorter than the time left (see [`steady`]).
 const MAX_SLACK: Duration = Duration::from_millis(10);
 
-/// Sits right on the TCP socket, beneath TLS, and saves system calls in steady use:
-///
-/// - ureq's TCP transport sets the socket's send or receive timeout (`setsockopt`) whenever
-///   the timeout it is handed differs from the last one, and the time left of the per-attempt
-///   budget differs by microseconds at every write and read: two calls per request. [`steady`]
-///   hands down the last value again while it is no longer than the time left and at most
-///   `2 × min(budget/64, 10 ms)` shorter. A read whose socket timeout fires before the budget
-///   is spent is resumed for exactly the rest, so reads never end early nor late. A write
-///   (which cannot be resumed: part of it may have gone out) gives up at most that much early,
-///   and only when the server takes nothing for the whole budget.
-/// - Before reusing a pooled connection ureq probes it (switch to non-blocking, one-byte
-///   read, switch back: three calls). On a connection whose server has already kept it open
-///   past one response, and that was read from within [`STEADY_USE`], the probe is skipped. A
-///   server that closes such a connection anyway (a keep-alive timeout under a second) makes
-///   the request on it fail as a closed connection before any answer: a transient network
-///   error, which the client retries on a new connection. A connection idle for longer, or on
-///   its first reuse, is probed as before.
+/// Sits right on the TCP socket, beneath TLS. ureq's TCP transport sets the socket's send or
+/// receive timeout (`setsockopt`) whenever the timeout it is handed differs from the last
+/// one, and the time left of the per-attempt budget differs by microseconds at every write
+/// and read: two calls per request. [`steady`] hands down the last value again while it is
+/// no longer than the time left and at most `2 × min(budget/64, 10 ms)` shorter. A read whose
+/// socket timeout fires before the budget is spent is resumed for exactly the rest, so reads
+/// end neither early nor late. A write (which cannot be resumed: part of it may have gone
+/// out) gives up at most that much early, and only when the server takes nothing for the
+/// whole budget.
 #[derive(Debug)]
 struct Quiet;
 
@@ -310,9 +334,6 @@ impl<In: UreqTransport> Connector<In> for Quiet {
             inner,
             read_timeout: None,
             write_timeout: None,
-            last_read: None,
-            requests: 0,
-            reading: false,
         }))
     }
 }
@@ -323,12 +344,6 @@ struct QuietTransport<T> {
     /// The timeouts last handed to `inner` for a read and for a write.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    /// When the last read that got input began.
-    last_read: Option<Instant>,
-    /// Requests sent on this connection (a write that follows a read, or the first write).
-    requests: u32,
-    /// The last I/O was a read.
-    reading: bool,
 }
 
 /// `timeout` as handed to the transport beneath: the value `last` handed before when it is
@@ -362,18 +377,14 @@ impl<T: UreqTransport> UreqTransport for QuietTransport<T> {
         amount: usize,
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
-        if std::mem::replace(&mut self.reading, false) || self.requests == 0 {
-            self.requests = self.requests.saturating_add(1);
-        }
         let timeout = steady(&mut self.write_timeout, timeout);
         self.inner.transmit_output(amount, timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-        self.reading = true;
         let started = Instant::now();
         let given = steady(&mut self.read_timeout, timeout);
-        let result = match self.inner.await_input(given) {
+        match self.inner.await_input(given) {
             // The socket's timeout fired before the budget ran out: wait out the rest.
             Err(ureq::Error::Timeout(_)) if given.after < timeout.after => {
                 let rest = timeout.after.saturating_sub(started.elapsed());
@@ -387,17 +398,11 @@ impl<T: UreqTransport> UreqTransport for QuietTransport<T> {
                 })
             }
             other => other,
-        };
-        if let Ok(true) = result {
-            self.last_read = Some(started);
         }
-        result
     }
 
     fn is_open(&mut self) -> bool {
-        let steady_use =
-            self.requests >= 2 && self.last_read.is_some_and(|at| at.elapsed() < STEADY_USE);
-        steady_use || self.inner.is_open()
+        self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {
@@ -438,7 +443,7 @@ mod tests {
             Ok(())
         }
         fn await_input(&mut self, _: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-            Ok(false)
+            Ok(true)
         }
         fn is_open(&mut self) -> bool {
             self.probes
@@ -463,27 +468,65 @@ mod tests {
             held: Vec::new(),
             next_is_head: true,
             probed: false,
+            requests: 0,
+            last_read: None,
         };
         (t, writes, probes)
     }
 
     #[test]
-    fn a_connection_is_probed_once_between_requests() {
+    fn a_connection_is_probed_before_reuse_until_in_steady_use() {
         let (mut t, _, probes) = wire();
         let probes = || probes.load(std::sync::atomic::Ordering::Relaxed);
         send(&mut t, b"DELETE /1 HTTP/1.1\r\n\r\n");
         t.await_input(NextTimeout::default()).unwrap();
-        // Back to the pool right after the response: not probed; out of it: probed.
+        // Back to the pool right after the response: not probed; out of it: probed (the
+        // server has not yet kept it open past an answer).
         assert!(t.is_open());
         assert_eq!(probes(), 0);
         assert!(t.is_open());
         assert_eq!(probes(), 1);
         send(&mut t, b"DELETE /2 HTTP/1.1\r\n\r\n");
         t.maybe_await_input(NextTimeout::default()).unwrap();
+        // In steady use: neither probe.
         assert!(t.is_open());
         assert!(t.is_open());
+        assert_eq!(probes(), 1);
+        // Idle for longer than STEADY_USE: probed on the way out of the pool again.
+        t.last_read = Some(Instant::now() - STEADY_USE);
         assert!(t.is_open());
-        assert_eq!(probes(), 3);
+        assert_eq!(probes(), 2);
+        // A wait for input that got none (the peer closed) is not use.
+        t.inner = Box::new(Closed(ureq::unversioned::transport::LazyBuffers::new(
+            64, 64,
+        )));
+        send(&mut t, b"DELETE /3 HTTP/1.1\r\n\r\n");
+        t.await_input(NextTimeout::default()).unwrap();
+        t.is_open();
+        assert!(!t.is_open(), "probed: closed");
+    }
+
+    /// A connection whose peer has closed: reads get nothing, probes say closed.
+    #[derive(Debug)]
+    struct Closed(ureq::unversioned::transport::LazyBuffers);
+
+    impl UreqTransport for Closed {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.0
+        }
+        fn transmit_output(
+            &mut self,
+            _: usize,
+            _: NextTimeout,
+        ) -> std::result::Result<(), ureq::Error> {
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            false
+        }
     }
 
     fn send(t: &mut HeadWithBody, bytes: &[u8]) {
@@ -649,9 +692,6 @@ mod tests {
             inner: Socket::default(),
             read_timeout: None,
             write_timeout: None,
-            last_read: None,
-            requests: 0,
-            reading: false,
         }
     }
 
@@ -681,27 +721,5 @@ mod tests {
             w[0] == w[1] && w[0] <= s - Duration::from_micros(3),
             "{w:?}"
         );
-    }
-
-    #[test]
-    fn only_a_connection_in_steady_use_skips_the_probe() {
-        let mut t = quiet();
-        let round = |t: &mut QuietTransport<Socket>| {
-            t.transmit_output(1, budget(Duration::from_secs(5)))
-                .unwrap();
-            t.await_input(budget(Duration::from_secs(5))).unwrap();
-        };
-        round(&mut t);
-        // First reuse: the server has not yet kept it open past an answer.
-        assert!(t.is_open());
-        assert_eq!(t.inner.probes, 1);
-        round(&mut t);
-        assert_eq!(t.requests, 2);
-        assert!(t.is_open());
-        assert_eq!(t.inner.probes, 1, "in steady use: not probed");
-        // Idle for longer than STEADY_USE: probed again.
-        t.last_read = Some(Instant::now() - STEADY_USE);
-        assert!(t.is_open());
-        assert_eq!(t.inner.probes, 2);
     }
 }

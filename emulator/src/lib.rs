@@ -2,9 +2,13 @@
 //!
 //! The emulator is a real HTTP/1.1 server bound to `127.0.0.1` (keep-alive, one thread per
 //! connection, started as soon as the connection is accepted), speaking plain HTTP or, with
-//! [`Config::tls`], HTTPS. Every test suite (Rust, C, Python, Go), the demo and the benchmarks run
-//! against it: Rust tests in-process through [`Emulator`], the others through the
-//! `gcdn-emulator` binary and its control API.
+//! [`Config::tls`], HTTPS. Every test suite (Rust, C, Python, Go) and the demo run against it
+//! (the benchmarks run against nginx): Rust tests in-process through [`Emulator`], the others
+//! through the `gcdn-emulator` binary and its control API.
+//!
+//! Three layers: `wire` (sockets, `httparse`, wire faults) calls `api` (routing: recording,
+//! faults, answers; `control` for the control API) through a handler trait object, which
+//! reads and changes `model` (resources, rate windows, purge records). This file is the façade.
 //!
 //! # The imitated API
 //!
@@ -14,16 +18,37 @@
 //! | Request | Answer |
 //! |---|---|
 //! | any, without `Authorization: apikey <key>` (scheme case-insensitive) | `401 {"errors": ["Invalid API key"]}` |
-//! | `GET /cdn/resources/{id}` | `200` resource JSON, `404` |
+//! | `GET /cdn/resources` | `200` the resources (a listing, below), `400` |
+//! | `GET /cdn/resources/{id}` | `200` resource JSON, `404` (also for a [`Resource::deleted`] one) |
 //! | `PATCH /cdn/resources/{id}` `{"active": bool}` | `200` resource JSON, `404`, `400` |
 //! | `DELETE /cdn/resources/{id}` | `204`, `404`, `400 {"errors": ["..."]}` (active, or a [`Refusal`]) |
 //! | `POST /cdn/resources/{id}/purge` | `201` (empty body), `404`, `400` (documented shapes), `429` |
+//! | `GET /cdn/purge_statuses` | `200` the accepted purges, newest first (a listing, below), `400` |
 //! | `GET /cdn/clients/me/limits` | `200` with the configured [`Limits`] |
 //! | anything else | `404 {"errors": ["Not found."]}` |
 //!
-//! The resource JSON is `{"id": 5, "active": true, "status": "active"|"suspended",
-//! "cname": "cdn5.example.com"}`. The `400` bodies use the provider's example texts
-//! verbatim where the specification gives one (see [`messages`]).
+//! The resource JSON is `{"id": 5, "cname": "cdn5.example.com", "secondaryHostnames": [],
+//! "active": true, "status": "active"|"suspended"|"deleted", "deleted": false,
+//! "can_purge_by_urls": true}` (see [`Resource`]). The `400` bodies use the provider's
+//! example texts verbatim where the specification gives one (see [`messages`]); a purge by
+//! URL on a resource that cannot is refused with [`messages::URL_PURGE_DISABLED`].
+//!
+//! # Listings
+//!
+//! Without `limit` in the query, a listing is a plain JSON list; with it, the envelope
+//! `{"count", "next", "previous", "results"}` of at most `limit` entries (capped at 1000 for
+//! resources, 100 for purge statuses) from `offset`, `next`/`previous` absolute URLs or
+//! `null`. Resources filter by `cname`, `secondaryHostnames`, `status`, `deleted`, `enabled`;
+//! purge statuses by `cname`, `purge_type`, `status`, `from_created`, `to_created`.
+//!
+//! A purge status is `{"purge_id": 1, "status": "In progress"|"Successful"|"Failed",
+//! "resource": {"id", "cname"}, "payload": {"urls": [...]}|{"paths": [...]}, "created":
+//! "2026-12-01T20:01:02.123456Z", "purge_type": "purge_by_url"|"purge_by_pattern"|"purge_all"}`
+//! ([`PurgeStatus`]): `In progress` for [`Emulator::set_purge_status_delay`] after it was
+//! accepted, then `Successful`, unless [`Emulator::fail_next_purges`],
+//! [`Emulator::set_next_purge_states`] or [`Emulator::set_resource_purge_state`] said otherwise.
+//! [`Emulator::set_listing_fault`] makes a listing hostile ([`ListingFault`]). The crate's
+//! `README.md` has every exact shape.
 //!
 //! Purge requests are rate limited per (resource, purge type) with a sliding window:
 //! at most `*_requests` accepted requests per `*_window`. Only requests that pass validation
@@ -88,7 +113,7 @@ pub use model::{
 use wire::lock;
 
 /// At most this many recorded requests are kept; the oldest are forgotten first. This only
-/// bounds memory in long benchmark runs: no test comes close.
+/// bounds memory in long soak runs: no test comes close.
 pub const MAX_RECORDED: usize = 200_000;
 
 /// How the emulator is started.
@@ -106,6 +131,9 @@ pub struct Config {
     pub port: u16,
     /// Speak HTTPS with this certificate instead of plain HTTP (default: plain HTTP).
     pub tls: Option<Tls>,
+    /// How long an accepted purge stays `In progress` (default zero; see
+    /// [`Emulator::set_purge_status_delay`]).
+    pub purge_status_delay: Duration,
 }
 
 /// The server's TLS identity for HTTPS mode: a certificate chain (leaf first) and its
@@ -160,6 +188,7 @@ impl Default for Config {
             seed_resources: Vec::new(),
             port: 0,
             tls: None,
+            purge_status_delay: Duration::ZERO,
         }
     }
 }
@@ -554,8 +583,8 @@ impl Emulator {
     }
 
     /// Back to the state right after start: seed resources only, no faults, no recorded
-    /// requests, empty rate windows, no purge records, no purge-status or listing switches,
-    /// limits and `Retry-After` mode from the start [`Config`].
+    /// requests, empty rate windows, no purge records, no purge-state or listing switches,
+    /// limits, `Retry-After` mode and purge-status delay from the start [`Config`].
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -565,7 +594,7 @@ impl Emulator {
         self.shared.set_logging(on);
     }
 
-    /// Turns recording of API requests on (the default) or off (long benchmarks).
+    /// Turns recording of API requests on (the default) or off (long soak runs).
     pub fn set_recording(&self, on: bool) {
         self.shared.recording.store(on, Ordering::Relaxed);
     }
@@ -644,7 +673,9 @@ impl Shared {
     }
 
     fn fresh(c: &Config) -> model::Account {
-        model::Account::new(&c.seed_resources, c.limits.clone(), c.retry_after)
+        let mut account = model::Account::new(&c.seed_resources, c.limits.clone(), c.retry_after);
+        account.purge_delay = c.purge_status_delay;
+        account
     }
 
     fn account(&self) -> MutexGuard<'_, model::Account> {

@@ -669,7 +669,7 @@ fn list_purges(shared: &Shared, rq: &Incoming) -> Reply {
 
 /// Entry `i` of a synthetic listing ([`ListingFault::Huge`], [`ListingFault::EndlessNext`]).
 fn synthetic(endpoint: Endpoint, i: u64) -> Value {
-    let id = 1_000_000_000 + i;
+    let id = i.saturating_add(1_000_000_000);
     let cname = format!("r{i}.synthetic.example.com");
     match endpoint {
         Endpoint::Resources => json!({"id": id, "cname": cname, "secondaryHostnames": [],
@@ -752,8 +752,8 @@ fn listing(
     match fault {
         ListingFault::EndlessNext => {
             let have = results.len() as u64;
-            results.extend((have..limit).map(|i| synthetic(endpoint, offset + i)));
-            next = Some(offset + limit);
+            results.extend((have..limit).map(|i| synthetic(endpoint, offset.saturating_add(i))));
+            next = Some(offset.saturating_add(limit));
         }
         ListingFault::NextLoops => next = Some(offset),
         _ => {}

@@ -413,6 +413,9 @@ fn endless_and_looping_next() {
     }
     assert_eq!(seen[..3], [1, 2, 3]);
     assert_eq!(seen.len(), 40);
+    // Even at the very last offset.
+    let end = get(&emu, &format!("/cdn/resources?limit=2&offset={}", u64::MAX));
+    assert!(end["next"].is_string());
     // Without `limit` the list is the real one.
     assert_eq!(ids(&get(&emu, "/cdn/resources")), [1, 2, 3]);
 

@@ -6,9 +6,10 @@
 //! (the benchmarks run against nginx): Rust tests in-process through [`Emulator`], the others
 //! through the `gcdn-emulator` binary and its control API.
 //!
-//! Three layers: `wire` (sockets, `httparse`, wire faults) calls `api` (routing: recording,
-//! faults, answers; `control` for the control API) through a handler trait object, which
-//! reads and changes `model` (resources, rate windows, purge records). This file is the façade.
+//! Three layers: `wire` (sockets, `httparse`, wire faults) calls, through a handler trait
+//! object, the routing in `api` (recording, faults, answers; `control` for the control API),
+//! which reads and changes `model` (resources, rate windows, purge records). This file is the
+//! façade and the handler that dispatches between `api` and `control`.
 //!
 //! # The imitated API
 //!
@@ -105,10 +106,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-pub use api::messages;
 pub use model::{
-    Endpoint, Limits, ListingFault, PurgeState, PurgeStatus, PurgeType, Refusal, Resource,
-    RetryAfterMode, MAX_PURGE_RECORDS,
+    messages, Endpoint, Limits, ListingFault, PurgeState, PurgeStatus, PurgeType, Refusal,
+    Resource, RetryAfterMode, MAX_PURGE_RECORDS,
 };
 use wire::lock;
 
@@ -452,7 +452,7 @@ impl Emulator {
             None => format!("http://{addr}"),
         };
         let shared = Arc::new(Shared::new(config, base_url));
-        let router = Arc::new(api::Router(Arc::clone(&shared)));
+        let router = Arc::new(Router(Arc::clone(&shared)));
         let server = wire::Server::start(listener, tls, router)?;
         Ok(Emulator {
             shared,
@@ -611,6 +611,25 @@ impl std::fmt::Debug for Emulator {
         f.debug_struct("Emulator")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// The wire layer's handler: control requests to `control`, the rest to `api`.
+struct Router(Arc<Shared>);
+
+impl wire::Handler for Router {
+    fn handle(&self, rq: wire::Incoming, stop: &wire::Stop) -> wire::Answer {
+        if !control::is_control(&rq.path) {
+            return api::serve(&self.0, rq, stop);
+        }
+        let reply = control::handle(&self.0, &rq);
+        self.0
+            .log_line(|| format!("{} {} {}", rq.method, rq.path, reply.status));
+        wire::Answer::Reply(reply)
+    }
+
+    fn log(&self, line: String) {
+        self.0.log_line(|| line);
     }
 }
 

@@ -142,14 +142,12 @@ fn handle(shared: &Shared, rq: &Incoming) -> Reply {
     let Ok(id) = id.parse::<i64>() else {
         return not_found();
     };
-    if shared.account().live(id).is_none() {
+    let found = shared.account().live(id).map(resource_json);
+    let Some(found) = found else {
         return not_found();
-    }
+    };
     match (method, purge) {
-        ("GET", false) => match shared.account().live(id) {
-            Some(r) => Reply::json(200, &resource_json(r)),
-            None => not_found(),
-        },
+        ("GET", false) => Reply::json(200, &found),
         ("PATCH", false) => patch(shared, id, &rq.body),
         ("DELETE", false) => delete(shared, id),
         ("POST", true) => purge_request(shared, id, &rq.body),

@@ -18,7 +18,7 @@ SYSTEM_PREFIX := $(filter /usr /usr/local,$(patsubst %/,%,$(PREFIX)))
 PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
-        test-python test-go test-install fuzz bench python-wheel install uninstall clean
+        test-python test-go test-install fuzz soak bench python-wheel install uninstall clean
 
 all: build
 
@@ -42,8 +42,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd bindings/go && $(GO) vet ./...
 
-# Rust unit and integration tests, the header drift check, and the C harness (the debug
-# libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib).
+# Rust unit and integration tests, the header drift and compile checks, and the C harness (the
+# debug libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib). The memory
+# soak runs its short version here (5,000 calls); `make soak` runs the long one.
 test-rust:
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
@@ -75,6 +76,10 @@ test-install: build
 # A long property-based fuzzing run (make test runs 2,000 cases per property).
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release --test fuzz
+
+# The long memory soak through the C ABI: 100,000 calls, resident memory must stay flat.
+soak:
+	GCDN_SOAK_CALLS=$${GCDN_SOAK_CALLS:-100000} $(CARGO) test --test soak -- --nocapture
 
 bench: build
 	benches/run

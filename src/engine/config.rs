@@ -13,7 +13,8 @@ pub const ENV_API_KEY: &str = "GCORE_API_KEY";
 pub const ENV_BASE_URL: &str = "GCORE_BASE_URL";
 
 /// Settings a client is built from. Unset fields take the documented defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` shows the base URL as messages do (scheme and host): it may hold a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Options {
     /// `None`: `GCORE_BASE_URL`, else [`DEFAULT_BASE_URL`].
     pub base_url: Option<String>,
@@ -46,6 +47,20 @@ impl Default for Options {
             user_agent_suffix: None,
             ca_file: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("base_url", &self.base_url.as_deref().map(shown))
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_rate_limit_wait", &self.max_rate_limit_wait)
+            .field("purge_intervals", &self.purge_intervals)
+            .field("user_agent_suffix", &self.user_agent_suffix)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -195,19 +210,22 @@ impl BaseUrl {
     }
 }
 
-/// `url` quoted for a message: its scheme and host, with any user information masked and
-/// whatever follows the host (path, query, fragment) cut to `…`.
+/// `url` quoted for a message: its scheme and host, with any user information masked
+/// (everything up to the last `@`) and whatever follows the host (path, query, fragment)
+/// cut to `…`.
 fn shown(url: &str) -> String {
     let (scheme, rest) = match url.find("://") {
         Some(at) => url.split_at(at + 3),
         None => ("", url),
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host = match authority.rfind('@') {
-        Some(at) => format!("***@{}", &authority[at + 1..]),
-        None => authority.to_owned(),
+    // User information runs to the last `@`, even past a `/`, `?` or `#`: a password written
+    // unescaped may hold them, and hiding too much beats showing part of it.
+    let (masked, rest) = match rest.rfind('@') {
+        Some(at) => ("***@", &rest[at + 1..]),
+        None => ("", rest),
     };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = format!("{masked}{}", &rest[..end]);
     let more = match rest.as_bytes().get(end) {
         None => "",
         Some(b'/') => "/…",
@@ -234,6 +252,8 @@ pub fn resolve_base_url(options: &Options, api_key: &str) -> Result<BaseUrl> {
         },
     };
     let checked = BaseUrl::parse(url).and_then(|base| {
+        // The whole URL is searched, host included: a key with a `/` in it reads as a host
+        // and a path (`https://k$y/9@h` parses with host `k$y`).
         if contains_secret(url, api_key) {
             Err(Error::invalid(format!(
                 "base URL {} holds the API key: the key goes only in the Authorization header, \
@@ -379,6 +399,9 @@ mod tests {
             ("http://remote/pw-1234", "\"http://remote/…\""),
             ("https://h/pw-1234 x", "\"https://h/…\""),
             ("pw-1234@h", "\"***@h\""),
+            ("https://apikey:pw/1234@h:1/x", "\"https://***@h:1/…\""),
+            ("https://apikey:pw?1234@h", "\"https://***@h\""),
+            ("https://h/a@b/pw-1234?c", "\"https://***@b/…\""),
         ] {
             let e = BaseUrl::parse(url).unwrap_err();
             assert!(!e.message.contains("pw-1234"), "{}", e.message);
@@ -408,14 +431,30 @@ mod tests {
             assert!(!contains_secret(&e.message, key), "{url}: {}", e.message);
             assert!(!e.message.contains("k$y"), "{url}: {}", e.message);
         }
-        let options = Options {
-            base_url: Some("https://api.example.com/gcore".to_owned()),
-            ..Options::default()
-        };
-        assert_eq!(
-            resolve_base_url(&options, key).unwrap().as_str(),
-            "https://api.example.com/gcore"
+        for (url, key) in [
+            ("https://api.example.com/gcore", key),
+            ("http://127.0.0.1:1234/api", "test-key"),
+        ] {
+            let options = Options {
+                base_url: Some(url.to_owned()),
+                ..Options::default()
+            };
+            assert_eq!(resolve_base_url(&options, key).unwrap().as_str(), url);
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_what_a_base_url_may_hide() {
+        let mut o = Options::default();
+        o.set_base_url("https://api.example.com/k3y-in-path")
+            .unwrap();
+        o.base_url = Some("https://u:pw-1234@h/?k=k3y".to_owned());
+        let shown = format!("{o:?}");
+        assert!(
+            !shown.contains("pw-1234") && !shown.contains("k3y"),
+            "{shown}"
         );
+        assert!(shown.contains("https://***@h/…"), "{shown}");
     }
 
     #[test]

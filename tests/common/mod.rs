@@ -50,7 +50,7 @@ pub fn assert_no_secret(message: &str) {
 /// `text` with every `%XX`, `\uXXXX`, `\"`, `\\`, `\/` and `+` read once, left to right.
 /// A secret's own `%`, `\` or `+` may decode into something else here; the raw check above
 /// catches the secret as written.
-fn decode_once(text: &str) -> String {
+pub fn decode_once(text: &str) -> String {
     let b = text.as_bytes();
     let hex = |s: &[u8]| {
         std::str::from_utf8(s)

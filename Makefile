@@ -48,7 +48,7 @@ lint:
 test-rust:
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
-	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls
+	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy
 
 # The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-c-sanitizers:

@@ -393,7 +393,8 @@ def versions(python, py_sdk_note, go_sdk, nginx_version):
         ("gcore (official Python SDK)", pyver("gcore") if py_sdk_note is None else "unavailable: " + py_sdk_note),
         ("ureq (gcdn's HTTP client)", ureq),
         ("Go", first_line(["go", "version"])),
-        ("gcore-go (official Go SDK)", go_sdk[1] if go_sdk[0] == "gcore-go" else "unavailable: " + go_sdk[1]),
+        ("gcore-go (official Go SDK)", (go_sdk[1] + (", from " + go_sdk[2] if len(go_sdk) > 2 and go_sdk[2] else ""))
+         if go_sdk[0] == "gcore-go" else "unavailable: " + go_sdk[1]),
     ]
 
 

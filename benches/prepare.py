@@ -3,6 +3,7 @@ strace, libcurl's headers) when missing, the official Python SDK into a venv, th
 SDK from the Go module proxy (else the net/http fallback), and the C and Go programs."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,42 +55,72 @@ def ensure_python_sdk():
     return python, None
 
 
+ANCHOR_GO_SDK = ROOT.parent / "shared" / "anchors" / "gcore-go"
+
+
+def anchor_version(path):
+    m = re.search(r'PackageVersion = "([^"]+)"', (path / "internal" / "version.go").read_text()) \
+        if (path / "internal" / "version.go").exists() else None
+    return m.group(1) if m else "?"
+
+
 def build_go_sdk_bench():
-    """Build benches/go-sdk with the official SDK if the module proxy has it, else with the
-    net/http fallback. Returns (implementation, version or reason)."""
+    """Build benches/go-sdk with the official SDK: from the Go module proxy if it has it, else
+    from the read-only copy beside the clone (`../shared/anchors/gcore-go`, through a
+    `replace`; its own dependencies still come from the proxy), else with the net/http
+    fallback. Returns (implementation, version or reason, source)."""
     src = BENCHES / "go-sdk"
     work = OUT / "go-sdk"
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(src, work)
     exe = BIN / "bench-go-sdk"
-    reason = None
+
+    def fresh():
+        if work.exists():
+            shutil.rmtree(work)
+        shutil.copytree(src, work)
+
+    def build():
+        return subprocess.run(["go", "build", "-tags", "gcoresdk", "-o", str(exe), "."],
+                              cwd=work, capture_output=True, text=True, timeout=900)
+
+    reasons = []
+    fresh()
     try:
-        r = subprocess.run(
-            ["go", "get", GO_SDK_MODULE + "@latest"], cwd=work, capture_output=True, text=True, timeout=300
-        )
+        r = subprocess.run(["go", "get", GO_SDK_MODULE + "@latest"], cwd=work, capture_output=True,
+                           text=True, timeout=300)
         if r.returncode == 0:
-            b = subprocess.run(
-                ["go", "build", "-tags", "gcoresdk", "-o", str(exe), "."],
-                cwd=work, capture_output=True, text=True, timeout=600,
-            )
+            b = build()
             if b.returncode == 0:
-                mod = (work / "go.mod").read_text()
-                m = re.search(re.escape(GO_SDK_MODULE) + r" (\S+)", mod)
-                return "gcore-go", m.group(1) if m else "?"
-            reason = "fetched, but the benchmark did not build against it: " + b.stderr.strip()[-300:]
+                m = re.search(re.escape(GO_SDK_MODULE) + r" (\S+)", (work / "go.mod").read_text())
+                return "gcore-go", m.group(1) if m else "?", "the Go module proxy"
+            reasons.append("fetched, but the benchmark did not build against it: " + b.stderr.strip()[-300:])
         else:
             # e.g. "403 Forbidden: This module version is not available." (addresses left out)
             text = re.sub(r"https?://\S+", "", " ".join(r.stderr.split()))
             text = re.sub(r"^go: \S+: module \S+: reading\s*:?\s*", "", text)
-            reason = text.replace(" server response:", "").strip()[:200] or "go get failed"
+            reasons.append("module proxy: " + (text.replace(" server response:", "").strip()[:200] or "go get failed"))
     except subprocess.TimeoutExpired:
-        reason = "the Go module proxy did not answer within 300 s"
+        reasons.append("the Go module proxy did not answer within 300 s")
+    if ANCHOR_GO_SDK.is_dir() and (ANCHOR_GO_SDK / "go.mod").exists():
+        version = anchor_version(ANCHOR_GO_SDK)
+        log("official Go SDK: the module proxy refused it; building against {} (replace)".format(ANCHOR_GO_SDK))
+        fresh()
+        try:
+            sh(["go", "mod", "edit", "-replace", "{}={}".format(GO_SDK_MODULE, ANCHOR_GO_SDK.resolve()),
+                "-require", "{}@v{}".format(GO_SDK_MODULE, version if version != "?" else "0.0.0")], cwd=work)
+            sh(["go", "mod", "tidy"], cwd=work, timeout=300)
+            b = build()
+            if b.returncode == 0:
+                return "gcore-go", version, "../shared/anchors/gcore-go (a `replace`; the module proxy refused it)"
+            reasons.append("../shared/anchors/gcore-go did not build: " + b.stderr.strip()[-300:])
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            reasons.append("../shared/anchors/gcore-go: " + str(e)[-300:])
+    else:
+        reasons.append("no ../shared/anchors/gcore-go beside the clone")
+    reason = "; ".join(reasons)
     log("official Go SDK unavailable ({}); using a plain net/http loop".format(reason))
-    shutil.rmtree(work)
-    shutil.copytree(src, work)
+    fresh()
     sh(["go", "build", "-o", exe, "."], cwd=work)
-    return "net/http", reason
+    return "net/http", reason, None
 
 
 def build_programs(go=True):
@@ -115,7 +146,7 @@ def prepare(bindings=True):
     else:
         python, py_sdk_note = Path(sys.executable), "not prepared (no Python and Go rows in this run)"
     build_programs(go=bindings)
-    go_sdk = build_go_sdk_bench() if bindings else ("net/http", "not prepared")
+    go_sdk = build_go_sdk_bench() if bindings else ("net/http", "not prepared", None)
     (OUT / "prepared.json").write_text(json.dumps(
         {"python": str(python), "py_sdk_note": py_sdk_note, "go_sdk": list(go_sdk)}, indent=1))
 

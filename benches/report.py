@@ -379,6 +379,11 @@ def post_section(ctx, w, targets):
         for line in why:
             w(line)
         w("")
+    if go_impl == "gcore-go":
+        w("**Go SDK:** the Go rows compare the binding with the official SDK `{}` {}, built from {} "
+          "(`benches/go-sdk/sdk.go`, tag `gcoresdk`).".format(
+              GO_SDK_MODULE, ctx["go_sdk"][1], ctx["go_sdk"][2] if len(ctx["go_sdk"]) > 2 and ctx["go_sdk"][2] else "the Go module proxy"))
+        w("")
     if go_impl != "gcore-go":
         w("**Go SDK:** `{}` could not be had from the Go module proxy on this machine ({}), so the Go "
           "row compares the binding with a plain `net/http` loop making the same requests "

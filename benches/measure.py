@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import schedule
 from util import BENCHES, BIN, LIB, OPS, OUT, RESULTS, ROOT, first_line, log, sh, which
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
@@ -39,7 +40,8 @@ LOAD_RUNS = 9
 BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
-SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so")
+SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
+            "jobs", "shared", "plan", "coldstart")
 
 
 def quick():
@@ -170,7 +172,19 @@ class Rows:
                               [BIN / "bench-go-gcdn", base, op, GO_CALLS, GO_WARMUP], None))
             self.rows.append((("sdk-go-free", op), "Go SDK, not pinned",
                               [BIN / "bench-go-sdk", base, op, GO_CALLS, GO_WARMUP], None))
-        c_rows = [r for r in self.rows if r[0][0] in ("gcdn-c", "curl-c", "wrk")]
+            if op == "purge":
+                # The new per-call paths (issue 16): a deadline context / timeout= beside the
+                # plain call of the rows above.
+                self.rows.append((("gcdn-go-deadline", op), "gcdn Go binding, deadline context",
+                                  [BIN / "bench-go-gcdn", base, "purge-deadline", GO_CALLS, GO_WARMUP], None))
+                self.rows.append((("gcdn-py-timeout", op), "gcdn Python binding, timeout=",
+                                  [python, BENCHES / "py" / "bench.py", base, "gcdn", "purge-timeout", PY_CALLS, PY_WARMUP], py_env))
+        if (BIN / "bench_job").exists():
+            # A one-URL job through gcdn_job_run vs the same purge through gcdn_purge_urls.
+            for who, label, mode in (("gcdn-c-purge1", "gcdn_purge_urls, 1 URL", "purge1"),
+                                     ("gcdn-c-job1", "gcdn_job_run, 1-URL job", "job1")):
+                self.rows.append(((who, "one"), label, [BIN / "bench_job", base, mode, C_CALLS, C_WARMUP], None))
+        c_rows = [r for r in self.rows if r[0][0] in ("gcdn-c", "curl-c", "wrk", "gcdn-c-purge1", "gcdn-c-job1")]
         self.groups = []
         if "c" in sections:
             self.groups.append(("C and wrk rows", ROUNDS, c_rows))
@@ -187,7 +201,8 @@ class Rows:
             res = json.loads(out.strip().splitlines()[-1])
         reqs = self.server.since(mark)
         conns = {r[0] for r in reqs}
-        want = 201 if key[1] == "purge" else 204
+        want = 204 if key[1] == "delete" else 201
+        reqs = [r for r in reqs if r[1] != "GET"]  # the account's limits, read once per client
         self.out.append({
             "who": key[0], "op": key[1], "label": label, "round": round_no, "result": res,
             "seen": {
@@ -440,6 +455,9 @@ def measure(sections):
             res["import_breakdown"] = import_breakdown(python)
         if "load" in sections:
             res["load"] = load_times(server)
+        if "coldstart" in sections:
+            log("CLI cold start")
+            res["coldstart"] = schedule.coldstart(server.base)
     finally:
         server.stop()
     if "so" in sections:
@@ -448,6 +466,15 @@ def measure(sections):
         res["so_stripped"] = stripped.stat().st_size
         res["so_size"] = LIB.stat().st_size
         res["so_breakdown"] = so_breakdown()
+    if "jobs" in sections:
+        log("job makespan on the emulator (about 2.5 minutes)")
+        res["jobs"] = schedule.jobs(python, with_baseline=py_sdk_note is None)
+    if "shared" in sections:
+        res["shared"] = schedule.shared()
+    if "plan" in sections:
+        log("planning 1,000,000 URLs")
+        res["plan"] = schedule.plan()
+    res["prepare_notes"] = prepared.get("notes", {})
     res["load_end"] = Path("/proc/loadavg").read_text().split()[0]
     res["ureq"], res["versions"] = versions(python, py_sdk_note, go_sdk, server.version)
     return res

@@ -134,6 +134,26 @@ def build_programs(go=True):
     sh(["gcc"] + cflags + ["-o", BIN / "bench_load", c / "bench_load.c", "-ldl"])
     if go:
         sh(["go", "build", "-o", BIN / "bench-go-gcdn", "."], cwd=BENCHES / "go")
+    # The job and shared-pacing program needs the job ABI (gcdn_job_run) and the rate store
+    # (gcdn_options_set_rate_store): without them its rows say so.
+    job = BIN / "bench_job"
+    if job.exists():
+        job.unlink()
+    r = subprocess.run([str(x) for x in ["gcc"] + cflags + ["-I", ROOT / "include", "-o", job, c / "bench_job.c",
+                        "-L", LIB.parent, "-lgcdn", "-Wl,-rpath," + str(LIB.parent)]],
+                       capture_output=True, text=True)
+    notes = {}
+    if r.returncode != 0:
+        notes["bench_job"] = "benches/c/bench_job.c did not build: " + " ".join(r.stderr.split())[-300:]
+        log(notes["bench_job"])
+    # Planning 1,000,000 URLs: the plan_bench example (benches/plan), when the tree has it.
+    if "plan_bench" in (ROOT / "Cargo.toml").read_text():
+        r = subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "plan_bench"],
+                           cwd=ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            notes["plan_bench"] = "the plan_bench example did not build: " + r.stderr.strip()[-300:]
+            log(notes["plan_bench"])
+    return notes
 
 
 def prepare(bindings=True):
@@ -145,10 +165,10 @@ def prepare(bindings=True):
         python, py_sdk_note = ensure_python_sdk()
     else:
         python, py_sdk_note = Path(sys.executable), "not prepared (no Python and Go rows in this run)"
-    build_programs(go=bindings)
+    notes = build_programs(go=bindings)
     go_sdk = build_go_sdk_bench() if bindings else ("net/http", "not prepared", None)
     (OUT / "prepared.json").write_text(json.dumps(
-        {"python": str(python), "py_sdk_note": py_sdk_note, "go_sdk": list(go_sdk)}, indent=1))
+        {"python": str(python), "py_sdk_note": py_sdk_note, "go_sdk": list(go_sdk), "notes": notes}, indent=1))
 
 
 if __name__ == "__main__":

@@ -180,8 +180,11 @@ def write_report(ctx):
       "(empty body) and `DELETE /cdn/resources/{id}` with 204, keep-alive without a request limit, "
       "every request logged (method, path, status, connection, bytes) so that each row below is "
       "checked at the server.")
-    w("- Requests: purge by URL of resource 1 with 2 URLs (`{\"urls\":[\"/img/logo.png\",\"/index.html?v=2\"]}`) "
-      "and delete of resource 1. gcdn, the libcurl loop and wrk send the same request line, headers "
+    w("- Requests: purge by URL with 2 URLs (`{\"urls\":[\"/img/logo.png\",\"/index.html?v=2\"]}`) "
+      "and delete of resource 100. gcdn paces purges per resource (at the fastest its options allow, "
+      "one per 1 ms plus a 1 ms margin), so gcdn's purge rows turn over resources 100–999 and no call "
+      "waits for the pacer; the baselines purge resource 100 (same length: the same bytes). "
+      "gcdn, the libcurl loop and wrk send the same request line, headers "
       "(`Host`, `Authorization`, `User-Agent`, `Accept`, and for the purge `Content-Type` and "
       "`Content-Length`) and body: the same bytes (*bytes/request*, as nginx counts them, shows it). "
       "The bindings add their language to the `User-Agent`; the official SDKs send headers of their "

@@ -2,8 +2,9 @@
  * gcdn from C: sequential calls through one client (one keep-alive connection), one client
  * shared by several threads, and a bulk purge.
  *
- *   bench_gcdn BASE_URL purge   N WARMUP [count] purge by URL, 2 URLs, N timed calls
- *   bench_gcdn BASE_URL delete  N WARMUP [count] delete resource 1, N timed calls
+ *   bench_gcdn BASE_URL purge   N WARMUP [count] purge by URL, 2 URLs, N timed calls (resources
+ *                                                100..999 in turn, see common.h)
+ *   bench_gcdn BASE_URL delete  N WARMUP [count] delete resource 100, N timed calls
  *   bench_gcdn BASE_URL threads TOTAL THREADS    TOTAL purges by 1 thread, then by THREADS
  *                                                sharing one client, then by THREADS with a
  *                                                client each (the control)
@@ -31,7 +32,7 @@ static gcdn_client *make_client(const char *base_url) {
     gcdn_options *o = gcdn_options_new();
     int32_t st = gcdn_options_set_base_url(o, base_url, &err);
     if (st != GCDN_OK) die("base URL", st, err);
-    /* No 429 ever comes from the benchmark server: no pacing can happen. */
+    /* The fastest pacing the options allow; the purges turn over resources (common.h). */
     st = gcdn_options_set_purge_intervals_ms(o, 1, 1, &err);
     if (st != GCDN_OK) die("purge intervals", st, err);
     /* For an https:// server with a certificate of its own. */
@@ -44,9 +45,15 @@ static gcdn_client *make_client(const char *base_url) {
     return c;
 }
 
+/* The next resource of the turn-over (see common.h); shared by the threads. */
+static int64_t next_rid(void) {
+    static unsigned long turn;
+    return BENCH_FIRST_RID + (int64_t)(__atomic_fetch_add(&turn, 1, __ATOMIC_RELAXED) % BENCH_RIDS);
+}
+
 static int one_call(const gcdn_client *c, int purge) {
     char *err = NULL;
-    int32_t st = purge ? gcdn_purge_urls(c, BENCH_RESOURCE_ID, PURGE_URLS, 2, &err)
+    int32_t st = purge ? gcdn_purge_urls(c, next_rid(), PURGE_URLS, 2, &err)
                        : gcdn_delete_resource(c, BENCH_RESOURCE_ID, 0, &err);
     if (st != GCDN_OK) {
         static int shown;

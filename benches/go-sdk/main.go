@@ -20,7 +20,7 @@ import (
 
 const (
 	apiKey     = "bench-key-0123456789abcdef"
-	resourceID = 1
+	resourceID = 100
 )
 
 var urls = []string{"/img/logo.png", "/index.html?v=2"}

@@ -1,0 +1,204 @@
+/*
+ * gcdn's purge job from C (gcdn_job_run), and the shared-pacing workers.
+ *
+ *   bench_job BASE_URL job URL_MS PATTERN_MS RESOURCES URLS PATTERNS FIRST_ID
+ *       one job: RESOURCES resources (ids FIRST_ID...), each URLS paths /job/u<i>.png and
+ *       PATTERNS patterns /job/p<j>/* (which cover none of the paths), the client paced at
+ *       one URL purge per URL_MS and one pattern purge per PATTERN_MS (the emulator's
+ *       shortened windows); prints {"makespan_ms", "status", "report": <the report's JSON>}.
+ *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE
+ *       BATCHES purges (gcdn_purge_urls) of URLS_PER distinct URLs each on one resource; STORE
+ *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; prints
+ *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
+ *       makespan of several processes can be taken).
+ *   bench_job BASE_URL purge1|job1 N WARMUP
+ *       N timed calls of a one-URL purge: gcdn_purge_urls, or a one-URL job through
+ *       gcdn_job_run (built once, run N times); the resource turns over ids 100..999 so
+ *       that no call waits for the pacer; prints the result line of common.h.
+ *
+ * Exit status 1 if any call failed.
+ */
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "gcdn.h"
+
+static void die(const char *what, int32_t status, char *err) {
+    fprintf(stderr, "bench_job: %s: %s (%s)\n", what, err ? err : "", gcdn_status_str(status));
+    gcdn_string_free(err);
+    exit(1);
+}
+
+static uint64_t unix_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t pattern_ms,
+                                const char *store) {
+    char *err = NULL;
+    gcdn_options *o = gcdn_options_new();
+    int32_t st = gcdn_options_set_base_url(o, base_url, &err);
+    if (st != GCDN_OK) die("base URL", st, err);
+    st = gcdn_options_set_purge_intervals_ms(o, url_ms, pattern_ms, &err);
+    if (st != GCDN_OK) die("purge intervals", st, err);
+    /* A whole job waits for its windows: let the pacer wait as long as the run needs. */
+    st = gcdn_options_set_max_rate_limit_wait_ms(o, 600000, &err);
+    if (st != GCDN_OK) die("rate-limit wait", st, err);
+    if (store && strcmp(store, "-") && (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
+        die("rate store", st, err);
+    gcdn_client *c = NULL;
+    st = gcdn_client_new(BENCH_API_KEY, o, &c, &err);
+    if (st != GCDN_OK) die("client", st, err);
+    gcdn_options_free(o);
+    return c;
+}
+
+static char **numbered(const char *fmt, size_t n) {
+    char **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++) {
+        v[i] = malloc(48);
+        if (!v[i]) exit(1);
+        snprintf(v[i], 48, fmt, i);
+    }
+    if (!v) exit(1);
+    return v;
+}
+
+static int job(const char *base, uint64_t url_ms, uint64_t pattern_ms, size_t resources,
+               size_t urls, size_t patterns, int64_t first_id) {
+    gcdn_client *c = make_client(base, url_ms, pattern_ms, NULL);
+    char **u = numbered("/job/u%zu.png", urls), **p = numbered("/job/p%zu/*", patterns);
+    gcdn_job *j = gcdn_job_new();
+    char *err = NULL;
+    for (size_t r = 0; r < resources; r++) {
+        int64_t id = first_id + (int64_t)r;
+        int32_t st;
+        if (urls && (st = gcdn_job_add_urls(j, id, (const char *const *)u, urls, &err)) != GCDN_OK)
+            die("add URLs", st, err);
+        if (patterns &&
+            (st = gcdn_job_add_patterns(j, id, (const char *const *)p, patterns, &err)) != GCDN_OK)
+            die("add patterns", st, err);
+    }
+    gcdn_report *report = NULL;
+    uint64_t t = now_ns();
+    int32_t st = gcdn_job_run(c, j, NULL, &report, &err);
+    uint64_t wall = now_ns() - t;
+    char *json = NULL, *jerr = NULL;
+    if (report && gcdn_report_json(report, &json, &jerr) != GCDN_OK) die("report JSON", 1, jerr);
+    if (st != GCDN_OK) fprintf(stderr, "bench_job: run: %s (%s)\n", err ? err : "", gcdn_status_str(st));
+    printf("{\"makespan_ms\":%.3f,\"status\":%d,\"report\":%s}\n", wall / 1e6, st, json ? json : "null");
+    gcdn_string_free(json);
+    gcdn_string_free(err);
+    gcdn_report_free(report);
+    gcdn_job_free(j);
+    gcdn_client_free(c);
+    for (size_t i = 0; i < urls; i++) free(u[i]);
+    for (size_t i = 0; i < patterns; i++) free(p[i]);
+    free(u);
+    free(p);
+    return st != GCDN_OK;
+}
+
+static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n, size_t per,
+                   const char *store) {
+    gcdn_client *c = make_client(base, url_ms, url_ms, store);
+    char tag[32];
+    snprintf(tag, sizeof tag, "%ld", (long)getpid());
+    size_t failures = 0;
+    char statuses[256] = "";
+    uint64_t start = unix_ns();
+    for (size_t b = 0; b < n; b++) {
+        char **u = calloc(per ? per : 1, sizeof *u);
+        if (!u) return 1;
+        for (size_t i = 0; i < per; i++) {
+            u[i] = malloc(64);
+            if (!u[i]) return 1;
+            snprintf(u[i], 64, "/shared/%s/b%zu/u%zu.png", tag, b, i);
+        }
+        char *err = NULL;
+        int32_t st = gcdn_purge_urls(c, resource, (const char *const *)u, per, &err);
+        if (st != GCDN_OK) {
+            failures++;
+            fprintf(stderr, "bench_job: batch %zu: %s (%s)\n", b, err ? err : "", gcdn_status_str(st));
+        }
+        gcdn_string_free(err);
+        size_t len = strlen(statuses);
+        snprintf(statuses + len, sizeof statuses - len, "%s%d", b ? "," : "", st);
+        for (size_t i = 0; i < per; i++) free(u[i]);
+        free(u);
+    }
+    uint64_t end = unix_ns();
+    printf("{\"start_unix_ns\":%llu,\"end_unix_ns\":%llu,\"failures\":%zu,\"statuses\":[%s]}\n",
+           (unsigned long long)start, (unsigned long long)end, failures, statuses);
+    gcdn_client_free(c);
+    return failures != 0;
+}
+
+enum { FIRST_RID = 100, RIDS = 900 };
+
+static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
+    /* The fastest pacing the options allow, 1 request per 1 ms (+ 1 ms margin) per
+       resource; turning over 900 resources, no call waits for it. */
+    gcdn_client *c = make_client(base, 1, 1, NULL);
+    static const char *const one[1] = {BENCH_URL_1};
+    static gcdn_job *jobs[RIDS];
+    char *err = NULL;
+    int32_t st;
+    if (use_job)
+        for (size_t i = 0; i < RIDS; i++) {
+            jobs[i] = gcdn_job_new();
+            if ((st = gcdn_job_add_urls(jobs[i], FIRST_RID + (int64_t)i, one, 1, &err)) != GCDN_OK)
+                die("add URLs", st, err);
+        }
+    uint32_t *lat = malloc((n ? n : 1) * sizeof *lat);
+    if (!lat) return 1;
+    size_t failures = 0, k = 0;
+    uint64_t cpu0 = 0, start = 0, t = 0;
+    for (size_t i = 0; i < warmup + n; i++, k = (k + 1) % RIDS) {
+        if (i == warmup) cpu0 = cpu_ns(), start = t = now_ns();
+        if (use_job) {
+            gcdn_report *r = NULL;
+            st = gcdn_job_run(c, jobs[k], NULL, &r, &err);
+            gcdn_report_free(r);
+        } else {
+            st = gcdn_purge_urls(c, FIRST_RID + (int64_t)k, one, 1, &err);
+        }
+        if (st != GCDN_OK) {
+            if (!failures++) fprintf(stderr, "bench_job: call failed: %s\n", err ? err : "");
+            gcdn_string_free(err);
+            err = NULL;
+        }
+        if (i >= warmup) {
+            uint64_t t2 = now_ns();
+            lat[i - warmup] = (uint32_t)(t2 - t);
+            t = t2;
+        }
+    }
+    uint64_t loop = t - start, cpu = cpu_ns() - cpu0;
+    print_result(use_job ? "gcdn-c job1" : "gcdn-c purge1", lat, n, loop, cpu, failures);
+    free(lat);
+    if (use_job)
+        for (size_t i = 0; i < RIDS; i++) gcdn_job_free(jobs[i]);
+    gcdn_client_free(c);
+    return failures != 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: see the comment at the top of benches/c/bench_job.c\n");
+        return 2;
+    }
+    const char *base = argv[1], *mode = argv[2];
+#define ARG(i) (argc > (i) ? strtoull(argv[i], NULL, 10) : 0)
+    if (!strcmp(mode, "job") && argc == 9)
+        return job(base, ARG(3), ARG(4), ARG(5), ARG(6), ARG(7), (int64_t)ARG(8));
+    if (!strcmp(mode, "batches") && argc == 8)
+        return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
+    if ((!strcmp(mode, "purge1") || !strcmp(mode, "job1")) && argc == 5)
+        return per_call(base, !strcmp(mode, "job1"), ARG(3), ARG(4));
+    fprintf(stderr, "bench_job: bad arguments (see the comment at the top of benches/c/bench_job.c)\n");
+    return 2;
+}

@@ -1,0 +1,414 @@
+"""The rows where the schedule decides, not microseconds (issue 16), run by measure.py:
+
+- `jobs`:     job makespan ÷ the lower bound the limits impose, on gcdn-emulator with shortened
+              windows, through the C job (benches/c/bench_job.c), the CLI, and a naive baseline
+              written with the official Python SDK (benches/py/job_baseline.py);
+- `shared`:   4 processes purging one resource, through one redis-server and without it;
+- `plan`:     planning 1,000,000 URLs over 50 resources (benches/plan);
+- `coldstart`: `gcdn purge --resource 1 /a` as a fresh process vs `curl` making the request.
+
+Everything here measures and writes JSON-ready dicts; report.py judges.
+"""
+
+import http.client
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from util import BENCHES, BIN, OUT, ROOT, log, sh, which
+
+API_KEY = "bench-key-0123456789abcdef"
+EMULATOR = ROOT / "target" / "release" / "gcdn-emulator"
+CLI = ROOT / "target" / "release" / "gcdn"
+
+# The emulator's shortened windows: N requests per W ms, per resource and kind. One request
+# per window, because that is what gcdn can be told (gcdn_options_set_purge_intervals_ms is
+# N = 1 per interval; an account's "2/500ms" is refused as over 10x the documented rate), and
+# windows of 1.2 s so that the pacer's documented safety margin (2 % of a window, at least
+# 50 ms) stays under the 5 % the target allows: at the API's own 60 s windows it is 2 %.
+URL_WINDOW = (1, 1200)
+PATTERN_WINDOW = (1, 1200)
+MAX_URLS, MAX_PATTERNS = 100, 10
+# (name, resources, URLs each, patterns each)
+CASES = [("1 × 2,000 URLs", 1, 2000, 0), ("10 × (500 URLs + 5 patterns)", 10, 500, 5),
+         ("100 × 150 URLs", 100, 150, 0)]
+BASELINE_CAP_S = 60  # the naive baseline is stopped after this long per case
+SHARED_PROCS, SHARED_BATCHES, SHARED_URLS = 4, 5, 10
+COLD_RUNS = 15
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def paced_bound_ms(requests, window):
+    """The least time R requests on one key take at N per W: (ceil(R/N) - 1) x W."""
+    n, w = window
+    return 0 if requests <= 0 else (math.ceil(requests / n) - 1) * w
+
+
+def case_requests(urls, patterns):
+    return math.ceil(urls / MAX_URLS), math.ceil(patterns / MAX_PATTERNS)
+
+
+def case_bound_ms(urls, patterns):
+    """The slowest resource's paced schedule (every resource of a case is alike): its URL
+    purges and its pattern purges are separate keys at the API, so the larger of the two."""
+    u, p = case_requests(urls, patterns)
+    return max(paced_bound_ms(u, URL_WINDOW), paced_bound_ms(p, PATTERN_WINDOW))
+
+
+class Emulator:
+    """gcdn-emulator on loopback with the shortened windows, resources 1..`resources`."""
+
+    def __init__(self, resources=200, url_window=URL_WINDOW, pattern_window=PATTERN_WINDOW):
+        args = [str(a) for a in
+            [EMULATOR, "--api-key", API_KEY, "--seed", "1-{}".format(resources), "--quiet",
+             "--url-requests", url_window[0], "--url-window-ms", url_window[1],
+             "--pattern-requests", pattern_window[0], "--pattern-window-ms", pattern_window[1],
+             "--all-requests", pattern_window[0], "--all-window-ms", pattern_window[1],
+             "--max-urls", MAX_URLS, "--max-patterns", MAX_PATTERNS]]
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("GCDN_EMULATOR_URL="):
+            self.stop()
+            raise RuntimeError("gcdn-emulator did not start: " + repr(line))
+        self.base = line.split("=", 1)[1]
+        self.port = int(self.base.rsplit(":", 1)[1])
+
+    def control(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        if r.status >= 300:
+            raise RuntimeError("emulator control {} {}: {} {}".format(method, path, r.status, data[:200]))
+        return json.loads(data) if data else None
+
+    def reset(self):
+        self.control("POST", "/__emulator/reset")
+
+    def seen(self):
+        """What the emulator answered since the last reset: purge requests, 429s, others."""
+        reqs = self.control("GET", "/__emulator/requests")
+        purges = [r for r in reqs if r["method"] == "POST" and r["path"].endswith("/purge")]
+        return {
+            "requests": len(reqs),
+            "purge_requests": len(purges),
+            "accepted": sum(1 for r in purges if r["status"] == 201),
+            "rate_limited": sum(1 for r in purges if r["status"] == 429),
+            "other_status": sorted({r["status"] for r in purges if r["status"] not in (201, 429)}),
+            "non_purge": sorted({"{} {}".format(r["method"], r["path"].split("?")[0]) for r in reqs
+                                 if r not in purges}),
+        }
+
+    def rtt_ms(self, resource):
+        """One round trip: a one-URL purge on an idle resource, median of 5 (each on its own
+        resource, so no window is touched twice)."""
+        times = []
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        for i in range(6):
+            body = json.dumps({"urls": ["/rtt.png"]})
+            t = time.perf_counter()
+            c.request("POST", "/cdn/resources/{}/purge".format(resource + i), body=body,
+                      headers={"Authorization": "APIKey " + API_KEY, "Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            if i:
+                times.append((time.perf_counter() - t) * 1e3)
+        c.close()
+        return statistics.median(times)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------------------------------
+# Job makespan
+
+
+def items(urls, patterns):
+    return (["/job/u{}.png".format(i) for i in range(urls)],
+            ["/job/p{}/*".format(j) for j in range(patterns)])
+
+
+def run_c_job(emu, resources, urls, patterns):
+    exe = BIN / "bench_job"
+    out = subprocess.run([str(a) for a in [exe, emu.base, "job", URL_WINDOW[1] // URL_WINDOW[0],
+                          PATTERN_WINDOW[1] // PATTERN_WINDOW[0], resources, urls, patterns, 1]],
+                         capture_output=True, text=True, timeout=600)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}"
+    res = json.loads(line)
+    totals = (res.get("report") or {}).get("totals", {})
+    return {"makespan_ms": res.get("makespan_ms"), "status": res.get("status"),
+            "reported_requests": totals.get("requests"), "reported_429": totals.get("rate_limited"),
+            "failed": totals.get("failed"), "error": out.stderr.strip()[-300:] or None}
+
+
+def cli_pacing():
+    """How the CLI is told the shortened windows, or None when it cannot be: (args, env)."""
+    if not CLI.exists():
+        return None
+    text = subprocess.run([CLI, "purge", "--help"], capture_output=True, text=True).stdout
+    u, p = URL_WINDOW[1] // URL_WINDOW[0], PATTERN_WINDOW[1] // PATTERN_WINDOW[0]
+    if "--purge-intervals" in text:
+        return ["--purge-intervals", "{},{}".format(u / 1e3, p / 1e3)], {}
+    if "--purge-interval-ms" in text:
+        return ["--purge-interval-ms", "{},{}".format(u, p)], {}
+    if "GCDN_PURGE_INTERVALS_MS" in text:
+        return [], {"GCDN_PURGE_INTERVALS_MS": "{},{}".format(u, p)}
+    return None
+
+
+def run_cli_job(emu, resources, urls, patterns, pacing):
+    """The CLI on the same job: full URLs (mapped by host through the listing) from a file;
+    the patterns, if any, by a second process started at the same time (one invocation
+    purges one kind)."""
+    args, extra_env = pacing
+    work = Path(tempfile.mkdtemp(prefix="cli-job-", dir=OUT))
+    u, p = items(urls, patterns)
+    (work / "urls.txt").write_text("".join("https://cdn{}.example.com{}\n".format(r, x)
+                                           for r in range(1, resources + 1) for x in u))
+    env = dict(os.environ, GCORE_API_KEY=API_KEY, GCORE_BASE_URL=emu.base, **extra_env)
+    cmds = [[CLI, "purge", "--quiet", "--json", "--from", work / "urls.txt"] + args]
+    if patterns:
+        (work / "patterns.txt").write_text("".join("https://cdn{}.example.com{}\n".format(r, x)
+                                                   for r in range(1, resources + 1) for x in p))
+        cmds.append([CLI, "purge", "--quiet", "--json", "--patterns", "--from", work / "patterns.txt"] + args)
+    t = time.perf_counter()
+    procs = [subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for cmd in cmds]
+    outs = [pr.communicate(timeout=600) for pr in procs]
+    wall = (time.perf_counter() - t) * 1e3
+    summaries = []
+    for so, _ in outs:
+        for line in so.splitlines():
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if o.get("type") == "summary" or "totals" in o:
+                summaries.append(o.get("totals", o))
+    shutil.rmtree(work, ignore_errors=True)
+    return {"makespan_ms": wall, "exit": [pr.returncode for pr in procs],
+            "reported_429": sum(s.get("rate_limited", 0) for s in summaries) if summaries else None,
+            "error": "; ".join(e.strip()[-200:] for _, e in outs if e.strip()) or None}
+
+
+def run_baseline(python, emu, resources, urls, patterns):
+    out = subprocess.run([str(a) for a in [python, BENCHES / "py" / "job_baseline.py", emu.base, resources, urls,
+                          patterns, MAX_URLS, MAX_PATTERNS, BASELINE_CAP_S]],
+                         capture_output=True, text=True, timeout=BASELINE_CAP_S + 120)
+    if out.returncode != 0 or not out.stdout.strip():
+        return {"error": out.stderr.strip()[-300:] or "exit {}".format(out.returncode)}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def jobs(python, with_cli=True, with_baseline=True):
+    res = {"url_window": list(URL_WINDOW), "pattern_window": list(PATTERN_WINDOW),
+           "max_urls": MAX_URLS, "max_patterns": MAX_PATTERNS, "baseline_cap_s": BASELINE_CAP_S,
+           "cases": []}
+    have_c = (BIN / "bench_job").exists()
+    pacing = cli_pacing() if with_cli else None
+    if not have_c:
+        res["c_note"] = "benches/c/bench_job.c did not build (no gcdn_job_run in this library?)"
+    if with_cli and pacing is None:
+        res["cli_note"] = ("the CLI is missing" if not CLI.exists() else
+                           "the CLI has no way to be told shortened windows (it reads the account's "
+                           "limits, and 1/{} ms is over 10x the documented rate, so it would pace at "
+                           "2 a minute)".format(URL_WINDOW[1]))
+    # The baseline runs beside the gcdn rows, against an emulator of its own: it spends its
+    # time in its SDK's retry sleeps, and capped, it still takes longest.
+    baseline = {}
+    bthread = None
+    if with_baseline:
+        bemu = Emulator()
+
+        def run_all():
+            try:
+                for name, r, u, p in CASES:
+                    bemu.reset()
+                    b = run_baseline(python, bemu, r, u, p)
+                    b["seen"] = bemu.seen()
+                    baseline[name] = b
+            finally:
+                bemu.stop()
+
+        bthread = threading.Thread(target=run_all, daemon=True)
+        bthread.start()
+    emu = Emulator()
+    try:
+        res["rtt_ms"] = emu.rtt_ms(190)
+        for name, r, u, p in CASES:
+            ur, pr = case_requests(u, p)
+            case = {"name": name, "resources": r, "urls": u, "patterns": p,
+                    "url_requests_each": ur, "pattern_requests_each": pr,
+                    "bound_ms": case_bound_ms(u, p), "min_requests": r * (ur + pr)}
+            if have_c:
+                log("job {}: the C job".format(name))
+                emu.reset()
+                c = run_c_job(emu, r, u, p)
+                c["seen"] = emu.seen()
+                case["c"] = c
+            if pacing is not None:
+                log("job {}: the CLI".format(name))
+                emu.reset()
+                c = run_cli_job(emu, r, u, p, pacing)
+                c["seen"] = emu.seen()
+                case["cli"] = c
+            res["cases"].append(case)
+    finally:
+        emu.stop()
+    if bthread is not None:
+        log("job: waiting for the baseline (official Python SDK)")
+        bthread.join(timeout=len(CASES) * (BASELINE_CAP_S + 150))
+        for case in res["cases"]:
+            case["baseline"] = baseline.get(case["name"], {"error": "did not finish"})
+    return res
+
+
+# ---------------------------------------------------------------------------------------
+# Shared pacing through redis-server
+
+
+class Redis:
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="redis-", dir=OUT))
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=open(self.dir / "redis.log", "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("redis-server did not start: " + (self.dir / "redis.log").read_text()[-500:])
+                time.sleep(0.05)
+        self.url = "redis://127.0.0.1:{}/0".format(self.port)
+        self.version = sh([which("redis-server"), "--version"]).strip()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def shared_run(emu, resource, store):
+    emu.reset()
+    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job", emu.base, "batches", URL_WINDOW[1] // URL_WINDOW[0],
+                                                resource, SHARED_BATCHES, SHARED_URLS, store]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(SHARED_PROCS)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    rows = []
+    for so, se in outs:
+        try:
+            rows.append(json.loads(so.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            rows.append({"error": se.strip()[-300:]})
+    ok = [r for r in rows if "start_unix_ns" in r]
+    makespan = (max(r["end_unix_ns"] for r in ok) - min(r["start_unix_ns"] for r in ok)) / 1e6 if ok else None
+    return {"makespan_ms": makespan, "failures": sum(r.get("failures", 1) for r in rows),
+            "errors": [r["error"] for r in rows if "error" in r] or
+                      sorted({l for _, se in outs for l in se.strip().splitlines()})[:5],
+            "seen": emu.seen()}
+
+
+def shared():
+    if not (BIN / "bench_job").exists():
+        return {"note": "benches/c/bench_job.c did not build (no gcdn_job_run / gcdn_options_set_rate_store in this library?)"}
+    if not which("redis-server"):
+        return {"note": "redis-server is not installed"}
+    requests = SHARED_PROCS * SHARED_BATCHES
+    res = {"processes": SHARED_PROCS, "batches": SHARED_BATCHES, "urls_per_batch": SHARED_URLS,
+           "window": list(URL_WINDOW), "requests": requests, "bound_ms": paced_bound_ms(requests, URL_WINDOW)}
+    emu = Emulator()
+    redis = Redis()
+    try:
+        res["redis"] = redis.version
+        log("shared pacing: {} processes through {}".format(SHARED_PROCS, redis.url))
+        res["store"] = shared_run(emu, 1, redis.url)
+        log("shared pacing: {} processes without the store".format(SHARED_PROCS))
+        res["alone"] = shared_run(emu, 2, "-")
+    finally:
+        redis.stop()
+        emu.stop()
+    return res
+
+
+# ---------------------------------------------------------------------------------------
+# Planning
+
+
+def plan():
+    exe = ROOT / "target" / "release" / "examples" / "plan_bench"
+    if not exe.exists():
+        return {"note": "benches/plan (the plan_bench example) is not in this tree"}
+    out = []
+    for case in ("issue16", "full_urls", "paths"):
+        r = subprocess.run([exe, "1000000", case], capture_output=True, text=True, timeout=300)
+        if r.returncode == 0 and r.stdout.strip():
+            out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return {"cases": out}
+
+
+# ---------------------------------------------------------------------------------------
+# CLI cold start
+
+
+def coldstart(server_base):
+    """`gcdn purge --resource 100 /a` as a fresh process vs `curl` making the same request,
+    start to exit, against the benchmark's nginx (median of COLD_RUNS, interleaved)."""
+    if not CLI.exists():
+        return {"note": "target/release/gcdn is not built"}
+    env = dict(os.environ, GCORE_API_KEY=API_KEY, GCORE_BASE_URL=server_base)
+    cli = [CLI, "purge", "--quiet", "--resource", "100", "/a"]
+    curl = [which("curl"), "-s", "-o", "/dev/null", "-X", "POST", "-H", "Authorization: APIKey " + API_KEY,
+            "-H", "Content-Type: application/json", "-H", "Accept: application/json",
+            "--data", '{"urls":["/a"]}', server_base + "/cdn/resources/100/purge"]
+    times = {"cli": [], "curl": []}
+    fails = {"cli": 0, "curl": 0}
+    for i in range(COLD_RUNS + 1):
+        for k, cmd in (("cli", cli), ("curl", curl)):
+            t = time.perf_counter()
+            r = subprocess.run([str(c) for c in cmd], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            dt = (time.perf_counter() - t) * 1e3
+            if r.returncode != 0:
+                fails[k] += 1
+                times.setdefault(k + "_error", r.stderr.strip()[-200:])
+            if i:
+                times[k].append(dt)
+    return {"runs": COLD_RUNS, "cli_ms": statistics.median(times["cli"]), "curl_ms": statistics.median(times["curl"]),
+            "cli_spread": [min(times["cli"]), max(times["cli"])], "curl_spread": [min(times["curl"]), max(times["curl"])],
+            "failures": fails, "cli_error": times.get("cli_error"), "curl_error": times.get("curl_error"),
+            "curl_version": sh([which("curl"), "--version"]).splitlines()[0]}

@@ -136,16 +136,17 @@ def build_programs(go=True):
         sh(["go", "build", "-o", BIN / "bench-go-gcdn", "."], cwd=BENCHES / "go")
     # The job and shared-pacing program needs the job ABI (gcdn_job_run) and the rate store
     # (gcdn_options_set_rate_store): without them its rows say so.
-    job = BIN / "bench_job"
-    if job.exists():
-        job.unlink()
-    r = subprocess.run([str(x) for x in ["gcc"] + cflags + ["-I", ROOT / "include", "-o", job, c / "bench_job.c",
-                        "-L", LIB.parent, "-lgcdn", "-Wl,-rpath," + str(LIB.parent)]],
-                       capture_output=True, text=True)
     notes = {}
-    if r.returncode != 0:
-        notes["bench_job"] = "benches/c/bench_job.c did not build: " + " ".join(r.stderr.split())[-300:]
-        log(notes["bench_job"])
+    for exe, extra in ((BIN / "bench_job", []), (BIN / "bench_job_shared", ["-DBENCH_NO_JOB"])):
+        if exe.exists():
+            exe.unlink()
+        r = subprocess.run([str(x) for x in ["gcc"] + cflags + extra + ["-I", ROOT / "include", "-o", exe,
+                            c / "bench_job.c", "-L", LIB.parent, "-lgcdn", "-Wl,-rpath," + str(LIB.parent)]],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            notes[exe.name] = "benches/c/bench_job.c{} did not build: {}".format(
+                " " + " ".join(extra) if extra else "", " ".join(r.stderr.split())[-300:])
+            log(notes[exe.name])
     # Planning 1,000,000 URLs: the plan_bench example (benches/plan), when the tree has it.
     if "plan_bench" in (ROOT / "Cargo.toml").read_text():
         r = subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "plan_bench"],

@@ -324,7 +324,7 @@ class Redis:
 
 def shared_run(emu, resource, store):
     emu.reset()
-    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job", emu.base, "batches", URL_WINDOW[1] // URL_WINDOW[0],
+    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job_shared", emu.base, "batches", URL_WINDOW[1] // URL_WINDOW[0],
                                                 resource, SHARED_BATCHES, SHARED_URLS, store]],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(SHARED_PROCS)]
@@ -344,8 +344,8 @@ def shared_run(emu, resource, store):
 
 
 def shared():
-    if not (BIN / "bench_job").exists():
-        return {"note": "benches/c/bench_job.c did not build (no gcdn_job_run / gcdn_options_set_rate_store in this library?)"}
+    if not (BIN / "bench_job_shared").exists():
+        return {"note": "benches/c/bench_job.c did not build (no gcdn_options_set_rate_store in this library?)"}
     if not which("redis-server"):
         return {"note": "redis-server is not installed"}
     requests = SHARED_PROCS * SHARED_BATCHES

@@ -16,7 +16,8 @@
  *       gcdn_job_run (built once, run N times); the resource turns over ids 100..999 so
  *       that no call waits for the pacer; prints the result line of common.h.
  *
- * Exit status 1 if any call failed.
+ * Exit status 1 if any call failed. Built with -DBENCH_NO_JOB (by benches/prepare.py, when the
+ * library has the rate store but not yet the job), only `batches` is there.
  */
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ static char **numbered(const char *fmt, size_t n) {
     return v;
 }
 
+#ifndef BENCH_NO_JOB
 static int job(const char *base, uint64_t url_ms, uint64_t pattern_ms, size_t resources,
                size_t urls, size_t patterns, int64_t first_id) {
     gcdn_client *c = make_client(base, url_ms, pattern_ms, NULL);
@@ -101,6 +103,7 @@ static int job(const char *base, uint64_t url_ms, uint64_t pattern_ms, size_t re
     free(p);
     return st != GCDN_OK;
 }
+#endif
 
 static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n, size_t per,
                    const char *store) {
@@ -137,6 +140,7 @@ static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n
     return failures != 0;
 }
 
+#ifndef BENCH_NO_JOB
 enum { FIRST_RID = 100, RIDS = 900 };
 
 static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
@@ -185,6 +189,7 @@ static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
     gcdn_client_free(c);
     return failures != 0;
 }
+#endif
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -193,12 +198,14 @@ int main(int argc, char **argv) {
     }
     const char *base = argv[1], *mode = argv[2];
 #define ARG(i) (argc > (i) ? strtoull(argv[i], NULL, 10) : 0)
-    if (!strcmp(mode, "job") && argc == 9)
-        return job(base, ARG(3), ARG(4), ARG(5), ARG(6), ARG(7), (int64_t)ARG(8));
     if (!strcmp(mode, "batches") && argc == 8)
         return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
+#ifndef BENCH_NO_JOB
+    if (!strcmp(mode, "job") && argc == 9)
+        return job(base, ARG(3), ARG(4), ARG(5), ARG(6), ARG(7), (int64_t)ARG(8));
     if ((!strcmp(mode, "purge1") || !strcmp(mode, "job1")) && argc == 5)
         return per_call(base, !strcmp(mode, "job1"), ARG(3), ARG(4));
+#endif
     fprintf(stderr, "bench_job: bad arguments (see the comment at the top of benches/c/bench_job.c)\n");
     return 2;
 }

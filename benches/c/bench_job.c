@@ -3,7 +3,7 @@
  *
  *   bench_job BASE_URL job URL_MS PATTERN_MS RESOURCES URLS PATTERNS FIRST_ID
  *       one job: RESOURCES resources (ids FIRST_ID...), each URLS paths /job/u<i>.png and
- *       PATTERNS patterns /job/p<j>/* (which cover none of the paths), the client paced at
+ *       PATTERNS patterns /job/p<j>/<star> (covering none of the paths), the client paced at
  *       one URL purge per URL_MS and one pattern purge per PATTERN_MS (the emulator's
  *       shortened windows); prints {"makespan_ms", "status", "report": <the report's JSON>}.
  *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE
@@ -57,6 +57,7 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     return c;
 }
 
+#ifndef BENCH_NO_JOB
 static char **numbered(const char *fmt, size_t n) {
     char **v = calloc(n ? n : 1, sizeof *v);
     for (size_t i = 0; v && i < n; i++) {
@@ -68,7 +69,6 @@ static char **numbered(const char *fmt, size_t n) {
     return v;
 }
 
-#ifndef BENCH_NO_JOB
 static int job(const char *base, uint64_t url_ms, uint64_t pattern_ms, size_t resources,
                size_t urls, size_t patterns, int64_t first_id) {
     gcdn_client *c = make_client(base, url_ms, pattern_ms, NULL);
@@ -117,9 +117,9 @@ static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n
         char **u = calloc(per ? per : 1, sizeof *u);
         if (!u) return 1;
         for (size_t i = 0; i < per; i++) {
-            u[i] = malloc(64);
+            u[i] = malloc(96);
             if (!u[i]) return 1;
-            snprintf(u[i], 64, "/shared/%s/b%zu/u%zu.png", tag, b, i);
+            snprintf(u[i], 96, "/shared/%s/b%zu/u%zu.png", tag, b, i);
         }
         char *err = NULL;
         int32_t st = gcdn_purge_urls(c, resource, (const char *const *)u, per, &err);

@@ -177,7 +177,7 @@ class Rows:
                 # plain call of the rows above.
                 self.rows.append((("gcdn-go-deadline", op), "gcdn Go binding, deadline context",
                                   [BIN / "bench-go-gcdn", base, "purge-deadline", GO_CALLS, GO_WARMUP], None))
-                self.rows.append((("gcdn-py-timeout", op), "gcdn Python binding, timeout=",
+                self.rows.append((("gcdn-py-timeout", op), "gcdn Python binding, call_timeout=",
                                   [python, BENCHES / "py" / "bench.py", base, "gcdn", "purge-timeout", PY_CALLS, PY_WARMUP], py_env))
         if (BIN / "bench_job").exists():
             # A one-URL job through gcdn_job_run vs the same purge through gcdn_purge_urls.

@@ -447,7 +447,7 @@ def new_paths_section(ctx, w):
     w("")
     w("Measured like the rows above (pinned, interleaved rounds, one keep-alive connection to nginx). "
       "The one-URL job is built once and run every call (a const job may be run many times); each run "
-      "makes and frees its report. The deadline context (1 h) and `timeout=` (1 h) are set so that they "
+      "makes and frees its report. The deadline context (1 h) and `call_timeout=` (1 h) are set so that they "
       "never end a call: only their cost is measured.")
     w("")
     w("| client | median µs | p99 µs | calls/s | client CPU µs/call | spread of medians µs | requests seen | ratio (same round) |")

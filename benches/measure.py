@@ -54,6 +54,7 @@ def quick():
     GO_CALLS, GO_WARMUP = 300, 50
     THREAD_CALLS, THREAD_RUNS = 800, 1
     IMPORT_RUNS, LOAD_RUNS, BULK_RUNS = 2, 2, 1
+    schedule.BASELINE_CAP_S, schedule.COLD_RUNS = 15, 3
 
 
 def settings():
@@ -179,7 +180,7 @@ class Rows:
                                   [BIN / "bench-go-gcdn", base, "purge-deadline", GO_CALLS, GO_WARMUP], None))
                 self.rows.append((("gcdn-py-timeout", op), "gcdn Python binding, call_timeout=",
                                   [python, BENCHES / "py" / "bench.py", base, "gcdn", "purge-timeout", PY_CALLS, PY_WARMUP], py_env))
-        if (BIN / "bench_job").exists():
+        if schedule.have("job"):
             # A one-URL job through gcdn_job_run vs the same purge through gcdn_purge_urls.
             for who, label, mode in (("gcdn-c-purge1", "gcdn_purge_urls, 1 URL", "purge1"),
                                      ("gcdn-c-job1", "gcdn_job_run, 1-URL job", "job1")):
@@ -294,6 +295,17 @@ def syscalls(server):
             d = CG_CALLS[1] - CG_CALLS[0]
             calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / d for k in per[1]}
             res.append({"prog": prog, "op": op, "calls": {k: v for k, v in calls.items() if v >= 0.05}})
+    if schedule.have("job"):
+        # The one-URL job vs the same purge (bench_job, resources turned over as in its rows).
+        for mode in ("purge1", "job1"):
+            per = []
+            for n in CG_CALLS:
+                f = st / "{}-{}.txt".format(mode, n)
+                sh(["strace", "-f", "-c", "-o", f, BIN / "bench_job", server.base, mode, n, 0])
+                per.append(counts(f))
+            d = CG_CALLS[1] - CG_CALLS[0]
+            calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / d for k in per[1]}
+            res.append({"prog": mode, "op": "one", "calls": {k: v for k, v in calls.items() if v >= 0.05}})
     for op in OPS:
         f = st / "wrk-{}.txt".format(op)
         out = sh(["strace", "-f", "-c", "-o", f, "wrk", "-t1", "-c1", "-d1s", "-s", BENCHES / "wrk" / (op + ".lua"), server.base])

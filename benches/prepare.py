@@ -134,19 +134,16 @@ def build_programs(go=True):
     sh(["gcc"] + cflags + ["-o", BIN / "bench_load", c / "bench_load.c", "-ldl"])
     if go:
         sh(["go", "build", "-o", BIN / "bench-go-gcdn", "."], cwd=BENCHES / "go")
-    # The job and shared-pacing program needs the job ABI (gcdn_job_run) and the rate store
-    # (gcdn_options_set_rate_store): without them its rows say so.
+    # The job and shared-pacing program: its rows need the job ABI (gcdn_job_run) and the
+    # rate store (gcdn_options_set_rate_store); it builds without them and says which is there.
     notes = {}
-    for exe, extra in ((BIN / "bench_job", []), (BIN / "bench_job_shared", ["-DBENCH_NO_JOB"])):
-        if exe.exists():
-            exe.unlink()
-        r = subprocess.run([str(x) for x in ["gcc"] + cflags + extra + ["-I", ROOT / "include", "-o", exe,
-                            c / "bench_job.c", "-L", LIB.parent, "-lgcdn", "-Wl,-rpath," + str(LIB.parent)]],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            notes[exe.name] = "benches/c/bench_job.c{} did not build: {}".format(
-                " " + " ".join(extra) if extra else "", " ".join(r.stderr.split())[-300:])
-            log(notes[exe.name])
+    sh(["gcc"] + cflags + ["-I", ROOT / "include", "-o", BIN / "bench_job", c / "bench_job.c",
+        "-L", LIB.parent, "-lgcdn", "-Wl,-rpath," + str(LIB.parent)])
+    have = json.loads(sh([BIN / "bench_job", "-", "probe"]))
+    for what, name in (("job", "the job ABI (gcdn_job_run)"), ("rate_store", "gcdn_options_set_rate_store")):
+        if not have[what]:
+            notes[what] = "this libgcdn has no " + name
+            log(notes[what])
     # Planning 1,000,000 URLs: the plan_bench example (benches/plan), when the tree has it.
     if "plan_bench" in (ROOT / "Cargo.toml").read_text():
         r = subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "plan_bench"],

@@ -701,6 +701,21 @@ def explain(ctx, missed):
             "*not pinned* above), net/http paying the cross-core wake-ups. The C library's own "
             "time per call is the *gcdn, from C* row.".format(
                 fmt(s(("gcdn-go-free", "purge"))["median_us"]), fmt(s(("sdk-go-free", "purge"))["median_us"])))
+    if any("gcdn_job_run" in m for m in missed):
+        sc = ctx.get("syscalls") or {}
+        j, p = sc.get(("job1", "one")), sc.get(("purge1", "one"))
+        if j is not None and p is not None:
+            more = {k: v - p.get(k, 0) for k, v in j.items() if v - p.get(k, 0) >= 0.5}
+            out.append(
+                "- **One-URL job vs `gcdn_purge_urls`.** Per call, strace counts {:.1f} system calls for the "
+                "job and {:.1f} for the purge; the job's extra ones: {}. `clone3` and `set_robust_list`/`rseq` "
+                "are threads started per run (the runner's driver and its worker), `futex` their hand-offs, "
+                "`madvise` their stacks given back: the same request otherwise (`sendto`/`recvfrom` alike). "
+                "A job of one lane could run on the calling thread.".format(
+                    sum(j.values()), sum(p.values()),
+                    ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+        else:
+            out.append("- **One-URL job vs `gcdn_purge_urls`.** Not profiled in this run (the `strace` section did not run).")
     if any("job makespan" in m for m in missed) and ctx.get("jobs"):
         j = ctx["jobs"]
         for case in j["cases"]:

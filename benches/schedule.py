@@ -52,6 +52,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def have(what):
+    """Whether the library has `what` ("job", "rate_store"), as bench_job's probe says."""
+    exe = BIN / "bench_job"
+    if not exe.exists():
+        return False
+    return bool(json.loads(sh([exe, "-", "probe"])).get(what))
+
+
 def paced_bound_ms(requests, window):
     """The least time R requests on one key take at N per W: (ceil(R/N) - 1) x W."""
     n, w = window
@@ -228,10 +236,10 @@ def jobs(python, with_cli=True, with_baseline=True):
     res = {"url_window": list(URL_WINDOW), "pattern_window": list(PATTERN_WINDOW),
            "max_urls": MAX_URLS, "max_patterns": MAX_PATTERNS, "baseline_cap_s": BASELINE_CAP_S,
            "cases": []}
-    have_c = (BIN / "bench_job").exists()
+    have_c = have("job")
     pacing = cli_pacing() if with_cli else None
     if not have_c:
-        res["c_note"] = "benches/c/bench_job.c did not build (no gcdn_job_run in this library?)"
+        res["c_note"] = "this libgcdn has no job ABI (gcdn_job_run)"
     if with_cli and pacing is None:
         res["cli_note"] = ("the CLI is missing" if not CLI.exists() else
                            "the CLI has no way to be told shortened windows (it reads the account's "
@@ -324,7 +332,7 @@ class Redis:
 
 def shared_run(emu, resource, store):
     emu.reset()
-    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job_shared", emu.base, "batches", URL_WINDOW[1] // URL_WINDOW[0],
+    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job", emu.base, "batches", URL_WINDOW[1] // URL_WINDOW[0],
                                                 resource, SHARED_BATCHES, SHARED_URLS, store]],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(SHARED_PROCS)]
@@ -344,8 +352,8 @@ def shared_run(emu, resource, store):
 
 
 def shared():
-    if not (BIN / "bench_job_shared").exists():
-        return {"note": "benches/c/bench_job.c did not build (no gcdn_options_set_rate_store in this library?)"}
+    if not have("rate_store"):
+        return {"note": "this libgcdn has no gcdn_options_set_rate_store"}
     if not which("redis-server"):
         return {"note": "redis-server is not installed"}
     requests = SHARED_PROCS * SHARED_BATCHES

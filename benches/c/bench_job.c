@@ -11,19 +11,47 @@
  *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
+ *   bench_job BASE_URL probe
+ *       {"job": bool, "rate_store": bool}: what this library has.
  *   bench_job BASE_URL purge1|job1 N WARMUP
  *       N timed calls of a one-URL purge: gcdn_purge_urls, or a one-URL job through
  *       gcdn_job_run (built once, run N times); the resource turns over ids 100..999 so
  *       that no call waits for the pacer; prints the result line of common.h.
  *
- * Exit status 1 if any call failed. Built with -DBENCH_NO_JOB (by benches/prepare.py, when the
- * library has the rate store but not yet the job), only `batches` is there.
+ * Exit status 1 if any call failed; 3 if the library lacks what the mode needs (the job ABI, or
+ * the rate store): those functions are declared weak below, so that one program builds
+ * against a library that has either, and says at run time what is missing.
  */
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "gcdn.h"
+
+/* The job ABI (issue 10, its prototypes exact) and the rate store (issue 14), weak: NULL when
+   the library does not have them. Repeating a declaration the header has is allowed. */
+typedef struct gcdn_job gcdn_job;
+typedef struct gcdn_run gcdn_run;
+typedef struct gcdn_report gcdn_report;
+#define WEAK __attribute__((weak))
+WEAK gcdn_job *gcdn_job_new(void);
+WEAK void gcdn_job_free(gcdn_job *job);
+WEAK int32_t gcdn_job_add_urls(gcdn_job *, int64_t resource_id, const char *const *urls, size_t n,
+                               char **error_out);
+WEAK int32_t gcdn_job_add_patterns(gcdn_job *, int64_t resource_id, const char *const *patterns,
+                                   size_t n, char **error_out);
+WEAK int32_t gcdn_job_run(const gcdn_client *, const gcdn_job *, const gcdn_run *,
+                          gcdn_report **report_out, char **error_out);
+WEAK int32_t gcdn_report_json(const gcdn_report *, char **json_out, char **error_out);
+WEAK void gcdn_report_free(gcdn_report *);
+WEAK int32_t gcdn_options_set_rate_store(gcdn_options *options, const char *url, char **error_out);
+
+static void need(int have, const char *what) {
+    if (!have) {
+        fprintf(stderr, "bench_job: this libgcdn has no %s\n", what);
+        exit(3);
+    }
+}
 
 static void die(const char *what, int32_t status, char *err) {
     fprintf(stderr, "bench_job: %s: %s (%s)\n", what, err ? err : "", gcdn_status_str(status));
@@ -48,7 +76,8 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     /* A whole job waits for its windows: let the pacer wait as long as the run needs. */
     st = gcdn_options_set_max_rate_limit_wait_ms(o, 600000, &err);
     if (st != GCDN_OK) die("rate-limit wait", st, err);
-    if (store && strcmp(store, "-") && (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
+    if (store && strcmp(store, "-") && gcdn_options_set_rate_store &&
+        (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
         die("rate store", st, err);
     gcdn_client *c = NULL;
     st = gcdn_client_new(BENCH_API_KEY, o, &c, &err);
@@ -57,7 +86,6 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     return c;
 }
 
-#ifndef BENCH_NO_JOB
 static char **numbered(const char *fmt, size_t n) {
     char **v = calloc(n ? n : 1, sizeof *v);
     for (size_t i = 0; v && i < n; i++) {
@@ -103,7 +131,6 @@ static int job(const char *base, uint64_t url_ms, uint64_t pattern_ms, size_t re
     free(p);
     return st != GCDN_OK;
 }
-#endif
 
 static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n, size_t per,
                    const char *store) {
@@ -140,7 +167,6 @@ static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n
     return failures != 0;
 }
 
-#ifndef BENCH_NO_JOB
 enum { FIRST_RID = 100, RIDS = 900 };
 
 static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
@@ -189,7 +215,6 @@ static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
     gcdn_client_free(c);
     return failures != 0;
 }
-#endif
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -200,12 +225,19 @@ int main(int argc, char **argv) {
 #define ARG(i) (argc > (i) ? strtoull(argv[i], NULL, 10) : 0)
     if (!strcmp(mode, "batches") && argc == 8)
         return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
-#ifndef BENCH_NO_JOB
+    int job_abi = gcdn_job_new && gcdn_job_free && gcdn_job_add_urls && gcdn_job_add_patterns &&
+                  gcdn_job_run && gcdn_report_json && gcdn_report_free;
+    if (!strcmp(mode, "probe")) {
+        printf("{\"job\":%s,\"rate_store\":%s}\n", job_abi ? "true" : "false",
+               gcdn_options_set_rate_store ? "true" : "false");
+        return 0;
+    }
+    if (strcmp(mode, "batches")) need(job_abi, "job ABI (gcdn_job_run)");
+    else if (strcmp(argv[argc - 1], "-")) need(gcdn_options_set_rate_store != NULL, "gcdn_options_set_rate_store");
     if (!strcmp(mode, "job") && argc == 9)
         return job(base, ARG(3), ARG(4), ARG(5), ARG(6), ARG(7), (int64_t)ARG(8));
     if ((!strcmp(mode, "purge1") || !strcmp(mode, "job1")) && argc == 5)
         return per_call(base, !strcmp(mode, "job1"), ARG(3), ARG(4));
-#endif
     fprintf(stderr, "bench_job: bad arguments (see the comment at the top of benches/c/bench_job.c)\n");
     return 2;
 }

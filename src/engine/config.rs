@@ -4,8 +4,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::account::Intervals;
 use super::error::{contains_secret, quote, Error, Result};
-use super::limits::Intervals;
 use ureq::http::Uri;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";

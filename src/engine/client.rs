@@ -9,7 +9,7 @@ use ureq::http::Method;
 
 use super::account::{Account, AccountLimits};
 use super::cancel::CancelToken;
-use super::config::{self, BaseUrl, Options};
+use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
@@ -109,14 +109,7 @@ impl Client {
             }
         };
         config::check_api_key(api_key)?;
-        let base = match &options.base_url {
-            Some(url) => BaseUrl::parse(url)?,
-            None => match std::env::var(config::ENV_BASE_URL) {
-                Ok(url) if !url.is_empty() => BaseUrl::parse(&url)
-                    .map_err(|e| e.context(format!("from {}", config::ENV_BASE_URL)))?,
-                _ => BaseUrl::parse(config::DEFAULT_BASE_URL)?,
-            },
-        };
+        let base = config::resolve_base_url(options, api_key)?;
         let transport = Transport::new(
             api_key,
             options.timeout,
@@ -176,7 +169,7 @@ impl Client {
         settings: &CallSettings,
     ) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let urls = validate::unique_items(ItemKind::Url, urls)?;
+        let urls = validate::unique_items(ItemKind::Url, urls).map_err(|e| self.redacted(e))?;
         self.purge_in_chunks(
             &self.context(settings, None),
             resource_id,
@@ -199,7 +192,8 @@ impl Client {
         settings: &CallSettings,
     ) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let patterns = validate::unique_items(ItemKind::Pattern, patterns)?;
+        let patterns =
+            validate::unique_items(ItemKind::Pattern, patterns).map_err(|e| self.redacted(e))?;
         let ctx = self.context(settings, None);
         self.purge_in_chunks(&ctx, resource_id, ItemKind::Pattern, &patterns)
     }
@@ -337,6 +331,11 @@ impl Client {
     /// (from `with_call_timeout` / `with_cancel`), the client's wait budget, and `observer`.
     pub(crate) fn context(&self, settings: &CallSettings, observer: Option<Observer>) -> CallCtx {
         CallCtx::new(&settings.or(&self.defaults), self.api.wait_budget, observer)
+    }
+
+    /// `error` without the key (in any form) or any URL password.
+    fn redacted(&self, error: Error) -> Error {
+        error.redacted(&self.api.api_key)
     }
 
     /// The most one request may wait on rate limits (`Options::max_rate_limit_wait`).

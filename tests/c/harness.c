@@ -263,6 +263,8 @@ static gcdn_client *logged_client(struct log_tally *t, int32_t max_level) {
     char *err = NULL;
     gcdn_options *opts = gcdn_options_new();
     EXPECT(gcdn_options_set_base_url(opts, base_url, &err), GCDN_OK, NULL, "log: base url");
+    EXPECT(gcdn_options_set_user_agent_suffix(opts, "gcdn-c-harness/1", &err), GCDN_OK, NULL,
+           "log: user agent");
     /* Paced by these intervals, not by the account's limits read from the emulator. */
     EXPECT(gcdn_options_set_purge_intervals_ms(opts, 1, 1, &err), GCDN_OK, NULL, "log: intervals");
     EXPECT(gcdn_options_set_log(opts, count_record, t, max_level, &err), GCDN_OK, NULL,

@@ -317,8 +317,10 @@ fn child_purges_once() {
         base_url: Some(base),
         ..Options::default()
     };
-    if std::env::var_os("GCDN_LOG_TEST_CHILD_CALLBACK").is_some() {
-        o.set_log(Arc::new(|_: &Record<'_>| {}), Level::Trace);
+    match std::env::var("GCDN_LOG_TEST_CHILD_CALLBACK").as_deref() {
+        Ok("silent") => o.set_log(Arc::new(|_: &Record<'_>| {}), Level::Trace),
+        Ok("stderr") => o.set_log(gcdn::engine::log::to_stderr(), Level::Debug),
+        _ => {}
     }
     match Client::new(Some(&key), &o) {
         Ok(client) => {
@@ -329,14 +331,14 @@ fn child_purges_once() {
     }
 }
 
-fn run_child(emu: &Emulator, gcdn_log: &str, callback: bool) -> String {
+fn run_child(emu: &Emulator, gcdn_log: &str, callback: Option<&str>) -> String {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["child_purges_once", "--exact", "--ignored", "--nocapture"])
         .env(CHILD, emu.base_url())
         .env("GCDN_LOG_TEST_CHILD_KEY", emu.api_key())
         .env("GCDN_LOG", gcdn_log);
-    if callback {
-        cmd.env("GCDN_LOG_TEST_CHILD_CALLBACK", "1");
+    if let Some(callback) = callback {
+        cmd.env("GCDN_LOG_TEST_CHILD_CALLBACK", callback);
     }
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -352,7 +354,7 @@ fn gcdn_log_sends_records_to_stderr() {
         limits: Limits::unlimited_rate(),
         ..Config::default()
     });
-    let debug = run_child(&emu, "debug", false);
+    let debug = run_child(&emu, "debug", None);
     assert!(debug.contains("CHILD PURGED"), "{debug}");
     let lines: Vec<&str> = debug
         .lines()
@@ -366,27 +368,36 @@ fn gcdn_log_sends_records_to_stderr() {
     assert!(lines[0].ends_with(" ms)"), "{debug}");
     assert_no_secret(&debug);
 
-    let trace = run_child(&emu, "TRACE", false);
+    let trace = run_child(&emu, "TRACE", None);
     assert!(trace.contains("gcdn: trace: pacer: "), "{trace}");
 
     // Above the records' levels, off, or a callback set: nothing on stderr.
     for (value, callback) in [
-        ("warn", false),
-        ("off", false),
-        ("", false),
-        ("debug", true),
+        ("warn", None),
+        ("off", None),
+        ("", None),
+        ("debug", Some("silent")),
     ] {
         let quiet = run_child(&emu, value, callback);
         assert!(quiet.contains("CHILD PURGED"), "{value}: {quiet}");
         assert!(!quiet.contains("gcdn: "), "{value}: {quiet}");
     }
 
+    // The Rust API's stderr writer (the CLI's -v) writes the same lines, GCDN_LOG or not.
+    let cli = run_child(&emu, "off", Some("stderr"));
+    let cli_lines: Vec<&str> = cli.lines().filter(|l| l.starts_with("gcdn: ")).collect();
+    assert_eq!(cli_lines.len(), 1, "{cli}");
+    assert!(
+        cli_lines[0].starts_with("gcdn: debug: POST /cdn/resources/1/purge -> 201 (attempt 1, "),
+        "{cli}"
+    );
+
     // A value that names no level is refused when the client is made, and says why.
-    let bad = run_child(&emu, "loud", false);
+    let bad = run_child(&emu, "loud", None);
     assert!(
         bad.contains("CHILD CLIENT ERROR: GCDN_LOG must be one of error, warn, info, debug"),
         "{bad}"
     );
     // One purge per child but the last, which sent nothing.
-    assert_eq!(purges(&emu).len(), 6);
+    assert_eq!(purges(&emu).len(), 7);
 }

@@ -408,13 +408,23 @@ impl Logger {
     fn emit(&self, record: &Record<'_>) {
         match &self.sink {
             Sink::Fn(f) => f(record),
-            Sink::Stderr => {
-                let line = format!("gcdn: {}: {}\n", record.level.as_str(), record.message);
-                // One write per line, so lines of several threads do not mix.
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            }
+            Sink::Stderr => write_stderr(record),
         }
     }
+}
+
+/// `record` as `GCDN_LOG` writes it: `gcdn: debug: POST /cdn/resources/5/purge -> 201
+/// (attempt 1, 3 ms)`, one line on stderr.
+pub fn write_stderr(record: &Record<'_>) {
+    let line = format!("gcdn: {}: {}\n", record.level.as_str(), record.message);
+    // One write per line, so lines of several threads do not mix.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// A log function writing each record to stderr as `GCDN_LOG` does (for `gcdn -v`):
+/// `options.set_log(log::to_stderr(), Level::Debug)`.
+pub fn to_stderr() -> LogFn {
+    Arc::new(write_stderr)
 }
 
 /// ` on resource 5 (URL purges)`, or nothing.

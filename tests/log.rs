@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use common::*;
 use gcdn::engine::log::{Event, Level, Record};
-use gcdn::engine::{Client, Options, PaceKind, WaitReason};
+use gcdn::engine::{
+    Client, Options, PaceKey, PaceKind, Slot, SlotStore, StoreError, WaitReason, Window,
+};
 
 /// A record, owned, and the thread it was logged on.
 #[derive(Clone, Debug)]
@@ -400,4 +402,54 @@ fn gcdn_log_sends_records_to_stderr() {
     );
     // One purge per child but the last, which sent nothing.
     assert_eq!(purges(&emu).len(), 7);
+}
+
+/// A shared store that cannot be reached, as a Redis store is when its server is down: every
+/// call fails, with the password of its URL in the error (which the log must not show).
+struct DownStore;
+
+impl SlotStore for DownStore {
+    fn take(&self, _: PaceKey, _: Window, _: Duration) -> Result<Slot, StoreError> {
+        Err(StoreError {
+            message: format!("redis://gcdn:{URL_PASSWORD}@127.0.0.1:9/0: connection refused"),
+        })
+    }
+    fn defer(&self, _: PaceKey, _: Window, _: Duration) -> Result<(), StoreError> {
+        Err(StoreError {
+            message: "connection refused".into(),
+        })
+    }
+    fn describe(&self) -> String {
+        "redis://127.0.0.1:9/0".into()
+    }
+}
+
+#[test]
+fn a_failing_rate_store_is_a_warning_once() {
+    let emu = emulator_unlimited();
+    let (mut o, log) = options(&emu, Level::Debug);
+    o.set_purge_intervals(Duration::from_millis(1), Duration::from_millis(1))
+        .unwrap();
+    let client = Client::new_with_slot_store(Some(emu.api_key()), &o, Arc::new(DownStore)).unwrap();
+    for id in 1..=3 {
+        client.purge_urls(id, &["/a.png"]).unwrap();
+    }
+    let seen = log.lock().unwrap().clone();
+    let fallbacks: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.event == Event::StoreFallback)
+        .collect();
+    assert_eq!(fallbacks.len(), 3, "{seen:#?}");
+    let levels: Vec<Level> = fallbacks.iter().map(|s| s.level).collect();
+    assert_eq!(levels, [Level::Warn, Level::Debug, Level::Debug]);
+    assert!(
+        fallbacks[0].message.contains("redis://127.0.0.1:9/0"),
+        "{:?}",
+        fallbacks[0].message
+    );
+    for s in &seen {
+        assert_no_secret(&s.message);
+    }
+    // The purges went on, paced in this process.
+    assert_eq!(purges(&emu).len(), 3);
 }

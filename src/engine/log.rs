@@ -348,6 +348,7 @@ impl Logger {
                 kind,
                 wait,
                 reserved,
+                ..
             } => {
                 path_clean = Cow::Borrowed("");
                 record.event = Event::Pacer;
@@ -385,9 +386,9 @@ impl Logger {
                     Level::Warn
                 }
             }
-            Note::Slot { reserved, .. } => {
+            Note::Slot { store_failed, .. } => {
                 // The store answered: a later failure is news again.
-                if *reserved {
+                if !store_failed {
                     self.fallback_warned.store(false, Ordering::Relaxed);
                 }
                 Level::Trace
@@ -511,15 +512,30 @@ mod tests {
             kind: PaceKind::Urls,
             wait: Duration::ZERO,
             reserved: true,
+            store_failed: false,
+        };
+        let failed_slot = Note::Slot {
+            resource_id: 1,
+            kind: PaceKind::Urls,
+            wait: Duration::ZERO,
+            reserved: true,
+            store_failed: true,
         };
         logger.note(&fb);
+        logger.note(&failed_slot);
         logger.note(&fb);
         logger.note(&slot);
         logger.note(&fb);
         let levels: Vec<Level> = seen.lock().unwrap().iter().map(|(l, _)| *l).collect();
         assert_eq!(
             levels,
-            [Level::Warn, Level::Debug, Level::Trace, Level::Warn]
+            [
+                Level::Warn,
+                Level::Trace,
+                Level::Debug,
+                Level::Trace,
+                Level::Warn
+            ]
         );
     }
 

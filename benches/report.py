@@ -465,31 +465,35 @@ def new_paths_section(ctx, w):
 
 def jobs_section(ctx, w):
     j = ctx["jobs"]
-    uw, pw = j["url_window"], j["pattern_window"]
+    wins = sorted({c["window_ms"] for c in j["cases"]})
     w("## The job at the rate-limit bound")
     w("")
-    w("On `gcdn-emulator` with shortened windows: **{} URL purge per {} ms and {} pattern purge per {} ms "
-      "per resource**, at most {} URLs / {} patterns per request (the API's). The bound is the slowest "
+    w("On `gcdn-emulator` with shortened windows: **1 URL purge and 1 pattern purge per {} ms per "
+      "resource** (the *window* column), at most {} URLs / {} patterns per request (the API's). The bound is the slowest "
       "resource's paced schedule computed from the windows: for R requests on one key at N per W, "
       "(ceil(R/N) − 1) × W; a resource's URL purges and its pattern purges are separate keys at the API, "
       "so the larger of the two. One round trip here: {} ms (a one-URL purge, median). *Makespan*: the C "
       "job from `gcdn_job_run` to its return (`benches/c/bench_job.c`, paced by "
-      "`gcdn_options_set_purge_intervals_ms({}, {})`); the CLI from process start to exit (full URLs "
+      "`gcdn_options_set_purge_intervals_ms(W, W)`, default run settings: 4 workers); the CLI ({}) from "
+      "process start to exit (`gcdn purge --purge-intervals W,W --from FILE`: full URLs "
       "mapped by host through `GET /cdn/resources`; patterns, if any, by a second process started at "
       "the same time); the baseline, a loop a user writes with the official Python SDK "
       "(`benches/py/job_baseline.py`: resource after resource, chunks of 100 URLs / 10 patterns, the "
       "SDK's own retries), from its first call to its last, stopped after {} s. *Requests* and *429s* "
       "are what the emulator recorded (purge requests sent, and those answered 429).".format(
-          uw[0], uw[1], pw[0], pw[1], j["max_urls"], j["max_patterns"], fmt(j.get("rtt_ms"), 2),
-          uw[1] // uw[0], pw[1] // pw[0], j["baseline_cap_s"]))
+          " or ".join("{:,}".format(x) for x in wins), j["max_urls"], j["max_patterns"], fmt(j.get("rtt_ms"), 2),
+          j.get("cli_version", "gcdn"), j["baseline_cap_s"]))
     w("")
-    w("Why one request per window, and 1.2 s: the C ABI states a shortened window only as N = 1 per "
-      "interval (`gcdn_options_set_purge_intervals_ms`), and an account's limits faster than 10× the "
-      "documented rate (e.g. `2/500ms`) are not believed (`src/engine/account.rs`), so a 2-per-500-ms "
-      "emulator could not be matched exactly by gcdn. The pacer adds its documented safety margin to "
-      "every window: 2 % of it, at least 50 ms (`pacer::margin`), which is 4.2 % of 1.2 s; at the "
-      "API's 60 s windows it is 2 %. The baseline ran beside the gcdn rows, against an emulator of its "
-      "own (it spends its time in its SDK's retry sleeps).")
+    w("Why one request per window, and 1.2 s: the C ABI and the CLI state a shortened window only as "
+      "N = 1 per interval (`gcdn_options_set_purge_intervals_ms`, `--purge-intervals`), and an account's "
+      "limits faster than 10× the documented rate (e.g. `2/500ms`) are not believed "
+      "(`src/engine/account.rs`), so a 2-per-500-ms emulator could not be matched exactly by gcdn. The "
+      "pacer adds its documented safety margin to every window: 2 % of it, at least 50 ms "
+      "(`pacer::margin`), which is 4.2 % of 1.2 s; at the API's 60 s windows it is 2 %. The "
+      "100-resource job's bound is a single window, to which the spread of the first window's 100 "
+      "requests over the job's 4 connections adds: it runs at 1.2 s and again at 2.4 s. The baseline "
+      "ran beside the gcdn rows, against an emulator of its own (it spends its time in its SDK's retry "
+      "sleeps).")
     w("")
     if j.get("c_note"):
         w("C job: not measured: " + j["c_note"] + ".")
@@ -497,16 +501,16 @@ def jobs_section(ctx, w):
     if j.get("cli_note"):
         w("CLI: not measured: " + j["cli_note"] + ".")
         w("")
-    w("| job | requests (min) | bound ms | client | makespan ms | makespan ÷ bound | requests sent | 429s met | note |")
-    w("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    w("| job | window ms | requests (min) | bound ms | client | makespan ms | makespan ÷ bound | requests sent | 429s met | note |")
+    w("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for case in j["cases"]:
         for impl, label in (("c", "gcdn C job"), ("cli", "gcdn CLI"), ("baseline", "official Python SDK loop")):
             r = case.get(impl)
             if r is None:
                 continue
             if "seen" not in r and r.get("error"):
-                w("| {} | {} | {:,} | {} | – | – | – | – | failed: {} |".format(
-                    case["name"], case["min_requests"], case["bound_ms"], label, r["error"][:120]))
+                w("| {} | {:,} | {} | {:,} | {} | – | – | – | – | failed: {} |".format(
+                    case["name"], case["window_ms"], case["min_requests"], case["bound_ms"], label, r["error"][:120]))
                 continue
             f = job_figures(dict(r, cap_s=j["baseline_cap_s"]), case, j["rtt_ms"])
             note = []
@@ -522,8 +526,8 @@ def jobs_section(ctx, w):
             ratio = fmt_ratio(f["ratio"])
             if r.get("capped"):
                 ratio = "> " + ratio
-            w("| {} | {} | {:,} | {} | {:,.0f} | {} | {} | {} | {} |".format(
-                case["name"], case["min_requests"], case["bound_ms"], label, f["makespan_ms"], ratio,
+            w("| {} | {:,} | {} | {:,} | {} | {:,.0f} | {} | {} | {} | {} |".format(
+                case["name"], case["window_ms"], case["min_requests"], case["bound_ms"], label, f["makespan_ms"], ratio,
                 f["requests"], f["rate_limited"], "; ".join(note)))
     w("")
 
@@ -728,9 +732,8 @@ def explain(ctx, missed):
                 if f["makespan_ms"] <= 1.05 * case["bound_ms"] + j["rtt_ms"] and not f["rate_limited"] and f["complete"]:
                     continue
                 # The pacer's documented margin, once per window of the slowest key.
-                steps = max(math.ceil(case["url_requests_each"] / j["url_window"][0]) - 1,
-                            math.ceil(case["pattern_requests_each"] / j["pattern_window"][0]) - 1, 0)
-                w_ms = max(j["url_window"][1], j["pattern_window"][1])
+                steps = max(case["url_requests_each"] - 1, case["pattern_requests_each"] - 1, 0)
+                w_ms = case["window_ms"]
                 margin = steps * max(w_ms / 50, 50)
                 extra = f["makespan_ms"] - case["bound_ms"]
                 out.append(

@@ -24,7 +24,7 @@ pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
-pub const MAX_ITEMS_PER_ADD: usize = 1_000_000;
+pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;
 /// Most bytes of item text one job holds (offsets are 32-bit): 4 GiB less one.
 pub const MAX_JOB_TEXT: usize = u32::MAX as usize;
 /// Longest stretch of a caller's item quoted back in a message.

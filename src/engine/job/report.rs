@@ -102,8 +102,9 @@ pub struct RequestReport {
     /// What was (or would be) sent: spans of the job's text.
     pub items: Vec<Span>,
     pub outcome: Outcome,
-    /// The gcdn status code of the request: 0 when purged; `None` while only planned.
-    pub status: Option<i32>,
+    /// The request's status: `None` when purged, or while only planned; in JSON its C code
+    /// (0 for purged, `null` for planned).
+    pub status: Option<Status>,
     pub http_status: Option<u16>,
     /// Why it failed or was not sent. Never contains the API key.
     pub message: Option<CString>,
@@ -341,7 +342,12 @@ impl Serialize for RequestJson<'_> {
         m.serialize_entry("kind", r.kind.as_str())?;
         m.serialize_entry("items", &Items(self.0, &r.items))?;
         m.serialize_entry("outcome", r.outcome.as_str())?;
-        m.serialize_entry("status", &r.status)?;
+        let status = match (r.outcome, r.status) {
+            (_, Some(s)) => Some(crate::ffi::status_code(s)),
+            (Outcome::Purged, None) => Some(0),
+            _ => None,
+        };
+        m.serialize_entry("status", &status)?;
         m.serialize_entry("http_status", &r.http_status)?;
         m.serialize_entry("message", &r.message())?;
         m.serialize_entry("attempts", &r.attempts)?;
@@ -391,7 +397,7 @@ impl Serialize for Report {
         m.serialize_entry("requests", &Requests(self))?;
         m.serialize_entry("skipped", &SkippedJson(self))?;
         m.serialize_entry("totals", &self.totals)?;
-        m.serialize_entry("status", &self.status.map_or(0, Status::code))?;
+        m.serialize_entry("status", &self.status.map_or(0, crate::ffi::status_code))?;
         m.serialize_entry("message", &self.message)?;
         m.serialize_entry(
             "listing",
@@ -433,11 +439,10 @@ mod tests {
     fn json_form_is_the_documented_one() {
         let mut r = sample();
         r.requests[0].outcome = Outcome::Purged;
-        r.requests[0].status = Some(0);
-        r.requests[0].http_status = Some(201);
+                r.requests[0].http_status = Some(201);
         r.requests[0].attempts = 1;
         r.requests[2].outcome = Outcome::Failed;
-        r.requests[2].status = Some(6);
+        r.requests[2].status = Some(Status::Server);
         r.requests[2].http_status = Some(503);
         r.requests[2].message = Some(CString::new("HTTP 503: down").unwrap());
         r.requests[2].attempts = 3;

@@ -5,9 +5,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::api::resource_json;
-use crate::server::{Incoming, Reply};
-use crate::state::Shared;
-use crate::{Fault, FaultAction, Refusal, Resource};
+use crate::wire::{lock, Incoming, Reply};
+use crate::{Endpoint, Fault, FaultAction, ListingFault, PurgeState, Refusal, Resource, Shared};
 
 const PREFIX: &str = "/__emulator/";
 
@@ -37,9 +36,11 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
         ("POST", "resources") => add_resource(shared, &rq.body),
         ("POST", "faults") => add_fault(shared, &rq.body),
         ("DELETE", "faults") => {
-            shared.state().faults.clear();
+            lock(&shared.faults).clear();
             Ok(ok())
         }
+        ("POST", "purge_states") => purge_states(shared, &rq.body),
+        ("POST", "listing_faults") => listing_fault(shared, &rq.body),
         ("GET", "requests") => Ok(requests(shared)),
         ("DELETE", "requests") => {
             shared.log().clear();
@@ -51,11 +52,11 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
             Ok(ok())
         }
         (method, r) => match r.strip_prefix("resources/").map(str::parse::<i64>) {
-            Some(Ok(id)) if method == "GET" => match shared.state().resources.get(&id) {
+            Some(Ok(id)) if method == "GET" => match shared.account().resources.get(&id) {
                 Some(r) => Ok(Reply::json(200, &control_resource_json(r))),
                 None => Err(error(404, "no such resource")),
             },
-            Some(Ok(id)) if method == "DELETE" => match shared.state().resources.remove(&id) {
+            Some(Ok(id)) if method == "DELETE" => match shared.account().remove(id) {
                 Some(_) => Ok(ok()),
                 None => Err(error(404, "no such resource")),
             },
@@ -71,36 +72,130 @@ fn control_resource_json(r: &Resource) -> Value {
     v
 }
 
-/// `{"id": 5, "active": true, "refusal": null|"primary"|"streaming"|"custom"}`.
+/// The whole resource: `{"id": 5, "cname": "a.example.com", "secondaryHostnames": [...],
+/// "active": true, "deleted": false, "can_purge_by_urls": true, "refusal": null}`; every
+/// field but `id` optional, defaulting to [`Resource::new`]'s.
 fn add_resource(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     let data = parse(body)?;
     let id = data
         .get("id")
         .and_then(Value::as_i64)
         .ok_or_else(|| error(400, "\"id\" must be an integer"))?;
-    let active = match data.get("active") {
-        None | Some(Value::Null) => true,
+    let mut r = Resource::new(id);
+    let given = |key: &str| data.get(key).filter(|v| !v.is_null());
+    let flag = |key: &str, default: bool| match given(key) {
+        None => Ok(default),
         Some(v) => v
             .as_bool()
-            .ok_or_else(|| error(400, "\"active\" must be a boolean"))?,
+            .ok_or_else(|| error(400, &format!("\"{key}\" must be a boolean"))),
     };
-    let refusal = match data.get("refusal") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_str().and_then(Refusal::parse).ok_or_else(|| {
+    r.active = flag("active", true)?;
+    r.deleted = flag("deleted", false)?;
+    r.can_purge_by_urls = flag("can_purge_by_urls", true)?;
+    if let Some(v) = given("cname") {
+        r.cname = v
+            .as_str()
+            .ok_or_else(|| error(400, "\"cname\" must be a string"))?
+            .to_owned();
+    }
+    if let Some(v) = given("secondaryHostnames").or_else(|| given("secondary_hostnames")) {
+        let hosts = v.as_array().and_then(|a| {
+            a.iter()
+                .map(|h| h.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        });
+        r.secondary_hostnames =
+            hosts.ok_or_else(|| error(400, "\"secondaryHostnames\" must be a list of strings"))?;
+    }
+    if let Some(v) = given("refusal") {
+        r.refusal = Some(v.as_str().and_then(Refusal::parse).ok_or_else(|| {
             error(
                 400,
                 "\"refusal\" must be null, \"primary\", \"streaming\" or \"custom\"",
             )
+        })?);
+    }
+    let reply = Reply::json(201, &control_resource_json(&r));
+    shared.account().resources.insert(id, r);
+    Ok(reply)
+}
+
+/// `{"state": "failed"|"in_progress"|"successful", "next": N}`: the next N purges end so;
+/// `{"state": ..., "resource_id": 5}`: every later purge of resource 5 does (`"state":
+/// null` undoes it).
+fn purge_states(shared: &Shared, body: &str) -> Result<Reply, Reply> {
+    let data = parse(body)?;
+    let state = match data.get("state") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().and_then(PurgeState::parse).ok_or_else(|| {
+            error(
+                400,
+                "\"state\" must be \"successful\", \"failed\" or \"in_progress\"",
+            )
         })?),
     };
-    let r = Resource {
-        id,
-        active,
-        refusal,
-    };
-    shared.state().resources.insert(id, r);
-    Ok(Reply::json(201, &control_resource_json(&r)))
+    let mut account = shared.account();
+    match (
+        data.get("next").map(Value::as_u64),
+        data.get("resource_id").map(Value::as_i64),
+    ) {
+        (Some(Some(n)), None) => {
+            let state = state.ok_or_else(|| error(400, "\"next\" needs a \"state\""))?;
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            if n > 0 {
+                account.next_ends.push_back((state, n));
+            }
+        }
+        (None, Some(Some(id))) => match state {
+            Some(s) => drop(account.resource_ends.insert(id, s)),
+            None => drop(account.resource_ends.remove(&id)),
+        },
+        _ => {
+            return Err(error(
+                400,
+                "give \"next\" (a non-negative integer) or \"resource_id\" (an integer)",
+            ))
+        }
+    }
+    Ok(ok())
 }
+
+/// `{"endpoint": "resources"|"purge_statuses", "fault": F}`, `F` one of `"none"`,
+/// `"endless_next"`, `"next_loops"`, `"bad_entries"`, `{"huge": N}`, `{"oversized": BYTES}`.
+fn listing_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
+    let data = parse(body)?;
+    let endpoint = match data.get("endpoint").and_then(Value::as_str) {
+        Some("resources") => Endpoint::Resources,
+        Some("purge_statuses") => Endpoint::PurgeStatuses,
+        _ => {
+            return Err(error(
+                400,
+                "\"endpoint\" must be \"resources\" or \"purge_statuses\"",
+            ))
+        }
+    };
+    let fault = match data.get("fault") {
+        Some(Value::String(s)) if s == "none" => ListingFault::None,
+        Some(Value::String(s)) if s == "endless_next" => ListingFault::EndlessNext,
+        Some(Value::String(s)) if s == "next_loops" => ListingFault::NextLoops,
+        Some(Value::String(s)) if s == "bad_entries" => ListingFault::BadEntries,
+        Some(Value::Object(o)) if o.len() == 1 => match o.iter().next() {
+            Some((k, v)) if k == "huge" && v.is_u64() => {
+                ListingFault::Huge(v.as_u64().unwrap_or(0))
+            }
+            Some((k, v)) if k == "oversized" && v.is_u64() => {
+                ListingFault::Oversized(v.as_u64().unwrap_or(0))
+            }
+            _ => return Err(error(400, LISTING_FAULTS)),
+        },
+        _ => return Err(error(400, LISTING_FAULTS)),
+    };
+    shared.account().listing_faults.insert(endpoint, fault);
+    Ok(ok())
+}
+
+const LISTING_FAULTS: &str = "\"fault\" must be \"none\", \"endless_next\", \"next_loops\", \
+    \"bad_entries\", {\"huge\": n} or {\"oversized\": bytes}";
 
 /// `{"method", "path_prefix", "times", "action": A}`, where `A` is one of
 ///
@@ -137,7 +232,7 @@ fn add_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
         .and_then(Value::as_object)
         .ok_or_else(|| error(400, "\"action\" must be an object"))?;
     let action = parse_action(action)?;
-    shared.state().faults.push_back(Fault {
+    lock(&shared.faults).push_back(Fault {
         method,
         path_prefix,
         times,
@@ -290,13 +385,14 @@ fn requests(shared: &Shared) -> Reply {
 }
 
 /// Any of `url_requests`, `url_window_ms`, `pattern_requests`, `pattern_window_ms`,
-/// `all_requests`, `all_window_ms`, `max_urls`, `max_patterns`, `retry_after`
-/// (`"none"`, `"seconds"`, `"date"`), `record` and `log` (booleans).
+/// `all_requests`, `all_window_ms`, `max_urls`, `max_patterns`, `purge_status_delay_ms`,
+/// `retry_after` (`"none"`, `"seconds"`, `"date"`), `record` and `log` (booleans).
 fn configure(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     let data = parse(body)?;
-    let mut state = shared.state();
-    let mut limits = state.limits.clone();
-    let mut retry_after = state.retry_after;
+    let mut account = shared.account();
+    let mut limits = account.limits.clone();
+    let mut retry_after = account.retry_after;
+    let mut delay = account.purge_delay;
     let (mut record, mut log) = (None, None);
     for (key, v) in &data {
         let num = || {
@@ -317,6 +413,7 @@ fn configure(shared: &Shared, body: &str) -> Result<Reply, Reply> {
             "all_window_ms" => limits.all_window = Duration::from_millis(num()?),
             "max_urls" => limits.max_urls = usize::try_from(num()?).unwrap_or(usize::MAX),
             "max_patterns" => limits.max_patterns = usize::try_from(num()?).unwrap_or(usize::MAX),
+            "purge_status_delay_ms" => delay = Duration::from_millis(num()?),
             "retry_after" => {
                 retry_after = v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
                     error(
@@ -330,11 +427,14 @@ fn configure(shared: &Shared, body: &str) -> Result<Reply, Reply> {
             _ => return Err(error(400, &format!("unknown setting \"{key}\""))),
         }
     }
-    state.limits = limits;
-    state.retry_after = retry_after;
-    drop(state);
+    account.limits = limits;
+    account.retry_after = retry_after;
+    account.purge_delay = delay;
+    drop(account);
     if let Some(on) = record {
-        shared.set_recording(on);
+        shared
+            .recording
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
     if let Some(on) = log {
         shared.set_logging(on);

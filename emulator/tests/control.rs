@@ -26,7 +26,9 @@ fn resources() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
-        json!({"id": 5, "active": false, "status": "suspended", "cname": "cdn5.example.com", "refusal": "streaming"})
+        json!({"id": 5, "active": false, "status": "suspended", "cname": "cdn5.example.com",
+               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true,
+               "refusal": "streaming"})
     );
     assert_eq!(api(&emu, "DELETE", "/cdn/resources/5", "").status, 400);
     assert_eq!(

@@ -82,7 +82,10 @@ impl RedisServer {
             if self.ping() {
                 return;
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer PING in 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING in 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -129,7 +132,8 @@ impl RedisServer {
     /// Run one command over a raw connection and return the raw reply (for checks).
     pub fn raw(&self, command: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let mut req = String::new();
         if let Some(pw) = &self.password {
             req.push_str(&format!("AUTH {pw}\r\n"));

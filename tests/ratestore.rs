@@ -546,7 +546,7 @@ proptest! {
         port in prop_oneof![Just(String::new()), "[0-9]{1,6}".prop_map(|p| format!(":{p}")), ":[a-z]{0,3}"],
         path in prop_oneof![Just(String::new()), "/[0-9]{0,8}", "/[ -~]{0,8}", any::<String>()],
     ) {
-        let pw = "Pw-9f8e7d6c";
+        let pw = "Pw-9f/8e?7d#6c@x";
         let url = format!("{scheme}://{user}:{pw}@{host}{port}{path}");
         match RedisUrl::parse(&url) {
             Ok(u) => {

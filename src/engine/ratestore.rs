@@ -125,22 +125,23 @@ impl fmt::Display for RedisUrl {
 }
 
 /// `url` with the password of its user information (if any) replaced by `***`, for
-/// messages. (Local helper; the secrets task may bring a shared one.)
+/// messages. The user information runs to the LAST `@`, so a password holding `/`, `?`, `#`
+/// or `@` unescaped is hidden whole; user information without a `:` is hidden whole too
+/// (some clients read `redis://secret@host` as a password). Local helper: the secrets
+/// task's `error::redact_url_password` can replace it once on `main`.
 pub fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let hidden = if userinfo.contains(':') || !userinfo.is_empty() {
-                format!("{user}:***")
-            } else {
-                String::new()
+    match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None if userinfo.is_empty() => String::new(),
+                None => "***".to_owned(),
             };
-            format!("{scheme}://{hidden}@{host}{tail}")
+            format!("{scheme}://{shown}@{}", &rest[at + 1..])
         }
         None => url.to_owned(),
     }
@@ -171,21 +172,25 @@ impl RedisUrl {
             }
             _ => return Err(bad("the scheme must be redis://")),
         }
-        if rest.contains(['?', '#']) {
+        // The user information runs to the last `@` (a password may hold `/`, `?`, `#`).
+        let (userinfo, after) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        if after.contains(['?', '#']) {
             return Err(bad("must not have a query or a fragment"));
         }
-        let end = rest.find('/').unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(end);
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
+        let end = after.find('/').unwrap_or(after.len());
+        let (hostport, path) = after.split_at(end);
         let (mut username, mut password) = (None, None);
         if let Some(userinfo) = userinfo {
-            let (user, pw) = match userinfo.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (userinfo, None),
+            let Some((user, pw)) = userinfo.split_once(':') else {
+                return Err(bad(
+                    "user information without a password (write redis://:password@host for a \
+                     password alone, redis://user:password@host for an ACL user)",
+                ));
             };
+            let pw = Some(pw);
             let user = percent_decode(user).ok_or_else(|| bad("bad %-escape in the user name"))?;
             if !user.is_empty() {
                 username = Some(user);
@@ -779,6 +784,10 @@ mod tests {
             "redis://h\r\n",
             "redis://[::1",
             "redis://ho$t",
+            "redis://:s3cret/pw@h:99999",
+            "redis://u:s3cret?pw#x@h:1/x",
+            "redis://s3cret-pw@h:0",
+            "redis://s3cret-pw@h",
         ] {
             let e = RedisUrl::parse(bad).unwrap_err();
             assert!(e.message.starts_with("rate store URL"), "{bad:?}: {e}");
@@ -795,9 +804,14 @@ mod tests {
         assert_eq!(redact_url_password("redis://:pw@h"), "redis://:***@h");
         assert_eq!(redact_url_password("redis://h:1/0"), "redis://h:1/0");
         assert_eq!(
-            redact_url_password("redis://a:b@c@h/x@y"),
-            "redis://a:***@h/x@y"
+            redact_url_password("redis://a:b@c@h/0"),
+            "redis://a:***@h/0"
         );
+        assert_eq!(
+            redact_url_password("redis://a:b/c?d#e@h/0"),
+            "redis://a:***@h/0"
+        );
+        assert_eq!(redact_url_password("redis://secret@h"), "redis://***@h");
     }
 
     #[test]

@@ -7,6 +7,9 @@ PYTHON ?= python3
 GO ?= go
 PREFIX ?= /usr/local
 REL := target/release
+# Shared pacing on Redis (cargo feature `rate-store`, off in a bare `cargo build`) is on in
+# every build and test here, the release library (and so the wheel) included.
+FEATURES ?= --features gcdn/rate-store
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
         test-python test-go fuzz bench python-wheel install clean
@@ -15,7 +18,7 @@ all: build
 
 # The release library (.so and .a), the emulator, and the SONAME link the linker's users need.
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace $(FEATURES)
 	ln -sf libgcdn.so $(REL)/libgcdn.so.0
 
 # Regenerate include/gcdn.h from src/ffi.rs with the pinned cbindgen.
@@ -31,24 +34,25 @@ test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	cd bindings/go && $(GO) vet ./...
 
 # Rust unit and integration tests, the header drift check, and the C harness (the debug
 # libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib).
 test-rust:
-	$(CARGO) build --workspace
-	$(CARGO) test --workspace
+	$(CARGO) build --workspace $(FEATURES)
+	$(CARGO) test --workspace $(FEATURES)
 
 # The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-c-sanitizers:
-	$(CARGO) build --workspace
-	GCDN_C_SANITIZE=address,undefined $(CARGO) test --test c_harness c_harness
+	$(CARGO) build --workspace $(FEATURES)
+	GCDN_C_SANITIZE=address,undefined $(CARGO) test $(FEATURES) --test c_harness c_harness
 
 # The C harness under valgrind memcheck: zero errors, zero bytes definitely lost.
 test-c-valgrind:
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace $(FEATURES)
 	GCDN_C_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
-		$(CARGO) test --test c_harness c_harness
+		$(CARGO) test $(FEATURES) --test c_harness c_harness
 
 test-python: build
 	$(PYTHON) -m pytest bindings/python/tests -q
@@ -58,7 +62,7 @@ test-go: build
 
 # A long property-based fuzzing run (make test runs 2,000 cases per property).
 fuzz:
-	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release --test fuzz
+	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release $(FEATURES) --test fuzz
 
 bench: build
 	benches/run

@@ -1,0 +1,1 @@
+//! Shared pacing across processes through a real redis-server (issue 14).

@@ -235,6 +235,37 @@ int32_t gcdn_options_set_user_agent_suffix(struct gcdn_options *options,
 int32_t gcdn_options_set_ca_file(struct gcdn_options *options, const char *path, char **error_out);
 
 /**
+ * Share pacing with every client, in any process or on any host, that uses the same Redis
+ * and the same API key: `url` is `redis://[[user]:password@]host[:port][/db]` (copied; port
+ * 6379 and db 0 by default; `%XX` escapes in the user and password). Checked at once: a
+ * malformed URL, or a library built without shared pacing (cargo feature `rate-store`), is
+ * GCDN_ERR_INVALID_ARGUMENT, and no message ever shows the password. Not set: the
+ * environment variable `GCDN_RATE_STORE`, read by `gcdn_client_new`; neither: in-process
+ * pacing. A store that cannot be used (unreachable, refused password, no answer within
+ * 300 ms, garbage) leaves that call to the in-process pacer, said once on stderr when
+ * `GCDN_LOG` is set, unless `gcdn_options_set_rate_store_fail_closed` was set.
+ *
+ * # Safety
+ * `options` is NULL or a live builder; `url` is NULL or a NUL-terminated string;
+ * `error_out` is NULL or a valid `char **`.
+ */
+int32_t gcdn_options_set_rate_store(struct gcdn_options *options,
+                                    const char *url,
+                                    char **error_out);
+
+/**
+ * `fail_closed` 1: a call whose rate store cannot be used fails with GCDN_ERR_NETWORK (the
+ * message names the store, never its password) instead of pacing in-process; 0 (the
+ * default): fail-open. Any other value is GCDN_ERR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+ */
+int32_t gcdn_options_set_rate_store_fail_closed(struct gcdn_options *options,
+                                                int32_t fail_closed,
+                                                char **error_out);
+
+/**
  * Create a client.
  *
  * `api_key` NULL means the `GCORE_API_KEY` environment variable; if neither is given, or the

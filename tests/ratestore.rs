@@ -574,3 +574,75 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The C ABI setters
+// ---------------------------------------------------------------------------------------
+
+mod c_abi {
+    use std::ffi::{c_char, CStr, CString};
+    use std::ptr;
+
+    use gcdn::ffi::*;
+
+    fn status_and_message(f: impl FnOnce(*mut *mut c_char) -> i32) -> (i32, Option<String>) {
+        let mut err: *mut c_char = ptr::null_mut();
+        let status = f(&mut err);
+        let message = (!err.is_null()).then(|| {
+            let m = unsafe { CStr::from_ptr(err) }.to_str().unwrap().to_owned();
+            unsafe { gcdn_string_free(err) };
+            m
+        });
+        assert_eq!(status == GCDN_OK, message.is_none(), "{status} {message:?}");
+        (status, message)
+    }
+
+    #[test]
+    fn set_rate_store_checks_at_once_and_never_echoes_the_password() {
+        unsafe {
+            let o = gcdn_options_new();
+            for good in [
+                "redis://127.0.0.1:6379/0",
+                "redis://:pw-1234@cache:6380/2",
+                "redis://u:p%40w@[::1]",
+            ] {
+                let u = CString::new(good).unwrap();
+                let (s, m) = status_and_message(|e| gcdn_options_set_rate_store(o, u.as_ptr(), e));
+                assert_eq!(s, GCDN_OK, "{good}: {m:?}");
+            }
+            for bad in [
+                "",
+                "http://:S3cr3tPw@h",
+                "rediss://:S3cr3tPw@h",
+                "redis://:S3cr3tPw@h:0",
+                "redis://:S3cr3tPw@h/x",
+                "redis://:S3cr3t/Pw@h/0?x=1",
+                "redis://S3cr3tPw@h",
+            ] {
+                let u = CString::new(bad).unwrap();
+                let (s, m) = status_and_message(|e| gcdn_options_set_rate_store(o, u.as_ptr(), e));
+                assert_eq!(s, GCDN_ERR_INVALID_ARGUMENT, "{bad}");
+                let m = m.unwrap();
+                assert!(m.contains("rate store URL"), "{bad}: {m}");
+                assert!(!m.contains("S3cr3t") && !m.contains("Pw@"), "{bad}: {m}");
+            }
+            let (s, _) = status_and_message(|e| gcdn_options_set_rate_store(o, ptr::null(), e));
+            assert_eq!(s, GCDN_ERR_INVALID_ARGUMENT);
+            let (s, _) = status_and_message(|e| {
+                gcdn_options_set_rate_store(ptr::null_mut(), c"redis://h".as_ptr(), e)
+            });
+            assert_eq!(s, GCDN_ERR_INVALID_ARGUMENT);
+            for (v, want) in [
+                (0, GCDN_OK),
+                (1, GCDN_OK),
+                (2, GCDN_ERR_INVALID_ARGUMENT),
+                (-1, GCDN_ERR_INVALID_ARGUMENT),
+            ] {
+                let (s, _) =
+                    status_and_message(|e| gcdn_options_set_rate_store_fail_closed(o, v, e));
+                assert_eq!(s, want, "{v}");
+            }
+            gcdn_options_free(o);
+        }
+    }
+}

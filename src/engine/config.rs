@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::{quote, Error, Result};
 use super::limits::Intervals;
+use super::ratestore::RedisUrl;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";
 pub const ENV_API_KEY: &str = "GCORE_API_KEY";
@@ -32,6 +33,12 @@ pub struct Options {
     pub user_agent_suffix: Option<String>,
     /// A PEM file of CA certificates to trust instead of the bundled roots.
     pub ca_file: Option<PathBuf>,
+    /// A shared rate store (`redis://...`, checked; its `Debug` hides the password).
+    /// `None`: `GCDN_RATE_STORE`, else the in-process pacer alone. See `ratestore`.
+    pub rate_store: Option<RedisUrl>,
+    /// When the rate store cannot be used: `false` (default) pace that call in-process and
+    /// say so once; `true` fail the call with `Status::Network`.
+    pub rate_store_fail_closed: bool,
 }
 
 impl Default for Options {
@@ -44,6 +51,8 @@ impl Default for Options {
             purge_intervals: None,
             user_agent_suffix: None,
             ca_file: None,
+            rate_store: None,
+            rate_store_fail_closed: false,
         }
     }
 }
@@ -95,6 +104,14 @@ impl Options {
         } else {
             Some(suffix.to_owned())
         };
+        Ok(())
+    }
+
+    /// Share pacing through the Redis at `url` (see `ratestore::RedisUrl`). Refused at once
+    /// when malformed, or when this build lacks the cargo feature `rate-store`; messages
+    /// never show the password.
+    pub fn set_rate_store(&mut self, url: &str) -> Result<()> {
+        self.rate_store = Some(super::ratestore::checked_store_url(url)?);
         Ok(())
     }
 

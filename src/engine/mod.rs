@@ -7,7 +7,6 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod limits;
-#[cfg(feature = "rate-store")]
 pub mod ratestore;
 pub mod retry;
 pub mod validate;

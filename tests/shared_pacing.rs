@@ -37,8 +37,11 @@ fn env(name: &str) -> String {
 /// The simplest in-process window store (the same rule), for the workers' fallback.
 #[derive(Default)]
 struct LocalWindow {
-    slots: Mutex<HashMap<PaceKey, (Vec<Instant>, Option<Instant>)>>,
+    /// Per key: the last N slots, and the time a 429 deferred it to.
+    slots: Mutex<HashMap<PaceKey, Schedule>>,
 }
+
+type Schedule = (Vec<Instant>, Option<Instant>);
 
 impl SlotStore for LocalWindow {
     fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError> {

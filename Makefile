@@ -7,9 +7,10 @@ PYTHON ?= python3
 GO ?= go
 PREFIX ?= /usr/local
 REL := target/release
-# Shared pacing on Redis (cargo feature `rate-store`, off in a bare `cargo build`) is on in
-# every build and test here, the release library (and so the wheel) included.
-FEATURES ?= --features gcdn/rate-store
+# Shared pacing on Redis, with rediss:// (cargo features `rate-store` and `rate-store-tls`,
+# off in a bare `cargo build`) is on in every build and test here, the release library (and
+# so the wheel) included.
+FEATURES ?= --features gcdn/rate-store-tls
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
         test-python test-go fuzz bench python-wheel install clean

@@ -361,7 +361,9 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
 
 /// Share pacing with every client, in any process or on any host, that uses the same Redis
 /// and the same API key: `url` is `redis://[[user]:password@]host[:port][/db]` (copied; port
-/// 6379 and db 0 by default; `%XX` escapes in the user and password). Checked at once: a
+/// 6379 and db 0 by default; `%XX` escapes in the user and password), or `rediss://...` for
+/// TLS, the server's certificate verified against the bundled roots, or against the file of
+/// `gcdn_options_set_ca_file` when one is set. Checked at once: a
 /// malformed URL, or a library built without shared pacing (cargo feature `rate-store`), is
 /// GCDN_ERR_INVALID_ARGUMENT, and no message ever shows the password. Not set: the
 /// environment variable `GCDN_RATE_STORE`, read by `gcdn_client_new`; neither: in-process

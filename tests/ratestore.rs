@@ -233,6 +233,48 @@ fn threads_of_two_stores_never_exceed_the_window() {
     );
 }
 
+#[cfg(feature = "rate-store-tls")]
+#[test]
+fn rediss_verifies_the_server_certificate() {
+    use gcdn_emulator::testca;
+    let (ca, cert, key) = testca::make_ca_and_localhost_cert();
+    let server = RedisServer::start_tls(&cert, &key, &ca);
+    let url = server.url(0);
+    assert!(url.starts_with("rediss://localhost:"));
+    // Trusting the test CA: slots as over plain TCP.
+    let store = RedisStore::new(&url, KEY)
+        .unwrap()
+        .with_ca_pem(ca.into_bytes())
+        .unwrap();
+    assert_eq!(store.describe(), url);
+    let w = win(1, 300);
+    assert_eq!(
+        at(store.take(urls(1), w, Duration::ZERO).unwrap()),
+        Duration::ZERO
+    );
+    assert!(
+        at(store.take(urls(1), w, Duration::from_secs(5)).unwrap()) >= Duration::from_millis(250)
+    );
+    // The bundled roots do not know the test CA: refused, not used in clear.
+    let e = RedisStore::new(&url, KEY).unwrap().ping().unwrap_err();
+    eprintln!("untrusted: {e}");
+    assert!(e.message.starts_with(&format!("rate store {url}")), "{e}");
+    // Another CA: refused too.
+    let (other_ca, _, _) = testca::make_ca_and_localhost_cert();
+    let e = RedisStore::new(&url, KEY)
+        .unwrap()
+        .with_ca_pem(other_ca.into_bytes())
+        .unwrap()
+        .ping()
+        .unwrap_err();
+    eprintln!("other CA: {e}");
+    // Plain redis:// to a TLS port: an error, quickly.
+    let plain = RedisStore::new(&format!("redis://127.0.0.1:{}/0", server.port), KEY).unwrap();
+    let t = Instant::now();
+    assert!(plain.take(urls(1), w, Duration::ZERO).is_err());
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
 // ---------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------
@@ -613,7 +655,6 @@ mod c_abi {
             for bad in [
                 "",
                 "http://:S3cr3tPw@h",
-                "rediss://:S3cr3tPw@h",
                 "redis://:S3cr3tPw@h:0",
                 "redis://:S3cr3tPw@h/x",
                 "redis://:S3cr3t/Pw@h/0?x=1",
@@ -625,6 +666,15 @@ mod c_abi {
                 let m = m.unwrap();
                 assert!(m.contains("rate store URL"), "{bad}: {m}");
                 assert!(!m.contains("S3cr3t") && !m.contains("Pw@"), "{bad}: {m}");
+            }
+            let tls = CString::new("rediss://:S3cr3tPw@h").unwrap();
+            let (s, m) = status_and_message(|e| gcdn_options_set_rate_store(o, tls.as_ptr(), e));
+            if cfg!(feature = "rate-store-tls") {
+                assert_eq!(s, GCDN_OK, "{m:?}");
+            } else {
+                assert_eq!(s, GCDN_ERR_INVALID_ARGUMENT);
+                let m = m.unwrap();
+                assert!(m.contains("rate-store-tls") && !m.contains("S3cr3t"), "{m}");
             }
             let (s, _) = status_and_message(|e| gcdn_options_set_rate_store(o, ptr::null(), e));
             assert_eq!(s, GCDN_ERR_INVALID_ARGUMENT);

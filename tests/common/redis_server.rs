@@ -17,6 +17,8 @@ pub struct RedisServer {
     pub port: u16,
     pub password: Option<String>,
     dir: PathBuf,
+    /// TLS only (`start_tls`): the CA file clients trust.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A port nothing listens on right now: bind port 0, read the port, close.
@@ -41,6 +43,20 @@ impl RedisServer {
 
     /// A server on `port` (e.g. to bring one back on the port of a killed one).
     pub fn start_on(port: u16, password: Option<&str>) -> RedisServer {
+        RedisServer::start_with(port, password, None)
+    }
+
+    /// A TLS-only server (`rediss://`) with the certificate and key given (PEM), clients not
+    /// asked for certificates; `ca_pem` is written next to them for clients to trust.
+    pub fn start_tls(cert_pem: &str, key_pem: &str, ca_pem: &str) -> RedisServer {
+        RedisServer::start_with(free_port(), None, Some((cert_pem, key_pem, ca_pem)))
+    }
+
+    fn start_with(
+        port: u16,
+        password: Option<&str>,
+        tls: Option<(&str, &str, &str)>,
+    ) -> RedisServer {
         static SERIAL: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "gcdn-redis-{}-{port}-{}",
@@ -49,7 +65,31 @@ impl RedisServer {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        let mut ca_file = None;
+        if let Some((cert, key, ca)) = tls {
+            let path = |name: &str, pem: &str| {
+                let p = dir.join(name);
+                std::fs::write(&p, pem).unwrap();
+                p
+            };
+            let (c, k, a) = (
+                path("cert.pem", cert),
+                path("key.pem", key),
+                path("ca.pem", ca),
+            );
+            cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&c)
+                .arg("--tls-key-file")
+                .arg(&k)
+                .arg("--tls-ca-cert-file")
+                .arg(&a)
+                .args(["--tls-auth-clients", "no"]);
+            ca_file = Some(a);
+        } else {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
@@ -68,6 +108,7 @@ impl RedisServer {
             port,
             password: password.map(str::to_owned),
             dir,
+            ca_file,
         };
         server.wait_ready();
         server
@@ -91,7 +132,23 @@ impl RedisServer {
     }
 
     /// PING over a raw connection (AUTH first when a password is set): true on `+PONG`.
+    /// For TLS, through `redis-cli --tls`.
     pub fn ping(&self) -> bool {
+        if let Some(ca) = &self.ca_file {
+            return Command::new("redis-cli")
+                .args([
+                    "--tls",
+                    "-h",
+                    "localhost",
+                    "-p",
+                    &self.port.to_string(),
+                    "--cacert",
+                ])
+                .arg(ca)
+                .arg("PING")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG");
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -113,8 +170,12 @@ impl RedisServer {
         r.read_line(&mut line).is_ok() && line == "+PONG\r\n"
     }
 
-    /// `redis://127.0.0.1:<port>/<db>`, with the password when one is set.
+    /// `redis://127.0.0.1:<port>/<db>`, with the password when one is set
+    /// (`rediss://localhost:<port>/<db>` for TLS).
     pub fn url(&self, db: u32) -> String {
+        if self.ca_file.is_some() {
+            return format!("rediss://localhost:{}/{db}", self.port);
+        }
         match &self.password {
             Some(pw) => format!("redis://:{pw}@127.0.0.1:{}/{db}", self.port),
             None => format!("redis://127.0.0.1:{}/{db}", self.port),

@@ -105,6 +105,9 @@ pub const ENV_RATE_STORE: &str = "GCDN_RATE_STORE";
 /// show no password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisUrl {
+    /// `rediss://`: TLS, the server's certificate verified (bundled roots, or the client's
+    /// CA file). Needs the cargo feature `rate-store-tls`.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     pub db: i64,
@@ -120,10 +123,11 @@ impl fmt::Debug for RedisUrl {
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         if self.host.contains(':') {
-            write!(f, "redis://[{}]:{}/{}", self.host, self.port, self.db)
+            write!(f, "{scheme}://[{}]:{}/{}", self.host, self.port, self.db)
         } else {
-            write!(f, "redis://{}:{}/{}", self.host, self.port, self.db)
+            write!(f, "{scheme}://{}:{}/{}", self.host, self.port, self.db)
         }
     }
 }
@@ -166,16 +170,17 @@ impl RedisUrl {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("must start with redis://"))?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "redis" => {}
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "redis" => false,
+            "rediss" if cfg!(feature = "rate-store-tls") => true,
             "rediss" => {
                 return Err(bad(
-                    "rediss:// (TLS) is not supported by this build; use redis:// on a trusted \
-                     network or a TLS tunnel",
+                    "rediss:// (TLS) needs a libgcdn built with the cargo feature \
+                     rate-store-tls; use redis:// on a trusted network or a TLS tunnel",
                 ))
             }
-            _ => return Err(bad("the scheme must be redis://")),
-        }
+            _ => return Err(bad("the scheme must be redis:// or rediss://")),
+        };
         // The user information runs to the last `@` (a password may hold `/`, `?`, `#`).
         let (userinfo, after) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -249,6 +254,7 @@ impl RedisUrl {
                 .ok_or_else(|| bad("the path must be a database number, e.g. /0"))?,
         };
         Ok(RedisUrl {
+            tls,
             host: host.to_ascii_lowercase(),
             port,
             db,
@@ -451,7 +457,6 @@ mod tests {
             "",
             "127.0.0.1:6379",
             "http://h:1",
-            "rediss://:s3cret-pw@h:1",
             "redis://",
             "redis://:s3cret-pw@",
             "redis://h:0",

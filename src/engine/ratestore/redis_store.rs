@@ -102,7 +102,7 @@ const MAX_IDLE: usize = 4;
 /// A [`SlotStore`] on a Redis server (see the module docs).
 pub struct RedisStore {
     url: RedisUrl,
-    info: redis::ConnectionInfo,
+    client: redis::Client,
     account: String,
     idle: Mutex<Vec<redis::Connection>>,
     /// After a failure: not before this instant, and the message to give meanwhile.
@@ -152,15 +152,28 @@ impl RedisStore {
         if let Some(pw) = &url.password {
             settings = settings.set_password(pw);
         }
-        let info = ConnectionAddr::Tcp(url.host.clone(), url.port)
+        let addr = if url.tls {
+            ConnectionAddr::TcpTls {
+                host: url.host.clone(),
+                port: url.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(url.host.clone(), url.port)
+        };
+        let info = addr
             .into_connection_info()
             .map_err(|e| StoreError {
                 message: format!("rate store {url}: {}", e.kind_text()),
             })?
             .set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(|e| StoreError {
+            message: format!("rate store {url}: {}", e.kind_text()),
+        })?;
         Ok(RedisStore {
             url,
-            info,
+            client,
             account: account_hash(api_key),
             idle: Mutex::new(Vec::new()),
             down: Mutex::new(None),
@@ -171,6 +184,30 @@ impl RedisStore {
             local_clock_offset_ms: AtomicI64::new(0),
             last_skew_ms: AtomicI64::new(i64::MIN),
         })
+    }
+
+    /// The URL it was made from (its `Display` has no password).
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    /// For `rediss://`: trust the CA certificates in `pem` instead of the bundled roots.
+    #[cfg(feature = "rate-store-tls")]
+    pub fn with_ca_pem(mut self, pem: Vec<u8>) -> Result<RedisStore, StoreError> {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        self.client =
+            redis::Client::build_with_tls(self.client.get_connection_info().clone(), certs)
+                .map_err(|e| self.error(format!("CA certificates: {}", e.kind_text())))?;
+        Ok(self)
+    }
+
+    /// Without the cargo feature `rate-store-tls` there is no `rediss://` to trust a CA for.
+    #[cfg(not(feature = "rate-store-tls"))]
+    pub fn with_ca_pem(self, _pem: Vec<u8>) -> Result<RedisStore, StoreError> {
+        Ok(self)
     }
 
     /// Shorter (or longer) timeouts than [`CONNECT_TIMEOUT`] / [`IO_TIMEOUT`].
@@ -298,8 +335,9 @@ impl RedisStore {
     }
 
     fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let client = redis::Client::open(self.info.clone())?;
-        let con = client.get_connection_with_timeout(self.connect_timeout)?;
+        let con = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
         con.set_read_timeout(Some(self.io_timeout))?;
         con.set_write_timeout(Some(self.io_timeout))?;
         Ok(con)

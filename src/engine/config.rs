@@ -4,8 +4,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::account::Intervals;
 use super::error::{quote, Error, Result};
-use super::limits::Intervals;
 use super::ratestore::RedisUrl;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";

@@ -4,13 +4,13 @@
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gcdn::engine::pacer::Pacer;
 use gcdn::engine::ratestore::*;
 use proptest::prelude::*;
 use redis_server::{free_port, RedisServer};
@@ -485,91 +485,57 @@ fn a_store_that_comes_back_is_used_again() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Fallback
+// Fallback, through the client's pacer (src/engine/pacer.rs)
 // ---------------------------------------------------------------------------------------
 
-/// The simplest in-process store, for the fallback tests (the real one is the pacer's).
-#[derive(Default)]
-struct Counting {
-    takes: AtomicUsize,
-    defers: AtomicUsize,
-    last: Mutex<HashMap<PaceKey, Instant>>,
-}
-
-impl SlotStore for Counting {
-    fn take(&self, key: PaceKey, _: Window, _: Duration) -> Result<Slot, StoreError> {
-        self.takes.fetch_add(1, Ordering::SeqCst);
-        self.last.lock().unwrap().insert(key, Instant::now());
-        Ok(Slot::At(Duration::ZERO))
-    }
-    fn defer(&self, _: PaceKey, _: Window, _: Duration) -> Result<(), StoreError> {
-        self.defers.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        "in-process".into()
-    }
-}
-
 #[test]
-fn fallback_is_open_by_default_and_says_so_once() {
+fn the_pacer_falls_back_to_its_own_history_and_says_why() {
     let port = free_port();
     let redis: Arc<dyn SlotStore> =
         Arc::new(RedisStore::new(&format!("redis://:{PW}@127.0.0.1:{port}/0"), KEY).unwrap());
-    let local = Arc::new(Counting::default());
-    let told = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = told.clone();
-    let store = FallbackStore::new(redis.clone(), local.clone(), false).with_hook(Arc::new(
-        move |m: &str| sink.lock().unwrap().push(m.to_owned()),
-    ));
-    for _ in 0..5 {
-        assert_eq!(
-            at(store.take(urls(1), win(1, 100), Duration::ZERO).unwrap()),
-            Duration::ZERO
-        );
-    }
-    store
-        .defer(urls(1), win(1, 100), Duration::from_millis(5))
-        .unwrap();
-    assert_eq!(local.takes.load(Ordering::SeqCst), 5);
-    assert_eq!(local.defers.load(Ordering::SeqCst), 1);
-    let told = told.lock().unwrap();
-    assert_eq!(told.len(), 1, "{told:?}");
+    let pacer = Pacer::with_store(redis);
+    let w = win(1, 10_000);
+    let (slot, fb) = pacer.take(urls(1), w, Duration::ZERO);
+    assert_eq!(slot, Slot::At(Duration::ZERO));
+    let fb = fb.expect("a fallback");
+    assert_eq!(fb.store, format!("redis://127.0.0.1:{port}/0"));
     assert!(
-        told[0].contains(&format!("rate store redis://127.0.0.1:{port}/0")),
-        "{told:?}"
+        fb.error.message.contains("cannot connect"),
+        "{:?}",
+        fb.error
     );
-    assert!(told[0].contains("pacing in-process"), "{told:?}");
-    assert_clean(&told[0]);
-    assert_eq!(store.describe(), format!("redis://127.0.0.1:{port}/0"));
+    assert_clean(&fb.error.message);
+    // The local history holds: the next slot is a window away.
+    let (slot, fb) = pacer.take(urls(1), w, Duration::ZERO);
+    assert!(matches!(slot, Slot::TooFar(_)), "{slot:?}");
+    assert!(fb.is_some());
+    assert!(pacer.defer(urls(1), w, Duration::from_millis(5)).is_some());
 }
 
 #[test]
-fn fallback_closed_refuses_and_recovers() {
+fn a_fail_closed_pacer_refuses_and_recovers() {
     let mut server = RedisServer::with_password(PW);
     let port = server.port;
     let redis: Arc<dyn SlotStore> = Arc::new(RedisStore::new(&server.url(0), KEY).unwrap());
-    let local = Arc::new(Counting::default());
-    let store = FallbackStore::new(redis, local.clone(), true);
-    assert!(store.take(urls(1), win(1, 100), Duration::ZERO).is_ok());
+    let pacer = Pacer::with_store_fail_closed(redis);
+    let w = win(1, 100);
+    assert!(pacer.take_or_refuse(urls(1), w, Duration::ZERO).is_ok());
     server.kill();
-    let e = store
-        .take(urls(1), win(1, 100), Duration::ZERO)
+    let fb = pacer
+        .take_or_refuse(urls(1), w, Duration::from_secs(1))
         .unwrap_err();
     assert!(
-        e.message
+        fb.error
+            .message
             .starts_with(&format!("rate store redis://127.0.0.1:{port}/0")),
-        "{e}"
+        "{:?}",
+        fb.error
     );
-    assert_clean(&e.message);
-    assert_eq!(
-        local.takes.load(Ordering::SeqCst),
-        0,
-        "fail-closed paced locally"
-    );
+    assert_clean(&fb.error.message);
     let _back = RedisServer::start_on(port, Some(PW));
     std::thread::sleep(RETRY_AFTER + Duration::from_millis(50));
-    assert!(store.take(urls(1), win(1, 100), Duration::ZERO).is_ok());
+    let (slot, fb) = pacer.take_or_refuse(urls(1), w, Duration::ZERO).unwrap();
+    assert_eq!((slot, fb), (Slot::At(Duration::ZERO), None));
 }
 
 // ---------------------------------------------------------------------------------------

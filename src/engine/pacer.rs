@@ -221,6 +221,8 @@ pub struct Pacer {
     store: Arc<dyn SlotStore>,
     /// `None` when `store` is the in-process one already.
     local: Option<InProcessStore>,
+    /// A failing store fails the request instead (rate store option; see `take_or_refuse`).
+    fail_closed: bool,
 }
 
 impl std::fmt::Debug for Pacer {
@@ -243,6 +245,7 @@ impl Pacer {
         Pacer {
             store: Arc::new(InProcessStore::new()),
             local: None,
+            fail_closed: false,
         }
     }
 
@@ -251,8 +254,39 @@ impl Pacer {
         Pacer {
             store,
             local: Some(InProcessStore::new()),
+            fail_closed: false,
         }
     }
+
+    // ---- fail-closed (rate store task; src/engine/ratestore) ----
+
+    /// A pacer over `store` that does not fall back: [`Pacer::take_or_refuse`] fails when
+    /// the store does.
+    pub fn with_store_fail_closed(store: Arc<dyn SlotStore>) -> Pacer {
+        Pacer {
+            fail_closed: true,
+            ..Pacer::with_store(store)
+        }
+    }
+
+    /// [`Pacer::take`]; but on a fail-closed pacer a failing store is `Err` (nothing
+    /// reserved anywhere) instead of a fallback.
+    pub fn take_or_refuse(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<Fallback>), Fallback> {
+        if self.fail_closed {
+            return match self.store.take(key, window, max_wait) {
+                Ok(slot) => Ok((slot, None)),
+                Err(e) => Err(self.fallback(e)),
+            };
+        }
+        Ok(self.take(key, window, max_wait))
+    }
+
+    // ---- end of fail-closed ----
 
     /// The store's description, for messages.
     pub fn describe(&self) -> String {

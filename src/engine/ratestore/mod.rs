@@ -15,82 +15,31 @@
 //!   (calls fail at once meanwhile), so a dead or slow Redis costs a purge little.
 //! - The password of the URL never appears in a message: [`RedisStore::describe`] is
 //!   `redis://host:port/db`, and server words are redacted before they are quoted.
-//! - [`FallbackStore`]: the store the client uses. When Redis cannot be used it falls back
-//!   to the in-process store for that call and says so once (fail-open), or refuses the call
-//!   (fail-closed; the pacer turns the [`StoreError`] into `Status::Network`).
+//! - [`pacer_for`]: the client's pacer from its options. When Redis cannot be used the pacer
+//!   paces that request in-process and tells the call's observer (`Note::StoreFallback`);
+//!   the store itself says so once per outage on stderr when `GCDN_LOG` is set (fail-open).
+//!   Fail-closed (`Options::rate_store_fail_closed`): the request fails with
+//!   `Status::Network`, naming the store, never its password.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "rate-store")]
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::config::Options;
 use super::error::{quote, Error};
+use super::pacer::Pacer;
 
 #[cfg(feature = "rate-store")]
 mod redis_store;
 #[cfg(feature = "rate-store")]
 pub use redis_store::*;
 
-// ---------------------------------------------------------------------------------------
-// The pacer contract (BRIEF, owner: core task, src/engine/pacer.rs). Defined here until
-// pacer.rs lands on `main`; then these go and `use super::pacer::*` takes their place.
-// ---------------------------------------------------------------------------------------
-
-/// Which limit a request counts against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PaceKind {
-    Urls,
-    /// Pattern purges and purge-all.
-    Patterns,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PaceKey {
-    pub resource_id: i64,
-    pub kind: PaceKind,
-}
-
-/// N requests per window W.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    pub requests: u32,
-    pub per: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    /// Reserved: go after this long (ZERO = now).
-    At(Duration),
-    /// NOT reserved: the slot opens only this far from now.
-    TooFar(Duration),
-}
-
-/// Why a store could not answer. The message never contains a password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError {
-    pub message: String,
-}
+pub use super::pacer::{margin, PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
-}
-
-pub trait SlotStore: Send + Sync {
-    /// Reserve the earliest slot for `key` under `window` (plus `margin(window)`), unless it
-    /// is further than `max_wait` from now.
-    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError>;
-    /// The API answered 429 on `key`: no slot for anyone before `after` from now.
-    fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Result<(), StoreError>;
-    /// For messages/logs: "in-process" or "redis://host:port/db" (never a password).
-    fn describe(&self) -> String;
-}
-
-/// The safety margin added to every window (placeholder of `pacer::margin`).
-pub fn margin(window: Window) -> Duration {
-    window.per / 50 + Duration::from_millis(10)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -283,36 +232,46 @@ pub fn checked_store_url(url: &str) -> Result<RedisUrl, Error> {
     }
 }
 
-/// The store a client paces with: the options' rate store, else `GCDN_RATE_STORE`, wrapped
-/// in a [`FallbackStore`] over `local`; neither set: `local` itself. `api_key` is only
-/// hashed. Nothing is sent here (the store connects at its first call).
-pub fn store_for(
-    options: &Options,
-    api_key: &str,
-    local: Arc<dyn SlotStore>,
-) -> Result<Arc<dyn SlotStore>, Error> {
+/// The pacer a client gets from its options: over the options' rate store, else
+/// `GCDN_RATE_STORE` (fail-open, or fail-closed as the options say); neither: in-process.
+/// `api_key` is only hashed. Nothing is sent here (the store connects at its first call).
+pub fn pacer_for(options: &Options, api_key: &str) -> Result<Pacer, Error> {
     let url = match &options.rate_store {
         Some(url) => url.clone(),
         None => match std::env::var(ENV_RATE_STORE) {
             Ok(v) if !v.trim().is_empty() => checked_store_url(v.trim())
                 .map_err(|e| e.context(format!("from {ENV_RATE_STORE}")))?,
-            _ => return Ok(local),
+            _ => return Ok(Pacer::in_process()),
         },
     };
     #[cfg(feature = "rate-store")]
     {
-        let primary: Arc<dyn SlotStore> =
-            Arc::new(RedisStore::from_url(url, api_key).map_err(|e| Error::invalid(e.message))?);
-        Ok(Arc::new(FallbackStore::new(
-            primary,
-            local,
-            options.rate_store_fail_closed,
-        )))
+        let mut store =
+            RedisStore::from_url(url, api_key).map_err(|e| Error::invalid(e.message))?;
+        if store.url().tls {
+            if let Some(path) = &options.ca_file {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Error::invalid(format!(
+                        "CA file {}: {e}",
+                        quote(&path.to_string_lossy(), 200)
+                    ))
+                })?;
+                store = store
+                    .with_ca_pem(pem)
+                    .map_err(|e| Error::invalid(e.message))?;
+            }
+        }
+        let store: Arc<dyn SlotStore> = Arc::new(store);
+        Ok(if options.rate_store_fail_closed {
+            Pacer::with_store_fail_closed(store)
+        } else {
+            Pacer::with_store(store)
+        })
     }
     #[cfg(not(feature = "rate-store"))]
     {
         let _ = (url, api_key);
-        Ok(local)
+        Ok(Pacer::in_process())
     }
 }
 
@@ -331,108 +290,6 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-// ---------------------------------------------------------------------------------------
-// Fallback: the store a client uses when a rate store is set
-// ---------------------------------------------------------------------------------------
-
-/// What a [`FallbackStore`] tells when it falls back (once) — the observer / log hook.
-pub type FallbackHook = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// A primary (shared) store with an in-process one behind it.
-///
-/// Fail-open (the default): when the primary fails, this call is paced by `local`, and the
-/// first such failure (and the first after each recovery) is told to `hook` (default:
-/// standard error when `GCDN_LOG` is set). Fail-closed: the primary's error is returned.
-pub struct FallbackStore {
-    pub primary: Arc<dyn SlotStore>,
-    pub local: Arc<dyn SlotStore>,
-    pub fail_closed: bool,
-    warned: AtomicBool,
-    hook: Option<FallbackHook>,
-}
-
-impl FallbackStore {
-    pub fn new(primary: Arc<dyn SlotStore>, local: Arc<dyn SlotStore>, fail_closed: bool) -> Self {
-        FallbackStore {
-            primary,
-            local,
-            fail_closed,
-            warned: AtomicBool::new(false),
-            hook: None,
-        }
-    }
-
-    /// Tell fallbacks to `hook` instead of the default.
-    pub fn with_hook(mut self, hook: FallbackHook) -> Self {
-        self.hook = Some(hook);
-        self
-    }
-
-    fn fell_back(&self, e: &StoreError) {
-        if self.warned.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let text = format!(
-            "{}; pacing in-process until it answers again (other processes are not \
-             coordinated meanwhile)",
-            e.message
-        );
-        match &self.hook {
-            Some(hook) => hook(&text),
-            None => {
-                if std::env::var_os("GCDN_LOG").is_some_and(|v| !v.is_empty() && v != "0") {
-                    eprintln!("gcdn: warning: {text}");
-                }
-            }
-        }
-    }
-
-    fn recovered(&self) {
-        if self.warned.load(Ordering::Relaxed) {
-            self.warned.store(false, Ordering::Relaxed);
-            if let Some(hook) = &self.hook {
-                hook(&format!(
-                    "rate store {}: answering again",
-                    self.primary.describe()
-                ));
-            }
-        }
-    }
-}
-
-impl SlotStore for FallbackStore {
-    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError> {
-        match self.primary.take(key, window, max_wait) {
-            Ok(slot) => {
-                self.recovered();
-                Ok(slot)
-            }
-            Err(e) if self.fail_closed => Err(e),
-            Err(e) => {
-                self.fell_back(&e);
-                self.local.take(key, window, max_wait)
-            }
-        }
-    }
-
-    fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Result<(), StoreError> {
-        // The local schedule hears of every 429 too, so a fallback starts from it.
-        let local = self.local.defer(key, window, after);
-        match self.primary.defer(key, window, after) {
-            Ok(()) => local,
-            Err(e) if self.fail_closed => Err(e),
-            Err(e) => {
-                self.fell_back(&e);
-                local
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        self.primary.describe()
-    }
 }
 
 #[cfg(test)]

@@ -662,3 +662,19 @@ mod c_abi {
         }
     }
 }
+
+/// `GCDN_RATE_STORE` when the options set none: checked by `gcdn_client_new`, quoted
+/// without its password. (No other test of this binary builds a client, so setting the
+/// variable here races with nothing.)
+#[test]
+fn the_environment_variable_is_checked_by_client_new() {
+    use gcdn::engine::{Client, Options};
+    std::env::set_var(ENV_RATE_STORE, "redis://:S3cr3t-env@h:0/0");
+    let e = Client::new(Some(KEY), &Options::default()).unwrap_err();
+    std::env::set_var(ENV_RATE_STORE, "redis://127.0.0.1:1/0");
+    let ok = Client::new(Some(KEY), &Options::default());
+    std::env::remove_var(ENV_RATE_STORE);
+    assert!(e.message.contains("from GCDN_RATE_STORE"), "{e}");
+    assert!(!e.message.contains("S3cr3t"), "{e}");
+    assert!(ok.is_ok(), "nothing is sent, nor connected to, by client_new");
+}

@@ -160,7 +160,8 @@ fn connections_dropped_after_the_request_was_sent() {
     emu.push_fault(Fault::drop_connection().times(2));
     assert!(c.purge_all(1).ok());
     emu.push_fault(Fault::drop_connection().times(3));
-    let r = c.purge_all(1);
+    // Another resource: a second purge-all of resource 1 would wait for its pacer slot.
+    let r = c.purge_all(2);
     assert_eq!(r.status, GCDN_ERR_NETWORK, "{r:?}");
     assert!(
         r.msg().contains("closed") && r.msg().contains("after 3 attempts"),
@@ -203,9 +204,10 @@ fn a_redirect_never_takes_the_key_elsewhere() {
     );
     let emu = emulator();
     let c = quick_client(&emu, 2_000, 2);
-    for status in [301, 302, 307, 308] {
+    // One resource each: a second purge-all of one resource would wait for its pacer slot.
+    for (id, status) in [(1, 301), (2, 302), (3, 307), (4, 308)] {
         emu.push_fault(Fault::respond(status, "").with_header("Location", &target));
-        let r = c.purge_all(1);
+        let r = c.purge_all(id);
         assert_eq!(r.status, GCDN_ERR_PROTOCOL, "{r:?}");
         assert!(r.msg().contains("does not follow"), "{}", r.msg());
     }

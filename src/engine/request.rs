@@ -119,13 +119,19 @@ impl Api {
         // The error of the last failed attempt, and why the next slot is waited for.
         let mut last: Option<Error> = None;
         let mut slot_reason = WaitReason::Pacer;
+        // A purge takes a slot before its first attempt and after each 429. A retry after
+        // any other failure keeps its slot: the API did not count that attempt (or, if a
+        // dropped connection had been carried out, the retry meets a 429 and waits then),
+        // and waiting a whole window for it would cost more than that 429.
+        let mut need_slot = true;
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
                 return Err(self.failed(error, &state, &tally));
             }
-            if let Some(key) = req.pace {
-                let window = self.window(ctx, key.kind);
+            if let Some(key) = req.pace.filter(|_| need_slot) {
+                need_slot = false;
+                let window = self.slot_window(ctx, key);
                 if let Err(error) = self.take_slot(ctx, &mut waits, key, window, slot_reason) {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
@@ -147,10 +153,6 @@ impl Api {
                         Status::Timeout,
                         "the call timeout ran out before the request could be sent",
                     );
-                    let error = match last.take() {
-                        Some(before) => error.context(before.message),
-                        None => error,
-                    };
                     return Err(self.failed(error, &state, &tally));
                 }
                 Some(left) => left.min(self.transport.timeout()),
@@ -223,6 +225,7 @@ impl Api {
                             } else {
                                 WaitReason::RateLimited
                             };
+                            need_slot = true;
                             self.note_retry(ctx, method, path, state.attempts, &error);
                             last = Some(error);
                             continue;
@@ -267,8 +270,6 @@ impl Api {
                         };
                         return Err(self.failed(error, &state, &tally));
                     }
-                    // A paced request's next attempt waits for its own slot.
-                    slot_reason = WaitReason::Pacer;
                     last = Some(error);
                 }
                 Decision::GiveUp(note) => {
@@ -359,6 +360,19 @@ impl Api {
                 format!("{}, {}", slot_words(wanted), other.explain()),
             ),
         })
+    }
+
+    /// The limit a slot on `key` is taken under: [`Api::window`], except that the account's
+    /// limits are not read for the first request on a key of an in-process pacer, which goes
+    /// at once under any limit (they are read for the second, before any 429 can come).
+    fn slot_window(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+        if self.purge_intervals.is_none()
+            && self.account.known().is_none()
+            && self.pacer.first_use(key)
+        {
+            return Window::documented(key.kind);
+        }
+        self.window(ctx, key.kind)
     }
 
     /// The limit the pacer keeps to for `kind`: the caller's intervals, else the account's

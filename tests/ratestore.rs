@@ -676,5 +676,8 @@ fn the_environment_variable_is_checked_by_client_new() {
     std::env::remove_var(ENV_RATE_STORE);
     assert!(e.message.contains("from GCDN_RATE_STORE"), "{e}");
     assert!(!e.message.contains("S3cr3t"), "{e}");
-    assert!(ok.is_ok(), "nothing is sent, nor connected to, by client_new");
+    assert!(
+        ok.is_ok(),
+        "nothing is sent, nor connected to, by client_new"
+    );
 }

@@ -3,7 +3,6 @@
 //! a 429) and the account's limits the pacer keeps to. Every wait goes through the call's
 //! [`Waits`](super::wait::Waits).
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant, SystemTime};
 
 use ureq::http::Method;
@@ -11,7 +10,7 @@ use ureq::http::Method;
 use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
 use super::api_error;
 use super::config::BaseUrl;
-use super::error::{quote, redact, Error, Status};
+use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::http::{Fault, Reply, Transport, BODY_CAP};
 use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
@@ -90,17 +89,19 @@ struct Tally {
 
 impl Api {
     /// Wrap a final error, redacting the key from it whatever path it came by.
-    fn failed(&self, mut error: Error, state: &RetryState, tally: &Tally) -> Failed {
-        if let Cow::Owned(clean) = redact(&error.message, &self.api_key) {
-            error.message = clean;
-        }
+    fn failed(&self, error: Error, state: &RetryState, tally: &Tally) -> Failed {
         Failed {
-            error,
+            error: error.redacted(&self.api_key),
             earlier_attempt_uncertain: tally.uncertain,
             attempts: state.attempts,
             http_status: tally.http_status,
             rate_limited: tally.rate_limited,
         }
+    }
+
+    /// `text` without the key (in any form) or a URL password, for the observer.
+    fn clean(&self, text: &str) -> String {
+        redact_url_password(&redact(text, &self.api_key)).into_owned()
     }
 
     /// The path and query of `url`, below the base URL.
@@ -286,7 +287,7 @@ impl Api {
 
     fn note_retry(&self, ctx: &CallCtx, method: &str, path: &str, attempt: u32, error: &Error) {
         if ctx.observed() {
-            let message = redact(&error.message, &self.api_key);
+            let message = self.clean(&error.message);
             ctx.note(&Note::Retry {
                 method,
                 path,
@@ -299,7 +300,7 @@ impl Api {
     fn note_fallback(&self, ctx: &CallCtx, fb: &Fallback) {
         ctx.note(&Note::StoreFallback {
             store: &fb.store,
-            message: &redact(&fb.error.message, &self.api_key),
+            message: &self.clean(&fb.error.message),
         });
     }
 
@@ -431,7 +432,7 @@ impl Api {
                     for message in std::iter::once(read).chain(notes) {
                         ctx.note(&Note::LimitsRead {
                             from_account: true,
-                            message: &redact(&message, key),
+                            message: &self.clean(&message),
                         });
                     }
                 }
@@ -441,7 +442,7 @@ impl Api {
                 if let Some(why) = why {
                     ctx.note(&Note::LimitsRead {
                         from_account: false,
-                        message: &redact(&why, key),
+                        message: &self.clean(&why),
                     });
                 }
                 None

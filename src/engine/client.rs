@@ -12,6 +12,7 @@ use super::cancel::CancelToken;
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
+use super::log::{self, Logger};
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
@@ -132,6 +133,7 @@ impl Client {
                 account: Account::new(),
                 pacer,
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
+                logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
             }),
             defaults: CallSettings::default(),
         })
@@ -333,8 +335,10 @@ impl Client {
     }
 
     /// A context for one call (or job run) beginning now: `settings` over the client's own
-    /// (from `with_call_timeout` / `with_cancel`), the client's wait budget, and `observer`.
+    /// (from `with_call_timeout` / `with_cancel`), the client's wait budget, and `observer`
+    /// (the client's logger, if any, is told every note as well).
     pub(crate) fn context(&self, settings: &CallSettings, observer: Option<Observer>) -> CallCtx {
+        let observer = log::with_logger(self.api.logger.as_ref(), observer);
         CallCtx::new(&settings.or(&self.defaults), self.api.wait_budget, observer)
     }
 

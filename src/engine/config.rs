@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::account::Intervals;
 use super::error::{contains_secret, quote, Error, Result};
+use super::log::{Level, LogFn, LogSetting};
 use super::ratestore::RedisUrl;
 use ureq::http::Uri;
 
@@ -41,6 +42,9 @@ pub struct Options {
     /// When the rate store cannot be used: `false` (default) pace that call in-process and
     /// say so once; `true` fail the call with `Status::Network`.
     pub rate_store_fail_closed: bool,
+    /// The log function and its maximum level (see [`super::log`]). `None`: stderr if
+    /// `GCDN_LOG` names a level when the client is made, else no logging.
+    pub log: Option<LogSetting>,
 }
 
 impl Default for Options {
@@ -55,6 +59,7 @@ impl Default for Options {
             ca_file: None,
             rate_store: None,
             rate_store_fail_closed: false,
+            log: None,
         }
     }
 }
@@ -71,6 +76,7 @@ impl std::fmt::Debug for Options {
             .field("ca_file", &self.ca_file)
             .field("rate_store", &self.rate_store)
             .field("rate_store_fail_closed", &self.rate_store_fail_closed)
+            .field("log", &self.log)
             .finish()
     }
 }
@@ -131,6 +137,20 @@ impl Options {
     pub fn set_rate_store(&mut self, url: &str) -> Result<()> {
         self.rate_store = Some(super::ratestore::checked_store_url(url)?);
         Ok(())
+    }
+
+    /// Send the records of every call at or below `max_level` to `log`, called on the
+    /// thread running the call (possibly several at once), never under a lock of gcdn.
+    pub fn set_log(&mut self, log: LogFn, max_level: Level) {
+        self.log = Some(LogSetting {
+            sink: log,
+            max_level,
+        });
+    }
+
+    /// No log function: back to `GCDN_LOG`.
+    pub fn clear_log(&mut self) {
+        self.log = None;
     }
 
     pub fn set_ca_file(&mut self, path: &str) -> Result<()> {

@@ -32,6 +32,8 @@ pub(crate) struct Api {
     pub pacer: Pacer,
     /// To redact from any message, however it got there. Wiped on drop.
     pub api_key: zeroize::Zeroizing<String>,
+    /// Told every note of every call (`Options::set_log` / `GCDN_LOG`).
+    pub logger: Option<std::sync::Arc<super::log::Logger>>,
 }
 
 /// One API request.
@@ -328,9 +330,21 @@ impl Api {
                     ),
                 )
             })?;
+        let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);
         }
+        let (wait, reserved) = match slot {
+            Slot::At(w) => (w, true),
+            Slot::TooFar(w) => (w, false),
+        };
+        ctx.note(&Note::Slot {
+            resource_id: key.resource_id,
+            kind: key.kind,
+            wait,
+            reserved,
+            store_failed,
+        });
         let slot_words = |wait: Duration| {
             format!(
                 "the next {} purge slot opens in {}",

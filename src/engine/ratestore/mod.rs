@@ -16,8 +16,8 @@
 //! - The password of the URL never appears in a message: [`RedisStore::describe`] is
 //!   `redis://host:port/db`, and server words are redacted before they are quoted.
 //! - [`pacer_for`]: the client's pacer from its options. When Redis cannot be used the pacer
-//!   paces that request in-process and tells the call's observer (`Note::StoreFallback`);
-//!   the store itself says so once per outage on stderr when `GCDN_LOG` is set (fail-open).
+//!   paces that request in-process and tells the call's observer (`Note::StoreFallback`),
+//!   which the log says once (`store_fallback`, warn) until the store works again (fail-open).
 //!   Fail-closed (`Options::rate_store_fail_closed`): the request fails with
 //!   `Status::Network`, naming the store, never its password.
 

@@ -1,7 +1,7 @@
 //! The Redis side of the rate store (cargo feature `rate-store`): see the parent module.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -115,8 +115,6 @@ pub struct RedisStore {
     /// only [`RedisStore::server_clock_skew_ms`] does.
     local_clock_offset_ms: AtomicI64,
     last_skew_ms: AtomicI64,
-    /// False from a failure until the next success: the outage is logged once.
-    healthy: AtomicBool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -185,7 +183,6 @@ impl RedisStore {
             io_timeout: IO_TIMEOUT,
             local_clock_offset_ms: AtomicI64::new(0),
             last_skew_ms: AtomicI64::new(i64::MIN),
-            healthy: AtomicBool::new(true),
         })
     }
 
@@ -322,9 +319,6 @@ impl RedisStore {
         match result {
             Ok((value, con)) => {
                 *lock(&self.down) = None;
-                if !self.healthy.swap(true, Ordering::Relaxed) {
-                    log(&format!("rate store {}: answering again", self.url));
-                }
                 let mut idle = lock(&self.idle);
                 if idle.len() < MAX_IDLE {
                     idle.push(con);
@@ -334,13 +328,6 @@ impl RedisStore {
             Err(e) => {
                 let err = self.error(self.describe_redis_error(&e));
                 *lock(&self.down) = Some((Instant::now() + RETRY_AFTER, err.message.clone()));
-                if self.healthy.swap(false, Ordering::Relaxed) {
-                    log(&format!(
-                        "{}; pacing in-process until it answers (other processes are not \
-                         coordinated meanwhile)",
-                        err.message
-                    ));
-                }
                 lock(&self.idle).clear();
                 Err(err)
             }
@@ -370,13 +357,6 @@ impl KindText for redis::RedisError {
     /// The error's own words, one line.
     fn kind_text(&self) -> String {
         quote(&self.to_string(), 200).trim_matches('"').to_owned()
-    }
-}
-
-/// A warning on stderr when `GCDN_LOG` is set (until the log hook takes these over).
-fn log(text: &str) {
-    if std::env::var_os("GCDN_LOG").is_some_and(|v| !v.is_empty() && v != "0") {
-        eprintln!("gcdn: warning: {text}");
     }
 }
 

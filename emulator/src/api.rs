@@ -1,162 +1,103 @@
-//! Routing: what each request gets. API requests are recorded, checked against the queued
-//! faults, then answered from the [model](crate::model); control requests go to
-//! [`control`](crate::control). The wire layer calls in through [`Router`]'s [`Handler`].
+//! Routing of API requests: recorded, checked against the queued faults, then answered from
+//! the [model](crate::model). (The façade's `Router`, the wire layer's handler, sends control
+//! requests to [`control`](crate::control) and the rest here.)
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
 use crate::model::{
-    iso8601, micros, parse_iso8601, Endpoint, ListingFault, PurgeStatus, PurgeType,
+    iso8601, messages, micros, parse_iso8601, Endpoint, ListingFault, PurgeStatus, PurgeType,
 };
-use crate::wire::{Answer, Body, Handler, Incoming, Reply, Stop};
-use crate::{control, FaultAction, Limits, Recorded, Resource, RetryAfterMode, Shared};
+use crate::wire::{Answer, Body, Incoming, Reply, Stop};
+use crate::{FaultAction, Limits, Recorded, Resource, RetryAfterMode, Shared};
 
-/// The texts of the emulator's error answers. Those from the provider's specification are
-/// verbatim; the others are the emulator's own wording.
-pub mod messages {
-    /// `400` on `DELETE` of an active resource (provider's example, verbatim).
-    pub const ACTIVE_RESOURCE: &str = "Deletion of this instance is currently not possible as it is in an active state. Please deactivate it before attempting the deletion request again.";
-    /// `400` on `DELETE` of a primary resource for common cache (provider's example, verbatim).
-    pub const PRIMARY_RESOURCE: &str = "The CDN resource is used as primary for common cache feature and can not be deleted. Delete linked resources first [29]";
-    /// `400` on `DELETE` of a resource integrated with Streaming (provider's example, verbatim).
-    pub const STREAMING_RESOURCE: &str =
-        "The CDN resource is integrated with the streaming and can not be deleted.";
-    /// `400` on `DELETE` of a resource with a custom configuration (provider's example, verbatim).
-    pub const CUSTOM_RESOURCE: &str = "You cannot delete this resource because it has a custom configuration. To delete the resource, contact technical support.";
-    /// `400` when neither `urls` nor `paths` is given (provider's example, verbatim).
-    pub const FIELD_REQUIRED: &str = "This field is required.";
-    /// `400` for a blank item (provider's example, verbatim).
-    pub const FIELD_BLANK: &str = "This field may not be blank.";
-    /// `400` for a pattern not starting with `/` (provider's example, verbatim).
-    pub const PATH_START: &str = "A path should start with /.";
-    /// `400` for a URL not starting with `/` (emulator's wording).
-    pub const URL_START: &str = "A URL should start with /.";
-    /// `400` for a `*` elsewhere than at the end of a pattern (emulator's wording).
-    pub const WILDCARD_NOT_AT_END: &str = "The * wildcard is allowed only at the end of a pattern.";
-    /// `400` for `"urls": []` (Django REST framework's wording).
-    pub const LIST_EMPTY: &str = "This list may not be empty.";
-    /// `400` for a `null` list or item (Django REST framework's wording).
-    pub const FIELD_NULL: &str = "This field may not be null.";
-    /// `400` for an item that is not a string (Django REST framework's wording).
-    pub const NOT_A_STRING: &str = "Not a valid string.";
-    /// `401` (emulator's wording).
-    pub const INVALID_API_KEY: &str = "Invalid API key";
-    /// `404` (emulator's wording).
-    pub const NOT_FOUND: &str = "Not found.";
-    /// `400` for a purge by URL on a resource whose `can_purge_by_urls` is `false`. No source
-    /// records the API's text: this is the emulator's wording (the documented cause is the
-    /// resource's `ignore_vary_header` option).
-    pub const URL_PURGE_DISABLED: &str = "Purge by URL is not available for this CDN resource: its can_purge_by_urls is false (enable ignore_vary_header, or purge by pattern).";
-    /// `400` for a listing's `limit` or `offset` that is not a non-negative integer (`limit`: positive).
-    pub const INVALID_INTEGER: &str = "A valid integer is required.";
-    /// `400` for a bad `from_created` / `to_created` (Django REST framework's wording).
-    pub const INVALID_DATETIME: &str = "Enter a valid date/time.";
-    /// `400` for a boolean filter that is not `true`/`false` (emulator's wording).
-    pub const INVALID_BOOLEAN: &str = "Must be a valid boolean.";
-}
-
-/// The [`Handler`] the wire layer calls: control requests, else an API request (recorded,
-/// then answered, or misbehaved upon by the first matching fault).
-pub(crate) struct Router(pub Arc<Shared>);
-
-impl Handler for Router {
-    fn handle(&self, rq: Incoming, stop: &Stop) -> Answer {
-        let shared = &*self.0;
-        if control::is_control(&rq.path) {
-            let reply = control::handle(shared, &rq);
-            shared.log_line(|| format!("{} {} {}", rq.method, rq.path, reply.status));
-            return Answer::Reply(reply);
+/// Answers an API request: records it, then answers it, or misbehaves by the first matching
+/// fault (a delay sleeps on `stop`).
+pub(crate) fn serve(shared: &Shared, rq: Incoming, stop: &Stop) -> Answer {
+    let seq = shared.recording().then(|| {
+        shared.log().push(Recorded {
+            method: rq.method.clone(),
+            path: rq.path.clone(),
+            headers: rq.headers.clone(),
+            body: rq.body.clone(),
+            status: 0,
+        })
+    });
+    // Records the status sent (0: none) and logs the request with `what` happened.
+    let sent = |status: u16, what: &str| {
+        if let Some(seq) = seq {
+            shared.log().set_status(seq, status);
         }
-        let seq = shared.recording().then(|| {
-            shared.log().push(Recorded {
-                method: rq.method.clone(),
-                path: rq.path.clone(),
-                headers: rq.headers.clone(),
-                body: rq.body.clone(),
-                status: 0,
-            })
-        });
-        // Records the status sent (0: none) and logs the request with `what` happened.
-        let sent = |status: u16, what: &str| {
-            if let Some(seq) = seq {
-                shared.log().set_status(seq, status);
-            }
-            shared.log_line(|| format!("{} {} {what}", rq.method, rq.path));
-        };
-        let answered = |reply: Reply, what: &str| {
-            sent(reply.status, &format!("{}{what}", reply.status));
-            reply
-        };
-        let fault = shared.take_fault(&rq.method, &rq.path);
-        let labelled =
-            |status: u16, body: String| Reply::labelled(status, body.into_bytes(), Vec::new());
-        match fault {
-            None => Answer::Reply(answered(handle(shared, &rq), "")),
-            Some(FaultAction::Respond {
-                status,
-                body,
-                headers,
-            }) => Answer::Reply(answered(
-                Reply::labelled(status, body.into_bytes(), headers),
-                "",
-            )),
-            Some(FaultAction::Delay(d)) if !stop.sleep(d) => Answer::Drop,
-            Some(FaultAction::Delay(_)) => Answer::Reply(answered(handle(shared, &rq), "")),
-            Some(FaultAction::Drop) => {
-                sent(0, "dropped");
-                Answer::Drop
-            }
-            Some(FaultAction::Truncate {
-                status,
-                body,
-                cut_after,
-            }) => Answer::Truncate(answered(labelled(status, body), " truncated"), cut_after),
-            Some(FaultAction::Trickle {
-                status,
-                body,
-                interval,
-            }) => Answer::Trickle(answered(labelled(status, body), " trickled"), interval),
-            Some(FaultAction::Stall) => {
-                sent(0, "stalled");
-                Answer::Stall
-            }
-            Some(FaultAction::Chunked {
-                status,
-                body,
-                chunk,
-            }) => {
-                let pieces: Vec<Vec<u8>> = body
-                    .as_bytes()
-                    .chunks(chunk.max(1))
-                    .map(<[u8]>::to_vec)
-                    .collect();
-                let mut reply = labelled(status, body);
-                reply.body = Body::Stream {
-                    len: None,
-                    pieces: Box::new(pieces.into_iter()),
-                };
-                Answer::Reply(answered(reply, " chunked"))
-            }
-            Some(FaultAction::Oversized { status, bytes }) => {
-                let mut reply = labelled(status, String::new())
-                    .with_header("Content-Type", "text/plain; charset=utf-8".into());
-                reply.body = filler(b'x', bytes, Vec::new());
-                Answer::Reply(answered(reply, " oversized"))
-            }
-            Some(FaultAction::CloseAfter) => {
-                Answer::ReplyThenClose(answered(handle(shared, &rq), " then closed"))
-            }
-            Some(FaultAction::Garbage(bytes)) => {
-                sent(0, "garbage");
-                Answer::Raw(bytes)
-            }
+        shared.log_line(|| format!("{} {} {what}", rq.method, rq.path));
+    };
+    let answered = |reply: Reply, what: &str| {
+        sent(reply.status, &format!("{}{what}", reply.status));
+        reply
+    };
+    let fault = shared.take_fault(&rq.method, &rq.path);
+    let labelled =
+        |status: u16, body: String| Reply::labelled(status, body.into_bytes(), Vec::new());
+    match fault {
+        None => Answer::Reply(answered(handle(shared, &rq), "")),
+        Some(FaultAction::Respond {
+            status,
+            body,
+            headers,
+        }) => Answer::Reply(answered(
+            Reply::labelled(status, body.into_bytes(), headers),
+            "",
+        )),
+        Some(FaultAction::Delay(d)) if !stop.sleep(d) => Answer::Drop,
+        Some(FaultAction::Delay(_)) => Answer::Reply(answered(handle(shared, &rq), "")),
+        Some(FaultAction::Drop) => {
+            sent(0, "dropped");
+            Answer::Drop
         }
-    }
-
-    fn log(&self, line: String) {
-        self.0.log_line(|| line);
+        Some(FaultAction::Truncate {
+            status,
+            body,
+            cut_after,
+        }) => Answer::Truncate(answered(labelled(status, body), " truncated"), cut_after),
+        Some(FaultAction::Trickle {
+            status,
+            body,
+            interval,
+        }) => Answer::Trickle(answered(labelled(status, body), " trickled"), interval),
+        Some(FaultAction::Stall) => {
+            sent(0, "stalled");
+            Answer::Stall
+        }
+        Some(FaultAction::Chunked {
+            status,
+            body,
+            chunk,
+        }) => {
+            let pieces: Vec<Vec<u8>> = body
+                .as_bytes()
+                .chunks(chunk.max(1))
+                .map(<[u8]>::to_vec)
+                .collect();
+            let mut reply = labelled(status, body);
+            reply.body = Body::Stream {
+                len: None,
+                pieces: Box::new(pieces.into_iter()),
+            };
+            Answer::Reply(answered(reply, " chunked"))
+        }
+        Some(FaultAction::Oversized { status, bytes }) => {
+            let mut reply = labelled(status, String::new())
+                .with_header("Content-Type", "text/plain; charset=utf-8".into());
+            reply.body = filler(b'x', bytes, Vec::new());
+            Answer::Reply(answered(reply, " oversized"))
+        }
+        Some(FaultAction::CloseAfter) => {
+            Answer::ReplyThenClose(answered(handle(shared, &rq), " then closed"))
+        }
+        Some(FaultAction::Garbage(bytes)) => {
+            sent(0, "garbage");
+            Answer::Raw(bytes)
+        }
     }
 }
 
@@ -201,14 +142,12 @@ fn handle(shared: &Shared, rq: &Incoming) -> Reply {
     let Ok(id) = id.parse::<i64>() else {
         return not_found();
     };
-    if shared.account().live(id).is_none() {
+    let found = shared.account().live(id).map(resource_json);
+    let Some(found) = found else {
         return not_found();
-    }
+    };
     match (method, purge) {
-        ("GET", false) => match shared.account().live(id) {
-            Some(r) => Reply::json(200, &resource_json(r)),
-            None => not_found(),
-        },
+        ("GET", false) => Reply::json(200, &found),
         ("PATCH", false) => patch(shared, id, &rq.body),
         ("DELETE", false) => delete(shared, id),
         ("POST", true) => purge_request(shared, id, &rq.body),
@@ -669,7 +608,7 @@ fn list_purges(shared: &Shared, rq: &Incoming) -> Reply {
 
 /// Entry `i` of a synthetic listing ([`ListingFault::Huge`], [`ListingFault::EndlessNext`]).
 fn synthetic(endpoint: Endpoint, i: u64) -> Value {
-    let id = 1_000_000_000 + i;
+    let id = i.saturating_add(1_000_000_000);
     let cname = format!("r{i}.synthetic.example.com");
     match endpoint {
         Endpoint::Resources => json!({"id": id, "cname": cname, "secondaryHostnames": [],
@@ -752,8 +691,8 @@ fn listing(
     match fault {
         ListingFault::EndlessNext => {
             let have = results.len() as u64;
-            results.extend((have..limit).map(|i| synthetic(endpoint, offset + i)));
-            next = Some(offset + limit);
+            results.extend((have..limit).map(|i| synthetic(endpoint, offset.saturating_add(i))));
+            next = Some(offset.saturating_add(limit));
         }
         ListingFault::NextLoops => next = Some(offset),
         _ => {}

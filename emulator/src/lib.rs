@@ -1,91 +1,5 @@
-//! A local, faithful imitation of the parts of the Gcore CDN API that `gcdn` talks to.
-//!
-//! The emulator is a real HTTP/1.1 server bound to `127.0.0.1` (keep-alive, one thread per
-//! connection, started as soon as the connection is accepted), speaking plain HTTP or, with
-//! [`Config::tls`], HTTPS. Every test suite (Rust, C, Python, Go) and the demo run against it
-//! (the benchmarks run against nginx): Rust tests in-process through [`Emulator`], the others
-//! through the `gcdn-emulator` binary and its control API.
-//!
-//! Three layers: `wire` (sockets, `httparse`, wire faults) calls `api` (routing: recording,
-//! faults, answers; `control` for the control API) through a handler trait object, which
-//! reads and changes `model` (resources, rate windows, purge records). This file is the façade.
-//!
-//! # The imitated API
-//!
-//! Every request outside `/__emulator/` is an *API request*: it is recorded (see
-//! [`Emulator::requests`]), then checked against the queued [faults](Fault), then answered:
-//!
-//! | Request | Answer |
-//! |---|---|
-//! | any, without `Authorization: apikey <key>` (scheme case-insensitive) | `401 {"errors": ["Invalid API key"]}` |
-//! | `GET /cdn/resources` | `200` the resources (a listing, below), `400` |
-//! | `GET /cdn/resources/{id}` | `200` resource JSON, `404` (also for a [`Resource::deleted`] one) |
-//! | `PATCH /cdn/resources/{id}` `{"active": bool}` | `200` resource JSON, `404`, `400` |
-//! | `DELETE /cdn/resources/{id}` | `204`, `404`, `400 {"errors": ["..."]}` (active, or a [`Refusal`]) |
-//! | `POST /cdn/resources/{id}/purge` | `201` (empty body), `404`, `400` (documented shapes), `429` |
-//! | `GET /cdn/purge_statuses` | `200` the accepted purges, newest first (a listing, below), `400` |
-//! | `GET /cdn/clients/me/limits` | `200` with the configured [`Limits`] |
-//! | anything else | `404 {"errors": ["Not found."]}` |
-//!
-//! The resource JSON is `{"id": 5, "cname": "cdn5.example.com", "secondaryHostnames": [],
-//! "active": true, "status": "active"|"suspended"|"deleted", "deleted": false,
-//! "can_purge_by_urls": true}` (see [`Resource`]). The `400` bodies use the provider's
-//! example texts verbatim where the specification gives one (see [`messages`]); a purge by
-//! URL on a resource that cannot is refused with [`messages::URL_PURGE_DISABLED`].
-//!
-//! # Listings
-//!
-//! Without `limit` in the query, a listing is a plain JSON list; with it, the envelope
-//! `{"count", "next", "previous", "results"}` of at most `limit` entries (capped at 1000 for
-//! resources, 100 for purge statuses) from `offset`, `next`/`previous` absolute URLs or
-//! `null`. Resources filter by `cname`, `secondaryHostnames`, `status`, `deleted`, `enabled`;
-//! purge statuses by `cname`, `purge_type`, `status`, `from_created`, `to_created`.
-//!
-//! A purge status is `{"purge_id": 1, "status": "In progress"|"Successful"|"Failed",
-//! "resource": {"id", "cname"}, "payload": {"urls": [...]}|{"paths": [...]}, "created":
-//! "2026-12-01T20:01:02.123456Z", "purge_type": "purge_by_url"|"purge_by_pattern"|"purge_all"}`
-//! ([`PurgeStatus`]): `In progress` for [`Emulator::set_purge_status_delay`] after it was
-//! accepted, then `Successful`, unless [`Emulator::fail_next_purges`],
-//! [`Emulator::set_next_purge_states`] or [`Emulator::set_resource_purge_state`] said otherwise.
-//! [`Emulator::set_listing_fault`] makes a listing hostile ([`ListingFault`]). The crate's
-//! `README.md` has every exact shape.
-//!
-//! Purge requests are rate limited per (resource, purge type) with a sliding window:
-//! at most `*_requests` accepted requests per `*_window`. Only requests that pass validation
-//! and the limiter count. Over the limit the answer is `429` with
-//! `{"errors": ["Too many requests: ..."]}` and, depending on [`RetryAfterMode`], no
-//! `Retry-After` header (the documented behaviour, and the default), a number of seconds, or
-//! an HTTP date.
-//!
-//! # Faults
-//!
-//! Queued [`Fault`]s make the server misbehave the way real networks and servers do: wrong
-//! answers ([`FaultAction::Respond`]), slow ones ([`FaultAction::Delay`],
-//! [`FaultAction::Trickle`], [`FaultAction::Stall`]), broken ones ([`FaultAction::Drop`],
-//! [`FaultAction::Truncate`], [`FaultAction::Garbage`], [`FaultAction::CloseAfter`]) and
-//! unusual ones ([`FaultAction::Chunked`], [`FaultAction::Oversized`]).
-//!
-//! # HTTPS
-//!
-//! With [`Config::tls`] set the server speaks TLS (rustls, TLS 1.2 and 1.3) with the given
-//! certificate, and [`Emulator::base_url`] is `https://localhost:PORT`. With the cargo
-//! feature `testca`, the `testca` module makes a throwaway CA and a `localhost` certificate.
-//!
-//! # The control API
-//!
-//! Requests under `/__emulator/` need no authentication and are not recorded. They let
-//! out-of-process tests do what [`Emulator`]'s methods do; see the crate's `README.md`.
-//!
-//! # Example
-//!
-//! ```no_run
-//! use gcdn_emulator::{Config, Emulator, Fault};
-//!
-//! let emu = Emulator::start(Config { seed_resources: vec![5], ..Config::default() }).unwrap();
-//! emu.push_fault(Fault::respond(503, r#"{"errors": ["busy"]}"#).on("POST", "/cdn/resources/5/purge"));
-//! println!("{}", emu.base_url());
-//! ```
-
+// The crate docs are the README: one description for Rust, C, Python and Go users.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod api;
@@ -105,10 +19,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-pub use api::messages;
 pub use model::{
-    Endpoint, Limits, ListingFault, PurgeState, PurgeStatus, PurgeType, Refusal, Resource,
-    RetryAfterMode, MAX_PURGE_RECORDS,
+    messages, Endpoint, Limits, ListingFault, PurgeState, PurgeStatus, PurgeType, Refusal,
+    Resource, RetryAfterMode, MAX_PURGE_RECORDS,
 };
 use wire::lock;
 
@@ -452,7 +365,7 @@ impl Emulator {
             None => format!("http://{addr}"),
         };
         let shared = Arc::new(Shared::new(config, base_url));
-        let router = Arc::new(api::Router(Arc::clone(&shared)));
+        let router = Arc::new(Router(Arc::clone(&shared)));
         let server = wire::Server::start(listener, tls, router)?;
         Ok(Emulator {
             shared,
@@ -611,6 +524,25 @@ impl std::fmt::Debug for Emulator {
         f.debug_struct("Emulator")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// The wire layer's handler: control requests to `control`, the rest to `api`.
+struct Router(Arc<Shared>);
+
+impl wire::Handler for Router {
+    fn handle(&self, rq: wire::Incoming, stop: &wire::Stop) -> wire::Answer {
+        if !control::is_control(&rq.path) {
+            return api::serve(&self.0, rq, stop);
+        }
+        let reply = control::handle(&self.0, &rq);
+        self.0
+            .log_line(|| format!("{} {} {}", rq.method, rq.path, reply.status));
+        wire::Answer::Reply(reply)
+    }
+
+    fn log(&self, line: String) {
+        self.0.log_line(|| line);
     }
 }
 

@@ -4,7 +4,49 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::messages;
+/// The texts of the emulator's error answers. Those from the provider's specification are
+/// verbatim; the others are the emulator's own wording.
+pub mod messages {
+    /// `400` on `DELETE` of an active resource (provider's example, verbatim).
+    pub const ACTIVE_RESOURCE: &str = "Deletion of this instance is currently not possible as it is in an active state. Please deactivate it before attempting the deletion request again.";
+    /// `400` on `DELETE` of a primary resource for common cache (provider's example, verbatim).
+    pub const PRIMARY_RESOURCE: &str = "The CDN resource is used as primary for common cache feature and can not be deleted. Delete linked resources first [29]";
+    /// `400` on `DELETE` of a resource integrated with Streaming (provider's example, verbatim).
+    pub const STREAMING_RESOURCE: &str =
+        "The CDN resource is integrated with the streaming and can not be deleted.";
+    /// `400` on `DELETE` of a resource with a custom configuration (provider's example, verbatim).
+    pub const CUSTOM_RESOURCE: &str = "You cannot delete this resource because it has a custom configuration. To delete the resource, contact technical support.";
+    /// `400` when neither `urls` nor `paths` is given (provider's example, verbatim).
+    pub const FIELD_REQUIRED: &str = "This field is required.";
+    /// `400` for a blank item (provider's example, verbatim).
+    pub const FIELD_BLANK: &str = "This field may not be blank.";
+    /// `400` for a pattern not starting with `/` (provider's example, verbatim).
+    pub const PATH_START: &str = "A path should start with /.";
+    /// `400` for a URL not starting with `/` (emulator's wording).
+    pub const URL_START: &str = "A URL should start with /.";
+    /// `400` for a `*` elsewhere than at the end of a pattern (emulator's wording).
+    pub const WILDCARD_NOT_AT_END: &str = "The * wildcard is allowed only at the end of a pattern.";
+    /// `400` for `"urls": []` (Django REST framework's wording).
+    pub const LIST_EMPTY: &str = "This list may not be empty.";
+    /// `400` for a `null` list or item (Django REST framework's wording).
+    pub const FIELD_NULL: &str = "This field may not be null.";
+    /// `400` for an item that is not a string (Django REST framework's wording).
+    pub const NOT_A_STRING: &str = "Not a valid string.";
+    /// `401` (emulator's wording).
+    pub const INVALID_API_KEY: &str = "Invalid API key";
+    /// `404` (emulator's wording).
+    pub const NOT_FOUND: &str = "Not found.";
+    /// `400` for a purge by URL on a resource whose `can_purge_by_urls` is `false`. No source
+    /// records the API's text: this is the emulator's wording (the documented cause is the
+    /// resource's `ignore_vary_header` option).
+    pub const URL_PURGE_DISABLED: &str = "Purge by URL is not available for this CDN resource: its can_purge_by_urls is false (enable ignore_vary_header, or purge by pattern).";
+    /// `400` for a listing's `limit` or `offset` that is not a non-negative integer (`limit`: positive).
+    pub const INVALID_INTEGER: &str = "A valid integer is required.";
+    /// `400` for a bad `from_created` / `to_created` (Django REST framework's wording).
+    pub const INVALID_DATETIME: &str = "Enter a valid date/time.";
+    /// `400` for a boolean filter that is not `true`/`false` (emulator's wording).
+    pub const INVALID_BOOLEAN: &str = "Must be a valid boolean.";
+}
 
 /// At most this many purge records are kept (oldest forgotten first): enough for any test,
 /// bounded for long soak runs.

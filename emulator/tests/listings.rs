@@ -296,7 +296,7 @@ fn purge_statuses_record_accepted_purges() {
 #[test]
 fn purge_status_delay_and_forced_states() {
     let emu = start([1, 2]);
-    emu.set_purge_status_delay(Duration::from_millis(300));
+    emu.set_purge_status_delay(Duration::from_millis(1000));
     emu.fail_next_purges(1);
     emu.set_resource_purge_state(2, Some(PurgeState::InProgress));
     let all = r#"{"paths": []}"#;
@@ -311,7 +311,7 @@ fn purge_status_delay_and_forced_states() {
         ids(&get(&emu, "/cdn/purge_statuses?status=In%20progress")),
         [3, 2, 1]
     );
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(
         states(&emu),
         [
@@ -413,6 +413,9 @@ fn endless_and_looping_next() {
     }
     assert_eq!(seen[..3], [1, 2, 3]);
     assert_eq!(seen.len(), 40);
+    // Even at the very last offset.
+    let end = get(&emu, &format!("/cdn/resources?limit=2&offset={}", u64::MAX));
+    assert!(end["next"].is_string());
     // Without `limit` the list is the real one.
     assert_eq!(ids(&get(&emu, "/cdn/resources")), [1, 2, 3]);
 

@@ -3,7 +3,8 @@
 //!
 //! Run with `benches/plan/run.sh` (release build). Prints one JSON object per case:
 //! `{"case", "urls", "resources", "build_ms", "plan_ms", "requests", "skipped",
-//!   "rss_before_kib", "rss_job_kib", "peak_kib"}`, where `peak_kib` is the process's peak
+//!   "rss_before_kib", "rss_job_kib", "peak_kib", "input_bytes"}` (`input_bytes`: the items'
+//! bytes as given, counted for the `issue16` case only, else 0), where `peak_kib` is the process's peak
 //! resident set (VmHWM) after planning, and `rss_job_kib` the resident set once the job is
 //! built (its own storage), before planning.
 
@@ -35,7 +36,44 @@ fn main() {
     let rss_before = status_kib("VmRSS:");
     let t = Instant::now();
     let mut job = Job::new();
-    let index = if case == "full_urls" {
+    let mut input_bytes = 0usize;
+    let index = if case == "issue16" {
+        // Issue 16's job: full URLs over 50 hosts, 1 in 10 a repeat, and 20 covering
+        // patterns (pattern k on resource k+1 covers its /assets/k/ files). `input_bytes`
+        // counts every URL and pattern as given.
+        for start in (0..urls).step_by(10_000) {
+            let list: Vec<String> = (start..(start + 10_000).min(urls))
+                .map(|i| {
+                    let n = if i % 10 == 9 { i - 5 } else { i };
+                    format!(
+                        "https://cdn{}.example.com/assets/{}/file-{n}.js?v=3",
+                        n % resources,
+                        n % 997
+                    )
+                })
+                .collect();
+            input_bytes += list.iter().map(String::len).sum::<usize>();
+            job.add_full_urls(&list).expect("valid URLs");
+        }
+        for k in 0..20usize {
+            let pattern = format!("/assets/{k}/*");
+            input_bytes += pattern.len();
+            job.add_patterns(k as i64 + 1, &[pattern])
+                .expect("valid pattern");
+        }
+        ResourceIndex::new(
+            (0..resources as i64)
+                .map(|i| ResourceInfo {
+                    id: i + 1,
+                    cname: format!("cdn{i}.example.com"),
+                    secondary_hostnames: vec![],
+                    active: true,
+                    deleted: false,
+                    can_purge_by_urls: true,
+                })
+                .collect(),
+        )
+    } else if case == "full_urls" {
         // Full URLs over 50 hosts, 1 in 20 a repeat; resources listed with their cnames.
         // Added 10,000 at a time, so that the bench's own list does not count.
         for start in (0..urls).step_by(10_000) {
@@ -84,7 +122,7 @@ fn main() {
     println!(
         "{{\"case\":\"{case}\",\"urls\":{urls},\"resources\":{resources},\"build_ms\":{build_ms},\
          \"plan_ms\":{plan_ms},\"requests\":{},\"skipped\":{},\"rss_before_kib\":{rss_before},\
-         \"rss_job_kib\":{rss_job},\"peak_kib\":{peak}}}",
+         \"rss_job_kib\":{rss_job},\"peak_kib\":{peak},\"input_bytes\":{input_bytes}}}",
         p.requests.len(),
         p.skipped.len()
     );

@@ -238,7 +238,9 @@ def run_baseline(python, emu, resources, urls, patterns):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def jobs(python, with_cli=True, with_baseline=True):
+def jobs(python, with_cli=True, with_baseline=True, meanwhile=None):
+    """The job rows; `meanwhile` (a function) runs after the gcdn rows, while the baseline
+    may still be running, and its result is returned beside them."""
     res = {"url_window": list(URL_WINDOW), "pattern_window": list(PATTERN_WINDOW),
            "note_windows": "per case: 1 request per window_ms, every kind",
            "max_urls": MAX_URLS, "max_patterns": MAX_PATTERNS, "baseline_cap_s": BASELINE_CAP_S,
@@ -298,13 +300,14 @@ def jobs(python, with_cli=True, with_baseline=True):
             res["cases"].append(case)
     finally:
         emu.stop()
+    extra = meanwhile() if meanwhile else None
     if bthread is not None:
         log("job: waiting for the baseline (official Python SDK)")
         bthread.join(timeout=len(CASES) * (BASELINE_CAP_S + 150))
         for case in res["cases"]:
             if case["baseline_run"]:
                 case["baseline"] = baseline.get(case["name"], {"error": "did not finish"})
-    return res
+    return res, extra
 
 
 # ---------------------------------------------------------------------------------------

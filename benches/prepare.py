@@ -146,7 +146,10 @@ def build_programs(go=True):
             log(notes[what])
     # Planning 1,000,000 URLs: the plan_bench example (benches/plan), when the tree has it.
     if "plan_bench" in (ROOT / "Cargo.toml").read_text():
-        r = subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "plan_bench"],
+        # With `make build`'s features, so that cargo reuses the library it built.
+        m = re.search(r"^FEATURES \?= *(.*)$", (ROOT / "Makefile").read_text(), re.M)
+        features = (os.environ.get("FEATURES") or (m.group(1) if m else "")).split()
+        r = subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "plan_bench"] + features,
                            cwd=ROOT, capture_output=True, text=True)
         if r.returncode != 0:
             notes["plan_bench"] = "the plan_bench example did not build: " + r.stderr.strip()[-300:]

@@ -943,3 +943,25 @@ fn the_with_calls_take_the_runs_timeout_and_cancel() {
         GCDN_ERR_INVALID_ARGUMENT
     );
 }
+
+#[test]
+fn an_unauthorized_answer_stops_sending() {
+    let emu = fleet();
+    let mut s = Setup::new(&emu);
+    s.key = Some("wrong-key-5f2a9c".into());
+    s.intervals_ms = Some((WINDOW_MS, WINDOW_MS));
+    let c = s.build().unwrap();
+    let job = TestJob::new();
+    for id in 1..=3 {
+        assert!(job.urls(id, &["/x.png"]).ok());
+    }
+    let (r, rep) = run(&c, &job, Some(&Run::new().workers(1)));
+    assert_eq!(r.status, GCDN_ERR_UNAUTHORIZED, "{}", r.msg());
+    let v = rep.unwrap().json();
+    assert_eq!(v["requests"][0]["outcome"], "failed");
+    for i in 1..3 {
+        assert_eq!(v["requests"][i]["outcome"], "not_sent", "{}", v["requests"][i]);
+        assert_eq!(v["requests"][i]["status"], GCDN_ERR_UNAUTHORIZED);
+    }
+    assert_eq!(purges(&emu).len(), 1, "one 401 is enough");
+}

@@ -241,10 +241,9 @@ impl Api {
                     }
                 }
             }
+            // Unpaced endpoints have no documented limit: a 429 is backed off.
             let policy = Policy {
                 max_retries: self.max_retries,
-                // Unpaced endpoints have no documented limit: a 429 is backed off.
-                rate_limit_interval: Duration::ZERO,
             };
             match state.decide(&policy, class, retry_after) {
                 Decision::RetryAfter(wait, why) => {

@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,9 +31,15 @@ func LibraryVersion() string {
 // share its pool of keep-alive connections. Close it when done; a Client that becomes
 // unreachable without Close is closed by a finalizer.
 type Client struct {
-	mu     sync.RWMutex // calls hold it for reading; Close for writing
+	// mu guards h, calls and logger. It is held only to count a call in or out, never
+	// across a library call (so never across network I/O, a log record or a progress
+	// event): Close waits on idle for the calls in flight instead.
+	mu     sync.Mutex
+	idle   sync.Cond // signalled when calls drops to 0
 	h      *C.gcdn_client
-	closed atomic.Bool // set first by Close: new calls fail at once, not behind its lock
+	calls  int         // library calls in flight
+	closed atomic.Bool // set first by Close: new calls fail at once, not behind its wait
+	logger *logSink    // the WithLogger sink, released after the handle is freed
 }
 
 // finalized counts the clients closed by their finalizer (for the tests).
@@ -49,6 +56,7 @@ type settings struct {
 	intervals   bool
 	caFile      *string
 	userAgent   string
+	logger      *slog.Logger
 }
 
 // An Option changes a setting of NewClient.
@@ -262,11 +270,22 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 			C.free(unsafe.Pointer(key))
 		}()
 	}
+	var sink *logSink
+	if s.logger != nil {
+		sink = newLogSink(s.logger)
+		if err := sink.install(o); err != nil {
+			sink.release()
+			return nil, err
+		}
+	}
+
 	var h *C.gcdn_client
 	if err := check(C.gcdn_client_new(key, o, &h, &cerr)); err != nil {
+		sink.release()
 		return nil, err
 	}
-	c := &Client{h: h}
+	c := &Client{h: h, logger: sink}
+	c.idle.L = &c.mu
 	runtime.SetFinalizer(c, (*Client).finalize)
 	return c, nil
 }
@@ -277,22 +296,53 @@ func (c *Client) finalize() {
 	}
 }
 
-// free frees the handle; it reports whether there was one.
+// free frees the handle once no call is in flight; it reports whether there was one.
 func (c *Client) free() bool {
 	c.closed.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for c.calls > 0 {
+		c.idle.Wait()
+	}
 	if c.h == nil {
 		return false
 	}
 	C.gcdn_client_free(c.h)
 	c.h = nil
+	c.logger.release()
+	c.logger = nil
 	return true
+}
+
+// enter counts a call in and returns the handle it may use until leave; ErrClosed once
+// Close has begun.
+func (c *Client) enter() (*C.gcdn_client, error) {
+	if c == nil || c.closed.Load() {
+		return nil, ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h == nil || c.closed.Load() {
+		return nil, ErrClosed
+	}
+	c.calls++
+	return c.h, nil
+}
+
+// leave counts a call out.
+func (c *Client) leave() {
+	c.mu.Lock()
+	c.calls--
+	if c.calls == 0 {
+		c.idle.Broadcast()
+	}
+	c.mu.Unlock()
 }
 
 // Close frees the client: its key is wiped and its idle connections closed. It waits for
 // the calls in progress on other goroutines to return; calls made after it return
-// ErrClosed. Close is idempotent and always returns nil.
+// ErrClosed. Close is idempotent and always returns nil. Do not call it from a Progress
+// function or a logger's handler of this client's own call: it would wait for that call.
 func (c *Client) Close() error {
 	if c == nil {
 		return nil
@@ -302,9 +352,7 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// do runs one library call under the read lock, with the handle bounded by ctx's deadline
-// and stopped by ctx's cancellation: the library gives up a backoff or rate-limit wait at
-// once when ctx is cancelled (an HTTP attempt in flight ends first).
+// do runs one library call, bounded by ctx's deadline and stopped by ctx's cancellation.
 func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.char) C.int32_t) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -312,15 +360,11 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c == nil || c.closed.Load() {
-		return ErrClosed
+	h, err := c.enter()
+	if err != nil {
+		return err
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	h := c.h
-	if h == nil {
-		return ErrClosed
-	}
+	defer c.leave()
 	var cerr *C.char
 	if deadline, ok := ctx.Deadline(); ok {
 		left := time.Until(deadline)
@@ -351,8 +395,6 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.
 		}
 		defer C.gcdn_client_free(cancellable)
 		h = cancellable
-		// The watcher owns the token: it fires it if ctx ends first, and frees it when the
-		// call is over either way (the derived client holds its own reference).
 		finished := make(chan struct{})
 		defer close(finished)
 		go func() {
@@ -366,7 +408,24 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.
 	}
 	status := call(h, &cerr)
 	runtime.KeepAlive(c)
-	return takeError(status, cerr)
+	return contextError(ctx, takeError(status, cerr))
+}
+
+// contextError makes the error of a call that ctx's deadline stopped match
+// context.DeadlineExceeded (and ErrTimeout). The library reports such a call as
+// GCDN_ERR_TIMEOUT, except when the context's own timer fired the cancel token first
+// (GCDN_ERR_CANCELLED), or when a rate-limit wait was refused just before the deadline
+// (GCDN_ERR_RATE_LIMITED); both become StatusTimeout here once ctx.Err() says the deadline
+// passed. A cancelled ctx already gives StatusCancelled, which matches context.Canceled.
+func contextError(ctx context.Context, err error) error {
+	e, ok := err.(*Error)
+	if !ok || (e.Status != StatusCancelled && e.Status != StatusRateLimited) {
+		return err
+	}
+	if ctx.Err() != context.DeadlineExceeded {
+		return err
+	}
+	return &Error{Status: StatusTimeout, Message: "the context's deadline passed: " + e.Message}
 }
 
 // cstrings copies items into a C array of C strings, which free releases.

@@ -855,7 +855,7 @@ func TestCancelDuringRateLimitWait(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("%v does not match context.Canceled", err)
 	}
-	if !strings.Contains(err.Error(), "HTTP 429") {
+	if !strings.Contains(err.Error(), "waiting for") {
 		t.Errorf("%v does not say what it was waiting for", err)
 	}
 	if d > 2*time.Second {
@@ -993,7 +993,8 @@ func TestKeyNeverShownEncoded(t *testing.T) {
 		wantErr(t, err, gcdn.ErrInvalidArgument)
 		check(t, err)
 	}
-	c, err := gcdn.NewClient(key, gcdn.WithBaseURL(emulatorURL), gcdn.WithMaxRetries(0))
+	c, err := gcdn.NewClient(key, gcdn.WithBaseURL(emulatorURL), gcdn.WithMaxRetries(0),
+		gcdn.WithPurgeIntervals(time.Millisecond, time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,3 +16,10 @@ import "unsafe"
 func gcdnGoLog(record *C.gcdn_log_record, userData unsafe.Pointer) {
 	logFromC(record, userData)
 }
+
+// gcdnGoProgress is the gcdn_progress_fn of runs with a Progress function.
+//
+//export gcdnGoProgress
+func gcdnGoProgress(event *C.gcdn_event, userData unsafe.Pointer) C.int32_t {
+	return progressFromC(event, userData)
+}

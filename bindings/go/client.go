@@ -352,8 +352,9 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// do runs one library call, bounded by ctx's deadline and stopped by ctx's cancellation.
-func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.char) C.int32_t) error {
+// do runs one library call, bounded by ctx's deadline and stopped by ctx's cancellation
+// (see callRun): no derived client and no goroutine per call.
+func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -365,50 +366,88 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.
 		return err
 	}
 	defer c.leave()
+	var cr callRun
+	if err := cr.start(ctx, false); err != nil {
+		return err
+	}
 	var cerr *C.char
-	if deadline, ok := ctx.Deadline(); ok {
+	status := call(h, cr.run, &cerr)
+	runtime.KeepAlive(c)
+	cr.end()
+	return contextError(ctx, takeError(status, cerr))
+}
+
+// callRun passes a context to the library through a gcdn_run: its deadline as the run's
+// timeout, its cancellation through a cancel token that context.AfterFunc fires (no
+// goroutine unless the context ends during the call). A context that has neither (such as
+// context.Background()) gives run == nil: the library's defaults.
+type callRun struct {
+	run   *C.gcdn_run
+	token *C.gcdn_cancel
+	stop  func() bool
+	fired sync.WaitGroup // done when the AfterFunc, once started, has fired the token
+}
+
+// start makes the run for ctx (always, else only when ctx has a deadline or can be
+// cancelled); on error nothing is left to free.
+func (cr *callRun) start(ctx context.Context, always bool) error {
+	deadline, hasDeadline := ctx.Deadline()
+	done := ctx.Done()
+	if !hasDeadline && done == nil && !always {
+		return nil
+	}
+	cr.run = C.gcdn_run_new()
+	if cr.run == nil {
+		return &Error{Status: StatusInternal, Message: "out of memory"}
+	}
+	if hasDeadline {
 		left := time.Until(deadline)
 		if left <= 0 {
+			cr.end()
 			return context.DeadlineExceeded
 		}
-		ms := ceilMillis(left)
-		var bounded *C.gcdn_client
-		status := C.gcdn_client_with_call_timeout_ms(h, ms, &bounded, &cerr)
-		runtime.KeepAlive(c)
-		if err := takeError(status, cerr); err != nil {
+		var cerr *C.char
+		if err := takeError(C.gcdn_run_set_timeout_ms(cr.run, ceilMillis(left), &cerr), cerr); err != nil {
+			cr.end()
 			return err
 		}
-		defer C.gcdn_client_free(bounded)
-		h = bounded
 	}
-	if done := ctx.Done(); done != nil {
-		token := C.gcdn_cancel_new()
-		if token == nil {
+	if done != nil {
+		cr.token = C.gcdn_cancel_new()
+		if cr.token == nil {
+			cr.end()
 			return &Error{Status: StatusInternal, Message: "out of memory"}
 		}
-		var cancellable *C.gcdn_client
-		status := C.gcdn_client_with_cancel(h, token, &cancellable, &cerr)
-		runtime.KeepAlive(c)
-		if err := takeError(status, cerr); err != nil {
-			C.gcdn_cancel_free(token)
+		var cerr *C.char
+		if err := takeError(C.gcdn_run_set_cancel(cr.run, cr.token, &cerr), cerr); err != nil {
+			cr.end()
 			return err
 		}
-		defer C.gcdn_client_free(cancellable)
-		h = cancellable
-		finished := make(chan struct{})
-		defer close(finished)
-		go func() {
-			select {
-			case <-done:
-				C.gcdn_cancel_fire(token)
-			case <-finished:
-			}
-			C.gcdn_cancel_free(token)
-		}()
+		token := cr.token
+		cr.fired.Add(1)
+		cr.stop = context.AfterFunc(ctx, func() {
+			defer cr.fired.Done()
+			C.gcdn_cancel_fire(token)
+		})
 	}
-	status := call(h, &cerr)
-	runtime.KeepAlive(c)
-	return contextError(ctx, takeError(status, cerr))
+	return nil
+}
+
+// end stops watching the context (waiting for a fire in progress) and frees the run and
+// the token.
+func (cr *callRun) end() {
+	if cr.stop != nil && !cr.stop() {
+		cr.fired.Wait() // the AfterFunc started: let it finish with the token
+	}
+	cr.stop = nil
+	if cr.token != nil {
+		C.gcdn_cancel_free(cr.token)
+		cr.token = nil
+	}
+	if cr.run != nil {
+		C.gcdn_run_free(cr.run)
+		cr.run = nil
+	}
 }
 
 // contextError makes the error of a call that ctx's deadline stopped match
@@ -483,27 +522,27 @@ func (c *Client) purge(ctx context.Context, id int64, noun string, items []strin
 	}
 	defer free()
 	n := C.size_t(len(items))
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
 		if patterns {
-			return C.gcdn_purge_patterns(h, C.int64_t(id), arr, n, errOut)
+			return C.gcdn_purge_patterns_with(h, run, C.int64_t(id), arr, n, errOut)
 		}
-		return C.gcdn_purge_urls(h, C.int64_t(id), arr, n, errOut)
+		return C.gcdn_purge_urls_with(h, run, C.int64_t(id), arr, n, errOut)
 	})
 }
 
 // PurgeAll purges the whole cache of resource resourceID, so that the CDN fetches
 // everything from the origin again. Prefer PurgeURLs where you can.
 func (c *Client) PurgeAll(ctx context.Context, resourceID int64) error {
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
-		return C.gcdn_purge_all(h, C.int64_t(resourceID), errOut)
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
+		return C.gcdn_purge_all_with(h, run, C.int64_t(resourceID), errOut)
 	})
 }
 
 // DeactivateResource deactivates resource resourceID (PATCH {"active": false}): it stops
 // serving content and may be deleted.
 func (c *Client) DeactivateResource(ctx context.Context, resourceID int64) error {
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
-		return C.gcdn_deactivate_resource(h, C.int64_t(resourceID), errOut)
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
+		return C.gcdn_deactivate_resource_with(h, run, C.int64_t(resourceID), errOut)
 	})
 }
 
@@ -526,8 +565,8 @@ func (c *Client) DeleteResource(ctx context.Context, resourceID int64, opts ...D
 	for _, o := range opts {
 		flags |= o.flag
 	}
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
-		return C.gcdn_delete_resource(h, C.int64_t(resourceID), flags, errOut)
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
+		return C.gcdn_delete_resource_with(h, run, C.int64_t(resourceID), flags, errOut)
 	})
 }
 

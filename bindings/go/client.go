@@ -40,6 +40,7 @@ type Client struct {
 	calls  int         // library calls in flight
 	closed atomic.Bool // set first by Close: new calls fail at once, not behind its wait
 	logger *logSink    // the WithLogger sink, released after the handle is freed
+	slots  []runSlot   // idle run slots for single calls with a context
 }
 
 // finalized counts the clients closed by their finalizer (for the tests).
@@ -309,34 +310,48 @@ func (c *Client) free() bool {
 	}
 	C.gcdn_client_free(c.h)
 	c.h = nil
+	for _, slot := range c.slots {
+		slot.free()
+	}
+	c.slots = nil
 	c.logger.release()
 	c.logger = nil
 	return true
 }
 
-// enter counts a call in and returns the handle it may use until leave; ErrClosed once
-// Close has begun.
-func (c *Client) enter() (*C.gcdn_client, error) {
+// enter counts a call in and returns the handle it may use until leave, with an idle run
+// slot if wantSlot and there is one; ErrClosed once Close has begun.
+func (c *Client) enter(wantSlot bool) (*C.gcdn_client, runSlot, error) {
 	if c == nil || c.closed.Load() {
-		return nil, ErrClosed
+		return nil, runSlot{}, ErrClosed
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.h == nil || c.closed.Load() {
-		return nil, ErrClosed
+		return nil, runSlot{}, ErrClosed
 	}
 	c.calls++
-	return c.h, nil
+	var slot runSlot
+	if n := len(c.slots); wantSlot && n > 0 {
+		slot = c.slots[n-1]
+		c.slots = c.slots[:n-1]
+	}
+	return c.h, slot, nil
 }
 
-// leave counts a call out.
-func (c *Client) leave() {
+// leave counts a call out and keeps its slot (if any) for the next call.
+func (c *Client) leave(slot runSlot) {
 	c.mu.Lock()
 	c.calls--
+	if slot.run != nil && len(c.slots) < maxIdleSlots {
+		c.slots = append(c.slots, slot)
+		slot = runSlot{}
+	}
 	if c.calls == 0 {
 		c.idle.Broadcast()
 	}
 	c.mu.Unlock()
+	slot.free()
 }
 
 // Close frees the client: its key is wiped and its idle connections closed. It waits for
@@ -361,69 +376,94 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, run *C.gcdn
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h, err := c.enter()
+	_, hasDeadline := ctx.Deadline()
+	needRun := hasDeadline || ctx.Done() != nil
+	h, slot, err := c.enter(needRun)
 	if err != nil {
 		return err
 	}
-	defer c.leave()
+	if needRun && slot.run == nil {
+		if slot, err = newRunSlot(); err != nil {
+			c.leave(runSlot{})
+			return err
+		}
+	}
 	var cr callRun
-	if err := cr.start(ctx, false); err != nil {
+	if err := cr.start(ctx, slot); err != nil {
+		c.leave(cr.end())
 		return err
 	}
 	var cerr *C.char
 	status := call(h, cr.run, &cerr)
 	runtime.KeepAlive(c)
-	cr.end()
+	c.leave(cr.end())
 	return contextError(ctx, takeError(status, cerr))
 }
 
-// callRun passes a context to the library through a gcdn_run: its deadline as the run's
-// timeout, its cancellation through a cancel token that context.AfterFunc fires (no
-// goroutine unless the context ends during the call). A context that has neither (such as
-// context.Background()) gives run == nil: the library's defaults.
-type callRun struct {
+// runSlot is a gcdn_run with a cancel token set on it. The client keeps a few idle ones
+// for its single calls (a slot goes back only if its token never fired), so that a call
+// with a deadline costs one native call (the timeout) more than one without.
+type runSlot struct {
 	run   *C.gcdn_run
 	token *C.gcdn_cancel
+}
+
+// maxIdleSlots is how many idle slots a client keeps.
+const maxIdleSlots = 16
+
+func newRunSlot() (runSlot, error) {
+	s := runSlot{run: C.gcdn_run_new(), token: C.gcdn_cancel_new()}
+	if s.run == nil || s.token == nil {
+		s.free()
+		return runSlot{}, &Error{Status: StatusInternal, Message: "out of memory"}
+	}
+	var cerr *C.char
+	if err := takeError(C.gcdn_run_set_cancel(s.run, s.token, &cerr), cerr); err != nil {
+		s.free()
+		return runSlot{}, err
+	}
+	return s, nil
+}
+
+func (s runSlot) free() {
+	if s.token != nil {
+		C.gcdn_cancel_free(s.token)
+	}
+	if s.run != nil {
+		C.gcdn_run_free(s.run)
+	}
+}
+
+// callRun passes a context to the library through a run slot: its deadline as the run's
+// timeout, its cancellation through the slot's cancel token, which context.AfterFunc fires
+// (no goroutine unless the context ends during the call). A context that has neither (such
+// as context.Background()) needs no slot: run == nil, the library's defaults.
+type callRun struct {
+	runSlot
 	stop  func() bool
 	fired sync.WaitGroup // done when the AfterFunc, once started, has fired the token
 }
 
-// start makes the run for ctx (always, else only when ctx has a deadline or can be
-// cancelled); on error nothing is left to free.
-func (cr *callRun) start(ctx context.Context, always bool) error {
-	deadline, hasDeadline := ctx.Deadline()
-	done := ctx.Done()
-	if !hasDeadline && done == nil && !always {
+// start sets the slot (if any) up for ctx; call end afterwards in any case.
+func (cr *callRun) start(ctx context.Context, slot runSlot) error {
+	cr.runSlot = slot
+	if slot.run == nil {
 		return nil
 	}
-	cr.run = C.gcdn_run_new()
-	if cr.run == nil {
-		return &Error{Status: StatusInternal, Message: "out of memory"}
-	}
-	if hasDeadline {
+	var ms C.uint64_t // 0: no bound (a slot may come with a past call's)
+	if deadline, ok := ctx.Deadline(); ok {
 		left := time.Until(deadline)
 		if left <= 0 {
-			cr.end()
 			return context.DeadlineExceeded
 		}
-		var cerr *C.char
-		if err := takeError(C.gcdn_run_set_timeout_ms(cr.run, ceilMillis(left), &cerr), cerr); err != nil {
-			cr.end()
-			return err
-		}
+		ms = ceilMillis(left)
 	}
-	if done != nil {
-		cr.token = C.gcdn_cancel_new()
-		if cr.token == nil {
-			cr.end()
-			return &Error{Status: StatusInternal, Message: "out of memory"}
-		}
-		var cerr *C.char
-		if err := takeError(C.gcdn_run_set_cancel(cr.run, cr.token, &cerr), cerr); err != nil {
-			cr.end()
-			return err
-		}
-		token := cr.token
+	var cerr *C.char
+	if err := takeError(C.gcdn_run_set_timeout_ms(slot.run, ms, &cerr), cerr); err != nil {
+		return err
+	}
+	if ctx.Done() != nil {
+		token := slot.token
 		cr.fired.Add(1)
 		cr.stop = context.AfterFunc(ctx, func() {
 			defer cr.fired.Done()
@@ -433,21 +473,18 @@ func (cr *callRun) start(ctx context.Context, always bool) error {
 	return nil
 }
 
-// end stops watching the context (waiting for a fire in progress) and frees the run and
-// the token.
-func (cr *callRun) end() {
+// end stops watching the context (waiting for a fire in progress) and returns the slot for
+// reuse, or frees it and returns none if its token fired.
+func (cr *callRun) end() runSlot {
+	slot := cr.runSlot
+	cr.runSlot = runSlot{}
 	if cr.stop != nil && !cr.stop() {
 		cr.fired.Wait() // the AfterFunc started: let it finish with the token
+		slot.free()     // a fired token stays fired
+		slot = runSlot{}
 	}
 	cr.stop = nil
-	if cr.token != nil {
-		C.gcdn_cancel_free(cr.token)
-		cr.token = nil
-	}
-	if cr.run != nil {
-		C.gcdn_run_free(cr.run)
-		cr.run = nil
-	}
+	return slot
 }
 
 // contextError makes the error of a call that ctx's deadline stopped match

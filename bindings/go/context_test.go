@@ -182,3 +182,36 @@ func BenchmarkCallContext(b *testing.B) {
 		})
 	}
 }
+
+// TestRunSlotsReused: the client reuses the per-call settings of its calls, so a call must
+// not inherit the last one's: not its deadline (a cancellable call without one, held 700 ms
+// by the server, after calls with a 300 ms deadline), nor its fired cancel token (a call
+// after a cancelled one).
+func TestRunSlotsReused(t *testing.T) {
+	setup(t)
+	c := newClient(t)
+	for i := 0; i < 3; i++ {
+		if err := c.PurgeURLs(withTimeout(t, 300*time.Millisecond), 34, []string{"/quick"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addFault(t, "POST", purgePath(34), 1, map[string]any{"delay_ms": 700})
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.PurgeURLs(cctx, 34, []string{"/slow"}); err != nil {
+		t.Fatalf("a call without a deadline after calls with one: %v", err)
+	}
+
+	addFault(t, "POST", purgePath(35), 1, map[string]any{"delay_ms": 300})
+	cctx2, cancel2 := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel2)
+	_ = c.PurgeAll(cctx2, 35) // cancelled (or done) while the server holds it
+	for i := 0; i < 3; i++ {
+		cx, cancel := context.WithCancel(context.Background())
+		err := c.PurgeAll(cx, int64(36+i))
+		cancel()
+		if err != nil {
+			t.Fatalf("a call after a cancelled one: %v", err)
+		}
+	}
+}

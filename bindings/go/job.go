@@ -514,17 +514,23 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 		return nil, err
 	}
 	defer job.end()
-	h, err := c.enter()
+	h, _, err := c.enter(false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.leave()
+	defer c.leave(runSlot{})
 
-	var cr callRun
-	if err := cr.start(ctx, true); err != nil {
+	// A run of its own (not an idle slot of the client's): dry run, wait and progress are
+	// set on it.
+	slot, err := newRunSlot()
+	if err != nil {
 		return nil, err
 	}
-	defer cr.end() // also on a re-panic below
+	var cr callRun
+	defer func() { cr.end().free() }() // also on a re-panic below
+	if err := cr.start(ctx, slot); err != nil {
+		return nil, err
+	}
 	var cerr *C.char
 	set := func(status C.int32_t) error { return takeError(status, cerr) }
 	if opts.DryRun {
@@ -553,7 +559,7 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 	status := C.gcdn_job_run(h, jh, cr.run, &rep, &cerr)
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(job)
-	cr.end()
+	cr.end().free()
 	runErr := takeError(status, cerr)
 
 	var report *Report

@@ -191,3 +191,35 @@ func TestWithLoggerConcurrent(t *testing.T) {
 		t.Errorf("%d request records, want 80", n)
 	}
 }
+
+// TestWithLoggerDuringRun: a job's requests run on the library's worker threads, whose
+// records reach the logger too (cgo callbacks from threads Go did not start), one per
+// request, alongside the Progress events on the caller's goroutine.
+func TestWithLoggerDuringRun(t *testing.T) {
+	setup(t)
+	rec := &recorder{min: slog.LevelDebug}
+	c := newClient(t, gcdn.WithLogger(slog.New(rec)))
+	job := gcdn.NewJob()
+	for id := int64(50); id < 56; id++ {
+		if err := job.AddURLs(id, []string{"/a", "/b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := 0
+	report, err := c.Run(withTimeout(t, 30*time.Second), job, gcdn.RunOptions{Progress: func(gcdn.Event) error {
+		events++
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]bool{}
+	for _, l := range rec.events("request") {
+		if l.Attrs["method"].String() == "POST" && l.Attrs["status"].Int64() == 201 {
+			paths[l.Attrs["path"].String()] = true
+		}
+	}
+	if len(paths) != 6 || report.Totals.Purged != 6 || events == 0 {
+		t.Errorf("request records for %d resources (%v), %d purged, %d events", len(paths), paths, report.Totals.Purged, events)
+	}
+}

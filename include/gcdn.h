@@ -602,8 +602,10 @@ int32_t gcdn_options_set_ca_file(struct gcdn_options *options, const char *path,
  * `log_fn` is called on the thread that runs the call being logged, so from several
  * threads at once when calls run at once; never while the library holds a lock, and the
  * call waits for it to return: keep it short. It must not unwind (no C++ exception or
- * longjmp out of it). The record is valid only until `log_fn` returns. `user_data` is passed as given and must
- * stay valid, and usable from any thread, as long as any client made with `options`
+ * longjmp out of it). The record is valid only until `log_fn` returns. `user_data` is
+ * passed as given, never read by the library (an integer handle cast to a pointer, such as
+ * a cgo.Handle, will do); it, and the function itself (a ctypes CFUNCTYPE object, say),
+ * must stay valid and usable from any thread as long as any client made with `options`
  * (or derived from one) lives.
  *
  * `options` must be a live builder, used by no other thread during the call; NULL gives

@@ -123,6 +123,19 @@ impl Transport {
         json_body: Option<&[u8]>,
         timeout: Duration,
     ) -> std::result::Result<Reply, Fault> {
+        self.send_capped(method, url, json_body, timeout, BODY_CAP)
+    }
+
+    /// [`Transport::send`], reading at most `cap` bytes of the body (listings need more
+    /// than [`BODY_CAP`]).
+    pub fn send_capped(
+        &self,
+        method: Method,
+        url: &str,
+        json_body: Option<&[u8]>,
+        timeout: Duration,
+        cap: usize,
+    ) -> std::result::Result<Reply, Fault> {
         let bad_request = |e: &dyn std::fmt::Display| Fault {
             status: Status::InvalidArgument,
             message: format!("could not build the request: {e}"),
@@ -187,7 +200,7 @@ impl Transport {
             .with_config()
             .limit(u64::MAX)
             .reader()
-            .take(BODY_CAP as u64);
+            .take(cap as u64);
         let _ = reader.read_to_end(&mut body);
         Ok(Reply {
             status,

@@ -460,7 +460,9 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn collecting(max: Level, key: &str) -> (Arc<Logger>, Arc<Mutex<Vec<(Level, String)>>>) {
+    type Seen = Arc<Mutex<Vec<(Level, String)>>>;
+
+    fn collecting(max: Level, key: &str) -> (Arc<Logger>, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&seen);
         let setting = LogSetting {

@@ -142,6 +142,13 @@ extern "C" {
 #define GCDN_LOG_TRACE 5
 
 /**
+ * Event kind: the call is waiting (a pacer slot, a 429's window, a backoff); sent at least
+ * every 100 ms of a wait, on the thread that made the call, so that the caller can look at
+ * what it must (a signal, a deadline of its own) and stop the call.
+ */
+#define GCDN_EVENT_TICK 100
+
+/**
  * An opaque cancellation token. Create with `gcdn_cancel_new`, fire with
  * `gcdn_cancel_fire` from any thread, free with `gcdn_cancel_free`. Thread-safe.
  */
@@ -155,10 +162,23 @@ typedef struct gcdn_cancel gcdn_cancel;
 typedef struct gcdn_client gcdn_client;
 
 /**
+ * An opaque progress event, valid only during the call of the progress function.
+ */
+typedef struct gcdn_event gcdn_event;
+
+/**
  * An opaque builder of client settings. Create with `gcdn_options_new`, free with
  * `gcdn_options_free`. Not thread-safe: use one builder from one thread at a time.
  */
 typedef struct gcdn_options gcdn_options;
+
+/**
+ * Opaque per-call settings: a call timeout, a cancel token and a progress function, given
+ * to the `gcdn_*_with` calls instead of deriving a client per call. It also keeps the
+ * outcome of the last call made with it (`gcdn_run_http_status`). Create with
+ * `gcdn_run_new`, free with `gcdn_run_free`. Set it up from one thread; a call reads it.
+ */
+typedef struct gcdn_run gcdn_run;
 
 /**
  * One log record, as the log function gets it. It and every string it points to are valid
@@ -228,6 +248,13 @@ typedef struct gcdn_log_record {
  * user_data given with it.
  */
 typedef void (*gcdn_log_fn)(const struct gcdn_log_record *record, void *user_data);
+
+/**
+ * A progress function: gets each event and the user_data given with it, on the thread
+ * that made the call. Returning non-zero stops the call as a cancel does
+ * (GCDN_ERR_CANCELLED, nothing more sent).
+ */
+typedef int32_t (*gcdn_progress_fn)(const struct gcdn_event *event, void *user_data);
 
 /**
  * Create a builder of client settings, all at their defaults: base URL from
@@ -551,6 +578,123 @@ int32_t gcdn_purge_patterns(const struct gcdn_client *client,
  * `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
  */
 int32_t gcdn_purge_all(const struct gcdn_client *client, int64_t resource_id, char **error_out);
+
+/**
+ * Create per-call settings: no timeout, no token, no progress function. Returns NULL only
+ * if memory ran out. Free with `gcdn_run_free`.
+ */
+struct gcdn_run *gcdn_run_new(void);
+
+/**
+ * Free per-call settings. `run` must be NULL (nothing happens) or a live run no call is
+ * using; it is dead afterwards.
+ */
+void gcdn_run_free(struct gcdn_run *run);
+
+/**
+ * Bound every call made with `run`, attempts, backoff and waits included, to `timeout_ms`
+ * milliseconds (0: no bound of its own; the client's applies).
+ *
+ * `run` must be a live run no call is using; NULL gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_timeout_ms(struct gcdn_run *run, uint64_t timeout_ms, char **error_out);
+
+/**
+ * Stop every call made with `run` once `cancel` is fired (see gcdn_cancel_fire); NULL
+ * removes a token set before. The run keeps its own reference: free the token when
+ * convenient.
+ *
+ * `run` must be a live run no call is using, `cancel` NULL or a live token; a NULL `run`
+ * gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_cancel(struct gcdn_run *run,
+                            const struct gcdn_cancel *cancel,
+                            char **error_out);
+
+/**
+ * Call `progress_fn` with each event of the calls made with `run` (for the single calls:
+ * GCDN_EVENT_TICK, at least every 100 ms of a wait), on the thread that made the call, one
+ * at a time, and with `user_data`; a non-zero return stops the call (GCDN_ERR_CANCELLED).
+ * An HTTP attempt in flight is not cut: no event comes during it. NULL removes a function
+ * set before. It must not unwind (no C++ exception or longjmp out of it), and may not make
+ * a call with the same run.
+ *
+ * `run` must be a live run no call is using; NULL gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_progress(struct gcdn_run *run,
+                              gcdn_progress_fn progress_fn,
+                              void *user_data,
+                              char **error_out);
+
+/**
+ * The kind of `event`: GCDN_EVENT_TICK, or later kinds. `event` must be the event the
+ * progress function was given, during its call; NULL gives -1.
+ */
+int32_t gcdn_event_kind(const struct gcdn_event *event);
+
+/**
+ * The HTTP status the API gave in its last answer to the last call made with `run` when
+ * that call failed (e.g. 404, 429, 503); 0 when it succeeded, when no answer came (refused
+ * input, network failure, timeout, cancel) or before any call. Thread-safe.
+ *
+ * `run` must be NULL (0) or a live run.
+ */
+int32_t gcdn_run_http_status(const struct gcdn_run *run);
+
+/**
+ * gcdn_purge_urls with the per-call settings of `run` (NULL: the client's own).
+ *
+ * As for gcdn_purge_urls; `run` must be NULL or a live run.
+ */
+int32_t gcdn_purge_urls_with(const struct gcdn_client *client,
+                             const struct gcdn_run *run,
+                             int64_t resource_id,
+                             const char *const *urls,
+                             size_t n_urls,
+                             char **error_out);
+
+/**
+ * gcdn_purge_patterns with the per-call settings of `run` (NULL: the client's own).
+ *
+ * As for gcdn_purge_patterns; `run` must be NULL or a live run.
+ */
+int32_t gcdn_purge_patterns_with(const struct gcdn_client *client,
+                                 const struct gcdn_run *run,
+                                 int64_t resource_id,
+                                 const char *const *patterns,
+                                 size_t n_patterns,
+                                 char **error_out);
+
+/**
+ * gcdn_purge_all with the per-call settings of `run` (NULL: the client's own).
+ *
+ * As for gcdn_purge_all; `run` must be NULL or a live run.
+ */
+int32_t gcdn_purge_all_with(const struct gcdn_client *client,
+                            const struct gcdn_run *run,
+                            int64_t resource_id,
+                            char **error_out);
+
+/**
+ * gcdn_deactivate_resource with the per-call settings of `run` (NULL: the client's own).
+ *
+ * As for gcdn_deactivate_resource; `run` must be NULL or a live run.
+ */
+int32_t gcdn_deactivate_resource_with(const struct gcdn_client *client,
+                                      const struct gcdn_run *run,
+                                      int64_t resource_id,
+                                      char **error_out);
+
+/**
+ * gcdn_delete_resource with the per-call settings of `run` (NULL: the client's own).
+ *
+ * As for gcdn_delete_resource; `run` must be NULL or a live run.
+ */
+int32_t gcdn_delete_resource_with(const struct gcdn_client *client,
+                                  const struct gcdn_run *run,
+                                  int64_t resource_id,
+                                  uint32_t flags,
+                                  char **error_out);
 
 /**
  * Free a message this library put in `*error_out`.

@@ -36,8 +36,10 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::engine::log::{Event as LogEvent, Level as LogLevel, Record as LogRecord};
+use crate::engine::{CallSettings, Tick};
 use crate::engine::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
 use crate::engine::{PaceKind, WaitReason};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Success.
 pub const GCDN_OK: i32 = 0;
@@ -852,20 +854,22 @@ pub unsafe extern "C" fn gcdn_delete_resource(
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
-        let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
-        if flags & !known != 0 {
-            return Err(Error::invalid(format!(
-                "unknown delete flags 0x{:x}",
-                flags & !known
-            )));
-        }
-        client.delete_resource(
-            resource_id,
-            DeleteOptions {
-                deactivate_first: flags & GCDN_DELETE_DEACTIVATE_FIRST != 0,
-                missing_ok: flags & GCDN_DELETE_MISSING_OK != 0,
-            },
-        )
+        client.delete_resource(resource_id, delete_options(flags)?)
+    })
+}
+
+/// The delete flags as options; unknown bits refused.
+fn delete_options(flags: u32) -> Result<DeleteOptions> {
+    let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
+    if flags & !known != 0 {
+        return Err(Error::invalid(format!(
+            "unknown delete flags 0x{:x}",
+            flags & !known
+        )));
+    }
+    Ok(DeleteOptions {
+        deactivate_first: flags & GCDN_DELETE_DEACTIVATE_FIRST != 0,
+        missing_ok: flags & GCDN_DELETE_MISSING_OK != 0,
     })
 }
 
@@ -958,6 +962,286 @@ pub unsafe extern "C" fn gcdn_purge_all(
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
         client_ref(client)?.purge_all(resource_id)
+    })
+}
+
+// ---- Per-call settings: gcdn_run (PROVISIONAL: the job task's gcdn_run replaces this) -----
+
+/// Opaque per-call settings: a call timeout, a cancel token and a progress function, given
+/// to the `gcdn_*_with` calls instead of deriving a client per call. It also keeps the
+/// outcome of the last call made with it (`gcdn_run_http_status`). Create with
+/// `gcdn_run_new`, free with `gcdn_run_free`. Set it up from one thread; a call reads it.
+pub struct gcdn_run {
+    timeout: Option<Duration>,
+    cancel: Option<Arc<CancelToken>>,
+    progress: Option<Progress>,
+    /// The HTTP status of the API's last answer in the last call made with the run; 0: none.
+    http_status: AtomicI32,
+}
+
+/// An opaque progress event, valid only during the call of the progress function.
+pub struct gcdn_event {
+    kind: i32,
+}
+
+/// Event kind: the call is waiting (a pacer slot, a 429's window, a backoff); sent at least
+/// every 100 ms of a wait, on the thread that made the call, so that the caller can look at
+/// what it must (a signal, a deadline of its own) and stop the call.
+pub const GCDN_EVENT_TICK: i32 = 100;
+
+/// A progress function: gets each event and the user_data given with it, on the thread
+/// that made the call. Returning non-zero stops the call as a cancel does
+/// (GCDN_ERR_CANCELLED, nothing more sent).
+pub type gcdn_progress_fn =
+    Option<unsafe extern "C" fn(event: *const gcdn_event, user_data: *mut c_void) -> i32>;
+
+#[derive(Clone, Copy)]
+struct Progress {
+    func: unsafe extern "C" fn(*const gcdn_event, *mut c_void) -> i32,
+    user_data: *mut c_void,
+}
+
+// SAFETY: gcdn_run_set_progress's contract: the function is called only on the thread that
+// makes a call with the run, with user_data, while that call lasts.
+unsafe impl Send for Progress {}
+unsafe impl Sync for Progress {}
+
+impl Progress {
+    /// Tell the progress function of an event of `kind`; `true`: it says stop.
+    fn send(&self, kind: i32) -> bool {
+        let event = gcdn_event { kind };
+        // SAFETY: gcdn_run_set_progress's contract.
+        unsafe { (self.func)(&event, self.user_data) != 0 }
+    }
+}
+
+impl gcdn_run {
+    /// The engine's settings for one call made with this run on this thread.
+    fn settings(&self) -> CallSettings {
+        let tick = self
+            .progress
+            .map(|p| -> Tick { Arc::new(move || p.send(GCDN_EVENT_TICK)) });
+        CallSettings {
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            tick,
+        }
+    }
+
+    /// Run `call` with this run's settings (NULL run: defaults), keeping its HTTP status.
+    unsafe fn call(
+        run: *const gcdn_run,
+        call: impl FnOnce(&CallSettings) -> Result<()>,
+    ) -> Result<()> {
+        let Some(run) = run.as_ref() else {
+            return call(&CallSettings::default());
+        };
+        run.http_status.store(0, Ordering::Relaxed);
+        let result = call(&run.settings());
+        if let Err(e) = &result {
+            let status = e.http_status.map_or(0, i32::from);
+            run.http_status.store(status, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+/// Create per-call settings: no timeout, no token, no progress function. Returns NULL only
+/// if memory ran out. Free with `gcdn_run_free`.
+#[no_mangle]
+pub extern "C" fn gcdn_run_new() -> *mut gcdn_run {
+    boundary!(std::ptr::null_mut(), {
+        Box::into_raw(Box::new(gcdn_run {
+            timeout: None,
+            cancel: None,
+            progress: None,
+            http_status: AtomicI32::new(0),
+        }))
+    })
+}
+
+/// Free per-call settings. `run` must be NULL (nothing happens) or a live run no call is
+/// using; it is dead afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_free(run: *mut gcdn_run) {
+    boundary!((), {
+        if !run.is_null() {
+            drop(Box::from_raw(run));
+        }
+    })
+}
+
+unsafe fn run_mut<'a>(run: *mut gcdn_run) -> Result<&'a mut gcdn_run> {
+    run.as_mut().ok_or_else(|| Error::invalid("run is NULL"))
+}
+
+/// Bound every call made with `run`, attempts, backoff and waits included, to `timeout_ms`
+/// milliseconds (0: no bound of its own; the client's applies).
+///
+/// `run` must be a live run no call is using; NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_timeout_ms(
+    run: *mut gcdn_run,
+    timeout_ms: u64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let run = run_mut(run)?;
+        run.timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}
+
+/// Stop every call made with `run` once `cancel` is fired (see gcdn_cancel_fire); NULL
+/// removes a token set before. The run keeps its own reference: free the token when
+/// convenient.
+///
+/// `run` must be a live run no call is using, `cancel` NULL or a live token; a NULL `run`
+/// gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_cancel(
+    run: *mut gcdn_run,
+    cancel: *const gcdn_cancel,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let run = run_mut(run)?;
+        run.cancel = cancel.as_ref().map(|t| Arc::clone(&t.inner));
+        Ok(())
+    })
+}
+
+/// Call `progress_fn` with each event of the calls made with `run` (for the single calls:
+/// GCDN_EVENT_TICK, at least every 100 ms of a wait), on the thread that made the call, one
+/// at a time, and with `user_data`; a non-zero return stops the call (GCDN_ERR_CANCELLED).
+/// An HTTP attempt in flight is not cut: no event comes during it. NULL removes a function
+/// set before. It must not unwind (no C++ exception or longjmp out of it), and may not make
+/// a call with the same run.
+///
+/// `run` must be a live run no call is using; NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_progress(
+    run: *mut gcdn_run,
+    progress_fn: gcdn_progress_fn,
+    user_data: *mut c_void,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let run = run_mut(run)?;
+        run.progress = progress_fn.map(|func| Progress { func, user_data });
+        Ok(())
+    })
+}
+
+/// The kind of `event`: GCDN_EVENT_TICK, or later kinds. `event` must be the event the
+/// progress function was given, during its call; NULL gives -1.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_kind(event: *const gcdn_event) -> i32 {
+    boundary!(-1, { event.as_ref().map_or(-1, |e| e.kind) })
+}
+
+/// The HTTP status the API gave in its last answer to the last call made with `run` when
+/// that call failed (e.g. 404, 429, 503); 0 when it succeeded, when no answer came (refused
+/// input, network failure, timeout, cancel) or before any call. Thread-safe.
+///
+/// `run` must be NULL (0) or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_http_status(run: *const gcdn_run) -> i32 {
+    boundary!(0, {
+        run.as_ref()
+            .map_or(0, |r| r.http_status.load(Ordering::Relaxed))
+    })
+}
+
+/// gcdn_purge_urls with the per-call settings of `run` (NULL: the client's own).
+///
+/// As for gcdn_purge_urls; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_purge_urls_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    urls: *const *const c_char,
+    n_urls: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let urls = str_list(urls, n_urls, "URL")?;
+        gcdn_run::call(run, |s| client.purge_urls_with(resource_id, &urls, s))
+    })
+}
+
+/// gcdn_purge_patterns with the per-call settings of `run` (NULL: the client's own).
+///
+/// As for gcdn_purge_patterns; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_purge_patterns_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    patterns: *const *const c_char,
+    n_patterns: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let patterns = str_list(patterns, n_patterns, "pattern")?;
+        gcdn_run::call(run, |s| {
+            client.purge_patterns_with(resource_id, &patterns, s)
+        })
+    })
+}
+
+/// gcdn_purge_all with the per-call settings of `run` (NULL: the client's own).
+///
+/// As for gcdn_purge_all; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_purge_all_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        gcdn_run::call(run, |s| client.purge_all_with(resource_id, s))
+    })
+}
+
+/// gcdn_deactivate_resource with the per-call settings of `run` (NULL: the client's own).
+///
+/// As for gcdn_deactivate_resource; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_deactivate_resource_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        gcdn_run::call(run, |s| client.deactivate_resource_with(resource_id, s))
+    })
+}
+
+/// gcdn_delete_resource with the per-call settings of `run` (NULL: the client's own).
+///
+/// As for gcdn_delete_resource; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_delete_resource_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    flags: u32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let options = delete_options(flags)?;
+        gcdn_run::call(run, |s| {
+            client.delete_resource_with(resource_id, options, s)
+        })
     })
 }
 

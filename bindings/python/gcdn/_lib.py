@@ -112,8 +112,20 @@ class gcdn_log_record(ctypes.Structure):
 #: gcdn.h's ``gcdn_log_fn``: ``void (*)(const gcdn_log_record *record, void *user_data)``.
 LOG_FN = ctypes.CFUNCTYPE(None, POINTER(gcdn_log_record), c_void_p)
 
+_run_p = c_void_p  # gcdn_run *
+_event_p = c_void_p  # const gcdn_event *
+
+#: gcdn.h's ``gcdn_progress_fn``: ``int32_t (*)(const gcdn_event *event, void *user_data)``.
+PROGRESS_FN_TYPE = ctypes.CFUNCTYPE(c_int32, _event_p, c_void_p)
+
 #: The ctypes type of a pointer to each opaque type of gcdn.h.
-HANDLES = {"gcdn_client": _client_p, "gcdn_options": _options_p, "gcdn_cancel": _cancel_p}
+HANDLES = {
+    "gcdn_client": _client_p,
+    "gcdn_options": _options_p,
+    "gcdn_cancel": _cancel_p,
+    "gcdn_run": _run_p,
+    "gcdn_event": _event_p,
+}
 
 _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_options_new", _options_p, []),
@@ -138,6 +150,18 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_purge_urls", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
     ("gcdn_purge_patterns", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
     ("gcdn_purge_all", c_int32, [_client_p, c_int64, _error_out]),
+    ("gcdn_run_new", _run_p, []),
+    ("gcdn_run_free", None, [_run_p]),
+    ("gcdn_run_set_timeout_ms", c_int32, [_run_p, c_uint64, _error_out]),
+    ("gcdn_run_set_cancel", c_int32, [_run_p, _cancel_p, _error_out]),
+    ("gcdn_run_set_progress", c_int32, [_run_p, PROGRESS_FN_TYPE, c_void_p, _error_out]),
+    ("gcdn_event_kind", c_int32, [_event_p]),
+    ("gcdn_run_http_status", c_int32, [_run_p]),
+    ("gcdn_purge_urls_with", c_int32, [_client_p, _run_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_purge_patterns_with", c_int32, [_client_p, _run_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_purge_all_with", c_int32, [_client_p, _run_p, c_int64, _error_out]),
+    ("gcdn_deactivate_resource_with", c_int32, [_client_p, _run_p, c_int64, _error_out]),
+    ("gcdn_delete_resource_with", c_int32, [_client_p, _run_p, c_int64, c_uint32, _error_out]),
     ("gcdn_string_free", None, [c_void_p]),
     ("gcdn_status_str", c_char_p, [c_int32]),  # static: ctypes copies it, nothing to free
     ("gcdn_version", c_char_p, []),  # static
@@ -154,6 +178,16 @@ DELETE_DEACTIVATE_FIRST = 1 << 0
 DELETE_MISSING_OK = 1 << 1
 MAX_ITEMS = 1000000
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = 1, 2, 3, 4, 5
+EVENT_TICK = 100
+
+
+def event_from_c(event_p: Optional[int]) -> Any:
+    """The :class:`gcdn.Event` of a ``const gcdn_event *`` (during the progress call), or
+    ``None`` for a tick (which only lets Python look at its signals)."""
+    kind = LIB.gcdn_event_kind(event_p)
+    if kind == EVENT_TICK or kind < 0:
+        return None
+    return None
 
 
 def take_string(ptr: Optional[int]) -> str:

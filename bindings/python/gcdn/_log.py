@@ -23,11 +23,11 @@ passed on to the call (:func:`_thread.interrupt_main`).
 """
 
 import _thread
-import ctypes
 import logging
 import os
-from ctypes import POINTER, Structure, c_char_p, c_int32, c_int64, c_uint32, c_uint64, c_void_p
 from typing import Any, Dict, Optional, Tuple
+
+from . import _lib
 
 __all__ = ["LOGGER", "TRACE", "LOG_FN", "log_setting"]
 
@@ -42,36 +42,13 @@ if logging.getLevelName(TRACE) == "Level {}".format(TRACE):
 
 # gcdn.h: GCDN_LOG_ERROR .. GCDN_LOG_TRACE, and the Python level of each.
 _LEVELS: Tuple[Tuple[int, int], ...] = (
-    (1, logging.ERROR),
-    (2, logging.WARNING),
-    (3, logging.INFO),
-    (4, logging.DEBUG),
-    (5, TRACE),
+    (_lib.LOG_ERROR, logging.ERROR),
+    (_lib.LOG_WARN, logging.WARNING),
+    (_lib.LOG_INFO, logging.INFO),
+    (_lib.LOG_DEBUG, logging.DEBUG),
+    (_lib.LOG_TRACE, TRACE),
 )
 _PY_LEVEL: Dict[int, int] = dict(_LEVELS)
-
-
-class gcdn_log_record(Structure):  # noqa: N801 (named as in gcdn.h)
-    """``gcdn_log_record`` (gcdn.h); read through the pointer only, never copied whole."""
-
-    _fields_ = [
-        ("level", c_int32),
-        ("event", c_char_p),
-        ("message", c_char_p),
-        ("method", c_char_p),
-        ("path", c_char_p),
-        ("http_status", c_int32),
-        ("attempt", c_uint32),
-        ("elapsed_ms", c_uint64),
-        ("resource_id", c_int64),
-        ("kind", c_char_p),
-        ("wait_ms", c_uint64),
-        ("reason", c_char_p),
-    ]
-
-
-#: ``gcdn_log_fn``: ``void (*)(const gcdn_log_record *, void *user_data)``.
-LOG_FN_TYPE = ctypes.CFUNCTYPE(None, POINTER(gcdn_log_record), c_void_p)
 
 
 def _text(value: Optional[bytes]) -> Optional[str]:
@@ -105,7 +82,7 @@ def _on_record(record_p: Any, _user_data: Optional[int]) -> None:
 
 
 #: The one log function every client shares (it lives as long as the module: never freed).
-LOG_FN = LOG_FN_TYPE(_on_record)
+LOG_FN = _lib.LOG_FN(_on_record)
 
 def log_setting() -> Optional[int]:
     """The ``max_level`` to give ``gcdn_options_set_log`` now, or ``None``: install nothing.

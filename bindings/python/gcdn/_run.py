@@ -5,15 +5,18 @@ Ctrl-C: Python runs signal handlers only in the main thread, between bytecodes, 
 blocked in the C library would not see one until it returned. A call made from the main
 thread therefore installs the run's progress callback: while the library waits (a pacer
 slot, a 429's window, a backoff; a run's events) it calls back at least every 100 ms on this
-thread, the callback lets Python run its signal handlers, and a ``KeyboardInterrupt`` (or
-any exception) raised there is kept, the callback returns "stop", the library returns
-``GCDN_ERR_CANCELLED`` without sending anything more, and the exception is raised again
-here. An HTTP attempt already in flight cannot be cut: it ends with its answer or its
-attempt timeout (``timeout=``) first.
+thread, and Python runs its pending signal handlers as the callback starts. For the call's
+duration, the SIGINT handler in place (``signal.default_int_handler`` unless the program set
+its own) is wrapped so that what it raises (``KeyboardInterrupt``) is kept instead of being
+raised inside the callback, where ctypes would print and drop it; the callback then returns
+"stop", the library returns ``GCDN_ERR_CANCELLED`` without sending anything more, the
+handler is put back and the kept exception is raised. An HTTP attempt already in flight
+cannot be cut: it ends with its answer or its attempt timeout (``timeout=``) first.
 """
 
 import ctypes
 import itertools
+import signal
 import threading
 from ctypes import c_void_p
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -47,26 +50,26 @@ def _on_progress(event_p: Any, user_data: Optional[int]) -> int:
     if run is None:
         return 0
     try:
-        _check_signals()
-        event = _lib.event_from_c(event_p)
-        if event is None or run.progress is None:  # a tick: only signals to look at
-            return 0
-        if run.progress(event) is False:
-            run.stopped = True
-            return 1
-        return 0
+        _check_signals()  # the handlers, wrapped by Run._trap, keep what they raise
+        if run.exception is None:
+            event = _lib.event_from_c(event_p)
+            if event is not None and run.progress is not None:  # None: a tick
+                if run.progress(event) is False:
+                    run.stopped = True
+                    return 1
+            _check_signals()
     except BaseException as e:  # noqa: B036 - KeyboardInterrupt included: kept, raised later
-        run.exception = e
-        return 1
+        if run.exception is None:
+            run.exception = e
+    return 1 if run.exception is not None else 0
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 #: The one progress function every run shares (lives as long as the module).
 PROGRESS_FN = _lib.PROGRESS_FN_TYPE(_on_progress)
-
-
-def _wants_ticks() -> bool:
-    """Whether Python could run a signal handler here: the main thread only."""
-    return threading.current_thread() is threading.main_thread()
 
 
 class Run:
@@ -84,6 +87,7 @@ class Run:
         self.exception: Optional[BaseException] = None
         self.stopped = False
         self._key = 0
+        self._saved_handler: Any = None
         handle = _LIB.gcdn_run_new()
         if not handle:
             raise MemoryError("gcdn_run_new")
@@ -97,18 +101,40 @@ class Run:
                 _lib.call(_LIB.gcdn_run_set_dry_run, handle, True)
             if wait_ms is not None:
                 _lib.call(_LIB.gcdn_run_set_wait_ms, handle, wait_ms)
-            if progress is not None or _wants_ticks():
+            main = _main_thread()
+            if progress is not None or main:
                 self._key = next(_KEYS)
                 _RUNS[self._key] = self
                 _lib.call(_LIB.gcdn_run_set_progress, handle, PROGRESS_FN, self._key)
+            if main:
+                self._trap()
         except BaseException:
             self.close()
             raise
 
+    def _trap(self) -> None:
+        """Wrap the SIGINT handler so that what it raises during the call is kept."""
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):  # SIG_IGN, SIG_DFL, or not set from Python: nothing to run
+            return
+
+        def keep(signum: int, frame: Any) -> None:
+            try:
+                previous(signum, frame)
+            except BaseException as e:  # noqa: B036
+                if self.exception is None:
+                    self.exception = e
+
+        signal.signal(signal.SIGINT, keep)
+        self._saved_handler = previous
+
     def invoke(self, fn: Callable[..., int], *args: Any) -> Tuple[int, str]:
         """``fn(*args, error_out)``: its status and message (the message string freed)."""
         err = c_void_p()
-        status = fn(*args, ctypes.byref(err))
+        try:
+            status = fn(*args, ctypes.byref(err))
+        finally:
+            self._untrap()  # a Ctrl-C from now on is raised the usual way
         return status, _lib.take_string(err.value)
 
     def http_status(self) -> Optional[int]:
@@ -128,7 +154,13 @@ class Run:
                 status, message or _lib.status_str(status), http_status=self.http_status(), report=report
             )
 
+    def _untrap(self) -> None:
+        saved, self._saved_handler = self._saved_handler, None
+        if saved is not None:
+            signal.signal(signal.SIGINT, saved)
+
     def close(self) -> None:
+        self._untrap()
         if self._key:
             _RUNS.pop(self._key, None)
             self._key = 0

@@ -401,18 +401,15 @@ def explain(ctx, missed):
         g, f = sc[("gcdn", "purge")], sc[("wrk", "purge")]
         out.append(
             "- **wrk's floor.** wrk replays one request it built once, and makes {:.1f} system calls "
-            "per request. gcdn builds each request from the call (checks, de-duplication, JSON, URL, "
-            "headers), and reads the answer into an `http::Response`: about {:,.0f} instructions per "
-            "purge (table above), most of them in ureq and the `http` crate. And ureq's TCP transport "
-            "makes {:.1f} system calls per call: it sets the socket's send and receive timeouts "
-            "before every write and read (`setsockopt`; the per-attempt deadline leaves a different "
-            "remaining time each call), and before reusing a pooled connection it probes it with a "
-            "non-blocking one-byte read (`ioctl(FIONBIO)`, `recvfrom`, `ioctl(FIONBIO)`). Both are "
-            "inside ureq {} and cannot be configured away without giving up the per-attempt timeout "
-            "or the check for a connection the server has closed. gcdn already sends the head and "
-            "body in one write, skips ureq's second probe and its per-request resolver thread (see "
-            "`git log -- src/engine/http`).".format(
-                sum(f.values()), ctx["callgrind"][("gcdn", "purge")], sum(g.values()), ctx["ureq"]))
+            "per request; gcdn makes {:.1f} ({}). The transport sets the socket's timeouts only when "
+            "they change and does not probe a connection in steady use before reusing it (see "
+            "`Quiet` in `src/engine/http/tuned.rs`), so what is left above the floor is work in "
+            "user space: gcdn builds each request from the call (checks, de-duplication, JSON, URL, "
+            "headers) and reads the answer into an `http::Response`, about {:,.0f} instructions per "
+            "purge (table above), most of them in ureq {} and the `http` crate.".format(
+                sum(f.values()), sum(g.values()),
+                ", ".join("{} {:.1f}".format(k, v) for k, v in sorted(g.items(), key=lambda kv: -kv[1])),
+                ctx["callgrind"][("gcdn", "purge")], ctx["ureq"]))
     if any(".so" in m for m in missed) and "so_breakdown" in ctx:
         sections, sizes = ctx["so_breakdown"]
         tls = sum(v for k, v in sizes.items() if k.startswith(("ring", "rustls")))

@@ -153,6 +153,44 @@ fn keep_alive_connections_closed_while_idle() {
     assert!(c.purge_all(6).ok());
 }
 
+/// A connection the server kept open past one answer, then closed within a second of the
+/// next: the client reuses it without a probe (see `Quiet` in src/engine/http/tuned.rs), the
+/// request meets the close before any answer, and is retried on a new connection.
+#[test]
+fn a_connection_in_steady_use_closed_within_the_second() {
+    let emu = emulator();
+    let c = quick_client(&emu, 2_000, 1);
+    assert!(c.purge_all(1).ok());
+    emu.push_fault(Fault::close_after());
+    assert!(c.purge_all(2).ok(), "answered, then closed by the server");
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    let r = c.purge_all(3);
+    assert!(r.ok(), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The attempt on the closed connection never reached the server: no purge twice.
+    let paths: Vec<String> = emu.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(c.purge_all(4).ok());
+}
+
+/// The same close, found after the connection sat idle for more than a second: the probe
+/// before reuse catches it, and no retry is needed.
+#[test]
+fn a_connection_in_steady_use_closed_then_idle_is_probed() {
+    let emu = emulator();
+    let c = quick_client(&emu, 2_000, 0);
+    assert!(c.purge_all(1).ok());
+    emu.push_fault(Fault::close_after());
+    assert!(c.purge_all(2).ok());
+    std::thread::sleep(Duration::from_millis(1_200));
+    let r = c.purge_all(3);
+    assert!(
+        r.ok(),
+        "no retries allowed, so the probe must have caught the close: {r:?}"
+    );
+}
+
 #[test]
 fn connections_dropped_after_the_request_was_sent() {
     let emu = emulator();

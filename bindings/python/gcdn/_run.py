@@ -29,14 +29,18 @@ __all__ = ["Run", "PROGRESS_FN"]
 
 _LIB = _lib.LIB
 
-try:  # CPython: run pending signal handlers now (raises what a handler raises)
-    _check_signals: Callable[[], Any] = ctypes.pythonapi.PyErr_CheckSignals
-    _check_signals.argtypes = []
-    _check_signals.restype = ctypes.c_int
-except (AttributeError, ValueError):  # pragma: no cover - PyPy and others: the next bytecode does
+def _no_check() -> None:
+    pass
 
-    def _check_signals() -> None:
-        pass
+
+_check_signals: Callable[[], Any] = _no_check
+try:  # CPython: run pending signal handlers now (raises what a handler raises)
+    _pyerr_check_signals = ctypes.pythonapi.PyErr_CheckSignals
+    _pyerr_check_signals.argtypes = []
+    _pyerr_check_signals.restype = ctypes.c_int
+    _check_signals = _pyerr_check_signals
+except (AttributeError, ValueError):  # pragma: no cover - PyPy and others: the next bytecode does
+    pass
 
 
 # Runs in flight, by the key their callback gets as user_data.

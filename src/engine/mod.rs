@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod job;
 pub mod log;
 pub mod pacer;
 pub mod request;

@@ -114,6 +114,8 @@ LOG_FN = ctypes.CFUNCTYPE(None, POINTER(gcdn_log_record), c_void_p)
 
 _run_p = c_void_p  # gcdn_run *
 _event_p = c_void_p  # const gcdn_event *
+_job_p = c_void_p  # gcdn_job *
+_report_p = c_void_p  # gcdn_report *
 
 #: gcdn.h's ``gcdn_progress_fn``: ``int32_t (*)(const gcdn_event *event, void *user_data)``.
 PROGRESS_FN_TYPE = ctypes.CFUNCTYPE(c_int32, _event_p, c_void_p)
@@ -125,6 +127,8 @@ HANDLES = {
     "gcdn_cancel": _cancel_p,
     "gcdn_run": _run_p,
     "gcdn_event": _event_p,
+    "gcdn_job": _job_p,
+    "gcdn_report": _report_p,
 }
 
 _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
@@ -156,6 +160,52 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_run_set_cancel", c_int32, [_run_p, _cancel_p, _error_out]),
     ("gcdn_run_set_progress", c_int32, [_run_p, PROGRESS_FN_TYPE, c_void_p, _error_out]),
     ("gcdn_event_kind", c_int32, [_event_p]),
+    ("gcdn_job_new", _job_p, []),
+    ("gcdn_job_free", None, [_job_p]),
+    ("gcdn_job_add_urls", c_int32, [_job_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_job_add_patterns", c_int32, [_job_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_job_add_all", c_int32, [_job_p, c_int64, _error_out]),
+    ("gcdn_job_add_full_urls", c_int32, [_job_p, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_job_item_count", c_size_t, [_job_p]),
+    ("gcdn_run_set_dry_run", c_int32, [_run_p, c_int32, _error_out]),
+    ("gcdn_run_set_wait_ms", c_int32, [_run_p, c_uint64, _error_out]),
+    ("gcdn_run_set_workers", c_int32, [_run_p, c_uint32, _error_out]),
+    ("gcdn_job_run", c_int32, [_client_p, _job_p, _run_p, POINTER(_report_p), _error_out]),
+    ("gcdn_report_json", c_int32, [_report_p, POINTER(c_void_p), _error_out]),
+    ("gcdn_report_remaining", _job_p, [_report_p]),
+    ("gcdn_report_free", None, [_report_p]),
+    ("gcdn_report_status", c_int32, [_report_p]),
+    ("gcdn_report_dry_run", c_int32, [_report_p]),
+    ("gcdn_report_total", c_uint64, [_report_p, c_int32]),
+    ("gcdn_report_request_count", c_size_t, [_report_p]),
+    ("gcdn_report_request_attempts", c_uint32, [_report_p, c_size_t]),
+    ("gcdn_report_request_completion", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_http_status", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_item_count", c_size_t, [_report_p, c_size_t]),
+    ("gcdn_report_request_kind", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_message", c_char_p, [_report_p, c_size_t]),
+    ("gcdn_report_request_outcome", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_purge_id", c_int64, [_report_p, c_size_t]),
+    ("gcdn_report_request_resource_id", c_int64, [_report_p, c_size_t]),
+    ("gcdn_report_request_status", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_item", c_char_p, [_report_p, c_size_t, c_size_t]),
+    ("gcdn_report_skipped_count", c_size_t, [_report_p]),
+    ("gcdn_report_skipped_by", c_char_p, [_report_p, c_size_t]),
+    ("gcdn_report_skipped_item", c_char_p, [_report_p, c_size_t]),
+    ("gcdn_report_skipped_reason", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_skipped_resource_id", c_int64, [_report_p, c_size_t]),
+    ("gcdn_event_attempt", c_uint32, [_event_p]),
+    ("gcdn_event_completion", c_int32, [_event_p]),
+    ("gcdn_event_http_status", c_int32, [_event_p]),
+    ("gcdn_event_item_count", c_size_t, [_event_p]),
+    ("gcdn_event_message", c_char_p, [_event_p]),
+    ("gcdn_event_purge_kind", c_int32, [_event_p]),
+    ("gcdn_event_request", c_int64, [_event_p]),
+    ("gcdn_event_resource_id", c_int64, [_event_p]),
+    ("gcdn_event_status", c_int32, [_event_p]),
+    ("gcdn_event_wait_ms", c_uint64, [_event_p]),
+    ("gcdn_event_wait_reason", c_int32, [_event_p]),
+    ("gcdn_event_total", c_uint64, [_event_p, c_int32]),
     ("gcdn_run_http_status", c_int32, [_run_p]),
     ("gcdn_purge_urls_with", c_int32, [_client_p, _run_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
     ("gcdn_purge_patterns_with", c_int32, [_client_p, _run_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
@@ -178,7 +228,7 @@ DELETE_DEACTIVATE_FIRST = 1 << 0
 DELETE_MISSING_OK = 1 << 1
 MAX_ITEMS = 1000000
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = 1, 2, 3, 4, 5
-EVENT_TICK = 100
+EVENT_TICK = 8
 #: GCDN_EVENT_*, GCDN_KIND_*, GCDN_WAIT_*, GCDN_COMPLETION_*, GCDN_TOTAL_* as the names the
 #: Python API (and the report's JSON form) uses.
 EVENT_KINDS = {1: "sent", 2: "answered", 3: "failed", 4: "wait", 5: "retry", 6: "confirm_poll", 7: "confirmed"}

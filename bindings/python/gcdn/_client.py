@@ -33,6 +33,14 @@ USER_AGENT = "gcdn-python/{} {}/{}.{}".format(__version__, _IMPLEMENTATION, *sys
 StrPath = Union[str, "os.PathLike[str]"]
 
 
+def _first_http_status(report: Optional[Report]) -> Optional[int]:
+    """The HTTP status of the run's first failed request that had an answer."""
+    for r in report.requests if report is not None else ():
+        if r.outcome == "failed" and r.http_status is not None:
+            return r.http_status
+    return None
+
+
 def _cancel_handle(cancel: object) -> Optional[int]:
     if cancel is None:
         return None
@@ -287,7 +295,7 @@ class Client:
                 out = c_void_p()
                 status, message = run.invoke(_LIB.gcdn_job_run, handle, job._handle, run.handle, ctypes.byref(out))
                 report = Report._adopt(out.value) if out.value else None
-                run.raise_for(status, message, report)
+                run.raise_for(status, message, report, _first_http_status(report))
         finally:
             self._release()
         assert report is not None, "gcdn_job_run succeeded without a report"

@@ -145,7 +145,9 @@ class Run:
         """The HTTP status the API last answered in the call, ``None`` if none."""
         return _LIB.gcdn_run_http_status(self.handle) or None
 
-    def raise_for(self, status: int, message: str, report: Any = None) -> None:
+    def raise_for(
+        self, status: int, message: str, report: Any = None, http_status: Optional[int] = None
+    ) -> None:
         """Raises what the call ended with: the exception the callback kept (Ctrl-C, the
         progress callable's), else the status's :class:`~gcdn.GcdnError`."""
         if self.exception is not None:
@@ -155,7 +157,8 @@ class Run:
             raise exc
         if status != 0:
             raise error_for(
-                status, message or _lib.status_str(status), http_status=self.http_status(), report=report
+                status, message or _lib.status_str(status), http_status=http_status or self.http_status(),
+                report=report,
             )
 
     def _untrap(self) -> None:

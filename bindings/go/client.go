@@ -320,8 +320,8 @@ func (c *Client) free() bool {
 }
 
 // enter counts a call in and returns the handle it may use until leave, with an idle run
-// slot if wantSlot and there is one; ErrClosed once Close has begun.
-func (c *Client) enter(wantSlot bool) (*C.gcdn_client, runSlot, error) {
+// slot if there is one; ErrClosed once Close has begun.
+func (c *Client) enter() (*C.gcdn_client, runSlot, error) {
 	if c == nil || c.closed.Load() {
 		return nil, runSlot{}, ErrClosed
 	}
@@ -332,7 +332,7 @@ func (c *Client) enter(wantSlot bool) (*C.gcdn_client, runSlot, error) {
 	}
 	c.calls++
 	var slot runSlot
-	if n := len(c.slots); wantSlot && n > 0 {
+	if n := len(c.slots); n > 0 {
 		slot = c.slots[n-1]
 		c.slots = c.slots[:n-1]
 	}
@@ -376,13 +376,11 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, run *C.gcdn
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, hasDeadline := ctx.Deadline()
-	needRun := hasDeadline || ctx.Done() != nil
-	h, slot, err := c.enter(needRun)
+	h, slot, err := c.enter()
 	if err != nil {
 		return err
 	}
-	if needRun && slot.run == nil {
+	if slot.run == nil {
 		if slot, err = newRunSlot(); err != nil {
 			c.leave(runSlot{})
 			return err
@@ -396,13 +394,18 @@ func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, run *C.gcdn
 	var cerr *C.char
 	status := call(h, cr.run, &cerr)
 	runtime.KeepAlive(c)
+	err = takeError(status, cerr)
+	if e, ok := err.(*Error); ok {
+		e.HTTPStatus = int(C.gcdn_run_http_status(cr.run))
+	}
 	c.leave(cr.end())
-	return contextError(ctx, takeError(status, cerr))
+	return contextError(ctx, err)
 }
 
-// runSlot is a gcdn_run with a cancel token set on it. The client keeps a few idle ones
-// for its single calls (a slot goes back only if its token never fired), so that a call
-// with a deadline costs one native call (the timeout) more than one without.
+// runSlot is a gcdn_run with a cancel token set on it. Every single call runs with one
+// (which also tells the HTTP status of a failure, gcdn_run_http_status); the client keeps
+// a few idle ones (a slot goes back only if its token never fired), so that a call costs
+// one native call (its timeout, or none) to set one up, whatever its context.
 type runSlot struct {
 	run   *C.gcdn_run
 	token *C.gcdn_cancel
@@ -436,8 +439,8 @@ func (s runSlot) free() {
 
 // callRun passes a context to the library through a run slot: its deadline as the run's
 // timeout, its cancellation through the slot's cancel token, which context.AfterFunc fires
-// (no goroutine unless the context ends during the call). A context that has neither (such
-// as context.Background()) needs no slot: run == nil, the library's defaults.
+// (no goroutine unless the context ends during the call; none at all for a context that
+// cannot be cancelled, such as context.Background()).
 type callRun struct {
 	runSlot
 	stop  func() bool
@@ -501,7 +504,7 @@ func contextError(ctx context.Context, err error) error {
 	if ctx.Err() != context.DeadlineExceeded {
 		return err
 	}
-	return &Error{Status: StatusTimeout, Message: "the context's deadline passed: " + e.Message}
+	return &Error{Status: StatusTimeout, Message: "the context's deadline passed: " + e.Message, HTTPStatus: e.HTTPStatus}
 }
 
 // cstrings copies items into a C array of C strings, which free releases.

@@ -471,6 +471,9 @@ func progressFromC(e *C.gcdn_event, user unsafe.Pointer) (stop C.int32_t) {
 	if !ok || ps.panicked || ps.err != nil {
 		return 1
 	}
+	if C.gcdn_event_kind(e) == C.GCDN_EVENT_TICK {
+		return 0 // the library's heartbeat (for bindings without AfterFunc): not for Progress
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			ps.panicked, ps.panicVal = true, r
@@ -514,11 +517,11 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 		return nil, err
 	}
 	defer job.end()
-	h, _, err := c.enter(false)
+	h, idle, err := c.enter()
 	if err != nil {
 		return nil, err
 	}
-	defer c.leave(runSlot{})
+	defer c.leave(idle) // not used: a run sets more on its own
 
 	// A run of its own (not an idle slot of the client's): dry run, wait and progress are
 	// set on it.
@@ -571,6 +574,14 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 	}
 	if ps != nil && ps.panicked {
 		panic(ps.panicVal)
+	}
+	if e, ok := runErr.(*Error); ok && report != nil {
+		for _, r := range report.Requests {
+			if r.Outcome == "failed" && r.HTTPStatus != 0 {
+				e.HTTPStatus = r.HTTPStatus // the first failed request's
+				break
+			}
+		}
 	}
 	if ps != nil && ps.err != nil {
 		return report, &ProgressError{Err: ps.err, Run: runErr}

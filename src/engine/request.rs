@@ -91,7 +91,8 @@ struct Tally {
 
 impl Api {
     /// Wrap a final error, redacting the key from it whatever path it came by.
-    fn failed(&self, error: Error, state: &RetryState, tally: &Tally) -> Failed {
+    fn failed(&self, mut error: Error, state: &RetryState, tally: &Tally) -> Failed {
+        error.http_status = error.http_status.or(tally.http_status);
         Failed {
             error: error.redacted(&self.api_key),
             earlier_attempt_uncertain: tally.uncertain,
@@ -316,7 +317,19 @@ impl Api {
         why: WaitReason,
     ) -> Result<(), Error> {
         let allowed = waits.rate_allowance();
-        let (slot, fallback) = self.pacer.take(key, window, allowed);
+        let (slot, fallback) = self
+            .pacer
+            .take_or_refuse(key, window, allowed)
+            .map_err(|fb| {
+                // Fail-closed rate store: no purge without it.
+                Error::new(
+                    Status::Network,
+                    format!(
+                        "{} (fail-closed: no purge is sent while the rate store cannot be used)",
+                        redact(&fb.error.message, &self.api_key)
+                    ),
+                )
+            })?;
         let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);

@@ -4,7 +4,7 @@
 //!
 //! # The panic boundary
 //!
-//! No panic may unwind into C. The body of every export is exactly one [`boundary!`] call,
+//! No panic may unwind into C. The body of every export is exactly one `boundary!` call,
 //! whose first argument is the value the caller gets when the body panics (GCDN_ERR_PANIC
 //! with a message, NULL, or nothing), so the fallback is written at the top of each
 //! export, as in hyper's C API.

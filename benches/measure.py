@@ -166,6 +166,8 @@ class Rows:
                 self.rows.append((("gcore-py", op), "official Python SDK (gcore)",
                                   [python, BENCHES / "py" / "bench.py", base, "gcore", op, PY_SDK_CALLS, PY_WARMUP], py_env))
             self.rows.append((("gcdn-go", op), "gcdn Go binding", [BIN / "bench-go-gcdn", base, op, GO_CALLS, GO_WARMUP], None))
+            self.rows.append((("gcdn-go-deadline", op), "gcdn Go binding, deadline context",
+                              [BIN / "bench-go-gcdn", base, op, GO_CALLS, GO_WARMUP, "deadline"], None))
             self.rows.append((("sdk-go", op), "Go SDK", [BIN / "bench-go-sdk", base, op, GO_CALLS, GO_WARMUP], None))
             # The Go rows once more, not pinned: Go's scheduler reacts to one core differently
             # for a blocking cgo call than for its own netpoller (see the report).
@@ -174,10 +176,8 @@ class Rows:
             self.rows.append((("sdk-go-free", op), "Go SDK, not pinned",
                               [BIN / "bench-go-sdk", base, op, GO_CALLS, GO_WARMUP], None))
             if op == "purge":
-                # The new per-call paths (issue 16): a deadline context / timeout= beside the
-                # plain call of the rows above.
-                self.rows.append((("gcdn-go-deadline", op), "gcdn Go binding, deadline context",
-                                  [BIN / "bench-go-gcdn", base, "purge-deadline", GO_CALLS, GO_WARMUP], None))
+                # The new per-call path (issue 16): call_timeout= beside the plain call (the
+                # Go deadline rows are above, for both calls).
                 self.rows.append((("gcdn-py-timeout", op), "gcdn Python binding, call_timeout=",
                                   [python, BENCHES / "py" / "bench.py", base, "gcdn", "purge-timeout", PY_CALLS, PY_WARMUP], py_env))
         if schedule.have("job"):

@@ -4,7 +4,7 @@
 //!
 //! # The panic boundary
 //!
-//! No panic may unwind into C. The body of every export is exactly one [`boundary!`] call,
+//! No panic may unwind into C. The body of every export is exactly one `boundary!` call,
 //! whose first argument is the value the caller gets when the body panics (GCDN_ERR_PANIC
 //! with a message, NULL, or nothing), so the fallback is written at the top of each
 //! export, as in hyper's C API.
@@ -36,15 +36,16 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::engine::log::{Event as LogEvent, Level as LogLevel, Record as LogRecord};
+use crate::engine::CallSettings;
 use crate::engine::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
+use crate::engine::{PaceKind, WaitReason};
+use std::sync::atomic::{AtomicI32, Ordering};
 // The purge job's exports (the section at the end).
 use crate::engine::job::plan::By;
 use crate::engine::job::{
     Completion, Event as JobEvent, EventKind, Flow, Given, Job, JobError, Kind, Outcome, Reason,
     Report, RequestReport, RunOptions, Totals, WaitWhy, MAX_WORKERS,
 };
-use crate::engine::wait::CallSettings;
-use crate::engine::{PaceKind, WaitReason};
 
 /// Success.
 pub const GCDN_OK: i32 = 0;
@@ -55,7 +56,10 @@ pub const GCDN_ERR_INVALID_ARGUMENT: i32 = 1;
 pub const GCDN_ERR_UNAUTHORIZED: i32 = 2;
 /// HTTP 404: the account has no such resource.
 pub const GCDN_ERR_NOT_FOUND: i32 = 3;
-/// HTTP 429, still, after waiting as long as the client's rate-limit wait budget allows.
+/// Rate limited: a wait on the rate limits (the next purge slot of the client's pacer, or
+/// what a 429 asked for) would go past what is left of the request's rate-limit wait budget,
+/// so it was refused at once, without waiting (the message says how long it would have been;
+/// when nothing was sent, it says so); or HTTP 429 came back more times than gcdn waits out.
 pub const GCDN_ERR_RATE_LIMITED: i32 = 4;
 /// Any other 4xx: the API refused the request; the message quotes its words.
 pub const GCDN_ERR_REJECTED: i32 = 5;
@@ -334,7 +338,7 @@ fn write_out<T>(out: *mut *mut T, value: Box<T>) {
 
 /// Create a builder of client settings, all at their defaults: base URL from
 /// `GCORE_BASE_URL` or `https://api.gcore.com`, 30 s timeout per attempt, 2 retries, 150 s
-/// rate-limit wait budget, purge intervals from the account's limits.
+/// rate-limit wait budget, purges paced by the account's limits.
 ///
 /// Returns NULL only if memory ran out. Free with `gcdn_options_free`. The builder is only
 /// read by `gcdn_client_new`, which copies it: free it whenever convenient afterwards.
@@ -399,7 +403,8 @@ pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
 /// Set how many times a request is retried after a 408, a 5xx, a connection failure or a
 /// timeout, with exponential backoff (0.5 s doubling to 8 s, less up to 25 % jitter) or the
 /// server's `Retry-After`. 0 disables these retries; at most 100. Default 2. A 404 or any
-/// other 4xx is never retried; 429 waits are governed by the rate-limit wait budget instead.
+/// other 4xx is never retried; a 429 is not counted here: its waits, and the pacer's, are
+/// bounded by the rate-limit wait budget instead (`gcdn_options_set_max_rate_limit_wait_ms`).
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -414,12 +419,16 @@ pub unsafe extern "C" fn gcdn_options_set_max_retries(
     })
 }
 
-/// Set the most one request may wait, in total, on rate limits (HTTP 429) and on
-/// `Retry-After`, in milliseconds. After a 429 the client waits for `Retry-After` when the
-/// API sends one, else for the purge interval (see `gcdn_options_set_purge_intervals_ms`),
-/// then tries again; when the next wait would go past this budget it stops at once with
-/// GCDN_ERR_RATE_LIMITED. 0 means never wait. Default 150000 (a per-minute window can reopen
-/// twice).
+/// Set the most one request may wait, in total, on rate limits, in milliseconds: for its
+/// slot from the client's pacer (see `gcdn_options_set_purge_intervals_ms`), for a 429's
+/// `Retry-After` (else one interval of the limit, W / N), and for a `Retry-After` sent with a
+/// 408 or 5xx. Each request of a call has a budget of its own; backoff after other failures
+/// is bounded by the retries, not by this. A wait that would go past what is left of the
+/// budget is not begun: the call stops at once with GCDN_ERR_RATE_LIMITED (a 408 or 5xx
+/// keeps its own status), and the message says how long the wait would have been (a wait
+/// past the call timeout of `gcdn_client_with_call_timeout_ms` stops the call at once too).
+/// 0 means never wait: a purge goes only when its slot is open now. Default 150000 (a
+/// per-minute window can reopen twice).
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -435,11 +444,27 @@ pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
     })
 }
 
-/// Set how long to wait after a 429 that carries no `Retry-After`, in milliseconds: for
-/// purges by URL, and for purges by pattern and purge-all. Both must be greater than zero.
-/// Unset (the default), the client reads the account's own limits once, at the first such
-/// 429, from `GET /cdn/clients/me/limits` (e.g. `"2/m"` gives 30000), and falls back to the
-/// documented 2 and 1 requests a minute (30000 and 60000) if that fails.
+/// Pace purges by these intervals, in milliseconds, instead of by the account's limits: one
+/// purge request by URL per `url_purge_ms`, and one by pattern or purge-all (they share one
+/// limit) per `pattern_purge_ms`, per resource. Both must be greater than zero.
+///
+/// The client's pacer (shared by all its threads, its calls and the clients derived from it)
+/// gives every purge request a slot before it is sent, and again after each 429. The rule, for
+/// a limit of N requests per window W: up to N go at once, then the next when the oldest of
+/// the last N leaves the window, plus a safety margin (2 % of W, at least 50 ms, at most W).
+/// These intervals mean N = 1, W = the interval. A 429 closes the resource's window to
+/// everyone for its `Retry-After`, else for W / N. A slot further off than the request's
+/// rate-limit wait budget allows is refused at once, with nothing reserved (see
+/// `gcdn_options_set_max_rate_limit_wait_ms`).
+///
+/// Unset (the default), the pacer keeps to the account's own limits, read from
+/// `GET /cdn/clients/me/limits` when a resource's second purge of a kind needs its slot (the
+/// first goes at once under any limit while the pacing history is this process's own; a
+/// client that purges once never reads them), e.g. `"2/m"` is N = 2, W = 60 s. They are read
+/// once per client (at most 3 tries); a rate slower than one request per 10 minutes, faster
+/// than 10 times the documented one, or with a window over a day is not believed. In its
+/// place, or when they cannot be read: the documented 2 purges by URL a minute and 1 purge by
+/// pattern or purge-all a minute.
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -918,20 +943,7 @@ pub unsafe extern "C" fn gcdn_delete_resource(
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
-        let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
-        if flags & !known != 0 {
-            return Err(Error::invalid(format!(
-                "unknown delete flags 0x{:x}",
-                flags & !known
-            )));
-        }
-        client.delete_resource(
-            resource_id,
-            DeleteOptions {
-                deactivate_first: flags & GCDN_DELETE_DEACTIVATE_FIRST != 0,
-                missing_ok: flags & GCDN_DELETE_MISSING_OK != 0,
-            },
-        )
+        client.delete_resource(resource_id, delete_flags(flags)?)
     })
 }
 
@@ -961,7 +973,8 @@ pub unsafe extern "C" fn gcdn_deactivate_resource(
 /// empty list is refused, never turned into a purge of everything (see `gcdn_purge_all`).
 ///
 /// Repeated URLs are sent once (first occurrence kept, order kept), 100 per request, one
-/// request after another; 429s are waited out within the rate-limit wait budget. If a
+/// request after another, each in its slot of the client's pacer (see
+/// `gcdn_options_set_purge_intervals_ms`), within the rate-limit wait budget. If a
 /// request fails for good, the call stops there and the message says which request failed
 /// and how many URLs the requests before it purged. Purging is idempotent: a retried request
 /// does no harm.
@@ -1126,6 +1139,12 @@ pub const GCDN_EVENT_RETRY: i32 = 5;
 pub const GCDN_EVENT_CONFIRM_POLL: i32 = 6;
 /// A request's completion is known (`gcdn_event_completion`).
 pub const GCDN_EVENT_CONFIRMED: i32 = 7;
+/// Nothing else happened for 50 ms: sent at least that often while a run lasts, and while a
+/// single `gcdn_*_with` call waits (a pacer slot, a 429's window, a backoff; never during an
+/// HTTP attempt), on the calling thread, so that the callback can look at what it must (a
+/// language binding: its signal handlers, e.g. Ctrl-C) and stop the call by returning
+/// non-zero. Only the totals are set. A callback with nothing to look at returns 0.
+pub const GCDN_EVENT_TICK: i32 = 8;
 
 /// `gcdn_event_wait_reason`: not a wait.
 pub const GCDN_WAIT_NONE: i32 = 0;
@@ -1190,6 +1209,8 @@ type ProgressFn = unsafe extern "C" fn(*const gcdn_event, *mut c_void) -> i32;
 pub struct gcdn_run {
     options: RunOptions,
     progress: Option<(ProgressFn, *mut c_void)>,
+    /// `gcdn_run_http_status`: of the last call made with the run to end.
+    http_status: AtomicI32,
 }
 
 /// An opaque, immutable report of a run, from `gcdn_job_run`. Free with `gcdn_report_free`.
@@ -1254,14 +1275,68 @@ unsafe fn run_mut<'a>(p: *mut gcdn_run) -> Result<&'a mut gcdn_run> {
     p.as_mut().ok_or_else(|| Error::invalid("run is NULL"))
 }
 
-/// The call settings of `run` (NULL: the client's own).
+/// The call settings of `run` (NULL: the client's own), with its progress callback, if
+/// any, as the tick of the call's waits (GCDN_EVENT_TICK events on the calling thread).
 ///
 /// # Safety
 /// `run` is NULL or a live run.
 unsafe fn run_settings(run: *const gcdn_run) -> CallSettings {
-    run.as_ref()
-        .map(|r| r.options.settings.clone())
-        .unwrap_or_default()
+    let Some(run) = run.as_ref() else {
+        return CallSettings::default();
+    };
+    let mut settings = run.options.settings.clone();
+    if let Some((func, user_data)) = run.progress {
+        settings.tick = Some(Ticker { func, user_data }.as_tick());
+    }
+    settings
+}
+
+/// A run's progress callback, called with GCDN_EVENT_TICK events during a call's waits.
+#[derive(Clone, Copy)]
+struct Ticker {
+    func: ProgressFn,
+    user_data: *mut c_void,
+}
+
+// SAFETY: gcdn_run_set_progress's contract: the callback is called on the thread that makes
+// a call with the run, with user_data, while that call lasts; the tick only runs there.
+unsafe impl Send for Ticker {}
+unsafe impl Sync for Ticker {}
+
+impl Ticker {
+    fn as_tick(self) -> crate::engine::Tick {
+        Arc::new(move || self.tick())
+    }
+
+    /// `true`: the callback says stop.
+    fn tick(&self) -> bool {
+        let event = gcdn_event {
+            inner: JobEvent::new(EventKind::Tick),
+            message: None,
+        };
+        // SAFETY: as above; the event lives through the call.
+        unsafe { (self.func)(&event, self.user_data) != 0 }
+    }
+}
+
+/// Make a single call with `run`'s settings, and keep its HTTP status in the run.
+///
+/// # Safety
+/// `run` is NULL or a live run.
+unsafe fn with_run(
+    run: *const gcdn_run,
+    call: impl FnOnce(&CallSettings) -> Result<()>,
+) -> Result<()> {
+    let result = call(&run_settings(run));
+    if let Some(run) = run.as_ref() {
+        let status = result
+            .as_ref()
+            .err()
+            .and_then(|e| e.http_status)
+            .map_or(0, i32::from);
+        run.http_status.store(status, Ordering::Relaxed);
+    }
+    result
 }
 
 /// Create an empty job. Returns NULL only if memory ran out. Free with `gcdn_job_free`.
@@ -1384,6 +1459,7 @@ pub extern "C" fn gcdn_run_new() -> *mut gcdn_run {
         Box::into_raw(Box::new(gcdn_run {
             options: RunOptions::default(),
             progress: None,
+            http_status: AtomicI32::new(0),
         }))
     })
 }
@@ -1481,7 +1557,7 @@ pub unsafe extern "C" fn gcdn_run_set_wait_ms(
 /// Call `progress(event, user_data)` for every event of a `gcdn_job_run` made with `run`: on
 /// the thread that called `gcdn_job_run`, one event at a time, with no lock of the library
 /// held (see `gcdn_progress_fn`). `progress` NULL removes the callback. The `_with` single
-/// calls do not call it.
+/// calls made with `run` call it only with GCDN_EVENT_TICK events, while they wait.
 ///
 /// `run` must be a live run, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT. `user_data` is passed as it is, never read.
@@ -1495,6 +1571,21 @@ pub unsafe extern "C" fn gcdn_run_set_progress(
     boundary!(GCDN_ERR_PANIC, error_out, {
         run_mut(run)?.progress = progress.map(|f| (f, user_data));
         Ok(())
+    })
+}
+
+/// The HTTP status of the API's last answer in the last `gcdn_*_with` call made with `run`
+/// that ended, when that call failed (e.g. 404, 429, 503); 0 when it succeeded, when no
+/// answer came (refused input, network failure, timeout, cancel, a wait the pacer refused)
+/// and before any call. Kept atomically: with one run shared by calls on several threads,
+/// it is whichever ended last. A job's per-request statuses are in its report.
+///
+/// `run` must be NULL (0) or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_http_status(run: *const gcdn_run) -> i32 {
+    boundary!(0, {
+        run.as_ref()
+            .map_or(0, |r| r.http_status.load(Ordering::Relaxed))
     })
 }
 
@@ -1571,6 +1662,7 @@ pub unsafe extern "C" fn gcdn_job_run(
                 defaults = gcdn_run {
                     options: RunOptions::default(),
                     progress: None,
+                    http_status: AtomicI32::new(0),
                 };
                 &defaults
             }
@@ -1594,7 +1686,12 @@ pub unsafe extern "C" fn gcdn_job_run(
         let progress = callback
             .as_mut()
             .map(|f| f as &mut dyn FnMut(&JobEvent) -> Flow);
-        match client.run_job(job, &run.options, progress) {
+        // The callback also ticks the calling thread's own waits (the resources listing's).
+        let mut options = run.options.clone();
+        if let Some((func, user_data)) = run.progress {
+            options.settings.tick = Some(Ticker { func, user_data }.as_tick());
+        }
+        match client.run_job(job, &options, progress) {
             Ok(report) => {
                 write_out(report_out, Box::new(gcdn_report { inner: report }));
                 Ok(())
@@ -1644,8 +1741,9 @@ pub unsafe extern "C" fn gcdn_report_json(
     })
 }
 
-/// A new job of what the run did not purge: the requests that failed, were not sent, or whose
-/// purge status is Failed, by resource id (full URLs already mapped to their resource).
+/// A new job of what the run did not purge: the requests that failed, were not sent (after a
+/// dry run: every planned request), or whose purge status is Failed, by resource id (full URLs
+/// already mapped to their resource).
 /// Items the run left out (duplicates, covered, no_resource, inactive, url_purge_disabled)
 /// are not in it. Running it finishes the work. Returns NULL when nothing is left (or
 /// `report` is NULL, or memory ran out). Free the job with `gcdn_job_free`.
@@ -2006,6 +2104,7 @@ pub unsafe extern "C" fn gcdn_event_kind(event: *const gcdn_event) -> i32 {
             EventKind::Retry => GCDN_EVENT_RETRY,
             EventKind::ConfirmPoll => GCDN_EVENT_CONFIRM_POLL,
             EventKind::Confirmed => GCDN_EVENT_CONFIRMED,
+            EventKind::Tick => GCDN_EVENT_TICK,
         })
     })
 }
@@ -2149,7 +2248,9 @@ pub unsafe extern "C" fn gcdn_event_total(event: *const gcdn_event, which: i32) 
 }
 
 /// `gcdn_purge_urls`, with `run`'s timeout and cancel token for this call (NULL: the
-/// client's own); `run`'s other settings do not apply. No derived client is made.
+/// client's own), and its progress callback ticked while the call waits (GCDN_EVENT_TICK);
+/// `run`'s other settings do not apply. No derived client is made. The call's HTTP status is
+/// kept in `run` (`gcdn_run_http_status`).
 ///
 /// As for `gcdn_purge_urls`; `run` must be NULL or a live run.
 #[no_mangle]
@@ -2164,7 +2265,7 @@ pub unsafe extern "C" fn gcdn_purge_urls_with(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let urls = str_list(urls, n_urls, "URL")?;
-        client.purge_urls_with(resource_id, &urls, &run_settings(run))
+        with_run(run, |s| client.purge_urls_with(resource_id, &urls, s))
     })
 }
 
@@ -2184,7 +2285,9 @@ pub unsafe extern "C" fn gcdn_purge_patterns_with(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let patterns = str_list(patterns, n_patterns, "pattern")?;
-        client.purge_patterns_with(resource_id, &patterns, &run_settings(run))
+        with_run(run, |s| {
+            client.purge_patterns_with(resource_id, &patterns, s)
+        })
     })
 }
 
@@ -2200,7 +2303,8 @@ pub unsafe extern "C" fn gcdn_purge_all_with(
     error_out: *mut *mut c_char,
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
-        client_ref(client)?.purge_all_with(resource_id, &run_settings(run))
+        let client = client_ref(client)?;
+        with_run(run, |s| client.purge_all_with(resource_id, s))
     })
 }
 
@@ -2216,7 +2320,8 @@ pub unsafe extern "C" fn gcdn_deactivate_resource_with(
     error_out: *mut *mut c_char,
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
-        client_ref(client)?.deactivate_resource_with(resource_id, &run_settings(run))
+        let client = client_ref(client)?;
+        with_run(run, |s| client.deactivate_resource_with(resource_id, s))
     })
 }
 
@@ -2235,7 +2340,9 @@ pub unsafe extern "C" fn gcdn_delete_resource_with(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let options = delete_flags(flags)?;
-        client.delete_resource_with(resource_id, options, &run_settings(run))
+        with_run(run, |s| {
+            client.delete_resource_with(resource_id, options, s)
+        })
     })
 }
 

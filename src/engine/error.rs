@@ -13,7 +13,8 @@ pub enum Status {
     Unauthorized,
     /// HTTP 404.
     NotFound,
-    /// HTTP 429, still, after the waiting the caller allowed.
+    /// Rate limited: a wait on the rate limits (pacer slot, 429) would go past the request's
+    /// wait budget and was refused at once, or HTTP 429 came back more often than gcdn waits.
     RateLimited,
     /// Any other 4xx: the API refused the request.
     Rejected,
@@ -73,6 +74,9 @@ impl Status {
 pub struct Error {
     pub status: Status,
     pub message: String,
+    /// The HTTP status of the API's last answer in the failed request, `None` when no answer
+    /// came (refused input, network failure, timeout, cancel).
+    pub http_status: Option<u16>,
 }
 
 impl Error {
@@ -80,6 +84,7 @@ impl Error {
         Error {
             status,
             message: message.into(),
+            http_status: None,
         }
     }
 

@@ -27,4 +27,4 @@ pub use config::Options;
 pub use error::{Error, Result, Status};
 pub use pacer::{PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
 pub use request::{Failed, SentInfo};
-pub use wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
+pub use wait::{CallCtx, CallSettings, Note, Observer, Tick, WaitReason};

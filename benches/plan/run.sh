@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-1000000}
 cargo build --release --quiet --example plan_bench
-for case in full_urls paths; do
+for case in issue16 full_urls paths; do
   target/release/examples/plan_bench "$n" "$case"
 done

@@ -6,10 +6,19 @@ CARGO ?= cargo
 PYTHON ?= python3
 GO ?= go
 PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
 REL := target/release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SOMAJOR := $(word 1,$(subst ., ,$(VERSION)))
+VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The rpath gcdn.pc offers: none for the prefixes the dynamic loader searches already.
+SYSTEM_PREFIX := $(filter /usr /usr/local,$(patsubst %/,%,$(PREFIX)))
+PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
-        test-python test-go fuzz bench python-wheel install clean
+        test-python test-go test-install fuzz soak bench python-wheel install uninstall clean
 
 all: build
 
@@ -25,7 +34,7 @@ header:
 demo: build
 	examples/run-demo.sh
 
-test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go
+test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-install
 	@echo "make test: all suites passed"
 
 lint:
@@ -33,11 +42,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd bindings/go && $(GO) vet ./...
 
-# Rust unit and integration tests, the header drift check, and the C harness (the debug
-# libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib).
+# Rust unit and integration tests, the header drift and compile checks, and the C harness (the
+# debug libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib). The memory
+# soak runs its short version here (5,000 calls); `make soak` runs the long one.
 test-rust:
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
+	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy
 
 # The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-c-sanitizers:
@@ -56,9 +67,19 @@ test-python: build
 test-go: build
 	cd bindings/go && $(GO) test -race -count=1 ./...
 
+# make install into a temporary prefix (and with DESTDIR); C (pkg-config), C++ (CMake
+# find_package, shared and static) and Go (-tags gcdn_system) programs built and run from
+# outside the checkout against the installed gcdn-emulator.
+test-install: build
+	tests/install/run.sh
+
 # A long property-based fuzzing run (make test runs 2,000 cases per property).
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release --test fuzz
+
+# The long memory soak through the C ABI: 100,000 calls, resident memory must stay flat.
+soak:
+	GCDN_SOAK_CALLS=$${GCDN_SOAK_CALLS:-100000} $(CARGO) test --test soak -- --nocapture
 
 bench: build
 	benches/run
@@ -67,15 +88,41 @@ bench: build
 python-wheel: build
 	$(PYTHON) bindings/python/build_wheel.py
 
-# Install the library, header and a pkg-config file (used by the Go binding's gcdn_system tag).
+# Install into $(DESTDIR)$(PREFIX): the stripped libgcdn.so.0 (its SONAME) with the libgcdn.so
+# link for the linker, libgcdn.a, gcdn.h, gcdn.pc, the CMake package (lib/cmake/gcdn), the
+# gcdn-emulator and, once it is built, the gcdn command. gcdn.pc carries an rpath unless PREFIX
+# is a system one (/usr, /usr/local); there, as root and without DESTDIR, ldconfig runs.
+# `make install PREFIX=$$HOME/.local`, `make install DESTDIR=/tmp/stage PREFIX=/usr`.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(REL)/libgcdn.so $(DESTDIR)$(PREFIX)/lib/libgcdn.so.0
-	ln -sf libgcdn.so.0 $(DESTDIR)$(PREFIX)/lib/libgcdn.so
-	install -m 0644 $(REL)/libgcdn.a $(DESTDIR)$(PREFIX)/lib/libgcdn.a
-	install -m 0644 include/gcdn.h $(DESTDIR)$(PREFIX)/include/gcdn.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e "s|@VERSION@|$$(sed -n 's/^version = \"\(.*\)\"/\1/p' Cargo.toml | head -1)|" \
-		gcdn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gcdn.pc
+	@case "$(PREFIX)" in /*) ;; *) echo "make install: PREFIX must be an absolute path, not '$(PREFIX)'" >&2; exit 1;; esac
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/gcdn $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(REL)/libgcdn.so $(DESTDIR)$(LIBDIR)/libgcdn.so.$(SOMAJOR)
+	strip --strip-unneeded $(DESTDIR)$(LIBDIR)/libgcdn.so.$(SOMAJOR)
+	ln -sfn libgcdn.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgcdn.so
+	install -m 0644 $(REL)/libgcdn.a $(DESTDIR)$(LIBDIR)/libgcdn.a
+	strip --strip-debug $(DESTDIR)$(LIBDIR)/libgcdn.a
+	install -m 0644 include/gcdn.h $(DESTDIR)$(INCLUDEDIR)/gcdn.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|$(PC_RPATH)|' -e '/^# /d' \
+	    gcdn.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gcdn.pc
+	sed -e 's|@CMAKE_TO_PREFIX@|'"$$(realpath -m --relative-to=$(LIBDIR)/cmake/gcdn $(PREFIX))"'|' \
+	    -e 's|@LIBDIR_REL@|'"$$(realpath -m --relative-to=$(PREFIX) $(LIBDIR))"'|' \
+	    -e 's|@INCLUDEDIR_REL@|'"$$(realpath -m --relative-to=$(PREFIX) $(INCLUDEDIR))"'|' \
+	    -e 's|@SOMAJOR@|$(SOMAJOR)|g' cmake/gcdnConfig.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfig.cmake
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(SOMAJOR)|g' -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
+	    cmake/gcdnConfigVersion.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfigVersion.cmake
+	install -m 0755 -s $(REL)/gcdn-emulator $(DESTDIR)$(BINDIR)/gcdn-emulator
+	@if [ -x $(REL)/gcdn ]; then echo "install -m 0755 -s $(REL)/gcdn $(DESTDIR)$(BINDIR)/gcdn"; \
+	    install -m 0755 -s $(REL)/gcdn $(DESTDIR)$(BINDIR)/gcdn; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && [ -n "$(SYSTEM_PREFIX)" ] && command -v ldconfig >/dev/null; then \
+	    echo ldconfig; ldconfig; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libgcdn.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgcdn.so $(DESTDIR)$(LIBDIR)/libgcdn.a \
+	    $(DESTDIR)$(INCLUDEDIR)/gcdn.h $(DESTDIR)$(LIBDIR)/pkgconfig/gcdn.pc \
+	    $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfigVersion.cmake \
+	    $(DESTDIR)$(BINDIR)/gcdn-emulator $(DESTDIR)$(BINDIR)/gcdn
+	-rmdir $(DESTDIR)$(LIBDIR)/cmake/gcdn 2>/dev/null
 
 clean:
 	$(CARGO) clean

@@ -1,10 +1,33 @@
 //! The C ABI. Thin by design: it turns pointers into Rust values, calls [`crate::engine`], and
-//! turns the result into a status code and an owned message. Every export runs inside
-//! [`boundary!`], so no panic ever unwinds into the caller.
+//! turns the result into a status code and an owned message. `include/gcdn.h` is generated
+//! from this file by cbindgen (`make header`).
 //!
-//! `include/gcdn.h` is generated from this file by cbindgen (`make header`).
+//! # The panic boundary
+//!
+//! No panic may unwind into C. The body of every export is exactly one [`boundary!`] call,
+//! whose first argument is the value the caller gets when the body panics (GCDN_ERR_PANIC
+//! with a message, NULL, or nothing), so the fallback is written at the top of each
+//! export, as in hyper's C API.
+//!
+//! hyper goes one step further: its `ffi_fn!` macro wraps the whole `extern "C" fn`, so an
+//! export cannot be written without it. cbindgen does not expand macros, though (hyper
+//! makes its header from `cargo expand` output, and cbindgen's own `parse.expand` runs
+//! `rustc -Zunpretty=expanded`: nightly only). With the pinned cbindgen on stable, a
+//! signature inside a macro would vanish from the header. So the signatures stay plain
+//! `#[no_mangle] pub extern "C" fn` items that cbindgen reads, the macro wraps the body
+//! (rustls-ffi's `ffi_panic_boundary!` shape), and what hyper's shape gets from the
+//! compiler, a test enforces: `tests/header.rs` reads this file and fails unless every
+//! `extern "C" fn` body is one `boundary!(..)` call and nothing else.
+//!
+//! # Contracts in C words
+//!
+//! The exports are `unsafe extern "C"`, but their doc comments are the header's: they state
+//! each pointer's contract for a C reader ("must be a client from gcdn_client_new not yet
+//! freed; NULL gives GCDN_ERR_INVALID_ARGUMENT") instead of a Rust `# Safety` heading,
+//! hence `clippy::missing_safety_doc` is allowed in this module.
 
 #![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -48,6 +71,102 @@ pub const GCDN_DELETE_MISSING_OK: u32 = 1u32 << 1;
 
 /// Most items one purge call accepts; a larger count is GCDN_ERR_INVALID_ARGUMENT.
 pub const GCDN_MAX_ITEMS: usize = 1_000_000;
+// The engine enforces the cap for Rust callers too; the header's number is the engine's.
+const _: () = assert!(GCDN_MAX_ITEMS == crate::engine::validate::MAX_ITEMS);
+
+/// The C ABI's number for a status. The numbers never change; a new status gets a new one
+/// (this match stops compiling until it has).
+pub const fn status_code(status: Status) -> i32 {
+    match status {
+        Status::InvalidArgument => GCDN_ERR_INVALID_ARGUMENT,
+        Status::Unauthorized => GCDN_ERR_UNAUTHORIZED,
+        Status::NotFound => GCDN_ERR_NOT_FOUND,
+        Status::RateLimited => GCDN_ERR_RATE_LIMITED,
+        Status::Rejected => GCDN_ERR_REJECTED,
+        Status::Server => GCDN_ERR_SERVER,
+        Status::Network => GCDN_ERR_NETWORK,
+        Status::Timeout => GCDN_ERR_TIMEOUT,
+        Status::Protocol => GCDN_ERR_PROTOCOL,
+        Status::Panic => GCDN_ERR_PANIC,
+        Status::Cancelled => GCDN_ERR_CANCELLED,
+    }
+}
+
+/// `gcdn_status_str`'s strings, made at compile time from the one table of names
+/// ([`Status::describe`]) plus "ok" and "unknown status": all NUL-terminated, one after
+/// another in one static buffer.
+mod status_names {
+    use super::*;
+
+    const COUNT: usize = Status::ALL.len() + 2;
+
+    /// Entry `i`: "ok", then each of `Status::ALL`, then "unknown status".
+    const fn name(i: usize) -> &'static str {
+        if i == 0 {
+            "ok"
+        } else if i <= Status::ALL.len() {
+            Status::ALL[i - 1].describe()
+        } else {
+            "unknown status"
+        }
+    }
+
+    const LEN: usize = {
+        let (mut len, mut i) = (0, 0);
+        while i < COUNT {
+            len += name(i).len() + 1;
+            i += 1;
+        }
+        len
+    };
+
+    /// Where each entry starts in [`BYTES`].
+    const START: [usize; COUNT] = {
+        let (mut start, mut at, mut i) = ([0; COUNT], 0, 0);
+        while i < COUNT {
+            start[i] = at;
+            at += name(i).len() + 1;
+            i += 1;
+        }
+        start
+    };
+
+    static BYTES: [u8; LEN] = {
+        let mut bytes = [0u8; LEN];
+        let mut i = 0;
+        while i < COUNT {
+            let text = name(i).as_bytes();
+            let mut j = 0;
+            while j < text.len() {
+                assert!(text[j] != 0, "a status name holds a NUL");
+                bytes[START[i] + j] = text[j];
+                j += 1;
+            }
+            i += 1;
+        }
+        bytes
+    };
+
+    /// The static C string for `code`.
+    pub fn for_code(code: i32) -> &'static CStr {
+        let index = if code == GCDN_OK {
+            0
+        } else {
+            Status::ALL
+                .iter()
+                .position(|&s| status_code(s) == code)
+                .map_or(COUNT - 1, |p| p + 1)
+        };
+        CStr::from_bytes_until_nul(&BYTES[START[index]..]).expect("NUL-terminated by BYTES")
+    }
+}
+
+/// `gcdn_version`'s string.
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the crate version holds a NUL"),
+    };
 
 /// An opaque builder of client settings. Create with `gcdn_options_new`, free with
 /// `gcdn_options_free`. Not thread-safe: use one builder from one thread at a time.
@@ -68,11 +187,21 @@ pub struct gcdn_cancel {
     inner: Arc<CancelToken>,
 }
 
-/// Run `body` behind the panic boundary: its error becomes a status and `*error_out`; a panic
-/// becomes `GCDN_ERR_PANIC`. `*error_out` is set to NULL on success.
+/// The panic boundary. The body of every export is one call of this macro, nothing before or
+/// after it (tests/header.rs checks), and its first argument is what the caller gets when
+/// the body panics:
+///
+/// - `boundary!(GCDN_ERR_PANIC, error_out, { .. })` for a fallible export: the block returns
+///   `Result<()>`; `Ok` gives GCDN_OK and `*error_out = NULL`, an error its status and
+///   message, a panic GCDN_ERR_PANIC and a message saying so.
+/// - `boundary!(fallback, { .. })` for an export with no status: the block returns the
+///   export's value, and a panic returns `fallback` (NULL, or `()` for a `void` export).
 macro_rules! boundary {
-    ($error_out:expr, $body:block) => {
+    (GCDN_ERR_PANIC, $error_out:expr, $body:block) => {
         run_guarded($error_out, move || -> Result<()> { $body })
+    };
+    ($fallback:expr, $body:block) => {
+        guarded_or($fallback, move || $body)
     };
 }
 
@@ -94,14 +223,14 @@ fn run_guarded(error_out: *mut *mut c_char, body: impl FnOnce() -> Result<()>) -
             GCDN_OK
         }
         Err(e) => {
-            let code = e.status.code();
+            let code = status_code(e.status);
             set_error(error_out, Some(e.message));
             code
         }
     }
 }
 
-/// Run a function with no status to return behind the boundary; a panic yields `fallback`.
+/// Run `body`, which has no status to return; a panic yields `fallback`.
 fn guarded_or<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
@@ -143,6 +272,8 @@ unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
 /// # Safety
 /// `items` is NULL or points to `n` pointers, each NULL or a NUL-terminated string.
 unsafe fn str_list<'a>(items: *const *const c_char, n: usize, noun: &str) -> Result<Vec<&'a str>> {
+    // The engine refuses this too; here it comes before the array is read, so a wild count
+    // never becomes a slice (or a Vec) of that length.
     if n > GCDN_MAX_ITEMS {
         return Err(Error::invalid(format!(
             "{n} {noun}s given; one call takes at most {GCDN_MAX_ITEMS}"
@@ -200,22 +331,23 @@ fn write_out<T>(out: *mut *mut T, value: Box<T>) {
 /// read by `gcdn_client_new`, which copies it: free it whenever convenient afterwards.
 #[no_mangle]
 pub extern "C" fn gcdn_options_new() -> *mut gcdn_options {
-    guarded_or(std::ptr::null_mut(), || {
+    boundary!(std::ptr::null_mut(), {
         Box::into_raw(Box::new(gcdn_options {
             inner: Options::default(),
         }))
     })
 }
 
-/// Free a builder from `gcdn_options_new`. NULL is a no-op.
+/// Free a builder.
 ///
-/// # Safety
-/// `options` is NULL or a builder from `gcdn_options_new` not yet freed.
+/// `options` must be NULL (nothing happens) or a live builder; it is dead afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_free(options: *mut gcdn_options) {
-    if !options.is_null() {
-        guarded_or((), || drop(Box::from_raw(options)));
-    }
+    boundary!((), {
+        if !options.is_null() {
+            drop(Box::from_raw(options));
+        }
+    })
 }
 
 /// Set the API's base URL, e.g. `https://api.gcore.com` or a proxy's `https://host/prefix`.
@@ -225,16 +357,15 @@ pub unsafe extern "C" fn gcdn_options_free(options: *mut gcdn_options) {
 /// `base_url` is copied. On failure the builder is unchanged and `*error_out` (if
 /// `error_out` is not NULL) receives a message to free with `gcdn_string_free`.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `base_url` is NULL or a NUL-terminated string;
-/// `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; `base_url`
+/// a NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_base_url(
     options: *mut gcdn_options,
     base_url: *const c_char,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_base_url(str_arg(base_url, "base_url")?)
     })
@@ -243,15 +374,15 @@ pub unsafe extern "C" fn gcdn_options_set_base_url(
 /// Set the timeout of one attempt, in milliseconds: connecting, sending and reading the whole
 /// response. Must be greater than zero. Default 30000.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
     options: *mut gcdn_options,
     timeout_ms: u64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.set_timeout(Duration::from_millis(timeout_ms))
     })
 }
@@ -261,15 +392,15 @@ pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
 /// server's `Retry-After`. 0 disables these retries; at most 100. Default 2. A 404 or any
 /// other 4xx is never retried; 429 waits are governed by the rate-limit wait budget instead.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_max_retries(
     options: *mut gcdn_options,
     max_retries: u32,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.set_max_retries(max_retries)
     })
 }
@@ -281,15 +412,15 @@ pub unsafe extern "C" fn gcdn_options_set_max_retries(
 /// GCDN_ERR_RATE_LIMITED. 0 means never wait. Default 150000 (a per-minute window can reopen
 /// twice).
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
     options: *mut gcdn_options,
     wait_ms: u64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.max_rate_limit_wait = Duration::from_millis(wait_ms);
         Ok(())
     })
@@ -301,8 +432,8 @@ pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
 /// 429, from `GET /cdn/clients/me/limits` (e.g. `"2/m"` gives 30000), and falls back to the
 /// documented 2 and 1 requests a minute (30000 and 60000) if that fails.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_purge_intervals_ms(
     options: *mut gcdn_options,
@@ -310,7 +441,7 @@ pub unsafe extern "C" fn gcdn_options_set_purge_intervals_ms(
     pattern_purge_ms: u64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         options_mut(options)?.set_purge_intervals(
             Duration::from_millis(url_purge_ms),
             Duration::from_millis(pattern_purge_ms),
@@ -322,16 +453,15 @@ pub unsafe extern "C" fn gcdn_options_set_purge_intervals_ms(
 /// header, which is `gcdn/<version>` by itself: wrappers and applications name themselves
 /// here, e.g. `myapp/2.1`. An empty string removes a suffix set before.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `suffix` is NULL or a NUL-terminated string;
-/// `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; `suffix` a
+/// NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_user_agent_suffix(
     options: *mut gcdn_options,
     suffix: *const c_char,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_user_agent_suffix(str_arg(suffix, "suffix")?)
     })
@@ -342,16 +472,15 @@ pub unsafe extern "C" fn gcdn_options_set_user_agent_suffix(
 /// no way to turn it off. The file is read by `gcdn_client_new`, which fails with
 /// GCDN_ERR_INVALID_ARGUMENT if it cannot be read or holds no certificate.
 ///
-/// # Safety
-/// `options` is NULL or a live builder; `path` is NULL or a NUL-terminated string;
-/// `error_out` is NULL or a valid `char **`.
+/// `options` must be a live builder, used by no other thread during the call; `path` a
+/// NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_options_set_ca_file(
     options: *mut gcdn_options,
     path: *const c_char,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_ca_file(str_arg(path, "path")?)
     })
@@ -369,10 +498,9 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
 /// `*client_out` is untouched and `*error_out` (if `error_out` is not NULL) receives a
 /// message to free with `gcdn_string_free`. No request is sent here.
 ///
-/// # Safety
-/// `api_key` is NULL or a NUL-terminated string; `options` is NULL or a live builder;
-/// `client_out` is a valid `gcdn_client **` (NULL is GCDN_ERR_INVALID_ARGUMENT);
-/// `error_out` is NULL or a valid `char **`.
+/// `api_key` must be NULL or a NUL-terminated string; `options` NULL or a live builder
+/// (used by no other thread during the call); `client_out` must point to a writable
+/// `gcdn_client *` (NULL gives GCDN_ERR_INVALID_ARGUMENT).
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_new(
     api_key: *const c_char,
@@ -380,7 +508,7 @@ pub unsafe extern "C" fn gcdn_client_new(
     client_out: *mut *mut gcdn_client,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         if client_out.is_null() {
             return Err(Error::invalid("client_out is NULL"));
         }
@@ -411,9 +539,8 @@ pub unsafe extern "C" fn gcdn_client_new(
 /// Cheap (no connection is made); free the new client with `gcdn_client_free`, in any
 /// order with `client`. `client` is only read: this may run while other threads use it.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `client_out` is a valid `gcdn_client **`;
-/// `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; `client_out` must point to a writable `gcdn_client *`.
+/// Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
     client: *const gcdn_client,
@@ -421,7 +548,7 @@ pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
     client_out: *mut *mut gcdn_client,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         if client_out.is_null() {
             return Err(Error::invalid("client_out is NULL"));
@@ -436,22 +563,24 @@ pub unsafe extern "C" fn gcdn_client_with_call_timeout_ms(
 }
 
 /// Free a client; its key is wiped and idle connections closed (once every client derived
-/// from it is freed too). NULL is a no-op. No call may be using the client any more.
+/// from it is freed too).
 ///
-/// # Safety
-/// `client` is NULL or a client from this library not yet freed, used by no other thread.
+/// `client` must be NULL (nothing happens) or a live client that no call, in any thread, is
+/// still using; it is dead afterwards. Clients derived from it stay live.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_free(client: *mut gcdn_client) {
-    if !client.is_null() {
-        guarded_or((), || drop(Box::from_raw(client)));
-    }
+    boundary!((), {
+        if !client.is_null() {
+            drop(Box::from_raw(client));
+        }
+    })
 }
 
 /// Create a cancellation token, not fired. Returns NULL only if memory ran out. Free with
 /// `gcdn_cancel_free`.
 #[no_mangle]
 pub extern "C" fn gcdn_cancel_new() -> *mut gcdn_cancel {
-    guarded_or(std::ptr::null_mut(), || {
+    boundary!(std::ptr::null_mut(), {
         Box::into_raw(Box::new(gcdn_cancel {
             inner: Arc::new(CancelToken::new()),
         }))
@@ -462,27 +591,30 @@ pub extern "C" fn gcdn_cancel_new() -> *mut gcdn_cancel {
 /// this token returns GCDN_ERR_CANCELLED at once if it is waiting (backoff, rate limit), or
 /// before its next attempt; an attempt in flight ends with its answer or its timeout first.
 /// Calls started afterwards return GCDN_ERR_CANCELLED without sending anything. Idempotent;
-/// thread-safe; NULL is a no-op. A token cannot be reset: make a new one.
+/// thread-safe. A token cannot be reset: make a new one.
 ///
-/// # Safety
-/// `cancel` is NULL or a live token.
+/// `cancel` must be NULL (nothing happens) or a live token.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_cancel_fire(cancel: *const gcdn_cancel) {
-    if let Some(token) = cancel.as_ref() {
-        guarded_or((), || token.inner.cancel());
-    }
+    boundary!((), {
+        if let Some(token) = cancel.as_ref() {
+            token.inner.cancel();
+        }
+    })
 }
 
-/// Free a token. NULL is a no-op. Clients made with it keep working (and stay cancelled if
+/// Free a token. Clients made with it keep working (and stay cancelled if
 /// it was fired): free it whenever convenient.
 ///
-/// # Safety
-/// `cancel` is NULL or a token from `gcdn_cancel_new` not yet freed.
+/// `cancel` must be NULL (nothing happens) or a live token that no gcdn_cancel_fire or
+/// gcdn_client_with_cancel call is still using; it is dead afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_cancel_free(cancel: *mut gcdn_cancel) {
-    if !cancel.is_null() {
-        guarded_or((), || drop(Box::from_raw(cancel)));
-    }
+    boundary!((), {
+        if !cancel.is_null() {
+            drop(Box::from_raw(cancel));
+        }
+    })
 }
 
 /// Create a second client that shares `client`'s settings, call timeout and connection
@@ -491,9 +623,8 @@ pub unsafe extern "C" fn gcdn_cancel_free(cancel: *mut gcdn_cancel) {
 /// `gcdn_client_free`, in any order with `client` and `cancel`. `client` and `cancel` are
 /// only read: this may run while other threads use them.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `cancel` is NULL or a live token; `client_out` is a
-/// valid `gcdn_client **`; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client, `cancel` a live token, and `client_out` must point to a
+/// writable `gcdn_client *`. Any of them NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_client_with_cancel(
     client: *const gcdn_client,
@@ -501,7 +632,7 @@ pub unsafe extern "C" fn gcdn_client_with_cancel(
     client_out: *mut *mut gcdn_client,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let token = cancel
             .as_ref()
@@ -530,8 +661,7 @@ pub unsafe extern "C" fn gcdn_client_with_cancel(
 ///
 /// `client` is only read: many threads may call this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_delete_resource(
     client: *const gcdn_client,
@@ -539,7 +669,7 @@ pub unsafe extern "C" fn gcdn_delete_resource(
     flags: u32,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
         if flags & !known != 0 {
@@ -563,15 +693,14 @@ pub unsafe extern "C" fn gcdn_delete_resource(
 ///
 /// `client` is only read: many threads may call this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_deactivate_resource(
     client: *const gcdn_client,
     resource_id: i64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         client_ref(client)?.deactivate_resource(resource_id)
     })
 }
@@ -593,9 +722,10 @@ pub unsafe extern "C" fn gcdn_deactivate_resource(
 /// The strings are only read during the call. `client` is only read: many threads may call
 /// this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `urls` is NULL or points to `n_urls` pointers, each
-/// NULL or a NUL-terminated string; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client. `urls` must point to an array of `n_urls` pointers, each
+/// to a NUL-terminated string, all readable until the call returns (`urls` may be NULL when
+/// `n_urls` is 0, which is refused anyway). A NULL `client`, a NULL `urls` with a non-zero
+/// count, or a NULL string in the array gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_purge_urls(
     client: *const gcdn_client,
@@ -604,7 +734,7 @@ pub unsafe extern "C" fn gcdn_purge_urls(
     n_urls: usize,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         client.purge_urls(resource_id, &str_list(urls, n_urls, "URL")?)
     })
@@ -617,8 +747,8 @@ pub unsafe extern "C" fn gcdn_purge_urls(
 /// Checked, de-duplicated and sent like `gcdn_purge_urls`, 10 per request. An empty list
 /// is refused.
 ///
-/// # Safety
-/// As for `gcdn_purge_urls`.
+/// As for gcdn_purge_urls: `client` must be a live client, and `patterns` an array of
+/// `n_patterns` pointers to NUL-terminated strings; a NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_purge_patterns(
     client: *const gcdn_client,
@@ -627,7 +757,7 @@ pub unsafe extern "C" fn gcdn_purge_patterns(
     n_patterns: usize,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         client.purge_patterns(resource_id, &str_list(patterns, n_patterns, "pattern")?)
     })
@@ -638,64 +768,54 @@ pub unsafe extern "C" fn gcdn_purge_patterns(
 ///
 /// `client` is only read: many threads may call this at once.
 ///
-/// # Safety
-/// `client` is NULL or a live client; `error_out` is NULL or a valid `char **`.
+/// `client` must be a live client; NULL gives GCDN_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_purge_all(
     client: *const gcdn_client,
     resource_id: i64,
     error_out: *mut *mut c_char,
 ) -> i32 {
-    boundary!(error_out, { client_ref(client)?.purge_all(resource_id) })
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        client_ref(client)?.purge_all(resource_id)
+    })
 }
 
-/// Free a message this library put in `*error_out`. NULL is a no-op.
+/// Free a message this library put in `*error_out`.
 ///
-/// # Safety
-/// `s` is NULL or a string from this library's `error_out`, not yet freed.
+/// `s` must be NULL (nothing happens) or a message this library stored in `*error_out`,
+/// not yet freed; never a string from gcdn_status_str or gcdn_version, nor one the caller
+/// allocated.
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        guarded_or((), || drop(CString::from_raw(s)));
-    }
+    boundary!((), {
+        if !s.is_null() {
+            drop(CString::from_raw(s));
+        }
+    })
 }
 
 /// A short static description of a status code, e.g. "not found". Never NULL: unknown
 /// codes give "unknown status". Do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn gcdn_status_str(status: i32) -> *const c_char {
-    let text: &'static CStr = match status {
-        GCDN_OK => c"ok",
-        GCDN_ERR_INVALID_ARGUMENT => c"invalid argument",
-        GCDN_ERR_UNAUTHORIZED => c"unauthorized",
-        GCDN_ERR_NOT_FOUND => c"not found",
-        GCDN_ERR_RATE_LIMITED => c"rate limited",
-        GCDN_ERR_REJECTED => c"rejected by the API",
-        GCDN_ERR_SERVER => c"server error",
-        GCDN_ERR_NETWORK => c"network error",
-        GCDN_ERR_TIMEOUT => c"timed out",
-        GCDN_ERR_PROTOCOL => c"protocol error",
-        GCDN_ERR_PANIC => c"internal error (panic)",
-        GCDN_ERR_CANCELLED => c"cancelled",
-        _ => c"unknown status",
-    };
-    text.as_ptr()
+    boundary!(c"unknown status".as_ptr(), {
+        status_names::for_code(status).as_ptr()
+    })
 }
 
 /// The library's version, e.g. "0.1.0". Static: do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn gcdn_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
 }
 
-/// Panics inside the panic boundary, on purpose: returns GCDN_ERR_PANIC with a message.
-/// It exists so that tests and bindings can check their handling of GCDN_ERR_PANIC.
-///
-/// # Safety
-/// `error_out` is NULL or a valid `char **`.
+/// Testing only: panics inside the panic boundary, on purpose, and returns GCDN_ERR_PANIC
+/// with a message. Exported because the C, Python and Go test suites need a real panic from
+/// the real library. Its header entry is hand-written in the testing section of
+/// cbindgen.toml's `trailer` (`tests/header.rs` checks it against this signature).
 #[no_mangle]
 pub unsafe extern "C" fn gcdn_debug_panic(error_out: *mut *mut c_char) -> i32 {
-    boundary!(error_out, {
+    boundary!(GCDN_ERR_PANIC, error_out, {
         panic!("gcdn_debug_panic was called");
     })
 }
@@ -705,24 +825,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_match_the_core() {
-        let ffi = [
-            GCDN_ERR_INVALID_ARGUMENT,
-            GCDN_ERR_UNAUTHORIZED,
-            GCDN_ERR_NOT_FOUND,
-            GCDN_ERR_RATE_LIMITED,
-            GCDN_ERR_REJECTED,
-            GCDN_ERR_SERVER,
-            GCDN_ERR_NETWORK,
-            GCDN_ERR_TIMEOUT,
-            GCDN_ERR_PROTOCOL,
-            GCDN_ERR_PANIC,
-            GCDN_ERR_CANCELLED,
-        ];
-        for (code, status) in ffi.iter().zip(Status::ALL) {
-            assert_eq!(*code, status.code());
-            let text = unsafe { CStr::from_ptr(gcdn_status_str(*code)) };
-            assert_eq!(text.to_str().unwrap(), status.describe());
+    fn codes_are_the_abis() {
+        let codes: Vec<i32> = Status::ALL.iter().map(|&s| status_code(s)).collect();
+        assert_eq!(codes, (1..=11).collect::<Vec<_>>());
+        assert_eq!(GCDN_OK, 0);
+    }
+
+    #[test]
+    fn a_panic_behind_the_boundary_gives_the_fallback() {
+        let value: i32 = boundary!(7, {
+            if GCDN_OK == 0 {
+                panic!("on purpose");
+            }
+            1
+        });
+        assert_eq!(value, 7);
+        let mut message: *mut c_char = std::ptr::null_mut();
+        let status = boundary!(GCDN_ERR_PANIC, &mut message, {
+            panic!("on purpose");
+        });
+        assert_eq!(status, GCDN_ERR_PANIC);
+        let text = unsafe { CString::from_raw(message) };
+        assert!(text.to_str().unwrap().contains("on purpose"));
+    }
+
+    #[test]
+    fn status_strings_are_the_engines_names() {
+        let text = |code| {
+            unsafe { CStr::from_ptr(gcdn_status_str(code)) }
+                .to_str()
+                .unwrap()
+        };
+        for status in Status::ALL {
+            assert_eq!(text(status_code(status)), status.describe());
+        }
+        assert_eq!(text(GCDN_OK), "ok");
+        for unknown in [-1, 12, 1000, i32::MIN, i32::MAX] {
+            assert_eq!(text(unknown), "unknown status");
         }
     }
 }

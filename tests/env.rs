@@ -34,6 +34,25 @@ fn environment() {
     assert!(r.msg().contains("GCORE_BASE_URL"), "{}", r.msg());
     std::env::remove_var("GCORE_BASE_URL");
 
+    // The key from GCORE_API_KEY inside GCORE_BASE_URL, any way: refused, never quoted.
+    std::env::set_var("GCORE_API_KEY", URL_KEY);
+    for url in [
+        format!("https://apikey:{URL_KEY}@127.0.0.1:9"),
+        format!("https://{URL_KEY}@127.0.0.1:9"),
+        format!("https://127.0.0.1:9/{URL_KEY}"),
+        format!("https://127.0.0.1:9/{}", percent_all(URL_KEY, true)),
+        format!("https://127.0.0.1:9/?key={URL_KEY}"),
+        format!("https://127.0.0.1:9/#{URL_KEY}"),
+    ] {
+        std::env::set_var("GCORE_BASE_URL", &url);
+        let r = call(|e| unsafe { gcdn_client_new(ptr::null(), ptr::null(), &mut client, e) });
+        assert_eq!(r.status, GCDN_ERR_INVALID_ARGUMENT, "{url}");
+        assert!(r.msg().contains("GCORE_BASE_URL"), "{}", r.msg());
+        assert!(!r.msg().contains("uRl$"), "{}", r.msg());
+    }
+    std::env::set_var("GCORE_API_KEY", emu.api_key());
+    std::env::remove_var("GCORE_BASE_URL");
+
     // No key anywhere.
     std::env::remove_var("GCORE_API_KEY");
     let r = call(|e| unsafe { gcdn_client_new(ptr::null(), ptr::null(), &mut client, e) });

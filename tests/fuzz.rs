@@ -1,13 +1,19 @@
 //! Property-based fuzzing of everything that reads untrusted input: the caller's URLs and
 //! patterns, base URLs and keys, the server's error bodies and `Retry-After`, and the C
-//! boundary itself. A short run is part of `make test`; `make fuzz` runs many more cases.
+//! boundary itself; and of the redaction of the key (every encoded form) and of URL
+//! passwords. A short run is part of `make test`; `make fuzz` runs many more cases.
 //! Failing cases proptest finds are saved under `tests/fuzz.proptest-regressions` and
 //! replayed first on every run: commit them, and add a named test below for each.
 
 use std::ffi::{c_char, CString};
 use std::time::SystemTime;
 
-use gcdn::engine::config::{check_api_key, BaseUrl};
+mod common;
+
+use std::borrow::Cow;
+
+use gcdn::engine::config::{check_api_key, resolve_base_url, BaseUrl, Options};
+use gcdn::engine::error::{contains_secret, quote, redact, redact_url_password};
 use gcdn::engine::validate::{self, ItemKind};
 use gcdn::engine::{api_error, retry};
 use gcdn::ffi::*;
@@ -50,8 +56,138 @@ fn error_json() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// Keys as `check_api_key` takes them, from every printable character but `[` and `]`
+/// (so no key is part of `[REDACTED]`).
+fn any_key() -> impl Strategy<Value = String> {
+    "[!-Z^-~][ -Z\\\\^-~]{2,30}[!-Z^-~]"
+}
+
+/// Keys without `%`, `\` or `+`: each of their encoded characters reads one way only, so a
+/// decoder of its own (`common::decode_once`) can judge the redaction.
+fn plain_key() -> impl Strategy<Value = String> {
+    "[!-$&-*,-Z^-~][ -$&-*,-Z^-~]{2,30}[!-$&-*,-Z^-~]"
+}
+
+/// `key` with each character written one of the ways URLs and JSON write it, by `choices`.
+fn encode(key: &str, choices: &[u8]) -> String {
+    key.bytes()
+        .zip(choices.iter().cycle())
+        .map(|(b, &c)| match c % 7 {
+            0 => (b as char).to_string(),
+            1 => format!("%{b:02X}"),
+            2 => format!("%{b:02x}"),
+            3 => format!("\\u{b:04x}"),
+            4 => format!("\\u{b:04X}"),
+            5 if matches!(b, b'"' | b'\\' | b'/') => format!("\\{}", b as char),
+            6 if b == b' ' => "+".to_owned(),
+            _ => (b as char).to_string(),
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(cases())]
+
+    /// For random keys and texts, no encoding of the key (any mix of its characters'
+    /// forms) survives redaction, nor the key itself, and what is left holds no more.
+    #[test]
+    fn redact_leaves_no_encoded_form(key in any_key(), choices in prop::collection::vec(any::<u8>(), 1..40),
+                                     before in any::<String>(), after in any::<String>(), twice in any::<bool>()) {
+        let encoded = encode(&key, &choices);
+        let mut text = format!("{before}{encoded}{after}");
+        if twice {
+            text = format!("{text} {}", encode(&key, &choices[1..].iter().chain([&0]).copied().collect::<Vec<_>>()));
+        }
+        let out = redact(&text, &key);
+        prop_assert!(!out.contains(&key), "{:?} -> {:?}", text, out);
+        prop_assert!(!out.contains(&encoded), "{:?} -> {:?}", text, out);
+        prop_assert!(!contains_secret(&out, &key), "{:?} -> {:?}", text, out);
+        prop_assert!(out.contains("[REDACTED]"));
+    }
+
+    /// The same judged by a decoder of its own, on random text around the key's forms; and
+    /// a text that does not hold the key is borrowed as it is, without allocating.
+    #[test]
+    fn redact_agrees_with_an_independent_decoder(key in plain_key(), choices in prop::collection::vec(any::<u8>(), 1..40),
+                                                 parts in prop::collection::vec(prop_oneof!["[ -~]{0,12}", any::<String>(), "(%[0-9a-fA-F]{2}|\\\\u00[0-7][0-9a-f]|\\\\[/\"\\\\])*"], 1..5),
+                                                 with_key in any::<bool>()) {
+        let mut text = parts.join("");
+        if with_key {
+            text.insert_str(parts[0].len(), &encode(&key, &choices));
+        }
+        let out = redact(&text, &key);
+        prop_assert!(!out.contains(&key), "{:?} -> {:?}", text, out);
+        prop_assert!(!common::decode_once(&out).contains(&key), "{:?} -> {:?}", text, out);
+        // Redaction reads escapes without their context (`\\u0061` counts as `\` and `a`):
+        // it may hide more than a decoder would, never less. Without an escape mark, a text
+        // that does not hold the key comes back borrowed.
+        if !text.contains(&key) && !text.contains(['%', '\\', '+', '…']) {
+            prop_assert!(matches!(out, Cow::Borrowed(_)), "{:?} -> {:?}", text, out);
+        }
+    }
+
+    /// A key cut short by `quote` leaves no 4-character stretch of itself before the `…`.
+    #[test]
+    fn redact_takes_out_a_key_cut_by_quote(key in any_key(), pad in 0usize..60, cut in 0usize..40) {
+        let text = format!("{}{key}", "/".repeat(pad));
+        let quoted = quote(&text, pad + cut);
+        let out = redact(&quoted, &key);
+        prop_assert!(!out.contains(&key));
+        let shown = (pad + cut).saturating_sub(pad).min(key.len());
+        if shown >= 4 && out.ends_with("…\"") {
+            prop_assert!(!out.contains(&quote(&key[..shown], 100).trim_matches('"').to_string()), "{:?} -> {:?}", quoted, out);
+        }
+    }
+
+    /// No URL password survives `redact_url_password`, inside any text, quoted or not.
+    #[test]
+    fn url_passwords_never_survive(scheme in "[a-z][a-z0-9+]{0,7}", user in "[a-z0-9._-]{0,8}",
+                                   password in "[A-Z][A-Z0-9!$&'()*+,;=%/?#:@-]{0,23}", host in "[a-z0-9.-]{1,16}(:[0-9]{1,5})?",
+                                   path in "(/[a-z0-9]{0,6}){0,3}", before in "[a-z ]{0,10}", quoted in any::<bool>()) {
+        prop_assume!(!password.contains("://"));
+        let url = format!("{scheme}://{user}:{password}@{host}{path}");
+        let text = if quoted { format!("{before}{} done", quote(&url, 500)) } else { format!("{before}{url} done") };
+        let out = redact_url_password(&text);
+        prop_assert!(!out.contains(&password), "{:?} -> {:?}", text, out);
+        prop_assert!(out.contains(&format!("{user}:***@")), "{:?} -> {:?}", text, out);
+    }
+
+    /// A base URL with the key in it anywhere, in any percent-encoding, is refused, and the
+    /// refusal never quotes it.
+    #[test]
+    fn base_urls_holding_the_key_are_refused_quietly(key in any_key(), choices in prop::collection::vec(0u8..3, 1..40), place in 0u8..6) {
+        prop_assume!(check_api_key(&key).is_ok());
+        let k = encode(&key, &choices);
+        let url = match place {
+            0 => format!("https://{k}@api.example.com"),
+            1 => format!("https://apikey:{k}@api.example.com"),
+            2 => format!("https://api.example.com/p/{k}"),
+            3 => format!("https://api.example.com/?apikey={k}"),
+            4 => format!("https://api.example.com/#{k}"),
+            _ => format!("http://api.example.com/{k}"),
+        };
+        let options = Options { base_url: Some(url.clone()), ..Options::default() };
+        let e = resolve_base_url(&options, &key).unwrap_err();
+        prop_assert!(!e.message.contains(&key), "{:?}: {:?}", url, e.message);
+        prop_assert!(!e.message.contains(&k), "{:?}: {:?}", url, e.message);
+        prop_assert!(!contains_secret(&e.message, &key), "{:?}: {:?}", url, e.message);
+    }
+
+    /// A refused URL or pattern that held the key, once the client's redaction ran, does
+    /// not quote it, in any encoding, hint included.
+    #[test]
+    fn refused_items_never_quote_the_key(key in any_key(), choices in prop::collection::vec(any::<u8>(), 1..40),
+                                         before in "(https?://[a-z.]{1,10})?/[a-z/?=]{0,130}", after in "[a-z\t*]{0,5}",
+                                         kind in prop_oneof![Just(ItemKind::Url), Just(ItemKind::Pattern)]) {
+        let k = encode(&key, &choices);
+        let item = format!("{before}{k}{after}");
+        if let Err(e) = validate::item(kind, 3, &item) {
+            let e = e.redacted(&key);
+            prop_assert!(!e.message.contains(&key), "{:?}: {:?}", item, e.message);
+            prop_assert!(!e.message.contains(&k), "{:?}: {:?}", item, e.message);
+            prop_assert!(!contains_secret(&e.message, &key), "{:?}: {:?}", item, e.message);
+        }
+    }
 
     #[test]
     fn accepted_items_meet_the_rules(kind in prop_oneof![Just(ItemKind::Url), Just(ItemKind::Pattern)], text in item_like()) {

@@ -1,28 +1,320 @@
-//! `include/gcdn.h` must be exactly what the pinned cbindgen makes of `src/ffi.rs`.
-//! `GCDN_UPDATE_HEADER=1 cargo test --test header` (or `make header`) rewrites it.
+//! `include/gcdn.h` must be exactly what the pinned cbindgen makes of `src/ffi.rs` (plus the
+//! version macros from Cargo.toml), compile as C89 to C17 and as C++, and say in C words
+//! what it asks of its callers. `GCDN_UPDATE_HEADER=1 cargo test --test header` (or
+//! `make header`) rewrites it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-#[test]
-fn checked_in_header_matches_the_source() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The compile-time version macros, from Cargo.toml's version: they sit at the top of
+/// cbindgen.toml's `after_includes`, so they cannot drift from the crate.
+fn version_macros() -> String {
+    format!(
+        "\n/* The version of this header; gcdn_version() gives the library's, at run time. */\n\
+         #define GCDN_VERSION_MAJOR {}\n#define GCDN_VERSION_MINOR {}\n#define GCDN_VERSION_PATCH {}\n",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+    )
+}
+
+/// What the pinned cbindgen makes of src/ffi.rs with cbindgen.toml, as `make header` writes it.
+fn generate(config: cbindgen::Config) -> String {
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
-        .with_src(root.join("src/ffi.rs"))
+        .with_src(root().join("src/ffi.rs"))
         .generate()
         .expect("cbindgen could not read src/ffi.rs")
         .write(&mut generated);
-    let generated = String::from_utf8(generated).expect("UTF-8 header");
-    let path = root.join("include/gcdn.h");
+    String::from_utf8(generated).expect("UTF-8 header")
+}
+
+fn config() -> cbindgen::Config {
+    let mut config =
+        cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("cbindgen.toml");
+    let after = config.after_includes.take().unwrap_or_default();
+    config.after_includes = Some(version_macros() + "\n" + &after);
+    config
+}
+
+fn checked_in() -> String {
+    std::fs::read_to_string(root().join("include/gcdn.h")).unwrap_or_default()
+}
+
+#[test]
+fn checked_in_header_matches_the_source() {
+    let generated = generate(config());
     if std::env::var_os("GCDN_UPDATE_HEADER").is_some() {
-        std::fs::write(&path, &generated).expect("write include/gcdn.h");
+        std::fs::write(root().join("include/gcdn.h"), &generated).expect("write include/gcdn.h");
         return;
     }
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        checked_in == generated,
+        checked_in() == generated,
         "include/gcdn.h is stale: run `make header` and commit the result"
     );
+}
+
+#[test]
+fn version_macros_are_the_crates() {
+    let header = checked_in();
+    for (name, value) in [
+        ("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        let line = format!("\n#define GCDN_VERSION_{name} {value}\n");
+        assert!(header.contains(&line), "the header lacks {line:?}");
+    }
+}
+
+/// The testing section's hand-written prototype is the one cbindgen writes for the export.
+#[test]
+fn the_testing_section_declares_what_ffi_rs_exports() {
+    let mut config = config();
+    config
+        .export
+        .exclude
+        .retain(|name| name != "gcdn_debug_panic");
+    let full = generate(config);
+    let prototype = |text: &str| {
+        let at = text.find(" gcdn_debug_panic(").expect("declared");
+        let start = text[..at].rfind('\n').unwrap() + 1;
+        text[start..start + text[start..].find(';').unwrap() + 1].to_owned()
+    };
+    assert_eq!(prototype(&checked_in()), prototype(&full));
+    let testing = checked_in()
+        .find("Testing only")
+        .expect("a testing section");
+    assert!(checked_in().find(" gcdn_debug_panic(").unwrap() > testing);
+    assert_eq!(checked_in().matches("gcdn_debug_panic(").count(), 1);
+}
+
+/// Doc comments reach the header: they must be written for a C reader.
+#[test]
+fn the_header_speaks_c() {
+    let header = checked_in();
+    for rust in [
+        "# Safety", "```", "&str", "Option<", "Result<", "[`", "`NULL`",
+    ] {
+        assert!(!header.contains(rust), "the header says {rust:?}");
+    }
+    // C89 has no // comments, not even on preprocessor lines.
+    for (n, line) in header.lines().enumerate() {
+        let code = line.split("/*").next().unwrap();
+        assert!(
+            !code.contains("//") || line.trim_start().starts_with('*'),
+            "line {}: {line}",
+            n + 1
+        );
+    }
+}
+
+fn compiler(cpp: bool) -> cc::Tool {
+    let target = std::env::var("TARGET").unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
+    cc::Build::new()
+        .cpp(cpp)
+        .target(&target)
+        .host(&target)
+        .opt_level(0)
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .get_compiler()
+}
+
+/// Compile tests/c/header_check.c alone (no library needed) as `std`, warnings as errors.
+fn compile_header_check(std: &str) {
+    let cpp = std.starts_with("c++");
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("header");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let object = out_dir.join(format!("header_check.{std}.o"));
+    let mut cmd: Command = compiler(cpp).to_command();
+    if cpp {
+        cmd.args(["-x", "c++"]);
+    }
+    cmd.arg(format!("-std={std}"))
+        .args(["-pedantic", "-Wall", "-Wextra", "-Werror", "-c"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("tests/c/header_check.c"))
+        .arg("-o")
+        .arg(&object);
+    let out = cmd.output().expect("run the C compiler");
+    assert!(
+        out.status.success(),
+        "gcdn.h does not compile as {std}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn header_compiles_as_c89_c99_c11_and_c17() {
+    for std in ["c89", "c99", "c11", "c17"] {
+        compile_header_check(std);
+    }
+}
+
+#[test]
+fn header_compiles_as_cpp11_and_cpp17() {
+    for std in ["c++11", "c++17"] {
+        compile_header_check(std);
+    }
+}
+
+/// `src/ffi.rs`'s exports as `(name, body)`: every `extern "C" fn` item, with the text
+/// between its body's braces, as [`code_only`] leaves it.
+fn exports(src: &str) -> Vec<(String, String)> {
+    let code = code_only(src);
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = code[from..].find("extern \"C\" fn ") {
+        let start = from + at + "extern \"C\" fn ".len();
+        let name: String = code[start..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The signature holds no brace: the body opens at the first one.
+        let open = start + code[start..].find('{').expect("a body");
+        let close = open + closing(&code[open..], '{', '}').expect("a closed body");
+        found.push((name, code[open + 1..close].to_owned()));
+        from = close;
+    }
+    found
+}
+
+/// Where the bracket opened at the start of `text` closes (`text` as `code_only` leaves it).
+fn closing(text: &str, open: char, close: char) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// `src` with its comments blanked out and the brackets inside string, raw-string and char
+/// literals replaced by `_`, byte for byte, so that brackets can simply be counted. A small
+/// scanner for plain Rust like `src/ffi.rs`, not a Rust lexer.
+fn code_only(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = b.to_vec();
+    let mut blank = |from: usize, to: usize, all: bool| {
+        for byte in &mut out[from..to] {
+            if all && *byte != b'\n' {
+                *byte = b' ';
+            } else if matches!(*byte, b'{' | b'}' | b'(' | b')') {
+                *byte = b'_';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let end = match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                let end = i + src[i..].find('\n').unwrap_or(src.len() - i);
+                blank(i, end, true);
+                end
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let end = i + src[i..].find("*/").expect("comment closed") + 2;
+                blank(i, end, true);
+                end
+            }
+            b'r' if (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_')
+                && matches!(b.get(i + 1), Some(b'"' | b'#')) =>
+            {
+                let hashes = src[i + 1..].bytes().take_while(|&c| c == b'#').count();
+                let quote = format!("\"{}", "#".repeat(hashes));
+                let body = i + 1 + hashes + 1;
+                let end = body + src[body..].find(&quote).expect("raw string closed") + quote.len();
+                blank(i, end, false);
+                end
+            }
+            b'"' => {
+                let mut j = i + 1;
+                while b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                blank(i, j + 1, false);
+                j + 1
+            }
+            // A char literal ('{', '\'', '\n'), not a lifetime ('a).
+            b'\'' if b.get(i + 1) == Some(&b'\\') => {
+                let end = i + 3 + src[i + 3..].find('\'').expect("char closed") + 1;
+                blank(i, end, false);
+                end
+            }
+            b'\'' => {
+                let c = src[i + 1..].chars().next().expect("text after '");
+                let after = i + 1 + c.len_utf8();
+                if src[after..].starts_with('\'') {
+                    blank(i, after + 1, false);
+                    after + 1
+                } else {
+                    i + 1 // a lifetime
+                }
+            }
+            _ => i + 1,
+        };
+        i = end;
+    }
+    String::from_utf8(out).expect("only ASCII bytes were replaced")
+}
+
+#[test]
+fn every_export_is_one_boundary_call() {
+    let src = std::fs::read_to_string(root().join("src/ffi.rs")).unwrap();
+    let code = code_only(&src);
+    let exports = exports(&src);
+    let header = checked_in();
+    // Nothing is exported but through an `extern "C" fn` this test sees.
+    assert_eq!(code.matches("#[no_mangle]").count(), exports.len());
+    assert!(!code.contains("export_name") && !code.contains("extern fn"));
+    assert!(exports.len() >= 25, "{} exports found", exports.len());
+    for (name, body) in &exports {
+        assert!(
+            header.contains(&format!(" {name}(")) || header.contains(&format!("*{name}(")),
+            "{name} is not in the header"
+        );
+        let body = body.trim();
+        // The macro's parentheses close at the very end of the body: nothing follows it.
+        let one_call = body.strip_prefix("boundary!").is_some_and(|args| {
+            args.starts_with('(') && closing(args, '(', ')') == Some(args.len() - 1)
+        });
+        assert!(
+            one_call,
+            "{name}: the body of an export must be one `boundary!(fallback, ..)` call and \
+             nothing else, so that no panic can cross into C; found:\n{body}"
+        );
+    }
+}
+
+#[test]
+fn the_export_scanner_sees_through_literals_and_comments() {
+    let src = r####"
+        //! `extern "C" fn ` in a doc comment is not an export; nor is #[no_mangle] here.
+        #[no_mangle]
+        pub unsafe extern "C" fn a(x: i32) -> i32 {
+            boundary!(0, { let s = "}("; let r = r#"}"#; let c = '}'; let q = '\''; /* } */ 1 })
+        }
+        // }
+        pub extern "C" fn b<'x>() { boundary!((), { let _: &'x str = "\")}"; }) f() }
+    "####;
+    let found = exports(src);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, "a");
+    assert!(found[0].1.trim().ends_with("1 })"), "{:?}", found[0].1);
+    assert_eq!(found[1].0, "b");
+    assert!(found[1].1.trim().ends_with(") f()"), "{:?}", found[1].1);
+    assert_eq!(code_only(src).matches("#[no_mangle]").count(), 1);
 }

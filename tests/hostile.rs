@@ -153,6 +153,44 @@ fn keep_alive_connections_closed_while_idle() {
     assert!(c.purge_all(6).ok());
 }
 
+/// A connection the server kept open past one answer, then closed within a second of the
+/// next: the client reuses it without a probe (see `Quiet` in src/engine/http/tuned.rs), the
+/// request meets the close before any answer, and is retried on a new connection.
+#[test]
+fn a_connection_in_steady_use_closed_within_the_second() {
+    let emu = emulator();
+    let c = quick_client(&emu, 2_000, 1);
+    assert!(c.purge_all(1).ok());
+    emu.push_fault(Fault::close_after());
+    assert!(c.purge_all(2).ok(), "answered, then closed by the server");
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    let r = c.purge_all(3);
+    assert!(r.ok(), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The attempt on the closed connection never reached the server: no purge twice.
+    let paths: Vec<String> = emu.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(c.purge_all(4).ok());
+}
+
+/// The same close, found after the connection sat idle for more than a second: the probe
+/// before reuse catches it, and no retry is needed.
+#[test]
+fn a_connection_in_steady_use_closed_then_idle_is_probed() {
+    let emu = emulator();
+    let c = quick_client(&emu, 2_000, 0);
+    assert!(c.purge_all(1).ok());
+    emu.push_fault(Fault::close_after());
+    assert!(c.purge_all(2).ok());
+    std::thread::sleep(Duration::from_millis(1_200));
+    let r = c.purge_all(3);
+    assert!(
+        r.ok(),
+        "no retries allowed, so the probe must have caught the close: {r:?}"
+    );
+}
+
 #[test]
 fn connections_dropped_after_the_request_was_sent() {
     let emu = emulator();
@@ -248,4 +286,243 @@ fn a_close_delimited_response() {
         "{}",
         r.msg()
     );
+}
+
+/// `url` through `gcdn_options_set_base_url`, then `gcdn_client_new` with `key`: one of the
+/// two must refuse it (every message is scanned for secrets by `call`). The refusal.
+fn refused_base_url(key: &str, url: &str) -> Outcome {
+    unsafe {
+        let o = gcdn_options_new();
+        let u = cstr(url);
+        let set = call(|e| gcdn_options_set_base_url(o, u.as_ptr(), e));
+        let outcome = if set.ok() {
+            let k = cstr(key);
+            let mut client: *mut gcdn_client = std::ptr::null_mut();
+            let r = call(|e| gcdn_client_new(k.as_ptr(), o, &mut client, e));
+            if !client.is_null() {
+                gcdn_client_free(client);
+            }
+            r
+        } else {
+            set
+        };
+        gcdn_options_free(o);
+        assert_eq!(
+            outcome.status, GCDN_ERR_INVALID_ARGUMENT,
+            "{url}: {outcome:?}"
+        );
+        outcome
+    }
+}
+
+/// The key in the base URL, every way it can get there: refused, and never quoted back.
+#[test]
+fn a_base_url_holding_the_key_is_refused_without_quoting_it() {
+    let k = URL_KEY;
+    let host = "127.0.0.1:9";
+    for url in [
+        format!("https://{k}@{host}"),
+        format!("https://apikey:{k}@{host}"),
+        format!("https://{host}/gcore/{k}"),
+        format!("https://{host}/?apikey={k}"),
+        format!("https://{host}/{}", percent_all(k, true)),
+        format!("https://{host}/{}", percent_all(k, false)),
+        format!("https://{host}/x/{}", percent_reserved(k)),
+        format!("https://{host}/#{k}"),
+        format!("http://api.example.com/{k}"),
+        format!("https://{host}/a b/{k}"),
+    ] {
+        let r = refused_base_url(k, &url);
+        assert!(r.msg().contains("base URL"), "{url}: {}", r.msg());
+        assert!(!r.msg().contains("uRl$"), "{url}: {}", r.msg());
+    }
+    // A URL password is never quoted, whoever's it is.
+    let r = refused_base_url(k, &format!("https://user:{URL_PASSWORD}@{host}"));
+    assert!(r.msg().contains("user information"), "{}", r.msg());
+    // Special characters of every kind in the key do not defeat it either; a `/` in a
+    // password does not end the user information (`gcdn_options_set_base_url`, which has no
+    // key to redact, shows none of it).
+    for key in [SPECIAL_KEY, QUOTE_KEY] {
+        for url in [
+            format!("https://apikey:{key}@{host}"),
+            format!("https://{key}@{host}/x"),
+        ] {
+            let r = refused_base_url(key, &url);
+            assert!(
+                !r.msg().contains("s3cr") && !r.msg().contains("qu"),
+                "{}",
+                r.msg()
+            );
+        }
+        refused_base_url(key, &format!("https://{host}/{}", percent_reserved(key)));
+        refused_base_url(key, &format!("https://{host}/{}", percent_all(key, false)));
+    }
+}
+
+/// URLs and patterns that carry the key are refused, and the message (with its "use this
+/// path" hint, which quotes the item again) never quotes the key, nor part of it at a cut.
+#[test]
+fn items_holding_the_key_are_refused_without_quoting_it() {
+    let emu = emulator_with(Config {
+        api_key: SPECIAL_KEY.into(),
+        seed_resources: vec![1],
+        ..Config::default()
+    });
+    let c = quick_client(&emu, 2_000, 0);
+    let long = "a".repeat(100);
+    for item in [
+        format!("/a?token={SPECIAL_KEY}\t"),
+        format!("https://cdn.example.com/a?apikey={SPECIAL_KEY}"),
+        format!(
+            "https://cdn.example.com/a?apikey={}",
+            percent_reserved(SPECIAL_KEY)
+        ),
+        // The key across the cut of a quoted item (120 characters).
+        format!("/{long}?token={SPECIAL_KEY}\t"),
+        format!("/{long}x?t={}\t", percent_all(SPECIAL_KEY, true)),
+    ] {
+        let r = c.purge_urls(1, &["/ok", &item]);
+        assert_eq!(r.status, GCDN_ERR_INVALID_ARGUMENT, "{r:?}");
+        assert!(r.msg().starts_with("URL 1 "), "{}", r.msg());
+        assert!(!r.msg().contains("s3cr$"), "{}", r.msg());
+        assert!(!r.msg().contains("%73%33%63%72"), "{}", r.msg());
+        let r = c.purge_patterns(1, &[item.as_str()]);
+        assert_eq!(r.status, GCDN_ERR_INVALID_ARGUMENT, "{r:?}");
+    }
+    let r = c.purge_patterns(1, &[format!("/x/{SPECIAL_KEY}*/y").as_str()]);
+    assert!(r.msg().contains("last character"), "{}", r.msg());
+    let hint = c.purge_urls(
+        1,
+        &[format!("https://cdn.example.com/a?apikey={SPECIAL_KEY}").as_str()],
+    );
+    assert!(
+        hint.msg().contains("use \"/a?apikey=[REDACTED]\""),
+        "{}",
+        hint.msg()
+    );
+    assert!(emu.requests().is_empty(), "a refused item was sent");
+
+    // A key a quoted message escapes (`"` and `\`) is found in its escaped form.
+    let emu = emulator_with(Config {
+        api_key: QUOTE_KEY.into(),
+        seed_resources: vec![1],
+        ..Config::default()
+    });
+    let c = quick_client(&emu, 2_000, 0);
+    let r = c.purge_urls(1, &[format!("https://h/a?k={QUOTE_KEY}").as_str()]);
+    assert_eq!(r.status, GCDN_ERR_INVALID_ARGUMENT, "{r:?}");
+    assert!(!r.msg().contains("k3y-55"), "{}", r.msg());
+    assert!(emu.requests().is_empty());
+}
+
+/// A redirect whose `Location` carries the key percent-encoded (any case, any mix) or a URL
+/// password: not followed, and quoted without either.
+#[test]
+fn a_redirect_location_with_the_key_encoded_is_redacted() {
+    let emu = emulator_with(Config {
+        api_key: SPECIAL_KEY.into(),
+        seed_resources: vec![1],
+        ..Config::default()
+    });
+    let c = quick_client(&emu, 2_000, 0);
+    let half = SPECIAL_KEY.len() / 2;
+    for location in [
+        format!(
+            "https://elsewhere.example/cb?k={}",
+            percent_all(SPECIAL_KEY, true)
+        ),
+        format!(
+            "https://elsewhere.example/cb?k={}",
+            percent_all(SPECIAL_KEY, false)
+        ),
+        format!(
+            "https://elsewhere.example/cb?k={}",
+            percent_reserved(SPECIAL_KEY)
+        ),
+        format!(
+            "https://elsewhere.example/cb?k={}{}",
+            percent_reserved(&SPECIAL_KEY[..half]),
+            percent_all(&SPECIAL_KEY[half..], false)
+        ),
+        format!("https://user:{URL_PASSWORD}@elsewhere.example/"),
+    ] {
+        emu.push_fault(Fault::respond(302, "").with_header("Location", &location));
+        let r = c.purge_all(1);
+        assert_eq!(r.status, GCDN_ERR_PROTOCOL, "{r:?}");
+        assert!(r.msg().contains("does not follow"), "{}", r.msg());
+        assert!(r.msg().contains("elsewhere.example"), "{}", r.msg());
+        assert!(!r.msg().contains("%73%33"), "{}", r.msg());
+    }
+}
+
+/// Error bodies that carry the key JSON-escaped (`\u0024`, `\/`) or percent-encoded, in a
+/// JSON shape the client quotes as text, in one it reads, and as plain text.
+#[test]
+fn an_error_body_with_the_key_escaped_is_redacted() {
+    let emu = emulator_with(Config {
+        api_key: SPECIAL_KEY.into(),
+        seed_resources: vec![1],
+        ..Config::default()
+    });
+    let c = quick_client(&emu, 2_000, 0);
+    let escaped = json_u_escaped(SPECIAL_KEY);
+    assert!(escaped.contains("\\u0024") && escaped.contains("\\/"));
+    for body in [
+        format!(r#"{{"token": "{escaped}", "ok": false}}"#),
+        format!(r#"{{"errors": ["bad key {escaped}"]}}"#),
+        format!(
+            r#"{{"detail": "bad key \"{}\""}}"#,
+            percent_reserved(SPECIAL_KEY)
+        ),
+        format!("denied for key={}", percent_all(SPECIAL_KEY, true)),
+    ] {
+        emu.push_fault(Fault::respond(400, body.as_str()));
+        let r = c.purge_all(1);
+        assert_eq!(r.status, GCDN_ERR_REJECTED, "{r:?}");
+        assert!(r.msg().contains("[REDACTED]"), "{body}: {}", r.msg());
+        assert!(!r.msg().contains("s3cr"), "{}", r.msg());
+    }
+    // The quote key JSON-escaped as any encoder writes it.
+    let emu = emulator_with(Config {
+        api_key: QUOTE_KEY.into(),
+        seed_resources: vec![1],
+        ..Config::default()
+    });
+    let c = quick_client(&emu, 2_000, 0);
+    let json = serde_json::json!({ "token": QUOTE_KEY }).to_string();
+    emu.push_fault(Fault::respond(401, json.as_str()));
+    let r = c.purge_all(1);
+    assert_eq!(r.status, GCDN_ERR_UNAUTHORIZED, "{r:?}");
+    assert!(!r.msg().contains("k3y-55"), "{}", r.msg());
+}
+
+/// A raw server that puts the key, encoded, in its reason phrase, a header and the body.
+#[test]
+fn a_raw_answer_with_the_key_encoded_everywhere() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = format!("{{\"k\": \"{}\"}}", json_u_escaped(SPECIAL_KEY));
+    let head = format!(
+        "HTTP/1.1 418 {}\r\nContent-Type: text/plain\r\nX-Key: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        percent_reserved(SPECIAL_KEY),
+        percent_all(SPECIAL_KEY, false),
+        body.len()
+    );
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+    });
+    let emu = emulator();
+    let mut setup = Setup::new(&emu);
+    setup.key = Some(SPECIAL_KEY.into());
+    setup.base_url = Some(format!("http://127.0.0.1:{port}"));
+    setup.max_retries = Some(0);
+    let c = setup.build().unwrap();
+    let r = c.purge_all(1);
+    server.join().unwrap();
+    assert_eq!(r.status, GCDN_ERR_REJECTED, "{r:?}");
+    assert!(!r.msg().contains("s3cr"), "{}", r.msg());
 }

@@ -27,12 +27,16 @@ fn write_pem(name: &str, pem: &str) -> PathBuf {
 }
 
 fn client_trusting(emu: &Emulator, ca_file: Option<&PathBuf>) -> TestClient {
+    client_trusting_retrying(emu, ca_file, 1)
+}
+
+fn client_trusting_retrying(emu: &Emulator, ca_file: Option<&PathBuf>, retries: u32) -> TestClient {
     let setup = Setup::new(emu);
     let client = unsafe {
         let o = gcdn_options_new();
         let url = cstr(&emu.base_url());
         assert!(call(|e| gcdn_options_set_base_url(o, url.as_ptr(), e)).ok());
-        assert!(call(|e| gcdn_options_set_max_retries(o, 1, e)).ok());
+        assert!(call(|e| gcdn_options_set_max_retries(o, retries, e)).ok());
         if let Some(path) = ca_file {
             let p = cstr(path.to_str().unwrap());
             assert!(call(|e| gcdn_options_set_ca_file(o, p.as_ptr(), e)).ok());
@@ -67,6 +71,31 @@ fn a_trusted_ca_file_works() {
     let seen = emu.requests();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].header("authorization"), Some("APIKey test-key"));
+}
+
+/// The TLS handshake's records are not requests: a connection the server closes right after
+/// its first answer is still probed on its first reuse, so no retry is needed.
+#[test]
+fn a_tls_connection_closed_after_its_first_answer_is_probed_before_reuse() {
+    let (ca, cert, key) = testca::make_ca_and_localhost_cert();
+    // Three resources: the emulator's purge rate is per resource.
+    let emu = emulator_with(Config {
+        seed_resources: vec![1, 2, 3],
+        tls: Some(Tls::new(cert, key)),
+        ..Config::default()
+    });
+    let c = client_trusting_retrying(&emu, Some(&write_pem("ca-close", &ca)), 0);
+    for id in 1..=2 {
+        emu.push_fault(Fault::close_after());
+        assert!(c.purge_urls(id, &["/close.js"]).ok(), "call {id}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(c.purge_urls(3, &["/after.js"]).ok());
+    assert_eq!(
+        emu.requests().len(),
+        3,
+        "no attempt met a closed connection"
+    );
 }
 
 #[test]

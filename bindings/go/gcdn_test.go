@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -949,4 +950,64 @@ func TestGarbageCollection(t *testing.T) {
 	if n := len(requests(t)); n != 200 {
 		t.Errorf("%d requests, want 200", n)
 	}
+}
+
+// TestKeyNeverShownEncoded: the key is in no message percent-encoded or JSON-escaped, nor
+// when a base URL or an item holds it.
+func TestKeyNeverShownEncoded(t *testing.T) {
+	setup(t)
+	const key = "G0-S3cr$t/k+y=9~Zq"
+	encoded := url.QueryEscape(key)
+	var escaped strings.Builder
+	for _, r := range key {
+		if ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			escaped.WriteRune(r)
+		} else {
+			fmt.Fprintf(&escaped, `\u%04x`, r)
+		}
+	}
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("got no error")
+		}
+		msg := err.Error()
+		decoded, _ := url.QueryUnescape(msg)
+		var unjson string
+		_ = json.Unmarshal([]byte(`"`+strings.ReplaceAll(msg, `"`, `\"`)+`"`), &unjson)
+		for _, text := range []string{msg, decoded, unjson} {
+			if strings.Contains(text, key) || strings.Contains(msg, encoded) || strings.Contains(msg, "S3cr") {
+				t.Fatalf("the key in the message: %q", msg)
+			}
+		}
+	}
+	for _, base := range []string{
+		"https://apikey:" + key + "@127.0.0.1:9", "https://" + key + "@127.0.0.1:9",
+		"https://127.0.0.1:9/" + encoded, "https://127.0.0.1:9/?apikey=" + key,
+		"https://127.0.0.1:9/#" + key, "https://127.0.0.1:9/p/" + key,
+	} {
+		c, err := gcdn.NewClient(key, gcdn.WithBaseURL(base))
+		if c != nil {
+			c.Close()
+		}
+		wantErr(t, err, gcdn.ErrInvalidArgument)
+		check(t, err)
+	}
+	c, err := gcdn.NewClient(key, gcdn.WithBaseURL(emulatorURL), gcdn.WithMaxRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	check(t, c.PurgeURLs(ctx, 5, []string{"https://cdn.example.com/a?apikey=" + key}))
+	check(t, c.PurgeURLs(ctx, 5, []string{"/a?token=" + encoded + "\t"}))
+	check(t, c.PurgePatterns(ctx, 5, []string{"/x/" + key + "*/y"}))
+	wantNoRequests(t)
+	addFault(t, "POST", purgePath(5), 1, map[string]any{"respond": map[string]any{
+		"status": 302, "headers": map[string]string{"Location": "https://elsewhere.example/?k=" + encoded},
+	}})
+	check(t, c.PurgeAll(ctx, 5))
+	addFault(t, "POST", purgePath(5), 1, map[string]any{"respond": map[string]any{
+		"status": 400, "body": `{"token": "` + escaped.String() + `"}`,
+	}})
+	check(t, c.PurgeAll(ctx, 5))
 }

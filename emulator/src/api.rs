@@ -1,59 +1,135 @@
-//! The imitated Gcore CDN API.
+//! Routing of API requests: recorded, checked against the queued faults, then answered from
+//! the [model](crate::model). (The façade's `Router`, the wire layer's handler, sends control
+//! requests to [`control`](crate::control) and the rest here.)
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::server::{Incoming, Reply};
-use crate::state::{PurgeKind, Shared};
-use crate::{Limits, Resource, RetryAfterMode};
+use crate::model::{
+    iso8601, messages, micros, parse_iso8601, Endpoint, ListingFault, PurgeStatus, PurgeType,
+};
+use crate::wire::{Answer, Body, Incoming, Reply, Stop};
+use crate::{FaultAction, Limits, Recorded, Resource, RetryAfterMode, Shared};
 
-/// The texts of the emulator's error answers. Those from the provider's specification are
-/// verbatim; the others are the emulator's own wording.
-pub mod messages {
-    /// `400` on `DELETE` of an active resource (provider's example, verbatim).
-    pub const ACTIVE_RESOURCE: &str = "Deletion of this instance is currently not possible as it is in an active state. Please deactivate it before attempting the deletion request again.";
-    /// `400` on `DELETE` of a primary resource for common cache (provider's example, verbatim).
-    pub const PRIMARY_RESOURCE: &str = "The CDN resource is used as primary for common cache feature and can not be deleted. Delete linked resources first [29]";
-    /// `400` on `DELETE` of a resource integrated with Streaming (provider's example, verbatim).
-    pub const STREAMING_RESOURCE: &str =
-        "The CDN resource is integrated with the streaming and can not be deleted.";
-    /// `400` on `DELETE` of a resource with a custom configuration (provider's example, verbatim).
-    pub const CUSTOM_RESOURCE: &str = "You cannot delete this resource because it has a custom configuration. To delete the resource, contact technical support.";
-    /// `400` when neither `urls` nor `paths` is given (provider's example, verbatim).
-    pub const FIELD_REQUIRED: &str = "This field is required.";
-    /// `400` for a blank item (provider's example, verbatim).
-    pub const FIELD_BLANK: &str = "This field may not be blank.";
-    /// `400` for a pattern not starting with `/` (provider's example, verbatim).
-    pub const PATH_START: &str = "A path should start with /.";
-    /// `400` for a URL not starting with `/` (emulator's wording).
-    pub const URL_START: &str = "A URL should start with /.";
-    /// `400` for a `*` elsewhere than at the end of a pattern (emulator's wording).
-    pub const WILDCARD_NOT_AT_END: &str = "The * wildcard is allowed only at the end of a pattern.";
-    /// `400` for `"urls": []` (Django REST framework's wording).
-    pub const LIST_EMPTY: &str = "This list may not be empty.";
-    /// `400` for a `null` list or item (Django REST framework's wording).
-    pub const FIELD_NULL: &str = "This field may not be null.";
-    /// `400` for an item that is not a string (Django REST framework's wording).
-    pub const NOT_A_STRING: &str = "Not a valid string.";
-    /// `401` (emulator's wording).
-    pub const INVALID_API_KEY: &str = "Invalid API key";
-    /// `404` (emulator's wording).
-    pub const NOT_FOUND: &str = "Not found.";
+/// Answers an API request: records it, then answers it, or misbehaves by the first matching
+/// fault (a delay sleeps on `stop`).
+pub(crate) fn serve(shared: &Shared, rq: Incoming, stop: &Stop) -> Answer {
+    let seq = shared.recording().then(|| {
+        shared.log().push(Recorded {
+            method: rq.method.clone(),
+            path: rq.path.clone(),
+            headers: rq.headers.clone(),
+            body: rq.body.clone(),
+            status: 0,
+        })
+    });
+    // Records the status sent (0: none) and logs the request with `what` happened.
+    let sent = |status: u16, what: &str| {
+        if let Some(seq) = seq {
+            shared.log().set_status(seq, status);
+        }
+        shared.log_line(|| format!("{} {} {what}", rq.method, rq.path));
+    };
+    let answered = |reply: Reply, what: &str| {
+        sent(reply.status, &format!("{}{what}", reply.status));
+        reply
+    };
+    let fault = shared.take_fault(&rq.method, &rq.path);
+    let labelled =
+        |status: u16, body: String| Reply::labelled(status, body.into_bytes(), Vec::new());
+    match fault {
+        None => Answer::Reply(answered(handle(shared, &rq), "")),
+        Some(FaultAction::Respond {
+            status,
+            body,
+            headers,
+        }) => Answer::Reply(answered(
+            Reply::labelled(status, body.into_bytes(), headers),
+            "",
+        )),
+        Some(FaultAction::Delay(d)) if !stop.sleep(d) => Answer::Drop,
+        Some(FaultAction::Delay(_)) => Answer::Reply(answered(handle(shared, &rq), "")),
+        Some(FaultAction::Drop) => {
+            sent(0, "dropped");
+            Answer::Drop
+        }
+        Some(FaultAction::Truncate {
+            status,
+            body,
+            cut_after,
+        }) => Answer::Truncate(answered(labelled(status, body), " truncated"), cut_after),
+        Some(FaultAction::Trickle {
+            status,
+            body,
+            interval,
+        }) => Answer::Trickle(answered(labelled(status, body), " trickled"), interval),
+        Some(FaultAction::Stall) => {
+            sent(0, "stalled");
+            Answer::Stall
+        }
+        Some(FaultAction::Chunked {
+            status,
+            body,
+            chunk,
+        }) => {
+            let pieces: Vec<Vec<u8>> = body
+                .as_bytes()
+                .chunks(chunk.max(1))
+                .map(<[u8]>::to_vec)
+                .collect();
+            let mut reply = labelled(status, body);
+            reply.body = Body::Stream {
+                len: None,
+                pieces: Box::new(pieces.into_iter()),
+            };
+            Answer::Reply(answered(reply, " chunked"))
+        }
+        Some(FaultAction::Oversized { status, bytes }) => {
+            let mut reply = labelled(status, String::new())
+                .with_header("Content-Type", "text/plain; charset=utf-8".into());
+            reply.body = filler(b'x', bytes, Vec::new());
+            Answer::Reply(answered(reply, " oversized"))
+        }
+        Some(FaultAction::CloseAfter) => {
+            Answer::ReplyThenClose(answered(handle(shared, &rq), " then closed"))
+        }
+        Some(FaultAction::Garbage(bytes)) => {
+            sent(0, "garbage");
+            Answer::Raw(bytes)
+        }
+    }
+}
+
+/// `first`, then `byte` repeated up to `total` bytes in all, in 64 KiB pieces made as they are sent.
+fn filler(byte: u8, total: u64, first: Vec<u8>) -> Body {
+    const PIECE: u64 = 64 << 10;
+    let mut left = total.saturating_sub(first.len() as u64);
+    let rest = std::iter::from_fn(move || {
+        let n = left.min(PIECE);
+        left -= n;
+        (n > 0).then(|| vec![byte; n as usize])
+    });
+    let len = total.max(first.len() as u64);
+    Body::Stream {
+        len: Some(len),
+        pieces: Box::new(std::iter::once(first).chain(rest)),
+    }
 }
 
 /// Answers an API request (authentication included; faults are handled by the caller).
-pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
+fn handle(shared: &Shared, rq: &Incoming) -> Reply {
     if !authorized(rq.header("authorization"), &shared.initial.api_key) {
         return errors(401, messages::INVALID_API_KEY);
     }
-    let route = rq.route();
-    let method = rq.method.as_str();
-    if route == "/cdn/clients/me/limits" {
-        return match method {
-            "GET" => Reply::json(200, &limits_json(&shared.state().limits)),
-            _ => not_found(),
-        };
+    let (route, method) = (rq.route(), rq.method.as_str());
+    match (method, route) {
+        ("GET", "/cdn/clients/me/limits") => {
+            return Reply::json(200, &limits_json(&shared.account().limits))
+        }
+        ("GET", "/cdn/resources") => return list_resources(shared, rq),
+        ("GET", "/cdn/purge_statuses") => return list_purges(shared, rq),
+        _ => {}
     }
     let Some(rest) = route.strip_prefix("/cdn/resources/") else {
         return not_found();
@@ -66,11 +142,12 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
     let Ok(id) = id.parse::<i64>() else {
         return not_found();
     };
+    let found = shared.account().live(id).map(resource_json);
+    let Some(found) = found else {
+        return not_found();
+    };
     match (method, purge) {
-        ("GET", false) => match shared.state().resources.get(&id) {
-            Some(r) => Reply::json(200, &resource_json(r)),
-            None => not_found(),
-        },
+        ("GET", false) => Reply::json(200, &found),
         ("PATCH", false) => patch(shared, id, &rq.body),
         ("DELETE", false) => delete(shared, id),
         ("POST", true) => purge_request(shared, id, &rq.body),
@@ -89,9 +166,12 @@ fn authorized(header: Option<&str>, key: &str) -> bool {
 pub(crate) fn resource_json(r: &Resource) -> Value {
     json!({
         "id": r.id,
+        "cname": r.cname,
+        "secondaryHostnames": r.secondary_hostnames,
         "active": r.active,
-        "status": if r.active { "active" } else { "suspended" },
-        "cname": format!("cdn{}.example.com", r.id),
+        "status": r.status(),
+        "deleted": r.deleted,
+        "can_purge_by_urls": r.can_purge_by_urls,
     })
 }
 
@@ -108,9 +188,6 @@ fn bad_request(errors: Value) -> Reply {
 }
 
 fn patch(shared: &Shared, id: i64, body: &str) -> Reply {
-    if !shared.state().resources.contains_key(&id) {
-        return not_found();
-    }
     let data = match parse_object(body) {
         Ok(data) => data,
         Err(reply) => return reply,
@@ -119,12 +196,12 @@ fn patch(shared: &Shared, id: i64, body: &str) -> Reply {
         None => None,
         Some(v) => match as_boolean(v) {
             Some(b) => Some(b),
-            None => return bad_request(json!({ "active": ["Must be a valid boolean."] })),
+            None => return bad_request(json!({ "active": [messages::INVALID_BOOLEAN] })),
         },
     };
-    let mut state = shared.state();
+    let mut account = shared.account();
     // Deleted meanwhile by another connection.
-    let Some(r) = state.resources.get_mut(&id) else {
+    let Some(r) = account.resources.get_mut(&id).filter(|r| !r.deleted) else {
         return not_found();
     };
     if let Some(active) = active {
@@ -152,8 +229,8 @@ fn as_boolean(v: &Value) -> Option<bool> {
 }
 
 fn delete(shared: &Shared, id: i64) -> Reply {
-    let mut state = shared.state();
-    let Some(r) = state.resources.get(&id) else {
+    let mut account = shared.account();
+    let Some(r) = account.live(id) else {
         return not_found();
     };
     if r.active {
@@ -162,21 +239,17 @@ fn delete(shared: &Shared, id: i64) -> Reply {
     if let Some(refusal) = r.refusal {
         return errors(400, refusal.message());
     }
-    state.resources.remove(&id);
-    state.windows.retain(|(rid, _), _| *rid != id);
+    account.remove(id);
     Reply::empty(204)
 }
 
 fn purge_request(shared: &Shared, id: i64, body: &str) -> Reply {
-    if !shared.state().resources.contains_key(&id) {
-        return not_found();
-    }
     let data = match parse_object(body) {
         Ok(data) => data,
         Err(reply) => return reply,
     };
-    let limits = shared.state().limits.clone();
-    let (kind, count, field, max) = if let Some(urls) = data.get("urls") {
+    let limits = shared.account().limits.clone();
+    let (kind, items, field, max) = if let Some(urls) = data.get("urls") {
         let items = match validate_list("urls", urls, false) {
             Ok(items) => items,
             Err(reply) => return reply,
@@ -184,7 +257,7 @@ fn purge_request(shared: &Shared, id: i64, body: &str) -> Reply {
         if items.iter().any(|u| !u.starts_with('/')) {
             return bad_request(json!({ "urls": [messages::URL_START] }));
         }
-        (PurgeKind::Url, items.len(), "URLs", limits.max_urls)
+        (PurgeType::Urls, items, "URLs", limits.max_urls)
     } else if let Some(paths) = data.get("paths") {
         let items = match validate_list("paths", paths, true) {
             Ok(items) => items,
@@ -199,26 +272,58 @@ fn purge_request(shared: &Shared, id: i64, body: &str) -> Reply {
         {
             return bad_request(json!({ "paths": [messages::WILDCARD_NOT_AT_END] }));
         }
-        if items.is_empty() {
-            (PurgeKind::All, 0, "patterns", usize::MAX)
-        } else {
-            (
-                PurgeKind::Pattern,
-                items.len(),
-                "patterns",
-                limits.max_patterns,
-            )
+        match items.len() {
+            0 => (PurgeType::All, items, "patterns", usize::MAX),
+            _ => (PurgeType::Patterns, items, "patterns", limits.max_patterns),
         }
     } else {
         return bad_request(json!({ "paths": [messages::FIELD_REQUIRED] }));
     };
-    if count > max {
+    if items.len() > max {
         return errors(
             400,
-            &format!("Too many {field} in one purge request: {count}, the limit is {max}."),
+            &format!(
+                "Too many {field} in one purge request: {}, the limit is {max}.",
+                items.len()
+            ),
         );
     }
-    rate_limit(shared, id, kind)
+    let mut account = shared.account();
+    let can_by_url = account.live(id).map(|r| r.can_purge_by_urls);
+    match can_by_url {
+        None => return not_found(),
+        Some(false) if kind == PurgeType::Urls => return errors(400, messages::URL_PURGE_DISABLED),
+        Some(_) => {}
+    }
+    let mode = account.retry_after;
+    let Err((wait, max, window)) = account.purge(id, kind, items) else {
+        return Reply::empty(201);
+    };
+    drop(account);
+    let name = match kind {
+        PurgeType::Urls => "purge by URL",
+        PurgeType::Patterns => "purge by pattern",
+        PurgeType::All => "purge all",
+    };
+    let reply = errors(
+        429,
+        &format!(
+            "Too many requests: {name} is limited to {} per CDN resource.",
+            rate(max, window)
+        ),
+    );
+    match mode {
+        RetryAfterMode::None => reply,
+        RetryAfterMode::Seconds => reply.with_header("Retry-After", ceil_secs(wait).to_string()),
+        RetryAfterMode::HttpDate => {
+            // HTTP dates have whole seconds: round up so that waiting until then is enough.
+            let since = (SystemTime::now() + wait)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(ceil_secs(since));
+            reply.with_header("Retry-After", httpdate::fmt_http_date(at))
+        }
+    }
 }
 
 /// Django REST framework's `ListField(child=CharField())` checks; returns the trimmed items.
@@ -262,59 +367,6 @@ fn validate_list(field: &str, v: &Value, allow_empty: bool) -> Result<Vec<String
         Ok(out)
     } else {
         Err(bad_request(json!({ field: item_errors })))
-    }
-}
-
-/// Counts an accepted purge in its window, or answers 429.
-fn rate_limit(shared: &Shared, id: i64, kind: PurgeKind) -> Reply {
-    let mut state = shared.state();
-    let (max, window) = match kind {
-        PurgeKind::Url => (state.limits.url_requests, state.limits.url_window),
-        PurgeKind::Pattern => (state.limits.pattern_requests, state.limits.pattern_window),
-        PurgeKind::All => (state.limits.all_requests, state.limits.all_window),
-    };
-    let mode = state.retry_after;
-    let now = Instant::now();
-    let times = state.windows.entry((id, kind)).or_default();
-    while times
-        .front()
-        .is_some_and(|&t| now.duration_since(t) >= window)
-    {
-        times.pop_front();
-    }
-    if times.len() < max as usize {
-        times.push_back(now);
-        return Reply::empty(201);
-    }
-    // The window admits a request once all but max-1 of the counted ones have expired.
-    let wait = times
-        .get(times.len() - max as usize)
-        .map_or(window, |&t| (t + window).saturating_duration_since(now));
-    drop(state);
-    let name = match kind {
-        PurgeKind::Url => "purge by URL",
-        PurgeKind::Pattern => "purge by pattern",
-        PurgeKind::All => "purge all",
-    };
-    let reply = errors(
-        429,
-        &format!(
-            "Too many requests: {name} is limited to {} per CDN resource.",
-            rate(max, window)
-        ),
-    );
-    match mode {
-        RetryAfterMode::None => reply,
-        RetryAfterMode::Seconds => reply.with_header("Retry-After", ceil_secs(wait).to_string()),
-        RetryAfterMode::HttpDate => {
-            let at = SystemTime::now() + wait;
-            // HTTP dates have whole seconds: round up so that waiting until then is enough.
-            let since = at
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(ceil_secs(since));
-            reply.with_header("Retry-After", httpdate::fmt_http_date(at))
-        }
     }
 }
 
@@ -363,9 +415,32 @@ fn parse_object(body: &str) -> Result<Map<String, Value>, Reply> {
         }))),
         Err(e) => Err(Reply::json(
             400,
-            &json!({ "message": format!("JSON parse error - {}", python_json_error(body, &e)) }),
+            &json!({ "message": format!("JSON parse error - {}", json_error(body, &e)) }),
         )),
     }
+}
+
+/// Two recorded shapes of the API's JSON error: not JSON at all gets Python's
+/// `Expecting value: line 1 column 1 (char 0)`; any other syntax error gets serde's own
+/// words with Python's kind of position (`line L column C (char N)`, 1-based column,
+/// 0-based character offset).
+fn json_error(body: &str, e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let what = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(w, _)| w);
+    let (line, col) = (e.line().max(1), e.column() + usize::from(e.is_eof()));
+    if !body.trim_start().starts_with(['{', '[']) {
+        return "Expecting value: line 1 column 1 (char 0)".to_owned();
+    }
+    let before: usize = body
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let offset = (before + col.max(1) - 1).min(body.len());
+    let chars = body.get(..offset).map_or(offset, |s| s.chars().count());
+    format!("{what}: line {line} column {col} (char {chars})")
 }
 
 /// Python's name for the type a JSON value decodes to.
@@ -381,94 +456,307 @@ fn python_type(v: &Value) -> &'static str {
     }
 }
 
-/// A serde_json error rephrased the way Python's `json` module words it, e.g.
-/// `Expecting value: line 1 column 1 (char 0)`. Exact for the common cases (not JSON at
-/// all, truncated, missing delimiter); close for the rest.
-fn python_json_error(body: &str, e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let what = full
-        .rsplit_once(" at line ")
-        .map_or(full.as_str(), |(w, _)| w);
-    let eof = e.is_eof();
-    // At EOF serde says what it was parsing; Python says what it expected next, which the
-    // last significant character tells.
-    let last = body.trim_end().chars().last();
-    let text = if what.starts_with("EOF while parsing a string") {
-        "Unterminated string starting at"
-    } else if what.starts_with("control character") {
-        "Invalid control character at"
-    } else if what.starts_with("EOF while parsing an object") {
-        match last {
-            Some('{' | ',') => "Expecting property name enclosed in double quotes",
-            Some(':') => "Expecting value",
-            _ => "Expecting ',' delimiter",
+/// The query's `key=value` pairs, percent- and `+`-decoded.
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'%', Some(v)) => {
+                    out.push(v);
+                    i += 2;
+                }
+                (b'+', _) => out.push(b' '),
+                (c, _) => out.push(c),
+            }
+            i += 1;
         }
-    } else if what.starts_with("EOF while parsing a list") {
-        match last {
-            Some('[' | ',') => "Expecting value",
-            _ => "Expecting ',' delimiter",
-        }
-    } else if eof
-        || what.starts_with("expected value")
-        || what.starts_with("expected ident")
-        || what.starts_with("invalid number")
-    {
-        "Expecting value"
-    } else if what.starts_with("trailing comma") {
-        "trailing comma"
-    } else if what.starts_with("expected `,`") {
-        "Expecting ',' delimiter"
-    } else if what.starts_with("expected `:`") {
-        "Expecting ':' delimiter"
-    } else if what.starts_with("key must be a string") {
-        "Expecting property name enclosed in double quotes"
-    } else if what.starts_with("trailing characters") {
-        "Extra data"
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// A listing's query: its pairs, and the first value of a key.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean filter (`true`/`false`, `1`/`0`, any case).
+    fn flag(&self, key: &str) -> Result<Option<bool>, Reply> {
+        self.get(key)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(bad_request(json!({ key: [messages::INVALID_BOOLEAN] }))),
+            })
+            .transpose()
+    }
+
+    /// A non-negative integer (`positive`: at least 1).
+    fn number(&self, key: &str, positive: bool) -> Result<Option<u64>, Reply> {
+        self.get(key)
+            .map(|v| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0 || !positive)
+                    .ok_or_else(|| bad_request(json!({ key: [messages::INVALID_INTEGER] })))
+            })
+            .transpose()
+    }
+
+    /// A `from_created`/`to_created` bound, in microseconds since the epoch.
+    fn date(&self, key: &str) -> Result<Option<i64>, Reply> {
+        self.get(key)
+            .map(|v| {
+                parse_iso8601(v)
+                    .ok_or_else(|| bad_request(json!({ key: [messages::INVALID_DATETIME] })))
+            })
+            .transpose()
+    }
+}
+
+fn list_resources(shared: &Shared, rq: &Incoming) -> Reply {
+    let q = Query(query_pairs(rq.query()));
+    let filters = (|| Ok::<_, Reply>((q.flag("deleted")?, q.flag("enabled")?)))();
+    let (deleted, enabled) = match filters {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let eq = |want: Option<&str>, have: &str| want.is_none_or(|w| w.eq_ignore_ascii_case(have));
+    let account = shared.account();
+    let entries: Vec<Value> = account
+        .resources
+        .values()
+        .filter(|r| {
+            eq(q.get("cname"), &r.cname)
+                && eq(q.get("status"), r.status())
+                && deleted.is_none_or(|d| d == r.deleted)
+                && enabled.is_none_or(|a| a == r.active)
+                && q.get("secondaryHostnames").is_none_or(|h| {
+                    r.secondary_hostnames
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(h))
+                })
+        })
+        .map(resource_json)
+        .collect();
+    let fault = account.listing_fault(Endpoint::Resources);
+    drop(account);
+    listing(shared, rq, &q, fault, 1000, entries, Endpoint::Resources)
+}
+
+pub(crate) fn purge_json(p: &PurgeStatus) -> Value {
+    let field = if p.purge_type == PurgeType::Urls {
+        "urls"
     } else {
-        what
+        "paths"
     };
-    // serde counts the column of the offending character from 1, and of an EOF as the
-    // length of the last line; Python gives the 1-based column of the position in both.
-    let line = e.line().max(1);
-    let col = if eof {
-        e.column() + 1
-    } else {
-        e.column().max(1)
+    json!({
+        "purge_id": p.purge_id,
+        "status": p.status.as_str(),
+        "resource": {"id": p.resource_id, "cname": p.cname},
+        "payload": { field: p.items },
+        "created": iso8601(p.created),
+        "purge_type": p.purge_type.as_str(),
+    })
+}
+
+fn list_purges(shared: &Shared, rq: &Incoming) -> Reply {
+    let q = Query(query_pairs(rq.query()));
+    let (from, to) = match (q.date("from_created"), q.date("to_created")) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(reply), _) | (_, Err(reply)) => return reply,
     };
-    let line_start: usize = body
-        .split_inclusive('\n')
-        .take(line - 1)
-        .map(str::len)
-        .sum();
-    let mut byte = (line_start + col - 1).min(body.len());
-    let text = match (text, body.as_bytes().get(byte)) {
-        ("trailing comma", Some(b'}')) => "Expecting property name enclosed in double quotes",
-        ("trailing comma", _) => "Expecting value",
-        (text, _) => text,
+    let eq = |want: Option<&str>, have: &str| want.is_none_or(|w| w.eq_ignore_ascii_case(have));
+    let account = shared.account();
+    let fault = account.listing_fault(Endpoint::PurgeStatuses);
+    let entries: Vec<Value> = account
+        .purge_statuses()
+        .iter()
+        .rev()
+        .filter(|p| {
+            let created = micros(p.created);
+            eq(q.get("cname"), &p.cname)
+                && eq(q.get("purge_type"), p.purge_type.as_str())
+                && eq(q.get("status"), p.status.as_str())
+                && from.is_none_or(|f| created >= f)
+                && to.is_none_or(|t| created <= t)
+        })
+        .map(purge_json)
+        .collect();
+    drop(account);
+    listing(shared, rq, &q, fault, 100, entries, Endpoint::PurgeStatuses)
+}
+
+/// Entry `i` of a synthetic listing ([`ListingFault::Huge`], [`ListingFault::EndlessNext`]).
+fn synthetic(endpoint: Endpoint, i: u64) -> Value {
+    let id = i.saturating_add(1_000_000_000);
+    let cname = format!("r{i}.synthetic.example.com");
+    match endpoint {
+        Endpoint::Resources => json!({"id": id, "cname": cname, "secondaryHostnames": [],
+            "active": true, "status": "active", "deleted": false, "can_purge_by_urls": true}),
+        Endpoint::PurgeStatuses => json!({"purge_id": id, "status": "Successful",
+            "resource": {"id": id, "cname": cname}, "payload": {"urls": [format!("/synthetic/{i}")]},
+            "created": "2026-01-01T00:00:00.000000Z", "purge_type": "purge_by_url"}),
+    }
+}
+
+/// The entries that [`ListingFault::BadEntries`] mixes in: fields missing, fields of the
+/// wrong type, and entries that are not objects.
+fn bad_entries(endpoint: Endpoint) -> Vec<Value> {
+    match endpoint {
+        Endpoint::Resources => vec![
+            json!({"cname": "no-id.example.com", "active": true, "status": "active"}),
+            json!({"id": "seven", "cname": "string-id.example.com", "active": true}),
+            json!({"id": 900_000_001, "cname": 42, "active": true}),
+            json!({"id": 900_000_002, "cname": "bad-hosts.example.com", "secondaryHostnames": "x.example.com"}),
+            json!({"id": 900_000_003, "cname": "bad-active.example.com", "active": "yes", "deleted": null}),
+            json!(null),
+            json!("resource"),
+        ],
+        Endpoint::PurgeStatuses => vec![
+            json!({"status": "Successful", "purge_type": "purge_all", "created": "2026-01-01T00:00:00.000000Z"}),
+            json!({"purge_id": 900_000_001, "status": 3, "resource": {"id": 1, "cname": "x"}}),
+            json!({"purge_id": 900_000_002, "status": "Successful", "resource": null, "payload": {"urls": "/a"}}),
+            json!({"purge_id": 900_000_003, "status": "Successful", "created": "yesterday", "purge_type": 5}),
+            json!(17),
+            json!([]),
+        ],
+    }
+}
+
+/// Answers a listing: a plain list without `limit`, else `{count, next, previous, results}`
+/// with `limit` (at most `max_limit`) from `offset`; `fault` makes it hostile.
+fn listing(
+    shared: &Shared,
+    rq: &Incoming,
+    q: &Query,
+    fault: ListingFault,
+    max_limit: u64,
+    real: Vec<Value>,
+    endpoint: Endpoint,
+) -> Reply {
+    let (limit, offset) = match (q.number("limit", true), q.number("offset", false)) {
+        (Ok(l), Ok(o)) => (l, o.unwrap_or(0)),
+        (Err(reply), _) | (_, Err(reply)) => return reply,
     };
-    if text == "Expecting value" && !eof {
-        // Python points at the start of the bad token, serde at or after its end.
-        let b = body.as_bytes();
-        while byte > 0 && (b[byte - 1].is_ascii_alphanumeric() || b"+-.".contains(&b[byte - 1])) {
-            byte -= 1;
+    let count = match fault {
+        ListingFault::Huge(n) => n,
+        _ => real.len() as u64,
+    };
+    let entry = |i: u64| match fault {
+        ListingFault::Huge(_) => synthetic(endpoint, i),
+        _ => real[i as usize].clone(),
+    };
+    let mix = |entries: Vec<Value>| match fault {
+        ListingFault::BadEntries => {
+            let mut bad = bad_entries(endpoint).into_iter();
+            let mut out = Vec::new();
+            for e in entries {
+                out.extend(bad.next());
+                out.push(e);
+            }
+            out.extend(bad);
+            out
         }
-    }
-    if text.starts_with("Unterminated") {
-        // Python points at the opening quote: the last one not escaped.
-        let b = body.as_bytes();
-        if let Some(q) = (0..b.len())
-            .rev()
-            .find(|&i| b[i] == b'"' && (i == 0 || b[i - 1] != b'\\'))
-        {
-            byte = q;
+        _ => entries,
+    };
+    let Some(limit) = limit.map(|l| l.min(max_limit)) else {
+        if let ListingFault::Huge(n) = fault {
+            return huge_list(endpoint, n);
         }
+        return pad(Reply::json(200, &Value::Array(mix(real))), fault);
+    };
+    let end = offset.saturating_add(limit).min(count);
+    let mut results: Vec<Value> = (offset.min(end)..end).map(entry).collect();
+    let mut next = (end < count).then(|| offset + limit);
+    match fault {
+        ListingFault::EndlessNext => {
+            let have = results.len() as u64;
+            results.extend((have..limit).map(|i| synthetic(endpoint, offset.saturating_add(i))));
+            next = Some(offset.saturating_add(limit));
+        }
+        ListingFault::NextLoops => next = Some(offset),
+        _ => {}
     }
-    while !body.is_char_boundary(byte) {
-        byte -= 1;
+    let url = |o: u64| page_url(&shared.base_url, rq, limit, o);
+    let body = json!({
+        "count": count,
+        "next": next.map(url),
+        "previous": (offset > 0).then(|| url(offset.saturating_sub(limit))),
+        "results": mix(results),
+    });
+    pad(Reply::json(200, &body), fault)
+}
+
+/// [`ListingFault::Oversized`]: the answer, then spaces up to the size.
+fn pad(reply: Reply, fault: ListingFault) -> Reply {
+    let ListingFault::Oversized(total) = fault else {
+        return reply;
+    };
+    let Body::Bytes(first) = reply.body else {
+        return reply;
+    };
+    Reply {
+        body: filler(b' ', total, first),
+        ..reply
     }
-    let char_pos = body[..byte].chars().count();
-    let col = char_pos - body[..line_start.min(byte)].chars().count() + 1;
-    format!("{text}: line {line} column {col} (char {char_pos})")
+}
+
+/// A plain list of `n` synthetic entries, streamed (chunked) 1000 at a time.
+fn huge_list(endpoint: Endpoint, n: u64) -> Reply {
+    const BATCH: u64 = 1000;
+    let batches = (0..n.div_ceil(BATCH)).map(move |b| {
+        let mut out = Vec::with_capacity(256 * BATCH as usize);
+        for i in b * BATCH..((b + 1) * BATCH).min(n) {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, &synthetic(endpoint, i));
+        }
+        out
+    });
+    let pieces = std::iter::once(b"[".to_vec())
+        .chain(batches)
+        .chain(std::iter::once(b"]".to_vec()));
+    let mut reply = Reply::json(200, &json!([]));
+    reply.body = Body::Stream {
+        len: None,
+        pieces: Box::new(pieces),
+    };
+    reply
+}
+
+/// The absolute URL of the page at `offset`: the request's query with `limit` and
+/// `offset` replaced (the way Django REST framework writes `next` and `previous`).
+fn page_url(base: &str, rq: &Incoming, limit: u64, offset: u64) -> String {
+    let mut query: Vec<&str> = rq
+        .query()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("limit=") && !p.starts_with("offset="))
+        .collect();
+    let (limit, offset) = (format!("limit={limit}"), format!("offset={offset}"));
+    query.push(&limit);
+    query.push(&offset);
+    format!("{base}{}?{}", rq.route(), query.join("&"))
 }
 
 #[cfg(test)]
@@ -476,64 +764,34 @@ mod tests {
     use super::*;
 
     fn msg(body: &str) -> String {
-        let e = serde_json::from_str::<Value>(body).unwrap_err();
-        python_json_error(body, &e)
+        json_error(body, &serde_json::from_str::<Value>(body).unwrap_err())
     }
 
     #[test]
-    fn python_like_json_errors() {
-        assert_eq!(msg(""), "Expecting value: line 1 column 1 (char 0)");
-        assert_eq!(msg("abc"), "Expecting value: line 1 column 1 (char 0)");
-        assert_eq!(msg("urls=/a"), "Expecting value: line 1 column 1 (char 0)");
+    fn json_error_shapes() {
+        for body in ["", "  ", "urls=/a", "not json"] {
+            assert_eq!(
+                msg(body),
+                "Expecting value: line 1 column 1 (char 0)",
+                "{body:?}"
+            );
+        }
         assert_eq!(
-            msg("{\"a\": 1"),
-            "Expecting ',' delimiter: line 1 column 8 (char 7)"
+            msg("{\"paths\": [\"/a\"]"),
+            "EOF while parsing an object: line 1 column 17 (char 16)"
         );
         assert_eq!(
             msg("{\"a\": 1 \"b\": 2}"),
-            "Expecting ',' delimiter: line 1 column 9 (char 8)"
+            "expected `,` or `}`: line 1 column 9 (char 8)"
         );
-        assert_eq!(msg("{} x"), "Extra data: line 1 column 4 (char 3)");
-        for (body, want) in [
-            (
-                "{\"a\" 1}",
-                "Expecting ':' delimiter: line 1 column 6 (char 5)",
-            ),
-            (
-                "{a:1}",
-                "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
-            ),
-            ("{\"a\": tru}", "Expecting value: line 1 column 7 (char 6)"),
-            ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
-            (
-                "{",
-                "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
-            ),
-            ("{\"a\":", "Expecting value: line 1 column 6 (char 5)"),
-            (
-                "{\"a\":1,}",
-                "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)",
-            ),
-            (
-                "\"ab\u{1}\"",
-                "Invalid control character at: line 1 column 4 (char 3)",
-            ),
-            ("[1", "Expecting ',' delimiter: line 1 column 3 (char 2)"),
-            (
-                "{\"paths\": [\"/a",
-                "Unterminated string starting at: line 1 column 12 (char 11)",
-            ),
-            (
-                "{\"paths\": [\"/a\"]",
-                "Expecting ',' delimiter: line 1 column 17 (char 16)",
-            ),
-        ] {
-            assert_eq!(msg(body), want, "{body}");
-        }
-        assert_eq!(
-            msg("{\n  \"a\": [1,\n  2"),
-            "Expecting ',' delimiter: line 3 column 4 (char 16)"
-        );
+    }
+
+    #[test]
+    fn queries() {
+        let q = query_pairs("status=In%20progress&cname=a.example.com&x&purge_type=purge+all");
+        assert_eq!(q[0], ("status".into(), "In progress".into()));
+        assert_eq!(q[2], ("x".into(), "".into()));
+        assert_eq!(q[3].1, "purge all");
     }
 
     #[test]

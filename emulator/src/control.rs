@@ -1,13 +1,16 @@
-//! The control API under `/__emulator/`: no authentication, not recorded.
+//! The control API under `/__emulator/`: no authentication, not recorded. Bodies are read
+//! with serde; a body that does not fit is `400 {"error": "<serde_json's words>"}`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::resource_json;
-use crate::server::{Incoming, Reply};
-use crate::state::Shared;
-use crate::{Fault, FaultAction, Refusal, Resource};
+use crate::wire::{lock, Incoming, Reply};
+use crate::{Endpoint, Fault, FaultAction, ListingFault, PurgeState, Refusal, Resource, Shared};
 
 const PREFIX: &str = "/__emulator/";
 
@@ -23,12 +26,8 @@ fn ok() -> Reply {
     Reply::json(200, &json!({}))
 }
 
-fn parse(body: &str) -> Result<Map<String, Value>, Reply> {
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(400, "expected a JSON object")),
-        Err(e) => Err(error(400, &format!("invalid JSON: {e}"))),
-    }
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T, Reply> {
+    serde_json::from_str(body).map_err(|e| error(400, &e.to_string()))
 }
 
 pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
@@ -37,9 +36,11 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
         ("POST", "resources") => add_resource(shared, &rq.body),
         ("POST", "faults") => add_fault(shared, &rq.body),
         ("DELETE", "faults") => {
-            shared.state().faults.clear();
+            lock(&shared.faults).clear();
             Ok(ok())
         }
+        ("POST", "purge_states") => purge_states(shared, &rq.body),
+        ("POST", "listing_faults") => listing_fault(shared, &rq.body),
         ("GET", "requests") => Ok(requests(shared)),
         ("DELETE", "requests") => {
             shared.log().clear();
@@ -51,11 +52,11 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
             Ok(ok())
         }
         (method, r) => match r.strip_prefix("resources/").map(str::parse::<i64>) {
-            Some(Ok(id)) if method == "GET" => match shared.state().resources.get(&id) {
+            Some(Ok(id)) if method == "GET" => match shared.account().resources.get(&id) {
                 Some(r) => Ok(Reply::json(200, &control_resource_json(r))),
                 None => Err(error(404, "no such resource")),
             },
-            Some(Ok(id)) if method == "DELETE" => match shared.state().resources.remove(&id) {
+            Some(Ok(id)) if method == "DELETE" => match shared.account().remove(id) {
                 Some(_) => Ok(ok()),
                 None => Err(error(404, "no such resource")),
             },
@@ -71,22 +72,27 @@ fn control_resource_json(r: &Resource) -> Value {
     v
 }
 
-/// `{"id": 5, "active": true, "refusal": null|"primary"|"streaming"|"custom"}`.
+/// The whole resource: `{"id": 5, "cname": "a.example.com", "secondaryHostnames": [...],
+/// "active": true, "deleted": false, "can_purge_by_urls": true, "refusal": null}`; every
+/// field but `id` optional (absent or null), defaulting to [`Resource::new`]'s.
+#[derive(Deserialize)]
+struct ResourceSpec {
+    id: i64,
+    cname: Option<String>,
+    #[serde(rename = "secondaryHostnames", alias = "secondary_hostnames")]
+    secondary_hostnames: Option<Vec<String>>,
+    active: Option<bool>,
+    deleted: Option<bool>,
+    can_purge_by_urls: Option<bool>,
+    refusal: Option<String>,
+}
+
 fn add_resource(shared: &Shared, body: &str) -> Result<Reply, Reply> {
-    let data = parse(body)?;
-    let id = data
-        .get("id")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| error(400, "\"id\" must be an integer"))?;
-    let active = match data.get("active") {
-        None | Some(Value::Null) => true,
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| error(400, "\"active\" must be a boolean"))?,
-    };
-    let refusal = match data.get("refusal") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_str().and_then(Refusal::parse).ok_or_else(|| {
+    let spec: ResourceSpec = parse(body)?;
+    let new = Resource::new(spec.id);
+    let refusal = match spec.refusal.as_deref() {
+        None => None,
+        Some(r) => Some(Refusal::parse(r).ok_or_else(|| {
             error(
                 400,
                 "\"refusal\" must be null, \"primary\", \"streaming\" or \"custom\"",
@@ -94,168 +100,244 @@ fn add_resource(shared: &Shared, body: &str) -> Result<Reply, Reply> {
         })?),
     };
     let r = Resource {
-        id,
-        active,
+        cname: spec.cname.unwrap_or(new.cname),
+        secondary_hostnames: spec.secondary_hostnames.unwrap_or_default(),
+        active: spec.active.unwrap_or(true),
+        deleted: spec.deleted.unwrap_or(false),
+        can_purge_by_urls: spec.can_purge_by_urls.unwrap_or(true),
         refusal,
+        ..new
     };
-    shared.state().resources.insert(id, r);
-    Ok(Reply::json(201, &control_resource_json(&r)))
+    let reply = Reply::json(201, &control_resource_json(&r));
+    shared.account().resources.insert(r.id, r);
+    Ok(reply)
 }
 
-/// `{"method", "path_prefix", "times", "action": A}`, where `A` is one of
-///
-/// - `{"respond": {"status": 503, "body": "...", "headers": {"Retry-After": "1"}}}`
-/// - `{"delay_ms": 1500}`
-/// - `{"drop": true}`
-/// - `{"truncate": {"status": 400, "body": "...", "cut_after": 5}}`
-/// - `{"trickle": {"status": 201, "body": "", "interval_ms": 1000}}`
-/// - `{"stall": true}`
-/// - `{"chunked": {"status": 400, "body": "...", "chunk": 3}}`
-/// - `{"oversized": {"status": 500, "bytes": 50000000}}`
-/// - `{"close_after": true}`
-/// - `{"garbage": "HELLO\r\n\r\n"}`
-///
-/// A `body` may also be any JSON value, sent serialized.
+/// `{"state": "failed"|"in_progress"|"successful", "next": N}`: the next N purges end so;
+/// `{"state": S|null, "resource_id": 5}`: every later purge of resource 5 does (null: undone).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeStatesSpec {
+    state: Option<String>,
+    next: Option<u32>,
+    resource_id: Option<i64>,
+}
+
+fn purge_states(shared: &Shared, body: &str) -> Result<Reply, Reply> {
+    let spec: PurgeStatesSpec = parse(body)?;
+    let state = match spec.state.as_deref() {
+        None => None,
+        Some(s) => Some(PurgeState::parse(s).ok_or_else(|| {
+            error(
+                400,
+                "\"state\" must be \"successful\", \"failed\" or \"in_progress\"",
+            )
+        })?),
+    };
+    let mut account = shared.account();
+    match (spec.next, spec.resource_id, state) {
+        (Some(n), None, Some(state)) => {
+            if n > 0 {
+                account.next_ends.push_back((state, n));
+            }
+        }
+        (None, Some(id), Some(s)) => drop(account.resource_ends.insert(id, s)),
+        (None, Some(id), None) => drop(account.resource_ends.remove(&id)),
+        _ => {
+            return Err(error(
+                400,
+                "give \"state\" and \"next\", or \"resource_id\" (and \"state\" or null)",
+            ))
+        }
+    }
+    Ok(ok())
+}
+
+/// `{"endpoint": "resources"|"purge_statuses", "fault": F}`, `F` one of `"none"`,
+/// `"endless_next"`, `"next_loops"`, `"bad_entries"`, `{"huge": N}`, `{"oversized": BYTES}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListingSpec {
+    endpoint: EndpointName,
+    fault: FaultName,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EndpointName {
+    Resources,
+    PurgeStatuses,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultName {
+    None,
+    EndlessNext,
+    NextLoops,
+    BadEntries,
+    Huge(u64),
+    Oversized(u64),
+}
+
+fn listing_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
+    let spec: ListingSpec = parse(body)?;
+    let endpoint = match spec.endpoint {
+        EndpointName::Resources => Endpoint::Resources,
+        EndpointName::PurgeStatuses => Endpoint::PurgeStatuses,
+    };
+    let fault = match spec.fault {
+        FaultName::None => ListingFault::None,
+        FaultName::EndlessNext => ListingFault::EndlessNext,
+        FaultName::NextLoops => ListingFault::NextLoops,
+        FaultName::BadEntries => ListingFault::BadEntries,
+        FaultName::Huge(n) => ListingFault::Huge(n),
+        FaultName::Oversized(n) => ListingFault::Oversized(n),
+    };
+    shared.account().listing_faults.insert(endpoint, fault);
+    Ok(ok())
+}
+
+/// `{"method": "POST"|null, "path_prefix": "/cdn/..."|null, "times": 1, "action": A}`.
+#[derive(Deserialize)]
+struct FaultSpec {
+    method: Option<String>,
+    path_prefix: Option<String>,
+    times: Option<u32>,
+    action: ActionSpec,
+}
+
+/// `A`: exactly one of these keys. A `body` is a string sent as is, or any other JSON value
+/// sent serialized; absent or null is empty.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ActionSpec {
+    Respond {
+        status: u16,
+        body: Option<Value>,
+        headers: Option<BTreeMap<String, Value>>,
+    },
+    DelayMs(u64),
+    Drop(Yes),
+    Truncate {
+        status: u16,
+        body: Option<Value>,
+        cut_after: u64,
+    },
+    Trickle {
+        status: u16,
+        body: Option<Value>,
+        interval_ms: u64,
+    },
+    Stall(Yes),
+    Chunked {
+        status: u16,
+        body: Option<Value>,
+        chunk: u64,
+    },
+    Oversized {
+        status: u16,
+        bytes: u64,
+    },
+    CloseAfter(Yes),
+    Garbage(String),
+}
+
+/// `true`, the only value of the flag actions (`{"drop": true}`).
+#[derive(Deserialize)]
+#[serde(try_from = "bool")]
+struct Yes;
+
+impl TryFrom<bool> for Yes {
+    type Error = &'static str;
+    fn try_from(b: bool) -> Result<Yes, Self::Error> {
+        b.then_some(Yes).ok_or("a flag action must be true")
+    }
+}
+
 fn add_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
-    let data = parse(body)?;
-    let opt_str = |key: &str| match data.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(error(400, &format!("\"{key}\" must be a string or null"))),
+    let spec: FaultSpec = parse(body)?;
+    let text = |body: Option<Value>| match body {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(other) => other.to_string(),
     };
-    let method = opt_str("method")?;
-    let path_prefix = opt_str("path_prefix")?;
-    let times = match data.get("times") {
-        None | Some(Value::Null) => 1,
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| error(400, "\"times\" must be a non-negative integer"))?,
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let action = match spec.action {
+        ActionSpec::Respond {
+            status,
+            body,
+            headers,
+        } => {
+            let headers = headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, v)| match v {
+                    Value::String(s) => Ok((name, s)),
+                    Value::Number(n) => Ok((name, n.to_string())),
+                    _ => Err(error(400, "header values must be strings")),
+                });
+            FaultAction::Respond {
+                status,
+                body: text(body),
+                headers: headers.collect::<Result<_, _>>()?,
+            }
+        }
+        ActionSpec::DelayMs(ms) => FaultAction::Delay(Duration::from_millis(ms)),
+        ActionSpec::Drop(Yes) => FaultAction::Drop,
+        ActionSpec::Truncate {
+            status,
+            body,
+            cut_after,
+        } => FaultAction::Truncate {
+            status,
+            body: text(body),
+            cut_after: size(cut_after),
+        },
+        ActionSpec::Trickle {
+            status,
+            body,
+            interval_ms,
+        } => FaultAction::Trickle {
+            status,
+            body: text(body),
+            interval: Duration::from_millis(interval_ms),
+        },
+        ActionSpec::Stall(Yes) => FaultAction::Stall,
+        ActionSpec::Chunked {
+            status,
+            body,
+            chunk,
+        } => FaultAction::Chunked {
+            status,
+            body: text(body),
+            chunk: size(chunk).max(1),
+        },
+        ActionSpec::Oversized { status, bytes } => FaultAction::Oversized { status, bytes },
+        ActionSpec::CloseAfter(Yes) => FaultAction::CloseAfter,
+        ActionSpec::Garbage(s) => FaultAction::Garbage(s.into_bytes()),
     };
-    let action = data
-        .get("action")
-        .and_then(Value::as_object)
-        .ok_or_else(|| error(400, "\"action\" must be an object"))?;
-    let action = parse_action(action)?;
-    shared.state().faults.push_back(Fault {
-        method,
-        path_prefix,
-        times,
+    let status = match &action {
+        FaultAction::Respond { status, .. }
+        | FaultAction::Truncate { status, .. }
+        | FaultAction::Trickle { status, .. }
+        | FaultAction::Chunked { status, .. }
+        | FaultAction::Oversized { status, .. } => *status,
+        _ => 200,
+    };
+    if !(100..1000).contains(&status) {
+        return Err(error(
+            400,
+            "\"status\" must be an HTTP status code (100-999)",
+        ));
+    }
+    lock(&shared.faults).push_back(Fault {
+        method: spec.method,
+        path_prefix: spec.path_prefix,
+        times: spec.times.unwrap_or(1),
         action,
     });
     Ok(Reply::empty(201))
-}
-
-const ACTIONS: &str = "\"action\" must be one of {\"respond\": {...}}, {\"delay_ms\": n}, \
-    {\"drop\": true}, {\"truncate\": {...}}, {\"trickle\": {...}}, {\"stall\": true}, \
-    {\"chunked\": {...}}, {\"oversized\": {...}}, {\"close_after\": true}, {\"garbage\": \"...\"}";
-
-fn parse_action(action: &Map<String, Value>) -> Result<FaultAction, Reply> {
-    let flag = |key: &str| action.get(key).and_then(Value::as_bool) == Some(true);
-    if let Some(respond) = action.get("respond") {
-        parse_respond(respond)
-    } else if let Some(ms) = action.get("delay_ms") {
-        let ms = ms
-            .as_u64()
-            .ok_or_else(|| error(400, "\"delay_ms\" must be a non-negative integer"))?;
-        Ok(FaultAction::Delay(Duration::from_millis(ms)))
-    } else if flag("drop") {
-        Ok(FaultAction::Drop)
-    } else if let Some(v) = action.get("truncate") {
-        Ok(FaultAction::Truncate {
-            status: status(v, "truncate")?,
-            body: body(v),
-            cut_after: to_usize(number(v, "truncate", "cut_after")?),
-        })
-    } else if let Some(v) = action.get("trickle") {
-        Ok(FaultAction::Trickle {
-            status: status(v, "trickle")?,
-            body: body(v),
-            interval: Duration::from_millis(number(v, "trickle", "interval_ms")?),
-        })
-    } else if flag("stall") {
-        Ok(FaultAction::Stall)
-    } else if let Some(v) = action.get("chunked") {
-        Ok(FaultAction::Chunked {
-            status: status(v, "chunked")?,
-            body: body(v),
-            chunk: to_usize(number(v, "chunked", "chunk")?).max(1),
-        })
-    } else if let Some(v) = action.get("oversized") {
-        Ok(FaultAction::Oversized {
-            status: status(v, "oversized")?,
-            bytes: number(v, "oversized", "bytes")?,
-        })
-    } else if flag("close_after") {
-        Ok(FaultAction::CloseAfter)
-    } else if let Some(v) = action.get("garbage") {
-        let bytes = v
-            .as_str()
-            .ok_or_else(|| error(400, "\"garbage\" must be a string"))?;
-        Ok(FaultAction::Garbage(bytes.as_bytes().to_vec()))
-    } else {
-        Err(error(400, ACTIONS))
-    }
-}
-
-/// `v.status`: an HTTP status code.
-fn status(v: &Value, action: &str) -> Result<u16, Reply> {
-    v.get("status")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .filter(|s| (100..1000).contains(s))
-        .ok_or_else(|| {
-            error(
-                400,
-                &format!("\"{action}.status\" must be an HTTP status code"),
-            )
-        })
-}
-
-/// `v.body`: a string sent as is, any other JSON value sent serialized; absent or null: empty.
-fn body(v: &Value) -> String {
-    match v.get("body") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// `v.key`: a non-negative integer.
-fn number(v: &Value, action: &str, key: &str) -> Result<u64, Reply> {
-    v.get(key).and_then(Value::as_u64).ok_or_else(|| {
-        error(
-            400,
-            &format!("\"{action}.{key}\" must be a non-negative integer"),
-        )
-    })
-}
-
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-/// `{"status": 503, "body": "..." (or any JSON value, sent serialized), "headers": {"Name": "value"}}`.
-fn parse_respond(v: &Value) -> Result<FaultAction, Reply> {
-    let status = status(v, "respond")?;
-    let body = body(v);
-    let headers = match v.get("headers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(h)) => h
-            .iter()
-            .map(|(name, value)| match value {
-                Value::String(s) => Ok((name.clone(), s.clone())),
-                Value::Number(n) => Ok((name.clone(), n.to_string())),
-                _ => Err(error(400, "header values must be strings")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(error(400, "\"respond.headers\" must be an object")),
-    };
-    Ok(FaultAction::Respond {
-        status,
-        body,
-        headers,
-    })
 }
 
 fn requests(shared: &Shared) -> Reply {
@@ -289,54 +371,53 @@ fn requests(shared: &Shared) -> Reply {
     Reply::json(200, &Value::Array(list))
 }
 
-/// Any of `url_requests`, `url_window_ms`, `pattern_requests`, `pattern_window_ms`,
-/// `all_requests`, `all_window_ms`, `max_urls`, `max_patterns`, `retry_after`
-/// (`"none"`, `"seconds"`, `"date"`), `record` and `log` (booleans).
+/// Any of these (absent or null: unchanged); another key is an error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigSpec {
+    url_requests: Option<u64>,
+    url_window_ms: Option<u64>,
+    pattern_requests: Option<u64>,
+    pattern_window_ms: Option<u64>,
+    all_requests: Option<u64>,
+    all_window_ms: Option<u64>,
+    max_urls: Option<u64>,
+    max_patterns: Option<u64>,
+    purge_status_delay_ms: Option<u64>,
+    /// `"none"`, `"seconds"`, `"date"`.
+    retry_after: Option<String>,
+    record: Option<bool>,
+    log: Option<bool>,
+}
+
 fn configure(shared: &Shared, body: &str) -> Result<Reply, Reply> {
-    let data = parse(body)?;
-    let mut state = shared.state();
-    let mut limits = state.limits.clone();
-    let mut retry_after = state.retry_after;
-    let (mut record, mut log) = (None, None);
-    for (key, v) in &data {
-        let num = || {
-            v.as_u64()
-                .ok_or_else(|| error(400, &format!("\"{key}\" must be a non-negative integer")))
-        };
-        let count = || num().map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        let flag = || {
-            v.as_bool()
-                .ok_or_else(|| error(400, &format!("\"{key}\" must be a boolean")))
-        };
-        match key.as_str() {
-            "url_requests" => limits.url_requests = count()?,
-            "url_window_ms" => limits.url_window = Duration::from_millis(num()?),
-            "pattern_requests" => limits.pattern_requests = count()?,
-            "pattern_window_ms" => limits.pattern_window = Duration::from_millis(num()?),
-            "all_requests" => limits.all_requests = count()?,
-            "all_window_ms" => limits.all_window = Duration::from_millis(num()?),
-            "max_urls" => limits.max_urls = usize::try_from(num()?).unwrap_or(usize::MAX),
-            "max_patterns" => limits.max_patterns = usize::try_from(num()?).unwrap_or(usize::MAX),
-            "retry_after" => {
-                retry_after = v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    error(
-                        400,
-                        "\"retry_after\" must be \"none\", \"seconds\" or \"date\"",
-                    )
-                })?
-            }
-            "record" => record = Some(flag()?),
-            "log" => log = Some(flag()?),
-            _ => return Err(error(400, &format!("unknown setting \"{key}\""))),
-        }
+    let c: ConfigSpec = parse(body)?;
+    let retry_after = c
+        .retry_after
+        .map(|s| s.parse().map_err(|e: String| error(400, &e)))
+        .transpose()?;
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut account = shared.account();
+    let l = &mut account.limits;
+    let set = |to: &mut Duration, ms: Option<u64>| *to = ms.map_or(*to, Duration::from_millis);
+    l.url_requests = c.url_requests.map_or(l.url_requests, count);
+    l.pattern_requests = c.pattern_requests.map_or(l.pattern_requests, count);
+    l.all_requests = c.all_requests.map_or(l.all_requests, count);
+    set(&mut l.url_window, c.url_window_ms);
+    set(&mut l.pattern_window, c.pattern_window_ms);
+    set(&mut l.all_window, c.all_window_ms);
+    l.max_urls = c.max_urls.map_or(l.max_urls, size);
+    l.max_patterns = c.max_patterns.map_or(l.max_patterns, size);
+    set(&mut account.purge_delay, c.purge_status_delay_ms);
+    account.retry_after = retry_after.unwrap_or(account.retry_after);
+    drop(account);
+    if let Some(on) = c.record {
+        shared
+            .recording
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
-    state.limits = limits;
-    state.retry_after = retry_after;
-    drop(state);
-    if let Some(on) = record {
-        shared.set_recording(on);
-    }
-    if let Some(on) = log {
+    if let Some(on) = c.log {
         shared.set_logging(on);
     }
     Ok(ok())

@@ -1,88 +1,32 @@
-//! A local, faithful imitation of the parts of the Gcore CDN API that `gcdn` talks to.
-//!
-//! The emulator is a real HTTP/1.1 server bound to `127.0.0.1` (keep-alive, one thread per
-//! connection, started as soon as the connection is accepted), speaking plain HTTP or, with
-//! [`Config::tls`], HTTPS. Every test suite (Rust, C, Python, Go), the demo and the benchmarks run
-//! against it: Rust tests in-process through [`Emulator`], the others through the
-//! `gcdn-emulator` binary and its control API.
-//!
-//! # The imitated API
-//!
-//! Every request outside `/__emulator/` is an *API request*: it is recorded (see
-//! [`Emulator::requests`]), then checked against the queued [faults](Fault), then answered:
-//!
-//! | Request | Answer |
-//! |---|---|
-//! | any, without `Authorization: apikey <key>` (scheme case-insensitive) | `401 {"errors": ["Invalid API key"]}` |
-//! | `GET /cdn/resources/{id}` | `200` resource JSON, `404` |
-//! | `PATCH /cdn/resources/{id}` `{"active": bool}` | `200` resource JSON, `404`, `400` |
-//! | `DELETE /cdn/resources/{id}` | `204`, `404`, `400 {"errors": ["..."]}` (active, or a [`Refusal`]) |
-//! | `POST /cdn/resources/{id}/purge` | `201` (empty body), `404`, `400` (documented shapes), `429` |
-//! | `GET /cdn/clients/me/limits` | `200` with the configured [`Limits`] |
-//! | anything else | `404 {"errors": ["Not found."]}` |
-//!
-//! The resource JSON is `{"id": 5, "active": true, "status": "active"|"suspended",
-//! "cname": "cdn5.example.com"}`. The `400` bodies use the provider's example texts
-//! verbatim where the specification gives one (see [`messages`]).
-//!
-//! Purge requests are rate limited per (resource, purge type) with a sliding window:
-//! at most `*_requests` accepted requests per `*_window`. Only requests that pass validation
-//! and the limiter count. Over the limit the answer is `429` with
-//! `{"errors": ["Too many requests: ..."]}` and, depending on [`RetryAfterMode`], no
-//! `Retry-After` header (the documented behaviour, and the default), a number of seconds, or
-//! an HTTP date.
-//!
-//! # Faults
-//!
-//! Queued [`Fault`]s make the server misbehave the way real networks and servers do: wrong
-//! answers ([`FaultAction::Respond`]), slow ones ([`FaultAction::Delay`],
-//! [`FaultAction::Trickle`], [`FaultAction::Stall`]), broken ones ([`FaultAction::Drop`],
-//! [`FaultAction::Truncate`], [`FaultAction::Garbage`], [`FaultAction::CloseAfter`]) and
-//! unusual ones ([`FaultAction::Chunked`], [`FaultAction::Oversized`]).
-//!
-//! # HTTPS
-//!
-//! With [`Config::tls`] set the server speaks TLS (rustls, TLS 1.2 and 1.3) with the given
-//! certificate, and [`Emulator::base_url`] is `https://localhost:PORT`. With the cargo
-//! feature `testca`, the `testca` module makes a throwaway CA and a `localhost` certificate.
-//!
-//! # The control API
-//!
-//! Requests under `/__emulator/` need no authentication and are not recorded. They let
-//! out-of-process tests do what [`Emulator`]'s methods do; see the crate's `README.md`.
-//!
-//! # Example
-//!
-//! ```no_run
-//! use gcdn_emulator::{Config, Emulator, Fault};
-//!
-//! let emu = Emulator::start(Config { seed_resources: vec![5], ..Config::default() }).unwrap();
-//! emu.push_fault(Fault::respond(503, r#"{"errors": ["busy"]}"#).on("POST", "/cdn/resources/5/purge"));
-//! println!("{}", emu.base_url());
-//! ```
-
+// The crate docs are the README: one description for Rust, C, Python and Go users.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod api;
 mod control;
-mod http;
-mod server;
-mod state;
+mod model;
 #[cfg(feature = "testca")]
 pub mod testca;
 mod tls;
+mod wire;
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::{Arc, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-pub use api::messages;
+pub use model::{
+    messages, Endpoint, Limits, ListingFault, PurgeState, PurgeStatus, PurgeType, Refusal,
+    Resource, RetryAfterMode, MAX_PURGE_RECORDS,
+};
+use wire::lock;
 
 /// At most this many recorded requests are kept; the oldest are forgotten first. This only
-/// bounds memory in long benchmark runs: no test comes close.
+/// bounds memory in long soak runs: no test comes close.
 pub const MAX_RECORDED: usize = 200_000;
 
 /// How the emulator is started.
@@ -100,6 +44,9 @@ pub struct Config {
     pub port: u16,
     /// Speak HTTPS with this certificate instead of plain HTTP (default: plain HTTP).
     pub tls: Option<Tls>,
+    /// How long an accepted purge stays `In progress` (default zero; see
+    /// [`Emulator::set_purge_status_delay`]).
+    pub purge_status_delay: Duration,
 }
 
 /// The server's TLS identity for HTTPS mode: a certificate chain (leaf first) and its
@@ -154,164 +101,8 @@ impl Default for Config {
             seed_resources: Vec::new(),
             port: 0,
             tls: None,
+            purge_status_delay: Duration::ZERO,
         }
-    }
-}
-
-/// Purge limits. The defaults are the provider's documented ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Accepted purge-by-URL requests per resource per `url_window` (default 2).
-    pub url_requests: u32,
-    /// Window of the purge-by-URL limit (default 60 s).
-    pub url_window: Duration,
-    /// Accepted purge-by-pattern requests per resource per `pattern_window` (default 1).
-    pub pattern_requests: u32,
-    /// Window of the purge-by-pattern limit (default 60 s).
-    pub pattern_window: Duration,
-    /// Accepted purge-all requests per resource per `all_window` (default 1).
-    pub all_requests: u32,
-    /// Window of the purge-all limit (default 60 s).
-    pub all_window: Duration,
-    /// Most URLs in one purge-by-URL request (default 100).
-    pub max_urls: usize,
-    /// Most patterns in one purge-by-pattern request (default 10).
-    pub max_patterns: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            url_requests: 2,
-            url_window: Duration::from_secs(60),
-            pattern_requests: 1,
-            pattern_window: Duration::from_secs(60),
-            all_requests: 1,
-            all_window: Duration::from_secs(60),
-            max_urls: 100,
-            max_patterns: 10,
-        }
-    }
-}
-
-impl Limits {
-    /// Limits that never reject a purge for its rate (benchmarks): `u32::MAX` requests per window.
-    pub fn unlimited_rate() -> Self {
-        Limits {
-            url_requests: u32::MAX,
-            pattern_requests: u32::MAX,
-            all_requests: u32::MAX,
-            ..Limits::default()
-        }
-    }
-}
-
-/// Whether and how a `429` answer carries a `Retry-After` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RetryAfterMode {
-    /// No `Retry-After`: what the provider documents (the default).
-    #[default]
-    None,
-    /// `Retry-After: <seconds>`: seconds until the window admits a request, rounded up, at least 1.
-    Seconds,
-    /// `Retry-After: <HTTP-date>`: the moment the window admits a request, rounded up to a second.
-    HttpDate,
-}
-
-impl std::str::FromStr for RetryAfterMode {
-    type Err = String;
-
-    /// `none`, `seconds` or `date` (also `http-date`), case-insensitive.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(RetryAfterMode::None),
-            "seconds" => Ok(RetryAfterMode::Seconds),
-            "date" | "http-date" | "httpdate" => Ok(RetryAfterMode::HttpDate),
-            _ => Err(format!(
-                "unknown Retry-After mode {s:?}: expected none, seconds or date"
-            )),
-        }
-    }
-}
-
-/// Why a `DELETE` of an inactive resource is refused. Each maps to the provider's example
-/// text (see [`messages`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Primary resource of the common cache feature.
-    Primary,
-    /// Integrated with the Streaming service.
-    Streaming,
-    /// Has a custom configuration.
-    Custom,
-}
-
-impl Refusal {
-    /// The `errors` text of the `400` answer.
-    pub fn message(self) -> &'static str {
-        match self {
-            Refusal::Primary => messages::PRIMARY_RESOURCE,
-            Refusal::Streaming => messages::STREAMING_RESOURCE,
-            Refusal::Custom => messages::CUSTOM_RESOURCE,
-        }
-    }
-
-    /// Lower-case name used by the control API: `primary`, `streaming`, `custom`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Primary => "primary",
-            Refusal::Streaming => "streaming",
-            Refusal::Custom => "custom",
-        }
-    }
-
-    /// Parses [`Refusal::as_str`]'s names (case-insensitively).
-    pub fn parse(s: &str) -> Option<Refusal> {
-        [Refusal::Primary, Refusal::Streaming, Refusal::Custom]
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-/// A CDN resource of the emulated account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resource {
-    /// Resource id.
-    pub id: i64,
-    /// `active` attribute; a `DELETE` is refused while it is `true`.
-    pub active: bool,
-    /// Makes a `DELETE` of the (inactive) resource fail with this reason.
-    pub refusal: Option<Refusal>,
-}
-
-impl Resource {
-    /// An active resource that can be deleted once deactivated.
-    pub fn new(id: i64) -> Self {
-        Resource {
-            id,
-            active: true,
-            refusal: None,
-        }
-    }
-
-    /// An inactive resource: a `DELETE` succeeds right away (unless refused).
-    pub fn inactive(id: i64) -> Self {
-        Resource {
-            active: false,
-            ..Resource::new(id)
-        }
-    }
-
-    /// Sets the `active` attribute.
-    pub fn active(mut self, active: bool) -> Self {
-        self.active = active;
-        self
-    }
-
-    /// Makes a `DELETE` fail with `refusal`.
-    pub fn refusing(mut self, refusal: Refusal) -> Self {
-        self.refusal = Some(refusal);
-        self
     }
 }
 
@@ -557,9 +348,9 @@ impl Recorded {
 /// A running emulator. Dropping it stops the server, closes the connections still open
 /// (without writing anything on them) and joins its threads.
 pub struct Emulator {
-    shared: Arc<state::Shared>,
-    server: server::Server,
-    https: bool,
+    shared: Arc<Shared>,
+    server: wire::Server,
+    addr: SocketAddr,
 }
 
 impl Emulator {
@@ -567,31 +358,31 @@ impl Emulator {
     /// an unusable certificate or key is an [`io::ErrorKind::InvalidInput`] error).
     pub fn start(config: Config) -> io::Result<Emulator> {
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
-        let https = tls.is_some();
         let listener = TcpListener::bind(("127.0.0.1", config.port))?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(state::Shared::new(config, addr));
-        let server = server::Server::start(Arc::clone(&shared), listener, tls)?;
+        let base_url = match tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        let shared = Arc::new(Shared::new(config, base_url));
+        let router = Arc::new(Router(Arc::clone(&shared)));
+        let server = wire::Server::start(listener, tls, router)?;
         Ok(Emulator {
             shared,
             server,
-            https,
+            addr,
         })
     }
 
     /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` in HTTPS mode (the certificate
     /// is for `localhost`).
     pub fn base_url(&self) -> String {
-        if self.https {
-            format!("https://localhost:{}", self.shared.addr.port())
-        } else {
-            format!("http://{}", self.shared.addr)
-        }
+        self.shared.base_url.clone()
     }
 
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.shared.addr
+        self.addr
     }
 
     /// The accepted API key.
@@ -601,32 +392,37 @@ impl Emulator {
 
     /// Adds or replaces a resource.
     pub fn add_resource(&self, r: Resource) {
-        self.shared.state().resources.insert(r.id, r);
+        self.shared.account().resources.insert(r.id, r);
     }
 
     /// Removes a resource; returns it if it existed.
     pub fn remove_resource(&self, id: i64) -> Option<Resource> {
-        self.shared.state().resources.remove(&id)
+        self.shared.account().remove(id)
     }
 
-    /// The resource `id`, as the API currently sees it.
+    /// The resource `id`, as the API currently sees it (deleted ones included).
     pub fn resource(&self, id: i64) -> Option<Resource> {
-        self.shared.state().resources.get(&id).copied()
+        self.shared.account().resources.get(&id).cloned()
+    }
+
+    /// Every resource, by id.
+    pub fn resources(&self) -> Vec<Resource> {
+        self.shared.account().resources.values().cloned().collect()
     }
 
     /// Queues a fault behind those already queued.
     pub fn push_fault(&self, f: Fault) {
-        self.shared.state().faults.push_back(f);
+        lock(&self.shared.faults).push_back(f);
     }
 
     /// The faults still queued, in the order they are checked (each with the uses it has left).
     pub fn faults(&self) -> Vec<Fault> {
-        self.shared.state().faults.iter().cloned().collect()
+        lock(&self.shared.faults).iter().cloned().collect()
     }
 
     /// Drops every queued fault.
     pub fn clear_faults(&self) {
-        self.shared.state().faults.clear();
+        lock(&self.shared.faults).clear();
     }
 
     /// Every API request received (control requests excluded), oldest first.
@@ -641,26 +437,67 @@ impl Emulator {
 
     /// The current limits.
     pub fn limits(&self) -> Limits {
-        self.shared.state().limits.clone()
+        self.shared.account().limits.clone()
     }
 
     /// Replaces the limits. Requests already counted stay in their windows.
     pub fn set_limits(&self, l: Limits) {
-        self.shared.state().limits = l;
+        self.shared.account().limits = l;
     }
 
     /// Changes how `429` answers carry `Retry-After`.
     pub fn set_retry_after(&self, m: RetryAfterMode) {
-        self.shared.state().retry_after = m;
+        self.shared.account().retry_after = m;
     }
 
     /// Forgets every rate-limit window: the next purge of each type is accepted.
     pub fn clear_rate_limits(&self) {
-        self.shared.state().windows.clear();
+        self.shared.account().clear_windows();
+    }
+
+    /// Every accepted purge (the last [`MAX_PURGE_RECORDS`]) with its status now, oldest first.
+    pub fn purge_statuses(&self) -> Vec<PurgeStatus> {
+        self.shared.account().purge_statuses()
+    }
+
+    /// How long purges accepted from now on stay `In progress` before their final status
+    /// (default zero: final at once).
+    pub fn set_purge_status_delay(&self, d: Duration) {
+        self.shared.account().purge_delay = d;
+    }
+
+    /// The next `n` accepted purges end `Failed` (after the delay).
+    pub fn fail_next_purges(&self, n: u32) {
+        self.set_next_purge_states(n, PurgeState::Failed);
+    }
+
+    /// The next `n` accepted purges end in `state` (after the delay); `InProgress`: they
+    /// never leave it. Queued behind earlier calls; it wins over
+    /// [`Emulator::set_resource_purge_state`].
+    pub fn set_next_purge_states(&self, n: u32, state: PurgeState) {
+        if n > 0 {
+            self.shared.account().next_ends.push_back((state, n));
+        }
+    }
+
+    /// Every purge of resource `id` accepted from now on ends in `state` (`InProgress`:
+    /// never leaves it); `None` restores `Successful`.
+    pub fn set_resource_purge_state(&self, id: i64, state: Option<PurgeState>) {
+        let mut account = self.shared.account();
+        match state {
+            Some(s) => account.resource_ends.insert(id, s),
+            None => account.resource_ends.remove(&id),
+        };
+    }
+
+    /// Makes a listing hostile ([`ListingFault::None`]: the real one again).
+    pub fn set_listing_fault(&self, endpoint: Endpoint, fault: ListingFault) {
+        self.shared.account().listing_faults.insert(endpoint, fault);
     }
 
     /// Back to the state right after start: seed resources only, no faults, no recorded
-    /// requests, empty rate windows, limits and `Retry-After` mode from the start [`Config`].
+    /// requests, empty rate windows, no purge records, no purge-state or listing switches,
+    /// limits, `Retry-After` mode and purge-status delay from the start [`Config`].
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -670,9 +507,9 @@ impl Emulator {
         self.shared.set_logging(on);
     }
 
-    /// Turns recording of API requests on (the default) or off (long benchmarks).
+    /// Turns recording of API requests on (the default) or off (long soak runs).
     pub fn set_recording(&self, on: bool) {
-        self.shared.set_recording(on);
+        self.shared.recording.store(on, Ordering::Relaxed);
     }
 }
 
@@ -685,8 +522,27 @@ impl Drop for Emulator {
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
-            .field("addr", &self.shared.addr)
+            .field("addr", &self.addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// The wire layer's handler: control requests to `control`, the rest to `api`.
+struct Router(Arc<Shared>);
+
+impl wire::Handler for Router {
+    fn handle(&self, rq: wire::Incoming, stop: &wire::Stop) -> wire::Answer {
+        if !control::is_control(&rq.path) {
+            return api::serve(&self.0, rq, stop);
+        }
+        let reply = control::handle(&self.0, &rq);
+        self.0
+            .log_line(|| format!("{} {} {}", rq.method, rq.path, reply.status));
+        wire::Answer::Reply(reply)
+    }
+
+    fn log(&self, line: String) {
+        self.0.log_line(|| line);
     }
 }
 
@@ -722,7 +578,100 @@ impl Log {
     }
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking handler must not take the whole emulator down with a poisoned lock.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// What the routing shares between connections: the account, the faults, the records.
+struct Shared {
+    initial: Config,
+    base_url: String,
+    account: Mutex<model::Account>,
+    faults: Mutex<VecDeque<Fault>>,
+    log: Mutex<Log>,
+    logging: AtomicBool,
+    logger: OnceLock<SyncSender<String>>,
+    recording: AtomicBool,
+}
+
+impl Shared {
+    fn new(initial: Config, base_url: String) -> Shared {
+        Shared {
+            account: Mutex::new(Shared::fresh(&initial)),
+            initial,
+            base_url,
+            faults: Mutex::default(),
+            log: Mutex::default(),
+            logging: AtomicBool::new(false),
+            logger: OnceLock::new(),
+            recording: AtomicBool::new(true),
+        }
+    }
+
+    fn fresh(c: &Config) -> model::Account {
+        let mut account = model::Account::new(&c.seed_resources, c.limits.clone(), c.retry_after);
+        account.purge_delay = c.purge_status_delay;
+        account
+    }
+
+    fn account(&self) -> MutexGuard<'_, model::Account> {
+        lock(&self.account)
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        lock(&self.log)
+    }
+
+    fn recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
+    }
+
+    fn reset(&self) {
+        *self.account() = Shared::fresh(&self.initial);
+        lock(&self.faults).clear();
+        self.log().clear();
+    }
+
+    /// Takes one use of the first fault matching the request, if any.
+    fn take_fault(&self, method: &str, path: &str) -> Option<FaultAction> {
+        let mut faults = lock(&self.faults);
+        let i = faults.iter().position(|f| f.matches(method, path))?;
+        let fault = &mut faults[i];
+        fault.times -= 1;
+        if fault.times == 0 {
+            faults.remove(i).map(|f| f.action)
+        } else {
+            Some(fault.action.clone())
+        }
+    }
+
+    fn set_logging(&self, on: bool) {
+        if on {
+            self.logger.get_or_init(spawn_logger);
+        }
+        self.logging.store(on, Ordering::Relaxed);
+    }
+
+    /// Logs one line to stderr without ever blocking a connection thread: the line is
+    /// handed to the logger thread, and dropped if it is behind (e.g. stderr is a pipe
+    /// nobody reads).
+    fn log_line(&self, line: impl FnOnce() -> String) {
+        if self.logging.load(Ordering::Relaxed) {
+            if let Some(tx) = self.logger.get() {
+                let _ = tx.try_send(line());
+            }
+        }
+    }
+}
+
+/// Starts the thread that writes log lines to stderr.
+fn spawn_logger() -> SyncSender<String> {
+    let (tx, rx) = sync_channel::<String>(4096);
+    let spawned = std::thread::Builder::new()
+        .name("gcdn-emulator-log".into())
+        .spawn(move || {
+            for line in rx {
+                let _ = writeln!(io::stderr().lock(), "{line}");
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("gcdn-emulator: cannot spawn the log thread: {e}");
+    }
+    tx
 }

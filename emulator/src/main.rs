@@ -1,5 +1,5 @@
 //! `gcdn-emulator`: the Gcore CDN API emulator as a process, for the C, Python and Go tests,
-//! the demo and the benchmarks. Run with `--help` for the flags.
+//! and the demo. Run with `--help` for the flags.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use gcdn_emulator::{Config, Emulator, RetryAfterMode, Tls};
 
 const HELP: &str = "\
-gcdn-emulator: local emulator of the Gcore CDN API (tests, demo, benchmarks)
+gcdn-emulator: local emulator of the Gcore CDN API (tests, demo)
 
 Prints one line, GCDN_EMULATOR_URL=http://127.0.0.1:PORT (https://localhost:PORT with
 --tls-cert), then serves until SIGTERM/SIGINT.
@@ -28,14 +28,16 @@ Options:
   --retry-after MODE       Retry-After on 429: none (default, as documented), seconds, date
   --tls-cert FILE          serve HTTPS with this PEM certificate chain (for localhost)...
   --tls-key FILE           ...and this PEM private key (both or neither)
-  --no-record              do not record requests (long benchmarks)
+  --purge-status-delay-ms MS  how long accepted purges stay In progress (default 0)
+  --no-record              do not record requests (long soak runs)
   --quiet                  do not log requests to stderr (otherwise: METHOD PATH STATUS)
   --exit-on-stdin-eof      also exit when stdin reaches end of file
   --help                   this text
 
 Control API (no auth, not recorded): POST /__emulator/resources, GET|DELETE
 /__emulator/resources/ID, POST|DELETE /__emulator/faults, GET|DELETE /__emulator/requests,
-POST /__emulator/config, POST /__emulator/reset. See emulator/README.md.
+POST /__emulator/config, POST /__emulator/purge_states, POST /__emulator/listing_faults,
+POST /__emulator/reset. See emulator/README.md.
 ";
 
 struct Options {
@@ -87,6 +89,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--all-window-ms" => limits.all_window = millis(&flag, &value()?)?,
             "--max-urls" => limits.max_urls = number(&flag, &value()?)?,
             "--max-patterns" => limits.max_patterns = number(&flag, &value()?)?,
+            "--purge-status-delay-ms" => opts.config.purge_status_delay = millis(&flag, &value()?)?,
             "--retry-after" => opts.config.retry_after = value()?.parse::<RetryAfterMode>()?,
             "--tls-cert" => tls_cert = Some(value()?),
             "--tls-key" => tls_key = Some(value()?),
@@ -204,7 +207,8 @@ mod tests {
     #[test]
     fn flags() {
         let args =
-            "--port 0 --api-key k --seed 1-2 --url-window-ms=250 --retry-after seconds --quiet";
+            "--port 0 --api-key k --seed 1-2 --url-window-ms=250 --retry-after seconds --quiet \
+             --purge-status-delay-ms 40";
         let opts = parse_args(args.split(' ').map(String::from))
             .unwrap()
             .unwrap();
@@ -212,6 +216,7 @@ mod tests {
         assert_eq!(opts.config.seed_resources, vec![1, 2]);
         assert_eq!(opts.config.limits.url_window, Duration::from_millis(250));
         assert_eq!(opts.config.retry_after, RetryAfterMode::Seconds);
+        assert_eq!(opts.config.purge_status_delay, Duration::from_millis(40));
         assert!(opts.quiet);
         assert!(parse_args(["--bogus".to_owned()].into_iter()).is_err());
         let half = parse_args(["--tls-cert".to_owned(), "c.pem".to_owned()].into_iter());

@@ -76,7 +76,8 @@ fn get_and_patch_resource() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(
         r.json(),
-        json!({"id": 7, "active": true, "status": "active", "cname": "cdn7.example.com"})
+        json!({"id": 7, "active": true, "status": "active", "cname": "cdn7.example.com",
+               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true})
     );
     assert_eq!(api(&emu, "GET", "/cdn/resources/8", "").status, 404);
     assert_eq!(api(&emu, "GET", "/cdn/resources/abc", "").status, 404);
@@ -85,7 +86,8 @@ fn get_and_patch_resource() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
-        json!({"id": 7, "active": false, "status": "suspended", "cname": "cdn7.example.com"})
+        json!({"id": 7, "active": false, "status": "suspended", "cname": "cdn7.example.com",
+               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true})
     );
     assert!(!emu.resource(7).unwrap().active);
 
@@ -163,7 +165,7 @@ fn purge_validation_shapes() {
         ),
         (
             r#"{"paths": ["/a"]"#,
-            json!({"message": "JSON parse error - Expecting ',' delimiter: line 1 column 17 (char 16)"}),
+            json!({"message": "JSON parse error - EOF while parsing an object: line 1 column 17 (char 16)"}),
         ),
         (
             "{}",
@@ -423,7 +425,8 @@ fn anything_else_is_404() {
     let emu = start(&[1]);
     for (method, path) in [
         ("GET", "/"),
-        ("GET", "/cdn/resources"),
+        ("POST", "/cdn/resources"),
+        ("DELETE", "/cdn/purge_statuses"),
         ("PUT", "/cdn/resources/1"),
         ("GET", "/cdn/resources/1/purge"),
         ("POST", "/cdn/resources/1/prefetch"),

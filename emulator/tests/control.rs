@@ -26,7 +26,9 @@ fn resources() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
-        json!({"id": 5, "active": false, "status": "suspended", "cname": "cdn5.example.com", "refusal": "streaming"})
+        json!({"id": 5, "active": false, "status": "suspended", "cname": "cdn5.example.com",
+               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true,
+               "refusal": "streaming"})
     );
     assert_eq!(api(&emu, "DELETE", "/cdn/resources/5", "").status, 400);
     assert_eq!(
@@ -419,4 +421,75 @@ fn binary_rejects_bad_flags() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--exit-on-stdin-eof"));
+}
+
+/// What a C, Python or Go test does: the binary, a start-time purge-status delay, the
+/// listing and purge-state switches through the control API.
+#[test]
+fn binary_purge_statuses_and_listing_switches() {
+    let (mut child, addr) = spawn_with(&[
+        "--quiet",
+        "--seed",
+        "1",
+        "--purge-status-delay-ms",
+        "60000",
+        "--exit-on-stdin-eof",
+    ]);
+    let auth = [("Authorization", "apikey test-key")];
+    let mut c = Conn::open(addr);
+    let all = r#"{"paths": []}"#;
+    assert_eq!(
+        c.request("POST", "/cdn/resources/1/purge", &auth, all)
+            .status,
+        201
+    );
+    let list = c.request("GET", "/cdn/purge_statuses", &auth, "").json();
+    assert_eq!(list[0]["status"], "In progress");
+    let body = json!({"id": 2, "cname": "two.example.com", "can_purge_by_urls": false});
+    assert_eq!(
+        control(addr, "POST", "/__emulator/resources", &body.to_string()).status,
+        201
+    );
+    let found = c
+        .request("GET", "/cdn/resources?cname=two.example.com", &auth, "")
+        .json();
+    assert_eq!(
+        (&found[0]["id"], &found[0]["can_purge_by_urls"]),
+        (&json!(2), &json!(false))
+    );
+    let fault = json!({"endpoint": "resources", "fault": {"huge": 1_000_000}}).to_string();
+    assert_eq!(
+        control(addr, "POST", "/__emulator/listing_faults", &fault).status,
+        200
+    );
+    let page = c.request("GET", "/cdn/resources?limit=1", &auth, "").json();
+    assert_eq!(page["count"], 1_000_000);
+    assert!(page["next"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("http://{addr}/cdn/resources?")));
+    let state = json!({"state": "failed", "next": 1}).to_string();
+    assert_eq!(
+        control(addr, "POST", "/__emulator/purge_states", &state).status,
+        200
+    );
+    let delay = json!({"purge_status_delay_ms": 0}).to_string();
+    assert_eq!(
+        control(addr, "POST", "/__emulator/config", &delay).status,
+        200
+    );
+    assert_eq!(
+        c.request("POST", "/cdn/resources/2/purge", &auth, all)
+            .status,
+        201
+    );
+    let failed = c
+        .request("GET", "/cdn/purge_statuses?status=Failed", &auth, "")
+        .json();
+    assert_eq!(
+        failed[0]["resource"],
+        json!({"id": 2, "cname": "two.example.com"})
+    );
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
 }

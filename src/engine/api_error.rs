@@ -196,6 +196,20 @@ mod tests {
     }
 
     #[test]
+    fn the_secret_is_redacted_in_its_encoded_forms() {
+        let key = "k3y$with/slash+plus";
+        for body in [
+            r#"{"token": "k3y\u0024with\/slash+plus"}"#.to_owned(),
+            r#"{"token": "k3y\u0024with\u002Fslash\u002bplus"}"#.to_owned(),
+            "bad k3y%24with%2Fslash%2bplus".to_owned(),
+            format!("x{}", "y".repeat(490)) + "k3y%24with%2fslash%2Bplus",
+        ] {
+            let shown = describe(400, body.as_bytes(), key);
+            assert!(!shown.contains("k3y"), "{body}: {shown}");
+        }
+    }
+
+    #[test]
     fn classes() {
         assert_eq!(status_for(401), Status::Unauthorized);
         assert_eq!(status_for(403), Status::Unauthorized);

@@ -1,6 +1,5 @@
 //! The client: the five operations, chunking of long lists, and the retry loop.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -153,14 +152,7 @@ impl Client {
             }
         };
         config::check_api_key(api_key)?;
-        let base = match &options.base_url {
-            Some(url) => BaseUrl::parse(url)?,
-            None => match std::env::var(config::ENV_BASE_URL) {
-                Ok(url) if !url.is_empty() => BaseUrl::parse(&url)
-                    .map_err(|e| e.context(format!("from {}", config::ENV_BASE_URL)))?,
-                _ => BaseUrl::parse(config::DEFAULT_BASE_URL)?,
-            },
-        };
+        let base = config::resolve_base_url(options, api_key)?;
         let transport = Transport::new(
             api_key,
             options.timeout,
@@ -212,7 +204,7 @@ impl Client {
     /// once; lists longer than the API takes go in requests of 100, one after another.
     pub fn purge_urls<S: AsRef<str>>(&self, resource_id: i64, urls: &[S]) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let urls = validate::unique_items(ItemKind::Url, urls)?;
+        let urls = validate::unique_items(ItemKind::Url, urls).map_err(|e| self.redacted(e))?;
         self.purge_in_chunks(resource_id, ItemKind::Url, &urls)
     }
 
@@ -220,7 +212,8 @@ impl Client {
     /// sent once; lists go in requests of 10, one after another.
     pub fn purge_patterns<S: AsRef<str>>(&self, resource_id: i64, patterns: &[S]) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let patterns = validate::unique_items(ItemKind::Pattern, patterns)?;
+        let patterns =
+            validate::unique_items(ItemKind::Pattern, patterns).map_err(|e| self.redacted(e))?;
         self.purge_in_chunks(resource_id, ItemKind::Pattern, &patterns)
     }
 
@@ -619,13 +612,15 @@ impl Client {
         )
     }
 
+    /// `error` without the key (in any form) or any URL password.
+    fn redacted(&self, error: Error) -> Error {
+        error.redacted(&self.shared.api_key)
+    }
+
     /// Wrap a final error, redacting the key from it whatever path it came by.
-    fn failed(&self, mut error: Error, uncertain: bool) -> Failed {
-        if let Cow::Owned(clean) = redact(&error.message, &self.shared.api_key) {
-            error.message = clean;
-        }
+    fn failed(&self, error: Error, uncertain: bool) -> Failed {
         Failed {
-            error,
+            error: self.redacted(error),
             earlier_attempt_uncertain: uncertain,
         }
     }

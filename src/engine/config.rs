@@ -1,18 +1,20 @@
 //! Client settings, their defaults, and the checks that keep the API key safe.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::{quote, Error, Result};
+use super::error::{contains_secret, quote, Error, Result};
 use super::limits::Intervals;
+use ureq::http::Uri;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";
 pub const ENV_API_KEY: &str = "GCORE_API_KEY";
 pub const ENV_BASE_URL: &str = "GCORE_BASE_URL";
 
 /// Settings a client is built from. Unset fields take the documented defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` shows the base URL as messages do (scheme and host): it may hold a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Options {
     /// `None`: `GCORE_BASE_URL`, else [`DEFAULT_BASE_URL`].
     pub base_url: Option<String>,
@@ -45,6 +47,20 @@ impl Default for Options {
             user_agent_suffix: None,
             ca_file: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("base_url", &self.base_url.as_deref().map(shown))
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_rate_limit_wait", &self.max_rate_limit_wait)
+            .field("purge_intervals", &self.purge_intervals)
+            .field("user_agent_suffix", &self.user_agent_suffix)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -113,41 +129,76 @@ impl Options {
 pub struct BaseUrl(String);
 
 impl BaseUrl {
+    /// Parse and check `url` with `http::Uri`, the parser ureq itself uses to send the
+    /// request: the host checked here is the host connected to (no second parser to differ).
+    /// Messages never quote the URL's user information, query, fragment or path (the key
+    /// may hide there and is not known yet): only its scheme and host.
     pub fn parse(url: &str) -> Result<BaseUrl> {
-        let bad = |why: &str| Error::invalid(format!("base URL {}: {why}", quote(url, 200)));
-        if url.chars().any(|c| c.is_control() || c == ' ') {
-            return Err(bad("contains spaces or control characters"));
+        let bad = |why: &str| Error::invalid(format!("base URL {}: {why}", shown(url)));
+        if url.is_empty() {
+            return Err(Error::invalid("base URL is empty"));
         }
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("must start with https://"))?;
-        let secure = match scheme.to_ascii_lowercase().as_str() {
-            "https" => true,
-            "http" => false,
-            _ => return Err(bad("the scheme must be https (or http to a loopback host)")),
+        if let Some(at) = url.chars().position(|c| c.is_control() || c == ' ') {
+            return Err(bad(&format!(
+                "contains a space or a control character (character {})",
+                at + 1
+            )));
+        }
+        let uri = Uri::try_from(url).map_err(|_| bad("is not a valid URL"))?;
+        let secure = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            Some(_) => return Err(bad("the scheme must be https (or http to a loopback host)")),
+            None => return Err(bad("must start with https://")),
         };
-        if rest.contains(['?', '#']) {
+        // `Uri` drops a fragment without a word: look for its mark itself (`#` can stand
+        // nowhere else in a valid URI).
+        if uri.query().is_some() || url.contains('#') {
             return Err(bad("must not have a query or a fragment"));
         }
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if authority.contains('@') {
+        let authority = uri.authority().ok_or_else(|| bad("has no valid host"))?;
+        if authority.as_str().contains('@') {
             return Err(bad("must not carry user information"));
         }
-        let host = host_of(authority).ok_or_else(|| bad("has no valid host"))?;
-        if !secure && !is_loopback(host) {
+        let host = authority.host();
+        let ip = match host.strip_prefix('[') {
+            Some(v6) => {
+                let v6 = v6
+                    .strip_suffix(']')
+                    .ok_or_else(|| bad("has no valid host"))?;
+                Some(IpAddr::V6(
+                    v6.parse::<Ipv6Addr>()
+                        .map_err(|_| bad("has no valid host"))?,
+                ))
+            }
+            None if host.is_empty() => return Err(bad("has no valid host")),
+            None => host.parse::<IpAddr>().ok(),
+        };
+        // `Uri` keeps a port it cannot read (`host:port`, `host:+1`) and reports none.
+        match &authority.as_str()[host.len()..] {
+            "" => {}
+            port => {
+                let digits = port.strip_prefix(':').unwrap_or(port);
+                if digits.is_empty()
+                    || digits.len() > 5
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                    || authority.port_u16().is_none()
+                {
+                    return Err(bad("has no valid port"));
+                }
+            }
+        }
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+        if !secure && !loopback {
             return Err(bad(
                 "plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost): \
                  the API key must not travel in clear; use https://",
             ));
         }
-        ureq::http::Uri::try_from(url).map_err(|_| bad("is not a valid URL"))?;
-        let path = path.trim_end_matches('/');
-        Ok(BaseUrl(format!(
-            "{}://{}{}",
-            scheme.to_ascii_lowercase(),
-            authority,
-            path
-        )))
+        let scheme = if secure { "https" } else { "http" };
+        let path = uri.path().trim_end_matches('/');
+        Ok(BaseUrl(format!("{scheme}://{}{path}", authority.as_str())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -159,32 +210,67 @@ impl BaseUrl {
     }
 }
 
-/// The host of `host[:port]` or `[v6]:port`, if well formed.
-fn host_of(authority: &str) -> Option<&str> {
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']')?;
-        let after = &v6[end + 1..];
-        if !(after.is_empty() || after.starts_with(':')) {
-            return None;
-        }
-        &v6[..end]
-    } else {
-        authority.split(':').next()?
+/// `url` quoted for a message: its scheme and host, with any user information masked
+/// (everything up to the last `@`) and whatever follows the host (path, query, fragment)
+/// cut to `…`.
+fn shown(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
     };
-    if let Some((_, port)) = authority.rsplit_once(']').map_or_else(
-        || authority.split_once(':'),
-        |(_, after)| after.split_once(':'),
-    ) {
-        if port.parse::<u16>().is_err() {
-            return None;
-        }
-    }
-    (!host.is_empty()).then_some(host)
+    // User information runs to the last `@`, even past a `/`, `?` or `#`: a password written
+    // unescaped may hold them, and hiding too much beats showing part of it.
+    let (masked, rest) = match rest.rfind('@') {
+        Some(at) => ("***@", &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = format!("{masked}{}", &rest[..end]);
+    let more = match rest.as_bytes().get(end) {
+        None => "",
+        Some(b'/') => "/…",
+        Some(_) => "…",
+    };
+    quote(&format!("{scheme}{host}{more}"), 200)
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+/// The base URL a client for `api_key` talks to: `options.base_url`, else `GCORE_BASE_URL`,
+/// else [`DEFAULT_BASE_URL`]. A URL that holds the key in any form (user information, path,
+/// query, fragment, percent-encoded or not) is refused: the key goes in the
+/// `Authorization` header only. No message quotes the key or a URL password.
+pub fn resolve_base_url(options: &Options, api_key: &str) -> Result<BaseUrl> {
+    let from_env;
+    let (url, origin) = match &options.base_url {
+        Some(url) => (url.as_str(), None),
+        None => match std::env::var(ENV_BASE_URL) {
+            Ok(url) if !url.is_empty() => {
+                // It may hold the key: wiped on drop like the key itself.
+                from_env = zeroize::Zeroizing::new(url);
+                (from_env.as_str(), Some(ENV_BASE_URL))
+            }
+            _ => (DEFAULT_BASE_URL, None),
+        },
+    };
+    let checked = BaseUrl::parse(url).and_then(|base| {
+        // The whole URL is searched, host included: a key with a `/` in it reads as a host
+        // and a path (`https://k$y/9@h` parses with host `k$y`).
+        if contains_secret(url, api_key) {
+            Err(Error::invalid(format!(
+                "base URL {} holds the API key: the key goes only in the Authorization header, \
+                 never in the URL; remove it from the URL",
+                shown(url)
+            )))
+        } else {
+            Ok(base)
+        }
+    });
+    checked.map_err(|e| {
+        let e = match origin {
+            Some(var) => e.context(format!("from {var}")),
+            None => e,
+        };
+        e.redacted(api_key)
+    })
 }
 
 /// Check an API key: non-empty, printable ASCII, no spaces at its ends.
@@ -265,6 +351,110 @@ mod tests {
         ] {
             assert!(BaseUrl::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hosts_and_ports_as_the_sender_reads_them() {
+        for (ok, stored) in [
+            ("HTTP://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("http://[::1]", "http://[::1]"),
+            (
+                "https://[2001:db8::1]:443/p//",
+                "https://[2001:db8::1]:443/p",
+            ),
+            ("https://h:0", "https://h:0"),
+            ("https://h//", "https://h"),
+        ] {
+            assert_eq!(BaseUrl::parse(ok).unwrap().as_str(), stored, "{ok}");
+        }
+        for bad in [
+            "https://h:",
+            "https://h:+80",
+            "https://h:65536",
+            "https://h:8080:1",
+            "https://[::1]x",
+            "https://[zz]",
+            "https://[fe80::1%25eth0]",
+            "http://[::ffff:127.0.0.1]",
+            "http://127.1",
+            "http://0x7f.0.0.1",
+            "http://localhost.",
+            "https://h/#",
+            "https://h?",
+            "https://h/a b",
+            "https://@h",
+            "https://h@",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn messages_quote_only_scheme_and_host() {
+        for (url, shown) in [
+            ("https://user:pw-1234@h/x", "\"https://***@h/…\""),
+            ("https://pw-1234@h", "\"https://***@h\""),
+            ("https://h/?token=pw-1234", "\"https://h/…\""),
+            ("https://h#pw-1234", "\"https://h…\""),
+            ("http://remote/pw-1234", "\"http://remote/…\""),
+            ("https://h/pw-1234 x", "\"https://h/…\""),
+            ("pw-1234@h", "\"***@h\""),
+            ("https://apikey:pw/1234@h:1/x", "\"https://***@h:1/…\""),
+            ("https://apikey:pw?1234@h", "\"https://***@h\""),
+            ("https://h/a@b/pw-1234?c", "\"https://***@b/…\""),
+        ] {
+            let e = BaseUrl::parse(url).unwrap_err();
+            assert!(!e.message.contains("pw-1234"), "{}", e.message);
+            assert!(e.message.contains(shown), "{url}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_base_url_holding_the_key_is_refused_without_quoting_it() {
+        let key = "k$y/9+Zq=";
+        for url in [
+            "https://k$y/9+Zq=@api.example.com",
+            "https://apikey:k$y/9+Zq=@api.example.com",
+            "https://api.example.com/k$y/9+Zq=",
+            "https://api.example.com/?apikey=k$y/9+Zq=",
+            "https://api.example.com/k%24y%2f9%2BZq%3d",
+            "https://api.example.com/#k$y/9+Zq=",
+            "http://api.example.com/k$y/9+Zq=",
+            "https://api.example.com/a b/k$y/9+Zq=",
+        ] {
+            let options = Options {
+                base_url: Some(url.to_owned()),
+                ..Options::default()
+            };
+            let e = resolve_base_url(&options, key).unwrap_err();
+            assert_eq!(e.status, super::super::error::Status::InvalidArgument);
+            assert!(!contains_secret(&e.message, key), "{url}: {}", e.message);
+            assert!(!e.message.contains("k$y"), "{url}: {}", e.message);
+        }
+        for (url, key) in [
+            ("https://api.example.com/gcore", key),
+            ("http://127.0.0.1:1234/api", "test-key"),
+        ] {
+            let options = Options {
+                base_url: Some(url.to_owned()),
+                ..Options::default()
+            };
+            assert_eq!(resolve_base_url(&options, key).unwrap().as_str(), url);
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_what_a_base_url_may_hide() {
+        let mut o = Options::default();
+        o.set_base_url("https://api.example.com/k3y-in-path")
+            .unwrap();
+        o.base_url = Some("https://u:pw-1234@h/?k=k3y".to_owned());
+        let shown = format!("{o:?}");
+        assert!(
+            !shown.contains("pw-1234") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(shown.contains("https://***@h/…"), "{shown}");
     }
 
     #[test]

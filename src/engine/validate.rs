@@ -85,20 +85,36 @@ fn suggest_path(text: &str) -> Option<&str> {
     }
 }
 
+/// Most items one purge call accepts (before de-duplication); more is an invalid argument.
+pub const MAX_ITEMS: usize = 1_000_000;
+
 /// Up to this many unique items, repeats are found by a linear search: cheaper than hashing.
 const LINEAR_DEDUP_MAX: usize = 16;
 
 /// Check every item and drop repeats, keeping the first occurrence of each, in order.
-/// An empty list is an error: it must never turn into "purge everything".
+/// An empty list is an error: it must never turn into "purge everything"; so is a list of
+/// more than [`MAX_ITEMS`].
 pub fn unique_items<'a, S: AsRef<str> + 'a>(
     kind: ItemKind,
     items: impl IntoIterator<Item = &'a S>,
 ) -> Result<Vec<&'a str>> {
     let items = items.into_iter();
+    let too_many = |n: String| {
+        let noun = kind.noun();
+        Error::invalid(format!(
+            "{n} {noun}s given; one call takes at most {MAX_ITEMS}"
+        ))
+    };
+    if items.size_hint().0 > MAX_ITEMS {
+        return Err(too_many(items.size_hint().0.to_string()));
+    }
     let mut unique: Vec<&str> = Vec::with_capacity(items.size_hint().0);
     // Short lists (the common case) are searched, not hashed; a set takes over past that.
     let mut seen: Option<HashSet<&str>> = None;
     for (index, text) in items.enumerate() {
+        if index == MAX_ITEMS {
+            return Err(too_many(format!("more than {MAX_ITEMS}")));
+        }
         let text = text.as_ref();
         item(kind, index, text)?;
         let new = match &mut seen {
@@ -164,6 +180,21 @@ mod tests {
         }
         assert_eq!(got.len(), 40);
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn more_than_max_items_is_refused() {
+        let list = vec!["/a"; MAX_ITEMS + 1];
+        let e = urls(&list).unwrap_err();
+        assert!(e.message.starts_with("1000001 URLs given"), "{}", e.message);
+        assert_eq!(urls(&list[..MAX_ITEMS]).unwrap(), ["/a"]);
+        // An iterator that does not know its length is stopped too.
+        let e = unique_items(ItemKind::Pattern, list.iter().filter(|_| true)).unwrap_err();
+        assert!(
+            e.message.starts_with("more than 1000000 patterns"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

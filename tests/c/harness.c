@@ -76,6 +76,12 @@ static void test_statics(void) {
     CHECK(strcmp(gcdn_status_str(GCDN_ERR_NOT_FOUND), "not found") == 0, "status_str(NOT_FOUND)");
     CHECK(strcmp(gcdn_status_str(12345), "unknown status") == 0, "status_str(unknown)");
     CHECK(strlen(gcdn_version()) >= 5, "version %s", gcdn_version());
+    /* The header's compile-time version is the library's. */
+    char header_version[48];
+    snprintf(header_version, sizeof header_version, "%d.%d.%d", GCDN_VERSION_MAJOR,
+             GCDN_VERSION_MINOR, GCDN_VERSION_PATCH);
+    CHECK(strcmp(gcdn_version(), header_version) == 0, "library %s, header %s", gcdn_version(),
+          header_version);
 }
 
 static void test_null_safety(void) {

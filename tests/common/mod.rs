@@ -10,15 +10,124 @@ pub use gcdn_emulator::{
     Config, Emulator, Fault, Limits, Recorded, Refusal, Resource, RetryAfterMode,
 };
 
-/// Every API key the Rust suites use. `call` checks every message any call returns against
-/// all of them: no key ever shows up in an error.
+/// Every API key the Rust suites use, and every URL password. `call` checks every message
+/// any call returns against all of them, written out and in the encoded forms a URL or a
+/// JSON text gives them: no key ever shows up in an error.
 pub const SECRETS: &[&str] = &[
     "test-key",
     "wrong-key-5f2a9c",
     "c-harness-key-9d41",
     "soak-key-71c0",
     "fuzz-key",
+    SPECIAL_KEY,
+    QUOTE_KEY,
+    URL_KEY,
+    URL_PASSWORD,
 ];
+
+/// A key with the characters URL and JSON encoders change: `$ / + = & : @ %` and a space.
+pub const SPECIAL_KEY: &str = "s3cr$t/k+y=9&z:@%q 7";
+/// A key with the characters a quoted message escapes: `"` and `\`.
+pub const QUOTE_KEY: &str = r#"qu"o\te-k3y-55"#;
+/// A key made only of characters a URL may hold as they are (`$ + = ! ~`).
+pub const URL_KEY: &str = "uRl$k3y+9=Zq!~";
+/// A password in URL user information.
+pub const URL_PASSWORD: &str = "hunter2-url-pw";
+
+/// Panic if `message` holds any of [`SECRETS`]: as written, or with its characters
+/// percent-encoded (either case), JSON-escaped (`\u00XX`, `\"`, `\\`, `\/`) or `+` for
+/// a space, in any mix. Decodes on its own, so the library's redaction is not its judge.
+pub fn assert_no_secret(message: &str) {
+    let decoded = decode_once(message);
+    for secret in SECRETS {
+        assert!(
+            !message.contains(secret) && !decoded.contains(secret),
+            "a secret ({secret:?}) in the message {message:?}"
+        );
+    }
+}
+
+/// `text` with every `%XX`, `\uXXXX`, `\"`, `\\`, `\/` and `+` read once, left to right.
+/// A secret's own `%`, `\` or `+` may decode into something else here; the raw check above
+/// catches the secret as written.
+pub fn decode_once(text: &str) -> String {
+    let b = text.as_bytes();
+    let hex = |s: &[u8]| {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|s| u32::from_str_radix(s, 16).ok())
+    };
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 3 <= b.len() && hex(&b[i + 1..i + 3]).is_some() => {
+                out.push(hex(&b[i + 1..i + 3]).unwrap() as u8);
+                i += 3;
+            }
+            b'\\' if i + 6 <= b.len() && b[i + 1] == b'u' => match hex(&b[i + 2..i + 6]) {
+                Some(c) if c < 0x80 => {
+                    out.push(c as u8);
+                    i += 6;
+                }
+                _ => {
+                    out.push(b'\\');
+                    i += 1;
+                }
+            },
+            b'\\' if i + 2 <= b.len() && matches!(b[i + 1], b'"' | b'\\' | b'/') => {
+                out.push(b[i + 1]);
+                i += 2;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with every byte percent-encoded, hex digits in the case asked for.
+pub fn percent_all(text: &str, upper: bool) -> String {
+    text.bytes()
+        .map(|b| {
+            if upper {
+                format!("%{b:02X}")
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// `text` as a URL query encoder writes it: reserved characters as `%XX`, a space as `+`.
+pub fn percent_reserved(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `text` as JSON encoders that escape everything but letters and digits write it.
+pub fn json_u_escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' => c.to_string(),
+            '/' => "\\/".to_owned(),
+            c => format!("\\u{:04x}", c as u32),
+        })
+        .collect()
+}
 
 /// A status and the message that came with it, the message already freed on the C side.
 #[derive(Debug)]
@@ -52,6 +161,7 @@ pub fn call(f: impl FnOnce(*mut *mut c_char) -> i32) -> Outcome {
             .expect("UTF-8")
             .to_owned();
         unsafe { gcdn_string_free(err) };
+        assert_no_secret(&text);
         Some(text)
     };
     assert_eq!(

@@ -78,10 +78,18 @@ def _check_version(version: str, path: str) -> None:
 
 LIB, LIB_PATH = _load()
 
+# The prototypes below must agree with include/gcdn.h, argument by argument:
+# tests/test_header.py parses the header and checks every one of them.
+#
+# Handles are plain addresses (c_void_p): the wrapper keeps them as ints and never looks
+# inside. Each opaque type of the header has its entry in HANDLES.
 _client_p = c_void_p  # gcdn_client *
 _options_p = c_void_p  # gcdn_options *
 _cancel_p = c_void_p  # gcdn_cancel *
 _error_out = POINTER(c_void_p)  # char **error_out: taken as void * so ctypes does not copy it
+
+#: The ctypes type of a pointer to each opaque type of gcdn.h.
+HANDLES = {"gcdn_client": _client_p, "gcdn_options": _options_p, "gcdn_cancel": _cancel_p}
 
 _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_options_new", _options_p, []),

@@ -234,6 +234,51 @@ def test_key_never_shown(emulator):
         assert key not in text, text
 
 
+def test_key_never_shown_encoded(emulator):
+    """Nor percent-encoded or JSON-escaped, nor in a base URL or an item that holds it."""
+    import json
+    import re
+    from urllib.parse import quote, unquote
+
+    key = "Sup3r$Secret/Key+31337"
+    encoded = quote(key, safe="")
+    escaped = "".join(ch if ch.isalnum() else "\\u{:04x}".format(ord(ch)) for ch in key)
+    emulator.add_resource(5)
+    seen = []
+    for url in ["https://apikey:{}@127.0.0.1:9".format(key), "https://{}@127.0.0.1:9".format(key),
+                "https://127.0.0.1:9/" + encoded, "https://127.0.0.1:9/?apikey=" + key,
+                "https://127.0.0.1:9/#" + key, "https://127.0.0.1:9/" + re.sub("%..", lambda m: m[0].lower(), encoded),
+                "https://apikey:{}@127.0.0.1:9/".format(key.replace("$", "%24"))]:
+        with pytest.raises(gcdn.InvalidArgumentError) as info:
+            gcdn.Client(key, base_url=url)
+        seen.append(str(info.value))
+    c = gcdn.Client(key, base_url=emulator.url, max_retries=0, max_rate_limit_wait=0, timeout=2)
+    emulator.fault({"respond": {"status": 302,
+                                "headers": {"Location": "https://elsewhere.example/?k=" + encoded}}})
+    emulator.fault({"respond": {"status": 400, "body": '{"token": "' + escaped + '"}'}})
+    calls = [
+        lambda: c.purge_all(5),  # redirect, the key percent-encoded
+        lambda: c.purge_all(5),  # 400, the key JSON-escaped
+        lambda: c.purge_urls(5, ["https://cdn.example.com/a?apikey=" + key]),
+        lambda: c.purge_urls(5, ["/a?token={}\t".format(encoded)]),
+        lambda: c.purge_patterns(5, ["/x/{}*/y".format(key)]),
+    ]
+    for call in calls:
+        with pytest.raises(gcdn.GcdnError) as info:
+            call()
+        seen.extend([str(info.value), repr(info.value)])
+    c.close()
+    assert len(seen) == 17
+    for text in seen:
+        decoded = unquote(text)
+        try:
+            decoded = json.loads('"' + decoded.replace('"', '\\"') + '"')
+        except ValueError:
+            pass
+        assert key not in text and key not in decoded and encoded not in text, text
+        assert "Secret" not in text, text
+
+
 def test_error_out_strings_are_freed_not_leaked():
     """error_out is read as void * (not c_char_p, which would lose the pointer to free)."""
     fn = _lib.LIB.gcdn_purge_all

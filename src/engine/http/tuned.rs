@@ -1,197 +1,51 @@
-//! The HTTP layer: one pooled, keep-alive `ureq` agent, requests with the key attached, and
-//! every transport failure sorted into a status class.
+//! The transport tuning that reaches into `ureq::unversioned` (feature `tuned-transport`, on
+//! by default): a caching resolver, a layer on the TCP socket that keeps its timeouts steady
+//! and skips the probe of a connection in steady use ([`Quiet`]), and a wrapper that sends a
+//! request head with its body ([`OneWrite`]). ureq may change `unversioned` in any minor
+//! release; all of it stays in this file, and with `--no-default-features` the library builds
+//! on a plain `ureq::Agent` instead.
 
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
-use ureq::http::{self, Method, Uri};
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::time::Duration as UreqDuration;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout,
-    Transport as UreqTransport,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
+    TcpConnector, Transport as UreqTransport,
 };
-use ureq::AsSendBody;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
-use super::error::{quote, Error, Result, Status};
-
-/// The most of a response body the client reads. Error bodies are a few hundred bytes; a
-/// server that sends more is cut off here and memory stays bounded.
-pub const BODY_CAP: usize = 64 * 1024;
-
-/// A response, body read up to [`BODY_CAP`].
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    /// `Retry-After` of a response that is not a 2xx.
-    pub retry_after: Option<String>,
-    /// `Location` of a response that is not a 2xx.
-    pub location: Option<String>,
-    pub body: Vec<u8>,
-}
-
-/// A request that got no usable HTTP answer.
-#[derive(Debug)]
-pub struct Fault {
-    pub status: Status,
-    pub message: String,
-    /// Whether another attempt could succeed (connection resets, refusals, timeouts).
-    pub transient: bool,
-    /// Whether the request may have reached the server before the failure (so it may have
-    /// been carried out): false only when no connection was ever made.
-    pub maybe_sent: bool,
-}
-
-pub struct Transport {
-    agent: ureq::Agent,
+/// What the tuned agent leaves behind for the [`super::Transport`] to use.
+pub(super) struct Tuning {
     /// The resolver's cache, to forget names whose addresses could not be reached.
     dns_cache: Arc<Mutex<Vec<Resolved>>>,
-    /// `APIKey <key>`, wiped when the client is dropped.
-    authorization: Zeroizing<String>,
-    /// Made once: ureq would otherwise check and copy the agent's user agent every request.
-    user_agent: http::HeaderValue,
-    timeout: Duration,
 }
 
-impl Transport {
-    /// `use_env_proxy`: honour `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`. Only for `https://`
-    /// base URLs, where a proxy sees a TLS tunnel; a plain-HTTP (loopback) base URL never
-    /// goes through a proxy, which would see the key in clear.
-    pub fn new(
-        api_key: &str,
-        timeout: Duration,
-        user_agent: &str,
-        ca_file: Option<&std::path::Path>,
-        use_env_proxy: bool,
-    ) -> Result<Transport> {
-        let mut tls = TlsConfig::builder();
-        if let Some(path) = ca_file {
-            tls = tls.root_certs(RootCerts::new_with_certs(&load_ca_file(path)?));
-        }
-        let mut config = ureq::Agent::config_builder();
-        if !use_env_proxy {
-            config = config.proxy(None);
-        }
-        let config = config
-            // Status codes are answers to decode, not transport errors.
-            .http_status_as_error(false)
-            // A redirect is returned as it is, never followed: the key must not go elsewhere.
-            .max_redirects(0)
-            .timeout_global(Some(timeout))
-            .user_agent(user_agent)
-            .accept("application/json")
-            .tls_config(tls.build())
-            .max_idle_connections_per_host(32)
-            .build();
-        let mut authorization = Zeroizing::new(String::with_capacity(7 + api_key.len()));
-        authorization.push_str("APIKey ");
-        authorization.push_str(api_key);
-        let resolve = Resolve::default();
-        let dns_cache = Arc::clone(&resolve.cache);
-        Ok(Transport {
-            agent: ureq::Agent::with_parts(
-                config,
-                DefaultConnector::new().chain(OneWrite),
-                resolve,
-            ),
-            dns_cache,
-            authorization,
-            user_agent: http::HeaderValue::from_str(user_agent)
-                .map_err(|e| Error::invalid(format!("bad user agent: {e}")))?,
-            timeout,
-        })
-    }
+/// An agent with the caching resolver and the connector chain of ureq's `DefaultConnector`
+/// for this build (an HTTP CONNECT proxy, TCP, rustls; no SOCKS: like ureq without its
+/// `socks-proxy` feature, a SOCKS proxy from the environment is not used), with [`Quiet`]
+/// between TCP and TLS and [`OneWrite`] on top.
+pub(super) fn agent(config: Config) -> (ureq::Agent, Tuning) {
+    let resolve = Resolve::default();
+    let dns_cache = Arc::clone(&resolve.cache);
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(Quiet)
+            .chain(RustlsConnector::default())
+            .chain(OneWrite);
+    let agent = ureq::Agent::with_parts(config, connector, resolve);
+    (agent, Tuning { dns_cache })
+}
 
-    /// The agent's own per-attempt timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// One attempt: send, then read status, `Retry-After`, `Location` and up to [`BODY_CAP`]
-    /// of the body. `timeout` covers the whole exchange.
-    pub fn send(
-        &self,
-        method: Method,
-        url: &str,
-        json_body: Option<&[u8]>,
-        timeout: Duration,
-    ) -> std::result::Result<Reply, Fault> {
-        let bad_request = |e: &dyn std::fmt::Display| Fault {
-            status: Status::InvalidArgument,
-            message: format!("could not build the request: {e}"),
-            transient: false,
-            maybe_sent: false,
-        };
-        // Built in place, not with http's request builder: no parsing of constant headers.
-        let mut request = http::Request::new(());
-        *request.method_mut() = method;
-        *request.uri_mut() = url.parse().map_err(|e| bad_request(&e))?;
-        let mut authorization =
-            http::HeaderValue::from_str(&self.authorization).map_err(|e| bad_request(&e))?;
-        authorization.set_sensitive(true);
-        let headers = request.headers_mut();
-        headers.insert(http::header::AUTHORIZATION, authorization);
-        headers.insert(http::header::USER_AGENT, self.user_agent.clone());
-        headers.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
-        if json_body.is_some() {
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-        }
-        // No body, no `Content-Length: 0` (nor ureq's bookkeeping of an empty body).
-        let result = match json_body {
-            Some(body) => self.run(request.map(|()| body), timeout),
-            None => self.run(request, timeout),
-        };
-        let mut response = result.map_err(|e| {
-            let fault = fault_of(e);
-            if !fault.maybe_sent {
-                Resolve::forget_names(&self.dns_cache);
-            }
-            fault
-        })?;
-        let status = response.status().as_u16();
-        let header = |name: http::header::HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        // Only a failure is described from its headers.
-        let (retry_after, location) = if (200..300).contains(&status) {
-            (None, None)
-        } else {
-            (
-                header(http::header::RETRY_AFTER),
-                header(http::header::LOCATION),
-            )
-        };
-        let mut body = Vec::new();
-        // Read at most the cap. A body cut short, or one that goes on past the cap, still
-        // leaves the status in hand: a 2xx is a success whatever its body does, and an
-        // error is described from what arrived.
-        let mut reader = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .reader()
-            .take(BODY_CAP as u64);
-        let _ = reader.read_to_end(&mut body);
-        Ok(Reply {
-            status,
-            retry_after,
-            location,
-            body,
-        })
+impl Tuning {
+    /// No connection could be made: forget looked-up host names (see [`Resolve`]).
+    pub(super) fn forget_names(&self) {
+        Resolve::forget_names(&self.dns_cache);
     }
 }
 
@@ -302,19 +156,21 @@ impl Resolver for Resolve {
 #[derive(Debug)]
 struct OneWrite;
 
-impl Connector<Box<dyn UreqTransport>> for OneWrite {
+impl<In: UreqTransport> Connector<In> for OneWrite {
     type Out = HeadWithBody;
 
     fn connect(
         &self,
         _: &ConnectionDetails,
-        chained: Option<Box<dyn UreqTransport>>,
+        chained: Option<In>,
     ) -> std::result::Result<Option<HeadWithBody>, ureq::Error> {
         Ok(chained.map(|inner| HeadWithBody {
-            inner,
+            inner: Box::new(inner),
             held: Vec::new(),
             next_is_head: true,
             probed: false,
+            requests: 0,
+            last_read: None,
         }))
     }
 }
@@ -328,9 +184,25 @@ struct HeadWithBody {
     next_is_head: bool,
     /// `is_open` was asked since the last I/O.
     probed: bool,
+    /// Requests sent on this connection.
+    requests: u32,
+    /// When the last wait for input that got some began.
+    last_read: Option<Instant>,
 }
 
 impl HeadWithBody {
+    /// Notes when a wait for input that got some began.
+    fn read(
+        &mut self,
+        started: Instant,
+        got: std::result::Result<bool, ureq::Error>,
+    ) -> std::result::Result<bool, ureq::Error> {
+        if let Ok(true) = got {
+            self.last_read = Some(started);
+        }
+        got
+    }
+
     fn flush(&mut self, timeout: NextTimeout) -> std::result::Result<(), ureq::Error> {
         let mut sent = 0;
         while sent < self.held.len() {
@@ -359,6 +231,7 @@ impl UreqTransport for HeadWithBody {
         self.probed = false;
         if self.next_is_head {
             self.next_is_head = false;
+            self.requests = self.requests.saturating_add(1);
             let head = &self.inner.buffers().output()[..amount];
             self.held.extend_from_slice(head);
             return Ok(());
@@ -387,14 +260,18 @@ impl UreqTransport for HeadWithBody {
         self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
-        self.inner.maybe_await_input(timeout)
+        let started = Instant::now();
+        let got = self.inner.maybe_await_input(timeout);
+        self.read(started, got)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
         self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
-        self.inner.await_input(timeout)
+        let started = Instant::now();
+        let got = self.inner.await_input(timeout);
+        self.read(started, got)
     }
 
     fn is_open(&mut self) -> bool {
@@ -409,6 +286,10 @@ impl UreqTransport for HeadWithBody {
         if !std::mem::replace(&mut self.probed, true) {
             return true;
         }
+        // In steady use, the second is skipped too.
+        if self.requests >= 2 && self.last_read.is_some_and(|at| at.elapsed() < STEADY_USE) {
+            return true;
+        }
         self.inner.is_open()
     }
 
@@ -417,116 +298,116 @@ impl UreqTransport for HeadWithBody {
     }
 }
 
-impl Transport {
-    fn run(
+/// A connection is "in steady use" when the server has already kept it open past one answer
+/// and it was read from this recently: ureq's probe before reusing it is skipped ([`OneWrite`]
+/// sees the requests). ureq probes a pooled connection before reuse (switch to non-blocking,
+/// one-byte read, switch back: three system calls). In steady use, a server that closes it
+/// anyway (a keep-alive timeout under a second) makes the request on it fail as a closed
+/// connection before any answer: a transient network error, which the client retries on a new
+/// connection. A connection idle for longer, or on its first reuse, is probed as before.
+const STEADY_USE: Duration = Duration::from_secs(1);
+
+/// The most a socket timeout handed down may be shorter than the time left (see [`steady`]).
+const MAX_SLACK: Duration = Duration::from_millis(10);
+
+/// Sits right on the TCP socket, beneath TLS. ureq's TCP transport sets the socket's send or
+/// receive timeout (`setsockopt`) whenever the timeout it is handed differs from the last
+/// one, and the time left of the per-attempt budget differs by microseconds at every write
+/// and read: two calls per request. [`steady`] hands down the last value again while it is
+/// no longer than the time left and at most `2 × min(budget/64, 10 ms)` shorter. A read whose
+/// socket timeout fires before the budget is spent is resumed for exactly the rest, so reads
+/// end neither early nor late. A write (which cannot be resumed: part of it may have gone
+/// out) gives up at most that much early, and only when the server takes nothing for the
+/// whole budget.
+#[derive(Debug)]
+struct Quiet;
+
+impl<In: UreqTransport> Connector<In> for Quiet {
+    type Out = QuietTransport<In>;
+
+    fn connect(
         &self,
-        request: http::Request<impl AsSendBody>,
-        timeout: Duration,
-    ) -> std::result::Result<http::Response<ureq::Body>, ureq::Error> {
-        if timeout == self.timeout {
-            self.agent.run(request)
-        } else {
-            let request = self
-                .agent
-                .configure_request(request)
-                .timeout_global(Some(timeout))
-                .build();
-            self.agent.run(request)
-        }
+        _: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> std::result::Result<Option<QuietTransport<In>>, ureq::Error> {
+        Ok(chained.map(|inner| QuietTransport {
+            inner,
+            read_timeout: None,
+            write_timeout: None,
+        }))
     }
 }
 
-fn load_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
-    let shown = quote(&path.display().to_string(), 300);
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::invalid(format!("cannot read the CA file {shown}: {e}")))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(PemItem::Certificate(c)) => certs.push(c),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(Error::invalid(format!(
-                    "the CA file {shown} is not valid PEM: {e}"
-                )))
-            }
-        }
-    }
-    if certs.is_empty() {
-        return Err(Error::invalid(format!(
-            "the CA file {shown} holds no PEM certificate"
-        )));
-    }
-    Ok(certs)
+#[derive(Debug)]
+struct QuietTransport<T> {
+    inner: T,
+    /// The timeouts last handed to `inner` for a read and for a write.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
-/// Sort a transport error into a status, a message, and whether to try again.
-fn fault_of(error: ureq::Error) -> Fault {
-    use std::io::ErrorKind;
-    let (status, transient, message) = match &error {
-        ureq::Error::Timeout(what) => (Status::Timeout, true, format!("timed out ({what})")),
-        ureq::Error::HostNotFound => (Status::Network, true, "host not found (DNS)".into()),
-        ureq::Error::ConnectionFailed => (Status::Network, true, "connection failed".into()),
-        ureq::Error::Tls(what) => (Status::Network, false, format!("TLS error: {what}")),
-        ureq::Error::Io(io) => {
-            let text = io.to_string();
-            if is_tls_failure(io) {
-                (Status::Network, false, format!("TLS error: {text}"))
-            } else {
-                match io.kind() {
-                    ErrorKind::TimedOut | ErrorKind::WouldBlock => {
-                        (Status::Timeout, true, format!("timed out: {text}"))
-                    }
-                    ErrorKind::ConnectionRefused => {
-                        (Status::Network, true, format!("connection refused: {text}"))
-                    }
-                    ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::BrokenPipe
-                    | ErrorKind::UnexpectedEof
-                    | ErrorKind::NotConnected => (
-                        Status::Network,
-                        true,
-                        format!("the connection was closed before a response arrived: {text}"),
-                    ),
-                    _ => (Status::Network, true, format!("network error: {text}")),
+/// `timeout` as handed to the transport beneath: the value `last` handed before when it is
+/// no longer than the time left and at most two slacks shorter, else the time left less one
+/// slack (so that the next requests' budgets, a few microseconds apart, find it again).
+fn steady(last: &mut Option<Duration>, timeout: NextTimeout) -> NextTimeout {
+    if timeout.after.is_not_happening() || timeout.after.is_zero() {
+        *last = None;
+        return timeout;
+    }
+    let left = *timeout.after;
+    let slack = (left / 64).min(MAX_SLACK);
+    let given = match *last {
+        Some(l) if l <= left && left - l <= 2 * slack => l,
+        _ => left - slack,
+    };
+    *last = Some(given);
+    NextTimeout {
+        after: UreqDuration::Exact(given),
+        ..timeout
+    }
+}
+
+impl<T: UreqTransport> UreqTransport for QuietTransport<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> std::result::Result<(), ureq::Error> {
+        let timeout = steady(&mut self.write_timeout, timeout);
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        let started = Instant::now();
+        let given = steady(&mut self.read_timeout, timeout);
+        match self.inner.await_input(given) {
+            // The socket's timeout fired before the budget ran out: wait out the rest.
+            Err(ureq::Error::Timeout(_)) if given.after < timeout.after => {
+                let rest = timeout.after.saturating_sub(started.elapsed());
+                if rest.is_zero() {
+                    return Err(ureq::Error::Timeout(timeout.reason));
                 }
+                self.read_timeout = Some(rest);
+                self.inner.await_input(NextTimeout {
+                    after: UreqDuration::Exact(rest),
+                    ..timeout
+                })
             }
+            other => other,
         }
-        ureq::Error::Protocol(p) => (
-            Status::Protocol,
-            false,
-            format!("the server's response is not valid HTTP: {p}"),
-        ),
-        ureq::Error::BadUri(u) => (Status::InvalidArgument, false, format!("bad URL: {u}")),
-        other => (Status::Protocol, false, other.to_string()),
-    };
-    // Failures before any connection existed: the request cannot have been sent.
-    let never_connected = matches!(
-        &error,
-        ureq::Error::HostNotFound
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect)
-    ) || matches!(&error, ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused);
-    Fault {
-        status,
-        message,
-        transient,
-        maybe_sent: !never_connected,
     }
-}
 
-/// rustls reports certificate and handshake failures as I/O errors wrapping its own error.
-fn is_tls_failure(io: &std::io::Error) -> bool {
-    let Some(inner) = io.get_ref() else {
-        return false;
-    };
-    let type_name = format!("{inner:?}");
-    type_name.contains("Certificate")
-        || type_name.contains("AlertReceived")
-        || type_name.contains("InvalidMessage")
-        || type_name.contains("PeerIncompatible")
-        || type_name.contains("HandshakeNotComplete")
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
 }
 
 #[cfg(test)]
@@ -562,7 +443,7 @@ mod tests {
             Ok(())
         }
         fn await_input(&mut self, _: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-            Ok(false)
+            Ok(true)
         }
         fn is_open(&mut self) -> bool {
             self.probes
@@ -587,27 +468,65 @@ mod tests {
             held: Vec::new(),
             next_is_head: true,
             probed: false,
+            requests: 0,
+            last_read: None,
         };
         (t, writes, probes)
     }
 
     #[test]
-    fn a_connection_is_probed_once_between_requests() {
+    fn a_connection_is_probed_before_reuse_until_in_steady_use() {
         let (mut t, _, probes) = wire();
         let probes = || probes.load(std::sync::atomic::Ordering::Relaxed);
         send(&mut t, b"DELETE /1 HTTP/1.1\r\n\r\n");
         t.await_input(NextTimeout::default()).unwrap();
-        // Back to the pool right after the response: not probed; out of it: probed.
+        // Back to the pool right after the response: not probed; out of it: probed (the
+        // server has not yet kept it open past an answer).
         assert!(t.is_open());
         assert_eq!(probes(), 0);
         assert!(t.is_open());
         assert_eq!(probes(), 1);
         send(&mut t, b"DELETE /2 HTTP/1.1\r\n\r\n");
         t.maybe_await_input(NextTimeout::default()).unwrap();
+        // In steady use: neither probe.
         assert!(t.is_open());
         assert!(t.is_open());
+        assert_eq!(probes(), 1);
+        // Idle for longer than STEADY_USE: probed on the way out of the pool again.
+        t.last_read = Some(Instant::now() - STEADY_USE);
         assert!(t.is_open());
-        assert_eq!(probes(), 3);
+        assert_eq!(probes(), 2);
+        // A wait for input that got none (the peer closed) is not use.
+        t.inner = Box::new(Closed(ureq::unversioned::transport::LazyBuffers::new(
+            64, 64,
+        )));
+        send(&mut t, b"DELETE /3 HTTP/1.1\r\n\r\n");
+        t.await_input(NextTimeout::default()).unwrap();
+        t.is_open();
+        assert!(!t.is_open(), "probed: closed");
+    }
+
+    /// A connection whose peer has closed: reads get nothing, probes say closed.
+    #[derive(Debug)]
+    struct Closed(ureq::unversioned::transport::LazyBuffers);
+
+    impl UreqTransport for Closed {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.0
+        }
+        fn transmit_output(
+            &mut self,
+            _: usize,
+            _: NextTimeout,
+        ) -> std::result::Result<(), ureq::Error> {
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            false
+        }
     }
 
     fn send(t: &mut HeadWithBody, bytes: &[u8]) {
@@ -689,5 +608,118 @@ mod tests {
         assert_eq!(r.cache.lock().unwrap().len(), 1);
         resolve(&r, "http://localhost:8081/");
         assert_eq!(r.cache.lock().unwrap().len(), 2);
+    }
+
+    fn budget(d: Duration) -> NextTimeout {
+        NextTimeout {
+            after: UreqDuration::Exact(d),
+            ..NextTimeout::default()
+        }
+    }
+
+    fn given(t: NextTimeout) -> Duration {
+        *t.after
+    }
+
+    #[test]
+    fn socket_timeouts_stay_put_while_the_budget_barely_moves() {
+        let mut last = None;
+        let s = Duration::from_secs(30);
+        let us = Duration::from_micros;
+        let first = given(steady(&mut last, budget(s - us(40))));
+        assert_eq!(first, s - us(40) - MAX_SLACK);
+        // The next requests' budgets, microseconds apart either way: the same value again.
+        for left in [s - us(35), s - us(90), s, s - MAX_SLACK + us(1)] {
+            assert_eq!(given(steady(&mut last, budget(left))), first, "{left:?}");
+        }
+        // Never longer than the time left: a shorter budget gets a new value.
+        let short = first - us(1);
+        let g = given(steady(&mut last, budget(short)));
+        assert!(g <= short && short - g <= MAX_SLACK, "{g:?}");
+        // Nor far shorter: a much longer budget gets a new value too.
+        let g = given(steady(&mut last, budget(Duration::from_secs(60))));
+        assert_eq!(g, Duration::from_secs(60) - MAX_SLACK);
+        // Small budgets: the slack is a 64th of them.
+        let g = given(steady(&mut last, budget(Duration::from_millis(64))));
+        assert_eq!(g, Duration::from_millis(63));
+        // No timeout, or none left: handed down as it is.
+        let none = steady(&mut last, NextTimeout::default());
+        assert!(none.after.is_not_happening());
+        assert_eq!(last, None);
+        assert!(steady(&mut last, budget(Duration::ZERO)).after.is_zero());
+    }
+
+    /// A socket beneath [`QuietTransport`]: records the timeouts it is handed, times out
+    /// reads as scripted, counts probes.
+    #[derive(Debug, Default)]
+    struct Socket {
+        buffers: Option<ureq::unversioned::transport::LazyBuffers>,
+        reads: Vec<Duration>,
+        writes: Vec<Duration>,
+        time_out_reads: usize,
+        probes: usize,
+    }
+
+    impl UreqTransport for Socket {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            self.buffers
+                .get_or_insert_with(|| ureq::unversioned::transport::LazyBuffers::new(64, 64))
+        }
+        fn transmit_output(
+            &mut self,
+            _: usize,
+            timeout: NextTimeout,
+        ) -> std::result::Result<(), ureq::Error> {
+            self.writes.push(*timeout.after);
+            Ok(())
+        }
+        fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+            self.reads.push(*timeout.after);
+            if self.time_out_reads > 0 {
+                self.time_out_reads -= 1;
+                return Err(ureq::Error::Timeout(timeout.reason));
+            }
+            Ok(true)
+        }
+        fn is_open(&mut self) -> bool {
+            self.probes += 1;
+            true
+        }
+    }
+
+    fn quiet() -> QuietTransport<Socket> {
+        QuietTransport {
+            inner: Socket::default(),
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+
+    #[test]
+    fn a_read_woken_early_by_the_socket_waits_out_exactly_the_rest() {
+        let mut t = quiet();
+        let s = Duration::from_secs(5);
+        t.await_input(budget(s)).unwrap();
+        // The next read's budget is a little longer than the value handed down: the socket
+        // times out first, and the read goes on for the rest of the budget, no more.
+        t.inner.time_out_reads = 1;
+        assert!(t.await_input(budget(s + MAX_SLACK)).unwrap());
+        let r = &t.inner.reads;
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[1], r[0], "first handed the steady value");
+        assert!(r[2] <= s + MAX_SLACK && r[2] > r[1], "then the rest: {r:?}");
+        // Timed out for real: the budget's own reason, once the budget is spent.
+        t.inner.time_out_reads = 2;
+        let err = t.await_input(budget(s + MAX_SLACK)).unwrap_err();
+        assert!(matches!(err, ureq::Error::Timeout(_)), "{err:?}");
+        // Writes: steady too, never longer than the budget.
+        t.transmit_output(1, budget(s)).unwrap();
+        t.transmit_output(1, budget(s - Duration::from_micros(3)))
+            .unwrap();
+        let w = &t.inner.writes;
+        assert!(
+            w[0] == w[1] && w[0] <= s - Duration::from_micros(3),
+            "{w:?}"
+        );
     }
 }

@@ -1,0 +1,151 @@
+package gcdntest_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gcdn "github.com/gcdn-project/gcdn/bindings/go"
+	"github.com/gcdn-project/gcdn/bindings/go/gcdntest"
+)
+
+func client(t *testing.T, emu *gcdntest.Emulator) *gcdn.Client {
+	t.Helper()
+	c, err := gcdn.NewClient(emu.APIKey(), gcdn.WithBaseURL(emu.URL()), gcdn.WithMaxRetries(0),
+		gcdn.WithMaxRateLimitWait(0), gcdn.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestStartRecordsRequests(t *testing.T) {
+	emu := gcdntest.Start(t, gcdntest.WithAPIKey("go-key-R2d9"), gcdntest.WithResources(5))
+	u, err := url.Parse(emu.URL())
+	if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" {
+		t.Fatalf("URL %q", emu.URL())
+	}
+	c := client(t, emu)
+	ctx := context.Background()
+	if err := c.PurgeURLs(ctx, 5, []string{"/a.html"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PurgeAll(ctx, 6); !errors.Is(err, gcdn.ErrNotFound) {
+		t.Fatalf("purge 6: %v", err)
+	}
+	got := emu.Requests()
+	if len(got) != 2 || got[0].Method != "POST" || got[0].Path != "/cdn/resources/5/purge" || got[0].Status != 201 ||
+		!strings.Contains(got[0].Body, `"/a.html"`) || got[1].Status != 404 {
+		t.Fatalf("requests: %+v", got)
+	}
+	if got[0].Headers["authorization"] != "APIKey go-key-R2d9" && !strings.EqualFold(got[0].Headers["authorization"], "apikey go-key-R2d9") {
+		t.Fatalf("authorization header %q", got[0].Headers["authorization"])
+	}
+	emu.ClearRequests()
+	if n := len(emu.Requests()); n != 0 {
+		t.Fatalf("%d requests after ClearRequests", n)
+	}
+}
+
+func TestStopEndsTheProcess(t *testing.T) {
+	emu := gcdntest.Start(t)
+	addr := strings.TrimPrefix(emu.URL(), "http://")
+	emu.Stop()
+	emu.Stop() // idempotent
+	if conn, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("%s still accepts connections after Stop", addr)
+	}
+}
+
+func TestResourcesFaultsConfigReset(t *testing.T) {
+	emu := gcdntest.Start(t)
+	c := client(t, emu)
+	ctx := context.Background()
+	r := emu.AddResource(7, gcdntest.Inactive(), gcdntest.Refusal("primary"))
+	if r["active"] != false || r["refusal"] != "primary" {
+		t.Fatalf("resource %v", r)
+	}
+	if _, ok := emu.Resource(7); !ok {
+		t.Fatal("resource 7 missing")
+	}
+	if !emu.RemoveResource(7) || emu.RemoveResource(7) {
+		t.Fatal("RemoveResource")
+	}
+	if _, ok := emu.Resource(7); ok {
+		t.Fatal("resource 7 still there")
+	}
+
+	emu.AddResource(5)
+	emu.SetFault(gcdntest.Fault{PathPrefix: "/cdn/resources/5/", Action: gcdntest.Respond(503, map[string]any{"errors": []string{"busy"}}, nil)})
+	if err := c.PurgeAll(ctx, 5); !errors.Is(err, gcdn.ErrServer) || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("want a 503 with the fault's body, got %v", err)
+	}
+	emu.SetFault(gcdntest.Fault{Method: "POST", Action: gcdntest.Drop()})
+	if err := c.PurgeAll(ctx, 5); !errors.Is(err, gcdn.ErrNetwork) {
+		t.Fatalf("want a network error, got %v", err)
+	}
+	emu.SetFault(gcdntest.Fault{Times: 3, Action: gcdntest.Drop()})
+	emu.ClearFaults()
+	emu.Configure(map[string]any{"url_requests": 1})
+	if err := c.PurgeURLs(ctx, 5, []string{"/1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PurgeURLs(ctx, 5, []string{"/2"}); !errors.Is(err, gcdn.ErrRateLimited) {
+		t.Fatalf("want rate limited, got %v", err)
+	}
+	var statuses []int
+	for _, r := range emu.Requests() {
+		statuses = append(statuses, r.Status)
+	}
+	if len(statuses) != 4 || statuses[0] != 503 || statuses[1] != 0 || statuses[2] != 201 || statuses[3] != 429 {
+		t.Fatalf("statuses %v", statuses)
+	}
+	emu.Reset()
+	if _, ok := emu.Resource(5); ok || len(emu.Requests()) != 0 {
+		t.Fatal("Reset kept state")
+	}
+}
+
+// cname / secondary host names / purge-by-URL refusal: honoured, or refused loudly by an
+// emulator that does not know them, never silently ignored.
+func TestNewResourceOptionsAreNeverIgnored(t *testing.T) {
+	emu := gcdntest.Start(t)
+	if _, err := emu.TryAddResource(9, gcdntest.Refusal("nonsense")); err == nil || !strings.Contains(err.Error(), "HTTP 400") {
+		t.Fatalf("a bad refusal: %v", err)
+	}
+	r, err := emu.TryAddResource(8, gcdntest.CNAME("cdn.example.org"), gcdntest.SecondaryHostnames("b.example.org"),
+		gcdntest.CannotPurgeByURLs())
+	if err != nil {
+		if !strings.Contains(err.Error(), "does not support") {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		if _, ok := emu.Resource(8); ok {
+			t.Fatal("the half-supported resource was left behind")
+		}
+		return
+	}
+	if r["cname"] != "cdn.example.org" {
+		t.Fatalf("cname %v", r["cname"])
+	}
+}
+
+func TestFindBinaryHonoursGCDNEmulator(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	t.Setenv("GCDN_EMULATOR", missing)
+	if _, err := gcdntest.FindBinary(); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("FindBinary with a wrong GCDN_EMULATOR: %v", err)
+	}
+	t.Setenv("GCDN_EMULATOR", "")
+	os.Unsetenv("GCDN_EMULATOR")
+	if p, err := gcdntest.FindBinary(); err != nil || !strings.HasSuffix(p, "gcdn-emulator") {
+		t.Fatalf("FindBinary: %q, %v", p, err)
+	}
+}

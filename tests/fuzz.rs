@@ -346,3 +346,216 @@ fn regression_deeply_nested_error_body() {
     }
     assert!(api_error::describe(400, body.as_bytes(), "").starts_with("HTTP 400"));
 }
+
+// ---- The purge job's parsers and planner (src/engine/job) ----
+
+mod job {
+    use super::cases;
+    use gcdn::engine::job::listing::{self, ReadLimits, ResourceInfo};
+    use gcdn::engine::job::plan::{plan, By, PlanLimits, ResourceIndex};
+    use gcdn::engine::job::{parse_full_url, Given, Job, Kind, Reason};
+    use gcdn::engine::validate::{self, ItemKind};
+    use gcdn::engine::Status;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use std::collections::HashSet;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// Strings that look like full URLs, and some that only nearly do.
+    fn full_url_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "(https|HTTPS|http|ftp)://[a-zA-Z0-9.:@_-]{0,20}(/[a-z0-9*?=&#.%]{0,8}){0,3}",
+            "https://[a-z]{1,5}\\.(com|net)(:[0-9]{1,4})?(/[a-z]{0,5}){0,3}(\\?[a-z=]{0,6})?",
+            any::<String>(),
+        ]
+    }
+
+    /// JSON entries shaped like resources, fields present, missing or of the wrong type.
+    fn resource_json() -> impl Strategy<Value = Value> {
+        let field = || {
+            prop_oneof![
+                Just(Value::Null),
+                any::<i64>().prop_map(Value::from),
+                "[a-zA-Z.]{0,10}".prop_map(Value::from),
+                any::<bool>().prop_map(Value::from),
+                prop::collection::vec("[a-z.]{0,8}", 0..3).prop_map(|v| json!(v)),
+            ]
+        };
+        (
+            field(),
+            field(),
+            field(),
+            field(),
+            field(),
+            field(),
+            any::<u8>(),
+        )
+            .prop_map(|(id, cname, sec, active, deleted, urls, drop)| {
+                let mut m = serde_json::Map::new();
+                for (i, (k, v)) in [
+                    ("id", id),
+                    ("cname", cname),
+                    ("secondaryHostnames", sec),
+                    ("active", active),
+                    ("deleted", deleted),
+                    ("can_purge_by_urls", urls),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if drop & (1 << i) == 0 {
+                        m.insert(k.to_owned(), v);
+                    }
+                }
+                Value::Object(m)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        #[test]
+        fn full_urls_accepted_are_https_with_host_and_path(url in full_url_like()) {
+            match parse_full_url(3, &url) {
+                Ok(p) => {
+                    prop_assert!(url[..8].eq_ignore_ascii_case("https://"));
+                    let host = &url[p.host_at..p.host_at + p.host_len];
+                    prop_assert!(!host.is_empty());
+                    prop_assert!(host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+                    let path = &url[p.path_at..];
+                    prop_assert!(validate::item(ItemKind::Url, 0, path).is_ok());
+                    prop_assert!(!path.contains('#'));
+                    prop_assert!(!url[..p.path_at].contains('@'));
+                }
+                Err(e) => {
+                    prop_assert!(e.message.starts_with("full URL 3 "), "{}", e.message);
+                    prop_assert!(!e.message.chars().any(char::is_control), "{:?}", e.message);
+                    prop_assert!(e.message.chars().count() < 600);
+                    // Whatever precedes an '@' (a password, maybe) is never quoted.
+                    if let Some((before, _)) = url.split_once('@') {
+                        if let Some(secret) = before.rsplit_once(':').map(|(_, pw)| pw) {
+                            if secret.len() >= 6 {
+                                prop_assert!(!e.message.contains(secret), "{}", e.message);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn listings_of_any_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = listing::parse_page("r", &body, listing::resource_entry);
+            let _ = listing::parse_page("s", &body, listing::purge_status_entry);
+        }
+
+        #[test]
+        fn every_entry_is_kept_or_counted(entries in prop::collection::vec(resource_json(), 0..40), envelope in any::<bool>()) {
+            let n = entries.len();
+            let body = if envelope {
+                json!({"count": n, "next": null, "results": entries}).to_string()
+            } else {
+                Value::Array(entries).to_string()
+            };
+            let page = listing::parse_page("r", body.as_bytes(), listing::resource_entry).unwrap();
+            prop_assert_eq!(page.entries.len() + page.malformed, n);
+            for r in &page.entries {
+                prop_assert!(r.id > 0);
+                prop_assert_eq!(r.cname.to_ascii_lowercase(), r.cname.clone());
+            }
+        }
+
+        #[test]
+        fn purge_statuses_of_any_json_never_panic(v in super::error_json()) {
+            let body = json!({"results": [v.clone(), {"x": v}]}).to_string();
+            let page = listing::parse_page("s", body.as_bytes(), listing::purge_status_entry).unwrap();
+            prop_assert_eq!(page.entries.len() + page.malformed, 2);
+        }
+
+        #[test]
+        fn times_round_trip_and_never_panic(secs in 0u64..8_000_000_000, text in any::<String>()) {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            prop_assert_eq!(listing::parse_time(&listing::format_time(t)), Some(t));
+            let _ = listing::parse_time(&text);
+        }
+
+        /// A server answering pages at random: the reader always ends, within its page limit,
+        /// and a listing that does not end is a protocol error.
+        #[test]
+        fn paged_reading_always_ends(pages in prop::collection::vec((0usize..4, prop::option::of(0u64..20), any::<bool>()), 1..30)) {
+            let limits = ReadLimits { page_size: 3, max_pages: 12, max_entries: 25 };
+            let mut served = 0usize;
+            let result = listing::read_paged("r", "/cdn/resources", limits, |_| {
+                let (n, next, envelope) = pages[served % pages.len()];
+                served += 1;
+                let results: Vec<Value> = (0..n).map(|i| json!({"id": served * 10 + i + 1, "cname": "a"})).collect();
+                let body = if envelope {
+                    json!({"count": 1000, "next": next.map(|o| format!("https://x/?offset={o}")), "results": results})
+                } else {
+                    Value::Array(results)
+                };
+                Ok(body.to_string().into_bytes())
+            }, listing::resource_entry, |_| true);
+            prop_assert!(served <= limits.max_pages);
+            if let Err(e) = result {
+                prop_assert_eq!(e.status, Status::Protocol);
+            }
+        }
+
+        /// Every item of a job ends up exactly once: in one request, or left out with a reason
+        /// that holds; requests stay within the limits and repeat nothing.
+        #[test]
+        fn every_item_is_planned_once_or_left_out(
+            items in prop::collection::vec((1i64..4, 0u8..4, "/[ab]{0,2}(/[ab*]{0,2})?(\\?[v]{0,1})?", "[ab]{1}"), 1..60),
+            max_urls in 1usize..5, max_patterns in 1usize..4,
+        ) {
+            let mut job = Job::new();
+            for (rid, kind, path, host) in &items {
+                let _ = match kind {
+                    0 => job.add_urls(*rid, &[path]),
+                    1 => job.add_patterns(*rid, &[path]),
+                    2 if path.len() % 5 == 0 => job.add_all(*rid),
+                    _ => job.add_full_urls(&[format!("https://{host}.example.com{path}")]),
+                };
+            }
+            let index = ResourceIndex::new(vec![ResourceInfo {
+                id: 1, cname: "a.example.com".into(), secondary_hostnames: vec![],
+                active: true, deleted: false, can_purge_by_urls: true,
+            }]);
+            let d = job.data();
+            let p = plan(d, &index, PlanLimits { max_urls, max_patterns });
+            let mut planned = 0usize;
+            let mut seen: HashSet<(i64, Kind, &str)> = HashSet::new();
+            for r in &p.requests {
+                match r.kind {
+                    Kind::Urls => prop_assert!(!r.items.is_empty() && r.items.len() <= max_urls),
+                    Kind::Patterns => prop_assert!(!r.items.is_empty() && r.items.len() <= max_patterns),
+                    Kind::All => prop_assert!(r.items.is_empty()),
+                }
+                planned += r.items.len().max(usize::from(r.kind == Kind::All));
+                for s in &r.items {
+                    prop_assert!(seen.insert((r.resource_id, r.kind, d.str(*s))), "sent twice");
+                }
+            }
+            let alls: HashSet<i64> = p.requests.iter().filter(|r| r.kind == Kind::All).map(|r| r.resource_id).collect();
+            for s in &p.skipped {
+                let e = &d.entries()[s.entry as usize];
+                match s.reason {
+                    Reason::NoResource => prop_assert!(e.given == Given::FullUrl && s.resource_id.is_none()),
+                    Reason::Covered => match s.by.unwrap() {
+                        By::All => prop_assert!(alls.contains(&s.resource_id.unwrap())),
+                        By::Pattern(span) => {
+                            let prefix = d.str(span).trim_end_matches('*');
+                            let sent = d.str(d.sent_span(e));
+                            let sent = sent.split('?').next().unwrap();
+                            prop_assert!(sent.starts_with(prefix), "{sent} under {prefix}");
+                        }
+                    },
+                    Reason::Duplicate => {}
+                    other => prop_assert!(false, "unexpected {:?}", other),
+                }
+            }
+            prop_assert_eq!(planned + p.skipped.len(), d.entries().len());
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod job;
 pub mod limits;
 pub mod retry;
 pub mod validate;

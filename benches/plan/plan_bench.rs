@@ -1,0 +1,91 @@
+//! Planning a purge job of 1,000,000 URLs over 50 resources: how long it takes and how much
+//! memory it needs. Pure CPU and memory: nothing is sent.
+//!
+//! Run with `benches/plan/run.sh` (release build). Prints one JSON object per case:
+//! `{"case", "urls", "resources", "build_ms", "plan_ms", "requests", "skipped",
+//!   "rss_before_kib", "rss_job_kib", "peak_kib"}`, where `peak_kib` is the process's peak
+//! resident set (VmHWM) after planning, and `rss_job_kib` the resident set once the job is
+//! built (its own storage), before planning.
+
+use std::time::Instant;
+
+use gcdn::engine::job::listing::ResourceInfo;
+use gcdn::engine::job::plan::{plan, PlanLimits, ResourceIndex};
+use gcdn::engine::job::Job;
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let urls: usize = std::env::args()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let case = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "full_urls".into());
+    let resources = 50usize;
+    let rss_before = status_kib("VmRSS:");
+    let t = Instant::now();
+    let mut job = Job::new();
+    let index = if case == "full_urls" {
+        // Full URLs over 50 hosts, 1 in 20 a repeat; resources listed with their cnames.
+        // Added 10,000 at a time, so that the bench's own list does not count.
+        for start in (0..urls).step_by(10_000) {
+            let list: Vec<String> = (start..(start + 10_000).min(urls))
+                .map(|i| {
+                    let n = if i % 20 == 19 { i - 7 } else { i };
+                    format!(
+                        "https://cdn{}.example.com/assets/{}/file-{n}.js?v=3",
+                        n % resources,
+                        n % 997
+                    )
+                })
+                .collect();
+            job.add_full_urls(&list).expect("valid URLs");
+        }
+        ResourceIndex::new(
+            (0..resources as i64)
+                .map(|i| ResourceInfo {
+                    id: i + 1,
+                    cname: format!("cdn{i}.example.com"),
+                    secondary_hostnames: vec![],
+                    active: true,
+                    deleted: false,
+                    can_purge_by_urls: true,
+                })
+                .collect(),
+        )
+    } else {
+        // Paths by resource id, with a pattern per resource covering a tenth of them.
+        for r in 0..resources {
+            let list: Vec<String> = (0..urls / resources)
+                .map(|i| format!("/assets/{}/file-{i}.js?v=3", i % 10))
+                .collect();
+            job.add_urls(r as i64 + 1, &list).expect("valid paths");
+            drop(list);
+            job.add_patterns(r as i64 + 1, &["/assets/7/*"]).unwrap();
+        }
+        ResourceIndex::default()
+    };
+    let build_ms = t.elapsed().as_millis();
+    let rss_job = status_kib("VmRSS:");
+    let t = Instant::now();
+    let p = plan(job.data(), &index, PlanLimits::default());
+    let plan_ms = t.elapsed().as_millis();
+    let peak = status_kib("VmHWM:");
+    println!(
+        "{{\"case\":\"{case}\",\"urls\":{urls},\"resources\":{resources},\"build_ms\":{build_ms},\
+         \"plan_ms\":{plan_ms},\"requests\":{},\"skipped\":{},\"rss_before_kib\":{rss_before},\
+         \"rss_job_kib\":{rss_job},\"peak_kib\":{peak}}}",
+        p.requests.len(),
+        p.skipped.len()
+    );
+}

@@ -4,8 +4,9 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::account::Intervals;
 use super::error::{contains_secret, quote, Error, Result};
-use super::limits::Intervals;
+use super::log::{Level, LogFn, LogSetting};
 use ureq::http::Uri;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";
@@ -34,6 +35,9 @@ pub struct Options {
     pub user_agent_suffix: Option<String>,
     /// A PEM file of CA certificates to trust instead of the bundled roots.
     pub ca_file: Option<PathBuf>,
+    /// The log function and its maximum level (see [`super::log`]). `None`: stderr if
+    /// `GCDN_LOG` names a level when the client is made, else no logging.
+    pub log: Option<LogSetting>,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
             purge_intervals: None,
             user_agent_suffix: None,
             ca_file: None,
+            log: None,
         }
     }
 }
@@ -60,6 +65,7 @@ impl std::fmt::Debug for Options {
             .field("purge_intervals", &self.purge_intervals)
             .field("user_agent_suffix", &self.user_agent_suffix)
             .field("ca_file", &self.ca_file)
+            .field("log", &self.log)
             .finish()
     }
 }
@@ -112,6 +118,20 @@ impl Options {
             Some(suffix.to_owned())
         };
         Ok(())
+    }
+
+    /// Send the records of every call at or below `max_level` to `log`, called on the
+    /// thread running the call (possibly several at once), never under a lock of gcdn.
+    pub fn set_log(&mut self, log: LogFn, max_level: Level) {
+        self.log = Some(LogSetting {
+            sink: log,
+            max_level,
+        });
+    }
+
+    /// No log function: back to `GCDN_LOG`.
+    pub fn clear_log(&mut self) {
+        self.log = None;
     }
 
     pub fn set_ca_file(&mut self, path: &str) -> Result<()> {

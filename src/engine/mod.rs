@@ -1,5 +1,10 @@
 //! The safe Rust core. It knows nothing of C: validation, retries, pacing and HTTP live here.
+//!
+//! `client` holds the operations; `request` one request's retry loop; `wait` the call
+//! context, through which every wait goes; `pacer` the client-wide pacer; `account` the
+//! account's limits; `retry` the pure retry decisions; `http` the transport.
 
+pub mod account;
 pub mod api_error;
 pub mod cancel;
 pub mod client;
@@ -7,11 +12,18 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod job;
-pub mod limits;
+pub mod log;
+pub mod pacer;
+pub mod request;
 pub mod retry;
 pub mod validate;
+pub mod wait;
 
+pub use account::{AccountLimits, Intervals};
 pub use cancel::CancelToken;
 pub use client::{Client, DeleteOptions, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 pub use config::Options;
 pub use error::{Error, Result, Status};
+pub use pacer::{PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
+pub use request::{Failed, SentInfo};
+pub use wait::{CallCtx, CallSettings, Note, Observer, WaitReason};

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
+
+use super::wait::WaitReason;
 
 /// Why an attempt failed, as far as retrying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,12 +18,11 @@ pub enum FailureClass {
     Final,
 }
 
-/// The limits one request's retries live within.
+/// The limits one request's retries live within. The wait budget and the deadline are the
+/// call context's business (`wait.rs`): this only decides what to wait, and why.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     pub max_retries: u32,
-    /// Total time one request may spend waiting on 429s and `Retry-After`.
-    pub wait_budget: Duration,
     /// The wait after a 429 without `Retry-After`: until the rate window can have reopened.
     /// Zero when no interval is known (an endpoint with no documented limit): the waits
     /// then grow as the backoff does.
@@ -38,7 +39,8 @@ pub const MAX_RATE_LIMITED_RETRIES: u32 = 32;
 /// What to do after a failed attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    RetryAfter(Duration),
+    /// Wait this long (for this reason), then try again.
+    RetryAfter(Duration, WaitReason),
     /// Stop, and tell the caller why retrying stopped (empty when it never applied).
     GiveUp(String),
 }
@@ -49,7 +51,6 @@ pub struct RetryState {
     pub attempts: u32,
     transient_retries: u32,
     rate_limited_retries: u32,
-    waited: Duration,
 }
 
 impl RetryState {
@@ -72,46 +73,48 @@ impl RetryState {
                     return Decision::GiveUp(self.attempts_note());
                 }
                 let wait = match retry_after {
-                    Some(asked) => match self.spend(policy, asked) {
-                        Some(w) => w,
-                        None => return Decision::GiveUp(self.beyond_budget_note(policy, asked)),
-                    },
-                    None => backoff(self.transient_retries),
+                    Some(asked) => Decision::RetryAfter(asked, WaitReason::RetryAfter),
+                    None => {
+                        Decision::RetryAfter(backoff(self.transient_retries), WaitReason::Backoff)
+                    }
                 };
                 self.transient_retries += 1;
-                Decision::RetryAfter(wait)
+                wait
             }
             FailureClass::RateLimited => {
-                if self.rate_limited_retries >= MAX_RATE_LIMITED_RETRIES {
-                    return Decision::GiveUp(format!(
-                        "still rate limited after waiting {} times",
-                        self.rate_limited_retries
-                    ));
-                }
                 let interval = if policy.rate_limit_interval.is_zero() {
                     backoff(self.rate_limited_retries)
                 } else {
                     policy.rate_limit_interval
                 };
-                self.rate_limited_retries += 1;
-                let base = retry_after.unwrap_or(interval).max(MIN_RATE_LIMIT_WAIT);
-                // A little jitter, so clients sharing a window do not come back together.
-                let wait = base + jitter(base.min(Duration::from_secs(10)) / 20);
-                match self.spend(policy, wait) {
-                    Some(w) => Decision::RetryAfter(w),
-                    None => Decision::GiveUp(self.beyond_budget_note(policy, base)),
+                match self.rate_limited(retry_after.unwrap_or(interval)) {
+                    Ok(wait) => Decision::RetryAfter(
+                        wait,
+                        if retry_after.is_some() {
+                            WaitReason::RetryAfter
+                        } else {
+                            WaitReason::RateLimited
+                        },
+                    ),
+                    Err(note) => Decision::GiveUp(note),
                 }
             }
         }
     }
 
-    fn spend(&mut self, policy: &Policy, wait: Duration) -> Option<Duration> {
-        let total = self.waited.checked_add(wait)?;
-        if total > policy.wait_budget {
-            return None;
+    /// Count a 429 and turn the wait it asks for into the wait to make: at least
+    /// [`MIN_RATE_LIMIT_WAIT`], plus a little jitter so that clients sharing a window do not
+    /// come back together. An error once [`MAX_RATE_LIMITED_RETRIES`] were waited out.
+    pub fn rate_limited(&mut self, asked: Duration) -> Result<Duration, String> {
+        if self.rate_limited_retries >= MAX_RATE_LIMITED_RETRIES {
+            return Err(format!(
+                "still rate limited after waiting {} times",
+                self.rate_limited_retries
+            ));
         }
-        self.waited = total;
-        Some(wait)
+        self.rate_limited_retries += 1;
+        let base = asked.max(MIN_RATE_LIMIT_WAIT);
+        Ok(base + jitter(base.min(Duration::from_secs(10)) / 20))
     }
 
     fn attempts_note(&self) -> String {
@@ -119,16 +122,6 @@ impl RetryState {
             0 | 1 => String::new(),
             n => format!("after {n} attempts"),
         }
-    }
-
-    fn beyond_budget_note(&self, policy: &Policy, asked: Duration) -> String {
-        format!(
-            "the next try could come only after {} more, past the rate-limit wait budget of {} \
-             ({} already waited); raise max_rate_limit_wait to wait longer",
-            secs(asked),
-            secs(policy.wait_budget),
-            secs(self.waited)
-        )
     }
 }
 
@@ -150,7 +143,7 @@ pub fn jitter(max: Duration) -> Duration {
 
 /// splitmix64 over a shared counter: good enough to spread retries, no crate needed.
 fn next_random() -> u64 {
-    static STATE: Lazy<AtomicU64> = Lazy::new(|| {
+    static STATE: LazyLock<AtomicU64> = LazyLock::new(|| {
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -195,7 +188,6 @@ mod tests {
     fn policy() -> Policy {
         Policy {
             max_retries: 2,
-            wait_budget: Duration::from_secs(150),
             rate_limit_interval: Duration::from_secs(30),
         }
     }
@@ -226,7 +218,7 @@ mod tests {
             s.attempts += 1;
             assert!(matches!(
                 s.decide(&p, FailureClass::Transient, None),
-                Decision::RetryAfter(_)
+                Decision::RetryAfter(_, WaitReason::Backoff)
             ));
         }
         s.attempts += 1;
@@ -268,39 +260,24 @@ mod tests {
                 FailureClass::Transient,
                 Some(Duration::from_secs(7))
             ),
-            Decision::RetryAfter(Duration::from_secs(7))
-        );
-        let mut s = RetryState::new();
-        let d = s.decide(
-            &policy(),
-            FailureClass::Transient,
-            Some(Duration::from_secs(3600)),
-        );
-        assert!(
-            matches!(d, Decision::GiveUp(ref m) if m.contains("3600 s")),
-            "{d:?}"
+            Decision::RetryAfter(Duration::from_secs(7), WaitReason::RetryAfter)
         );
     }
 
     #[test]
-    fn rate_limits_wait_for_the_window_within_the_budget() {
+    fn rate_limits_wait_for_the_window() {
         let p = policy();
         let mut s = RetryState::new();
-        let mut total = Duration::ZERO;
         let mut waits = 0;
-        while let Decision::RetryAfter(w) = s.decide(&p, FailureClass::RateLimited, None) {
+        while let Decision::RetryAfter(w, why) = s.decide(&p, FailureClass::RateLimited, None) {
+            assert_eq!(why, WaitReason::RateLimited);
             assert!(
                 w >= Duration::from_secs(30) && w <= Duration::from_millis(31_500),
                 "{w:?}"
             );
-            total += w;
             waits += 1;
         }
-        assert_eq!(
-            waits, 4,
-            "150 s of budget holds four 30 s waits and some jitter"
-        );
-        assert!(total <= p.wait_budget);
+        assert_eq!(waits, MAX_RATE_LIMITED_RETRIES);
     }
 
     #[test]
@@ -312,16 +289,7 @@ mod tests {
             Some(Duration::from_secs(2)),
         );
         assert!(
-            matches!(d, Decision::RetryAfter(w) if w >= Duration::from_secs(2) && w <= Duration::from_millis(2100))
-        );
-        let p = Policy {
-            wait_budget: Duration::ZERO,
-            ..policy()
-        };
-        let d = RetryState::new().decide(&p, FailureClass::RateLimited, None);
-        assert!(
-            matches!(d, Decision::GiveUp(ref m) if m.contains("max_rate_limit_wait")),
-            "{d:?}"
+            matches!(d, Decision::RetryAfter(w, WaitReason::RetryAfter) if w >= Duration::from_secs(2) && w <= Duration::from_millis(2100))
         );
     }
 
@@ -333,40 +301,25 @@ mod tests {
         };
         let mut s = RetryState::new();
         let mut waits = Vec::new();
-        while let Decision::RetryAfter(w) = s.decide(&p, FailureClass::RateLimited, None) {
+        while let Decision::RetryAfter(w, _) = s.decide(&p, FailureClass::RateLimited, None) {
             waits.push(w);
         }
         assert!(waits.windows(2).take(4).all(|w| w[1] > w[0]), "{waits:?}");
-        assert!(
-            waits.len() < 25,
-            "{} requests in the budget",
-            waits.len() + 1
-        );
     }
 
     #[test]
     fn a_zero_retry_after_cannot_spin() {
         let mut s = RetryState::new();
         let mut waits = 0;
-        while let Decision::RetryAfter(w) =
+        while let Decision::RetryAfter(w, _) =
             s.decide(&policy(), FailureClass::RateLimited, Some(Duration::ZERO))
         {
             assert!(w >= MIN_RATE_LIMIT_WAIT);
             waits += 1;
         }
         assert_eq!(waits, MAX_RATE_LIMITED_RETRIES);
-        let p = Policy {
-            wait_budget: Duration::from_secs(1),
-            ..policy()
-        };
         let mut s = RetryState::new();
-        let mut waits = 0;
-        while let Decision::RetryAfter(_) =
-            s.decide(&p, FailureClass::RateLimited, Some(Duration::ZERO))
-        {
-            waits += 1;
-        }
-        assert!(waits <= 4, "{waits}");
+        assert!(s.rate_limited(Duration::ZERO).unwrap() >= MIN_RATE_LIMIT_WAIT);
     }
 
     #[test]

@@ -1,0 +1,476 @@
+//! The client-wide pacer: when the next purge request on a (resource, kind) may go out.
+//!
+//! One [`Pacer`] lives with each client (clones and clients derived with `with_call_timeout` /
+//! `with_cancel` share it), so every call and thread of the client paces against the same
+//! history. A limit is N requests per window W ([`Window`]): up to N sends at once, then the
+//! next slot is when the oldest of the last N leaves the window, plus [`margin`]. The history
+//! is kept by a [`SlotStore`]: [`InProcessStore`] here, a shared (Redis) store elsewhere; when
+//! a store fails, the pacer falls back to its own in-process store for that request.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The two rate limits of purges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaceKind {
+    /// Purges by URL.
+    Urls,
+    /// Purges by pattern AND purge-all: documented as separate one-a-minute limits, paced as
+    /// one key (the account's limits have one field for both), so that a wrong guess costs
+    /// time, not 429s.
+    Patterns,
+}
+
+impl PaceKind {
+    /// `URL` / `pattern`, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            PaceKind::Urls => "URL",
+            PaceKind::Patterns => "pattern",
+        }
+    }
+}
+
+/// What the pacer keeps a history for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PaceKey {
+    pub resource_id: i64,
+    pub kind: PaceKind,
+}
+
+/// A rate limit: `requests` per `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl Window {
+    /// One request per `interval` (`gcdn_options_set_purge_intervals_ms`).
+    pub fn one_per(interval: Duration) -> Window {
+        Window {
+            requests: 1,
+            per: interval,
+        }
+    }
+
+    /// The documented limit: 2 URL purges a minute; 1 pattern purge or purge-all a minute.
+    pub fn documented(kind: PaceKind) -> Window {
+        match kind {
+            PaceKind::Urls => Window {
+                requests: 2,
+                per: Duration::from_secs(60),
+            },
+            PaceKind::Patterns => Window {
+                requests: 1,
+                per: Duration::from_secs(60),
+            },
+        }
+    }
+
+    /// `W / N`: the average spacing of requests at this rate.
+    pub fn interval(self) -> Duration {
+        self.per / self.requests.max(1)
+    }
+
+    /// `2/60 s`, for messages.
+    pub fn describe(self) -> String {
+        format!("{}/{}", self.requests, super::retry::secs(self.per))
+    }
+}
+
+/// When the request may go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Reserved: go after this long (ZERO = now).
+    At(Duration),
+    /// NOT reserved: the slot opens only this far from now.
+    TooFar(Duration),
+}
+
+/// A store that could not answer. Its message never contains a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    pub message: String,
+}
+
+/// Where the send history lives.
+pub trait SlotStore: Send + Sync {
+    /// Reserve the earliest slot for `key` under `window` (plus [`margin`]`(window)`),
+    /// unless it is further than `max_wait` from now.
+    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError>;
+    /// The API answered 429 on `key`: no slot for anyone before `after` from now.
+    fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Result<(), StoreError>;
+    /// For messages/logs: "in-process" or "redis://host:port/db" (never a password).
+    fn describe(&self) -> String;
+}
+
+/// The smallest safety margin: above the scheduling and loopback jitter between reserving a
+/// slot and the request's arrival, even with 8 threads on a loaded machine.
+pub const MIN_MARGIN: Duration = Duration::from_millis(50);
+
+/// The safety margin added to every window: 2 % of it (1.2 s of the documented minute), at
+/// least [`MIN_MARGIN`], and never more than the window itself. The pacer measures from the
+/// moment a slot is reserved, the API from the request's arrival: a pacer exactly at the
+/// limit meets 429s from that jitter alone.
+pub fn margin(window: Window) -> Duration {
+    (window.per / 50).max(MIN_MARGIN).min(window.per)
+}
+
+/// At most this many keys are remembered before stale ones (no send inside their window, no
+/// deferral pending) are forgotten.
+const PRUNE_ABOVE: usize = 4096;
+
+#[derive(Debug, Default)]
+struct KeyState {
+    /// Reserved send times, oldest first; only those that still constrain a slot.
+    sent: VecDeque<Instant>,
+    /// No slot before this (a 429 was met).
+    not_before: Option<Instant>,
+    /// The window and margin of the last slot taken.
+    span: Duration,
+}
+
+impl KeyState {
+    fn stale(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| t <= now)
+            && self.sent.back().is_none_or(|&t| t + self.span <= now)
+    }
+}
+
+/// The send history of one process, keyed by [`PaceKey`].
+#[derive(Debug, Default)]
+pub struct InProcessStore {
+    keys: Mutex<HashMap<PaceKey, KeyState>>,
+}
+
+impl InProcessStore {
+    pub fn new() -> InProcessStore {
+        InProcessStore::default()
+    }
+
+    /// [`SlotStore::take`], at `now` (tests pass their own clock).
+    pub fn take_at(&self, key: PaceKey, window: Window, max_wait: Duration, now: Instant) -> Slot {
+        let n = window.requests.max(1) as usize;
+        let span = window.per + margin(window);
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() > PRUNE_ABOVE {
+            keys.retain(|_, s| !s.stale(now));
+        }
+        let state = keys.entry(key).or_default();
+        state.span = span;
+        // Sends a whole window (and margin) before now constrain nothing.
+        while state.sent.len() > n || state.sent.front().is_some_and(|&t| t + span <= now) {
+            state.sent.pop_front();
+        }
+        let mut at = now;
+        if state.sent.len() >= n {
+            at = at.max(state.sent[state.sent.len() - n] + span);
+        }
+        if let Some(t) = state.not_before {
+            at = at.max(t);
+        }
+        let wait = at - now;
+        if wait > max_wait {
+            return Slot::TooFar(wait);
+        }
+        // Kept in order, so that the N-th newest is always at `len - n`.
+        let i = state.sent.partition_point(|&t| t <= at);
+        state.sent.insert(i, at);
+        while state.sent.len() > n {
+            state.sent.pop_front();
+        }
+        Slot::At(wait)
+    }
+
+    /// [`SlotStore::defer`], at `now`.
+    pub fn defer_at(&self, key: PaceKey, after: Duration, now: Instant) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let state = keys.entry(key).or_default();
+        let until = now + after;
+        state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
+    }
+}
+
+impl SlotStore for InProcessStore {
+    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError> {
+        Ok(self.take_at(key, window, max_wait, Instant::now()))
+    }
+
+    fn defer(&self, key: PaceKey, _window: Window, after: Duration) -> Result<(), StoreError> {
+        self.defer_at(key, after, Instant::now());
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "in-process".to_owned()
+    }
+}
+
+/// A store failed; the pacer used its in-process history instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    /// The failed store's [`SlotStore::describe`].
+    pub store: String,
+    pub error: StoreError,
+}
+
+/// One per client: its store, and the in-process history it falls back on.
+pub struct Pacer {
+    store: Arc<dyn SlotStore>,
+    /// `None` when `store` is the in-process one already.
+    local: Option<InProcessStore>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer")
+            .field("store", &self.store.describe())
+            .finish()
+    }
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::in_process()
+    }
+}
+
+impl Pacer {
+    /// A pacer whose history lives in this process only.
+    pub fn in_process() -> Pacer {
+        Pacer {
+            store: Arc::new(InProcessStore::new()),
+            local: None,
+        }
+    }
+
+    /// A pacer over `store`, falling back on an in-process history when the store fails.
+    pub fn with_store(store: Arc<dyn SlotStore>) -> Pacer {
+        Pacer {
+            store,
+            local: Some(InProcessStore::new()),
+        }
+    }
+
+    /// The store's description, for messages.
+    pub fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    /// [`SlotStore::take`] on the store, else on the in-process fallback (and why).
+    pub fn take(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> (Slot, Option<Fallback>) {
+        match self.store.take(key, window, max_wait) {
+            Ok(slot) => (slot, None),
+            Err(error) => {
+                let local = self.local.as_ref().expect("only a foreign store fails");
+                let slot = local.take_at(key, window, max_wait, Instant::now());
+                (slot, Some(self.fallback(error)))
+            }
+        }
+    }
+
+    /// [`SlotStore::defer`] on the store and the fallback history.
+    pub fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Option<Fallback> {
+        if let Some(local) = &self.local {
+            local.defer_at(key, after, Instant::now());
+        }
+        self.store
+            .defer(key, window, after)
+            .err()
+            .map(|e| self.fallback(e))
+    }
+
+    fn fallback(&self, error: StoreError) -> Fallback {
+        Fallback {
+            store: self.store.describe(),
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URLS: PaceKey = PaceKey {
+        resource_id: 5,
+        kind: PaceKind::Urls,
+    };
+    const MS: Duration = Duration::from_millis(1);
+
+    fn w(n: u32, ms: u64) -> Window {
+        Window {
+            requests: n,
+            per: Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn the_margin_is_documented() {
+        assert_eq!(
+            margin(Window::documented(PaceKind::Urls)),
+            Duration::from_millis(1200)
+        );
+        assert_eq!(margin(w(1, 1000)), MIN_MARGIN);
+        assert_eq!(margin(w(1, 10_000)), Duration::from_millis(200));
+        assert_eq!(margin(w(1, 3)), 3 * MS, "never more than the window");
+    }
+
+    #[test]
+    fn n_at_once_then_when_the_oldest_leaves_the_window() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(2, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = Duration::from_secs(100);
+        assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(Duration::ZERO));
+        assert_eq!(
+            s.take_at(URLS, win, big, t0 + 10 * MS),
+            Slot::At(Duration::ZERO)
+        );
+        // The third waits for the first to leave.
+        assert_eq!(
+            s.take_at(URLS, win, big, t0 + 20 * MS),
+            Slot::At(span - 20 * MS)
+        );
+        // The fourth for the second.
+        assert_eq!(
+            s.take_at(URLS, win, big, t0 + 20 * MS),
+            Slot::At(span + 10 * MS - 20 * MS)
+        );
+        // The fifth for the third, which goes at t0 + span.
+        assert_eq!(
+            s.take_at(URLS, win, big, t0 + 20 * MS),
+            Slot::At(2 * span - 20 * MS)
+        );
+        // Other keys are independent.
+        let other = PaceKey {
+            kind: PaceKind::Patterns,
+            ..URLS
+        };
+        assert_eq!(s.take_at(other, win, big, t0), Slot::At(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_slot_too_far_is_not_reserved() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        assert_eq!(
+            s.take_at(URLS, win, Duration::ZERO, t0),
+            Slot::At(Duration::ZERO)
+        );
+        assert_eq!(s.take_at(URLS, win, 100 * MS, t0), Slot::TooFar(span));
+        assert_eq!(s.take_at(URLS, win, 100 * MS, t0), Slot::TooFar(span));
+        assert_eq!(s.take_at(URLS, win, span, t0), Slot::At(span));
+        assert_eq!(s.take_at(URLS, win, span, t0), Slot::TooFar(2 * span));
+    }
+
+    #[test]
+    fn a_deferral_moves_every_later_slot() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(2, 1000);
+        let big = Duration::from_secs(100);
+        s.defer_at(URLS, 3000 * MS, t0);
+        assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(3000 * MS));
+        assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(3000 * MS));
+        // A shorter deferral does not shorten a longer one.
+        s.defer_at(URLS, 10 * MS, t0);
+        let span = 1000 * MS + margin(win);
+        assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(3000 * MS + span));
+    }
+
+    #[test]
+    fn old_sends_are_forgotten() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 100);
+        assert_eq!(s.take_at(URLS, win, MS, t0), Slot::At(Duration::ZERO));
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(s.take_at(URLS, win, MS, later), Slot::At(Duration::ZERO));
+        for id in 0..(PRUNE_ABOVE as i64 + 10) {
+            let key = PaceKey {
+                resource_id: id + 100,
+                kind: PaceKind::Urls,
+            };
+            s.take_at(key, win, MS, t0);
+        }
+        s.take_at(URLS, win, big_wait(), later + Duration::from_secs(5));
+        assert!(s.keys.lock().unwrap().len() <= PRUNE_ABOVE + 11);
+        s.take_at(URLS, win, big_wait(), later + Duration::from_secs(6));
+        assert!(s.keys.lock().unwrap().len() < 10, "stale keys pruned");
+    }
+
+    fn big_wait() -> Duration {
+        Duration::from_secs(1000)
+    }
+
+    #[test]
+    fn threads_share_one_history() {
+        let s = Arc::new(InProcessStore::new());
+        let win = w(1, 10_000);
+        let waits: Vec<Duration> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let s = Arc::clone(&s);
+                    scope.spawn(move || match s.take(URLS, win, big_wait()).unwrap() {
+                        Slot::At(d) => d,
+                        Slot::TooFar(_) => panic!("too far"),
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut waits = waits;
+        waits.sort();
+        let span = win.per + margin(win);
+        for (i, pair) in waits.windows(2).enumerate() {
+            // Each slot one span after the one before (less the time the threads took).
+            assert!(
+                pair[1] - pair[0] > span - Duration::from_secs(1),
+                "{i}: {waits:?}"
+            );
+        }
+    }
+
+    struct Broken;
+    impl SlotStore for Broken {
+        fn take(&self, _: PaceKey, _: Window, _: Duration) -> Result<Slot, StoreError> {
+            Err(StoreError {
+                message: "connection refused".into(),
+            })
+        }
+        fn defer(&self, _: PaceKey, _: Window, _: Duration) -> Result<(), StoreError> {
+            Err(StoreError {
+                message: "connection refused".into(),
+            })
+        }
+        fn describe(&self) -> String {
+            "redis://127.0.0.1:1/0".into()
+        }
+    }
+
+    #[test]
+    fn a_failing_store_falls_back_to_the_local_history() {
+        let p = Pacer::with_store(Arc::new(Broken));
+        let win = w(1, 10_000);
+        let (slot, fb) = p.take(URLS, win, Duration::ZERO);
+        assert_eq!(slot, Slot::At(Duration::ZERO));
+        let fb = fb.unwrap();
+        assert_eq!(fb.store, "redis://127.0.0.1:1/0");
+        assert_eq!(fb.error.message, "connection refused");
+        let (slot, _) = p.take(URLS, win, Duration::ZERO);
+        assert!(matches!(slot, Slot::TooFar(_)), "{slot:?}");
+        assert!(p.defer(URLS, win, MS).is_some());
+        assert_eq!(Pacer::in_process().describe(), "in-process");
+    }
+}

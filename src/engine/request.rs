@@ -1,0 +1,520 @@
+//! One API request through the retry loop: attempts, the classification of answers, the
+//! pacing of purges (a slot from the client's pacer before every attempt, the key deferred on
+//! a 429) and the account's limits the pacer keeps to. Every wait goes through the call's
+//! [`Waits`](super::wait::Waits).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use ureq::http::Method;
+
+use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
+use super::api_error;
+use super::config::BaseUrl;
+use super::error::{quote, redact, Error, Status};
+use super::http::{Fault, Reply, Transport, BODY_CAP};
+use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
+use super::retry::{self, Decision, FailureClass, Policy, RetryState};
+use super::wait::{CallCtx, Note, Refused, WaitReason, Waits};
+
+/// The longest one read of the account's limits may take.
+const LIMITS_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every call of a client shares: the connection pool, the settings, what it knows of
+/// the account, and the pacer.
+pub(crate) struct Api {
+    pub transport: Transport,
+    pub base: BaseUrl,
+    pub max_retries: u32,
+    pub wait_budget: Duration,
+    /// Set by the caller, if at all: pacing by these, and the account's limits not read for it.
+    pub purge_intervals: Option<Intervals>,
+    pub account: Account,
+    pub pacer: Pacer,
+    /// To redact from any message, however it got there. Wiped on drop.
+    pub api_key: zeroize::Zeroizing<String>,
+    /// Told every note of every call (`Options::set_log` / `GCDN_LOG`).
+    pub logger: Option<std::sync::Arc<super::log::Logger>>,
+}
+
+/// One API request.
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    /// The whole URL (base included).
+    pub url: &'a str,
+    pub body: Option<&'a [u8]>,
+    /// How much of the answer's body to read.
+    pub cap: usize,
+    /// For purges: the key whose pacing every attempt keeps to.
+    pub pace: Option<PaceKey>,
+}
+
+/// A request that succeeded.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub info: SentInfo,
+    pub body: Vec<u8>,
+}
+
+/// What a successful request went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentInfo {
+    /// Attempts made, the successful one included.
+    pub attempts: u32,
+    /// The HTTP status of the answer (a 2xx).
+    pub http_status: u16,
+    /// 429 answers met on the way.
+    pub rate_limited: u32,
+}
+
+/// A request that failed for good.
+#[derive(Clone, Debug)]
+pub struct Failed {
+    pub error: Error,
+    /// An earlier attempt may have reached the server and been carried out: it failed in
+    /// transit, after the request could have been sent.
+    pub earlier_attempt_uncertain: bool,
+    /// Attempts made (0: nothing was sent).
+    pub attempts: u32,
+    /// The HTTP status of the last answer, if any came.
+    pub http_status: Option<u16>,
+    /// 429 answers met.
+    pub rate_limited: u32,
+}
+
+/// What a request has been through so far.
+#[derive(Default)]
+struct Tally {
+    uncertain: bool,
+    rate_limited: u32,
+    http_status: Option<u16>,
+}
+
+impl Api {
+    /// Wrap a final error, redacting the key from it whatever path it came by.
+    fn failed(&self, error: Error, state: &RetryState, tally: &Tally) -> Failed {
+        Failed {
+            error: error.redacted(&self.api_key),
+            earlier_attempt_uncertain: tally.uncertain,
+            attempts: state.attempts,
+            http_status: tally.http_status,
+            rate_limited: tally.rate_limited,
+        }
+    }
+
+    /// The path and query of `url`, below the base URL.
+    fn path_of<'u>(&self, url: &'u str) -> &'u str {
+        url.strip_prefix(self.base.as_str()).unwrap_or(url)
+    }
+
+    /// Send one API request, retrying as the policy allows (and, for a purge, each attempt in
+    /// a slot of the pacer); a 2xx reply, or why not.
+    pub fn request(&self, ctx: &CallCtx, req: &Request<'_>) -> Result<Sent, Failed> {
+        let mut waits = ctx.waits();
+        let mut state = RetryState::new();
+        let mut tally = Tally::default();
+        let method = req.method.as_str();
+        let path = self.path_of(req.url);
+        // The error of the last failed attempt, and why the next slot is waited for.
+        let mut last: Option<Error> = None;
+        let mut slot_reason = WaitReason::Pacer;
+        loop {
+            if ctx.cancelled() {
+                let error = Error::new(Status::Cancelled, "the call was cancelled");
+                return Err(self.failed(error, &state, &tally));
+            }
+            if let Some(key) = req.pace {
+                let window = self.window(ctx, key.kind);
+                if let Err(error) = self.take_slot(ctx, &mut waits, key, window, slot_reason) {
+                    let error = match (last.take(), error.status) {
+                        (_, Status::Cancelled) => error,
+                        (Some(before), status) => {
+                            Error::new(status, format!("{} ({})", before.message, error.message))
+                        }
+                        (None, _) if state.attempts == 0 => {
+                            Error::new(error.status, format!("{}; nothing was sent", error.message))
+                        }
+                        (None, _) => error,
+                    };
+                    return Err(self.failed(error, &state, &tally));
+                }
+            }
+            let timeout = match ctx.time_left() {
+                None => self.transport.timeout(),
+                Some(left) if left.is_zero() => {
+                    let error = Error::new(
+                        Status::Timeout,
+                        "the call timeout ran out before the request could be sent",
+                    );
+                    let error = match last.take() {
+                        Some(before) => error.context(before.message),
+                        None => error,
+                    };
+                    return Err(self.failed(error, &state, &tally));
+                }
+                Some(left) => left.min(self.transport.timeout()),
+            };
+            state.attempts += 1;
+            let began = Instant::now();
+            let result =
+                self.transport
+                    .send_capped(req.method.clone(), req.url, req.body, timeout, req.cap);
+            ctx.note(&Note::Attempt {
+                method,
+                path,
+                attempt: state.attempts,
+                status: result.as_ref().ok().map(|r| r.status),
+                elapsed: began.elapsed(),
+            });
+            let (error, class, retry_after) = match result {
+                Ok(reply) if (200..300).contains(&reply.status) => {
+                    return Ok(Sent {
+                        info: SentInfo {
+                            attempts: state.attempts,
+                            http_status: reply.status,
+                            rate_limited: tally.rate_limited,
+                        },
+                        body: reply.body,
+                    });
+                }
+                Ok(reply) => {
+                    tally.http_status = Some(reply.status);
+                    // A gateway that timed out or failed upstream may have passed the
+                    // request on: it may have been carried out.
+                    tally.uncertain |= matches!(reply.status, 502 | 504);
+                    self.classify_reply(&reply)
+                }
+                Err(fault) => {
+                    let Fault {
+                        status,
+                        message,
+                        transient,
+                        maybe_sent,
+                    } = fault;
+                    tally.uncertain |= maybe_sent;
+                    let class = if transient {
+                        FailureClass::Transient
+                    } else {
+                        FailureClass::Final
+                    };
+                    (Error::new(status, message), class, None)
+                }
+            };
+            if class == FailureClass::RateLimited {
+                tally.rate_limited += 1;
+                ctx.note(&Note::RateLimited {
+                    resource_id: req.pace.map(|k| k.resource_id),
+                    kind: req.pace.map(|k| k.kind),
+                    retry_after,
+                });
+                if let Some(key) = req.pace {
+                    // The window is full (another client shares the account): no slot on
+                    // the key for anyone before `Retry-After`, else one interval. The next
+                    // attempt's slot carries the wait.
+                    let window = self.window(ctx, key.kind);
+                    match state.rate_limited(retry_after.unwrap_or(window.interval())) {
+                        Ok(after) => {
+                            if let Some(fb) = self.pacer.defer(key, window, after) {
+                                self.note_fallback(ctx, &fb);
+                            }
+                            slot_reason = if retry_after.is_some() {
+                                WaitReason::RetryAfter
+                            } else {
+                                WaitReason::RateLimited
+                            };
+                            self.note_retry(ctx, method, path, state.attempts, &error);
+                            last = Some(error);
+                            continue;
+                        }
+                        Err(note) => {
+                            let error =
+                                Error::new(error.status, format!("{} ({note})", error.message));
+                            return Err(self.failed(error, &state, &tally));
+                        }
+                    }
+                }
+            }
+            let policy = Policy {
+                max_retries: self.max_retries,
+                // Unpaced endpoints have no documented limit: a 429 is backed off.
+                rate_limit_interval: Duration::ZERO,
+            };
+            match state.decide(&policy, class, retry_after) {
+                Decision::RetryAfter(wait, why) => {
+                    self.note_retry(ctx, method, path, state.attempts, &error);
+                    if let Err(refused) = waits.wait(wait, why, req.pace) {
+                        let error = match refused {
+                            Refused::Cancelled => Error::new(
+                                Status::Cancelled,
+                                format!(
+                                    "the call was cancelled while waiting to retry after: {error}"
+                                ),
+                            ),
+                            Refused::Deadline { .. } => error.context(format!(
+                                "giving up: the call timeout ends before the next try (in {})",
+                                retry::secs(wait)
+                            )),
+                            Refused::Budget { .. } => Error::new(
+                                error.status,
+                                format!(
+                                    "{} (the next try could come only after {} more, {})",
+                                    error.message,
+                                    retry::secs(wait),
+                                    refused.explain()
+                                ),
+                            ),
+                        };
+                        return Err(self.failed(error, &state, &tally));
+                    }
+                    // A paced request's next attempt waits for its own slot.
+                    slot_reason = WaitReason::Pacer;
+                    last = Some(error);
+                }
+                Decision::GiveUp(note) => {
+                    let error = if note.is_empty() {
+                        error
+                    } else {
+                        Error::new(error.status, format!("{} ({note})", error.message))
+                    };
+                    return Err(self.failed(error, &state, &tally));
+                }
+            }
+        }
+    }
+
+    fn note_retry(&self, ctx: &CallCtx, method: &str, path: &str, attempt: u32, error: &Error) {
+        if ctx.observed() {
+            let message = redact(&error.message, &self.api_key);
+            ctx.note(&Note::Retry {
+                method,
+                path,
+                attempt,
+                error: &message,
+            });
+        }
+    }
+
+    fn note_fallback(&self, ctx: &CallCtx, fb: &Fallback) {
+        ctx.note(&Note::StoreFallback {
+            store: &fb.store,
+            message: &redact(&fb.error.message, &self.api_key),
+        });
+    }
+
+    /// Reserve the next slot on `key` and wait for it (charged as `why`): refused at once,
+    /// with nothing reserved, when it opens past what the request may still wait.
+    fn take_slot(
+        &self,
+        ctx: &CallCtx,
+        waits: &mut Waits<'_>,
+        key: PaceKey,
+        window: Window,
+        why: WaitReason,
+    ) -> Result<(), Error> {
+        let allowed = waits.rate_allowance();
+        let (slot, fallback) = self.pacer.take(key, window, allowed);
+        if let Some(fb) = fallback {
+            self.note_fallback(ctx, &fb);
+        }
+        let (wait, reserved) = match slot {
+            Slot::At(w) => (w, true),
+            Slot::TooFar(w) => (w, false),
+        };
+        ctx.note(&Note::Slot {
+            resource_id: key.resource_id,
+            kind: key.kind,
+            wait,
+            reserved,
+        });
+        let slot_words = |wait: Duration| {
+            format!(
+                "the next {} purge slot opens in {}",
+                key.kind.noun(),
+                retry::secs(wait)
+            )
+        };
+        let refused = match slot {
+            Slot::At(wait) => match waits.wait(wait, why, Some(key)) {
+                Ok(()) => return Ok(()),
+                Err(refused) => refused,
+            },
+            Slot::TooFar(wait) => waits.refusal_of(wait),
+        };
+        let wanted = match slot {
+            Slot::At(w) | Slot::TooFar(w) => w,
+        };
+        Err(match refused {
+            Refused::Cancelled => Error::new(
+                Status::Cancelled,
+                format!(
+                    "the call was cancelled while waiting for the next {} purge slot",
+                    key.kind.noun()
+                ),
+            ),
+            other => Error::new(
+                other.status(),
+                format!("{}, {}", slot_words(wanted), other.explain()),
+            ),
+        })
+    }
+
+    /// The limit the pacer keeps to for `kind`: the caller's intervals, else the account's
+    /// limits (read when first needed), else the documented ones.
+    pub fn window(&self, ctx: &CallCtx, kind: PaceKind) -> Window {
+        match self.purge_intervals {
+            Some(set) => set.window(kind),
+            None => match self.read_limits(ctx) {
+                Some(limits) => limits.window(kind),
+                None => Window::documented(kind),
+            },
+        }
+    }
+
+    /// The account's limits, read if not known yet; the documented ones when they cannot be.
+    pub fn limits(&self, ctx: &CallCtx) -> AccountLimits {
+        self.read_limits(ctx)
+            .cloned()
+            .unwrap_or_else(AccountLimits::documented)
+    }
+
+    /// `GET /cdn/clients/me/limits` once per client, without retries, within half of what is
+    /// left of the call's deadline (so the call itself keeps time), never while the call is
+    /// cancelled; while another thread reads them this one goes on without.
+    fn read_limits(&self, ctx: &CallCtx) -> Option<&AccountLimits> {
+        if let Some(known) = self.account.known() {
+            return Some(known);
+        }
+        if !self.account.worth_asking() || ctx.cancelled() {
+            return None;
+        }
+        let mut timeout = self.transport.timeout().min(LIMITS_READ_TIMEOUT);
+        if let Some(left) = ctx.time_left() {
+            timeout = timeout.min(left / 2);
+        }
+        let url = format!("{}/cdn/clients/me/limits", self.base.as_str());
+        let key = self.api_key.as_str();
+        let (outcome, notes) = self.account.read(timeout, |timeout| {
+            match self.transport.send(Method::GET, &url, None, timeout) {
+                Ok(reply) if reply.status == 200 => Ok(reply.body),
+                Ok(reply) => Err(format!("HTTP {}", reply.status)),
+                Err(fault) => Err(redact(&fault.message, key).into_owned()),
+            }
+        });
+        match outcome {
+            ReadOutcome::Known(limits) => {
+                if ctx.observed() {
+                    let read = format!(
+                        "read the account's limits: URL purges {}, pattern purges and purge-all \
+                         {}, {} URLs and {} patterns per request",
+                        limits.urls.describe(),
+                        limits.patterns.describe(),
+                        limits.max_urls,
+                        limits.max_patterns
+                    );
+                    for message in std::iter::once(read).chain(notes) {
+                        ctx.note(&Note::LimitsRead {
+                            from_account: true,
+                            message: &redact(&message, key),
+                        });
+                    }
+                }
+                Some(limits)
+            }
+            ReadOutcome::NotNow(why) => {
+                if let Some(why) = why {
+                    ctx.note(&Note::LimitsRead {
+                        from_account: false,
+                        message: &redact(&why, key),
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// A GET of `path_and_query` (below the base URL), retried like any GET, not paced; its
+    /// body, refused with [`Status::Protocol`] when it is over `cap` bytes.
+    pub fn get(&self, ctx: &CallCtx, path_and_query: &str, cap: usize) -> Result<Vec<u8>, Failed> {
+        let url = format!("{}{path_and_query}", self.base.as_str());
+        let sent = self.request(
+            ctx,
+            &Request {
+                method: Method::GET,
+                url: &url,
+                body: None,
+                cap: cap.saturating_add(1),
+                pace: None,
+            },
+        )?;
+        if sent.body.len() > cap {
+            let error = Error::new(
+                Status::Protocol,
+                format!(
+                    "the answer to GET {} is longer than {cap} bytes",
+                    quote(path_and_query, 200)
+                ),
+            );
+            return Err(Failed {
+                error,
+                earlier_attempt_uncertain: false,
+                attempts: sent.info.attempts,
+                http_status: Some(sent.info.http_status),
+                rate_limited: sent.info.rate_limited,
+            });
+        }
+        Ok(sent.body)
+    }
+
+    /// A paced purge request of `body` on `resource_id`.
+    pub fn purge(
+        &self,
+        ctx: &CallCtx,
+        url: &str,
+        resource_id: i64,
+        kind: PaceKind,
+        body: &[u8],
+    ) -> Result<SentInfo, Failed> {
+        self.request(
+            ctx,
+            &Request {
+                method: Method::POST,
+                url,
+                body: Some(body),
+                cap: BODY_CAP,
+                pace: Some(PaceKey { resource_id, kind }),
+            },
+        )
+        .map(|sent| sent.info)
+    }
+
+    fn classify_reply(&self, reply: &Reply) -> (Error, FailureClass, Option<Duration>) {
+        let status = reply.status;
+        let retry_after = reply
+            .retry_after
+            .as_deref()
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let class = match status {
+            429 => FailureClass::RateLimited,
+            408 | 500..=599 => FailureClass::Transient,
+            _ => FailureClass::Final,
+        };
+        let key = self.api_key.as_str();
+        let message = if (300..400).contains(&status) {
+            let to = reply
+                .location
+                .as_deref()
+                .map(|l| format!(" to {}", quote(&redact(l, key), 200)))
+                .unwrap_or_default();
+            format!(
+                "HTTP {status}: the API answered with a redirect{to}, which gcdn does not follow \
+                 (the API key would go with it); set the base URL to the address that answers"
+            )
+        } else {
+            api_error::describe(status, &reply.body, key)
+        };
+        (
+            Error::new(api_error::status_for(status), message),
+            class,
+            retry_after,
+        )
+    }
+}

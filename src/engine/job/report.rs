@@ -439,7 +439,7 @@ mod tests {
     fn json_form_is_the_documented_one() {
         let mut r = sample();
         r.requests[0].outcome = Outcome::Purged;
-                r.requests[0].http_status = Some(201);
+        r.requests[0].http_status = Some(201);
         r.requests[0].attempts = 1;
         r.requests[2].outcome = Outcome::Failed;
         r.requests[2].status = Some(Status::Server);

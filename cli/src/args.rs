@@ -11,12 +11,13 @@ use clap::{Args, Parser, Subcommand};
 /// process lists); the base URL from --base-url or GCORE_BASE_URL.
 ///
 /// Exit codes: 0 everything done (and confirmed with --wait); 1 failed, nothing done;
-/// 2 usage or invalid input, nothing sent; 3 partly done; 4 not confirmed within --wait;
-/// 130 interrupted.
+/// 2 usage or invalid input, nothing sent; 3 partly done (the output says which);
+/// 4 not confirmed within --wait; 130 interrupted (Ctrl-C).
 #[derive(Debug, Parser)]
 #[command(name = "gcdn", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
-    /// Log each request to stderr (method, path, status, time; never the key). Twice: more.
+    /// Log each request to stderr (method, path, status, time; never the key); twice: also
+    /// the pacer's decisions. Without it, GCDN_LOG=error|warn|info|debug|trace does the same.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
@@ -35,7 +36,8 @@ pub enum Command {
     Purge(PurgeArgs),
     /// Delete CDN resources, one after another.
     Delete(DeleteArgs),
-    /// List the account's CDN resources: id, cname, secondary hostnames, active, can purge by URL.
+    /// List the account's CDN resources: id, cname, secondary hostnames, active, can purge
+    /// by URL.
     Resources(ListArgs),
     /// Show the account's purge limits as gcdn reads them.
     Limits(ListArgs),
@@ -48,8 +50,8 @@ pub struct PurgeArgs {
     pub items: Vec<String>,
 
     /// Read items from FILE, one per line ("-": standard input); blank lines and lines
-    /// starting with # are skipped.
-    #[arg(long, value_name = "FILE")]
+    /// starting with # are skipped. Standard input is read only with --from -.
+    #[arg(long, value_name = "FILE|-")]
     pub from: Option<PathBuf>,
 
     /// The items are paths of this resource, not full URLs.
@@ -60,7 +62,8 @@ pub struct PurgeArgs {
     #[arg(long, conflicts_with = "all")]
     pub patterns: bool,
 
-    /// Purge everything of --resource, or of each host given as https://host/.
+    /// Purge everything of --resource (then no item is taken), or of each host given as
+    /// https://host/.
     #[arg(long)]
     pub all: bool,
 
@@ -84,7 +87,7 @@ pub struct PurgeArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Stop the whole run after SECONDS (the report is still printed).
+    /// Stop the whole run after SECONDS, confirmation included (what was done is reported).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 
@@ -92,6 +95,11 @@ pub struct PurgeArgs {
     /// (redis://[user:password@]host:port/db; default GCDN_RATE_STORE).
     #[arg(long, value_name = "URL")]
     pub rate_store: Option<String>,
+
+    /// Pace to one URL purge per URL_SECONDS and one pattern purge or purge-all per
+    /// PATTERN_SECONDS on each resource, instead of the account's limits.
+    #[arg(long, value_name = "URL_SECONDS,PATTERN_SECONDS")]
+    pub purge_intervals: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -104,7 +112,7 @@ pub struct DeleteArgs {
     #[arg(long)]
     pub deactivate_first: bool,
 
-    /// A resource that does not exist counts as deleted.
+    /// A resource that does not exist counts as deleted ("missing").
     #[arg(long)]
     pub missing_ok: bool,
 
@@ -112,7 +120,7 @@ pub struct DeleteArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Stop after SECONDS per resource.
+    /// Give up on a resource after SECONDS.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 }

@@ -1,65 +1,153 @@
-//! Progress on stderr while a job runs: a bar on a terminal, plain lines otherwise, nothing
-//! with --quiet. With --json, each finished request is also a JSON line on stdout.
+//! Progress while a job runs, from the run's events (delivered one at a time on the thread
+//! that runs it): a bar on a terminal, plain lines otherwise, nothing with --quiet but
+//! failures. With --json, each request is a JSON line on stdout once it is finished (answered
+//! or failed; with --wait, once its purge status is final or it failed), exactly once.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use gcdn::engine::job::Event;
+use gcdn::engine::job::{Completion, Event, EventKind, Job};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
 
-use crate::output::Out;
-use crate::purge::human;
+use crate::output::{self, human, plural, Out};
+
+/// Waits shorter than this are not worth a line.
+const WAIT_WORTH_A_LINE: Duration = Duration::from_secs(1);
 
 pub struct Progress<'a> {
-    out: &'a Out,
+    out: Out,
+    job: &'a Job,
     bar: Option<ProgressBar>,
+    /// Requests already printed as JSON lines, by index.
+    printed: Vec<bool>,
+    waiting: bool,
+    dry_run: bool,
 }
 
 impl<'a> Progress<'a> {
-    pub fn new(out: &'a Out, _items: usize) -> Progress<'a> {
-        let bar = (!out.quiet && std::io::stderr().is_terminal()).then(|| {
+    pub fn new(out: Out, job: &'a Job, waiting: bool, dry_run: bool) -> Progress<'a> {
+        let bar = (!out.quiet && !dry_run && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests {msg}",
                 )
-                .expect("a valid template"),
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
+            output::set_bar(Some(bar.clone()));
             bar
         });
-        Progress { out, bar }
-    }
-
-    /// One event of the run, on the thread that runs it.
-    pub fn event(&mut self, event: &Event) {
-        if self.out.json {
-            if let Some(fields) = event.finished_request_json() {
-                self.out.json_line("request", &fields);
-            }
-        }
-        let line = event.describe();
-        match &self.bar {
-            Some(bar) => {
-                let t = event.totals();
-                bar.set_length(t.requests as u64);
-                bar.set_position((t.purged + t.failed + t.not_sent) as u64);
-                if let Some(wait) = event.wait() {
-                    bar.set_message(format!("(waiting {} for a rate-limit slot)", human(wait)));
-                } else {
-                    bar.set_message(String::new());
-                }
-                if event.is_failure() {
-                    bar.println(line);
-                }
-            }
-            None if event.is_failure() => self.out.error(&line),
-            None => self.out.info(&line),
+        Progress {
+            out,
+            job,
+            bar,
+            printed: Vec::new(),
+            waiting,
+            dry_run,
         }
     }
 
-    pub fn finish(&mut self) {
+    /// With --json: request `i`'s line, unless it was printed already.
+    pub fn request_line(&mut self, i: usize, fields: &Value) {
+        if self.printed.len() <= i {
+            self.printed.resize(i + 1, false);
+        }
+        if !std::mem::replace(&mut self.printed[i], true) {
+            self.out.json_line("request", fields.clone());
+        }
+    }
+
+    /// One event of the run.
+    pub fn event(&mut self, e: &Event) {
+        let _ = (self.job, self.dry_run);
+        let t = &e.totals;
+        let n = e.request.map_or(0, |i| i + 1);
+        let what = || {
+            format!(
+                "request {n} of {} (resource {}, {}, {})",
+                t.requests,
+                e.resource_id.unwrap_or(0),
+                e.purge_kind.map_or("?", |k| k.as_str()),
+                plural(e.items as u64, "item")
+            )
+        };
+        let (line, failure) = match e.kind {
+            EventKind::Sent => (None, false),
+            EventKind::Answered => (
+                Some(format!(
+                    "{}: purged (HTTP {})",
+                    what(),
+                    e.http_status.unwrap_or(0)
+                )),
+                false,
+            ),
+            EventKind::Failed => (
+                Some(format!(
+                    "{} failed: {}",
+                    what(),
+                    e.message.as_deref().unwrap_or("no message")
+                )),
+                true,
+            ),
+            EventKind::Retry => (
+                Some(format!(
+                    "{}: retrying after: {}",
+                    what(),
+                    e.message.as_deref().unwrap_or("a failed attempt")
+                )),
+                false,
+            ),
+            EventKind::Wait if e.wait >= WAIT_WORTH_A_LINE => (
+                Some(format!(
+                    "waiting {} on resource {} ({})",
+                    human(e.wait),
+                    e.resource_id.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    e.why.map_or("", |w| w.as_str())
+                )),
+                false,
+            ),
+            EventKind::Wait => (None, false),
+            EventKind::ConfirmPoll => (
+                e.message.as_ref().map(|m| format!("confirming: {m}")),
+                e.status.is_some(),
+            ),
+            EventKind::Confirmed => match e.completion {
+                Some(Completion::Failed) => (
+                    Some(format!("{}: the purge status says Failed", what())),
+                    true,
+                ),
+                Some(c) => (Some(format!("{}: {}", what(), c.as_str())), false),
+                None => (None, false),
+            },
+        };
+        if let Some(bar) = &self.bar {
+            bar.set_length(t.requests);
+            let finished = t.purged + t.failed;
+            if self.waiting {
+                bar.set_position(finished.min(t.requests));
+                bar.set_message(format!("({} confirmed)", t.confirmed));
+            } else {
+                bar.set_position(finished.min(t.requests));
+            }
+            if e.kind == EventKind::Wait && e.wait >= WAIT_WORTH_A_LINE {
+                bar.set_message(format!("(waiting {} for a rate-limit slot)", human(e.wait)));
+            } else if e.kind == EventKind::Answered {
+                bar.set_message(String::new());
+            }
+        }
+        match line {
+            Some(line) if failure => self.out.error(&line),
+            // With a bar, only failures get a line: the bar tells the rest.
+            Some(line) if self.bar.is_none() => self.out.info(&line),
+            _ => {}
+        }
+    }
+
+    pub fn finish_bar(&mut self) {
         if let Some(bar) = self.bar.take() {
+            output::set_bar(None);
             bar.finish_and_clear();
         }
     }

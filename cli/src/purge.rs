@@ -4,46 +4,116 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gcdn::engine::job::{Event, Job, Report, RunOptions};
-use gcdn::engine::{CancelToken, Client, Error, Status};
+use gcdn::engine::job::{
+    parse_by_host, Flow, Given, Job, JobError, Report, RunOptions, MAX_ITEMS_PER_ADD,
+};
+use gcdn::engine::validate::{self, ItemKind};
+use gcdn::engine::{CallSettings, CancelToken};
 use serde_json::Value;
 
 use crate::args::{Cli, PurgeArgs};
-use crate::exit;
-use crate::output::{status_code, Out};
+use crate::input::{self, Item};
+use crate::output::{human, plural, Out};
 use crate::progress::Progress;
-use crate::{input, seconds, signals};
+use crate::{exit, seconds, signals, ClientSetup};
 
 pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
     let out = Out::new(a.quiet, a.json);
+    let wait = match a.wait.map(|w| seconds("wait", w)).transpose() {
+        Ok(w) => w,
+        Err(m) => return out.usage(&m),
+    };
+    let timeout = match a.timeout.map(|t| seconds("timeout", t)).transpose() {
+        Ok(t) => t,
+        Err(m) => return out.usage(&m),
+    };
+    let purge_intervals = match a.purge_intervals.as_deref().map(intervals).transpose() {
+        Ok(i) => i,
+        Err(m) => return out.usage(&m),
+    };
     let job = match build_job(a) {
         Ok(job) => job,
         Err(m) => return out.usage(&m),
     };
-    let mut options = RunOptions {
-        dry_run: a.dry_run,
-        cancel: Some(Arc::clone(cancel)),
-        ..RunOptions::default()
+    let setup = ClientSetup {
+        rate_store: a.rate_store.as_deref(),
+        purge_intervals,
     };
-    match a.wait.map(|w| seconds("wait", w)).transpose() {
-        Ok(w) => options.wait = w,
-        Err(m) => return out.usage(&m),
-    }
-    match a.timeout.map(|t| seconds("timeout", t)).transpose() {
-        Ok(t) => options.timeout = t,
-        Err(m) => return out.usage(&m),
-    }
-    let client = match crate::client(cli, a.rate_store.as_deref()) {
+    let client = match crate::client(cli, &setup) {
         Ok(c) => c,
         Err(m) => return out.usage(&m),
     };
-    let mut progress = Progress::new(&out, job.len());
-    let (report, result) = client.run_job(&job, &options, &mut |event: &Event| {
-        progress.event(event);
-        true
-    });
-    progress.finish();
-    finish(&out, report.as_ref(), result, a.dry_run, a.wait.is_some())
+    let options = RunOptions {
+        dry_run: a.dry_run,
+        wait: if a.dry_run { None } else { wait },
+        settings: CallSettings {
+            timeout,
+            cancel: Some(Arc::clone(cancel)),
+        },
+        ..RunOptions::default()
+    };
+    let mut progress = Progress::new(out, &job, options.wait.is_some(), a.dry_run);
+    let result = client.run_job(
+        &job,
+        &options,
+        Some(&mut |event: &gcdn::engine::job::Event| {
+            progress.event(event);
+            Flow::Continue
+        }),
+    );
+    progress.finish_bar();
+    let (report, error) = match result {
+        Ok(report) => (report, None),
+        Err(JobError {
+            error,
+            report: Some(report),
+        }) => (*report, Some(error)),
+        Err(JobError {
+            error,
+            report: None,
+        }) => {
+            // Refused before anything was planned (the listing of resources failed, the key
+            // was refused, ...): nothing was sent.
+            out.error(&error.message);
+            if a.json {
+                out.json_line(
+                    "summary",
+                    serde_json::json!({
+                        "status": gcdn::ffi::status_code(error.status),
+                        "message": error.message,
+                        "dry_run": a.dry_run,
+                        "interrupted": signals::interrupted(),
+                    }),
+                );
+            }
+            return crate::failure_code(&error);
+        }
+    };
+    finish(&out, &mut progress, &report, error.as_ref().map(|e| &e.message), options.wait.is_some())
+}
+
+/// `URL_SECONDS,PATTERN_SECONDS` (or one number for both).
+fn intervals(text: &str) -> Result<(Duration, Duration), String> {
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("--purge-intervals takes URL_SECONDS,PATTERN_SECONDS, got {text:?}"))
+            .and_then(|v| seconds("purge-intervals", v))
+            .and_then(|d| {
+                if d.is_zero() {
+                    Err("--purge-intervals must be greater than zero".to_owned())
+                } else {
+                    Ok(d)
+                }
+            })
+    };
+    match text.split_once(',') {
+        Some((u, p)) => Ok((parse(u)?, parse(p)?)),
+        None => {
+            let d = parse(text)?;
+            Ok((d, d))
+        }
+    }
 }
 
 /// The job the arguments describe; a usage error (nothing sent) for anything wrong with them.
@@ -54,8 +124,8 @@ fn build_job(a: &PurgeArgs) -> Result<Job, String> {
         if let Some(id) = a.resource {
             if !items.is_empty() {
                 return Err(format!(
-                    "--all --resource {id} purges everything of resource {id} and takes no items \
-                     ({} given)",
+                    "--all --resource {id} purges everything of resource {id} and takes no \
+                     item ({} given); nothing was sent",
                     items.len()
                 ));
             }
@@ -63,129 +133,120 @@ fn build_job(a: &PurgeArgs) -> Result<Job, String> {
             return Ok(job);
         }
         if items.is_empty() {
-            return Err("--all needs --resource ID or hosts given as https://HOST/; nothing was \
-                        sent"
-                .into());
+            return Err(
+                "--all needs --resource ID or hosts given as https://HOST/; nothing was sent"
+                    .into(),
+            );
         }
-        job.add_all_hosts(&items).map_err(|e| e.message)?;
-        return Ok(job);
-    }
-    if items.is_empty() {
+    } else if items.is_empty() {
         return Err(
-            "no items given (arguments, --from FILE or --from -): nothing was sent. An empty list \
-             never becomes a purge of everything; that is --all"
+            "no items given (arguments, --from FILE or --from -): nothing was sent. An empty \
+             list is never a purge of everything; that is --all"
                 .into(),
         );
     }
-    match (a.resource, a.patterns) {
-        (Some(id), false) => job.add_urls(id, &items),
-        (Some(id), true) => job.add_patterns(id, &items),
-        (None, false) => job.add_full_urls(&items),
-        (None, true) => job.add_full_patterns(&items),
+    // Each item is checked with its place (the argument or the line) before any is added.
+    let check = |item: &Item| -> gcdn::engine::Result<()> {
+        let n = item.number;
+        match (a.resource, a.patterns, a.all) {
+            (Some(_), false, _) => validate::item(ItemKind::Url, n, &item.text),
+            (Some(_), true, _) => validate::item(ItemKind::Pattern, n, &item.text),
+            (None, false, false) => parse_by_host(n, &item.text, Given::FullUrl).map(drop),
+            (None, true, _) => parse_by_host(n, &item.text, Given::FullPattern).map(drop),
+            (None, false, true) => parse_by_host(n, &item.text, Given::FullAll).map(drop),
+        }
+    };
+    for item in &items {
+        if let Err(e) = check(item) {
+            let hint = if a.resource.is_none() && item.text.starts_with('/') && !a.all {
+                " (a path: give its resource with --resource ID, or the full https:// URL)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{}: {}{hint}; nothing was sent",
+                item.origin, e.message
+            ));
+        }
     }
-    .map_err(|e| e.message)?;
+    let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+    for chunk in texts.chunks(MAX_ITEMS_PER_ADD) {
+        match (a.resource, a.patterns, a.all) {
+            (Some(id), false, _) => job.add_urls(id, chunk),
+            (Some(id), true, _) => job.add_patterns(id, chunk),
+            (None, false, false) => job.add_full_urls(chunk),
+            (None, true, _) => job.add_full_patterns(chunk),
+            (None, false, true) => job.add_all_hosts(chunk),
+        }
+        .map_err(|e| format!("{}; nothing was sent", e.message))?;
+    }
     Ok(job)
 }
 
-/// Print the report's remains and turn it into the exit code.
+/// Print what the events did not (the plan of a dry run, requests never answered, the skipped
+/// items, the totals) and turn the report into the exit code.
 fn finish(
     out: &Out,
-    report: Option<&Report>,
-    result: Result<(), Error>,
-    dry_run: bool,
+    progress: &mut Progress<'_>,
+    report: &Report,
+    error: Option<&String>,
     waited: bool,
 ) -> u8 {
-    let Some(report) = report else {
-        // Refused before anything was planned (a bad key, a bad base URL, a listing the API
-        // refused): nothing was sent.
-        let e = result.expect_err("a run without a report failed");
-        out.error(&e.message);
-        return match e.status {
-            Status::InvalidArgument => exit::USAGE,
-            _ if signals::interrupted() => exit::INTERRUPTED,
-            _ => exit::FAILED,
-        };
-    };
-    let json: Value = serde_json::from_str(&report.to_json()).expect("the report's JSON");
-    if out.json {
-        // Requests were printed as they finished; a dry run prints its plan here.
-        if dry_run {
-            for r in json["requests"].as_array().into_iter().flatten() {
-                out.json_line("request", r);
-            }
-        }
-        for s in json["skipped"].as_array().into_iter().flatten() {
-            out.json_line("skipped", s);
-        }
-        out.json_line("summary", &summary_fields(&json, &result));
-    }
-    if dry_run {
-        print_plan(out, &json);
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap_or(Value::Null);
+    let interrupted = signals::interrupted();
+    let code = if interrupted {
+        signals::exit_code()
     } else {
-        print_skipped(out, &json);
-    }
-    print_totals(out, &json, dry_run);
-    if let Err(e) = &result {
-        out.error(&e.message);
-    }
-    exit_code(&json, &result, dry_run, waited)
-}
-
-fn summary_fields(json: &Value, result: &Result<(), Error>) -> Value {
-    let mut fields = json["totals"].clone();
-    if let Value::Object(map) = &mut fields {
-        let (status, message) = match result {
-            Ok(()) => (0, None),
-            Err(e) => (status_code(e.status), Some(e.message.clone())),
-        };
-        map.insert("status".into(), status.into());
-        map.insert("message".into(), message.into());
-        map.insert("dry_run".into(), json["dry_run"].clone());
-        map.insert("interrupted".into(), signals::interrupted().into());
-    }
-    fields
-}
-
-/// The exit-code contract: 0 all purged (and confirmed), 1 nothing purged, 3 partly, 4 not
-/// confirmed in time, 130 interrupted.
-pub fn exit_code(json: &Value, result: &Result<(), Error>, dry_run: bool, waited: bool) -> u8 {
-    if signals::interrupted() {
-        return exit::INTERRUPTED;
-    }
-    let Err(error) = result else {
-        return exit::OK;
+        exit::of_report(report, waited)
     };
     let requests = json["requests"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let is = |r: &Value, outcome: &str| r["outcome"] == outcome;
-    let done = |r: &Value| {
-        (is(r, "purged") || (dry_run && is(r, "planned"))) && r["completion"] != "failed"
-    };
-    let good = requests.iter().filter(|r| done(r)).count();
-    let unconfirmed = requests
+    let skipped = json["skipped"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    // JSON: every request not printed yet (all of a dry run's), the skipped items, the summary.
+    for (i, r) in requests.iter().enumerate() {
+        progress.request_line(i, r);
+    }
+    for s in skipped {
+        out.json_line("skipped", s.clone());
+    }
+    let mut summary = json["totals"].clone();
+    if let Value::Object(m) = &mut summary {
+        m.insert("status".into(), json["status"].clone());
+        m.insert("message".into(), json["message"].clone());
+        m.insert("dry_run".into(), report.dry_run.into());
+        m.insert("interrupted".into(), interrupted.into());
+        m.insert("exit_code".into(), code.into());
+    }
+    out.json_line("summary", summary);
+
+    // Human lines.
+    if report.dry_run {
+        print_plan(out, requests);
+    }
+    print_skipped(out, skipped);
+    let unsent = requests
         .iter()
-        .filter(|r| r["completion"] == "in_progress")
+        .filter(|r| r["outcome"] == "not_sent")
         .count();
-    let failed_skips = json["skipped"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|s| !matches!(s["reason"].as_str(), Some("duplicate" | "covered")))
-        .count();
-    let bad = requests.iter().filter(|r| !done(r)).count() + failed_skips;
-    if waited && error.status == Status::Timeout && unconfirmed > 0 && bad == 0 {
-        return exit::NOT_CONFIRMED;
+    if unsent > 0 && !report.dry_run {
+        out.error(&format!(
+            "{} not sent{}",
+            plural(unsent as u64, "request"),
+            if interrupted { ": interrupted" } else { "" }
+        ));
     }
-    if good == 0 || error.status == Status::InvalidArgument && bad == 0 {
-        return exit::FAILED;
+    print_totals(out, report, waited);
+    if let Some(message) = error {
+        if !interrupted {
+            out.error(message);
+        }
     }
-    if bad == 0 && unconfirmed > 0 {
-        return exit::NOT_CONFIRMED;
+    if interrupted {
+        out.error("interrupted: nothing more was sent");
     }
-    exit::PARTIAL
+    code
 }
 
-fn print_plan(out: &Out, json: &Value) {
-    let requests = json["requests"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+fn print_plan(out: &Out, requests: &[Value]) {
     let mut per_resource: Vec<(i64, usize, usize)> = Vec::new();
     for r in requests {
         let id = r["resource_id"].as_i64().unwrap_or(0);
@@ -199,37 +260,35 @@ fn print_plan(out: &Out, json: &Value) {
         }
     }
     out.info(&format!(
-        "plan (dry run, nothing sent): {} request(s) over {} resource(s)",
-        requests.len(),
-        per_resource.len()
+        "plan (dry run, nothing sent): {} over {}",
+        plural(requests.len() as u64, "request"),
+        plural(per_resource.len() as u64, "resource")
     ));
     for (id, reqs, items) in per_resource {
         out.info(&format!(
-            "  resource {id}: {reqs} request(s), {items} item(s)"
+            "  resource {id}: {}, {}",
+            plural(reqs as u64, "request"),
+            plural(items as u64, "item")
         ));
     }
-    print_skipped(out, json);
 }
 
-fn print_skipped(out: &Out, json: &Value) {
-    for s in json["skipped"].as_array().into_iter().flatten() {
+fn print_skipped(out: &Out, skipped: &[Value]) {
+    for s in skipped {
         let item = s["item"].as_str().unwrap_or("");
         let reason = s["reason"].as_str().unwrap_or("");
         let why = match reason {
             "duplicate" => "a duplicate".to_owned(),
-            "covered" => format!(
-                "covered by {}",
-                match s["by"].as_str() {
-                    Some("all") => "the purge of everything".to_owned(),
-                    Some(p) => format!("pattern {p}"),
-                    None => "another item".to_owned(),
-                }
-            ),
+            "covered" => match s["by"].as_str() {
+                Some("all") => "covered by the purge of everything".to_owned(),
+                Some(p) => format!("covered by pattern {p}"),
+                None => "covered by another item".to_owned(),
+            },
             "no_resource" => "its host matches no CDN resource of the account".to_owned(),
             "inactive" => format!("resource {} is deleted or inactive", s["resource_id"]),
             "url_purge_disabled" => format!(
-                "resource {} cannot purge by URL (can_purge_by_urls is false): purge a \
-                 pattern instead",
+                "resource {} cannot purge by URL (can_purge_by_urls is false): purge a pattern \
+                 instead",
                 s["resource_id"]
             ),
             other => other.to_owned(),
@@ -242,60 +301,44 @@ fn print_skipped(out: &Out, json: &Value) {
     }
 }
 
-fn print_totals(out: &Out, json: &Value, dry_run: bool) {
-    let t = &json["totals"];
-    let ms = |v: &Value| Duration::from_millis(v.as_u64().unwrap_or(0));
-    if dry_run {
+fn print_totals(out: &Out, report: &Report, waited: bool) {
+    let t = &report.totals;
+    if report.dry_run {
         out.info(&format!(
             "estimated time under the rate limits: {}",
-            human(ms(&t["estimated_ms"]))
+            human(Duration::from_millis(t.estimated_ms))
         ));
         return;
     }
+    let confirmed = if waited {
+        format!(", {} confirmed", t.confirmed)
+    } else {
+        String::new()
+    };
     out.info(&format!(
-        "{} of {} request(s) purged ({} item(s)), {} failed, {} not sent; {} rate-limit \
-         answer(s) met; {}",
-        t["purged"],
-        t["requests"],
-        t["items_purged"],
-        t["failed"],
-        t["not_sent"],
-        t["rate_limited"],
-        human(ms(&t["elapsed_ms"]))
+        "{} of {} purged ({}){confirmed}, {} failed, {} not sent, {} skipped; {} met; {}",
+        t.purged,
+        plural(t.requests, "request"),
+        plural(t.items_purged, "item"),
+        t.failed,
+        t.not_sent,
+        t.skipped,
+        plural(t.rate_limited, "rate-limit answer"),
+        human(Duration::from_millis(t.elapsed_ms))
     ));
 }
 
-/// `1 min 30 s`, `12.5 s`, `250 ms`.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else if d >= Duration::from_secs(1) {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        format!("{} ms", d.as_millis())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_take_one_or_two_numbers() {
+        let s = Duration::from_secs_f64;
+        assert_eq!(intervals("0.2,0.5").unwrap(), (s(0.2), s(0.5)));
+        assert_eq!(intervals("30").unwrap(), (s(30.0), s(30.0)));
+        assert!(intervals("0,1").unwrap_err().contains("greater than zero"));
+        assert!(intervals("a,b").unwrap_err().contains("URL_SECONDS,PATTERN_SECONDS"));
+        assert!(intervals("-1").is_err());
     }
-}
-
-/// `gcdn resources`: the account's resources with the API's field names.
-pub fn list_resources(client: &Client) -> Result<Vec<Value>, Error> {
-    let resources = client.list_resources()?;
-    Ok(resources
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "id": r.id,
-                "cname": r.cname,
-                "secondaryHostnames": r.secondary_hostnames,
-                "active": r.active,
-                "deleted": r.deleted,
-                "can_purge_by_urls": r.can_purge_by_urls,
-            })
-        })
-        .collect())
-}
-
-/// `gcdn limits`: the API's object as read, plus the rates gcdn derived from it.
-pub fn read_limits(client: &Client) -> Result<Value, Error> {
-    client.account_limits_json()
 }

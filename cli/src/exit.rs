@@ -64,8 +64,12 @@ mod tests {
     /// full URL whose host matches nothing.
     fn report(unmatched: bool) -> Report {
         let mut job = Job::new();
-        job.add_full_urls(&["https://cdn.a.com/1", "https://cdn.a.com/2", "https://cdn.a.com/3"])
-            .unwrap();
+        job.add_full_urls(&[
+            "https://cdn.a.com/1",
+            "https://cdn.a.com/2",
+            "https://cdn.a.com/3",
+        ])
+        .unwrap();
         if unmatched {
             job.add_full_urls(&["https://elsewhere.com/x"]).unwrap();
         }
@@ -108,12 +112,20 @@ mod tests {
         assert_eq!(of_report(&r, true), NOT_CONFIRMED);
         set(
             &mut r,
-            &[(Purged, Some(Successful)), (Purged, Some(Successful)), (Purged, Some(InProgress))],
+            &[
+                (Purged, Some(Successful)),
+                (Purged, Some(Successful)),
+                (Purged, Some(InProgress)),
+            ],
         );
         assert_eq!(of_report(&r, true), NOT_CONFIRMED);
         set(
             &mut r,
-            &[(Purged, Some(Successful)), (Purged, Some(Successful)), (Purged, Some(Successful))],
+            &[
+                (Purged, Some(Successful)),
+                (Purged, Some(Successful)),
+                (Purged, Some(Successful)),
+            ],
         );
         assert_eq!(of_report(&r, true), OK);
     }
@@ -126,16 +138,34 @@ mod tests {
         set(&mut r, &[(Purged, None), (Failed, None), (NotSent, None)]);
         assert_eq!(of_report(&r, false), PARTIAL);
         // Every confirmation Failed: nothing purged.
-        set(&mut r, &[(Purged, Some(CFailed)), (Purged, Some(CFailed)), (Purged, Some(CFailed))]);
+        set(
+            &mut r,
+            &[
+                (Purged, Some(CFailed)),
+                (Purged, Some(CFailed)),
+                (Purged, Some(CFailed)),
+            ],
+        );
         assert_eq!(of_report(&r, true), FAILED);
         // Failed next to Successful ones: partly.
         set(
             &mut r,
-            &[(Purged, Some(Successful)), (Purged, Some(CFailed)), (Purged, Some(Successful))],
+            &[
+                (Purged, Some(Successful)),
+                (Purged, Some(CFailed)),
+                (Purged, Some(Successful)),
+            ],
         );
         assert_eq!(of_report(&r, true), PARTIAL);
         // Failed next to unconfirmed ones: partly (it is not just a matter of waiting).
-        set(&mut r, &[(Purged, Some(InProgress)), (Purged, Some(CFailed)), (Failed, None)]);
+        set(
+            &mut r,
+            &[
+                (Purged, Some(InProgress)),
+                (Purged, Some(CFailed)),
+                (Failed, None),
+            ],
+        );
         assert_eq!(of_report(&r, true), PARTIAL);
     }
 
@@ -164,6 +194,9 @@ mod tests {
 
     #[test]
     fn the_codes_are_the_contract() {
-        assert_eq!([OK, FAILED, USAGE, PARTIAL, NOT_CONFIRMED, INTERRUPTED], [0, 1, 2, 3, 4, 130]);
+        assert_eq!(
+            [OK, FAILED, USAGE, PARTIAL, NOT_CONFIRMED, INTERRUPTED],
+            [0, 1, 2, 3, 4, 130]
+        );
     }
 }

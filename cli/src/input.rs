@@ -44,8 +44,8 @@ pub fn read_lines(input: impl Read, name: &str, items: &mut Vec<Item>) -> Result
     let reader = BufReader::new(input);
     for (n, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(|e| format!("cannot read {name}: {e}"))?;
-        let line =
-            String::from_utf8(line).map_err(|_| format!("{name} line {}: not valid UTF-8", n + 1))?;
+        let line = String::from_utf8(line)
+            .map_err(|_| format!("{name} line {}: not valid UTF-8", n + 1))?;
         let item = line.trim();
         if item.is_empty() || item.starts_with('#') {
             continue;

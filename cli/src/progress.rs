@@ -103,7 +103,8 @@ impl<'a> Progress<'a> {
                 Some(format!(
                     "waiting {} on resource {} ({})",
                     human(e.wait),
-                    e.resource_id.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    e.resource_id
+                        .map_or_else(|| "-".to_owned(), |r| r.to_string()),
                     e.why.map_or("", |w| w.as_str())
                 )),
                 false,

@@ -89,7 +89,13 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
             return crate::failure_code(&error);
         }
     };
-    finish(&out, &mut progress, &report, error.as_ref().map(|e| &e.message), options.wait.is_some())
+    finish(
+        &out,
+        &mut progress,
+        &report,
+        error.as_ref().map(|e| &e.message),
+        options.wait.is_some(),
+    )
 }
 
 /// `URL_SECONDS,PATTERN_SECONDS` (or one number for both).
@@ -97,7 +103,9 @@ fn intervals(text: &str) -> Result<(Duration, Duration), String> {
     let parse = |s: &str| {
         s.trim()
             .parse::<f64>()
-            .map_err(|_| format!("--purge-intervals takes URL_SECONDS,PATTERN_SECONDS, got {text:?}"))
+            .map_err(|_| {
+                format!("--purge-intervals takes URL_SECONDS,PATTERN_SECONDS, got {text:?}")
+            })
             .and_then(|v| seconds("purge-intervals", v))
             .and_then(|d| {
                 if d.is_zero() {
@@ -199,7 +207,10 @@ fn finish(
     } else {
         exit::of_report(report, waited)
     };
-    let requests = json["requests"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let requests = json["requests"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let skipped = json["skipped"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     // JSON: every request not printed yet (all of a dry run's), the skipped items, the summary.
     for (i, r) in requests.iter().enumerate() {
@@ -338,7 +349,9 @@ mod tests {
         assert_eq!(intervals("0.2,0.5").unwrap(), (s(0.2), s(0.5)));
         assert_eq!(intervals("30").unwrap(), (s(30.0), s(30.0)));
         assert!(intervals("0,1").unwrap_err().contains("greater than zero"));
-        assert!(intervals("a,b").unwrap_err().contains("URL_SECONDS,PATTERN_SECONDS"));
+        assert!(intervals("a,b")
+            .unwrap_err()
+            .contains("URL_SECONDS,PATTERN_SECONDS"));
         assert!(intervals("-1").is_err());
     }
 }

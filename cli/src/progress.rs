@@ -65,12 +65,16 @@ impl<'a> Progress<'a> {
         let t = &e.totals;
         let n = e.request.map_or(0, |i| i + 1);
         let what = || {
+            let items = if e.items > 0 {
+                format!(", {}", plural(e.items as u64, "item"))
+            } else {
+                String::new()
+            };
             format!(
-                "request {n} of {} (resource {}, {}, {})",
+                "request {n} of {} (resource {}, {}{items})",
                 t.requests,
                 e.resource_id.unwrap_or(0),
                 e.purge_kind.map_or("?", |k| k.as_str()),
-                plural(e.items as u64, "item")
             )
         };
         let (line, failure) = match e.kind {

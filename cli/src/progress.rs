@@ -61,7 +61,19 @@ impl<'a> Progress<'a> {
 
     /// One event of the run.
     pub fn event(&mut self, e: &Event) {
-        let _ = (self.job, self.dry_run);
+        // A request is finished when answered or failed; with --wait, when its purge status
+        // is final (or it failed). Those still unconfirmed when the wait ends, and those
+        // never sent, are printed from the report at the end.
+        let finished = match e.kind {
+            EventKind::Failed | EventKind::Confirmed => true,
+            EventKind::Answered => !self.waiting,
+            _ => false,
+        };
+        if finished && self.out.json && !self.dry_run {
+            if let (Some(i), Some(r)) = (e.request, &e.finished) {
+                self.request_line(i, &r.to_json(self.job.data()));
+            }
+        }
         let t = &e.totals;
         let n = e.request.map_or(0, |i| i + 1);
         let what = || {

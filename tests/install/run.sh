@@ -125,9 +125,17 @@ require github.com/gcdn-project/gcdn/bindings/go v0.0.0
 
 replace github.com/gcdn-project/gcdn/bindings/go => $REPO/bindings/go
 GOMOD
-(cd "$tmp/go" && GOFLAGS=-mod=mod go build -tags gcdn_system -o gcdn-go-consumer .) || fail "go build -tags gcdn_system"
+# A build cache of its own: Go's does not notice that gcdn.pc changed (another prefix, other
+# flags), and would link with the flags of an earlier run.
+(cd "$tmp/go" && GOCACHE=$tmp/go-cache GOFLAGS=-mod=mod go build -tags gcdn_system -o gcdn-go-consumer .) \
+  || fail "go build -tags gcdn_system"
 run_outside go "$tmp/go/gcdn-go-consumer" shared
 grep -q "$REPO/target" <<<"$(readelf -d "$tmp/go/gcdn-go-consumer")" && fail "the Go binary has the checkout's target/ in its rpath"
 
 kill "$emulator_pid"; wait "$emulator_pid" 2>/dev/null || true; emulator_pid=
-echo "test-install: 6 passed, 0 failed"
+
+step "make uninstall"
+$MAKE -s -C "$REPO" uninstall DESTDIR="$tmp/stage" PREFIX=/opt/gcdn >/dev/null 2>&1 || fail "make uninstall"
+left=$(find "$tmp/stage" -type f -o -type l)
+[ -z "$left" ] || fail "make uninstall left: $left"
+echo "test-install: 7 passed, 0 failed"

@@ -114,26 +114,26 @@ func TestResourcesFaultsConfigReset(t *testing.T) {
 	}
 }
 
-// cname / secondary host names / purge-by-URL refusal: honoured, or refused loudly by an
-// emulator that does not know them, never silently ignored.
-func TestNewResourceOptionsAreNeverIgnored(t *testing.T) {
+func TestResourceOptions(t *testing.T) {
 	emu := gcdntest.Start(t)
+	c := client(t, emu)
 	if _, err := emu.TryAddResource(9, gcdntest.Refusal("nonsense")); err == nil || !strings.Contains(err.Error(), "HTTP 400") {
 		t.Fatalf("a bad refusal: %v", err)
 	}
-	r, err := emu.TryAddResource(8, gcdntest.CNAME("cdn.example.org"), gcdntest.SecondaryHostnames("b.example.org"),
+	r := emu.AddResource(8, gcdntest.CNAME("cdn.example.org"), gcdntest.SecondaryHostnames("b.example.org"),
 		gcdntest.CannotPurgeByURLs())
-	if err != nil {
-		if !strings.Contains(err.Error(), "does not support") {
-			t.Fatalf("unexpected error: %v", err)
-		}
-		if _, ok := emu.Resource(8); ok {
-			t.Fatal("the half-supported resource was left behind")
-		}
-		return
+	if r["cname"] != "cdn.example.org" || r["can_purge_by_urls"] != false {
+		t.Fatalf("resource %v", r)
 	}
-	if r["cname"] != "cdn.example.org" {
-		t.Fatalf("cname %v", r["cname"])
+	if hosts, _ := r["secondaryHostnames"].([]any); len(hosts) != 1 || hosts[0] != "b.example.org" {
+		t.Fatalf("secondaryHostnames %v", r["secondaryHostnames"])
+	}
+	ctx := context.Background()
+	if err := c.PurgeURLs(ctx, 8, []string{"/a"}); !errors.Is(err, gcdn.ErrRejected) || !strings.Contains(err.Error(), "can_purge_by_urls") {
+		t.Fatalf("purge by URL of a resource that cannot: %v", err)
+	}
+	if err := c.PurgePatterns(ctx, 8, []string{"/a*"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

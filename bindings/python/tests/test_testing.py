@@ -61,17 +61,14 @@ def test_add_resource_options():
         assert emu.remove_resource(7) and emu.resource(7) is None and not emu.remove_resource(7)
         with pytest.raises(TypeError):
             emu.add_resource(8, secondary_hostnames="a.example.com")
-        # cname / secondary host names / purge-by-URL refusal: honoured, or refused loudly by an
-        # emulator that does not know them (never silently ignored).
-        try:
-            r = emu.add_resource(8, cname="cdn.example.org", secondary_hostnames=["b.example.org"],
-                                 can_purge_by_urls=False)
-        except EmulatorError as e:
-            assert "does not support" in str(e)
-            assert emu.resource(8) is None
-        else:
-            assert r["cname"] == "cdn.example.org"
-            assert r["secondaryHostnames"] == ["b.example.org"]
+        r = emu.add_resource(8, cname="cdn.example.org", secondary_hostnames=["b.example.org"],
+                             can_purge_by_urls=False)
+        assert (r["cname"], r["secondaryHostnames"], r["can_purge_by_urls"]) == (
+            "cdn.example.org", ["b.example.org"], False)
+        with emu.client(max_retries=0) as client:
+            with pytest.raises(gcdn.RejectedError, match="can_purge_by_urls"):
+                client.purge_urls(8, ["/a"])
+            client.purge_patterns(8, ["/a*"])
 
 
 def test_set_fault_forms():

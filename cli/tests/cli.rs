@@ -537,6 +537,66 @@ fn a_dry_run_sends_no_purge() {
     assert!(purges(&emu).is_empty());
 }
 
+#[test]
+fn timeout_stops_the_run_and_reports_what_was_done() {
+    let emu = emulator_with(Limits {
+        max_urls: 1,
+        ..limits()
+    });
+    let started = Instant::now();
+    let r = gcdn(
+        &emu,
+        &[
+            "purge",
+            "--purge-intervals",
+            "5",
+            "--timeout",
+            "1",
+            "--json",
+            "--resource",
+            "1",
+            "/1",
+            "/2",
+        ],
+        None,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped by --timeout"
+    );
+    assert_eq!(r.code, 3, "one purged, one not sent: {}", r.stderr);
+    let requests = r.of_type("request");
+    assert_eq!(requests[0]["outcome"], "purged");
+    assert_eq!(requests[1]["outcome"], "not_sent");
+    assert_eq!(purges(&emu).len(), 1);
+}
+
+#[test]
+fn base_url_flag_wins_over_the_environment() {
+    let emu = emulator();
+    let mut c = command(
+        &emu,
+        &[
+            "--base-url",
+            &emu.base_url(),
+            "purge",
+            "--resource",
+            "1",
+            "/a",
+        ],
+    );
+    c.env("GCORE_BASE_URL", "http://127.0.0.1:9");
+    let r = run(c, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sent_to(&emu, 1).len(), 1);
+    let r = gcdn(
+        &emu,
+        &["purge", "--base-url", "ftp://x", "--resource", "1", "/a"],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
 // ---- --wait ------------------------------------------------------------------------------
 
 #[test]

@@ -4,39 +4,61 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-/// One item and where it was given, for messages.
+/// One item and where it was given (kept small: a list may have a million lines).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     pub text: String,
-    /// `argument 2`, `list.txt line 7`, `standard input line 7`.
-    pub origin: String,
+    /// An argument (false) or a line of the `--from` input (true).
+    pub from_input: bool,
     /// Its number there, from 1 (the argument's place, or the line).
     pub number: usize,
 }
 
+/// The items, and the name of the `--from` input for messages.
+#[derive(Debug, Default)]
+pub struct Items {
+    pub items: Vec<Item>,
+    pub input_name: String,
+}
+
+impl Items {
+    /// `argument 2`, `list.txt line 7`, `standard input line 7`.
+    pub fn origin(&self, item: &Item) -> String {
+        if item.from_input {
+            format!("{} line {}", self.input_name, item.number)
+        } else {
+            format!("argument {}", item.number)
+        }
+    }
+}
+
 /// The items of the command line followed by those of `from`, in order.
-pub fn gather(args: &[String], from: Option<&Path>) -> Result<Vec<Item>, String> {
+pub fn gather(args: &[String], from: Option<&Path>) -> Result<Items, String> {
     let mut items: Vec<Item> = args
         .iter()
         .enumerate()
         .map(|(i, a)| Item {
             text: a.trim().to_owned(),
-            origin: format!("argument {}", i + 1),
+            from_input: false,
             number: i + 1,
         })
         .collect();
-    match from {
-        None => {}
-        Some(p) if p.as_os_str() == "-" => crate::signals::blocking(|| {
-            read_lines(std::io::stdin().lock(), "standard input", &mut items)
-        })?,
-        Some(p) => {
-            let file =
-                std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            read_lines(file, &p.display().to_string(), &mut items)?
+    let input_name = match from {
+        None => String::new(),
+        Some(p) if p.as_os_str() == "-" => {
+            crate::signals::blocking(|| {
+                read_lines(std::io::stdin().lock(), "standard input", &mut items)
+            })?;
+            "standard input".to_owned()
         }
-    }
-    Ok(items)
+        Some(p) => {
+            let name = p.display().to_string();
+            let file = std::fs::File::open(p).map_err(|e| format!("cannot read {name}: {e}"))?;
+            read_lines(file, &name, &mut items)?;
+            name
+        }
+    };
+    Ok(Items { items, input_name })
 }
 
 /// Append each meaningful line of `input` to `items`: trimmed, skipping blanks and comments.
@@ -52,7 +74,7 @@ pub fn read_lines(input: impl Read, name: &str, items: &mut Vec<Item>) -> Result
         }
         items.push(Item {
             text: item.to_owned(),
-            origin: format!("{name} line {}", n + 1),
+            from_input: true,
             number: n + 1,
         });
     }
@@ -70,7 +92,7 @@ mod tests {
         read_lines(text.as_bytes(), "t", &mut items).unwrap();
         let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
         assert_eq!(texts, ["/a.png", "/b.css", "/c"]);
-        assert_eq!(items[1].origin, "t line 4");
+        assert_eq!((items[1].from_input, items[1].number), (true, 4));
         assert_eq!(items[2].number, 7);
     }
 
@@ -80,9 +102,12 @@ mod tests {
         std::fs::write(&dir, "/from-file\n").unwrap();
         let items = gather(&["/arg".to_owned()], Some(&dir)).unwrap();
         std::fs::remove_file(&dir).unwrap();
-        assert_eq!(items[0].origin, "argument 1");
-        assert_eq!(items[1].text, "/from-file");
-        assert!(items[1].origin.ends_with(" line 1"));
+        assert_eq!(items.origin(&items.items[0]), "argument 1");
+        assert_eq!(items.items[1].text, "/from-file");
+        assert_eq!(
+            items.origin(&items.items[1]),
+            format!("{} line 1", dir.display())
+        );
         let e = gather(&[], Some(Path::new("/nonexistent/list.txt"))).unwrap_err();
         assert!(e.starts_with("cannot read /nonexistent/list.txt"), "{e}");
     }

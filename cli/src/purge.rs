@@ -126,7 +126,8 @@ fn intervals(text: &str) -> Result<(Duration, Duration), String> {
 
 /// The job the arguments describe; a usage error (nothing sent) for anything wrong with them.
 fn build_job(a: &PurgeArgs) -> Result<Job, String> {
-    let items = input::gather(&a.items, a.from.as_deref())?;
+    let gathered = input::gather(&a.items, a.from.as_deref())?;
+    let items = &gathered.items;
     let mut job = Job::new();
     if a.all {
         if let Some(id) = a.resource {
@@ -164,7 +165,7 @@ fn build_job(a: &PurgeArgs) -> Result<Job, String> {
             (None, false, true) => parse_by_host(n, &item.text, Given::FullAll).map(drop),
         }
     };
-    for item in &items {
+    for item in items {
         if let Err(e) = check(item) {
             let hint = if a.resource.is_none() && item.text.starts_with('/') && !a.all {
                 " (a path: give its resource with --resource ID, or the full https:// URL)"
@@ -173,7 +174,8 @@ fn build_job(a: &PurgeArgs) -> Result<Job, String> {
             };
             return Err(format!(
                 "{}: {}{hint}; nothing was sent",
-                item.origin, e.message
+                gathered.origin(item),
+                e.message
             ));
         }
     }

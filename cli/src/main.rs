@@ -36,6 +36,8 @@ fn main() -> ExitCode {
 /// What a client is made of besides the key (which comes from `GCORE_API_KEY` only).
 #[derive(Default)]
 pub struct ClientSetup<'a> {
+    /// --quiet: no warnings either.
+    pub quiet: bool,
     pub rate_store: Option<&'a str>,
     pub purge_intervals: Option<(Duration, Duration)>,
 }
@@ -58,13 +60,18 @@ pub fn client(cli: &Cli, setup: &ClientSetup<'_>) -> Result<Client, String> {
     options
         .set_user_agent_suffix(concat!("gcdn-cli/", env!("CARGO_PKG_VERSION")))
         .map_err(|e| e.message)?;
-    // -v / -vv, else GCDN_LOG: records go through the CLI's stderr (above the progress bar),
-    // never the library's own stderr writer. A GCDN_LOG the library cannot read is left to
-    // it, so that it refuses it with its message.
+    // -v / -vv, else GCDN_LOG, else warnings (a 429 met, a rate store that failed) unless
+    // --quiet: records go through the CLI's stderr (above the progress bar), never the
+    // library's own stderr writer. A GCDN_LOG the library cannot read is left to it, so that
+    // it refuses it with its message.
+    let env = std::env::var(gcdn::engine::log::ENV_LOG).ok();
     let level = match cli.verbose {
-        0 => std::env::var(gcdn::engine::log::ENV_LOG)
-            .ok()
-            .and_then(|v| Level::parse(&v)),
+        0 => match env.as_deref().map(Level::parse) {
+            Some(Some(level)) => Some(level),
+            Some(None) => None,
+            None if setup.quiet => None,
+            None => Some(Level::Warn),
+        },
         1 => Some(Level::Debug),
         _ => Some(Level::Trace),
     };

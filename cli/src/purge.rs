@@ -36,6 +36,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         Err(m) => return out.usage(&m),
     };
     let setup = ClientSetup {
+        quiet: a.quiet,
         rate_store: a.rate_store.as_deref(),
         purge_intervals,
     };

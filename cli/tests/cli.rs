@@ -866,6 +866,21 @@ fn verbose_logs_each_request_without_the_key() {
     // Without either: no request lines.
     let r = purge(&emu, &["https://cdn3.example.com/a"], None);
     assert!(!r.stderr.contains("POST /cdn/"), "{}", r.stderr);
+    // Warnings (a 429 met) are shown without -v, and not with --quiet.
+    for quiet in [false, true] {
+        emu.push_fault(
+            Fault::respond(429, r#"{"message":"slow down"}"#)
+                .on("POST", "/cdn/resources/3/purge")
+                .with_header("Retry-After", "1"),
+        );
+        let mut args = vec!["https://cdn3.example.com/w"];
+        if quiet {
+            args.push("--quiet");
+        }
+        let r = purge(&emu, &args, None);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stderr.contains("warn"), !quiet, "{}", r.stderr);
+    }
     let mut c = command(&emu, &["purge", "https://cdn3.example.com/a"]);
     c.env("GCDN_LOG", "loud");
     let r = run(c, None);

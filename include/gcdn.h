@@ -115,6 +115,210 @@ extern "C" {
 #define GCDN_MAX_ITEMS 1000000
 
 /**
+ * `gcdn_report_request_kind`, `gcdn_event_purge_kind`: a purge by URL.
+ */
+#define GCDN_KIND_URLS 1
+
+/**
+ * A purge by pattern.
+ */
+#define GCDN_KIND_PATTERNS 2
+
+/**
+ * A purge of everything of a resource.
+ */
+#define GCDN_KIND_ALL 3
+
+/**
+ * `gcdn_report_request_outcome`: the API accepted the request.
+ */
+#define GCDN_OUTCOME_PURGED 1
+
+/**
+ * The request was sent and failed for good.
+ */
+#define GCDN_OUTCOME_FAILED 2
+
+/**
+ * The request was never sent (the run was cancelled, stopped or ran out of time, or an
+ * earlier answer made it pointless).
+ */
+#define GCDN_OUTCOME_NOT_SENT 3
+
+/**
+ * A dry run: the request would be sent.
+ */
+#define GCDN_OUTCOME_PLANNED 4
+
+/**
+ * `gcdn_report_request_completion`, `gcdn_event_completion`: not known (the run did not
+ * wait for confirmation, or the request was not purged).
+ */
+#define GCDN_COMPLETION_NONE 0
+
+/**
+ * The purge's status in `GET /cdn/purge_statuses` is `Successful`.
+ */
+#define GCDN_COMPLETION_SUCCESSFUL 1
+
+/**
+ * The purge's status is `Failed`.
+ */
+#define GCDN_COMPLETION_FAILED 2
+
+/**
+ * The wait for confirmation ended while the purge was in progress (or not yet listed).
+ */
+#define GCDN_COMPLETION_IN_PROGRESS 3
+
+/**
+ * `gcdn_report_skipped_reason`: the same item is already planned for its resource.
+ */
+#define GCDN_SKIP_DUPLICATE 1
+
+/**
+ * A pattern or purge-all of the same job and resource covers the item (see
+ * `gcdn_report_skipped_by`).
+ */
+#define GCDN_SKIP_COVERED 2
+
+/**
+ * A full URL whose host is the cname or secondary hostname of no resource.
+ */
+#define GCDN_SKIP_NO_RESOURCE 3
+
+/**
+ * The item's resource is deleted or inactive.
+ */
+#define GCDN_SKIP_INACTIVE 4
+
+/**
+ * A URL of a resource that cannot purge by URL (`can_purge_by_urls` is false).
+ */
+#define GCDN_SKIP_URL_PURGE_DISABLED 5
+
+/**
+ * `gcdn_event_kind`: a request begins (it goes out now, or after the waits that follow).
+ */
+#define GCDN_EVENT_SENT 1
+
+/**
+ * The API accepted a request.
+ */
+#define GCDN_EVENT_ANSWERED 2
+
+/**
+ * A request failed for good, or will not be sent.
+ */
+#define GCDN_EVENT_FAILED 3
+
+/**
+ * The run waits (`gcdn_event_wait_ms`, `gcdn_event_wait_reason`, `gcdn_event_resource_id`).
+ */
+#define GCDN_EVENT_WAIT 4
+
+/**
+ * An attempt failed and will be tried again (`gcdn_event_message` says how it failed).
+ */
+#define GCDN_EVENT_RETRY 5
+
+/**
+ * A poll of the purge statuses was read (`gcdn_event_item_count`: requests still to
+ * confirm).
+ */
+#define GCDN_EVENT_CONFIRM_POLL 6
+
+/**
+ * A request's completion is known (`gcdn_event_completion`).
+ */
+#define GCDN_EVENT_CONFIRMED 7
+
+/**
+ * `gcdn_event_wait_reason`: not a wait.
+ */
+#define GCDN_WAIT_NONE 0
+
+/**
+ * For the next slot in the resource's rate window (the pacer).
+ */
+#define GCDN_WAIT_PACER 1
+
+/**
+ * After an HTTP 429 without `Retry-After`.
+ */
+#define GCDN_WAIT_RATE_LIMITED 2
+
+/**
+ * As the server's `Retry-After` asked.
+ */
+#define GCDN_WAIT_RETRY_AFTER 3
+
+/**
+ * Backing off before retrying a failed attempt.
+ */
+#define GCDN_WAIT_BACKOFF 4
+
+/**
+ * Between polls of the purge statuses.
+ */
+#define GCDN_WAIT_CONFIRM 5
+
+/**
+ * `gcdn_report_total`, `gcdn_event_total`: requests planned.
+ */
+#define GCDN_TOTAL_REQUESTS 1
+
+/**
+ * Requests the API accepted.
+ */
+#define GCDN_TOTAL_PURGED 2
+
+/**
+ * Requests that failed.
+ */
+#define GCDN_TOTAL_FAILED 3
+
+/**
+ * Requests not sent (so far, during a run).
+ */
+#define GCDN_TOTAL_NOT_SENT 4
+
+/**
+ * Items of the purged requests (a purge-all counts 1).
+ */
+#define GCDN_TOTAL_ITEMS_PURGED 5
+
+/**
+ * HTTP 429 answers met.
+ */
+#define GCDN_TOTAL_RATE_LIMITED 6
+
+/**
+ * Milliseconds since the run began.
+ */
+#define GCDN_TOTAL_ELAPSED_MS 7
+
+/**
+ * The least the rate limits allow the plan to take, in milliseconds.
+ */
+#define GCDN_TOTAL_ESTIMATED_MS 8
+
+/**
+ * Requests that began (answered or not).
+ */
+#define GCDN_TOTAL_SENT 9
+
+/**
+ * Items left out (see `gcdn_report_skipped_count`).
+ */
+#define GCDN_TOTAL_SKIPPED 10
+
+/**
+ * Requests whose purge status is `Successful`.
+ */
+#define GCDN_TOTAL_CONFIRMED 11
+
+/**
  * An opaque cancellation token. Create with `gcdn_cancel_new`, fire with
  * `gcdn_cancel_fire` from any thread, free with `gcdn_cancel_free`. Thread-safe.
  */
@@ -128,10 +332,49 @@ typedef struct gcdn_cancel gcdn_cancel;
 typedef struct gcdn_client gcdn_client;
 
 /**
+ * One progress event, valid only during the callback it is passed to. Read it with the
+ * `gcdn_event_*` accessors.
+ */
+typedef struct gcdn_event gcdn_event;
+
+/**
+ * An opaque purge job: purges across any number of resources. Create with `gcdn_job_new`,
+ * fill with the `gcdn_job_add_*` functions from one thread, free with `gcdn_job_free`. A job
+ * is only read by `gcdn_job_run`: the same job may be run many times, from many threads at
+ * once, as long as no thread adds to it meanwhile.
+ */
+typedef struct gcdn_job gcdn_job;
+
+/**
  * An opaque builder of client settings. Create with `gcdn_options_new`, free with
  * `gcdn_options_free`. Not thread-safe: use one builder from one thread at a time.
  */
 typedef struct gcdn_options gcdn_options;
+
+/**
+ * An opaque, immutable report of a run, from `gcdn_job_run`. Free with `gcdn_report_free`.
+ * Read it with the `gcdn_report_*` accessors, from any number of threads at once; strings
+ * they return live as long as the report.
+ */
+typedef struct gcdn_report gcdn_report;
+
+/**
+ * Opaque per-run settings: a timeout, a cancel token, dry run, a confirmation wait, a
+ * progress callback, the worker count. Create with `gcdn_run_new` (all defaults), set from
+ * one thread, free with `gcdn_run_free`. Calls that take a `const gcdn_run *` only read it:
+ * one may serve many calls, on many threads, at once (its callback is then called on each
+ * of those threads).
+ */
+typedef struct gcdn_run gcdn_run;
+
+/**
+ * The progress callback of a run: called with each event, on the thread that called
+ * `gcdn_job_run`, one event at a time, with no lock of the library held (it may call any
+ * gcdn function, e.g. `gcdn_cancel_fire`). `event` and the strings it gives are valid only
+ * during the call. Return 0 to go on; any other value stops the run as a cancel does
+ * (nothing new is sent, the report is still written, the run returns GCDN_ERR_CANCELLED).
+ */
+typedef int32_t (*gcdn_progress_fn)(const struct gcdn_event *event, void *user_data);
 
 /**
  * Create a builder of client settings, all at their defaults: base URL from
@@ -441,6 +684,539 @@ const char *gcdn_status_str(int32_t status);
  * The library's version, e.g. "0.1.0". Static: do not free it. Thread-safe.
  */
 const char *gcdn_version(void);
+
+/**
+ * Create an empty job. Returns NULL only if memory ran out. Free with `gcdn_job_free`.
+ */
+struct gcdn_job *gcdn_job_new(void);
+
+/**
+ * Free a job. Reports of its runs keep what they need: free it whenever convenient.
+ *
+ * `job` must be NULL (nothing happens) or a live job that no call is using; it is dead
+ * afterwards.
+ */
+void gcdn_job_free(struct gcdn_job *job);
+
+/**
+ * Add `n` URLs of resource `resource_id` (> 0) to the job: paths with their query string,
+ * by the rules of `gcdn_purge_urls` (starting with `/`, no scheme or host, no control
+ * character). Repeats are kept, and left out by the run as duplicates. Every URL is checked
+ * before any is added: on failure the job is unchanged and the message names the first bad
+ * URL by its index (0-based) and the reason. `n` must be 1 to GCDN_MAX_ITEMS. The strings
+ * are copied.
+ *
+ * `job` must be a live job, used by no other thread during the call; `urls` must point to
+ * `n` NUL-terminated strings. NULL gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_job_add_urls(struct gcdn_job *job,
+                          int64_t resource_id,
+                          const char *const *urls,
+                          size_t n,
+                          char **error_out);
+
+/**
+ * Add `n` patterns of resource `resource_id` (> 0) to the job, by the rules of
+ * `gcdn_purge_patterns` (`*` only at the end). Checked, copied and refused as in
+ * `gcdn_job_add_urls`.
+ *
+ * `job` must be a live job, used by no other thread during the call; `patterns` must point
+ * to `n` NUL-terminated strings. NULL gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_job_add_patterns(struct gcdn_job *job,
+                              int64_t resource_id,
+                              const char *const *patterns,
+                              size_t n,
+                              char **error_out);
+
+/**
+ * Add a purge of everything of resource `resource_id` (> 0). The run then leaves out every
+ * other item of that resource as covered by it.
+ *
+ * `job` must be a live job, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_job_add_all(struct gcdn_job *job, int64_t resource_id, char **error_out);
+
+/**
+ * Add `n` full URLs, `https://host/path?query`. The run lists the account's resources
+ * (`GET /cdn/resources`) and sends each URL's path and query to the resource whose cname or
+ * one of whose secondary hostnames is its host (exactly, ignoring case). A full URL must be
+ * `https://` (any case), a host of letters, digits, `-` and `.` (optionally `:443`), and a
+ * path starting with `/` with the rules of `gcdn_job_add_urls`; no user info, no fragment.
+ * Checked, copied and refused as in `gcdn_job_add_urls`.
+ *
+ * `job` must be a live job, used by no other thread during the call; `urls` must point to
+ * `n` NUL-terminated strings. NULL gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_job_add_full_urls(struct gcdn_job *job,
+                               const char *const *urls,
+                               size_t n,
+                               char **error_out);
+
+/**
+ * How many items were added to the job (repeats included); 0 for NULL.
+ *
+ * `job` must be NULL or a live job.
+ */
+size_t gcdn_job_item_count(const struct gcdn_job *job);
+
+/**
+ * Create per-run settings, all at their defaults: no timeout of its own (the client's call
+ * timeout, if any), no cancel token of its own, not a dry run, no confirmation, no
+ * progress callback, 4 worker threads. Returns NULL only if memory ran out. Free with
+ * `gcdn_run_free`.
+ */
+struct gcdn_run *gcdn_run_new(void);
+
+/**
+ * Free per-run settings. Reports and the cancel token it names are not affected.
+ *
+ * `run` must be NULL (nothing happens) or a live run that no call is using; it is dead
+ * afterwards.
+ */
+void gcdn_run_free(struct gcdn_run *run);
+
+/**
+ * Bound every call made with `run` to `timeout_ms` milliseconds, waits included: for
+ * `gcdn_job_run`, the whole run, confirmation included (requests not sent in time are
+ * reported as not sent, and the run returns GCDN_ERR_TIMEOUT); for the `_with` calls, the
+ * call. 0 removes the bound (the client's call timeout, if any, applies).
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_timeout_ms(struct gcdn_run *run, uint64_t timeout_ms, char **error_out);
+
+/**
+ * Stop every call made with `run` once `cancel` is fired (see `gcdn_cancel_fire`): at once
+ * during a wait, else before the next request; a request in flight ends first. A run
+ * cancelled this way writes its report and returns GCDN_ERR_CANCELLED. `cancel` NULL removes
+ * the token. The run keeps its own reference: `cancel` may be freed at any time.
+ *
+ * `run` must be a live run, used by no other thread during the call (NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT); `cancel` NULL or a live token.
+ */
+int32_t gcdn_run_set_cancel(struct gcdn_run *run,
+                            const struct gcdn_cancel *cancel,
+                            char **error_out);
+
+/**
+ * `dry_run` non-zero: `gcdn_job_run` plans and reports (every request `planned`, with the
+ * estimated duration) without sending any purge; it may read the resources listing. 0: runs
+ * for real (the default). The `_with` single calls ignore it.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_dry_run(struct gcdn_run *run, int32_t dry_run, char **error_out);
+
+/**
+ * After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
+ * by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
+ * is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends
+ * with GCDN_ERR_TIMEOUT. 0: do not confirm (the default). The run's timeout bounds the wait
+ * too. The `_with` single calls ignore it.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_wait_ms(struct gcdn_run *run, uint64_t wait_ms, char **error_out);
+
+/**
+ * Call `progress(event, user_data)` for every event of a `gcdn_job_run` made with `run`: on
+ * the thread that called `gcdn_job_run`, one event at a time, with no lock of the library
+ * held (see `gcdn_progress_fn`). `progress` NULL removes the callback. The `_with` single
+ * calls do not call it.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT. `user_data` is passed as it is, never read.
+ */
+int32_t gcdn_run_set_progress(struct gcdn_run *run,
+                              gcdn_progress_fn progress,
+                              void *user_data,
+                              char **error_out);
+
+/**
+ * Use `workers` threads (each with its own connection) for the requests of a run: 1 to 32;
+ * default 4. Resources proceed at once, as far as the threads go.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_workers(struct gcdn_run *run, uint32_t workers, char **error_out);
+
+/**
+ * Run `job` with `run`'s settings (NULL: the defaults).
+ *
+ * The run lists the account's resources when the job has full URLs, plans (drops
+ * duplicates and what a pattern or purge-all of the same resource covers, leaves out the
+ * items of unknown hosts, of deleted or inactive resources, and URLs of resources that
+ * cannot purge by URL, and chunks by the account's per-request limits), then sends every
+ * request through the client's pacer, resources at once over a few threads, and confirms
+ * when asked to. A failed request does not stop the others.
+ *
+ * Returns GCDN_OK only if every planned request was purged (and confirmed, when waiting)
+ * and no item was left out as no_resource, inactive or url_purge_disabled (duplicates and
+ * covered items are not failures). Otherwise it still sends everything it can, and returns
+ * GCDN_ERR_CANCELLED if the run was cancelled or stopped by its callback, GCDN_ERR_TIMEOUT if
+ * its timeout ended first, else the status of the first failure: a request's own status;
+ * GCDN_ERR_NOT_FOUND for no_resource or inactive items; GCDN_ERR_REJECTED for
+ * url_purge_disabled items and a purge whose status is Failed; GCDN_ERR_TIMEOUT when the
+ * wait for confirmation ended first. The message counts what was done.
+ *
+ * `*report_out` is the exception to "out-parameters only on success": it receives a report
+ * (free it with `gcdn_report_free`) whenever the run got past validation and the resources
+ * listing, whatever it returns; it is left untouched, and nothing was sent, when the
+ * arguments are refused (an empty job, ...) or the listing could not be read.
+ *
+ * `client` must be a live client and `job` a live job (both only read: other threads may
+ * use them, and run the same job, at once); `run` NULL or a live run; `report_out` must point
+ * to a writable `gcdn_report *`. NULL for any of those gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_job_run(const struct gcdn_client *client,
+                     const struct gcdn_job *job,
+                     const struct gcdn_run *run,
+                     struct gcdn_report **report_out,
+                     char **error_out);
+
+/**
+ * The report as JSON, in the stable form the README documents (`version` 1: `dry_run`,
+ * `requests`, `skipped`, `totals`, plus `status`, `message` and `listing`). On success
+ * `*json_out` receives a NUL-terminated UTF-8 string to free with `gcdn_string_free`.
+ *
+ * `report` must be a live report; `json_out` must point to a writable `char *`. Either NULL
+ * gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_report_json(const struct gcdn_report *report, char **json_out, char **error_out);
+
+/**
+ * A new job of what the run did not purge: the requests that failed, were not sent, or whose
+ * purge status is Failed, by resource id (full URLs already mapped to their resource).
+ * Items the run left out (duplicates, covered, no_resource, inactive, url_purge_disabled)
+ * are not in it. Running it finishes the work. Returns NULL when nothing is left (or
+ * `report` is NULL, or memory ran out). Free the job with `gcdn_job_free`.
+ *
+ * `report` must be NULL or a live report.
+ */
+struct gcdn_job *gcdn_report_remaining(const struct gcdn_report *report);
+
+/**
+ * Free a report; every string its accessors returned is dead afterwards.
+ *
+ * `report` must be NULL (nothing happens) or a live report that no call is using.
+ */
+void gcdn_report_free(struct gcdn_report *report);
+
+/**
+ * The run's status, as `gcdn_job_run` returned it (GCDN_OK for success); GCDN_ERR_INVALID_ARGUMENT
+ * for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_status(const struct gcdn_report *report);
+
+/**
+ * 1 if the report is of a dry run, else 0 (also for NULL).
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_dry_run(const struct gcdn_report *report);
+
+/**
+ * One of the report's totals (`which`: a GCDN_TOTAL_* constant); 0 for an unknown `which`
+ * or a NULL report.
+ *
+ * `report` must be NULL or a live report.
+ */
+uint64_t gcdn_report_total(const struct gcdn_report *report, int32_t which);
+
+/**
+ * How many requests the run planned: the valid `request` indices of the
+ * `gcdn_report_request_*` accessors are 0 to this less one. 0 for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_request_count(const struct gcdn_report *report);
+
+/**
+ * The resource id of request `request`; 0 when the index is out of range or `report` NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_request_resource_id(const struct gcdn_report *report, size_t request);
+
+/**
+ * The kind of request `request`: GCDN_KIND_URLS, GCDN_KIND_PATTERNS or GCDN_KIND_ALL; 0
+ * when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_request_kind(const struct gcdn_report *report, size_t request);
+
+/**
+ * What became of request `request`: a GCDN_OUTCOME_* constant; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_request_outcome(const struct gcdn_report *report, size_t request);
+
+/**
+ * The status of request `request`: GCDN_OK when purged, the GCDN_ERR_* code of its failure
+ * (or of why it was not sent), -1 for a planned request or an index out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_request_status(const struct gcdn_report *report, size_t request);
+
+/**
+ * The HTTP status of the last answer to request `request`; 0 when none came (or out of
+ * range).
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_request_http_status(const struct gcdn_report *report, size_t request);
+
+/**
+ * Why request `request` failed or was not sent; NULL when it did not (or out of range).
+ * The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_request_message(const struct gcdn_report *report, size_t request);
+
+/**
+ * Attempts made for request `request` (0: never sent, or out of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+uint32_t gcdn_report_request_attempts(const struct gcdn_report *report, size_t request);
+
+/**
+ * The purge id of request `request`, from its purge status when confirmation found it; 0
+ * when not known (or out of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_request_purge_id(const struct gcdn_report *report, size_t request);
+
+/**
+ * The completion of request `request`: a GCDN_COMPLETION_* constant (GCDN_COMPLETION_NONE
+ * when the run did not wait, or out of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_request_completion(const struct gcdn_report *report, size_t request);
+
+/**
+ * How many items request `request` carries (0 for a purge-all, or out of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_request_item_count(const struct gcdn_report *report, size_t request);
+
+/**
+ * Item `item` of request `request`, as sent (a path with its query, or a pattern; for a
+ * full URL, its path and query); NULL when either index is out of range. The string
+ * belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_request_item(const struct gcdn_report *report, size_t request, size_t item);
+
+/**
+ * How many items the run left out: the valid `skipped` indices of the
+ * `gcdn_report_skipped_*` accessors are 0 to this less one. 0 for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_skipped_count(const struct gcdn_report *report);
+
+/**
+ * Left-out item `skipped` as it was given (a path, a pattern, a full URL, or "all" for a
+ * purge-all); NULL when out of range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_skipped_item(const struct gcdn_report *report, size_t skipped);
+
+/**
+ * The resource id of left-out item `skipped`; 0 when its host matched no resource (or out
+ * of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_skipped_resource_id(const struct gcdn_report *report, size_t skipped);
+
+/**
+ * Why item `skipped` was left out: a GCDN_SKIP_* constant; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_skipped_reason(const struct gcdn_report *report, size_t skipped);
+
+/**
+ * What covers left-out item `skipped` (reason GCDN_SKIP_COVERED): the covering pattern as
+ * given, or "all"; NULL for other reasons (or out of range). The string belongs to the
+ * report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_skipped_by(const struct gcdn_report *report, size_t skipped);
+
+/**
+ * What happened: a GCDN_EVENT_* constant (0 for NULL).
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int32_t gcdn_event_kind(const struct gcdn_event *event);
+
+/**
+ * The index of the event's request in the report (`gcdn_report_request_*`); -1 when the
+ * event is not about one request.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int64_t gcdn_event_request(const struct gcdn_event *event);
+
+/**
+ * The resource the event is about; 0 when none.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int64_t gcdn_event_resource_id(const struct gcdn_event *event);
+
+/**
+ * The kind of the event's request: a GCDN_KIND_* constant; 0 when none.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int32_t gcdn_event_purge_kind(const struct gcdn_event *event);
+
+/**
+ * Items of the event's request; for GCDN_EVENT_CONFIRM_POLL, requests still to confirm.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+size_t gcdn_event_item_count(const struct gcdn_event *event);
+
+/**
+ * The attempt the event is about (1 for the first); 0 when none.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+uint32_t gcdn_event_attempt(const struct gcdn_event *event);
+
+/**
+ * The HTTP status of the answer the event is about; 0 when none.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int32_t gcdn_event_http_status(const struct gcdn_event *event);
+
+/**
+ * For GCDN_EVENT_FAILED (and a failed poll): the GCDN_ERR_* code; else GCDN_OK.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int32_t gcdn_event_status(const struct gcdn_event *event);
+
+/**
+ * For GCDN_EVENT_WAIT: how long the wait is, in milliseconds; else 0.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+uint64_t gcdn_event_wait_ms(const struct gcdn_event *event);
+
+/**
+ * For GCDN_EVENT_WAIT: why, a GCDN_WAIT_* constant; else GCDN_WAIT_NONE.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int32_t gcdn_event_wait_reason(const struct gcdn_event *event);
+
+/**
+ * For GCDN_EVENT_CONFIRMED: a GCDN_COMPLETION_* constant; else GCDN_COMPLETION_NONE.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+int32_t gcdn_event_completion(const struct gcdn_event *event);
+
+/**
+ * A message that goes with the event (how a request failed, what a poll found); NULL when
+ * none. Valid only during the callback: copy it to keep it.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+const char *gcdn_event_message(const struct gcdn_event *event);
+
+/**
+ * One of the run's totals as of this event (`which`: a GCDN_TOTAL_* constant); 0 for an
+ * unknown `which`.
+ *
+ * `event` must be NULL or the event passed to the running progress callback.
+ */
+uint64_t gcdn_event_total(const struct gcdn_event *event, int32_t which);
+
+/**
+ * `gcdn_purge_urls`, with `run`'s timeout and cancel token for this call (NULL: the
+ * client's own); `run`'s other settings do not apply. No derived client is made.
+ *
+ * As for `gcdn_purge_urls`; `run` must be NULL or a live run.
+ */
+int32_t gcdn_purge_urls_with(const struct gcdn_client *client,
+                             const struct gcdn_run *run,
+                             int64_t resource_id,
+                             const char *const *urls,
+                             size_t n_urls,
+                             char **error_out);
+
+/**
+ * `gcdn_purge_patterns`, with `run`'s timeout and cancel token for this call (NULL: the
+ * client's own).
+ *
+ * As for `gcdn_purge_patterns`; `run` must be NULL or a live run.
+ */
+int32_t gcdn_purge_patterns_with(const struct gcdn_client *client,
+                                 const struct gcdn_run *run,
+                                 int64_t resource_id,
+                                 const char *const *patterns,
+                                 size_t n_patterns,
+                                 char **error_out);
+
+/**
+ * `gcdn_purge_all`, with `run`'s timeout and cancel token for this call (NULL: the client's
+ * own).
+ *
+ * As for `gcdn_purge_all`; `run` must be NULL or a live run.
+ */
+int32_t gcdn_purge_all_with(const struct gcdn_client *client,
+                            const struct gcdn_run *run,
+                            int64_t resource_id,
+                            char **error_out);
+
+/**
+ * `gcdn_deactivate_resource`, with `run`'s timeout and cancel token for this call (NULL:
+ * the client's own).
+ *
+ * As for `gcdn_deactivate_resource`; `run` must be NULL or a live run.
+ */
+int32_t gcdn_deactivate_resource_with(const struct gcdn_client *client,
+                                      const struct gcdn_run *run,
+                                      int64_t resource_id,
+                                      char **error_out);
+
+/**
+ * `gcdn_delete_resource`, with `run`'s timeout and cancel token for this call (NULL: the
+ * client's own).
+ *
+ * As for `gcdn_delete_resource`; `run` must be NULL or a live run.
+ */
+int32_t gcdn_delete_resource_with(const struct gcdn_client *client,
+                                  const struct gcdn_run *run,
+                                  int64_t resource_id,
+                                  uint32_t flags,
+                                  char **error_out);
 
 /* ------------------------------------------------------------------------------------------
  * Testing only: not part of the API, and no program needs it.

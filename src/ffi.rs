@@ -36,6 +36,14 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::engine::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
+// The purge job's exports (the section at the end).
+use crate::engine::job::plan::By;
+use crate::engine::job::{
+    Completion, Event as JobEvent, EventKind, Flow, Given, Job, JobError, Kind, Outcome, Reason,
+    Report, RequestReport, RunOptions, Totals, WaitWhy, MAX_WORKERS,
+};
+use crate::engine::wait::CallSettings;
+use std::ffi::c_void;
 
 /// Success.
 pub const GCDN_OK: i32 = 0;
@@ -817,6 +825,1193 @@ pub extern "C" fn gcdn_version() -> *const c_char {
 pub unsafe extern "C" fn gcdn_debug_panic(error_out: *mut *mut c_char) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
         panic!("gcdn_debug_panic was called");
+    })
+}
+
+// ============================================================================================
+// The purge job (src/engine/job): jobs, per-run settings, progress events, reports, and the
+// per-run variants of the single calls. Owned by the job task; kept together here.
+// ============================================================================================
+
+/// `gcdn_report_request_kind`, `gcdn_event_purge_kind`: a purge by URL.
+pub const GCDN_KIND_URLS: i32 = 1;
+/// A purge by pattern.
+pub const GCDN_KIND_PATTERNS: i32 = 2;
+/// A purge of everything of a resource.
+pub const GCDN_KIND_ALL: i32 = 3;
+
+/// `gcdn_report_request_outcome`: the API accepted the request.
+pub const GCDN_OUTCOME_PURGED: i32 = 1;
+/// The request was sent and failed for good.
+pub const GCDN_OUTCOME_FAILED: i32 = 2;
+/// The request was never sent (the run was cancelled, stopped or ran out of time, or an
+/// earlier answer made it pointless).
+pub const GCDN_OUTCOME_NOT_SENT: i32 = 3;
+/// A dry run: the request would be sent.
+pub const GCDN_OUTCOME_PLANNED: i32 = 4;
+
+/// `gcdn_report_request_completion`, `gcdn_event_completion`: not known (the run did not
+/// wait for confirmation, or the request was not purged).
+pub const GCDN_COMPLETION_NONE: i32 = 0;
+/// The purge's status in `GET /cdn/purge_statuses` is `Successful`.
+pub const GCDN_COMPLETION_SUCCESSFUL: i32 = 1;
+/// The purge's status is `Failed`.
+pub const GCDN_COMPLETION_FAILED: i32 = 2;
+/// The wait for confirmation ended while the purge was in progress (or not yet listed).
+pub const GCDN_COMPLETION_IN_PROGRESS: i32 = 3;
+
+/// `gcdn_report_skipped_reason`: the same item is already planned for its resource.
+pub const GCDN_SKIP_DUPLICATE: i32 = 1;
+/// A pattern or purge-all of the same job and resource covers the item (see
+/// `gcdn_report_skipped_by`).
+pub const GCDN_SKIP_COVERED: i32 = 2;
+/// A full URL whose host is the cname or secondary hostname of no resource.
+pub const GCDN_SKIP_NO_RESOURCE: i32 = 3;
+/// The item's resource is deleted or inactive.
+pub const GCDN_SKIP_INACTIVE: i32 = 4;
+/// A URL of a resource that cannot purge by URL (`can_purge_by_urls` is false).
+pub const GCDN_SKIP_URL_PURGE_DISABLED: i32 = 5;
+
+/// `gcdn_event_kind`: a request begins (it goes out now, or after the waits that follow).
+pub const GCDN_EVENT_SENT: i32 = 1;
+/// The API accepted a request.
+pub const GCDN_EVENT_ANSWERED: i32 = 2;
+/// A request failed for good, or will not be sent.
+pub const GCDN_EVENT_FAILED: i32 = 3;
+/// The run waits (`gcdn_event_wait_ms`, `gcdn_event_wait_reason`, `gcdn_event_resource_id`).
+pub const GCDN_EVENT_WAIT: i32 = 4;
+/// An attempt failed and will be tried again (`gcdn_event_message` says how it failed).
+pub const GCDN_EVENT_RETRY: i32 = 5;
+/// A poll of the purge statuses was read (`gcdn_event_item_count`: requests still to
+/// confirm).
+pub const GCDN_EVENT_CONFIRM_POLL: i32 = 6;
+/// A request's completion is known (`gcdn_event_completion`).
+pub const GCDN_EVENT_CONFIRMED: i32 = 7;
+
+/// `gcdn_event_wait_reason`: not a wait.
+pub const GCDN_WAIT_NONE: i32 = 0;
+/// For the next slot in the resource's rate window (the pacer).
+pub const GCDN_WAIT_PACER: i32 = 1;
+/// After an HTTP 429 without `Retry-After`.
+pub const GCDN_WAIT_RATE_LIMITED: i32 = 2;
+/// As the server's `Retry-After` asked.
+pub const GCDN_WAIT_RETRY_AFTER: i32 = 3;
+/// Backing off before retrying a failed attempt.
+pub const GCDN_WAIT_BACKOFF: i32 = 4;
+/// Between polls of the purge statuses.
+pub const GCDN_WAIT_CONFIRM: i32 = 5;
+
+/// `gcdn_report_total`, `gcdn_event_total`: requests planned.
+pub const GCDN_TOTAL_REQUESTS: i32 = 1;
+/// Requests the API accepted.
+pub const GCDN_TOTAL_PURGED: i32 = 2;
+/// Requests that failed.
+pub const GCDN_TOTAL_FAILED: i32 = 3;
+/// Requests not sent (so far, during a run).
+pub const GCDN_TOTAL_NOT_SENT: i32 = 4;
+/// Items of the purged requests (a purge-all counts 1).
+pub const GCDN_TOTAL_ITEMS_PURGED: i32 = 5;
+/// HTTP 429 answers met.
+pub const GCDN_TOTAL_RATE_LIMITED: i32 = 6;
+/// Milliseconds since the run began.
+pub const GCDN_TOTAL_ELAPSED_MS: i32 = 7;
+/// The least the rate limits allow the plan to take, in milliseconds.
+pub const GCDN_TOTAL_ESTIMATED_MS: i32 = 8;
+/// Requests that began (answered or not).
+pub const GCDN_TOTAL_SENT: i32 = 9;
+/// Items left out (see `gcdn_report_skipped_count`).
+pub const GCDN_TOTAL_SKIPPED: i32 = 10;
+/// Requests whose purge status is `Successful`.
+pub const GCDN_TOTAL_CONFIRMED: i32 = 11;
+
+/// An opaque purge job: purges across any number of resources. Create with `gcdn_job_new`,
+/// fill with the `gcdn_job_add_*` functions from one thread, free with `gcdn_job_free`. A job
+/// is only read by `gcdn_job_run`: the same job may be run many times, from many threads at
+/// once, as long as no thread adds to it meanwhile.
+pub struct gcdn_job {
+    inner: Job,
+}
+
+/// The progress callback of a run: called with each event, on the thread that called
+/// `gcdn_job_run`, one event at a time, with no lock of the library held (it may call any
+/// gcdn function, e.g. `gcdn_cancel_fire`). `event` and the strings it gives are valid only
+/// during the call. Return 0 to go on; any other value stops the run as a cancel does
+/// (nothing new is sent, the report is still written, the run returns GCDN_ERR_CANCELLED).
+pub type gcdn_progress_fn =
+    Option<unsafe extern "C" fn(event: *const gcdn_event, user_data: *mut c_void) -> i32>;
+
+/// The callback itself (a `gcdn_progress_fn` that is not NULL).
+type ProgressFn = unsafe extern "C" fn(*const gcdn_event, *mut c_void) -> i32;
+
+/// Opaque per-run settings: a timeout, a cancel token, dry run, a confirmation wait, a
+/// progress callback, the worker count. Create with `gcdn_run_new` (all defaults), set from
+/// one thread, free with `gcdn_run_free`. Calls that take a `const gcdn_run *` only read it:
+/// one may serve many calls, on many threads, at once (its callback is then called on each
+/// of those threads).
+pub struct gcdn_run {
+    options: RunOptions,
+    progress: Option<(ProgressFn, *mut c_void)>,
+}
+
+/// An opaque, immutable report of a run, from `gcdn_job_run`. Free with `gcdn_report_free`.
+/// Read it with the `gcdn_report_*` accessors, from any number of threads at once; strings
+/// they return live as long as the report.
+pub struct gcdn_report {
+    inner: Report,
+}
+
+/// One progress event, valid only during the callback it is passed to. Read it with the
+/// `gcdn_event_*` accessors.
+pub struct gcdn_event {
+    inner: JobEvent,
+    message: Option<CString>,
+}
+
+fn kind_code(kind: Kind) -> i32 {
+    match kind {
+        Kind::Urls => GCDN_KIND_URLS,
+        Kind::Patterns => GCDN_KIND_PATTERNS,
+        Kind::All => GCDN_KIND_ALL,
+    }
+}
+
+fn completion_code(c: Option<Completion>) -> i32 {
+    match c {
+        None => GCDN_COMPLETION_NONE,
+        Some(Completion::Successful) => GCDN_COMPLETION_SUCCESSFUL,
+        Some(Completion::Failed) => GCDN_COMPLETION_FAILED,
+        Some(Completion::InProgress) => GCDN_COMPLETION_IN_PROGRESS,
+    }
+}
+
+fn total_of(t: &Totals, which: i32) -> u64 {
+    match which {
+        GCDN_TOTAL_REQUESTS => t.requests,
+        GCDN_TOTAL_PURGED => t.purged,
+        GCDN_TOTAL_FAILED => t.failed,
+        GCDN_TOTAL_NOT_SENT => t.not_sent,
+        GCDN_TOTAL_ITEMS_PURGED => t.items_purged,
+        GCDN_TOTAL_RATE_LIMITED => t.rate_limited,
+        GCDN_TOTAL_ELAPSED_MS => t.elapsed_ms,
+        GCDN_TOTAL_ESTIMATED_MS => t.estimated_ms,
+        GCDN_TOTAL_SENT => t.sent,
+        GCDN_TOTAL_SKIPPED => t.skipped,
+        GCDN_TOTAL_CONFIRMED => t.confirmed,
+        _ => 0,
+    }
+}
+
+/// # Safety
+/// `p` is NULL or a live job.
+unsafe fn job_mut<'a>(p: *mut gcdn_job) -> Result<&'a mut Job> {
+    p.as_mut()
+        .map(|j| &mut j.inner)
+        .ok_or_else(|| Error::invalid("job is NULL"))
+}
+
+/// # Safety
+/// `p` is NULL or a live run.
+unsafe fn run_mut<'a>(p: *mut gcdn_run) -> Result<&'a mut gcdn_run> {
+    p.as_mut().ok_or_else(|| Error::invalid("run is NULL"))
+}
+
+/// The call settings of `run` (NULL: the client's own).
+///
+/// # Safety
+/// `run` is NULL or a live run.
+unsafe fn run_settings(run: *const gcdn_run) -> CallSettings {
+    run.as_ref()
+        .map(|r| r.options.settings.clone())
+        .unwrap_or_default()
+}
+
+/// Create an empty job. Returns NULL only if memory ran out. Free with `gcdn_job_free`.
+#[no_mangle]
+pub extern "C" fn gcdn_job_new() -> *mut gcdn_job {
+    boundary!(std::ptr::null_mut(), {
+        Box::into_raw(Box::new(gcdn_job { inner: Job::new() }))
+    })
+}
+
+/// Free a job. Reports of its runs keep what they need: free it whenever convenient.
+///
+/// `job` must be NULL (nothing happens) or a live job that no call is using; it is dead
+/// afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_free(job: *mut gcdn_job) {
+    boundary!((), {
+        if !job.is_null() {
+            drop(Box::from_raw(job));
+        }
+    })
+}
+
+/// Add `n` URLs of resource `resource_id` (> 0) to the job: paths with their query string,
+/// by the rules of `gcdn_purge_urls` (starting with `/`, no scheme or host, no control
+/// character). Repeats are kept, and left out by the run as duplicates. Every URL is checked
+/// before any is added: on failure the job is unchanged and the message names the first bad
+/// URL by its index (0-based) and the reason. `n` must be 1 to GCDN_MAX_ITEMS. The strings
+/// are copied.
+///
+/// `job` must be a live job, used by no other thread during the call; `urls` must point to
+/// `n` NUL-terminated strings. NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_add_urls(
+    job: *mut gcdn_job,
+    resource_id: i64,
+    urls: *const *const c_char,
+    n: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let job = job_mut(job)?;
+        job.add_urls(resource_id, &str_list(urls, n, "URL")?)
+    })
+}
+
+/// Add `n` patterns of resource `resource_id` (> 0) to the job, by the rules of
+/// `gcdn_purge_patterns` (`*` only at the end). Checked, copied and refused as in
+/// `gcdn_job_add_urls`.
+///
+/// `job` must be a live job, used by no other thread during the call; `patterns` must point
+/// to `n` NUL-terminated strings. NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_add_patterns(
+    job: *mut gcdn_job,
+    resource_id: i64,
+    patterns: *const *const c_char,
+    n: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let job = job_mut(job)?;
+        job.add_patterns(resource_id, &str_list(patterns, n, "pattern")?)
+    })
+}
+
+/// Add a purge of everything of resource `resource_id` (> 0). The run then leaves out every
+/// other item of that resource as covered by it.
+///
+/// `job` must be a live job, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_add_all(
+    job: *mut gcdn_job,
+    resource_id: i64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        job_mut(job)?.add_all(resource_id)
+    })
+}
+
+/// Add `n` full URLs, `https://host/path?query`. The run lists the account's resources
+/// (`GET /cdn/resources`) and sends each URL's path and query to the resource whose cname or
+/// one of whose secondary hostnames is its host (exactly, ignoring case). A full URL must be
+/// `https://` (any case), a host of letters, digits, `-` and `.` (optionally `:443`), and a
+/// path starting with `/` with the rules of `gcdn_job_add_urls`; no user info, no fragment.
+/// Checked, copied and refused as in `gcdn_job_add_urls`.
+///
+/// `job` must be a live job, used by no other thread during the call; `urls` must point to
+/// `n` NUL-terminated strings. NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_add_full_urls(
+    job: *mut gcdn_job,
+    urls: *const *const c_char,
+    n: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let job = job_mut(job)?;
+        job.add_full_urls(&str_list(urls, n, "full URL")?)
+    })
+}
+
+/// How many items were added to the job (repeats included); 0 for NULL.
+///
+/// `job` must be NULL or a live job.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_item_count(job: *const gcdn_job) -> usize {
+    boundary!(0, { job.as_ref().map_or(0, |j| j.inner.len()) })
+}
+
+/// Create per-run settings, all at their defaults: no timeout of its own (the client's call
+/// timeout, if any), no cancel token of its own, not a dry run, no confirmation, no
+/// progress callback, 4 worker threads. Returns NULL only if memory ran out. Free with
+/// `gcdn_run_free`.
+#[no_mangle]
+pub extern "C" fn gcdn_run_new() -> *mut gcdn_run {
+    boundary!(std::ptr::null_mut(), {
+        Box::into_raw(Box::new(gcdn_run {
+            options: RunOptions::default(),
+            progress: None,
+        }))
+    })
+}
+
+/// Free per-run settings. Reports and the cancel token it names are not affected.
+///
+/// `run` must be NULL (nothing happens) or a live run that no call is using; it is dead
+/// afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_free(run: *mut gcdn_run) {
+    boundary!((), {
+        if !run.is_null() {
+            drop(Box::from_raw(run));
+        }
+    })
+}
+
+/// Bound every call made with `run` to `timeout_ms` milliseconds, waits included: for
+/// `gcdn_job_run`, the whole run, confirmation included (requests not sent in time are
+/// reported as not sent, and the run returns GCDN_ERR_TIMEOUT); for the `_with` calls, the
+/// call. 0 removes the bound (the client's call timeout, if any, applies).
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_timeout_ms(
+    run: *mut gcdn_run,
+    timeout_ms: u64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        run_mut(run)?.options.settings.timeout =
+            (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}
+
+/// Stop every call made with `run` once `cancel` is fired (see `gcdn_cancel_fire`): at once
+/// during a wait, else before the next request; a request in flight ends first. A run
+/// cancelled this way writes its report and returns GCDN_ERR_CANCELLED. `cancel` NULL removes
+/// the token. The run keeps its own reference: `cancel` may be freed at any time.
+///
+/// `run` must be a live run, used by no other thread during the call (NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT); `cancel` NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_cancel(
+    run: *mut gcdn_run,
+    cancel: *const gcdn_cancel,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        run_mut(run)?.options.settings.cancel = cancel.as_ref().map(|t| Arc::clone(&t.inner));
+        Ok(())
+    })
+}
+
+/// `dry_run` non-zero: `gcdn_job_run` plans and reports (every request `planned`, with the
+/// estimated duration) without sending any purge; it may read the resources listing. 0: runs
+/// for real (the default). The `_with` single calls ignore it.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_dry_run(
+    run: *mut gcdn_run,
+    dry_run: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        run_mut(run)?.options.dry_run = dry_run != 0;
+        Ok(())
+    })
+}
+
+/// After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
+/// by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
+/// is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends
+/// with GCDN_ERR_TIMEOUT. 0: do not confirm (the default). The run's timeout bounds the wait
+/// too. The `_with` single calls ignore it.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_wait_ms(
+    run: *mut gcdn_run,
+    wait_ms: u64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        run_mut(run)?.options.wait = (wait_ms > 0).then(|| Duration::from_millis(wait_ms));
+        Ok(())
+    })
+}
+
+/// Call `progress(event, user_data)` for every event of a `gcdn_job_run` made with `run`: on
+/// the thread that called `gcdn_job_run`, one event at a time, with no lock of the library
+/// held (see `gcdn_progress_fn`). `progress` NULL removes the callback. The `_with` single
+/// calls do not call it.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT. `user_data` is passed as it is, never read.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_progress(
+    run: *mut gcdn_run,
+    progress: gcdn_progress_fn,
+    user_data: *mut c_void,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        run_mut(run)?.progress = progress.map(|f| (f, user_data));
+        Ok(())
+    })
+}
+
+/// Use `workers` threads (each with its own connection) for the requests of a run: 1 to 32;
+/// default 4. Resources proceed at once, as far as the threads go.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_workers(
+    run: *mut gcdn_run,
+    workers: u32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let workers = workers as usize;
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(Error::invalid(format!(
+                "workers must be 1 to {MAX_WORKERS}, got {workers}"
+            )));
+        }
+        run_mut(run)?.options.workers = workers;
+        Ok(())
+    })
+}
+
+/// Run `job` with `run`'s settings (NULL: the defaults).
+///
+/// The run lists the account's resources when the job has full URLs, plans (drops
+/// duplicates and what a pattern or purge-all of the same resource covers, leaves out the
+/// items of unknown hosts, of deleted or inactive resources, and URLs of resources that
+/// cannot purge by URL, and chunks by the account's per-request limits), then sends every
+/// request through the client's pacer, resources at once over a few threads, and confirms
+/// when asked to. A failed request does not stop the others.
+///
+/// Returns GCDN_OK only if every planned request was purged (and confirmed, when waiting)
+/// and no item was left out as no_resource, inactive or url_purge_disabled (duplicates and
+/// covered items are not failures). Otherwise it still sends everything it can, and returns
+/// GCDN_ERR_CANCELLED if the run was cancelled or stopped by its callback, GCDN_ERR_TIMEOUT if
+/// its timeout ended first, else the status of the first failure: a request's own status;
+/// GCDN_ERR_NOT_FOUND for no_resource or inactive items; GCDN_ERR_REJECTED for
+/// url_purge_disabled items and a purge whose status is Failed; GCDN_ERR_TIMEOUT when the
+/// wait for confirmation ended first. The message counts what was done.
+///
+/// `*report_out` is the exception to "out-parameters only on success": it receives a report
+/// (free it with `gcdn_report_free`) whenever the run got past validation and the resources
+/// listing, whatever it returns; it is left untouched, and nothing was sent, when the
+/// arguments are refused (an empty job, ...) or the listing could not be read.
+///
+/// `client` must be a live client and `job` a live job (both only read: other threads may
+/// use them, and run the same job, at once); `run` NULL or a live run; `report_out` must point
+/// to a writable `gcdn_report *`. NULL for any of those gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_job_run(
+    client: *const gcdn_client,
+    job: *const gcdn_job,
+    run: *const gcdn_run,
+    report_out: *mut *mut gcdn_report,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let job = &job
+            .as_ref()
+            .ok_or_else(|| Error::invalid("job is NULL"))?
+            .inner;
+        if report_out.is_null() {
+            return Err(Error::invalid("report_out is NULL"));
+        }
+        let defaults;
+        let run = match run.as_ref() {
+            Some(r) => r,
+            None => {
+                defaults = gcdn_run {
+                    options: RunOptions::default(),
+                    progress: None,
+                };
+                &defaults
+            }
+        };
+        let mut callback = run.progress.map(|(f, user_data)| {
+            move |event: &JobEvent| {
+                let message = event.message.as_deref().and_then(c_message);
+                let c_event = gcdn_event {
+                    inner: event.clone(),
+                    message,
+                };
+                // SAFETY: the caller promised a function of this type; the event lives
+                // through the call.
+                if unsafe { f(&c_event, user_data) } == 0 {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
+            }
+        });
+        let progress = callback
+            .as_mut()
+            .map(|f| f as &mut dyn FnMut(&JobEvent) -> Flow);
+        match client.run_job(job, &run.options, progress) {
+            Ok(report) => {
+                write_out(report_out, Box::new(gcdn_report { inner: report }));
+                Ok(())
+            }
+            Err(JobError { error, report }) => {
+                if let Some(report) = report {
+                    write_out(report_out, Box::new(gcdn_report { inner: *report }));
+                }
+                Err(error)
+            }
+        }
+    })
+}
+
+fn c_message(text: &str) -> Option<CString> {
+    CString::new(text.replace('\0', "?")).ok()
+}
+
+/// # Safety
+/// `p` is NULL or a live report.
+unsafe fn report_ref<'a>(p: *const gcdn_report) -> Option<&'a Report> {
+    p.as_ref().map(|r| &r.inner)
+}
+
+/// The report as JSON, in the stable form the README documents (`version` 1: `dry_run`,
+/// `requests`, `skipped`, `totals`, plus `status`, `message` and `listing`). On success
+/// `*json_out` receives a NUL-terminated UTF-8 string to free with `gcdn_string_free`.
+///
+/// `report` must be a live report; `json_out` must point to a writable `char *`. Either NULL
+/// gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_json(
+    report: *const gcdn_report,
+    json_out: *mut *mut c_char,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let report = report_ref(report).ok_or_else(|| Error::invalid("report is NULL"))?;
+        if json_out.is_null() {
+            return Err(Error::invalid("json_out is NULL"));
+        }
+        let json = CString::new(report.to_json())
+            .map_err(|_| Error::new(Status::Panic, "the report's JSON holds a NUL"))?;
+        // SAFETY: checked for NULL above.
+        unsafe { *json_out = json.into_raw() };
+        Ok(())
+    })
+}
+
+/// A new job of what the run did not purge: the requests that failed, were not sent, or whose
+/// purge status is Failed, by resource id (full URLs already mapped to their resource).
+/// Items the run left out (duplicates, covered, no_resource, inactive, url_purge_disabled)
+/// are not in it. Running it finishes the work. Returns NULL when nothing is left (or
+/// `report` is NULL, or memory ran out). Free the job with `gcdn_job_free`.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_remaining(report: *const gcdn_report) -> *mut gcdn_job {
+    boundary!(std::ptr::null_mut(), {
+        match report_ref(report).and_then(Report::remaining) {
+            Some(job) => Box::into_raw(Box::new(gcdn_job { inner: job })),
+            None => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// Free a report; every string its accessors returned is dead afterwards.
+///
+/// `report` must be NULL (nothing happens) or a live report that no call is using.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_free(report: *mut gcdn_report) {
+    boundary!((), {
+        if !report.is_null() {
+            drop(Box::from_raw(report));
+        }
+    })
+}
+
+/// The run's status, as `gcdn_job_run` returned it (GCDN_OK for success); GCDN_ERR_INVALID_ARGUMENT
+/// for NULL.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_status(report: *const gcdn_report) -> i32 {
+    boundary!(GCDN_ERR_PANIC, {
+        match report_ref(report) {
+            None => GCDN_ERR_INVALID_ARGUMENT,
+            Some(r) => r.status.map_or(GCDN_OK, status_code),
+        }
+    })
+}
+
+/// 1 if the report is of a dry run, else 0 (also for NULL).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_dry_run(report: *const gcdn_report) -> i32 {
+    boundary!(0, {
+        report_ref(report).map_or(0, |r| i32::from(r.dry_run))
+    })
+}
+
+/// One of the report's totals (`which`: a GCDN_TOTAL_* constant); 0 for an unknown `which`
+/// or a NULL report.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_total(report: *const gcdn_report, which: i32) -> u64 {
+    boundary!(0, {
+        report_ref(report).map_or(0, |r| total_of(&r.totals, which))
+    })
+}
+
+/// How many requests the run planned: the valid `request` indices of the
+/// `gcdn_report_request_*` accessors are 0 to this less one. 0 for NULL.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_count(report: *const gcdn_report) -> usize {
+    boundary!(0, { report_ref(report).map_or(0, |r| r.requests.len()) })
+}
+
+/// # Safety
+/// `report` is NULL or a live report.
+unsafe fn request_ref<'a>(report: *const gcdn_report, request: usize) -> Option<&'a RequestReport> {
+    report_ref(report).and_then(|r| r.requests.get(request))
+}
+
+/// The resource id of request `request`; 0 when the index is out of range or `report` NULL.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_resource_id(
+    report: *const gcdn_report,
+    request: usize,
+) -> i64 {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| r.resource_id)
+    })
+}
+
+/// The kind of request `request`: GCDN_KIND_URLS, GCDN_KIND_PATTERNS or GCDN_KIND_ALL; 0
+/// when out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_kind(
+    report: *const gcdn_report,
+    request: usize,
+) -> i32 {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| kind_code(r.kind))
+    })
+}
+
+/// What became of request `request`: a GCDN_OUTCOME_* constant; 0 when out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_outcome(
+    report: *const gcdn_report,
+    request: usize,
+) -> i32 {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| match r.outcome {
+            Outcome::Purged => GCDN_OUTCOME_PURGED,
+            Outcome::Failed => GCDN_OUTCOME_FAILED,
+            Outcome::NotSent => GCDN_OUTCOME_NOT_SENT,
+            Outcome::Planned => GCDN_OUTCOME_PLANNED,
+        })
+    })
+}
+
+/// The status of request `request`: GCDN_OK when purged, the GCDN_ERR_* code of its failure
+/// (or of why it was not sent), -1 for a planned request or an index out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_status(
+    report: *const gcdn_report,
+    request: usize,
+) -> i32 {
+    boundary!(-1, {
+        request_ref(report, request).map_or(-1, |r| match (r.status, r.outcome) {
+            (Some(s), _) => status_code(s),
+            (None, Outcome::Purged) => GCDN_OK,
+            (None, _) => -1,
+        })
+    })
+}
+
+/// The HTTP status of the last answer to request `request`; 0 when none came (or out of
+/// range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_http_status(
+    report: *const gcdn_report,
+    request: usize,
+) -> i32 {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| r.http_status.map_or(0, i32::from))
+    })
+}
+
+/// Why request `request` failed or was not sent; NULL when it did not (or out of range).
+/// The string belongs to the report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_message(
+    report: *const gcdn_report,
+    request: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        request_ref(report, request)
+            .and_then(|r| r.message.as_deref())
+            .map_or(std::ptr::null(), CStr::as_ptr)
+    })
+}
+
+/// Attempts made for request `request` (0: never sent, or out of range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_attempts(
+    report: *const gcdn_report,
+    request: usize,
+) -> u32 {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| r.attempts)
+    })
+}
+
+/// The purge id of request `request`, from its purge status when confirmation found it; 0
+/// when not known (or out of range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_purge_id(
+    report: *const gcdn_report,
+    request: usize,
+) -> i64 {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| r.purge_id.unwrap_or(0))
+    })
+}
+
+/// The completion of request `request`: a GCDN_COMPLETION_* constant (GCDN_COMPLETION_NONE
+/// when the run did not wait, or out of range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_completion(
+    report: *const gcdn_report,
+    request: usize,
+) -> i32 {
+    boundary!(GCDN_COMPLETION_NONE, {
+        request_ref(report, request).map_or(GCDN_COMPLETION_NONE, |r| completion_code(r.completion))
+    })
+}
+
+/// How many items request `request` carries (0 for a purge-all, or out of range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_item_count(
+    report: *const gcdn_report,
+    request: usize,
+) -> usize {
+    boundary!(0, {
+        request_ref(report, request).map_or(0, |r| r.items.len())
+    })
+}
+
+/// Item `item` of request `request`, as sent (a path with its query, or a pattern; for a
+/// full URL, its path and query); NULL when either index is out of range. The string
+/// belongs to the report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_item(
+    report: *const gcdn_report,
+    request: usize,
+    item: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        match report_ref(report) {
+            Some(r) => r
+                .requests
+                .get(request)
+                .and_then(|q| q.items.get(item))
+                .map_or(std::ptr::null(), |span| r.data().c_ptr(*span).cast()),
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// How many items the run left out: the valid `skipped` indices of the
+/// `gcdn_report_skipped_*` accessors are 0 to this less one. 0 for NULL.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_skipped_count(report: *const gcdn_report) -> usize {
+    boundary!(0, { report_ref(report).map_or(0, |r| r.skipped.len()) })
+}
+
+/// Left-out item `skipped` as it was given (a path, a pattern, a full URL, or "all" for a
+/// purge-all); NULL when out of range. The string belongs to the report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_skipped_item(
+    report: *const gcdn_report,
+    skipped: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        match report_ref(report) {
+            Some(r) if skipped < r.skipped.len() => {
+                let data = r.data();
+                let e = &data.entries()[r.skipped[skipped].entry as usize];
+                if e.given == Given::All {
+                    c"all".as_ptr()
+                } else {
+                    data.c_ptr(e.text).cast()
+                }
+            }
+            _ => std::ptr::null(),
+        }
+    })
+}
+
+/// The resource id of left-out item `skipped`; 0 when its host matched no resource (or out
+/// of range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_skipped_resource_id(
+    report: *const gcdn_report,
+    skipped: usize,
+) -> i64 {
+    boundary!(0, {
+        report_ref(report)
+            .and_then(|r| r.skipped.get(skipped))
+            .map_or(0, |s| s.resource_id.unwrap_or(0))
+    })
+}
+
+/// Why item `skipped` was left out: a GCDN_SKIP_* constant; 0 when out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_skipped_reason(
+    report: *const gcdn_report,
+    skipped: usize,
+) -> i32 {
+    boundary!(0, {
+        report_ref(report)
+            .and_then(|r| r.skipped.get(skipped))
+            .map_or(0, |s| match s.reason {
+                Reason::Duplicate => GCDN_SKIP_DUPLICATE,
+                Reason::Covered => GCDN_SKIP_COVERED,
+                Reason::NoResource => GCDN_SKIP_NO_RESOURCE,
+                Reason::Inactive => GCDN_SKIP_INACTIVE,
+                Reason::UrlPurgeDisabled => GCDN_SKIP_URL_PURGE_DISABLED,
+            })
+    })
+}
+
+/// What covers left-out item `skipped` (reason GCDN_SKIP_COVERED): the covering pattern as
+/// given, or "all"; NULL for other reasons (or out of range). The string belongs to the
+/// report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_skipped_by(
+    report: *const gcdn_report,
+    skipped: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        match report_ref(report).and_then(|r| r.skipped.get(skipped).map(|s| (r, s))) {
+            Some((_, s)) if s.by == Some(By::All) => c"all".as_ptr(),
+            Some((r, s)) => match s.by {
+                Some(By::Pattern(span)) => r.data().c_ptr(span).cast(),
+                _ => std::ptr::null(),
+            },
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// # Safety
+/// `p` is NULL or an event passed to the running callback.
+unsafe fn event_ref<'a>(p: *const gcdn_event) -> Option<&'a JobEvent> {
+    p.as_ref().map(|e| &e.inner)
+}
+
+/// What happened: a GCDN_EVENT_* constant (0 for NULL).
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_kind(event: *const gcdn_event) -> i32 {
+    boundary!(0, {
+        event_ref(event).map_or(0, |e| match e.kind {
+            EventKind::Sent => GCDN_EVENT_SENT,
+            EventKind::Answered => GCDN_EVENT_ANSWERED,
+            EventKind::Failed => GCDN_EVENT_FAILED,
+            EventKind::Wait => GCDN_EVENT_WAIT,
+            EventKind::Retry => GCDN_EVENT_RETRY,
+            EventKind::ConfirmPoll => GCDN_EVENT_CONFIRM_POLL,
+            EventKind::Confirmed => GCDN_EVENT_CONFIRMED,
+        })
+    })
+}
+
+/// The index of the event's request in the report (`gcdn_report_request_*`); -1 when the
+/// event is not about one request.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_request(event: *const gcdn_event) -> i64 {
+    boundary!(-1, {
+        event_ref(event)
+            .and_then(|e| e.request)
+            .map_or(-1, |i| i64::try_from(i).unwrap_or(-1))
+    })
+}
+
+/// The resource the event is about; 0 when none.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_resource_id(event: *const gcdn_event) -> i64 {
+    boundary!(0, {
+        event_ref(event).and_then(|e| e.resource_id).unwrap_or(0)
+    })
+}
+
+/// The kind of the event's request: a GCDN_KIND_* constant; 0 when none.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_purge_kind(event: *const gcdn_event) -> i32 {
+    boundary!(0, {
+        event_ref(event)
+            .and_then(|e| e.purge_kind)
+            .map_or(0, kind_code)
+    })
+}
+
+/// Items of the event's request; for GCDN_EVENT_CONFIRM_POLL, requests still to confirm.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_item_count(event: *const gcdn_event) -> usize {
+    boundary!(0, { event_ref(event).map_or(0, |e| e.items) })
+}
+
+/// The attempt the event is about (1 for the first); 0 when none.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_attempt(event: *const gcdn_event) -> u32 {
+    boundary!(0, { event_ref(event).map_or(0, |e| e.attempt) })
+}
+
+/// The HTTP status of the answer the event is about; 0 when none.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_http_status(event: *const gcdn_event) -> i32 {
+    boundary!(0, {
+        event_ref(event)
+            .and_then(|e| e.http_status)
+            .map_or(0, i32::from)
+    })
+}
+
+/// For GCDN_EVENT_FAILED (and a failed poll): the GCDN_ERR_* code; else GCDN_OK.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_status(event: *const gcdn_event) -> i32 {
+    boundary!(GCDN_OK, {
+        event_ref(event)
+            .and_then(|e| e.status)
+            .map_or(GCDN_OK, status_code)
+    })
+}
+
+/// For GCDN_EVENT_WAIT: how long the wait is, in milliseconds; else 0.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_wait_ms(event: *const gcdn_event) -> u64 {
+    boundary!(0, {
+        event_ref(event).map_or(0, |e| u64::try_from(e.wait.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
+/// For GCDN_EVENT_WAIT: why, a GCDN_WAIT_* constant; else GCDN_WAIT_NONE.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_wait_reason(event: *const gcdn_event) -> i32 {
+    boundary!(GCDN_WAIT_NONE, {
+        event_ref(event)
+            .and_then(|e| e.why)
+            .map_or(GCDN_WAIT_NONE, |w| match w {
+                WaitWhy::Pacer => GCDN_WAIT_PACER,
+                WaitWhy::RateLimited => GCDN_WAIT_RATE_LIMITED,
+                WaitWhy::RetryAfter => GCDN_WAIT_RETRY_AFTER,
+                WaitWhy::Backoff => GCDN_WAIT_BACKOFF,
+                WaitWhy::Confirm => GCDN_WAIT_CONFIRM,
+            })
+    })
+}
+
+/// For GCDN_EVENT_CONFIRMED: a GCDN_COMPLETION_* constant; else GCDN_COMPLETION_NONE.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_completion(event: *const gcdn_event) -> i32 {
+    boundary!(GCDN_COMPLETION_NONE, {
+        event_ref(event).map_or(GCDN_COMPLETION_NONE, |e| completion_code(e.completion))
+    })
+}
+
+/// A message that goes with the event (how a request failed, what a poll found); NULL when
+/// none. Valid only during the callback: copy it to keep it.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_message(event: *const gcdn_event) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        event
+            .as_ref()
+            .and_then(|e| e.message.as_deref())
+            .map_or(std::ptr::null(), CStr::as_ptr)
+    })
+}
+
+/// One of the run's totals as of this event (`which`: a GCDN_TOTAL_* constant); 0 for an
+/// unknown `which`.
+///
+/// `event` must be NULL or the event passed to the running progress callback.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_event_total(event: *const gcdn_event, which: i32) -> u64 {
+    boundary!(0, {
+        event_ref(event).map_or(0, |e| total_of(&e.totals, which))
+    })
+}
+
+/// `gcdn_purge_urls`, with `run`'s timeout and cancel token for this call (NULL: the
+/// client's own); `run`'s other settings do not apply. No derived client is made.
+///
+/// As for `gcdn_purge_urls`; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_purge_urls_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    urls: *const *const c_char,
+    n_urls: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let urls = str_list(urls, n_urls, "URL")?;
+        client.purge_urls_with(resource_id, &urls, &run_settings(run))
+    })
+}
+
+/// `gcdn_purge_patterns`, with `run`'s timeout and cancel token for this call (NULL: the
+/// client's own).
+///
+/// As for `gcdn_purge_patterns`; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_purge_patterns_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    patterns: *const *const c_char,
+    n_patterns: usize,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let patterns = str_list(patterns, n_patterns, "pattern")?;
+        client.purge_patterns_with(resource_id, &patterns, &run_settings(run))
+    })
+}
+
+/// `gcdn_purge_all`, with `run`'s timeout and cancel token for this call (NULL: the client's
+/// own).
+///
+/// As for `gcdn_purge_all`; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_purge_all_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        client_ref(client)?.purge_all_with(resource_id, &run_settings(run))
+    })
+}
+
+/// `gcdn_deactivate_resource`, with `run`'s timeout and cancel token for this call (NULL:
+/// the client's own).
+///
+/// As for `gcdn_deactivate_resource`; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_deactivate_resource_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        client_ref(client)?.deactivate_resource_with(resource_id, &run_settings(run))
+    })
+}
+
+/// `gcdn_delete_resource`, with `run`'s timeout and cancel token for this call (NULL: the
+/// client's own).
+///
+/// As for `gcdn_delete_resource`; `run` must be NULL or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_delete_resource_with(
+    client: *const gcdn_client,
+    run: *const gcdn_run,
+    resource_id: i64,
+    flags: u32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let client = client_ref(client)?;
+        let options = delete_flags(flags)?;
+        client.delete_resource_with(resource_id, options, &run_settings(run))
+    })
+}
+
+/// The delete flags as options; unknown bits are refused.
+fn delete_flags(flags: u32) -> Result<DeleteOptions> {
+    let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
+    if flags & !known != 0 {
+        return Err(Error::invalid(format!(
+            "unknown delete flags 0x{:x}",
+            flags & !known
+        )));
+    }
+    Ok(DeleteOptions {
+        deactivate_first: flags & GCDN_DELETE_DEACTIVATE_FIRST != 0,
+        missing_ok: flags & GCDN_DELETE_MISSING_OK != 0,
     })
 }
 

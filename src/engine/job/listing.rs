@@ -349,9 +349,6 @@ pub fn read_paged<T>(
                 format_args!("the page at offset {offset} is empty but names a next page"),
             ));
         }
-        if page.count.is_some_and(|c| out.seen as u64 >= c) {
-            break;
-        }
         if offset_of(&next).is_some_and(|o| o <= offset) {
             return Err(protocol(
                 what,

@@ -11,9 +11,11 @@
 //! the C ABI hands out pointers into it without copying); planning and the report refer to
 //! items by offset into that buffer, shared by `Arc`, never by copies.
 
+mod confirm;
 pub mod listing;
 pub mod plan;
 pub mod report;
+pub mod run;
 
 use std::sync::Arc;
 
@@ -22,6 +24,9 @@ use super::validate::{self, ItemKind};
 
 pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
+pub use run::{
+    Event, EventKind, Flow, JobError, RunOptions, WaitWhy, DEFAULT_WORKERS, MAX_WORKERS,
+};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
 pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;

@@ -153,7 +153,7 @@ pub struct Totals {
     pub elapsed_ms: u64,
     /// The least the limits allow the plan to take (see `plan::estimate`).
     pub estimated_ms: u64,
-    /// Added: requests sent (answered or not) so far.
+    /// Added: requests that began (were handed to the pacer and sent, answered or not).
     pub sent: u64,
     /// Added: items left out (`skipped`).
     pub skipped: u64,
@@ -264,7 +264,6 @@ impl Report {
         t.failed = 0;
         t.not_sent = 0;
         t.items_purged = 0;
-        t.sent = 0;
         t.confirmed = 0;
         for r in &self.requests {
             match r.outcome {
@@ -275,9 +274,6 @@ impl Report {
                 Outcome::Failed => t.failed += 1,
                 Outcome::NotSent => t.not_sent += 1,
                 Outcome::Planned => {}
-            }
-            if r.attempts > 0 {
-                t.sent += 1;
             }
             if r.completion == Some(Completion::Successful) {
                 t.confirmed += 1;

@@ -1,0 +1,231 @@
+//! Confirmation: poll `GET /cdn/purge_statuses` until every purged request of the run is
+//! matched to its entry and that entry is `Successful` or `Failed`, or the wait ends.
+//!
+//! - Matching: same resource id, same purge type, the same set of items, and a `created` no
+//!   earlier than [`CLOCK_SLACK`] before the request was sent. `created` is the server's
+//!   clock, the send time this machine's: the slack absorbs a skew between them. Among
+//!   several candidates the one created closest to the send wins; an entry matches one
+//!   request at most.
+//! - Polls: filtered by `from_created` (the earliest send less the slack) and, when every
+//!   request still waiting is of one type, `purge_type`; paged and bounded like every listing
+//!   (a hostile listing ends confirmation with `Protocol`); only entries that match a
+//!   request are kept. The first poll comes 1 s after the last request, then every 1.5 times
+//!   longer up to 5 s, never past the wait or the run's deadline; a cancel ends it at once.
+//! - A poll that fails otherwise (network, 5xx, ...) is tried again at the next one.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::listing::{self, PurgeState, PurgeStatus, ReadLimits};
+use super::report::Completion;
+use super::run::{plural, ConfirmView, Msg};
+use super::Kind;
+use crate::engine::error::Status;
+use crate::engine::wait::CallSettings;
+use crate::engine::Client;
+
+/// How much earlier than the send (by this machine's clock) a matching entry's `created` (by
+/// the server's) may be.
+pub const CLOCK_SLACK: Duration = Duration::from_secs(120);
+/// The first poll's delay, and the longest between polls.
+pub const FIRST_POLL: Duration = Duration::from_secs(1);
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// The most of one page of `GET /cdn/purge_statuses` read.
+pub const STATUS_PAGE_CAP: usize = 4 * 1024 * 1024;
+
+/// The identity of a payload: resource, type, item count and a hash of the sorted items.
+type Fingerprint = (i64, Kind, usize, u64);
+
+fn fingerprint<'a>(rid: i64, kind: Kind, items: impl Iterator<Item = &'a str>) -> Fingerprint {
+    let mut sorted: Vec<&str> = items.collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut h = DefaultHasher::new();
+    sorted.hash(&mut h);
+    (rid, kind, sorted.len(), h.finish())
+}
+
+struct Waiting {
+    req: usize,
+    sent_at: SystemTime,
+    /// The entry matched so far, and how far its `created` is from the send.
+    matched: Option<(Option<i64>, Duration)>,
+}
+
+pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx: &Sender<Msg>) {
+    let mut waiting: HashMap<Fingerprint, Vec<Waiting>> = HashMap::new();
+    let mut earliest: Option<SystemTime> = None;
+    let mut outstanding = 0usize;
+    for (req, sent) in view.sent_at.iter().enumerate() {
+        let Some(sent_at) = *sent else { continue };
+        let (rid, kind) = view.kinds[req];
+        let items = view.items[req].iter().map(|s| view.data.str(*s));
+        waiting
+            .entry(fingerprint(rid, kind, items))
+            .or_default()
+            .push(Waiting {
+                req,
+                sent_at,
+                matched: None,
+            });
+        earliest = Some(earliest.map_or(sent_at, |e| e.min(sent_at)));
+        outstanding += 1;
+    }
+    let Some(earliest) = earliest else { return };
+    let mut end = Instant::now() + wait;
+    if let Some(d) = view.deadline {
+        end = end.min(d);
+    }
+    let from = listing::format_time(earliest.checked_sub(CLOCK_SLACK).unwrap_or(earliest));
+    let mut interval = FIRST_POLL;
+    let mut last_error: Option<String> = None;
+    loop {
+        // Wait for the next poll, unless it would come after the end of the wait.
+        let now = Instant::now();
+        if now + interval > end || view.cancel.sleep(interval) {
+            break;
+        }
+        interval = (interval * 3 / 2).min(MAX_POLL_INTERVAL);
+        let kinds: Vec<Kind> = {
+            let mut k: Vec<Kind> = waiting.keys().map(|f| f.1).collect();
+            k.sort_unstable();
+            k.dedup();
+            k
+        };
+        let mut base = format!("/cdn/purge_statuses?from_created={from}");
+        if let [only] = kinds.as_slice() {
+            base.push_str("&purge_type=");
+            base.push_str(only.purge_type());
+        }
+        let settings = CallSettings {
+            timeout: Some(end.saturating_duration_since(Instant::now())),
+            cancel: Some(Arc::clone(view.cancel_token)),
+        };
+        let ctx = client.context(&settings, None);
+        let cancel = view.cancel;
+        let read = listing::read_paged(
+            "confirming purges (GET /cdn/purge_statuses)",
+            &base,
+            ReadLimits::PURGE_STATUSES,
+            |path| {
+                if cancel.is_cancelled() {
+                    return Err(crate::engine::error::Error::new(
+                        Status::Cancelled,
+                        "the run was cancelled",
+                    ));
+                }
+                client.get(&ctx, path, STATUS_PAGE_CAP)
+            },
+            listing::purge_status_entry,
+            |s: &PurgeStatus| {
+                let items = s.items.iter().map(String::as_str);
+                waiting.contains_key(&fingerprint(s.resource_id, s.kind, items))
+            },
+        );
+        let paged = match read {
+            Ok(paged) => paged,
+            Err(e) if e.status == Status::Protocol => {
+                // A listing that cannot be trusted: confirmation ends here.
+                let _ = tx.send(Msg::PollFailed { error: e });
+                break;
+            }
+            Err(e) if e.status == Status::Cancelled => break,
+            Err(e) => {
+                last_error = Some(e.message.clone());
+                let _ = tx.send(Msg::Poll {
+                    entries: 0,
+                    malformed: 0,
+                    outstanding,
+                    message: Some(format!("a poll failed, trying again: {}", e.message)),
+                });
+                continue;
+            }
+        };
+        last_error = None;
+        let mut finished: Vec<(usize, Completion, Option<i64>)> = Vec::new();
+        for entry in &paged.kept {
+            let items = entry.items.iter().map(String::as_str);
+            let Some(list) = waiting.get_mut(&fingerprint(entry.resource_id, entry.kind, items))
+            else {
+                continue;
+            };
+            // The request this entry is closest to, sent no later than slack after it.
+            let best = list
+                .iter_mut()
+                .filter_map(|w| {
+                    let earliest_ok = w.sent_at.checked_sub(CLOCK_SLACK)?;
+                    let created = entry.created;
+                    if created < earliest_ok {
+                        return None;
+                    }
+                    let distance = created
+                        .duration_since(w.sent_at)
+                        .or_else(|e| Ok::<_, ()>(e.duration()))
+                        .unwrap_or_default();
+                    match w.matched {
+                        Some((_, d)) if d < distance => None,
+                        _ => Some((distance, w)),
+                    }
+                })
+                .min_by_key(|(d, _)| *d);
+            let Some((distance, w)) = best else { continue };
+            w.matched = Some((entry.purge_id, distance));
+            let completion = match entry.state {
+                PurgeState::Successful => Completion::Successful,
+                PurgeState::Failed => Completion::Failed,
+                PurgeState::InProgress | PurgeState::Other => continue,
+            };
+            finished.push((w.req, completion, entry.purge_id));
+        }
+        for list in waiting.values_mut() {
+            list.retain(|w| !finished.iter().any(|(req, _, _)| *req == w.req));
+        }
+        waiting.retain(|_, list| !list.is_empty());
+        outstanding -= finished.len();
+        for (req, completion, purge_id) in finished {
+            let _ = tx.send(Msg::Confirmed {
+                req,
+                completion,
+                purge_id,
+            });
+        }
+        let _ = tx.send(Msg::Poll {
+            entries: paged.seen,
+            malformed: paged.malformed,
+            outstanding,
+            message: None,
+        });
+        if outstanding == 0 {
+            return;
+        }
+    }
+    // The wait ended (or was cancelled) first.
+    let mut left: Vec<(usize, Option<i64>)> = waiting
+        .values()
+        .flatten()
+        .map(|w| (w.req, w.matched.and_then(|m| m.0)))
+        .collect();
+    left.sort_unstable();
+    if let Some(why) = last_error {
+        let _ = tx.send(Msg::Poll {
+            entries: 0,
+            malformed: 0,
+            outstanding: left.len(),
+            message: Some(format!(
+                "the wait ended with {} unconfirmed; the last poll failed: {why}",
+                plural(left.len(), "request")
+            )),
+        });
+    }
+    for (req, purge_id) in left {
+        let _ = tx.send(Msg::Confirmed {
+            req,
+            completion: Completion::InProgress,
+            purge_id,
+        });
+    }
+}

@@ -221,7 +221,12 @@ pub struct Pacer {
     store: Arc<dyn SlotStore>,
     /// `None` when `store` is the in-process one already.
     local: Option<InProcessStore>,
+    /// Keys this pacer has given a slot on (in-process store only; see [`Pacer::first_use`]).
+    used: Mutex<std::collections::HashSet<PaceKey>>,
 }
+
+/// [`Pacer::first_use`] remembers at most this many keys, then starts again.
+const USED_KEYS: usize = 65_536;
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -243,6 +248,7 @@ impl Pacer {
         Pacer {
             store: Arc::new(InProcessStore::new()),
             local: None,
+            used: Mutex::default(),
         }
     }
 
@@ -251,7 +257,23 @@ impl Pacer {
         Pacer {
             store,
             local: Some(InProcessStore::new()),
+            used: Mutex::default(),
         }
+    }
+
+    /// True exactly once per key, for the first request on it, and only when the history is
+    /// this process's own: that request goes at once under any limit, so the limit need not
+    /// be known yet (a client that purges once never reads the account's limits). A shared
+    /// store may hold other processes' sends: always false.
+    pub fn first_use(&self, key: PaceKey) -> bool {
+        if self.local.is_some() {
+            return false;
+        }
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.len() >= USED_KEYS {
+            used.clear();
+        }
+        used.insert(key)
     }
 
     /// The store's description, for messages.
@@ -471,6 +493,10 @@ mod tests {
         let (slot, _) = p.take(URLS, win, Duration::ZERO);
         assert!(matches!(slot, Slot::TooFar(_)), "{slot:?}");
         assert!(p.defer(URLS, win, MS).is_some());
+        assert!(!p.first_use(URLS), "a shared store may have history");
         assert_eq!(Pacer::in_process().describe(), "in-process");
+        let p = Pacer::in_process();
+        assert!(p.first_use(URLS));
+        assert!(!p.first_use(URLS));
     }
 }

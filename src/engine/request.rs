@@ -10,7 +10,7 @@ use ureq::http::Method;
 use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
 use super::api_error;
 use super::config::BaseUrl;
-use super::error::{quote, redact, Error, Status};
+use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::http::{Fault, Reply, Transport, BODY_CAP};
 use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
@@ -101,6 +101,11 @@ impl Api {
         }
     }
 
+    /// `text` without the key (in any form) or a URL password, for the observer.
+    fn clean(&self, text: &str) -> String {
+        redact_url_password(&redact(text, &self.api_key)).into_owned()
+    }
+
     /// The path and query of `url`, below the base URL.
     fn path_of<'u>(&self, url: &'u str) -> &'u str {
         url.strip_prefix(self.base.as_str()).unwrap_or(url)
@@ -117,13 +122,19 @@ impl Api {
         // The error of the last failed attempt, and why the next slot is waited for.
         let mut last: Option<Error> = None;
         let mut slot_reason = WaitReason::Pacer;
+        // A purge takes a slot before its first attempt and after each 429. A retry after
+        // any other failure keeps its slot: the API did not count that attempt (or, if a
+        // dropped connection had been carried out, the retry meets a 429 and waits then),
+        // and waiting a whole window for it would cost more than that 429.
+        let mut need_slot = true;
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
                 return Err(self.failed(error, &state, &tally));
             }
-            if let Some(key) = req.pace {
-                let window = self.window(ctx, key.kind);
+            if let Some(key) = req.pace.filter(|_| need_slot) {
+                need_slot = false;
+                let window = self.slot_window(ctx, key);
                 if let Err(error) = self.take_slot(ctx, &mut waits, key, window, slot_reason) {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
@@ -145,10 +156,6 @@ impl Api {
                         Status::Timeout,
                         "the call timeout ran out before the request could be sent",
                     );
-                    let error = match last.take() {
-                        Some(before) => error.context(before.message),
-                        None => error,
-                    };
                     return Err(self.failed(error, &state, &tally));
                 }
                 Some(left) => left.min(self.transport.timeout()),
@@ -221,6 +228,7 @@ impl Api {
                             } else {
                                 WaitReason::RateLimited
                             };
+                            need_slot = true;
                             self.note_retry(ctx, method, path, state.attempts, &error);
                             last = Some(error);
                             continue;
@@ -265,8 +273,6 @@ impl Api {
                         };
                         return Err(self.failed(error, &state, &tally));
                     }
-                    // A paced request's next attempt waits for its own slot.
-                    slot_reason = WaitReason::Pacer;
                     last = Some(error);
                 }
                 Decision::GiveUp(note) => {
@@ -283,7 +289,7 @@ impl Api {
 
     fn note_retry(&self, ctx: &CallCtx, method: &str, path: &str, attempt: u32, error: &Error) {
         if ctx.observed() {
-            let message = redact(&error.message, &self.api_key);
+            let message = self.clean(&error.message);
             ctx.note(&Note::Retry {
                 method,
                 path,
@@ -296,7 +302,7 @@ impl Api {
     fn note_fallback(&self, ctx: &CallCtx, fb: &Fallback) {
         ctx.note(&Note::StoreFallback {
             store: &fb.store,
-            message: &redact(&fb.error.message, &self.api_key),
+            message: &self.clean(&fb.error.message),
         });
     }
 
@@ -357,6 +363,19 @@ impl Api {
         })
     }
 
+    /// The limit a slot on `key` is taken under: [`Api::window`], except that the account's
+    /// limits are not read for the first request on a key of an in-process pacer, which goes
+    /// at once under any limit (they are read for the second, before any 429 can come).
+    fn slot_window(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+        if self.purge_intervals.is_none()
+            && self.account.known().is_none()
+            && self.pacer.first_use(key)
+        {
+            return Window::documented(key.kind);
+        }
+        self.window(ctx, key.kind)
+    }
+
     /// The limit the pacer keeps to for `kind`: the caller's intervals, else the account's
     /// limits (read when first needed), else the documented ones.
     pub fn window(&self, ctx: &CallCtx, kind: PaceKind) -> Window {
@@ -413,7 +432,7 @@ impl Api {
                     for message in std::iter::once(read).chain(notes) {
                         ctx.note(&Note::LimitsRead {
                             from_account: true,
-                            message: &redact(&message, key),
+                            message: &self.clean(&message),
                         });
                     }
                 }
@@ -423,7 +442,7 @@ impl Api {
                 if let Some(why) = why {
                     ctx.note(&Note::LimitsRead {
                         from_account: false,
-                        message: &redact(&why, key),
+                        message: &self.clean(&why),
                     });
                 }
                 None

@@ -64,6 +64,9 @@ static gcdn_client *make_client(const char *key, uint64_t timeout_ms) {
     EXPECT(gcdn_options_set_timeout_ms(opts, timeout_ms, &err), GCDN_OK, NULL, "set_timeout");
     EXPECT(gcdn_options_set_user_agent_suffix(opts, "gcdn-c-harness/1", &err), GCDN_OK, NULL,
            "set_user_agent_suffix");
+    /* Paced 1 request per ms per resource: the emulator's unlimited rate is not believed. */
+    EXPECT(gcdn_options_set_purge_intervals_ms(opts, 1, 1, &err), GCDN_OK, NULL,
+           "set_purge_intervals");
     gcdn_client *out = NULL;
     int32_t rc = gcdn_client_new(key, opts, &out, &err);
     gcdn_options_free(opts); /* the client copied what it needs */

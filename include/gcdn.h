@@ -115,6 +115,33 @@ extern "C" {
 #define GCDN_MAX_ITEMS 1000000
 
 /**
+ * Log level: a client's final failures are its returned errors, so no record has this
+ * level yet; it is reserved.
+ */
+#define GCDN_LOG_ERROR 1
+
+/**
+ * Log level: the API answered 429 (`rate_limited`); the shared rate store failed and the
+ * client paces in this process only (`store_fallback`, once until the store works again).
+ */
+#define GCDN_LOG_WARN 2
+
+/**
+ * Log level: a retry (`retry`), a wait (`wait`), the account's limits read (`limits`).
+ */
+#define GCDN_LOG_INFO 3
+
+/**
+ * Log level: one record per HTTP attempt (`request`); a repeated `store_fallback`.
+ */
+#define GCDN_LOG_DEBUG 4
+
+/**
+ * Log level: each pacer decision (`pacer`), also those that made the call wait.
+ */
+#define GCDN_LOG_TRACE 5
+
+/**
  * `gcdn_report_request_kind`, `gcdn_event_purge_kind`: a purge by URL.
  */
 #define GCDN_KIND_URLS 1
@@ -368,6 +395,75 @@ typedef struct gcdn_report gcdn_report;
 typedef struct gcdn_run gcdn_run;
 
 /**
+ * One log record, as the log function gets it. It and every string it points to are valid
+ * only during the call of the log function: copy what you keep. Fields that do not apply
+ * to the event are NULL or 0. Strings are UTF-8 and NUL-terminated, and never hold the API
+ * key or a URL password. Records are made only by the library, so fields may be added at
+ * the end in a later version: read them through the pointer, never copy the struct whole.
+ */
+typedef struct gcdn_log_record {
+  /**
+   * GCDN_LOG_ERROR .. GCDN_LOG_TRACE.
+   */
+  int32_t level;
+  /**
+   * What happened: "request" (one HTTP attempt), "retry", "wait", "rate_limited",
+   * "limits", "store_fallback" or "pacer"; later versions may add others.
+   */
+  const char *event;
+  /**
+   * One line for people, e.g. "POST /cdn/resources/5/purge -> 201 (attempt 1, 3 ms)".
+   */
+  const char *message;
+  /**
+   * "GET", "POST", "DELETE", ...: "request" and "retry"; else NULL.
+   */
+  const char *method;
+  /**
+   * Path and query below the base URL, e.g. "/cdn/resources/5/purge": "request" and
+   * "retry"; else NULL.
+   */
+  const char *path;
+  /**
+   * The HTTP status of a "request"; 0 when no answer came, and for other events.
+   */
+  int32_t http_status;
+  /**
+   * The attempt's number, from 1: "request" and "retry"; else 0.
+   */
+  uint32_t attempt;
+  /**
+   * How long the attempt took, in milliseconds: "request"; else 0.
+   */
+  uint64_t elapsed_ms;
+  /**
+   * The resource a purge's "wait", "rate_limited" or "pacer" concerns; 0 when none.
+   */
+  int64_t resource_id;
+  /**
+   * With resource_id: "urls" (purges by URL) or "patterns" (by pattern, and purge-all);
+   * else NULL.
+   */
+  const char *kind;
+  /**
+   * Milliseconds: how long the call waits ("wait"), how far off the slot is ("pacer"), or
+   * what Retry-After asked ("rate_limited"; 0 without one); else 0.
+   */
+  uint64_t wait_ms;
+  /**
+   * Why a "wait": "pacer", "429" (the rate window after a 429 without Retry-After),
+   * "retry-after" or "backoff"; else NULL.
+   */
+  const char *reason;
+} gcdn_log_record;
+
+/**
+ * A log function: gets each record at or below the level it was set with, and the
+ * user_data given with it.
+ */
+typedef void (*gcdn_log_fn)(const struct gcdn_log_record *record, void *user_data);
+
+/**
  * The progress callback of a run: called with each event, on the thread that called
  * `gcdn_job_run`, one event at a time, with no lock of the library held (it may call any
  * gcdn function, e.g. `gcdn_cancel_fire`). `event` and the strings it gives are valid only
@@ -484,6 +580,42 @@ int32_t gcdn_options_set_user_agent_suffix(struct gcdn_options *options,
  * NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
  */
 int32_t gcdn_options_set_ca_file(struct gcdn_options *options, const char *path, char **error_out);
+
+/**
+ * Send the log records of every call of the clients made with `options` to `log_fn`: those
+ * at or below `max_level` (GCDN_LOG_ERROR 1 .. GCDN_LOG_TRACE 5), one call of `log_fn` per
+ * record, with the record and `user_data`. `log_fn` NULL removes a log function set before
+ * (`max_level` is then not looked at). Without a log function a client logs to stderr, one
+ * line per record ("gcdn: debug: POST /cdn/resources/5/purge -> 201 (attempt 1, 3 ms)"),
+ * when the GCDN_LOG environment variable names a level (error, warn, info, debug, trace;
+ * off or empty: nothing) as gcdn_client_new runs; another value makes gcdn_client_new fail
+ * with GCDN_ERR_INVALID_ARGUMENT.
+ *
+ * Events and their levels: "request" (each HTTP attempt: method, path, status, attempt,
+ * elapsed) GCDN_LOG_DEBUG; "retry" GCDN_LOG_INFO; "wait" (pacer slot, 429, Retry-After,
+ * backoff) GCDN_LOG_INFO; "rate_limited" (a 429) GCDN_LOG_WARN; "limits" (the account's
+ * limits read) GCDN_LOG_INFO; "store_fallback" (the shared rate store failed) GCDN_LOG_WARN
+ * the first time, GCDN_LOG_DEBUG after that until the store has worked again; "pacer"
+ * (each slot decision) GCDN_LOG_TRACE. No record holds the API key, the Authorization
+ * header or a URL password.
+ *
+ * `log_fn` is called on the thread that runs the call being logged, so from several
+ * threads at once when calls run at once; never while the library holds a lock, and the
+ * call waits for it to return: keep it short. It must not unwind (no C++ exception or
+ * longjmp out of it). The record is valid only until `log_fn` returns. `user_data` is
+ * passed as given, never read by the library (an integer handle cast to a pointer, such as
+ * a cgo.Handle, will do); it, and the function itself (a ctypes CFUNCTYPE object, say),
+ * must stay valid and usable from any thread as long as any client made with `options`
+ * (or derived from one) lives.
+ *
+ * `options` must be a live builder, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT, as does a `max_level` outside 1..5 with a `log_fn`.
+ */
+int32_t gcdn_options_set_log(struct gcdn_options *options,
+                             gcdn_log_fn log_fn,
+                             void *user_data,
+                             int32_t max_level,
+                             char **error_out);
 
 /**
  * Create a client.

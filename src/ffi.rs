@@ -29,12 +29,13 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use std::sync::Arc;
 
+use crate::engine::log::{Event as LogEvent, Level as LogLevel, Record as LogRecord};
 use crate::engine::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
 // The purge job's exports (the section at the end).
 use crate::engine::job::plan::By;
@@ -43,7 +44,7 @@ use crate::engine::job::{
     Report, RequestReport, RunOptions, Totals, WaitWhy, MAX_WORKERS,
 };
 use crate::engine::wait::CallSettings;
-use std::ffi::c_void;
+use crate::engine::{PaceKind, WaitReason};
 
 /// Success.
 pub const GCDN_OK: i32 = 0;
@@ -491,6 +492,187 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let options = options_mut(options)?;
         options.set_ca_file(str_arg(path, "path")?)
+    })
+}
+
+// ---- Logs ---------------------------------------------------------------------------------
+
+/// Log level: a client's final failures are its returned errors, so no record has this
+/// level yet; it is reserved.
+pub const GCDN_LOG_ERROR: i32 = 1;
+/// Log level: the API answered 429 (`rate_limited`); the shared rate store failed and the
+/// client paces in this process only (`store_fallback`, once until the store works again).
+pub const GCDN_LOG_WARN: i32 = 2;
+/// Log level: a retry (`retry`), a wait (`wait`), the account's limits read (`limits`).
+pub const GCDN_LOG_INFO: i32 = 3;
+/// Log level: one record per HTTP attempt (`request`); a repeated `store_fallback`.
+pub const GCDN_LOG_DEBUG: i32 = 4;
+/// Log level: each pacer decision (`pacer`), also those that made the call wait.
+pub const GCDN_LOG_TRACE: i32 = 5;
+
+const _: () = assert!(GCDN_LOG_ERROR == LogLevel::Error as i32);
+const _: () = assert!(GCDN_LOG_WARN == LogLevel::Warn as i32);
+const _: () = assert!(GCDN_LOG_INFO == LogLevel::Info as i32);
+const _: () = assert!(GCDN_LOG_DEBUG == LogLevel::Debug as i32);
+const _: () = assert!(GCDN_LOG_TRACE == LogLevel::Trace as i32);
+
+/// One log record, as the log function gets it. It and every string it points to are valid
+/// only during the call of the log function: copy what you keep. Fields that do not apply
+/// to the event are NULL or 0. Strings are UTF-8 and NUL-terminated, and never hold the API
+/// key or a URL password. Records are made only by the library, so fields may be added at
+/// the end in a later version: read them through the pointer, never copy the struct whole.
+#[repr(C)]
+pub struct gcdn_log_record {
+    /// GCDN_LOG_ERROR .. GCDN_LOG_TRACE.
+    pub level: i32,
+    /// What happened: "request" (one HTTP attempt), "retry", "wait", "rate_limited",
+    /// "limits", "store_fallback" or "pacer"; later versions may add others.
+    pub event: *const c_char,
+    /// One line for people, e.g. "POST /cdn/resources/5/purge -> 201 (attempt 1, 3 ms)".
+    pub message: *const c_char,
+    /// "GET", "POST", "DELETE", ...: "request" and "retry"; else NULL.
+    pub method: *const c_char,
+    /// Path and query below the base URL, e.g. "/cdn/resources/5/purge": "request" and
+    /// "retry"; else NULL.
+    pub path: *const c_char,
+    /// The HTTP status of a "request"; 0 when no answer came, and for other events.
+    pub http_status: i32,
+    /// The attempt's number, from 1: "request" and "retry"; else 0.
+    pub attempt: u32,
+    /// How long the attempt took, in milliseconds: "request"; else 0.
+    pub elapsed_ms: u64,
+    /// The resource a purge's "wait", "rate_limited" or "pacer" concerns; 0 when none.
+    pub resource_id: i64,
+    /// With resource_id: "urls" (purges by URL) or "patterns" (by pattern, and purge-all);
+    /// else NULL.
+    pub kind: *const c_char,
+    /// Milliseconds: how long the call waits ("wait"), how far off the slot is ("pacer"), or
+    /// what Retry-After asked ("rate_limited"; 0 without one); else 0.
+    pub wait_ms: u64,
+    /// Why a "wait": "pacer", "429" (the rate window after a 429 without Retry-After),
+    /// "retry-after" or "backoff"; else NULL.
+    pub reason: *const c_char,
+}
+
+/// A log function: gets each record at or below the level it was set with, and the
+/// user_data given with it.
+pub type gcdn_log_fn =
+    Option<unsafe extern "C" fn(record: *const gcdn_log_record, user_data: *mut c_void)>;
+
+/// The log function and its user_data, called from whichever thread runs a call.
+struct CLog {
+    func: unsafe extern "C" fn(*const gcdn_log_record, *mut c_void),
+    user_data: *mut c_void,
+}
+
+// SAFETY: gcdn_options_set_log's contract: the function may be called from any thread, with
+// user_data, for as long as a client made with the options lives.
+unsafe impl Send for CLog {}
+unsafe impl Sync for CLog {}
+
+/// `text` as a C string (a NUL in it, which no message should hold, becomes a space).
+fn c_text(text: &str) -> CString {
+    CString::new(text).unwrap_or_else(|_| CString::new(text.replace('\0', " ")).unwrap_or_default())
+}
+
+fn c_opt(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+impl CLog {
+    fn send(&self, record: &LogRecord<'_>) {
+        let message = c_text(record.message);
+        let method = record.method.map(c_text);
+        let path = record.path.map(c_text);
+        let kind: Option<&'static CStr> = record.kind.map(|k| match k {
+            PaceKind::Urls => c"urls",
+            PaceKind::Patterns => c"patterns",
+        });
+        let reason: Option<&'static CStr> = record.why.map(|w| match w {
+            WaitReason::Pacer => c"pacer",
+            WaitReason::RateLimited => c"429",
+            WaitReason::RetryAfter => c"retry-after",
+            WaitReason::Backoff => c"backoff",
+        });
+        let event = match record.event {
+            LogEvent::Request => c"request",
+            LogEvent::Retry => c"retry",
+            LogEvent::Wait => c"wait",
+            LogEvent::RateLimited => c"rate_limited",
+            LogEvent::Limits => c"limits",
+            LogEvent::StoreFallback => c"store_fallback",
+            LogEvent::Pacer => c"pacer",
+        };
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let c = gcdn_log_record {
+            level: record.level as i32,
+            event: event.as_ptr(),
+            message: message.as_ptr(),
+            method: c_opt(&method),
+            path: c_opt(&path),
+            http_status: record.http_status.map_or(0, i32::from),
+            attempt: record.attempt,
+            elapsed_ms: millis(record.elapsed),
+            resource_id: record.resource_id.unwrap_or(0),
+            kind: kind.map_or(std::ptr::null(), CStr::as_ptr),
+            wait_ms: millis(record.wait),
+            reason: reason.map_or(std::ptr::null(), CStr::as_ptr),
+        };
+        // SAFETY: gcdn_options_set_log's contract; `c` and its strings outlive the call.
+        unsafe { (self.func)(&c, self.user_data) }
+    }
+}
+
+/// Send the log records of every call of the clients made with `options` to `log_fn`: those
+/// at or below `max_level` (GCDN_LOG_ERROR 1 .. GCDN_LOG_TRACE 5), one call of `log_fn` per
+/// record, with the record and `user_data`. `log_fn` NULL removes a log function set before
+/// (`max_level` is then not looked at). Without a log function a client logs to stderr, one
+/// line per record ("gcdn: debug: POST /cdn/resources/5/purge -> 201 (attempt 1, 3 ms)"),
+/// when the GCDN_LOG environment variable names a level (error, warn, info, debug, trace;
+/// off or empty: nothing) as gcdn_client_new runs; another value makes gcdn_client_new fail
+/// with GCDN_ERR_INVALID_ARGUMENT.
+///
+/// Events and their levels: "request" (each HTTP attempt: method, path, status, attempt,
+/// elapsed) GCDN_LOG_DEBUG; "retry" GCDN_LOG_INFO; "wait" (pacer slot, 429, Retry-After,
+/// backoff) GCDN_LOG_INFO; "rate_limited" (a 429) GCDN_LOG_WARN; "limits" (the account's
+/// limits read) GCDN_LOG_INFO; "store_fallback" (the shared rate store failed) GCDN_LOG_WARN
+/// the first time, GCDN_LOG_DEBUG after that until the store has worked again; "pacer"
+/// (each slot decision) GCDN_LOG_TRACE. No record holds the API key, the Authorization
+/// header or a URL password.
+///
+/// `log_fn` is called on the thread that runs the call being logged, so from several
+/// threads at once when calls run at once; never while the library holds a lock, and the
+/// call waits for it to return: keep it short. It must not unwind (no C++ exception or
+/// longjmp out of it). The record is valid only until `log_fn` returns. `user_data` is
+/// passed as given, never read by the library (an integer handle cast to a pointer, such as
+/// a cgo.Handle, will do); it, and the function itself (a ctypes CFUNCTYPE object, say),
+/// must stay valid and usable from any thread as long as any client made with `options`
+/// (or derived from one) lives.
+///
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT, as does a `max_level` outside 1..5 with a `log_fn`.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_options_set_log(
+    options: *mut gcdn_options,
+    log_fn: gcdn_log_fn,
+    user_data: *mut c_void,
+    max_level: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let options = options_mut(options)?;
+        let Some(func) = log_fn else {
+            options.clear_log();
+            return Ok(());
+        };
+        let level = LogLevel::from_i32(max_level).ok_or_else(|| {
+            Error::invalid(format!(
+                "max_level must be GCDN_LOG_ERROR (1) .. GCDN_LOG_TRACE (5), not {max_level}"
+            ))
+        })?;
+        let sink = CLog { func, user_data };
+        options.set_log(Arc::new(move |r: &LogRecord<'_>| sink.send(r)), level);
+        Ok(())
     })
 }
 

@@ -318,6 +318,7 @@ impl Api {
     ) -> Result<(), Error> {
         let allowed = waits.rate_allowance();
         let (slot, fallback) = self.pacer.take(key, window, allowed);
+        let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);
         }
@@ -330,6 +331,7 @@ impl Api {
             kind: key.kind,
             wait,
             reserved,
+            store_failed,
         });
         let slot_words = |wait: Duration| {
             format!(

@@ -88,6 +88,30 @@ _options_p = c_void_p  # gcdn_options *
 _cancel_p = c_void_p  # gcdn_cancel *
 _error_out = POINTER(c_void_p)  # char **error_out: taken as void * so ctypes does not copy it
 
+
+
+class gcdn_log_record(ctypes.Structure):
+    """gcdn.h's ``gcdn_log_record``: valid only during the log function's call."""
+
+    _fields_ = [
+        ("level", c_int32),
+        ("event", c_char_p),
+        ("message", c_char_p),
+        ("method", c_char_p),
+        ("path", c_char_p),
+        ("http_status", c_int32),
+        ("attempt", c_uint32),
+        ("elapsed_ms", c_uint64),
+        ("resource_id", c_int64),
+        ("kind", c_char_p),
+        ("wait_ms", c_uint64),
+        ("reason", c_char_p),
+    ]
+
+
+#: gcdn.h's ``gcdn_log_fn``: ``void (*)(const gcdn_log_record *record, void *user_data)``.
+LOG_FN = ctypes.CFUNCTYPE(None, POINTER(gcdn_log_record), c_void_p)
+
 #: The ctypes type of a pointer to each opaque type of gcdn.h.
 HANDLES = {"gcdn_client": _client_p, "gcdn_options": _options_p, "gcdn_cancel": _cancel_p}
 
@@ -101,6 +125,7 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_options_set_purge_intervals_ms", c_int32, [_options_p, c_uint64, c_uint64, _error_out]),
     ("gcdn_options_set_user_agent_suffix", c_int32, [_options_p, c_char_p, _error_out]),
     ("gcdn_options_set_ca_file", c_int32, [_options_p, c_char_p, _error_out]),
+    ("gcdn_options_set_log", c_int32, [_options_p, LOG_FN, c_void_p, c_int32, _error_out]),
     ("gcdn_client_new", c_int32, [c_char_p, _options_p, POINTER(_client_p), _error_out]),
     ("gcdn_client_with_call_timeout_ms", c_int32, [_client_p, c_uint64, POINTER(_client_p), _error_out]),
     ("gcdn_client_free", None, [_client_p]),
@@ -128,6 +153,7 @@ for _name, _restype, _argtypes in _PROTOTYPES:
 DELETE_DEACTIVATE_FIRST = 1 << 0
 DELETE_MISSING_OK = 1 << 1
 MAX_ITEMS = 1000000
+LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = 1, 2, 3, 4, 5
 
 
 def take_string(ptr: Optional[int]) -> str:

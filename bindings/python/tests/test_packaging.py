@@ -120,6 +120,8 @@ def test_every_header_constant_matches():
     assert _lib.DELETE_DEACTIVATE_FIRST == values["GCDN_DELETE_DEACTIVATE_FIRST"]
     assert _lib.DELETE_MISSING_OK == values["GCDN_DELETE_MISSING_OK"]
     assert _lib.MAX_ITEMS == values["GCDN_MAX_ITEMS"]
+    for level in ("ERROR", "WARN", "INFO", "DEBUG", "TRACE"):
+        assert getattr(_lib, "LOG_" + level) == values["GCDN_LOG_" + level], level
 
 
 def test_import_time():

@@ -640,8 +640,8 @@ impl Running<'_> {
                 e.items = outstanding;
                 e.message = Some(message.unwrap_or_else(|| {
                     format!(
-                        "read {}; {} still to confirm",
-                        plural(entries, "purge status"),
+                        "read {entries} purge status{}; {} still to confirm",
+                        if entries == 1 { "" } else { "es" },
                         plural(outstanding, "request")
                     )
                 }));

@@ -28,13 +28,13 @@ pub struct Progress<'a> {
 impl<'a> Progress<'a> {
     pub fn new(out: Out, job: &'a Job, waiting: bool, dry_run: bool) -> Progress<'a> {
         let bar = (!out.quiet && !dry_run && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            // A spinner while the resources are listed and the job planned; the bar once the
+            // number of requests is known.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}") {
+                bar.set_style(style);
+            }
+            bar.set_message("planning");
             bar.enable_steady_tick(Duration::from_millis(200));
             output::set_bar(Some(bar.clone()));
             bar
@@ -140,18 +140,24 @@ impl<'a> Progress<'a> {
             },
         };
         if let Some(bar) = &self.bar {
-            bar.set_length(t.requests);
-            let finished = t.purged + t.failed;
-            if self.waiting {
-                bar.set_position(finished.min(t.requests));
-                bar.set_message(format!("({} confirmed)", t.confirmed));
-            } else {
-                bar.set_position(finished.min(t.requests));
+            if bar.length().is_none() {
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests {msg}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar.set_message(String::new());
             }
+            bar.set_length(t.requests);
+            bar.set_position((t.purged + t.failed).min(t.requests));
             if e.kind == EventKind::Wait && e.wait >= WAIT_WORTH_A_LINE {
                 bar.set_message(format!("(waiting {} for a rate-limit slot)", human(e.wait)));
-            } else if e.kind == EventKind::Answered {
-                bar.set_message(String::new());
+            } else if e.kind != EventKind::Wait {
+                bar.set_message(if self.waiting {
+                    format!("({} of {} confirmed)", t.confirmed, t.purged)
+                } else {
+                    String::new()
+                });
             }
         }
         match line {

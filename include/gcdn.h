@@ -582,6 +582,38 @@ int32_t gcdn_options_set_user_agent_suffix(struct gcdn_options *options,
 int32_t gcdn_options_set_ca_file(struct gcdn_options *options, const char *path, char **error_out);
 
 /**
+ * Share pacing with every client, in any process or on any host, that uses the same Redis
+ * and the same API key: `url` is `redis://[[user]:password@]host[:port][/db]` (copied; port
+ * 6379 and db 0 by default; `%XX` escapes in the user and password), or `rediss://...` for
+ * TLS, the server's certificate verified against the bundled roots, or against the file of
+ * `gcdn_options_set_ca_file` when one is set. Checked at once: a
+ * malformed URL, or a library built without shared pacing (cargo feature `rate-store`), is
+ * GCDN_ERR_INVALID_ARGUMENT, and no message ever shows the password. Not set: the
+ * environment variable `GCDN_RATE_STORE`, read by `gcdn_client_new`; neither: in-process
+ * pacing. A store that cannot be used (unreachable, refused password, no answer within
+ * 300 ms, garbage) leaves that call to the in-process pacer, said once by the log
+ * (`store_fallback`, GCDN_LOG_WARN), unless `gcdn_options_set_rate_store_fail_closed` was set.
+ *
+ * `options` must be a live builder, used by no other thread during the call; `url` a
+ * NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_options_set_rate_store(struct gcdn_options *options,
+                                    const char *url,
+                                    char **error_out);
+
+/**
+ * `fail_closed` 1: a call whose rate store cannot be used fails with GCDN_ERR_NETWORK (the
+ * message names the store, never its password) instead of pacing in-process; 0 (the
+ * default): fail-open. Any other value is GCDN_ERR_INVALID_ARGUMENT.
+ *
+ * `options` must be a live builder, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_options_set_rate_store_fail_closed(struct gcdn_options *options,
+                                                int32_t fail_closed,
+                                                char **error_out);
+
+/**
  * Send the log records of every call of the clients made with `options` to `log_fn`: those
  * at or below `max_level` (GCDN_LOG_ERROR 1 .. GCDN_LOG_TRACE 5), one call of `log_fn` per
  * record, with the record and `user_data`. `log_fn` NULL removes a log function set before

@@ -495,6 +495,63 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
     })
 }
 
+// ---- Shared pacing (rate store; src/engine/ratestore) ------------------------------------
+
+/// Share pacing with every client, in any process or on any host, that uses the same Redis
+/// and the same API key: `url` is `redis://[[user]:password@]host[:port][/db]` (copied; port
+/// 6379 and db 0 by default; `%XX` escapes in the user and password), or `rediss://...` for
+/// TLS, the server's certificate verified against the bundled roots, or against the file of
+/// `gcdn_options_set_ca_file` when one is set. Checked at once: a
+/// malformed URL, or a library built without shared pacing (cargo feature `rate-store`), is
+/// GCDN_ERR_INVALID_ARGUMENT, and no message ever shows the password. Not set: the
+/// environment variable `GCDN_RATE_STORE`, read by `gcdn_client_new`; neither: in-process
+/// pacing. A store that cannot be used (unreachable, refused password, no answer within
+/// 300 ms, garbage) leaves that call to the in-process pacer, said once by the log
+/// (`store_fallback`, GCDN_LOG_WARN), unless `gcdn_options_set_rate_store_fail_closed` was set.
+///
+/// `options` must be a live builder, used by no other thread during the call; `url` a
+/// NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_options_set_rate_store(
+    options: *mut gcdn_options,
+    url: *const c_char,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let options = options_mut(options)?;
+        options.set_rate_store(str_arg(url, "url")?)
+    })
+}
+
+/// `fail_closed` 1: a call whose rate store cannot be used fails with GCDN_ERR_NETWORK (the
+/// message names the store, never its password) instead of pacing in-process; 0 (the
+/// default): fail-open. Any other value is GCDN_ERR_INVALID_ARGUMENT.
+///
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_options_set_rate_store_fail_closed(
+    options: *mut gcdn_options,
+    fail_closed: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let options = options_mut(options)?;
+        options.rate_store_fail_closed = match fail_closed {
+            0 => false,
+            1 => true,
+            n => {
+                return Err(Error::invalid(format!(
+                    "fail_closed must be 0 or 1, got {n}"
+                )))
+            }
+        };
+        Ok(())
+    })
+}
+
+// ---- end of shared pacing ------------------------------------------------------------
+
 // ---- Logs ---------------------------------------------------------------------------------
 
 /// Log level: a client's final failures are its returned errors, so no record has this

@@ -90,7 +90,7 @@ impl Client {
     /// A client for `api_key` (`None`: `GCORE_API_KEY`), with `options`; its pacing history
     /// lives in this process.
     pub fn new(api_key: Option<&str>, options: &Options) -> Result<Client> {
-        Client::build(api_key, options, Pacer::in_process())
+        Client::build(api_key, options, None)
     }
 
     /// A client whose pacer keeps its history in `store` (e.g. shared through Redis by every
@@ -100,10 +100,11 @@ impl Client {
         options: &Options,
         store: Arc<dyn SlotStore>,
     ) -> Result<Client> {
-        Client::build(api_key, options, Pacer::with_store(store))
+        Client::build(api_key, options, Some(Pacer::with_store(store)))
     }
 
-    fn build(api_key: Option<&str>, options: &Options, pacer: Pacer) -> Result<Client> {
+    /// `pacer` `None`: the one `options` ask for (`ratestore::pacer_for`).
+    fn build(api_key: Option<&str>, options: &Options, pacer: Option<Pacer>) -> Result<Client> {
         let env_key;
         let api_key = match api_key {
             Some(k) => k,
@@ -119,6 +120,10 @@ impl Client {
             }
         };
         config::check_api_key(api_key)?;
+        let pacer = match pacer {
+            Some(p) => p,
+            None => super::ratestore::pacer_for(options, api_key)?,
+        };
         let base = config::resolve_base_url(options, api_key)?;
         let transport = Transport::new(
             api_key,

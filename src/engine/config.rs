@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::account::Intervals;
 use super::error::{contains_secret, quote, Error, Result};
 use super::log::{Level, LogFn, LogSetting};
+use super::ratestore::RedisUrl;
 use ureq::http::Uri;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";
@@ -35,6 +36,12 @@ pub struct Options {
     pub user_agent_suffix: Option<String>,
     /// A PEM file of CA certificates to trust instead of the bundled roots.
     pub ca_file: Option<PathBuf>,
+    /// A shared rate store (`redis://...`, checked; its `Debug` hides the password).
+    /// `None`: `GCDN_RATE_STORE`, else the in-process pacer alone. See `ratestore`.
+    pub rate_store: Option<RedisUrl>,
+    /// When the rate store cannot be used: `false` (default) pace that call in-process and
+    /// say so once; `true` fail the call with `Status::Network`.
+    pub rate_store_fail_closed: bool,
     /// The log function and its maximum level (see [`super::log`]). `None`: stderr if
     /// `GCDN_LOG` names a level when the client is made, else no logging.
     pub log: Option<LogSetting>,
@@ -50,6 +57,8 @@ impl Default for Options {
             purge_intervals: None,
             user_agent_suffix: None,
             ca_file: None,
+            rate_store: None,
+            rate_store_fail_closed: false,
             log: None,
         }
     }
@@ -65,6 +74,8 @@ impl std::fmt::Debug for Options {
             .field("purge_intervals", &self.purge_intervals)
             .field("user_agent_suffix", &self.user_agent_suffix)
             .field("ca_file", &self.ca_file)
+            .field("rate_store", &self.rate_store)
+            .field("rate_store_fail_closed", &self.rate_store_fail_closed)
             .field("log", &self.log)
             .finish()
     }
@@ -117,6 +128,14 @@ impl Options {
         } else {
             Some(suffix.to_owned())
         };
+        Ok(())
+    }
+
+    /// Share pacing through the Redis at `url` (see `ratestore::RedisUrl`). Refused at once
+    /// when malformed, or when this build lacks the cargo feature `rate-store`; messages
+    /// never show the password.
+    pub fn set_rate_store(&mut self, url: &str) -> Result<()> {
+        self.rate_store = Some(super::ratestore::checked_store_url(url)?);
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod job;
 pub mod log;
 pub mod pacer;
+pub mod ratestore;
 pub mod request;
 pub mod retry;
 pub mod validate;

@@ -223,6 +223,8 @@ pub struct Pacer {
     local: Option<InProcessStore>,
     /// Keys this pacer has given a slot on (in-process store only; see [`Pacer::first_use`]).
     used: Mutex<std::collections::HashSet<PaceKey>>,
+    /// A failing store fails the request instead (rate store option; see `take_or_refuse`).
+    fail_closed: bool,
 }
 
 /// [`Pacer::first_use`] remembers at most this many keys, then starts again.
@@ -249,6 +251,7 @@ impl Pacer {
             store: Arc::new(InProcessStore::new()),
             local: None,
             used: Mutex::default(),
+            fail_closed: false,
         }
     }
 
@@ -258,6 +261,7 @@ impl Pacer {
             store,
             local: Some(InProcessStore::new()),
             used: Mutex::default(),
+            fail_closed: false,
         }
     }
 
@@ -275,6 +279,36 @@ impl Pacer {
         }
         used.insert(key)
     }
+
+    // ---- fail-closed (rate store task; src/engine/ratestore) ----
+
+    /// A pacer over `store` that does not fall back: [`Pacer::take_or_refuse`] fails when
+    /// the store does.
+    pub fn with_store_fail_closed(store: Arc<dyn SlotStore>) -> Pacer {
+        Pacer {
+            fail_closed: true,
+            ..Pacer::with_store(store)
+        }
+    }
+
+    /// [`Pacer::take`]; but on a fail-closed pacer a failing store is `Err` (nothing
+    /// reserved anywhere) instead of a fallback.
+    pub fn take_or_refuse(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<Fallback>), Fallback> {
+        if self.fail_closed {
+            return match self.store.take(key, window, max_wait) {
+                Ok(slot) => Ok((slot, None)),
+                Err(e) => Err(self.fallback(e)),
+            };
+        }
+        Ok(self.take(key, window, max_wait))
+    }
+
+    // ---- end of fail-closed ----
 
     /// The store's description, for messages.
     pub fn describe(&self) -> String {

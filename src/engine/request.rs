@@ -317,7 +317,19 @@ impl Api {
         why: WaitReason,
     ) -> Result<(), Error> {
         let allowed = waits.rate_allowance();
-        let (slot, fallback) = self.pacer.take(key, window, allowed);
+        let (slot, fallback) = self
+            .pacer
+            .take_or_refuse(key, window, allowed)
+            .map_err(|fb| {
+                // Fail-closed rate store: no purge without it.
+                Error::new(
+                    Status::Network,
+                    format!(
+                        "{} (fail-closed: no purge is sent while the rate store cannot be used)",
+                        redact(&fb.error.message, &self.api_key)
+                    ),
+                )
+            })?;
         let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);

@@ -26,8 +26,7 @@ url=$(sed -n 's/^GCDN_EMULATOR_URL=//p' target/demo/emulator.out)
 [ -n "$url" ] || { echo "the emulator did not start" >&2; exit 1; }
 echo "emulator of the Gcore CDN API at $url"
 # For the job at the end: resource 6's first purge answers 503, and its 2 retries too (the
-# report says which items
-# report says which items that left out, and the demo resumes them).
+# report says which items were left out, and the demo resumes them).
 curl -fsS -X POST "$url/__emulator/faults" -H 'Content-Type: application/json' \
   -d '{"method": "POST", "path_prefix": "/cdn/resources/6/purge", "times": 3,
        "action": {"respond": {"status": 503, "body": "{\"errors\": [\"upstream down\"]}"}}}' >/dev/null

@@ -86,8 +86,12 @@ pub fn client(cli: &Cli, setup: &ClientSetup<'_>) -> Result<Client, String> {
     Client::new(None, &options).map_err(|e| e.message)
 }
 
-fn set_rate_store(_options: &mut Options, _url: &str) -> Result<(), String> {
-    Err("--rate-store: this gcdn was built without the shared rate store".into())
+/// `--rate-store URL` (else the library reads `GCDN_RATE_STORE`): checked at once, the
+/// message without the password.
+fn set_rate_store(options: &mut Options, url: &str) -> Result<(), String> {
+    options
+        .set_rate_store(url)
+        .map_err(|e| format!("--rate-store: {}", e.message))
 }
 
 /// Seconds from the command line as a duration; a usage error for a negative or absurd one.

@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gcdn::engine::error::redact;
+
+#[path = "../../tests/common/redis_server.rs"]
+mod redis_server;
 use gcdn_emulator::{Config, Emulator, Fault, Limits, PurgeState, Resource};
 use serde_json::Value;
 
@@ -1012,4 +1015,90 @@ fn an_unreachable_api_is_1_with_nothing_done() {
     let mut c = command(&emu, &["resources"]);
     c.env("GCORE_BASE_URL", "http://127.0.0.1:9");
     assert_eq!(run(c, None).code, 1);
+}
+
+// ---- --rate-store ------------------------------------------------------------------------
+
+const REDIS_PASSWORD: &str = "pw-Secret-77";
+
+/// `gcdn purge --purge-intervals 1.6 --resource 1 ITEM` with `store` as `--rate-store` (or,
+/// `by_env`, as GCDN_RATE_STORE); the password is in no output.
+fn paced_purge(emu: &Emulator, item: &str, store: Option<&str>, by_env: bool) -> Run {
+    let mut args = vec!["purge", "--purge-intervals", "1.6", "--resource", "1", item];
+    if let (Some(url), false) = (store, by_env) {
+        args.extend_from_slice(&["--rate-store", url]);
+    }
+    let mut c = command(emu, &args);
+    if let (Some(url), true) = (store, by_env) {
+        c.env("GCDN_RATE_STORE", url);
+    }
+    let r = run(c, None);
+    for text in [&r.stdout, &r.stderr] {
+        assert!(
+            !text.contains(REDIS_PASSWORD),
+            "the store's password shown: {text}"
+        );
+    }
+    r
+}
+
+fn rate_limited(emu: &Emulator) -> usize {
+    purges(emu)
+        .iter()
+        .filter(|(_, status, _)| *status == 429)
+        .count()
+}
+
+#[test]
+fn rate_store_shares_the_schedule_between_processes() {
+    let redis = redis_server::RedisServer::with_password(REDIS_PASSWORD);
+    let url = redis.url(0);
+    // 1 URL purge per 1.5 s and resource; the processes pace to 1 per 1.6 s.
+    let emu = emulator_with(Limits {
+        url_requests: 1,
+        url_window: Duration::from_millis(1500),
+        ..limits()
+    });
+    // Two processes one after the other, through one store (by flag, then by environment):
+    // the second waits for the slot the first took, and the emulator meets no 429.
+    for (n, by_env) in [false, true].into_iter().enumerate() {
+        emu.reset();
+        for id in 1..=3 {
+            emu.add_resource(Resource::new(id));
+        }
+        let a = paced_purge(&emu, &format!("/a{n}"), Some(&url), by_env);
+        assert_eq!(a.code, 0, "{}", a.stderr);
+        let started = Instant::now();
+        let b = paced_purge(&emu, &format!("/b{n}"), Some(&url), by_env);
+        assert_eq!(b.code, 0, "{}", b.stderr);
+        assert!(
+            started.elapsed() >= Duration::from_millis(800),
+            "the second waited its slot"
+        );
+        assert_eq!(rate_limited(&emu), 0, "no 429 through the shared schedule");
+        assert_eq!(sent_to(&emu, 1).len(), 2);
+    }
+    // The control: without the store the second process does not know, and meets a 429.
+    emu.reset();
+    emu.add_resource(Resource::new(1));
+    assert_eq!(paced_purge(&emu, "/c", None, false).code, 0);
+    assert_eq!(paced_purge(&emu, "/d", None, false).code, 0);
+    assert!(
+        rate_limited(&emu) >= 1,
+        "alone, each process meets the other's window"
+    );
+
+    // A store that refuses the password: the purge goes on, paced in-process, and the warning
+    // names the store but not the password. A malformed URL is a usage error.
+    emu.reset();
+    emu.add_resource(Resource::new(1));
+    let wrong = url.replace(REDIS_PASSWORD, "pw-Wrong-Secret-1");
+    let r = paced_purge(&emu, "/e", Some(&wrong), false);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warn"), "{}", r.stderr);
+    assert!(r.stderr.contains("redis://"), "{}", r.stderr);
+    assert!(!r.stderr.contains("pw-Wrong-Secret-1"), "{}", r.stderr);
+    let r = paced_purge(&emu, "/f", Some("http://127.0.0.1:1/0"), false);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--rate-store"), "{}", r.stderr);
 }

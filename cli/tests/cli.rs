@@ -735,38 +735,23 @@ fn spawn(mut c: Command) -> Child {
     c.spawn().expect("gcdn starts")
 }
 
-#[test]
-fn sigint_during_a_rate_limit_wait_exits_130_at_once_and_sends_nothing_more() {
-    // One URL per request, one request per 5 s: the second request waits for its slot.
-    let emu = emulator_with(Limits {
-        max_urls: 1,
-        ..limits()
-    });
-    let mut child = spawn(command(
-        &emu,
-        &[
-            "purge",
-            "--purge-intervals",
-            "5",
-            "--json",
-            "--resource",
-            "1",
-            "/1",
-            "/2",
-            "/3",
-        ],
-    ));
+/// Start `gcdn args...`, wait for its first purge at the emulator and 300 ms more, send it
+/// SIGINT (the real signal, with kill(2)): it must end with 130 within half a second, having
+/// sent nothing more. Returns its output.
+fn interrupted_after_first_purge(emu: &Emulator, args: &[&str]) -> Run {
+    let mut child = spawn(command(emu, args));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while purges(&emu).is_empty() {
+    while purges(emu).is_empty() {
         assert!(Instant::now() < deadline, "the first purge never came");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Now in the wait for the next slot.
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id() as libc::pid_t;
     let signalled = Instant::now();
     // SAFETY: a plain kill(2) of our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -800,16 +785,53 @@ fn sigint_during_a_rate_limit_wait_exits_130_at_once_and_sends_nothing_more() {
     assert_no_key(&r);
     assert_eq!(r.code, 130, "{}", r.stderr);
     assert!(took < Duration::from_millis(500), "took {took:?} to stop");
-    assert_eq!(purges(&emu).len(), 1, "nothing more was sent");
+    assert_eq!(purges(emu).len(), 1, "nothing more was sent");
+    let s = r.summary();
+    assert_eq!(s["interrupted"], true);
+    assert_eq!(s["exit_code"], 130);
+    assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
+    r
+}
+
+#[test]
+fn sigint_during_a_rate_limit_wait_exits_130_at_once_and_sends_nothing_more() {
+    // One URL per request, one request per 5 s: the second request waits for its slot.
+    let emu = emulator_with(Limits {
+        max_urls: 1,
+        ..limits()
+    });
+    let r = interrupted_after_first_purge(
+        &emu,
+        &[
+            "purge",
+            "--purge-intervals",
+            "5",
+            "--json",
+            "--resource",
+            "1",
+            "/1",
+            "/2",
+            "/3",
+        ],
+    );
     // What was done is printed.
     let requests = r.of_type("request");
     assert_eq!(requests.len(), 3, "{}", r.stdout);
     assert_eq!(requests[0]["outcome"], "purged");
     assert!(requests[1..].iter().all(|q| q["outcome"] == "not_sent"));
-    let s = r.summary();
-    assert_eq!(s["interrupted"], true);
-    assert_eq!(s["exit_code"], 130);
-    assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
+}
+
+#[test]
+fn sigint_while_waiting_for_confirmation_exits_130_at_once() {
+    let emu = emulator();
+    emu.set_resource_purge_state(1, Some(PurgeState::InProgress));
+    let r = interrupted_after_first_purge(
+        &emu,
+        &["purge", "--wait=60", "--json", "--resource", "1", "/1"],
+    );
+    let requests = r.of_type("request");
+    assert_eq!(requests.len(), 1, "{}", r.stdout);
+    assert_eq!(requests[0]["outcome"], "purged");
 }
 
 #[test]

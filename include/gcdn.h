@@ -261,6 +261,15 @@ extern "C" {
 #define GCDN_EVENT_CONFIRMED 7
 
 /**
+ * Nothing else happened for 50 ms: sent at least that often while a run lasts, and while a
+ * single `gcdn_*_with` call waits (a pacer slot, a 429's window, a backoff; never during an
+ * HTTP attempt), on the calling thread, so that the callback can look at what it must (a
+ * language binding: its signal handlers, e.g. Ctrl-C) and stop the call by returning
+ * non-zero. Only the totals are set. A callback with nothing to look at returns 0.
+ */
+#define GCDN_EVENT_TICK 8
+
+/**
  * `gcdn_event_wait_reason`: not a wait.
  */
 #define GCDN_WAIT_NONE 0
@@ -991,7 +1000,7 @@ int32_t gcdn_run_set_wait_ms(struct gcdn_run *run, uint64_t wait_ms, char **erro
  * Call `progress(event, user_data)` for every event of a `gcdn_job_run` made with `run`: on
  * the thread that called `gcdn_job_run`, one event at a time, with no lock of the library
  * held (see `gcdn_progress_fn`). `progress` NULL removes the callback. The `_with` single
- * calls do not call it.
+ * calls made with `run` call it only with GCDN_EVENT_TICK events, while they wait.
  *
  * `run` must be a live run, used by no other thread during the call; NULL gives
  * GCDN_ERR_INVALID_ARGUMENT. `user_data` is passed as it is, never read.
@@ -1000,6 +1009,17 @@ int32_t gcdn_run_set_progress(struct gcdn_run *run,
                               gcdn_progress_fn progress,
                               void *user_data,
                               char **error_out);
+
+/**
+ * The HTTP status of the API's last answer in the last `gcdn_*_with` call made with `run`
+ * that ended, when that call failed (e.g. 404, 429, 503); 0 when it succeeded, when no
+ * answer came (refused input, network failure, timeout, cancel, a wait the pacer refused)
+ * and before any call. Kept atomically: with one run shared by calls on several threads,
+ * it is whichever ended last. A job's per-request statuses are in its report.
+ *
+ * `run` must be NULL (0) or a live run.
+ */
+int32_t gcdn_run_http_status(const struct gcdn_run *run);
 
 /**
  * Use `workers` threads (each with its own connection) for the requests of a run: 1 to 32;
@@ -1324,7 +1344,9 @@ uint64_t gcdn_event_total(const struct gcdn_event *event, int32_t which);
 
 /**
  * `gcdn_purge_urls`, with `run`'s timeout and cancel token for this call (NULL: the
- * client's own); `run`'s other settings do not apply. No derived client is made.
+ * client's own), and its progress callback ticked while the call waits (GCDN_EVENT_TICK);
+ * `run`'s other settings do not apply. No derived client is made. The call's HTTP status is
+ * kept in `run` (`gcdn_run_http_status`).
  *
  * As for `gcdn_purge_urls`; `run` must be NULL or a live run.
  */

@@ -36,15 +36,16 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::engine::log::{Event as LogEvent, Level as LogLevel, Record as LogRecord};
+use crate::engine::CallSettings;
 use crate::engine::{CancelToken, Client, DeleteOptions, Error, Options, Result, Status};
+use crate::engine::{PaceKind, WaitReason};
+use std::sync::atomic::{AtomicI32, Ordering};
 // The purge job's exports (the section at the end).
 use crate::engine::job::plan::By;
 use crate::engine::job::{
     Completion, Event as JobEvent, EventKind, Flow, Given, Job, JobError, Kind, Outcome, Reason,
     Report, RequestReport, RunOptions, Totals, WaitWhy, MAX_WORKERS,
 };
-use crate::engine::wait::CallSettings;
-use crate::engine::{PaceKind, WaitReason};
 
 /// Success.
 pub const GCDN_OK: i32 = 0;
@@ -918,20 +919,7 @@ pub unsafe extern "C" fn gcdn_delete_resource(
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
-        let known = GCDN_DELETE_DEACTIVATE_FIRST | GCDN_DELETE_MISSING_OK;
-        if flags & !known != 0 {
-            return Err(Error::invalid(format!(
-                "unknown delete flags 0x{:x}",
-                flags & !known
-            )));
-        }
-        client.delete_resource(
-            resource_id,
-            DeleteOptions {
-                deactivate_first: flags & GCDN_DELETE_DEACTIVATE_FIRST != 0,
-                missing_ok: flags & GCDN_DELETE_MISSING_OK != 0,
-            },
-        )
+        client.delete_resource(resource_id, delete_flags(flags)?)
     })
 }
 
@@ -1126,6 +1114,12 @@ pub const GCDN_EVENT_RETRY: i32 = 5;
 pub const GCDN_EVENT_CONFIRM_POLL: i32 = 6;
 /// A request's completion is known (`gcdn_event_completion`).
 pub const GCDN_EVENT_CONFIRMED: i32 = 7;
+/// Nothing else happened for 50 ms: sent at least that often while a run lasts, and while a
+/// single `gcdn_*_with` call waits (a pacer slot, a 429's window, a backoff; never during an
+/// HTTP attempt), on the calling thread, so that the callback can look at what it must (a
+/// language binding: its signal handlers, e.g. Ctrl-C) and stop the call by returning
+/// non-zero. Only the totals are set. A callback with nothing to look at returns 0.
+pub const GCDN_EVENT_TICK: i32 = 8;
 
 /// `gcdn_event_wait_reason`: not a wait.
 pub const GCDN_WAIT_NONE: i32 = 0;
@@ -1190,6 +1184,8 @@ type ProgressFn = unsafe extern "C" fn(*const gcdn_event, *mut c_void) -> i32;
 pub struct gcdn_run {
     options: RunOptions,
     progress: Option<(ProgressFn, *mut c_void)>,
+    /// `gcdn_run_http_status`: of the last call made with the run to end.
+    http_status: AtomicI32,
 }
 
 /// An opaque, immutable report of a run, from `gcdn_job_run`. Free with `gcdn_report_free`.
@@ -1254,14 +1250,68 @@ unsafe fn run_mut<'a>(p: *mut gcdn_run) -> Result<&'a mut gcdn_run> {
     p.as_mut().ok_or_else(|| Error::invalid("run is NULL"))
 }
 
-/// The call settings of `run` (NULL: the client's own).
+/// The call settings of `run` (NULL: the client's own), with its progress callback, if
+/// any, as the tick of the call's waits (GCDN_EVENT_TICK events on the calling thread).
 ///
 /// # Safety
 /// `run` is NULL or a live run.
 unsafe fn run_settings(run: *const gcdn_run) -> CallSettings {
-    run.as_ref()
-        .map(|r| r.options.settings.clone())
-        .unwrap_or_default()
+    let Some(run) = run.as_ref() else {
+        return CallSettings::default();
+    };
+    let mut settings = run.options.settings.clone();
+    if let Some((func, user_data)) = run.progress {
+        settings.tick = Some(Ticker { func, user_data }.as_tick());
+    }
+    settings
+}
+
+/// A run's progress callback, called with GCDN_EVENT_TICK events during a call's waits.
+#[derive(Clone, Copy)]
+struct Ticker {
+    func: ProgressFn,
+    user_data: *mut c_void,
+}
+
+// SAFETY: gcdn_run_set_progress's contract: the callback is called on the thread that makes
+// a call with the run, with user_data, while that call lasts; the tick only runs there.
+unsafe impl Send for Ticker {}
+unsafe impl Sync for Ticker {}
+
+impl Ticker {
+    fn as_tick(self) -> crate::engine::Tick {
+        Arc::new(move || self.tick())
+    }
+
+    /// `true`: the callback says stop.
+    fn tick(&self) -> bool {
+        let event = gcdn_event {
+            inner: JobEvent::new(EventKind::Tick),
+            message: None,
+        };
+        // SAFETY: as above; the event lives through the call.
+        unsafe { (self.func)(&event, self.user_data) != 0 }
+    }
+}
+
+/// Make a single call with `run`'s settings, and keep its HTTP status in the run.
+///
+/// # Safety
+/// `run` is NULL or a live run.
+unsafe fn with_run(
+    run: *const gcdn_run,
+    call: impl FnOnce(&CallSettings) -> Result<()>,
+) -> Result<()> {
+    let result = call(&run_settings(run));
+    if let Some(run) = run.as_ref() {
+        let status = result
+            .as_ref()
+            .err()
+            .and_then(|e| e.http_status)
+            .map_or(0, i32::from);
+        run.http_status.store(status, Ordering::Relaxed);
+    }
+    result
 }
 
 /// Create an empty job. Returns NULL only if memory ran out. Free with `gcdn_job_free`.
@@ -1384,6 +1434,7 @@ pub extern "C" fn gcdn_run_new() -> *mut gcdn_run {
         Box::into_raw(Box::new(gcdn_run {
             options: RunOptions::default(),
             progress: None,
+            http_status: AtomicI32::new(0),
         }))
     })
 }
@@ -1481,7 +1532,7 @@ pub unsafe extern "C" fn gcdn_run_set_wait_ms(
 /// Call `progress(event, user_data)` for every event of a `gcdn_job_run` made with `run`: on
 /// the thread that called `gcdn_job_run`, one event at a time, with no lock of the library
 /// held (see `gcdn_progress_fn`). `progress` NULL removes the callback. The `_with` single
-/// calls do not call it.
+/// calls made with `run` call it only with GCDN_EVENT_TICK events, while they wait.
 ///
 /// `run` must be a live run, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT. `user_data` is passed as it is, never read.
@@ -1495,6 +1546,21 @@ pub unsafe extern "C" fn gcdn_run_set_progress(
     boundary!(GCDN_ERR_PANIC, error_out, {
         run_mut(run)?.progress = progress.map(|f| (f, user_data));
         Ok(())
+    })
+}
+
+/// The HTTP status of the API's last answer in the last `gcdn_*_with` call made with `run`
+/// that ended, when that call failed (e.g. 404, 429, 503); 0 when it succeeded, when no
+/// answer came (refused input, network failure, timeout, cancel, a wait the pacer refused)
+/// and before any call. Kept atomically: with one run shared by calls on several threads,
+/// it is whichever ended last. A job's per-request statuses are in its report.
+///
+/// `run` must be NULL (0) or a live run.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_http_status(run: *const gcdn_run) -> i32 {
+    boundary!(0, {
+        run.as_ref()
+            .map_or(0, |r| r.http_status.load(Ordering::Relaxed))
     })
 }
 
@@ -1571,6 +1637,7 @@ pub unsafe extern "C" fn gcdn_job_run(
                 defaults = gcdn_run {
                     options: RunOptions::default(),
                     progress: None,
+                    http_status: AtomicI32::new(0),
                 };
                 &defaults
             }
@@ -1594,7 +1661,12 @@ pub unsafe extern "C" fn gcdn_job_run(
         let progress = callback
             .as_mut()
             .map(|f| f as &mut dyn FnMut(&JobEvent) -> Flow);
-        match client.run_job(job, &run.options, progress) {
+        // The callback also ticks the calling thread's own waits (the resources listing's).
+        let mut options = run.options.clone();
+        if let Some((func, user_data)) = run.progress {
+            options.settings.tick = Some(Ticker { func, user_data }.as_tick());
+        }
+        match client.run_job(job, &options, progress) {
             Ok(report) => {
                 write_out(report_out, Box::new(gcdn_report { inner: report }));
                 Ok(())
@@ -2006,6 +2078,7 @@ pub unsafe extern "C" fn gcdn_event_kind(event: *const gcdn_event) -> i32 {
             EventKind::Retry => GCDN_EVENT_RETRY,
             EventKind::ConfirmPoll => GCDN_EVENT_CONFIRM_POLL,
             EventKind::Confirmed => GCDN_EVENT_CONFIRMED,
+            EventKind::Tick => GCDN_EVENT_TICK,
         })
     })
 }
@@ -2149,7 +2222,9 @@ pub unsafe extern "C" fn gcdn_event_total(event: *const gcdn_event, which: i32) 
 }
 
 /// `gcdn_purge_urls`, with `run`'s timeout and cancel token for this call (NULL: the
-/// client's own); `run`'s other settings do not apply. No derived client is made.
+/// client's own), and its progress callback ticked while the call waits (GCDN_EVENT_TICK);
+/// `run`'s other settings do not apply. No derived client is made. The call's HTTP status is
+/// kept in `run` (`gcdn_run_http_status`).
 ///
 /// As for `gcdn_purge_urls`; `run` must be NULL or a live run.
 #[no_mangle]
@@ -2164,7 +2239,7 @@ pub unsafe extern "C" fn gcdn_purge_urls_with(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let urls = str_list(urls, n_urls, "URL")?;
-        client.purge_urls_with(resource_id, &urls, &run_settings(run))
+        with_run(run, |s| client.purge_urls_with(resource_id, &urls, s))
     })
 }
 
@@ -2184,7 +2259,9 @@ pub unsafe extern "C" fn gcdn_purge_patterns_with(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let patterns = str_list(patterns, n_patterns, "pattern")?;
-        client.purge_patterns_with(resource_id, &patterns, &run_settings(run))
+        with_run(run, |s| {
+            client.purge_patterns_with(resource_id, &patterns, s)
+        })
     })
 }
 
@@ -2200,7 +2277,8 @@ pub unsafe extern "C" fn gcdn_purge_all_with(
     error_out: *mut *mut c_char,
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
-        client_ref(client)?.purge_all_with(resource_id, &run_settings(run))
+        let client = client_ref(client)?;
+        with_run(run, |s| client.purge_all_with(resource_id, s))
     })
 }
 
@@ -2216,7 +2294,8 @@ pub unsafe extern "C" fn gcdn_deactivate_resource_with(
     error_out: *mut *mut c_char,
 ) -> i32 {
     boundary!(GCDN_ERR_PANIC, error_out, {
-        client_ref(client)?.deactivate_resource_with(resource_id, &run_settings(run))
+        let client = client_ref(client)?;
+        with_run(run, |s| client.deactivate_resource_with(resource_id, s))
     })
 }
 
@@ -2235,7 +2314,9 @@ pub unsafe extern "C" fn gcdn_delete_resource_with(
     boundary!(GCDN_ERR_PANIC, error_out, {
         let client = client_ref(client)?;
         let options = delete_flags(flags)?;
-        client.delete_resource_with(resource_id, options, &run_settings(run))
+        with_run(run, |s| {
+            client.delete_resource_with(resource_id, options, s)
+        })
     })
 }
 

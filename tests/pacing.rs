@@ -130,7 +130,7 @@ fn clones_and_derived_clients_share_one_pacer() {
     // Per-call settings go through the same pacer.
     let settings = CallSettings {
         timeout: Some(Duration::from_secs(20)),
-        cancel: None,
+        ..CallSettings::default()
     };
     c.purge_urls_with(3, &["/with"], &settings).unwrap();
     assert_paced(6, t.elapsed());
@@ -186,7 +186,7 @@ fn a_slot_past_the_budget_fails_at_once_with_nothing_sent() {
     bounded.purge_urls(3, &["/one"]).unwrap();
     let settings = CallSettings {
         timeout: Some(Duration::from_secs(1)),
-        cancel: None,
+        ..CallSettings::default()
     };
     let t = Instant::now();
     let e = bounded
@@ -217,8 +217,8 @@ fn a_cancel_stops_a_slot_wait() {
     c.purge_urls(1, &["/one"]).unwrap();
     let token = Arc::new(CancelToken::new());
     let settings = CallSettings {
-        timeout: None,
         cancel: Some(Arc::clone(&token)),
+        ..CallSettings::default()
     };
     let firer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));

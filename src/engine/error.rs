@@ -73,6 +73,9 @@ impl Status {
 pub struct Error {
     pub status: Status,
     pub message: String,
+    /// The HTTP status of the API's last answer in the failed request, `None` when no answer
+    /// came (refused input, network failure, timeout, cancel).
+    pub http_status: Option<u16>,
 }
 
 impl Error {
@@ -80,6 +83,7 @@ impl Error {
         Error {
             status,
             message: message.into(),
+            http_status: None,
         }
     }
 

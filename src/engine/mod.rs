@@ -29,4 +29,4 @@ pub use error::{Error, Result, Status};
 pub use inspect::{LimitsRead, Resources};
 pub use pacer::{PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
 pub use request::{Failed, SentInfo};
-pub use wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
+pub use wait::{CallCtx, CallSettings, Note, Observer, Tick, WaitReason};

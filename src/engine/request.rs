@@ -91,7 +91,8 @@ struct Tally {
 
 impl Api {
     /// Wrap a final error, redacting the key from it whatever path it came by.
-    fn failed(&self, error: Error, state: &RetryState, tally: &Tally) -> Failed {
+    fn failed(&self, mut error: Error, state: &RetryState, tally: &Tally) -> Failed {
+        error.http_status = error.http_status.or(tally.http_status);
         Failed {
             error: error.redacted(&self.api_key),
             earlier_attempt_uncertain: tally.uncertain,

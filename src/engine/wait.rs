@@ -8,6 +8,7 @@
 //! rate limits: all but backoff, which `max_retries` bounds), refuses at once a wait it cannot
 //! afford, sleeps cancellably otherwise, and tells the observer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,32 @@ use super::retry::secs;
 
 /// Per-call settings: a call timeout and a cancel token. A field left `None` keeps the
 /// client's own (from `Client::with_call_timeout` / `Client::with_cancel`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct CallSettings {
     /// Limit on the whole call (attempts, backoff and waits).
     pub timeout: Option<Duration>,
     /// Fired from another thread to stop the call at its next wait or attempt.
     pub cancel: Option<Arc<CancelToken>>,
+    /// Called on the waiting thread at least every [`TICK`] while a wait of the call lasts
+    /// (never during an HTTP attempt); `true` stops the call as a cancel does. This is how a
+    /// binding runs its own signal handlers (Python's Ctrl-C) during a long wait.
+    pub tick: Option<Tick>,
+}
+
+/// See [`CallSettings::tick`].
+pub type Tick = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The longest a wait goes without calling its [`CallSettings::tick`].
+pub const TICK: Duration = Duration::from_millis(50);
+
+impl std::fmt::Debug for CallSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSettings")
+            .field("timeout", &self.timeout)
+            .field("cancel", &self.cancel)
+            .field("tick", &self.tick.is_some())
+            .finish()
+    }
 }
 
 impl CallSettings {
@@ -32,6 +53,7 @@ impl CallSettings {
         CallSettings {
             timeout: self.timeout.or(defaults.timeout),
             cancel: self.cancel.clone().or_else(|| defaults.cancel.clone()),
+            tick: self.tick.clone().or_else(|| defaults.tick.clone()),
         }
     }
 }
@@ -133,6 +155,8 @@ pub struct CallCtx {
     cancel: Option<Arc<CancelToken>>,
     wait_budget: Duration,
     observer: Option<Observer>,
+    /// The tick, and whether it has stopped the call.
+    tick: Option<(Tick, Arc<AtomicBool>)>,
 }
 
 impl std::fmt::Debug for CallCtx {
@@ -161,6 +185,10 @@ impl CallCtx {
             cancel: settings.cancel.clone(),
             wait_budget,
             observer,
+            tick: settings
+                .tick
+                .clone()
+                .map(|t| (t, Arc::new(AtomicBool::new(false)))),
         }
     }
 
@@ -186,6 +214,46 @@ impl CallCtx {
         self.cancel
             .as_deref()
             .is_some_and(CancelToken::is_cancelled)
+            || self
+                .tick
+                .as_ref()
+                .is_some_and(|(_, stopped)| stopped.load(Ordering::Relaxed))
+    }
+
+    /// Sleep `wait`, waking at once on cancel and calling the tick (if any) every [`TICK`];
+    /// `true` when cancelled or stopped by the tick.
+    fn sleep(&self, wait: Duration) -> bool {
+        let Some((tick, stopped)) = &self.tick else {
+            return match &self.cancel {
+                Some(token) => token.sleep(wait),
+                None => {
+                    std::thread::sleep(wait);
+                    false
+                }
+            };
+        };
+        let end = Instant::now() + wait;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let slice = left.min(TICK);
+            let cancelled = match &self.cancel {
+                Some(token) => token.sleep(slice),
+                None => {
+                    std::thread::sleep(slice);
+                    false
+                }
+            };
+            if cancelled {
+                return true;
+            }
+            if tick() {
+                stopped.store(true, Ordering::Relaxed);
+                return true;
+            }
+            if left <= TICK {
+                return false;
+            }
+        }
     }
 
     /// Tell the observer, if any.
@@ -352,13 +420,10 @@ impl Waits<'_> {
             wait,
             why,
         });
-        match &self.ctx.cancel {
-            Some(token) if token.sleep(wait) => Err(Refused::Cancelled),
-            Some(_) => Ok(()),
-            None => {
-                std::thread::sleep(wait);
-                Ok(())
-            }
+        if self.ctx.sleep(wait) {
+            Err(Refused::Cancelled)
+        } else {
+            Ok(())
         }
     }
 }
@@ -404,6 +469,7 @@ mod tests {
         let settings = CallSettings {
             timeout: Some(200 * MS),
             cancel: None,
+            ..Default::default()
         };
         let ctx = CallCtx::new(&settings, Duration::from_secs(100), None);
         let mut w = ctx.waits();
@@ -433,6 +499,7 @@ mod tests {
         let settings = CallSettings {
             timeout: None,
             cancel: Some(Arc::clone(&token)),
+            ..Default::default()
         };
         let ctx = CallCtx::new(&settings, Duration::from_secs(100), None);
         let firer = {
@@ -452,6 +519,57 @@ mod tests {
         assert_eq!(
             ctx.waits().wait(MS, WaitReason::Backoff, None),
             Err(Refused::Cancelled)
+        );
+    }
+
+    #[test]
+    fn the_tick_is_called_during_a_wait_and_can_stop_it() {
+        let calls = Arc::new(Mutex::new(0u32));
+        let settings = CallSettings {
+            tick: Some({
+                let calls = Arc::clone(&calls);
+                Arc::new(move || {
+                    let mut n = calls.lock().unwrap();
+                    *n += 1;
+                    *n >= 3
+                })
+            }),
+            ..CallSettings::default()
+        };
+        let ctx = CallCtx::new(&settings, Duration::from_secs(100), None);
+        let t = Instant::now();
+        let r = ctx
+            .waits()
+            .wait(Duration::from_secs(30), WaitReason::Pacer, None);
+        assert_eq!(r, Err(Refused::Cancelled));
+        assert_eq!(*calls.lock().unwrap(), 3);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        // Stopped once, the call stays stopped.
+        assert!(ctx.cancelled());
+        assert_eq!(
+            ctx.waits().wait(MS, WaitReason::Backoff, None),
+            Err(Refused::Cancelled)
+        );
+        // A tick that never stops: the wait ends on time, ticked at least every TICK.
+        let ticks = Arc::new(Mutex::new(Vec::new()));
+        let settings = CallSettings {
+            tick: Some({
+                let ticks = Arc::clone(&ticks);
+                Arc::new(move || {
+                    ticks.lock().unwrap().push(Instant::now());
+                    false
+                })
+            }),
+            ..CallSettings::default()
+        };
+        let ctx = CallCtx::new(&settings, Duration::from_secs(100), None);
+        let t = Instant::now();
+        ctx.waits().wait(200 * MS, WaitReason::Pacer, None).unwrap();
+        assert!(t.elapsed() >= 200 * MS);
+        assert!(
+            ticks.lock().unwrap().len() >= 4,
+            "{:?}",
+            ticks.lock().unwrap().len()
         );
     }
 
@@ -501,10 +619,12 @@ mod tests {
         let defaults = CallSettings {
             timeout: Some(MS),
             cancel: Some(Arc::clone(&token)),
+            ..Default::default()
         };
         let merged = CallSettings {
             timeout: Some(2 * MS),
             cancel: None,
+            ..Default::default()
         }
         .or(&defaults);
         assert_eq!(merged.timeout, Some(2 * MS));

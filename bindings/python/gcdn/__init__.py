@@ -15,6 +15,8 @@ repository's ``target/release`` build tree; ``gcdn._lib_path`` tells which one w
 
 from . import _lib
 from ._client import USER_AGENT, CancelToken, Client
+from ._job import Event, Job, Report, RequestResult, SkippedItem, Totals
+from ._log import TRACE
 from ._errors import (
     CancelledError,
     ClientClosedError,
@@ -48,6 +50,13 @@ __all__ = [
     "InternalError",
     "CancelledError",
     "CancelToken",
+    "Job",
+    "Report",
+    "RequestResult",
+    "SkippedItem",
+    "Totals",
+    "Event",
+    "TRACE",
     "USER_AGENT",
     "__version__",
     "library_version",

@@ -1,24 +1,27 @@
 """`gcdn.Client`: the Python face of one ``gcdn_client *``."""
 
 import ctypes
-import math
-import operator
 import os
 import sys
 import threading
-from ctypes import c_char_p, c_void_p
+from ctypes import c_void_p
 from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
-from . import _lib
+from . import _lib, _log
+from ._convert import millis as _millis
+from ._convert import resource_id as _resource_id
+from ._convert import string_array as _string_array
+from ._convert import text as _text
+from ._convert import type_name as _type_name
 from ._errors import ClientClosedError, InvalidArgumentError
+from ._job import Event, Job, Report
+from ._run import Run
 from ._version import __version__
 
-__all__ = ["Client"]
+__all__ = ["Client", "CancelToken"]
 
 _LIB = _lib.LIB
-_INT64_MAX = (1 << 63) - 1
 _UINT32_MAX = (1 << 32) - 1
-_UINT64_MAX = (1 << 64) - 1
 _DEFAULT_BASE_URL = "https://api.gcore.com"
 
 _IMPLEMENTATION = {"cpython": "CPython", "pypy": "PyPy"}.get(
@@ -30,75 +33,20 @@ USER_AGENT = "gcdn-python/{} {}/{}.{}".format(__version__, _IMPLEMENTATION, *sys
 StrPath = Union[str, "os.PathLike[str]"]
 
 
-def _type_name(value: object) -> str:
-    return type(value).__name__
+def _first_http_status(report: Optional[Report]) -> Optional[int]:
+    """The HTTP status of the run's first failed request that had an answer."""
+    for r in report.requests if report is not None else ():
+        if r.outcome == "failed" and r.http_status is not None:
+            return r.http_status
+    return None
 
 
-def _text(value: object, name: str) -> bytes:
-    """A ``str`` argument as NUL-terminated UTF-8 (never quoting the value: it may be the key)."""
-    if not isinstance(value, str):
-        raise TypeError("{} must be a str, not {}".format(name, _type_name(value)))
-    try:
-        data = value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidArgumentError("{} is not valid Unicode text".format(name)) from None
-    if b"\0" in data:
-        raise InvalidArgumentError("{} contains a NUL character".format(name))
-    return data
-
-
-def _millis(seconds: object, name: str) -> int:
-    """Seconds (int or float, >= 0) as whole milliseconds; a positive value is at least 1 ms."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError("{} must be a number of seconds, not {}".format(name, _type_name(seconds)))
-    if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidArgumentError("{} must be a finite number of seconds >= 0".format(name))
-    ms = int(round(seconds * 1000))
-    if ms > _UINT64_MAX:
-        raise InvalidArgumentError("{} is too large".format(name))
-    return 1 if ms == 0 and seconds > 0 else ms
-
-
-def _resource_id(resource_id: object) -> int:
-    if isinstance(resource_id, bool):
-        raise TypeError("resource_id must be an int, not bool")
-    try:
-        value = operator.index(resource_id)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError("resource_id must be an int, not {}".format(_type_name(resource_id))) from None
-    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-        raise InvalidArgumentError("resource_id {} is out of range".format(value))
-    return value  # <= 0 is refused by the library, with its own message
-
-
-def _string_array(items: object, name: str, noun: str) -> Tuple[Any, int]:
-    """Any iterable of str as a ``const char *[]`` (each item encoded to UTF-8 once) and its length."""
-    if isinstance(items, (str, bytes, bytearray, memoryview)):
-        raise TypeError(
-            "{} must be an iterable of str, not a bare {}; wrap it in a list".format(
-                name, _type_name(items)
-            )
-        )
-    try:
-        iterator = iter(items)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError("{} must be an iterable of str, not {}".format(name, _type_name(items))) from None
-    encoded: List[bytes] = []
-    append = encoded.append
-    for i, item in enumerate(iterator):
-        if not isinstance(item, str):
-            raise TypeError("{} {} must be a str, not {}".format(noun, i, _type_name(item)))
-        try:
-            data = item.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidArgumentError("{} {} is not valid Unicode text".format(noun, i)) from None
-        if b"\0" in data:
-            raise InvalidArgumentError("{} {} contains a NUL character".format(noun, i))
-        append(data)
-    n = len(encoded)
-    if n == 0:
-        return None, 0  # the library refuses an empty list with its own message
-    return (c_char_p * n)(*encoded), n
+def _cancel_handle(cancel: object) -> Optional[int]:
+    if cancel is None:
+        return None
+    if not isinstance(cancel, CancelToken):
+        raise TypeError("cancel must be a gcdn.CancelToken, not {}".format(_type_name(cancel)))
+    return cancel._handle
 
 
 class CancelToken:
@@ -216,6 +164,11 @@ class Client:
                 raise InvalidArgumentError("ca_file contains a NUL character")
             settings.append((_LIB.gcdn_options_set_ca_file, (path,)))
 
+        # Log records go to logging.getLogger("gcdn"), asked for only as verbose as it is
+        # enabled for now (none at all when it is disabled: no cost).
+        log_level = _log.log_setting()
+        if log_level is not None:
+            settings.append((_LIB.gcdn_options_set_log, (_log.LOG_FN, None, log_level)))
         options = _LIB.gcdn_options_new()
         if not options:
             raise MemoryError("gcdn_options_new")
@@ -290,28 +243,89 @@ class Client:
         call_timeout: Optional[float],
         cancel: Optional["CancelToken"],
     ) -> None:
+        """``fn(client, run, *args, error_out)``, one of the ``gcdn_*_with`` functions, with
+        this call's settings in a ``gcdn_run`` (no client is derived per call)."""
         timeout_ms = None if call_timeout is None else _millis(call_timeout, "call_timeout")
-        if cancel is not None and not isinstance(cancel, CancelToken):
-            raise TypeError("cancel must be a gcdn.CancelToken, not {}".format(type(cancel).__name__))
+        cancel_handle = _cancel_handle(cancel)
         handle = self._acquire()
-        derived: List[c_void_p] = []
         try:
-            target: Any = handle
-            if timeout_ms is not None:
-                bounded = c_void_p()
-                _lib.call(_LIB.gcdn_client_with_call_timeout_ms, target, timeout_ms, ctypes.byref(bounded))
-                derived.append(bounded)
-                target = bounded
-            if cancel is not None:
-                cancellable = c_void_p()
-                _lib.call(_LIB.gcdn_client_with_cancel, target, cancel._handle, ctypes.byref(cancellable))
-                derived.append(cancellable)
-                target = cancellable
-            _lib.call(fn, target, *args)
+            with Run(timeout_ms, cancel_handle) as run:
+                status, message = run.invoke(fn, handle, run.handle, *args)
+                run.raise_for(status, message)
         finally:
-            for d in derived:
-                _LIB.gcdn_client_free(d)
             self._release()
+
+    def run(
+        self,
+        job: Job,
+        *,
+        dry_run: bool = False,
+        wait: Optional[float] = None,
+        call_timeout: Optional[float] = None,
+        cancel: Optional["CancelToken"] = None,
+        progress: Optional[Callable[[Event], Optional[bool]]] = None,
+    ) -> Report:
+        """Runs ``job``: plans it, sends every request through this client's pacer (several
+        resources at once), and returns the :class:`~gcdn.Report` of what was done.
+
+        ``dry_run=True``: plan only (the account's resources may be read, no purge is sent);
+        the report's requests are ``"planned"``, with the estimated duration in its totals.
+        ``wait``: seconds to wait, after the last request, for the API's purge statuses to
+        confirm every purge (``None``: do not confirm). ``call_timeout`` bounds the whole run,
+        confirmation included; ``cancel`` stops it from another thread. ``progress``: called
+        with each :class:`~gcdn.Event` on this thread, one at a time; returning ``False``
+        stops the run (:class:`~gcdn.CancelledError`), and an exception it raises stops the
+        run and propagates from here.
+
+        Raises, unless every planned request was purged (and confirmed, with ``wait``) and no
+        item was left out as ``no_resource``, ``inactive`` or ``url_purge_disabled``: the
+        :class:`~gcdn.GcdnError` of the first failure, with the run's report as ``.report``
+        (everything that could be sent was sent; ``e.report.remaining()`` is the rest).
+        """
+        if not isinstance(job, Job):
+            raise TypeError("job must be a gcdn.Job, not {}".format(_type_name(job)))
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable, not {}".format(_type_name(progress)))
+        timeout_ms = None if call_timeout is None else _millis(call_timeout, "call_timeout")
+        wait_ms = None if wait is None else _millis(wait, "wait")
+        cancel_handle = _cancel_handle(cancel)
+        handle = self._acquire()
+        try:
+            with Run(timeout_ms, cancel_handle, progress, bool(dry_run), wait_ms) as run:
+                out = c_void_p()
+                status, message = run.invoke(_LIB.gcdn_job_run, handle, job._handle, run.handle, ctypes.byref(out))
+                report = Report._adopt(out.value) if out.value else None
+                run.raise_for(status, message, report, _first_http_status(report))
+        finally:
+            self._release()
+        assert report is not None, "gcdn_job_run succeeded without a report"
+        return report
+
+    def purge(
+        self,
+        items: Iterable[str],
+        *,
+        resource_id: Optional[int] = None,
+        dry_run: bool = False,
+        wait: Optional[float] = None,
+        call_timeout: Optional[float] = None,
+        cancel: Optional["CancelToken"] = None,
+        progress: Optional[Callable[[Event], Optional[bool]]] = None,
+    ) -> Report:
+        """Purges ``items`` as one :class:`~gcdn.Job` and returns its report (see :meth:`run`).
+
+        Without ``resource_id``, items are full URLs (``"https://cdn.example.com/a.png"``),
+        each purged on the resource its host belongs to; with it, paths of that resource
+        (``"/a.png?v=2"``).
+        """
+        job = Job()
+        if resource_id is None:
+            job.add_full_urls(items)
+        else:
+            job.add_urls(resource_id, items)
+        return self.run(
+            job, dry_run=dry_run, wait=wait, call_timeout=call_timeout, cancel=cancel, progress=progress
+        )
 
     # -- the API ----------------------------------------------------------------------------
 
@@ -331,7 +345,7 @@ class Client:
         """
         rid = _resource_id(resource_id)
         array, n = _string_array(urls, "urls", "URL")
-        self._call(_LIB.gcdn_purge_urls, (rid, array, n), call_timeout, cancel)
+        self._call(_LIB.gcdn_purge_urls_with, (rid, array, n), call_timeout, cancel)
 
     def purge_patterns(
         self,
@@ -348,19 +362,19 @@ class Client:
         """
         rid = _resource_id(resource_id)
         array, n = _string_array(patterns, "patterns", "pattern")
-        self._call(_LIB.gcdn_purge_patterns, (rid, array, n), call_timeout, cancel)
+        self._call(_LIB.gcdn_purge_patterns_with, (rid, array, n), call_timeout, cancel)
 
     def purge_all(
         self, resource_id: int, *, call_timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
     ) -> None:
         """Purges the whole cache of ``resource_id``; prefer :meth:`purge_urls` where you can."""
-        self._call(_LIB.gcdn_purge_all, (_resource_id(resource_id),), call_timeout, cancel)
+        self._call(_LIB.gcdn_purge_all_with, (_resource_id(resource_id),), call_timeout, cancel)
 
     def deactivate_resource(
         self, resource_id: int, *, call_timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
     ) -> None:
         """Deactivates ``resource_id`` (``PATCH {"active": false}``): it stops serving content."""
-        self._call(_LIB.gcdn_deactivate_resource, (_resource_id(resource_id),), call_timeout, cancel)
+        self._call(_LIB.gcdn_deactivate_resource_with, (_resource_id(resource_id),), call_timeout, cancel)
 
     def delete_resource(
         self,
@@ -380,4 +394,4 @@ class Client:
         flags = (_lib.DELETE_DEACTIVATE_FIRST if deactivate_first else 0) | (
             _lib.DELETE_MISSING_OK if missing_ok else 0
         )
-        self._call(_LIB.gcdn_delete_resource, (_resource_id(resource_id), flags), call_timeout, cancel)
+        self._call(_LIB.gcdn_delete_resource_with, (_resource_id(resource_id), flags), call_timeout, cancel)

@@ -1,7 +1,10 @@
 """The exceptions of :mod:`gcdn`, one class per status code of the C library."""
 
 import builtins
-from typing import ClassVar, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, Type
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._job import Report
 
 __all__ = [
     "GcdnError",
@@ -39,27 +42,51 @@ class GcdnError(Exception):
 
     ``status`` is the C library's status code (``GCDN_ERR_*``, an ``int``) and ``message``
     the library's message, fit to show a person. Neither ever contains the API key.
+    ``http_status`` is the HTTP status of the API's last answer in the call (e.g. ``404``),
+    ``None`` when the API gave none (refused input, network failure, timeout, cancel).
+    ``report`` is the :class:`gcdn.Report` of a failed :meth:`gcdn.Client.run` or
+    :meth:`gcdn.Client.purge` (what was purged, what not and why), else ``None``.
+
+    Every argument can be given by keyword: ``NotFoundError(message="gone", http_status=404)``.
     """
 
     status: int
     message: str
+    http_status: Optional[int]
+    report: Optional["Report"]
     #: The status a new instance gets when none is given.
     default_status: ClassVar[int] = 0
 
-    def __init__(self, message: str, status: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        status: Optional[int] = None,
+        http_status: Optional[int] = None,
+        *,
+        report: Optional["Report"] = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = self.default_status if status is None else status
+        self.http_status = http_status
+        self.report = report
 
     def __str__(self) -> str:
         return self.message
 
     def __repr__(self) -> str:
-        return "{}(status={}, message={!r})".format(type(self).__name__, self.status, self.message)
+        http = "" if self.http_status is None else ", http_status={}".format(self.http_status)
+        return "{}(status={}{}, message={!r})".format(type(self).__name__, self.status, http, self.message)
 
-    def __reduce__(self) -> Tuple[Type["GcdnError"], Tuple[str, int]]:
-        # Pickles (e.g. across multiprocessing) with both arguments.
-        return (type(self), (self.message, self.status))
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Pickles (e.g. across multiprocessing) with every field, the report included.
+        return (_rebuild, (type(self), self.message, self.status, self.http_status, self.report))
+
+
+def _rebuild(
+    cls: Type["GcdnError"], message: str, status: int, http_status: Optional[int], report: Optional["Report"]
+) -> "GcdnError":
+    return cls(message=message, status=status, http_status=http_status, report=report)
 
 
 class InvalidArgumentError(GcdnError, ValueError):
@@ -135,7 +162,8 @@ class InternalError(GcdnError):
 
 
 class CancelledError(GcdnError):
-    """The call was cancelled through its :class:`~gcdn.CancelToken` (``GCDN_ERR_CANCELLED``)."""
+    """The call was cancelled (``GCDN_ERR_CANCELLED``): through its :class:`~gcdn.CancelToken`,
+    or by a ``progress`` callback of :meth:`gcdn.Client.run` that returned ``False``."""
 
     default_status = ERR_CANCELLED
 
@@ -155,6 +183,8 @@ _BY_STATUS: Dict[int, Type[GcdnError]] = {
 }
 
 
-def error_for(status: int, message: str) -> GcdnError:
+def error_for(
+    status: int, message: str, http_status: Optional[int] = None, report: Optional["Report"] = None
+) -> GcdnError:
     """The exception for a status code; an unknown code gives a plain :class:`GcdnError`."""
-    return _BY_STATUS.get(status, GcdnError)(message, status)
+    return _BY_STATUS.get(status, GcdnError)(message=message, status=status, http_status=http_status, report=report)

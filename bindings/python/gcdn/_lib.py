@@ -112,8 +112,24 @@ class gcdn_log_record(ctypes.Structure):
 #: gcdn.h's ``gcdn_log_fn``: ``void (*)(const gcdn_log_record *record, void *user_data)``.
 LOG_FN = ctypes.CFUNCTYPE(None, POINTER(gcdn_log_record), c_void_p)
 
+_run_p = c_void_p  # gcdn_run *
+_event_p = c_void_p  # const gcdn_event *
+_job_p = c_void_p  # gcdn_job *
+_report_p = c_void_p  # gcdn_report *
+
+#: gcdn.h's ``gcdn_progress_fn``: ``int32_t (*)(const gcdn_event *event, void *user_data)``.
+PROGRESS_FN_TYPE = ctypes.CFUNCTYPE(c_int32, _event_p, c_void_p)
+
 #: The ctypes type of a pointer to each opaque type of gcdn.h.
-HANDLES = {"gcdn_client": _client_p, "gcdn_options": _options_p, "gcdn_cancel": _cancel_p}
+HANDLES = {
+    "gcdn_client": _client_p,
+    "gcdn_options": _options_p,
+    "gcdn_cancel": _cancel_p,
+    "gcdn_run": _run_p,
+    "gcdn_event": _event_p,
+    "gcdn_job": _job_p,
+    "gcdn_report": _report_p,
+}
 
 _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_options_new", _options_p, []),
@@ -138,6 +154,64 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_purge_urls", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
     ("gcdn_purge_patterns", c_int32, [_client_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
     ("gcdn_purge_all", c_int32, [_client_p, c_int64, _error_out]),
+    ("gcdn_run_new", _run_p, []),
+    ("gcdn_run_free", None, [_run_p]),
+    ("gcdn_run_set_timeout_ms", c_int32, [_run_p, c_uint64, _error_out]),
+    ("gcdn_run_set_cancel", c_int32, [_run_p, _cancel_p, _error_out]),
+    ("gcdn_run_set_progress", c_int32, [_run_p, PROGRESS_FN_TYPE, c_void_p, _error_out]),
+    ("gcdn_event_kind", c_int32, [_event_p]),
+    ("gcdn_job_new", _job_p, []),
+    ("gcdn_job_free", None, [_job_p]),
+    ("gcdn_job_add_urls", c_int32, [_job_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_job_add_patterns", c_int32, [_job_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_job_add_all", c_int32, [_job_p, c_int64, _error_out]),
+    ("gcdn_job_add_full_urls", c_int32, [_job_p, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_job_item_count", c_size_t, [_job_p]),
+    ("gcdn_run_set_dry_run", c_int32, [_run_p, c_int32, _error_out]),
+    ("gcdn_run_set_wait_ms", c_int32, [_run_p, c_uint64, _error_out]),
+    ("gcdn_run_set_workers", c_int32, [_run_p, c_uint32, _error_out]),
+    ("gcdn_job_run", c_int32, [_client_p, _job_p, _run_p, POINTER(_report_p), _error_out]),
+    ("gcdn_report_json", c_int32, [_report_p, POINTER(c_void_p), _error_out]),
+    ("gcdn_report_remaining", _job_p, [_report_p]),
+    ("gcdn_report_free", None, [_report_p]),
+    ("gcdn_report_status", c_int32, [_report_p]),
+    ("gcdn_report_dry_run", c_int32, [_report_p]),
+    ("gcdn_report_total", c_uint64, [_report_p, c_int32]),
+    ("gcdn_report_request_count", c_size_t, [_report_p]),
+    ("gcdn_report_request_attempts", c_uint32, [_report_p, c_size_t]),
+    ("gcdn_report_request_completion", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_http_status", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_item_count", c_size_t, [_report_p, c_size_t]),
+    ("gcdn_report_request_kind", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_message", c_char_p, [_report_p, c_size_t]),
+    ("gcdn_report_request_outcome", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_purge_id", c_int64, [_report_p, c_size_t]),
+    ("gcdn_report_request_resource_id", c_int64, [_report_p, c_size_t]),
+    ("gcdn_report_request_status", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_request_item", c_char_p, [_report_p, c_size_t, c_size_t]),
+    ("gcdn_report_skipped_count", c_size_t, [_report_p]),
+    ("gcdn_report_skipped_by", c_char_p, [_report_p, c_size_t]),
+    ("gcdn_report_skipped_item", c_char_p, [_report_p, c_size_t]),
+    ("gcdn_report_skipped_reason", c_int32, [_report_p, c_size_t]),
+    ("gcdn_report_skipped_resource_id", c_int64, [_report_p, c_size_t]),
+    ("gcdn_event_attempt", c_uint32, [_event_p]),
+    ("gcdn_event_completion", c_int32, [_event_p]),
+    ("gcdn_event_http_status", c_int32, [_event_p]),
+    ("gcdn_event_item_count", c_size_t, [_event_p]),
+    ("gcdn_event_message", c_char_p, [_event_p]),
+    ("gcdn_event_purge_kind", c_int32, [_event_p]),
+    ("gcdn_event_request", c_int64, [_event_p]),
+    ("gcdn_event_resource_id", c_int64, [_event_p]),
+    ("gcdn_event_status", c_int32, [_event_p]),
+    ("gcdn_event_wait_ms", c_uint64, [_event_p]),
+    ("gcdn_event_wait_reason", c_int32, [_event_p]),
+    ("gcdn_event_total", c_uint64, [_event_p, c_int32]),
+    ("gcdn_run_http_status", c_int32, [_run_p]),
+    ("gcdn_purge_urls_with", c_int32, [_client_p, _run_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_purge_patterns_with", c_int32, [_client_p, _run_p, c_int64, POINTER(c_char_p), c_size_t, _error_out]),
+    ("gcdn_purge_all_with", c_int32, [_client_p, _run_p, c_int64, _error_out]),
+    ("gcdn_deactivate_resource_with", c_int32, [_client_p, _run_p, c_int64, _error_out]),
+    ("gcdn_delete_resource_with", c_int32, [_client_p, _run_p, c_int64, c_uint32, _error_out]),
     ("gcdn_string_free", None, [c_void_p]),
     ("gcdn_status_str", c_char_p, [c_int32]),  # static: ctypes copies it, nothing to free
     ("gcdn_version", c_char_p, []),  # static
@@ -154,6 +228,56 @@ DELETE_DEACTIVATE_FIRST = 1 << 0
 DELETE_MISSING_OK = 1 << 1
 MAX_ITEMS = 1000000
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = 1, 2, 3, 4, 5
+EVENT_TICK = 8
+#: GCDN_EVENT_*, GCDN_KIND_*, GCDN_WAIT_*, GCDN_COMPLETION_*, GCDN_TOTAL_* as the names the
+#: Python API (and the report's JSON form) uses.
+EVENT_KINDS = {1: "sent", 2: "answered", 3: "failed", 4: "wait", 5: "retry", 6: "confirm_poll", 7: "confirmed"}
+PURGE_KINDS = {1: "urls", 2: "patterns", 3: "all"}
+WAIT_REASONS = {1: "pacer", 2: "429", 3: "retry-after", 4: "backoff", 5: "confirm"}
+COMPLETIONS = {1: "successful", 2: "failed", 3: "in_progress"}
+TOTALS = (
+    (1, "requests"),
+    (2, "purged"),
+    (3, "failed"),
+    (4, "not_sent"),
+    (5, "items_purged"),
+    (6, "rate_limited"),
+    (7, "elapsed_ms"),
+    (8, "estimated_ms"),
+    (9, "sent"),
+    (10, "skipped"),
+    (11, "confirmed"),
+)
+
+
+def event_from_c(event_p: Optional[int]) -> Any:
+    """The :class:`gcdn.Event` of a ``const gcdn_event *`` (during the progress call), or
+    ``None`` for a tick (which only lets Python look at its signals)."""
+    from ._job import Event, Totals  # here: _job imports this module
+
+    lib = LIB
+    kind = lib.gcdn_event_kind(event_p)
+    name = EVENT_KINDS.get(kind)
+    if name is None:  # GCDN_EVENT_TICK, or a kind of a later version
+        return None
+    request = lib.gcdn_event_request(event_p)
+    message = lib.gcdn_event_message(event_p)
+    totals = Totals(**{field: lib.gcdn_event_total(event_p, which) for which, field in TOTALS})
+    return Event(
+        kind=name,
+        request=None if request < 0 else request,
+        resource_id=lib.gcdn_event_resource_id(event_p) or None,
+        purge_kind=PURGE_KINDS.get(lib.gcdn_event_purge_kind(event_p)),
+        items=lib.gcdn_event_item_count(event_p),
+        attempt=lib.gcdn_event_attempt(event_p),
+        http_status=lib.gcdn_event_http_status(event_p) or None,
+        status=lib.gcdn_event_status(event_p) or None,
+        wait=lib.gcdn_event_wait_ms(event_p) / 1000.0,
+        why=WAIT_REASONS.get(lib.gcdn_event_wait_reason(event_p)),
+        completion=COMPLETIONS.get(lib.gcdn_event_completion(event_p)),
+        message=None if message is None else message.decode("utf-8", "replace"),
+        totals=totals,
+    )
 
 
 def take_string(ptr: Optional[int]) -> str:

@@ -30,6 +30,11 @@ API_KEY = "test-key-Zq7v9KpL2mX4"  # distinctive, so a leak is easy to find
 GHOST_ID = 999
 
 
+LIMITS_PATH = "/cdn/clients/me/limits"
+#: purge_intervals for clients that should not pace themselves (one request per ms).
+FAST = (0.001, 0.001)
+
+
 class Emulator(testing.Emulator):
     """gcdn.testing.Emulator with the shorthands these tests use."""
 
@@ -44,6 +49,15 @@ class Emulator(testing.Emulator):
         """No purge rate limit (for tests that purge many times)."""
         big = 1 << 31
         self.config(url_requests=big, pattern_requests=big, all_requests=big)
+
+    def requests(self) -> List[Dict[str, Any]]:
+        """The API requests, less the reads of the account's limits (a client makes one when
+        it first purges without ``purge_intervals``; tests/test_job.py and the pacing tests
+        look at them through :meth:`all_requests`)."""
+        return [r for r in self.all_requests() if r["path"] != LIMITS_PATH]
+
+    def all_requests(self) -> List[Dict[str, Any]]:
+        return super().requests()
 
     def purges(self) -> List[Dict[str, Any]]:
         return [r for r in self.requests() if r["path"].endswith("/purge")]
@@ -71,6 +85,9 @@ def emulator(emulator_process: Emulator) -> Iterator[Emulator]:
 def client(emulator: Emulator) -> Iterator[Any]:
     import gcdn
 
+    # purge_intervals: the client paces itself 1 per ms (not by the account's limits, which it
+    # does not read then), so what a test sees is the emulator's own rate limiting.
+    # max_rate_limit_wait: room for the pacer's safety margin (50 ms), no more.
     with gcdn.Client(emulator.api_key, base_url=emulator.url, max_retries=0,
-                     max_rate_limit_wait=0, timeout=5) as c:
+                     max_rate_limit_wait=0.2, timeout=5, purge_intervals=FAST) as c:
         yield c

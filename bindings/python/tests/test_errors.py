@@ -34,6 +34,34 @@ def test_unknown_status_is_plain_gcdn_error():
     assert type(e) is gcdn.GcdnError and e.status == 99 and str(e) == "something new"
 
 
+def test_keyword_constructors():
+    e = gcdn.NotFoundError(message="gone", http_status=404)
+    assert (e.message, e.status, e.http_status, e.report) == ("gone", 3, 404, None)
+    assert str(e) == "gone" and "http_status=404" in repr(e)
+    e = gcdn.GcdnError(message="m", status=99, http_status=None)
+    assert (e.status, e.http_status) == (99, None)
+    assert gcdn.ServerError("positional", 6, 503).http_status == 503
+    assert gcdn.TimeoutError().message == "" and gcdn.TimeoutError().status == 8
+    back = pickle.loads(pickle.dumps(gcdn.RejectedError(message="no", http_status=400)))
+    assert (type(back), back.message, back.status, back.http_status) == (gcdn.RejectedError, "no", 5, 400)
+
+
+def test_http_status_of_failures(emulator, client):
+    emulator.add_resource(5)
+    assert raised(client.purge_all, GHOST_ID).http_status == 404
+    emulator.fault({"respond": {"status": 503, "body": "busy"}}, path_prefix="/cdn/resources/5/purge")
+    e = raised(client.purge_all, 5)
+    assert type(e) is gcdn.ServerError and e.http_status == 503
+    emulator.fault({"respond": {"status": 400, "body": '{"errors": ["bad"]}'}}, path_prefix="/cdn/resources/5")
+    assert raised(client.purge_urls, 5, ["/a"]).http_status == 400
+    # No HTTP answer: refused input, a dropped connection.
+    assert raised(client.purge_urls, 5, ["no-slash"]).http_status is None
+    emulator.fault({"drop": True})
+    assert raised(client.purge_all, 5).http_status is None
+    # Success leaves nothing behind: the next failure has its own status.
+    client.purge_all(5)
+
+
 def test_pickle_round_trip():
     e = gcdn.NotFoundError("gone", 3)
     back = pickle.loads(pickle.dumps(e))
@@ -75,9 +103,19 @@ def test_rate_limited(emulator, client):
     emulator.add_resource(5)
     emulator.config(url_requests=1, url_window_ms=60000)
     client.purge_urls(5, ["/a"])
-    e = raised(client.purge_urls, 5, ["/b"])  # max_rate_limit_wait=0: no wait
-    assert type(e) is gcdn.RateLimitedError and e.status == 4
+    # Another client of the account (its pacer knows nothing of the first purge) meets the 429.
+    with gcdn.Client(emulator.api_key, base_url=emulator.url, max_rate_limit_wait=0) as other:
+        e = raised(other.purge_urls, 5, ["/b"])  # max_rate_limit_wait=0: no wait
+    assert type(e) is gcdn.RateLimitedError and e.status == 4 and e.http_status == 429
     assert [r["status"] for r in emulator.purges()] == [201, 429]
+    # A client pacing by the account's limits knows the window is full: it refuses at once,
+    # sending nothing, and no HTTP answer is behind the error.
+    emulator.add_resource(6)
+    with gcdn.Client(emulator.api_key, base_url=emulator.url, max_rate_limit_wait=0) as paced:
+        paced.purge_urls(6, ["/first"])
+        e = raised(paced.purge_urls, 6, ["/second"])
+    assert type(e) is gcdn.RateLimitedError and e.http_status is None, e
+    assert [r["status"] for r in emulator.purges()] == [201, 429, 201]
 
 
 def test_server_error(emulator, client):
@@ -107,7 +145,7 @@ def test_dropped_connection_is_network_error(emulator, client):
 
 def test_timeout(emulator):
     emulator.add_resource(5)
-    emulator.fault({"delay_ms": 1500})
+    emulator.fault({"delay_ms": 1500}, path_prefix="/cdn/resources")
     with gcdn.Client(emulator.api_key, base_url=emulator.url, timeout=0.2, max_retries=0) as c:
         e = raised(c.purge_all, GHOST_ID)
     assert type(e) is gcdn.TimeoutError and e.status == 8
@@ -291,8 +329,8 @@ def test_cancelled_during_a_rate_limit_wait(emulator):
     import time
 
     emulator.add_resource(5)
-    emulator.config(all_requests=1, all_window_ms=60000)
-    # Default waits: the second purge-all meets a 429 and would wait 60 s for the window.
+    emulator.config(all_requests=1, all_window_ms=60000, pattern_requests=1, pattern_window_ms=60000)
+    # Default waits: the second purge-all would wait 60 s for the window.
     with gcdn.Client(emulator.api_key, base_url=emulator.url, timeout=5) as client:
         client.purge_all(5)
         token = gcdn.CancelToken()
@@ -301,7 +339,9 @@ def test_cancelled_during_a_rate_limit_wait(emulator):
         e = raised(client.purge_all, 5, cancel=token)
         assert time.monotonic() - started < 2
         assert type(e) is gcdn.CancelledError and e.status == 11
-        assert "HTTP 429" in e.message and token.cancelled
+        # The client's pacer knows the window is full: it waits for the slot, no 429 needed.
+        assert "cancelled" in e.message and token.cancelled and e.http_status is None
+        assert [r["status"] for r in emulator.purges()] == [201]
         # A cancelled token stops later calls before anything is sent.
         before = len(emulator.requests())
         assert type(raised(client.purge_urls, 5, ["/x"], cancel=token)) is gcdn.CancelledError

@@ -9,10 +9,13 @@ import time
 import pytest
 
 import gcdn
+from conftest import FAST
 
 
 def new_client(emulator, **kwargs):
-    settings = dict(base_url=emulator.url, max_retries=0, max_rate_limit_wait=0, timeout=5)
+    # Paced 1 per ms (the emulator is unlimited in these tests), room for the pacer's margin.
+    settings = dict(base_url=emulator.url, max_retries=0, max_rate_limit_wait=0.2, timeout=5,
+                    purge_intervals=FAST)
     settings.update(kwargs)
     return gcdn.Client(emulator.api_key, **settings)
 

@@ -104,6 +104,7 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
         let settings = CallSettings {
             timeout: Some(end.saturating_duration_since(Instant::now())),
             cancel: Some(Arc::clone(view.cancel_token)),
+            tick: None,
         };
         let ctx = client.context(&settings, None);
         let cancel = view.cancel;

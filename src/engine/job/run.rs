@@ -39,6 +39,9 @@ pub const RESOURCES_PAGE_CAP: usize = 8 * 1024 * 1024;
 /// How often the calling thread looks at the caller's cancel token while it waits for
 /// events: the longest a cancel goes unnoticed.
 const TICK: Duration = Duration::from_millis(20);
+/// The longest the progress callback goes without an event while a run lasts: when nothing
+/// else happened for this long, it gets an [`EventKind::Tick`].
+pub const TICK_EVENT: Duration = Duration::from_millis(50);
 
 /// How to run a job.
 #[derive(Clone, Debug)]
@@ -91,6 +94,9 @@ pub enum EventKind {
     ConfirmPoll,
     /// A request's purge status is final (`completion`).
     Confirmed,
+    /// Nothing else for [`TICK_EVENT`]: lets the callback look at what it must (a binding:
+    /// its signal handlers) and stop the run. Carries only the totals.
+    Tick,
 }
 
 /// Why a run waits.
@@ -145,7 +151,8 @@ pub struct Event {
 }
 
 impl Event {
-    fn new(kind: EventKind) -> Event {
+    /// An event with nothing but its kind (and zero totals).
+    pub fn new(kind: EventKind) -> Event {
         Event {
             kind,
             request: None,
@@ -478,9 +485,11 @@ impl Running<'_> {
             sent_at: Mutex::new(vec![None; items.len()]),
             done_sending: AtomicBool::new(false),
         };
+        // No tick: the workers' waits are not on the calling thread (its loop ticks).
         let run_settings = CallSettings {
             timeout: None,
             cancel: Some(Arc::clone(&cancel)),
+            tick: None,
         };
         let wait = options.wait;
         let (tx, rx) = mpsc::channel::<Msg>();
@@ -502,32 +511,39 @@ impl Running<'_> {
                 }
             });
             drop(tx);
+            let mut last_event = Instant::now();
             loop {
-                match rx.recv_timeout(TICK) {
-                    Ok(msg) => {
-                        let flow = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            self.apply(msg)
+                let msg = match rx.recv_timeout(TICK) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                let tick =
+                    msg.is_none() && self.progress.is_some() && last_event.elapsed() >= TICK_EVENT;
+                if msg.is_some() || tick {
+                    last_event = Instant::now();
+                    let flow =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match msg {
+                            Some(msg) => self.apply(msg),
+                            None => self.tick(),
                         }));
-                        match flow {
-                            Ok(Flow::Continue) => {}
-                            Ok(Flow::Stop) => {
-                                if self.stopped.is_none() {
-                                    self.stopped = Some(Stopped::ByCallback);
-                                }
-                                cancel.cancel();
-                                shared.wake.notify_all();
+                    match flow {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Stop) => {
+                            if self.stopped.is_none() {
+                                self.stopped = Some(Stopped::ByCallback);
                             }
-                            Err(payload) => {
-                                // Stop the threads before the panic goes on.
-                                cancel.cancel();
-                                shared.wake.notify_all();
-                                self.progress = None;
-                                panicked = Some(payload);
-                            }
+                            cancel.cancel();
+                            shared.wake.notify_all();
+                        }
+                        Err(payload) => {
+                            // Stop the threads before the panic goes on.
+                            cancel.cancel();
+                            shared.wake.notify_all();
+                            self.progress = None;
+                            panicked = Some(payload);
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
                 }
                 if self.stopped.is_none() && ctx.cancelled() {
                     self.stopped = Some(Stopped::Cancelled);
@@ -541,6 +557,17 @@ impl Running<'_> {
         });
         if let Some(payload) = panicked {
             std::panic::resume_unwind(payload);
+        }
+    }
+
+    /// Tell the callback nothing happened for a while ([`EventKind::Tick`]).
+    fn tick(&mut self) -> Flow {
+        let mut event = Event::new(EventKind::Tick);
+        self.report.totals.elapsed_ms = millis(self.started.elapsed());
+        event.totals = self.report.totals;
+        match self.progress.as_mut() {
+            Some(callback) => callback(&event),
+            None => Flow::Continue,
         }
     }
 

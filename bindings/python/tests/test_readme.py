@@ -1,0 +1,47 @@
+"""The README's examples run as written, against the emulator."""
+
+import os
+import re
+import subprocess
+import sys
+
+from conftest import PYTHON_DIR
+
+README = os.path.join(PYTHON_DIR, "README.md")
+
+
+def section_code(title):
+    with open(README) as f:
+        text = f.read()
+    section = text.split("## " + title + "\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    return code
+
+
+def run(code, emulator):
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, GCORE_API_KEY=emulator.api_key,
+               GCORE_BASE_URL=emulator.url)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_purge_a_deploys_changed_urls(emulator):
+    emulator.add_resource(5, cname="www.example.com")
+    emulator.add_resource(6, cname="static.example.com")
+    emulator.config(purge_status_delay_ms=100)
+    done = run(section_code("Purge a deploy's changed URLs"), emulator)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6 URLs purged" in done.stdout, done.stdout
+    assert "answered" in done.stdout
+    purges = sorted(r["path"] for r in emulator.purges())
+    assert purges == ["/cdn/resources/5/purge", "/cdn/resources/6/purge"]
+    assert any(r["path"].startswith("/cdn/purge_statuses") for r in emulator.requests())
+
+
+def test_the_deploy_example_reports_what_was_left_out(emulator):
+    emulator.add_resource(5, cname="www.example.com")  # static.example.com matches nothing
+    done = run(section_code("Purge a deploy's changed URLs"), emulator)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not all purged: NotFoundError" in done.stdout, done.stdout
+    assert "left out: https://static.example.com/index.html no_resource" in done.stdout
+    assert "3 URLs purged" in done.stdout

@@ -131,6 +131,7 @@ fn delete(cli: &Cli, a: &DeleteArgs, cancel: &Arc<CancelToken>) -> u8 {
     let settings = CallSettings {
         timeout,
         cancel: Some(Arc::clone(cancel)),
+        ..CallSettings::default()
     };
     let options = DeleteOptions {
         deactivate_first: a.deactivate_first,
@@ -193,6 +194,7 @@ fn resources(cli: &Cli, a: &ListArgs, cancel: &Arc<CancelToken>) -> u8 {
     let settings = CallSettings {
         timeout: None,
         cancel: Some(Arc::clone(cancel)),
+        ..CallSettings::default()
     };
     let listed = match client.list_resources(&settings) {
         Ok(l) => l,
@@ -251,6 +253,7 @@ fn limits(cli: &Cli, a: &ListArgs, cancel: &Arc<CancelToken>) -> u8 {
     let settings = CallSettings {
         timeout: None,
         cancel: Some(Arc::clone(cancel)),
+        ..CallSettings::default()
     };
     let read = match client.read_limits(&settings) {
         Ok(l) => l,

@@ -125,7 +125,7 @@ impl<'a> Progress<'a> {
                 )),
                 false,
             ),
-            EventKind::Wait => (None, false),
+            EventKind::Wait | EventKind::Tick => (None, false),
             EventKind::ConfirmPoll => (
                 e.message.as_ref().map(|m| format!("confirming: {m}")),
                 e.status.is_some(),
@@ -152,7 +152,7 @@ impl<'a> Progress<'a> {
             bar.set_position((t.purged + t.failed).min(t.requests));
             if e.kind == EventKind::Wait && e.wait >= WAIT_WORTH_A_LINE {
                 bar.set_message(format!("(waiting {} for a rate-limit slot)", human(e.wait)));
-            } else if e.kind != EventKind::Wait {
+            } else if !matches!(e.kind, EventKind::Wait | EventKind::Tick) {
                 bar.set_message(if self.waiting {
                     format!("({} of {} confirmed)", t.confirmed, t.purged)
                 } else {

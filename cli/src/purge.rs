@@ -50,6 +50,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         settings: CallSettings {
             timeout,
             cancel: Some(Arc::clone(cancel)),
+            ..CallSettings::default()
         },
         ..RunOptions::default()
     };

@@ -77,18 +77,18 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
             // Refused before anything was planned (the listing of resources failed, the key
             // was refused, ...): nothing was sent.
             out.error(&error.message);
-            if a.json {
-                out.json_line(
-                    "summary",
-                    serde_json::json!({
-                        "status": gcdn::ffi::status_code(error.status),
-                        "message": error.message,
-                        "dry_run": a.dry_run,
-                        "interrupted": signals::interrupted(),
-                    }),
-                );
-            }
-            return crate::failure_code(&error);
+            let code = crate::failure_code(&error);
+            out.json_line(
+                "summary",
+                serde_json::json!({
+                    "status": gcdn::ffi::status_code(error.status),
+                    "message": error.message,
+                    "dry_run": a.dry_run,
+                    "interrupted": signals::interrupted(),
+                    "exit_code": code,
+                }),
+            );
+            return code;
         }
     };
     finish(

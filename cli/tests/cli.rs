@@ -1033,7 +1033,7 @@ fn an_unreachable_api_is_1_with_nothing_done() {
     c.env("GCORE_BASE_URL", "http://127.0.0.1:9");
     let r = run(c, None);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert_eq!(r.summary()["type"], "summary");
+    assert_eq!(r.summary()["exit_code"], 1);
     let mut c = command(&emu, &["resources"]);
     c.env("GCORE_BASE_URL", "http://127.0.0.1:9");
     assert_eq!(run(c, None).code, 1);

@@ -15,7 +15,9 @@ use gcdn::ffi::*;
 const ONE_A_DAY: &str = r#"{"purge_max_urls_limit": 100, "purge_pattern_limit": 10,
     "purge_request_limit": "1/m", "purge_by_urls_request_limit": "1/d"}"#;
 
-fn one_a_day_emulator() -> Emulator {
+/// Resource 1, no rate limit of the emulator's own, and one 429 (`Retry-After: 0`) for the
+/// first purge: the case of the review.
+fn emulator_with_one_429() -> Emulator {
     let emu = emulator_with(Config {
         seed_resources: vec![1],
         limits: Limits::unlimited_rate(),
@@ -26,6 +28,11 @@ fn one_a_day_emulator() -> Emulator {
             .with_header("Retry-After", "0")
             .on("POST", "/cdn/resources/1/purge"),
     );
+    emu
+}
+
+fn one_a_day_emulator() -> Emulator {
+    let emu = emulator_with_one_429();
     emu.push_fault(Fault::respond(200, ONE_A_DAY).on("GET", "/cdn/clients/me/limits"));
     emu
 }
@@ -91,16 +98,7 @@ fn the_same_through_the_c_abi() {
 /// Budget 800 ms, purge intervals 3000 ms, one 429 (`Retry-After: 0`): RATE_LIMITED at
 /// once, not OK after 3.3 s.
 fn budget_800_intervals_3000(purge: impl FnOnce(&Emulator) -> (Status, String)) {
-    let emu = emulator_with(Config {
-        seed_resources: vec![1],
-        limits: Limits::unlimited_rate(),
-        ..Config::default()
-    });
-    emu.push_fault(
-        Fault::respond(429, r#"{"errors": ["Too many requests"]}"#)
-            .with_header("Retry-After", "0")
-            .on("POST", "/cdn/resources/1/purge"),
-    );
+    let emu = emulator_with_one_429();
     let t = Instant::now();
     let (status, message) = purge(&emu);
     let took = t.elapsed();

@@ -24,13 +24,21 @@ pub struct Options {
     pub timeout: Duration,
     /// Retries after a 408, a 5xx, a connection failure or a timeout. Default 2.
     pub max_retries: u32,
-    /// The most one request waits, in total, for rate limits (429) and for `Retry-After`
-    /// before it gives up. Default 150 s: enough for a per-minute window to reopen twice.
+    /// The most one request waits, in total, on rate limits: its pacer slot, a 429's
+    /// `Retry-After` (else one interval of the limit) and a `Retry-After` sent with a 408 or
+    /// 5xx (backoff is bounded by `max_retries` instead). A wait past what is left of it is
+    /// refused at once, without waiting, with [`Status::RateLimited`](super::Status) (a 408
+    /// or 5xx keeps its own status) and how long it would have been. Default 150 s: enough
+    /// for a per-minute window to reopen twice.
     pub max_rate_limit_wait: Duration,
-    /// How long to wait after a 429 that carries no `Retry-After`, for URL purges and for
-    /// pattern purges and purge-all. `None` (the default): the account's own limits, read
-    /// once from `GET /cdn/clients/me/limits` at the first such 429; if that fails, the
-    /// documented 2 and 1 requests a minute (30 s and 60 s).
+    /// Pace purges by these intervals instead of the account's limits: one URL purge per
+    /// `url`, one pattern purge or purge-all per `pattern`, per resource (a window of N = 1
+    /// per W = the interval, plus [`margin`](super::pacer::margin)). The client's pacer gives
+    /// every purge request a slot before it is sent and after each 429. `None` (the default):
+    /// the account's own limits, read once per client from `GET /cdn/clients/me/limits` when
+    /// a key's second request needs its slot (the first goes at once, unless a rate store is
+    /// shared), sanity-checked; where they are not believed or cannot be read, the documented
+    /// 2 URL purges and 1 pattern purge or purge-all a minute.
     pub purge_intervals: Option<Intervals>,
     /// Appended to the `User-Agent`, e.g. `gcdn-python/0.1.0`.
     pub user_agent_suffix: Option<String>,

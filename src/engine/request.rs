@@ -1,7 +1,7 @@
 //! One API request through the retry loop: attempts, the classification of answers, the
-//! pacing of purges (a slot from the client's pacer before every attempt, the key deferred on
-//! a 429) and the account's limits the pacer keeps to. Every wait goes through the call's
-//! [`Waits`](super::wait::Waits).
+//! pacing of purges (a slot from the client's pacer before the first attempt and after each
+//! 429, the key deferred on a 429) and the account's limits the pacer keeps to. Every wait
+//! goes through the call's [`Waits`].
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,7 +44,7 @@ pub(crate) struct Request<'a> {
     pub body: Option<&'a [u8]>,
     /// How much of the answer's body to read.
     pub cap: usize,
-    /// For purges: the key whose pacing every attempt keeps to.
+    /// For purges: the key whose pacing the request keeps to.
     pub pace: Option<PaceKey>,
 }
 
@@ -112,8 +112,8 @@ impl Api {
         url.strip_prefix(self.base.as_str()).unwrap_or(url)
     }
 
-    /// Send one API request, retrying as the policy allows (and, for a purge, each attempt in
-    /// a slot of the pacer); a 2xx reply, or why not.
+    /// Send one API request, retrying as the policy allows (and, for a purge, in a slot of the
+    /// pacer taken before the first attempt and after each 429); a 2xx reply, or why not.
     pub fn request(&self, ctx: &CallCtx, req: &Request<'_>) -> Result<Sent, Failed> {
         let mut waits = ctx.waits();
         let mut state = RetryState::new();
@@ -242,10 +242,9 @@ impl Api {
                     }
                 }
             }
+            // Unpaced endpoints have no documented limit: a 429 is backed off.
             let policy = Policy {
                 max_retries: self.max_retries,
-                // Unpaced endpoints have no documented limit: a 429 is backed off.
-                rate_limit_interval: Duration::ZERO,
             };
             match state.decide(&policy, class, retry_after) {
                 Decision::RetryAfter(wait, why) => {

@@ -10,6 +10,10 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 REL := target/release
+# Shared pacing on Redis, with rediss:// (cargo features `rate-store` and `rate-store-tls`,
+# off in a bare `cargo build`) is on in every build and test here, the release library (and
+# so the wheel) included.
+FEATURES ?= --features gcdn/rate-store-tls
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SOMAJOR := $(word 1,$(subst ., ,$(VERSION)))
 VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
@@ -24,7 +28,7 @@ all: build
 
 # The release library (.so and .a), the emulator, and the SONAME link the linker's users need.
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace $(FEATURES)
 	ln -sf libgcdn.so $(REL)/libgcdn.so.0
 
 # Regenerate include/gcdn.h from src/ffi.rs with the pinned cbindgen.
@@ -40,26 +44,27 @@ test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	cd bindings/go && $(GO) vet ./...
 
 # Rust unit and integration tests, the header drift and compile checks, and the C harness (the
 # debug libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib). The memory
 # soak runs its short version here (5,000 calls); `make soak` runs the long one.
 test-rust:
-	$(CARGO) build --workspace
-	$(CARGO) test --workspace
+	$(CARGO) build --workspace $(FEATURES)
+	$(CARGO) test --workspace $(FEATURES)
 	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy
 
 # The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-c-sanitizers:
-	$(CARGO) build --workspace
-	GCDN_C_SANITIZE=address,undefined $(CARGO) test --test c_harness c_harness
+	$(CARGO) build --workspace $(FEATURES)
+	GCDN_C_SANITIZE=address,undefined $(CARGO) test $(FEATURES) --test c_harness c_harness
 
 # The C harness under valgrind memcheck: zero errors, zero bytes definitely lost.
 test-c-valgrind:
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace $(FEATURES)
 	GCDN_C_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
-		$(CARGO) test --test c_harness c_harness
+		$(CARGO) test $(FEATURES) --test c_harness c_harness
 
 test-python: build
 	$(PYTHON) -m pytest bindings/python/tests -q -m "not install"
@@ -75,7 +80,7 @@ test-install: build
 
 # A long property-based fuzzing run (make test runs 2,000 cases per property).
 fuzz:
-	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release --test fuzz
+	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release $(FEATURES) --test fuzz
 
 # The long memory soak through the C ABI: 100,000 calls, resident memory must stay flat.
 soak:

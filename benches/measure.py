@@ -163,6 +163,8 @@ class Rows:
                 self.rows.append((("gcore-py", op), "official Python SDK (gcore)",
                                   [python, BENCHES / "py" / "bench.py", base, "gcore", op, PY_SDK_CALLS, PY_WARMUP], py_env))
             self.rows.append((("gcdn-go", op), "gcdn Go binding", [BIN / "bench-go-gcdn", base, op, GO_CALLS, GO_WARMUP], None))
+            self.rows.append((("gcdn-go-deadline", op), "gcdn Go binding, deadline context",
+                              [BIN / "bench-go-gcdn", base, op, GO_CALLS, GO_WARMUP, "deadline"], None))
             self.rows.append((("sdk-go", op), "Go SDK", [BIN / "bench-go-sdk", base, op, GO_CALLS, GO_WARMUP], None))
             # The Go rows once more, not pinned: Go's scheduler reacts to one core differently
             # for a blocking cgo call than for its own netpoller (see the report).

@@ -213,7 +213,7 @@ def write_report(ctx):
     labels = rows.labels
     go_impl = ctx["go_sdk"][0]
     for op in OPS:
-        for who in ("gcdn-c", "curl-c", "wrk", "gcdn-py", "gcore-py", "gcdn-go", "sdk-go", "gcdn-go-free", "sdk-go-free"):
+        for who in ("gcdn-c", "curl-c", "wrk", "gcdn-py", "gcore-py", "gcdn-go", "gcdn-go-deadline", "sdk-go", "gcdn-go-free", "sdk-go-free"):
             r = s((who, op))
             if r is None:
                 continue

@@ -10,10 +10,12 @@ mkdir -p target/demo
 cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/demo.c \
    -o target/demo/demo -L"$lib" -Wl,-rpath,"$PWD/$lib" -lgcdn
 
-# The emulator: resources 1-4, purge windows of 2 s instead of a minute, request log on
-# stderr. It exits when this script's pipe to its stdin closes.
-exec 3> >(exec "$lib/gcdn-emulator" --seed 1-4 --url-window-ms 2000 --pattern-window-ms 2000 \
-                 --all-window-ms 2000 --api-key demo-key --exit-on-stdin-eof \
+# The emulator: resources 1-6 (cdn1.example.com ... cdn6.example.com), purge windows of 2 s
+# instead of a minute, purges "In progress" for 1.5 s, request log on stderr. It exits when
+# this script's pipe to its stdin closes.
+exec 3> >(exec "$lib/gcdn-emulator" --seed 1-6 --url-window-ms 2000 --pattern-window-ms 2000 \
+                 --all-window-ms 2000 --purge-status-delay-ms 1500 --api-key demo-key \
+                 --exit-on-stdin-eof \
                  > target/demo/emulator.out 2> >(sed -u 's/^/    [emulator] /' >&2))
 for _ in $(seq 100); do
   grep -q GCDN_EMULATOR_URL target/demo/emulator.out 2>/dev/null && break
@@ -22,5 +24,11 @@ done
 url=$(sed -n 's/^GCDN_EMULATOR_URL=//p' target/demo/emulator.out)
 [ -n "$url" ] || { echo "the emulator did not start" >&2; exit 1; }
 echo "emulator of the Gcore CDN API at $url"
+# For the job at the end: resource 6's first purge answers 503, and its 2 retries too (the
+# report says which items
+# report says which items that left out, and the demo resumes them).
+curl -fsS -X POST "$url/__emulator/faults" -H 'Content-Type: application/json' \
+  -d '{"method": "POST", "path_prefix": "/cdn/resources/6/purge", "times": 3,
+       "action": {"respond": {"status": 503, "body": "{\"errors\": [\"upstream down\"]}"}}}' >/dev/null
 GCORE_API_KEY=demo-key GCORE_BASE_URL="$url" target/demo/demo
 exec 3>&-

@@ -4,7 +4,7 @@
 //!
 //! # The panic boundary
 //!
-//! No panic may unwind into C. The body of every export is exactly one [`boundary!`] call,
+//! No panic may unwind into C. The body of every export is exactly one `boundary!` call,
 //! whose first argument is the value the caller gets when the body panics (GCDN_ERR_PANIC
 //! with a message, NULL, or nothing), so the fallback is written at the top of each
 //! export, as in hyper's C API.
@@ -56,7 +56,10 @@ pub const GCDN_ERR_INVALID_ARGUMENT: i32 = 1;
 pub const GCDN_ERR_UNAUTHORIZED: i32 = 2;
 /// HTTP 404: the account has no such resource.
 pub const GCDN_ERR_NOT_FOUND: i32 = 3;
-/// HTTP 429, still, after waiting as long as the client's rate-limit wait budget allows.
+/// Rate limited: a wait on the rate limits (the next purge slot of the client's pacer, or
+/// what a 429 asked for) would go past what is left of the request's rate-limit wait budget,
+/// so it was refused at once, without waiting (the message says how long it would have been;
+/// when nothing was sent, it says so); or HTTP 429 came back more times than gcdn waits out.
 pub const GCDN_ERR_RATE_LIMITED: i32 = 4;
 /// Any other 4xx: the API refused the request; the message quotes its words.
 pub const GCDN_ERR_REJECTED: i32 = 5;
@@ -335,7 +338,7 @@ fn write_out<T>(out: *mut *mut T, value: Box<T>) {
 
 /// Create a builder of client settings, all at their defaults: base URL from
 /// `GCORE_BASE_URL` or `https://api.gcore.com`, 30 s timeout per attempt, 2 retries, 150 s
-/// rate-limit wait budget, purge intervals from the account's limits.
+/// rate-limit wait budget, purges paced by the account's limits.
 ///
 /// Returns NULL only if memory ran out. Free with `gcdn_options_free`. The builder is only
 /// read by `gcdn_client_new`, which copies it: free it whenever convenient afterwards.
@@ -400,7 +403,8 @@ pub unsafe extern "C" fn gcdn_options_set_timeout_ms(
 /// Set how many times a request is retried after a 408, a 5xx, a connection failure or a
 /// timeout, with exponential backoff (0.5 s doubling to 8 s, less up to 25 % jitter) or the
 /// server's `Retry-After`. 0 disables these retries; at most 100. Default 2. A 404 or any
-/// other 4xx is never retried; 429 waits are governed by the rate-limit wait budget instead.
+/// other 4xx is never retried; a 429 is not counted here: its waits, and the pacer's, are
+/// bounded by the rate-limit wait budget instead (`gcdn_options_set_max_rate_limit_wait_ms`).
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -415,12 +419,16 @@ pub unsafe extern "C" fn gcdn_options_set_max_retries(
     })
 }
 
-/// Set the most one request may wait, in total, on rate limits (HTTP 429) and on
-/// `Retry-After`, in milliseconds. After a 429 the client waits for `Retry-After` when the
-/// API sends one, else for the purge interval (see `gcdn_options_set_purge_intervals_ms`),
-/// then tries again; when the next wait would go past this budget it stops at once with
-/// GCDN_ERR_RATE_LIMITED. 0 means never wait. Default 150000 (a per-minute window can reopen
-/// twice).
+/// Set the most one request may wait, in total, on rate limits, in milliseconds: for its
+/// slot from the client's pacer (see `gcdn_options_set_purge_intervals_ms`), for a 429's
+/// `Retry-After` (else one interval of the limit, W / N), and for a `Retry-After` sent with a
+/// 408 or 5xx. Each request of a call has a budget of its own; backoff after other failures
+/// is bounded by the retries, not by this. A wait that would go past what is left of the
+/// budget is not begun: the call stops at once with GCDN_ERR_RATE_LIMITED (a 408 or 5xx
+/// keeps its own status), and the message says how long the wait would have been (a wait
+/// past the call timeout of `gcdn_client_with_call_timeout_ms` stops the call at once too).
+/// 0 means never wait: a purge goes only when its slot is open now. Default 150000 (a
+/// per-minute window can reopen twice).
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -436,11 +444,27 @@ pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
     })
 }
 
-/// Set how long to wait after a 429 that carries no `Retry-After`, in milliseconds: for
-/// purges by URL, and for purges by pattern and purge-all. Both must be greater than zero.
-/// Unset (the default), the client reads the account's own limits once, at the first such
-/// 429, from `GET /cdn/clients/me/limits` (e.g. `"2/m"` gives 30000), and falls back to the
-/// documented 2 and 1 requests a minute (30000 and 60000) if that fails.
+/// Pace purges by these intervals, in milliseconds, instead of by the account's limits: one
+/// purge request by URL per `url_purge_ms`, and one by pattern or purge-all (they share one
+/// limit) per `pattern_purge_ms`, per resource. Both must be greater than zero.
+///
+/// The client's pacer (shared by all its threads, its calls and the clients derived from it)
+/// gives every purge request a slot before it is sent, and again after each 429. The rule, for
+/// a limit of N requests per window W: up to N go at once, then the next when the oldest of
+/// the last N leaves the window, plus a safety margin (2 % of W, at least 50 ms, at most W).
+/// These intervals mean N = 1, W = the interval. A 429 closes the resource's window to
+/// everyone for its `Retry-After`, else for W / N. A slot further off than the request's
+/// rate-limit wait budget allows is refused at once, with nothing reserved (see
+/// `gcdn_options_set_max_rate_limit_wait_ms`).
+///
+/// Unset (the default), the pacer keeps to the account's own limits, read from
+/// `GET /cdn/clients/me/limits` when a resource's second purge of a kind needs its slot (the
+/// first goes at once under any limit while the pacing history is this process's own; a
+/// client that purges once never reads them), e.g. `"2/m"` is N = 2, W = 60 s. They are read
+/// once per client (at most 3 tries); a rate slower than one request per 10 minutes, faster
+/// than 10 times the documented one, or with a window over a day is not believed. In its
+/// place, or when they cannot be read: the documented 2 purges by URL a minute and 1 purge by
+/// pattern or purge-all a minute.
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -495,6 +519,63 @@ pub unsafe extern "C" fn gcdn_options_set_ca_file(
         options.set_ca_file(str_arg(path, "path")?)
     })
 }
+
+// ---- Shared pacing (rate store; src/engine/ratestore) ------------------------------------
+
+/// Share pacing with every client, in any process or on any host, that uses the same Redis
+/// and the same API key: `url` is `redis://[[user]:password@]host[:port][/db]` (copied; port
+/// 6379 and db 0 by default; `%XX` escapes in the user and password), or `rediss://...` for
+/// TLS, the server's certificate verified against the bundled roots, or against the file of
+/// `gcdn_options_set_ca_file` when one is set. Checked at once: a
+/// malformed URL, or a library built without shared pacing (cargo feature `rate-store`), is
+/// GCDN_ERR_INVALID_ARGUMENT, and no message ever shows the password. Not set: the
+/// environment variable `GCDN_RATE_STORE`, read by `gcdn_client_new`; neither: in-process
+/// pacing. A store that cannot be used (unreachable, refused password, no answer within
+/// 300 ms, garbage) leaves that call to the in-process pacer, said once by the log
+/// (`store_fallback`, GCDN_LOG_WARN), unless `gcdn_options_set_rate_store_fail_closed` was set.
+///
+/// `options` must be a live builder, used by no other thread during the call; `url` a
+/// NUL-terminated string. Either NULL gives GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_options_set_rate_store(
+    options: *mut gcdn_options,
+    url: *const c_char,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let options = options_mut(options)?;
+        options.set_rate_store(str_arg(url, "url")?)
+    })
+}
+
+/// `fail_closed` 1: a call whose rate store cannot be used fails with GCDN_ERR_NETWORK (the
+/// message names the store, never its password) instead of pacing in-process; 0 (the
+/// default): fail-open. Any other value is GCDN_ERR_INVALID_ARGUMENT.
+///
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_options_set_rate_store_fail_closed(
+    options: *mut gcdn_options,
+    fail_closed: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        let options = options_mut(options)?;
+        options.rate_store_fail_closed = match fail_closed {
+            0 => false,
+            1 => true,
+            n => {
+                return Err(Error::invalid(format!(
+                    "fail_closed must be 0 or 1, got {n}"
+                )))
+            }
+        };
+        Ok(())
+    })
+}
+
+// ---- end of shared pacing ------------------------------------------------------------
 
 // ---- Logs ---------------------------------------------------------------------------------
 
@@ -644,8 +725,10 @@ impl CLog {
 /// `log_fn` is called on the thread that runs the call being logged, so from several
 /// threads at once when calls run at once; never while the library holds a lock, and the
 /// call waits for it to return: keep it short. It must not unwind (no C++ exception or
-/// longjmp out of it). The record is valid only until `log_fn` returns. `user_data` is passed as given and must
-/// stay valid, and usable from any thread, as long as any client made with `options`
+/// longjmp out of it). The record is valid only until `log_fn` returns. `user_data` is
+/// passed as given, never read by the library (an integer handle cast to a pointer, such as
+/// a cgo.Handle, will do); it, and the function itself (a ctypes CFUNCTYPE object, say),
+/// must stay valid and usable from any thread as long as any client made with `options`
 /// (or derived from one) lives.
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
@@ -890,7 +973,8 @@ pub unsafe extern "C" fn gcdn_deactivate_resource(
 /// empty list is refused, never turned into a purge of everything (see `gcdn_purge_all`).
 ///
 /// Repeated URLs are sent once (first occurrence kept, order kept), 100 per request, one
-/// request after another; 429s are waited out within the rate-limit wait budget. If a
+/// request after another, each in its slot of the client's pacer (see
+/// `gcdn_options_set_purge_intervals_ms`), within the rate-limit wait budget. If a
 /// request fails for good, the call stops there and the message says which request failed
 /// and how many URLs the requests before it purged. Purging is idempotent: a retried request
 /// does no harm.
@@ -1657,8 +1741,9 @@ pub unsafe extern "C" fn gcdn_report_json(
     })
 }
 
-/// A new job of what the run did not purge: the requests that failed, were not sent, or whose
-/// purge status is Failed, by resource id (full URLs already mapped to their resource).
+/// A new job of what the run did not purge: the requests that failed, were not sent (after a
+/// dry run: every planned request), or whose purge status is Failed, by resource id (full URLs
+/// already mapped to their resource).
 /// Items the run left out (duplicates, covered, no_resource, inactive, url_purge_disabled)
 /// are not in it. Running it finishes the work. Returns NULL when nothing is left (or
 /// `report` is NULL, or memory ran out). Free the job with `gcdn_job_free`.

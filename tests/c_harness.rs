@@ -178,3 +178,74 @@ fn c_harness_against_the_emulator() {
         .ends_with(" gcdn-c-harness/1")));
     assert!(emu.resource(10).is_none() && emu.resource(11).is_none());
 }
+
+/// The purge job from C (`tests/c/job_run.c`): one job over several hosts, progress on the
+/// calling thread, the report through its accessors, resuming after a 503, confirmation, a
+/// callback that stops the run.
+#[test]
+fn c_job_against_the_emulator() {
+    let sanitize: Vec<String> = match std::env::var("GCDN_C_SANITIZE") {
+        Ok(s) if !s.is_empty() => vec![
+            format!("-fsanitize={s}"),
+            "-fno-omit-frame-pointer".into(),
+            "-fno-sanitize-recover=all".into(),
+        ],
+        _ => Vec::new(),
+    };
+    let exe = build("tests/c/job_run.c", false, &sanitize);
+    let window = std::time::Duration::from_millis(100);
+    let emu = emulator_with(Config {
+        limits: Limits {
+            url_requests: 1,
+            url_window: window,
+            pattern_requests: 1,
+            pattern_window: window,
+            all_requests: 1,
+            all_window: window,
+            ..Limits::default()
+        },
+        api_key: "c-harness-key-9d41".into(),
+        ..Config::default()
+    });
+    for id in 1..=3 {
+        let mut r = Resource::new(id);
+        r.cname = format!("h{id}.example.com");
+        if id == 2 {
+            r.secondary_hostnames = vec!["www.h2.example.com".into()];
+        }
+        emu.add_resource(r);
+    }
+    emu.push_fault(
+        Fault::respond(503, r#"{"errors":["upstream down"]}"#).on("POST", "/cdn/resources/3/purge"),
+    );
+    let mut cmd = match std::env::var("GCDN_C_WRAPPER") {
+        Ok(w) if !w.trim().is_empty() => {
+            let mut parts = w.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(&exe);
+            c
+        }
+        _ => Command::new(&exe),
+    };
+    let out = cmd
+        .env("GCDN_TEST_BASE_URL", emu.base_url())
+        .env("GCDN_TEST_API_KEY", emu.api_key())
+        .output()
+        .expect("run job_run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "job_run failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains(emu.api_key()), "{stdout}");
+    // What the emulator accepted: resource 1 twice (the job, then one request of the stopped
+    // run), 2 once, 3 once (after its 503), and the purge-all of resource 2.
+    let accepted: Vec<String> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/purge") && r.status == 201)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(accepted.len(), 5, "{accepted:?}");
+    assert!(emu.requests().iter().all(|r| r.status != 429));
+}

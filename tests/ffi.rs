@@ -145,7 +145,9 @@ fn wrong_key_is_unauthorized_and_never_echoed() {
         403,
         r#"{"errors": ["key wrong-key-5f2a9c is not allowed"]}"#,
     ));
-    let r = c.purge_all(1);
+    // Another resource: a second purge-all of resource 1 would wait for its slot (and read
+    // the account's limits first, which would meet the fault).
+    let r = c.purge_all(2);
     assert_eq!(r.status, GCDN_ERR_UNAUTHORIZED);
     assert!(!r.msg().contains("wrong-key-5f2a9c"), "{}", r.msg());
     assert!(r.msg().contains("[REDACTED]"), "{}", r.msg());
@@ -158,7 +160,10 @@ fn long_lists_are_deduplicated_and_chunked() {
         limits: Limits::unlimited_rate(),
         ..Config::default()
     });
-    let c = client(&emu);
+    // Paced 1 per ms: the emulator's unlimited rate is not believed from its limits answer.
+    let mut setup = Setup::new(&emu);
+    setup.intervals_ms = Some((1, 1));
+    let c = setup.build().unwrap();
     let urls: Vec<String> = (0..250).map(|i| format!("/file-{}.js", i % 230)).collect();
     let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
     assert!(c.purge_urls(1, &refs).ok());
@@ -388,8 +393,8 @@ fn retry_after_is_honoured_on_a_server_error() {
 
 #[test]
 fn rate_limits_are_waited_out_not_fought() {
-    // Without Retry-After the client waits the configured interval after a 429; from then on
-    // it paces the rest of the list to the limit instead of being refused again and again.
+    // The client paces a long list to the configured interval from its first request: the
+    // API never has to refuse one (before the pacer, the second request met a 429 first).
     let emu = emulator_with(Config {
         seed_resources: vec![1],
         limits: Limits {
@@ -409,11 +414,7 @@ fn rate_limits_are_waited_out_not_fought() {
     let r = c.purge_urls(1, &refs);
     assert!(r.ok(), "{r:?}");
     let statuses: Vec<u16> = purges(&emu).iter().map(|r| r.status).collect();
-    assert_eq!(
-        statuses,
-        [201, 429, 201, 201, 201, 201],
-        "one refusal, then paced"
-    );
+    assert_eq!(statuses, [201; 5], "paced from the start: no refusal");
     assert!(t.elapsed() >= Duration::from_millis(4 * 450));
 }
 
@@ -429,8 +430,11 @@ fn retry_after_on_429_in_both_forms() {
             },
             ..Config::default()
         });
-        // The interval would be 60 s; Retry-After (1-2 s) is what the client waits.
-        let c = client(&emu);
+        // The client's own pacing (10 ms) lets the second purge go; the API (another client
+        // shares the window) refuses it, and Retry-After (1-2 s) is what the client waits.
+        let mut setup = Setup::new(&emu);
+        setup.intervals_ms = Some((10, 10));
+        let c = setup.build().unwrap();
         assert!(c.purge_all(1).ok());
         let t = Instant::now();
         let r = c.purge_all(1);
@@ -454,15 +458,33 @@ fn rate_limited_when_the_wait_budget_is_spent() {
     setup.wait_ms = Some(0);
     let c = setup.build().unwrap();
     assert!(c.purge_patterns(1, &["/a"]).ok());
+    // The client's own pacer knows the window is full: nothing is sent.
     let t = Instant::now();
     let r = c.purge_patterns(1, &["/b"]);
     assert_eq!(r.status, GCDN_ERR_RATE_LIMITED);
-    assert!(r.msg().contains("HTTP 429"), "{}", r.msg());
+    assert!(
+        r.msg().starts_with(
+            "purge by pattern of resource 1: the next pattern purge slot opens in 61.2 s, past \
+             the rate-limit wait budget of 0 ms"
+        ),
+        "{}",
+        r.msg()
+    );
     assert!(r.msg().contains("max_rate_limit_wait"), "{}", r.msg());
+    assert!(r.msg().ends_with("; nothing was sent"), "{}", r.msg());
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "gives up at once, without sleeping"
     );
+    assert_eq!(purges(&emu).len(), 1);
+    // A 429 the pacer could not foresee (another client used the window) with no budget to
+    // wait it out.
+    emu.push_fault(Fault::respond(429, "").on("POST", "/cdn/resources/2/purge"));
+    let r = c.purge_patterns(2, &["/b"]);
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED);
+    assert!(r.msg().contains("HTTP 429"), "{}", r.msg());
+    assert!(r.msg().contains("max_rate_limit_wait"), "{}", r.msg());
+    assert!(t.elapsed() < Duration::from_secs(2));
     assert_eq!(purges(&emu).len(), 2);
 }
 
@@ -596,7 +618,10 @@ fn one_client_many_threads() {
         limits: Limits::unlimited_rate(),
         ..Config::default()
     });
-    let c = client(&emu);
+    // Paced 1 per ms: the emulator's unlimited rate is not believed from its limits answer.
+    let mut setup = Setup::new(&emu);
+    setup.intervals_ms = Some((1, 1));
+    let c = setup.build().unwrap();
     let per_thread = 100;
     std::thread::scope(|s| {
         for t in 1..=8i64 {
@@ -641,17 +666,17 @@ fn cancelling_stops_a_rate_limit_wait_at_once() {
         std::thread::sleep(Duration::from_millis(200));
         unsafe { gcdn_cancel_fire(firing.0) };
     });
-    // The second purge-all within the minute meets a 429 and would wait 60 s.
+    // The second purge-all within the minute waits 61.2 s for its slot in the pacer.
     let t = Instant::now();
     let r = derived.purge_all(1);
     firer.join().unwrap();
     assert_eq!(r.status, GCDN_ERR_CANCELLED, "{r:?}");
-    assert!(
-        r.msg()
-            .contains("cancelled while waiting to retry after: HTTP 429"),
-        "{}",
-        r.msg()
+    assert_eq!(
+        r.msg(),
+        "purge all of resource 1: the call was cancelled while waiting for the next pattern \
+         purge slot"
     );
+    assert_eq!(purges(&emu).len(), 1, "nothing sent to be refused");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // A fired token stops later calls before anything is sent; the token may be freed first.
     unsafe { gcdn_cancel_free(token) };
@@ -681,33 +706,47 @@ fn cancelling_stops_a_rate_limit_wait_at_once() {
 }
 
 #[test]
-fn the_accounts_own_limits_set_the_wait_after_a_bare_429() {
-    // An account allowed one URL purge per 300 ms: no interval is configured, so after the
-    // first 429 the client reads /cdn/clients/me/limits ("1/300ms"), once.
+fn the_accounts_own_limits_set_the_pacing() {
+    // An account allowed 5 URL purges a minute (the documented 2 would make the third wait a
+    // minute): no interval is configured, so at its second request the client reads
+    // /cdn/clients/me/limits ("5/m"), once, and sends all five at once, without a 429.
     let emu = emulator_with(Config {
         seed_resources: vec![1],
         limits: Limits {
-            url_requests: 1,
-            url_window: Duration::from_millis(300),
+            url_requests: 5,
             ..Limits::default()
         },
         ..Config::default()
     });
-    let c = client(&emu);
+    let mut setup = Setup::new(&emu);
+    setup.wait_ms = Some(2_000);
+    let c = setup.build().unwrap();
     let urls: Vec<String> = (0..400).map(|i| format!("/{i}")).collect();
     let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
     let t = Instant::now();
     let r = c.purge_urls(1, &refs);
     assert!(r.ok(), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert!(c.purge_urls(1, &refs[..1]).ok());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let limits = emu
         .requests()
         .iter()
         .filter(|r| r.method == "GET" && r.path == "/cdn/clients/me/limits")
         .count();
     assert_eq!(limits, 1, "read once per client");
-    assert_eq!(purges(&emu).iter().filter(|r| r.status == 201).count(), 5);
+    let statuses: Vec<u16> = purges(&emu).iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [201; 5]);
+    // The sixth is past the window: with a 2 s budget it fails at once, nothing sent.
+    let r = c.purge_urls(1, &["/six"]);
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
+    assert!(
+        r.msg()
+            .starts_with("purge by URL of resource 1: the next URL purge slot opens in 6"),
+        "{}",
+        r.msg()
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(purges(&emu).len(), 5);
 }
 
 #[test]
@@ -718,12 +757,18 @@ fn without_the_accounts_limits_the_documented_ones_hold() {
     setup.wait_ms = Some(5_000);
     let c = setup.build().unwrap();
     assert!(c.purge_all(1).ok());
-    // The documented 1 purge-all a minute: a 60 s wait does not fit a 5 s budget.
+    // The documented 1 purge-all a minute: a 61.2 s wait does not fit a 5 s budget.
     let t = Instant::now();
     let r = c.purge_all(1);
     assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
-    assert!(r.msg().contains("only after 60 s more"), "{}", r.msg());
+    assert_eq!(
+        r.msg(),
+        "purge all of resource 1: the next pattern purge slot opens in 61.2 s, past the \
+         rate-limit wait budget of 5 s (0 ms already waited); raise max_rate_limit_wait to wait \
+         longer; nothing was sent"
+    );
     assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!(purges(&emu).len(), 1);
 }
 
 #[test]

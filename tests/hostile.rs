@@ -198,7 +198,8 @@ fn connections_dropped_after_the_request_was_sent() {
     emu.push_fault(Fault::drop_connection().times(2));
     assert!(c.purge_all(1).ok());
     emu.push_fault(Fault::drop_connection().times(3));
-    let r = c.purge_all(1);
+    // Another resource: a second purge-all of resource 1 would wait for its pacer slot.
+    let r = c.purge_all(2);
     assert_eq!(r.status, GCDN_ERR_NETWORK, "{r:?}");
     assert!(
         r.msg().contains("closed") && r.msg().contains("after 3 attempts"),
@@ -241,9 +242,10 @@ fn a_redirect_never_takes_the_key_elsewhere() {
     );
     let emu = emulator();
     let c = quick_client(&emu, 2_000, 2);
-    for status in [301, 302, 307, 308] {
+    // One resource each: a second purge-all of one resource would wait for its pacer slot.
+    for (id, status) in [(1, 301), (2, 302), (3, 307), (4, 308)] {
         emu.push_fault(Fault::respond(status, "").with_header("Location", &target));
-        let r = c.purge_all(1);
+        let r = c.purge_all(id);
         assert_eq!(r.status, GCDN_ERR_PROTOCOL, "{r:?}");
         assert!(r.msg().contains("does not follow"), "{}", r.msg());
     }
@@ -421,12 +423,13 @@ fn items_holding_the_key_are_refused_without_quoting_it() {
 fn a_redirect_location_with_the_key_encoded_is_redacted() {
     let emu = emulator_with(Config {
         api_key: SPECIAL_KEY.into(),
-        seed_resources: vec![1],
+        // One resource per case: a second purge-all of one would wait for its pacer slot.
+        seed_resources: (1..=10).collect(),
         ..Config::default()
     });
     let c = quick_client(&emu, 2_000, 0);
     let half = SPECIAL_KEY.len() / 2;
-    for location in [
+    for (id, location) in (1..).zip([
         format!(
             "https://elsewhere.example/cb?k={}",
             percent_all(SPECIAL_KEY, true)
@@ -445,9 +448,9 @@ fn a_redirect_location_with_the_key_encoded_is_redacted() {
             percent_all(&SPECIAL_KEY[half..], false)
         ),
         format!("https://user:{URL_PASSWORD}@elsewhere.example/"),
-    ] {
+    ]) {
         emu.push_fault(Fault::respond(302, "").with_header("Location", &location));
-        let r = c.purge_all(1);
+        let r = c.purge_all(id);
         assert_eq!(r.status, GCDN_ERR_PROTOCOL, "{r:?}");
         assert!(r.msg().contains("does not follow"), "{}", r.msg());
         assert!(r.msg().contains("elsewhere.example"), "{}", r.msg());
@@ -461,13 +464,14 @@ fn a_redirect_location_with_the_key_encoded_is_redacted() {
 fn an_error_body_with_the_key_escaped_is_redacted() {
     let emu = emulator_with(Config {
         api_key: SPECIAL_KEY.into(),
-        seed_resources: vec![1],
+        // One resource per case: a second purge-all of one would wait for its pacer slot.
+        seed_resources: (1..=10).collect(),
         ..Config::default()
     });
     let c = quick_client(&emu, 2_000, 0);
     let escaped = json_u_escaped(SPECIAL_KEY);
     assert!(escaped.contains("\\u0024") && escaped.contains("\\/"));
-    for body in [
+    for (id, body) in (1..).zip([
         format!(r#"{{"token": "{escaped}", "ok": false}}"#),
         format!(r#"{{"errors": ["bad key {escaped}"]}}"#),
         format!(
@@ -475,9 +479,9 @@ fn an_error_body_with_the_key_escaped_is_redacted() {
             percent_reserved(SPECIAL_KEY)
         ),
         format!("denied for key={}", percent_all(SPECIAL_KEY, true)),
-    ] {
+    ]) {
         emu.push_fault(Fault::respond(400, body.as_str()));
-        let r = c.purge_all(1);
+        let r = c.purge_all(id);
         assert_eq!(r.status, GCDN_ERR_REJECTED, "{r:?}");
         assert!(r.msg().contains("[REDACTED]"), "{body}: {}", r.msg());
         assert!(!r.msg().contains("s3cr"), "{}", r.msg());

@@ -13,6 +13,9 @@ use std::time::Duration;
 use common::*;
 use gcdn::ffi::*;
 
+/// The resources the calls go round.
+const RESOURCES: i64 = 500;
+
 /// How many calls the memory soak makes: `GCDN_SOAK_CALLS`, else 5,000.
 fn soak_calls() -> u32 {
     match std::env::var("GCDN_SOAK_CALLS") {
@@ -34,24 +37,29 @@ fn memory_stays_flat_over_many_calls() {
     let calls = soak_calls();
     let tenth = calls / 10;
     let emu = emulator_with(Config {
-        seed_resources: vec![1, 2],
+        seed_resources: (1..=RESOURCES).collect(),
         limits: Limits::unlimited_rate(),
         api_key: "soak-key-71c0".into(),
         ..Config::default()
     });
     emu.set_recording(false);
-    let c = client(&emu);
+    // The pacer keeps one request per key per ms: the calls go round many resources (which
+    // also shows the pacer's history staying flat), so none waits.
+    let mut setup = Setup::new(&emu);
+    setup.intervals_ms = Some((1, 1));
+    let c = setup.build().unwrap();
     let urls = ["/soak/a.js", "/soak/b.css?v=1"];
     let mut call_no = 0u32;
     let mut round = |n: u32| {
         for _ in 0..n {
             call_no += 1;
+            let id = 1 + i64::from(call_no / 4) % RESOURCES;
             let r = match call_no % 4 {
-                0 => c.purge_all(2),
-                1 => c.purge_patterns(2, &["/soak/*"]),
+                0 => c.purge_all(id),
+                1 => c.purge_patterns(id, &["/soak/*"]),
                 // Failures allocate messages: they must be freed too.
-                2 => c.delete(999, 0),
-                _ => c.purge_urls(1, &urls),
+                2 => c.delete(999_999, 0),
+                _ => c.purge_urls(id, &urls),
             };
             assert!(r.ok() || r.status == GCDN_ERR_NOT_FOUND, "{r:?}");
         }
@@ -99,6 +107,8 @@ fn sixteen_threads_through_faults_are_told_the_truth() {
     }
     let mut setup = Setup::new(&emu);
     setup.max_retries = Some(2);
+    // Paced 1 per ms: the emulator's unlimited rate is not believed from its limits answer.
+    setup.intervals_ms = Some((1, 1));
     let c = setup.build().unwrap();
     let calls_per_thread = 60;
     let told: HashMap<String, Told> = std::thread::scope(|s| {

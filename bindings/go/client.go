@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,9 +31,16 @@ func LibraryVersion() string {
 // share its pool of keep-alive connections. Close it when done; a Client that becomes
 // unreachable without Close is closed by a finalizer.
 type Client struct {
-	mu     sync.RWMutex // calls hold it for reading; Close for writing
+	// mu guards h, calls and logger. It is held only to count a call in or out, never
+	// across a library call (so never across network I/O, a log record or a progress
+	// event): Close waits on idle for the calls in flight instead.
+	mu     sync.Mutex
+	idle   sync.Cond // signalled when calls drops to 0
 	h      *C.gcdn_client
-	closed atomic.Bool // set first by Close: new calls fail at once, not behind its lock
+	calls  int         // library calls in flight
+	closed atomic.Bool // set first by Close: new calls fail at once, not behind its wait
+	logger *logSink    // the WithLogger sink, released after the handle is freed
+	slots  []runSlot   // idle run slots for single calls with a context
 }
 
 // finalized counts the clients closed by their finalizer (for the tests).
@@ -49,6 +57,7 @@ type settings struct {
 	intervals   bool
 	caFile      *string
 	userAgent   string
+	logger      *slog.Logger
 }
 
 // An Option changes a setting of NewClient.
@@ -262,11 +271,22 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 			C.free(unsafe.Pointer(key))
 		}()
 	}
+	var sink *logSink
+	if s.logger != nil {
+		sink = newLogSink(s.logger)
+		if err := sink.install(o); err != nil {
+			sink.release()
+			return nil, err
+		}
+	}
+
 	var h *C.gcdn_client
 	if err := check(C.gcdn_client_new(key, o, &h, &cerr)); err != nil {
+		sink.release()
 		return nil, err
 	}
-	c := &Client{h: h}
+	c := &Client{h: h, logger: sink}
+	c.idle.L = &c.mu
 	runtime.SetFinalizer(c, (*Client).finalize)
 	return c, nil
 }
@@ -277,22 +297,67 @@ func (c *Client) finalize() {
 	}
 }
 
-// free frees the handle; it reports whether there was one.
+// free frees the handle once no call is in flight; it reports whether there was one.
 func (c *Client) free() bool {
 	c.closed.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for c.calls > 0 {
+		c.idle.Wait()
+	}
 	if c.h == nil {
 		return false
 	}
 	C.gcdn_client_free(c.h)
 	c.h = nil
+	for _, slot := range c.slots {
+		slot.free()
+	}
+	c.slots = nil
+	c.logger.release()
+	c.logger = nil
 	return true
+}
+
+// enter counts a call in and returns the handle it may use until leave, with an idle run
+// slot if there is one; ErrClosed once Close has begun.
+func (c *Client) enter() (*C.gcdn_client, runSlot, error) {
+	if c == nil || c.closed.Load() {
+		return nil, runSlot{}, ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h == nil || c.closed.Load() {
+		return nil, runSlot{}, ErrClosed
+	}
+	c.calls++
+	var slot runSlot
+	if n := len(c.slots); n > 0 {
+		slot = c.slots[n-1]
+		c.slots = c.slots[:n-1]
+	}
+	return c.h, slot, nil
+}
+
+// leave counts a call out and keeps its slot (if any) for the next call.
+func (c *Client) leave(slot runSlot) {
+	c.mu.Lock()
+	c.calls--
+	if slot.run != nil && len(c.slots) < maxIdleSlots {
+		c.slots = append(c.slots, slot)
+		slot = runSlot{}
+	}
+	if c.calls == 0 {
+		c.idle.Broadcast()
+	}
+	c.mu.Unlock()
+	slot.free()
 }
 
 // Close frees the client: its key is wiped and its idle connections closed. It waits for
 // the calls in progress on other goroutines to return; calls made after it return
-// ErrClosed. Close is idempotent and always returns nil.
+// ErrClosed. Close is idempotent and always returns nil. Do not call it from a Progress
+// function or a logger's handler of this client's own call: it would wait for that call.
 func (c *Client) Close() error {
 	if c == nil {
 		return nil
@@ -302,71 +367,144 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// do runs one library call under the read lock, with the handle bounded by ctx's deadline
-// and stopped by ctx's cancellation: the library gives up a backoff or rate-limit wait at
-// once when ctx is cancelled (an HTTP attempt in flight ends first).
-func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, errOut **C.char) C.int32_t) error {
+// do runs one library call, bounded by ctx's deadline and stopped by ctx's cancellation
+// (see callRun): no derived client and no goroutine per call.
+func (c *Client) do(ctx context.Context, call func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c == nil || c.closed.Load() {
-		return ErrClosed
+	h, slot, err := c.enter()
+	if err != nil {
+		return err
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	h := c.h
-	if h == nil {
-		return ErrClosed
+	if slot.run == nil {
+		if slot, err = newRunSlot(); err != nil {
+			c.leave(runSlot{})
+			return err
+		}
+	}
+	var cr callRun
+	if err := cr.start(ctx, slot); err != nil {
+		c.leave(cr.end())
+		return err
 	}
 	var cerr *C.char
+	status := call(h, cr.run, &cerr)
+	runtime.KeepAlive(c)
+	err = takeError(status, cerr)
+	if e, ok := err.(*Error); ok {
+		e.HTTPStatus = int(C.gcdn_run_http_status(cr.run))
+	}
+	c.leave(cr.end())
+	return contextError(ctx, err)
+}
+
+// runSlot is a gcdn_run with a cancel token set on it. Every single call runs with one
+// (which also tells the HTTP status of a failure, gcdn_run_http_status); the client keeps
+// a few idle ones (a slot goes back only if its token never fired), so that a call costs
+// one native call (its timeout, or none) to set one up, whatever its context.
+type runSlot struct {
+	run   *C.gcdn_run
+	token *C.gcdn_cancel
+}
+
+// maxIdleSlots is how many idle slots a client keeps.
+const maxIdleSlots = 16
+
+func newRunSlot() (runSlot, error) {
+	s := runSlot{run: C.gcdn_run_new(), token: C.gcdn_cancel_new()}
+	if s.run == nil || s.token == nil {
+		s.free()
+		return runSlot{}, &Error{Status: StatusInternal, Message: "out of memory"}
+	}
+	var cerr *C.char
+	if err := takeError(C.gcdn_run_set_cancel(s.run, s.token, &cerr), cerr); err != nil {
+		s.free()
+		return runSlot{}, err
+	}
+	return s, nil
+}
+
+func (s runSlot) free() {
+	if s.token != nil {
+		C.gcdn_cancel_free(s.token)
+	}
+	if s.run != nil {
+		C.gcdn_run_free(s.run)
+	}
+}
+
+// callRun passes a context to the library through a run slot: its deadline as the run's
+// timeout, its cancellation through the slot's cancel token, which context.AfterFunc fires
+// (no goroutine unless the context ends during the call; none at all for a context that
+// cannot be cancelled, such as context.Background()).
+type callRun struct {
+	runSlot
+	stop  func() bool
+	fired sync.WaitGroup // done when the AfterFunc, once started, has fired the token
+}
+
+// start sets the slot (if any) up for ctx; call end afterwards in any case.
+func (cr *callRun) start(ctx context.Context, slot runSlot) error {
+	cr.runSlot = slot
+	if slot.run == nil {
+		return nil
+	}
+	var ms C.uint64_t // 0: no bound (a slot may come with a past call's)
 	if deadline, ok := ctx.Deadline(); ok {
 		left := time.Until(deadline)
 		if left <= 0 {
 			return context.DeadlineExceeded
 		}
-		ms := ceilMillis(left)
-		var bounded *C.gcdn_client
-		status := C.gcdn_client_with_call_timeout_ms(h, ms, &bounded, &cerr)
-		runtime.KeepAlive(c)
-		if err := takeError(status, cerr); err != nil {
-			return err
-		}
-		defer C.gcdn_client_free(bounded)
-		h = bounded
+		ms = ceilMillis(left)
 	}
-	if done := ctx.Done(); done != nil {
-		token := C.gcdn_cancel_new()
-		if token == nil {
-			return &Error{Status: StatusInternal, Message: "out of memory"}
-		}
-		var cancellable *C.gcdn_client
-		status := C.gcdn_client_with_cancel(h, token, &cancellable, &cerr)
-		runtime.KeepAlive(c)
-		if err := takeError(status, cerr); err != nil {
-			C.gcdn_cancel_free(token)
-			return err
-		}
-		defer C.gcdn_client_free(cancellable)
-		h = cancellable
-		// The watcher owns the token: it fires it if ctx ends first, and frees it when the
-		// call is over either way (the derived client holds its own reference).
-		finished := make(chan struct{})
-		defer close(finished)
-		go func() {
-			select {
-			case <-done:
-				C.gcdn_cancel_fire(token)
-			case <-finished:
-			}
-			C.gcdn_cancel_free(token)
-		}()
+	var cerr *C.char
+	if err := takeError(C.gcdn_run_set_timeout_ms(slot.run, ms, &cerr), cerr); err != nil {
+		return err
 	}
-	status := call(h, &cerr)
-	runtime.KeepAlive(c)
-	return takeError(status, cerr)
+	if ctx.Done() != nil {
+		token := slot.token
+		cr.fired.Add(1)
+		cr.stop = context.AfterFunc(ctx, func() {
+			defer cr.fired.Done()
+			C.gcdn_cancel_fire(token)
+		})
+	}
+	return nil
+}
+
+// end stops watching the context (waiting for a fire in progress) and returns the slot for
+// reuse, or frees it and returns none if its token fired.
+func (cr *callRun) end() runSlot {
+	slot := cr.runSlot
+	cr.runSlot = runSlot{}
+	if cr.stop != nil && !cr.stop() {
+		cr.fired.Wait() // the AfterFunc started: let it finish with the token
+		slot.free()     // a fired token stays fired
+		slot = runSlot{}
+	}
+	cr.stop = nil
+	return slot
+}
+
+// contextError makes the error of a call that ctx's deadline stopped match
+// context.DeadlineExceeded (and ErrTimeout). The library reports such a call as
+// GCDN_ERR_TIMEOUT, except when the context's own timer fired the cancel token first
+// (GCDN_ERR_CANCELLED), or when a rate-limit wait was refused just before the deadline
+// (GCDN_ERR_RATE_LIMITED); both become StatusTimeout here once ctx.Err() says the deadline
+// passed. A cancelled ctx already gives StatusCancelled, which matches context.Canceled.
+func contextError(ctx context.Context, err error) error {
+	e, ok := err.(*Error)
+	if !ok || (e.Status != StatusCancelled && e.Status != StatusRateLimited) {
+		return err
+	}
+	if ctx.Err() != context.DeadlineExceeded {
+		return err
+	}
+	return &Error{Status: StatusTimeout, Message: "the context's deadline passed: " + e.Message, HTTPStatus: e.HTTPStatus}
 }
 
 // cstrings copies items into a C array of C strings, which free releases.
@@ -424,27 +562,27 @@ func (c *Client) purge(ctx context.Context, id int64, noun string, items []strin
 	}
 	defer free()
 	n := C.size_t(len(items))
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
 		if patterns {
-			return C.gcdn_purge_patterns(h, C.int64_t(id), arr, n, errOut)
+			return C.gcdn_purge_patterns_with(h, run, C.int64_t(id), arr, n, errOut)
 		}
-		return C.gcdn_purge_urls(h, C.int64_t(id), arr, n, errOut)
+		return C.gcdn_purge_urls_with(h, run, C.int64_t(id), arr, n, errOut)
 	})
 }
 
 // PurgeAll purges the whole cache of resource resourceID, so that the CDN fetches
 // everything from the origin again. Prefer PurgeURLs where you can.
 func (c *Client) PurgeAll(ctx context.Context, resourceID int64) error {
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
-		return C.gcdn_purge_all(h, C.int64_t(resourceID), errOut)
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
+		return C.gcdn_purge_all_with(h, run, C.int64_t(resourceID), errOut)
 	})
 }
 
 // DeactivateResource deactivates resource resourceID (PATCH {"active": false}): it stops
 // serving content and may be deleted.
 func (c *Client) DeactivateResource(ctx context.Context, resourceID int64) error {
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
-		return C.gcdn_deactivate_resource(h, C.int64_t(resourceID), errOut)
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
+		return C.gcdn_deactivate_resource_with(h, run, C.int64_t(resourceID), errOut)
 	})
 }
 
@@ -467,8 +605,8 @@ func (c *Client) DeleteResource(ctx context.Context, resourceID int64, opts ...D
 	for _, o := range opts {
 		flags |= o.flag
 	}
-	return c.do(ctx, func(h *C.gcdn_client, errOut **C.char) C.int32_t {
-		return C.gcdn_delete_resource(h, C.int64_t(resourceID), flags, errOut)
+	return c.do(ctx, func(h *C.gcdn_client, run *C.gcdn_run, errOut **C.char) C.int32_t {
+		return C.gcdn_delete_resource_with(h, run, C.int64_t(resourceID), flags, errOut)
 	})
 }
 

@@ -35,11 +35,30 @@
 // Every call takes a context.Context first. A context that is already done returns
 // ctx.Err() without calling the library (nothing is sent). A context with a deadline
 // bounds the whole call, attempts, backoff and rate-limit waits included: a call cut short
-// returns an error that matches ErrTimeout (and context.DeadlineExceeded), or the error
-// that made it wait. Cancelling the context during a call ends it at once if it is
-// waiting (backoff, or a 429 being waited out), else before its next attempt, with an
-// error that matches ErrCancelled and context.Canceled; an HTTP attempt already in flight
-// ends with its answer or its timeout first.
+// returns an error that matches ErrTimeout and context.DeadlineExceeded, also when it
+// would have had to wait for a rate limit past the deadline (it then fails at once, not
+// with ErrRateLimited). Cancelling the context during a call ends it at once if it is
+// waiting (the pacer, backoff, or a 429 being waited out), else before its next attempt,
+// with an error that matches ErrCancelled and context.Canceled; an HTTP attempt already in
+// flight ends with its answer or its timeout first.
+//
+// The context reaches the library as per-call settings (a gcdn_run holding the time left
+// and a cancel token that context.AfterFunc fires): a call makes no derived client and
+// starts no goroutine for its context.
+//
+// # Purge jobs
+//
+// A Job holds purges across any number of resources, and full URLs that Client.Run maps
+// to their resource by hostname. Run plans, paces, sends and (with RunOptions.Wait)
+// confirms them, calling RunOptions.Progress with each event on the calling goroutine, and
+// returns a Report of every request and every item left out; Report.Remaining is the job
+// of what is left to do.
+//
+// # Logging
+//
+// WithLogger sends the library's records (each HTTP attempt, retry, wait, 429, limits read)
+// to a *slog.Logger, with structured attributes (method, path, status, attempt, elapsed,
+// resource_id, wait, ...). No record holds the API key.
 //
 // # Errors
 //

@@ -45,6 +45,10 @@ const MaxItems = int(C.GCDN_MAX_ITEMS)
 type Error struct {
 	Status  int
 	Message string
+	// HTTPStatus is the HTTP status of the API's answer that failed the call (404, 429,
+	// 503, ...): for Client.Run, the first failed request's. 0 when no answer was the cause
+	// (input refused, network failure, timeout, cancel, a wait the pacer refused).
+	HTTPStatus int
 }
 
 // Error returns "gcdn: " followed by the message.

@@ -107,3 +107,63 @@ func ExampleError() {
 	}
 	// Output: check the API key
 }
+
+// Purge a deploy's changed URLs: full URLs over several CDN hostnames, each sent to its
+// resource (found by its cname or secondary hostnames), paced to the API's limits, and
+// confirmed; the report says what happened to every URL.
+func ExampleClient_Run() {
+	c, err := gcdn.NewClient("test-key", gcdn.WithBaseURL(emulatorURL))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// What the deploy changed (the emulator's resource 60 serves cdn60.example.com, 61
+	// cdn61.example.com).
+	changed := []string{
+		"https://cdn60.example.com/index.html",
+		"https://cdn60.example.com/app.js?v=2",
+		"https://cdn61.example.com/logo.png",
+		"https://cdn60.example.com/index.html", // listed twice: sent once
+		"https://old.example.net/gone.css",     // no resource serves this host
+	}
+	job := gcdn.NewJob()
+	if err := job.AddFullURLs(changed); err != nil {
+		log.Fatal(err) // a malformed URL: nothing was sent
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	answered := 0
+	report, err := c.Run(ctx, job, gcdn.RunOptions{
+		Wait: 2 * time.Minute, // until the CDN says the purges are done
+		Progress: func(e gcdn.Event) error {
+			if e.Kind == gcdn.EventAnswered {
+				answered++ // or print e.ResourceID, e.Items, e.Totals...
+			}
+			return nil
+		},
+	})
+	if report == nil {
+		log.Fatal(err) // refused before anything was sent
+	}
+	for _, r := range report.Requests {
+		fmt.Println(r.ResourceID, r.Kind, r.Items, r.Outcome, r.Completion)
+	}
+	for _, s := range report.Skipped {
+		fmt.Println("skipped", s.Item, s.Reason)
+	}
+	fmt.Println("answered:", answered, "items purged:", report.Totals.ItemsPurged)
+	fmt.Println("not found:", errors.Is(err, gcdn.ErrNotFound)) // the unknown host
+	if rest := report.Remaining(); rest != nil {
+		// Requests that failed or were not sent: run rest later to finish the work.
+		fmt.Println("left to purge:", rest.Len())
+	}
+	// Output:
+	// 60 urls [/index.html /app.js?v=2] purged successful
+	// 61 urls [/logo.png] purged successful
+	// skipped https://cdn60.example.com/index.html duplicate
+	// skipped https://old.example.net/gone.css no_resource
+	// answered: 2 items purged: 3
+	// not found: true
+}

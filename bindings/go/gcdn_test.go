@@ -855,7 +855,7 @@ func TestCancelDuringRateLimitWait(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("%v does not match context.Canceled", err)
 	}
-	if !strings.Contains(err.Error(), "HTTP 429") {
+	if !strings.Contains(err.Error(), "waiting for") {
 		t.Errorf("%v does not say what it was waiting for", err)
 	}
 	if d > 2*time.Second {
@@ -993,7 +993,8 @@ func TestKeyNeverShownEncoded(t *testing.T) {
 		wantErr(t, err, gcdn.ErrInvalidArgument)
 		check(t, err)
 	}
-	c, err := gcdn.NewClient(key, gcdn.WithBaseURL(emulatorURL), gcdn.WithMaxRetries(0))
+	c, err := gcdn.NewClient(key, gcdn.WithBaseURL(emulatorURL), gcdn.WithMaxRetries(0),
+		gcdn.WithPurgeIntervals(time.Millisecond, time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1010,4 +1011,43 @@ func TestKeyNeverShownEncoded(t *testing.T) {
 		"status": 400, "body": `{"token": "` + escaped.String() + `"}`,
 	}})
 	check(t, c.PurgeAll(ctx, 5))
+}
+
+// TestErrorHTTPStatus: an error carries the HTTP status of the answer that failed the call,
+// 0 when no answer was the cause; Run's error, its first failed request's.
+func TestErrorHTTPStatus(t *testing.T) {
+	setup(t)
+	c := newClient(t, gcdn.WithMaxRetries(0))
+	e := wantErr(t, c.PurgeAll(ctx, 404404), gcdn.ErrNotFound)
+	if e.HTTPStatus != 404 {
+		t.Errorf("not found: HTTPStatus %d", e.HTTPStatus)
+	}
+	addFault(t, "POST", purgePath(5), 1, map[string]any{"respond": map[string]any{"status": 503, "body": "busy"}})
+	e = wantErr(t, c.PurgeURLs(withTimeout(t, 10*time.Second), 5, []string{"/a"}), gcdn.ErrServer)
+	if e.HTTPStatus != 503 {
+		t.Errorf("503: HTTPStatus %d", e.HTTPStatus)
+	}
+	addFault(t, "POST", purgePath(5), 1, map[string]any{"drop": true})
+	e = wantErr(t, c.PurgeURLs(ctx, 5, []string{"/b"}), gcdn.ErrNetwork)
+	if e.HTTPStatus != 0 {
+		t.Errorf("dropped: HTTPStatus %d", e.HTTPStatus)
+	}
+	e = wantErr(t, c.PurgeURLs(ctx, 5, []string{"https://x.example.com/a"}), gcdn.ErrInvalidArgument)
+	if e.HTTPStatus != 0 {
+		t.Errorf("refused input: HTTPStatus %d", e.HTTPStatus)
+	}
+	// A success after a failure on the same (reused) settings leaves nothing behind.
+	if err := c.PurgeURLs(ctx, 5, []string{"/c"}); err != nil {
+		t.Fatal(err)
+	}
+	addFault(t, "POST", purgePath(6), 1, map[string]any{"respond": map[string]any{"status": 400, "body": `{"errors":["no"]}`}})
+	job := gcdn.NewJob()
+	if err := job.AddURLs(6, []string{"/d"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Run(ctx, job, gcdn.RunOptions{})
+	e = wantErr(t, err, gcdn.ErrRejected)
+	if e.HTTPStatus != 400 {
+		t.Errorf("run: HTTPStatus %d", e.HTTPStatus)
+	}
 }

@@ -67,7 +67,9 @@ def rust_extensions(root: str) -> List[Any]:
         env["CARGO_TARGET_DIR"] = os.path.join(root, "target", "python")
     common: Dict[str, Any] = {"args": ["--locked"], "strip": Strip.All, "env": env}
     return [
-        RustExtension("gcdn.libgcdn", path=os.path.join(root, "Cargo.toml"), binding=Binding.NoBinding, **common),
+        # Shared pacing on Redis (rediss:// included), as `make build` has it.
+        RustExtension("gcdn.libgcdn", path=os.path.join(root, "Cargo.toml"), binding=Binding.NoBinding,
+                      features=["rate-store-tls"], **common),
         RustExtension({"gcdn-emulator": "gcdn._bin.gcdn-emulator"}, path=os.path.join(root, "emulator", "Cargo.toml"),
                       binding=Binding.Exec, **common),
     ]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::account::Intervals;
 use super::error::{contains_secret, quote, Error, Result};
 use super::log::{Level, LogFn, LogSetting};
+use super::ratestore::RedisUrl;
 use ureq::http::Uri;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.gcore.com";
@@ -23,18 +24,32 @@ pub struct Options {
     pub timeout: Duration,
     /// Retries after a 408, a 5xx, a connection failure or a timeout. Default 2.
     pub max_retries: u32,
-    /// The most one request waits, in total, for rate limits (429) and for `Retry-After`
-    /// before it gives up. Default 150 s: enough for a per-minute window to reopen twice.
+    /// The most one request waits, in total, on rate limits: its pacer slot, a 429's
+    /// `Retry-After` (else one interval of the limit) and a `Retry-After` sent with a 408 or
+    /// 5xx (backoff is bounded by `max_retries` instead). A wait past what is left of it is
+    /// refused at once, without waiting, with [`Status::RateLimited`](super::Status) (a 408
+    /// or 5xx keeps its own status) and how long it would have been. Default 150 s: enough
+    /// for a per-minute window to reopen twice.
     pub max_rate_limit_wait: Duration,
-    /// How long to wait after a 429 that carries no `Retry-After`, for URL purges and for
-    /// pattern purges and purge-all. `None` (the default): the account's own limits, read
-    /// once from `GET /cdn/clients/me/limits` at the first such 429; if that fails, the
-    /// documented 2 and 1 requests a minute (30 s and 60 s).
+    /// Pace purges by these intervals instead of the account's limits: one URL purge per
+    /// `url`, one pattern purge or purge-all per `pattern`, per resource (a window of N = 1
+    /// per W = the interval, plus [`margin`](super::pacer::margin)). The client's pacer gives
+    /// every purge request a slot before it is sent and after each 429. `None` (the default):
+    /// the account's own limits, read once per client from `GET /cdn/clients/me/limits` when
+    /// a key's second request needs its slot (the first goes at once, unless a rate store is
+    /// shared), sanity-checked; where they are not believed or cannot be read, the documented
+    /// 2 URL purges and 1 pattern purge or purge-all a minute.
     pub purge_intervals: Option<Intervals>,
     /// Appended to the `User-Agent`, e.g. `gcdn-python/0.1.0`.
     pub user_agent_suffix: Option<String>,
     /// A PEM file of CA certificates to trust instead of the bundled roots.
     pub ca_file: Option<PathBuf>,
+    /// A shared rate store (`redis://...`, checked; its `Debug` hides the password).
+    /// `None`: `GCDN_RATE_STORE`, else the in-process pacer alone. See `ratestore`.
+    pub rate_store: Option<RedisUrl>,
+    /// When the rate store cannot be used: `false` (default) pace that call in-process and
+    /// say so once; `true` fail the call with `Status::Network`.
+    pub rate_store_fail_closed: bool,
     /// The log function and its maximum level (see [`super::log`]). `None`: stderr if
     /// `GCDN_LOG` names a level when the client is made, else no logging.
     pub log: Option<LogSetting>,
@@ -50,6 +65,8 @@ impl Default for Options {
             purge_intervals: None,
             user_agent_suffix: None,
             ca_file: None,
+            rate_store: None,
+            rate_store_fail_closed: false,
             log: None,
         }
     }
@@ -65,6 +82,8 @@ impl std::fmt::Debug for Options {
             .field("purge_intervals", &self.purge_intervals)
             .field("user_agent_suffix", &self.user_agent_suffix)
             .field("ca_file", &self.ca_file)
+            .field("rate_store", &self.rate_store)
+            .field("rate_store_fail_closed", &self.rate_store_fail_closed)
             .field("log", &self.log)
             .finish()
     }
@@ -117,6 +136,14 @@ impl Options {
         } else {
             Some(suffix.to_owned())
         };
+        Ok(())
+    }
+
+    /// Share pacing through the Redis at `url` (see `ratestore::RedisUrl`). Refused at once
+    /// when malformed, or when this build lacks the cargo feature `rate-store`; messages
+    /// never show the password.
+    pub fn set_rate_store(&mut self, url: &str) -> Result<()> {
+        self.rate_store = Some(super::ratestore::checked_store_url(url)?);
         Ok(())
     }
 

@@ -13,7 +13,8 @@ pub enum Status {
     Unauthorized,
     /// HTTP 404.
     NotFound,
-    /// HTTP 429, still, after the waiting the caller allowed.
+    /// Rate limited: a wait on the rate limits (pacer slot, 429) would go past the request's
+    /// wait budget and was refused at once, or HTTP 429 came back more often than gcdn waits.
     RateLimited,
     /// Any other 4xx: the API refused the request.
     Rejected,

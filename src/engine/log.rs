@@ -348,6 +348,7 @@ impl Logger {
                 kind,
                 wait,
                 reserved,
+                ..
             } => {
                 path_clean = Cow::Borrowed("");
                 record.event = Event::Pacer;
@@ -385,9 +386,9 @@ impl Logger {
                     Level::Warn
                 }
             }
-            Note::Slot { reserved, .. } => {
+            Note::Slot { store_failed, .. } => {
                 // The store answered: a later failure is news again.
-                if *reserved {
+                if !store_failed {
                     self.fallback_warned.store(false, Ordering::Relaxed);
                 }
                 Level::Trace
@@ -408,13 +409,23 @@ impl Logger {
     fn emit(&self, record: &Record<'_>) {
         match &self.sink {
             Sink::Fn(f) => f(record),
-            Sink::Stderr => {
-                let line = format!("gcdn: {}: {}\n", record.level.as_str(), record.message);
-                // One write per line, so lines of several threads do not mix.
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            }
+            Sink::Stderr => write_stderr(record),
         }
     }
+}
+
+/// `record` as `GCDN_LOG` writes it: `gcdn: debug: POST /cdn/resources/5/purge -> 201
+/// (attempt 1, 3 ms)`, one line on stderr.
+pub fn write_stderr(record: &Record<'_>) {
+    let line = format!("gcdn: {}: {}\n", record.level.as_str(), record.message);
+    // One write per line, so lines of several threads do not mix.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// A log function writing each record to stderr as `GCDN_LOG` does (for `gcdn -v`):
+/// `options.set_log(log::to_stderr(), Level::Debug)`.
+pub fn to_stderr() -> LogFn {
+    Arc::new(write_stderr)
 }
 
 /// ` on resource 5 (URL purges)`, or nothing.
@@ -501,15 +512,30 @@ mod tests {
             kind: PaceKind::Urls,
             wait: Duration::ZERO,
             reserved: true,
+            store_failed: false,
+        };
+        let failed_slot = Note::Slot {
+            resource_id: 1,
+            kind: PaceKind::Urls,
+            wait: Duration::ZERO,
+            reserved: true,
+            store_failed: true,
         };
         logger.note(&fb);
+        logger.note(&failed_slot);
         logger.note(&fb);
         logger.note(&slot);
         logger.note(&fb);
         let levels: Vec<Level> = seen.lock().unwrap().iter().map(|(l, _)| *l).collect();
         assert_eq!(
             levels,
-            [Level::Warn, Level::Debug, Level::Trace, Level::Warn]
+            [
+                Level::Warn,
+                Level::Trace,
+                Level::Debug,
+                Level::Trace,
+                Level::Warn
+            ]
         );
     }
 

@@ -14,6 +14,7 @@ pub mod http;
 pub mod job;
 pub mod log;
 pub mod pacer;
+pub mod ratestore;
 pub mod request;
 pub mod retry;
 pub mod validate;

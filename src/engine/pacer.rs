@@ -221,7 +221,14 @@ pub struct Pacer {
     store: Arc<dyn SlotStore>,
     /// `None` when `store` is the in-process one already.
     local: Option<InProcessStore>,
+    /// Keys this pacer has given a slot on (in-process store only; see [`Pacer::first_use`]).
+    used: Mutex<std::collections::HashSet<PaceKey>>,
+    /// A failing store fails the request instead (rate store option; see `take_or_refuse`).
+    fail_closed: bool,
 }
+
+/// [`Pacer::first_use`] remembers at most this many keys, then starts again.
+const USED_KEYS: usize = 65_536;
 
 impl std::fmt::Debug for Pacer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -243,6 +250,8 @@ impl Pacer {
         Pacer {
             store: Arc::new(InProcessStore::new()),
             local: None,
+            used: Mutex::default(),
+            fail_closed: false,
         }
     }
 
@@ -251,8 +260,55 @@ impl Pacer {
         Pacer {
             store,
             local: Some(InProcessStore::new()),
+            used: Mutex::default(),
+            fail_closed: false,
         }
     }
+
+    /// True exactly once per key, for the first request on it, and only when the history is
+    /// this process's own: that request goes at once under any limit, so the limit need not
+    /// be known yet (a client that purges once never reads the account's limits). A shared
+    /// store may hold other processes' sends: always false.
+    pub fn first_use(&self, key: PaceKey) -> bool {
+        if self.local.is_some() {
+            return false;
+        }
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.len() >= USED_KEYS {
+            used.clear();
+        }
+        used.insert(key)
+    }
+
+    // ---- fail-closed (rate store task; src/engine/ratestore) ----
+
+    /// A pacer over `store` that does not fall back: [`Pacer::take_or_refuse`] fails when
+    /// the store does.
+    pub fn with_store_fail_closed(store: Arc<dyn SlotStore>) -> Pacer {
+        Pacer {
+            fail_closed: true,
+            ..Pacer::with_store(store)
+        }
+    }
+
+    /// [`Pacer::take`]; but on a fail-closed pacer a failing store is `Err` (nothing
+    /// reserved anywhere) instead of a fallback.
+    pub fn take_or_refuse(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<Fallback>), Fallback> {
+        if self.fail_closed {
+            return match self.store.take(key, window, max_wait) {
+                Ok(slot) => Ok((slot, None)),
+                Err(e) => Err(self.fallback(e)),
+            };
+        }
+        Ok(self.take(key, window, max_wait))
+    }
+
+    // ---- end of fail-closed ----
 
     /// The store's description, for messages.
     pub fn describe(&self) -> String {
@@ -471,6 +527,10 @@ mod tests {
         let (slot, _) = p.take(URLS, win, Duration::ZERO);
         assert!(matches!(slot, Slot::TooFar(_)), "{slot:?}");
         assert!(p.defer(URLS, win, MS).is_some());
+        assert!(!p.first_use(URLS), "a shared store may have history");
         assert_eq!(Pacer::in_process().describe(), "in-process");
+        let p = Pacer::in_process();
+        assert!(p.first_use(URLS));
+        assert!(!p.first_use(URLS));
     }
 }

@@ -1,7 +1,7 @@
 //! One API request through the retry loop: attempts, the classification of answers, the
-//! pacing of purges (a slot from the client's pacer before every attempt, the key deferred on
-//! a 429) and the account's limits the pacer keeps to. Every wait goes through the call's
-//! [`Waits`](super::wait::Waits).
+//! pacing of purges (a slot from the client's pacer before the first attempt and after each
+//! 429, the key deferred on a 429) and the account's limits the pacer keeps to. Every wait
+//! goes through the call's [`Waits`].
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,7 +10,7 @@ use ureq::http::Method;
 use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
 use super::api_error;
 use super::config::BaseUrl;
-use super::error::{quote, redact, Error, Status};
+use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::http::{Fault, Reply, Transport, BODY_CAP};
 use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
@@ -44,7 +44,7 @@ pub(crate) struct Request<'a> {
     pub body: Option<&'a [u8]>,
     /// How much of the answer's body to read.
     pub cap: usize,
-    /// For purges: the key whose pacing every attempt keeps to.
+    /// For purges: the key whose pacing the request keeps to.
     pub pace: Option<PaceKey>,
 }
 
@@ -102,13 +102,18 @@ impl Api {
         }
     }
 
+    /// `text` without the key (in any form) or a URL password, for the observer.
+    fn clean(&self, text: &str) -> String {
+        redact_url_password(&redact(text, &self.api_key)).into_owned()
+    }
+
     /// The path and query of `url`, below the base URL.
     fn path_of<'u>(&self, url: &'u str) -> &'u str {
         url.strip_prefix(self.base.as_str()).unwrap_or(url)
     }
 
-    /// Send one API request, retrying as the policy allows (and, for a purge, each attempt in
-    /// a slot of the pacer); a 2xx reply, or why not.
+    /// Send one API request, retrying as the policy allows (and, for a purge, in a slot of the
+    /// pacer taken before the first attempt and after each 429); a 2xx reply, or why not.
     pub fn request(&self, ctx: &CallCtx, req: &Request<'_>) -> Result<Sent, Failed> {
         let mut waits = ctx.waits();
         let mut state = RetryState::new();
@@ -118,13 +123,19 @@ impl Api {
         // The error of the last failed attempt, and why the next slot is waited for.
         let mut last: Option<Error> = None;
         let mut slot_reason = WaitReason::Pacer;
+        // A purge takes a slot before its first attempt and after each 429. A retry after
+        // any other failure keeps its slot: the API did not count that attempt (or, if a
+        // dropped connection had been carried out, the retry meets a 429 and waits then),
+        // and waiting a whole window for it would cost more than that 429.
+        let mut need_slot = true;
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
                 return Err(self.failed(error, &state, &tally));
             }
-            if let Some(key) = req.pace {
-                let window = self.window(ctx, key.kind);
+            if let Some(key) = req.pace.filter(|_| need_slot) {
+                need_slot = false;
+                let window = self.slot_window(ctx, key);
                 if let Err(error) = self.take_slot(ctx, &mut waits, key, window, slot_reason) {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
@@ -146,10 +157,6 @@ impl Api {
                         Status::Timeout,
                         "the call timeout ran out before the request could be sent",
                     );
-                    let error = match last.take() {
-                        Some(before) => error.context(before.message),
-                        None => error,
-                    };
                     return Err(self.failed(error, &state, &tally));
                 }
                 Some(left) => left.min(self.transport.timeout()),
@@ -222,6 +229,7 @@ impl Api {
                             } else {
                                 WaitReason::RateLimited
                             };
+                            need_slot = true;
                             self.note_retry(ctx, method, path, state.attempts, &error);
                             last = Some(error);
                             continue;
@@ -234,10 +242,9 @@ impl Api {
                     }
                 }
             }
+            // Unpaced endpoints have no documented limit: a 429 is backed off.
             let policy = Policy {
                 max_retries: self.max_retries,
-                // Unpaced endpoints have no documented limit: a 429 is backed off.
-                rate_limit_interval: Duration::ZERO,
             };
             match state.decide(&policy, class, retry_after) {
                 Decision::RetryAfter(wait, why) => {
@@ -266,8 +273,6 @@ impl Api {
                         };
                         return Err(self.failed(error, &state, &tally));
                     }
-                    // A paced request's next attempt waits for its own slot.
-                    slot_reason = WaitReason::Pacer;
                     last = Some(error);
                 }
                 Decision::GiveUp(note) => {
@@ -284,7 +289,7 @@ impl Api {
 
     fn note_retry(&self, ctx: &CallCtx, method: &str, path: &str, attempt: u32, error: &Error) {
         if ctx.observed() {
-            let message = redact(&error.message, &self.api_key);
+            let message = self.clean(&error.message);
             ctx.note(&Note::Retry {
                 method,
                 path,
@@ -297,7 +302,7 @@ impl Api {
     fn note_fallback(&self, ctx: &CallCtx, fb: &Fallback) {
         ctx.note(&Note::StoreFallback {
             store: &fb.store,
-            message: &redact(&fb.error.message, &self.api_key),
+            message: &self.clean(&fb.error.message),
         });
     }
 
@@ -312,7 +317,20 @@ impl Api {
         why: WaitReason,
     ) -> Result<(), Error> {
         let allowed = waits.rate_allowance();
-        let (slot, fallback) = self.pacer.take(key, window, allowed);
+        let (slot, fallback) = self
+            .pacer
+            .take_or_refuse(key, window, allowed)
+            .map_err(|fb| {
+                // Fail-closed rate store: no purge without it.
+                Error::new(
+                    Status::Network,
+                    format!(
+                        "{} (fail-closed: no purge is sent while the rate store cannot be used)",
+                        redact(&fb.error.message, &self.api_key)
+                    ),
+                )
+            })?;
+        let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);
         }
@@ -325,6 +343,7 @@ impl Api {
             kind: key.kind,
             wait,
             reserved,
+            store_failed,
         });
         let slot_words = |wait: Duration| {
             format!(
@@ -356,6 +375,19 @@ impl Api {
                 format!("{}, {}", slot_words(wanted), other.explain()),
             ),
         })
+    }
+
+    /// The limit a slot on `key` is taken under: [`Api::window`], except that the account's
+    /// limits are not read for the first request on a key of an in-process pacer, which goes
+    /// at once under any limit (they are read for the second, before any 429 can come).
+    fn slot_window(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+        if self.purge_intervals.is_none()
+            && self.account.known().is_none()
+            && self.pacer.first_use(key)
+        {
+            return Window::documented(key.kind);
+        }
+        self.window(ctx, key.kind)
     }
 
     /// The limit the pacer keeps to for `kind`: the caller's intervals, else the account's
@@ -414,7 +446,7 @@ impl Api {
                     for message in std::iter::once(read).chain(notes) {
                         ctx.note(&Note::LimitsRead {
                             from_account: true,
-                            message: &redact(&message, key),
+                            message: &self.clean(&message),
                         });
                     }
                 }
@@ -424,7 +456,7 @@ impl Api {
                 if let Some(why) = why {
                     ctx.note(&Note::LimitsRead {
                         from_account: false,
-                        message: &redact(&why, key),
+                        message: &self.clean(&why),
                     });
                 }
                 None

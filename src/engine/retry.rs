@@ -23,10 +23,6 @@ pub enum FailureClass {
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     pub max_retries: u32,
-    /// The wait after a 429 without `Retry-After`: until the rate window can have reopened.
-    /// Zero when no interval is known (an endpoint with no documented limit): the waits
-    /// then grow as the backoff does.
-    pub rate_limit_interval: Duration,
 }
 
 /// The shortest wait after a 429, whatever the server says: a server that answers
@@ -81,12 +77,10 @@ impl RetryState {
                 self.transient_retries += 1;
                 wait
             }
+            // Only unpaced endpoints come here (a purge's 429 defers its pacer key instead,
+            // request.rs): no documented limit, so the waits grow as the backoff does.
             FailureClass::RateLimited => {
-                let interval = if policy.rate_limit_interval.is_zero() {
-                    backoff(self.rate_limited_retries)
-                } else {
-                    policy.rate_limit_interval
-                };
+                let interval = backoff(self.rate_limited_retries);
                 match self.rate_limited(retry_after.unwrap_or(interval)) {
                     Ok(wait) => Decision::RetryAfter(
                         wait,
@@ -186,10 +180,7 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        Policy {
-            max_retries: 2,
-            rate_limit_interval: Duration::from_secs(30),
-        }
+        Policy { max_retries: 2 }
     }
 
     #[test]
@@ -230,10 +221,7 @@ mod tests {
 
     #[test]
     fn zero_retries_means_one_attempt() {
-        let p = Policy {
-            max_retries: 0,
-            ..policy()
-        };
+        let p = Policy { max_retries: 0 };
         let mut s = RetryState::new();
         s.attempts = 1;
         assert_eq!(
@@ -265,14 +253,14 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_wait_for_the_window() {
+    fn rate_limits_wait_within_the_backoff_then_stop() {
         let p = policy();
         let mut s = RetryState::new();
         let mut waits = 0;
         while let Decision::RetryAfter(w, why) = s.decide(&p, FailureClass::RateLimited, None) {
             assert_eq!(why, WaitReason::RateLimited);
             assert!(
-                w >= Duration::from_secs(30) && w <= Duration::from_millis(31_500),
+                w >= MIN_RATE_LIMIT_WAIT && w <= Duration::from_millis(8_400),
                 "{w:?}"
             );
             waits += 1;
@@ -295,10 +283,7 @@ mod tests {
 
     #[test]
     fn a_429_with_no_known_interval_backs_off_exponentially() {
-        let p = Policy {
-            rate_limit_interval: Duration::ZERO,
-            ..policy()
-        };
+        let p = policy();
         let mut s = RetryState::new();
         let mut waits = Vec::new();
         while let Decision::RetryAfter(w, _) = s.decide(&p, FailureClass::RateLimited, None) {

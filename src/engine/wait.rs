@@ -131,12 +131,15 @@ pub enum Note<'a> {
     StoreFallback { store: &'a str, message: &'a str },
     /// The pacer decided on a slot for `resource_id`/`kind`: `reserved`, to be used after
     /// `wait` (ZERO: now; a non-zero wait is also a [`Note::Wait`]), or not reserved since it
-    /// opens only `wait` from now, past what the request may still wait.
+    /// opens only `wait` from now, past what the request may still wait. `store_failed`: the
+    /// shared store failed and the in-process history decided (a [`Note::StoreFallback`]
+    /// came first).
     Slot {
         resource_id: i64,
         kind: PaceKind,
         wait: Duration,
         reserved: bool,
+        store_failed: bool,
     },
 }
 

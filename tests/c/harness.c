@@ -64,6 +64,9 @@ static gcdn_client *make_client(const char *key, uint64_t timeout_ms) {
     EXPECT(gcdn_options_set_timeout_ms(opts, timeout_ms, &err), GCDN_OK, NULL, "set_timeout");
     EXPECT(gcdn_options_set_user_agent_suffix(opts, "gcdn-c-harness/1", &err), GCDN_OK, NULL,
            "set_user_agent_suffix");
+    /* Paced 1 request per ms per resource: the emulator's unlimited rate is not believed. */
+    EXPECT(gcdn_options_set_purge_intervals_ms(opts, 1, 1, &err), GCDN_OK, NULL,
+           "set_purge_intervals");
     gcdn_client *out = NULL;
     int32_t rc = gcdn_client_new(key, opts, &out, &err);
     gcdn_options_free(opts); /* the client copied what it needs */
@@ -222,6 +225,122 @@ static void test_cancel(gcdn_client *c) {
     gcdn_cancel_free(NULL);
 }
 
+/* ---- Logs: gcdn_options_set_log with a C callback --------------------------------------- */
+
+struct log_tally {
+    pthread_mutex_t lock; /* the callback may run on several threads at once */
+    int records, requests, bad;
+    int last_status;
+    unsigned last_attempt;
+    int64_t last_resource;
+    char last_path[128], last_method[16];
+};
+
+static void count_record(const gcdn_log_record *r, void *user_data) {
+    struct log_tally *t = user_data;
+    pthread_mutex_lock(&t->lock);
+    t->records++;
+    if (r->level < GCDN_LOG_ERROR || r->level > GCDN_LOG_TRACE || !r->event || !r->message ||
+        (api_key && strstr(r->message, api_key))) {
+        t->bad++;
+    }
+    if (r->event && strcmp(r->event, "request") == 0) {
+        t->requests++;
+        t->last_status = r->http_status;
+        t->last_attempt = r->attempt;
+        t->last_resource = r->resource_id;
+        if (!r->method || !r->path || r->level != GCDN_LOG_DEBUG) {
+            t->bad++;
+        } else {
+            snprintf(t->last_path, sizeof t->last_path, "%s", r->path);
+            snprintf(t->last_method, sizeof t->last_method, "%s", r->method);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static gcdn_client *logged_client(struct log_tally *t, int32_t max_level) {
+    char *err = NULL;
+    gcdn_options *opts = gcdn_options_new();
+    EXPECT(gcdn_options_set_base_url(opts, base_url, &err), GCDN_OK, NULL, "log: base url");
+    EXPECT(gcdn_options_set_user_agent_suffix(opts, "gcdn-c-harness/1", &err), GCDN_OK, NULL,
+           "log: user agent");
+    /* Paced by these intervals, not by the account's limits read from the emulator. */
+    EXPECT(gcdn_options_set_purge_intervals_ms(opts, 1, 1, &err), GCDN_OK, NULL, "log: intervals");
+    EXPECT(gcdn_options_set_log(opts, count_record, t, max_level, &err), GCDN_OK, NULL,
+           "set_log");
+    gcdn_client *out = NULL;
+    int32_t rc = gcdn_client_new(api_key, opts, &out, &err);
+    gcdn_options_free(opts); /* the client keeps the callback and user_data */
+    expect(rc, err, GCDN_OK, NULL, "log: client_new");
+    return out;
+}
+
+static void *log_hammer(void *arg) {
+    const gcdn_client *c = arg;
+    const char *urls[] = {"/logged/thread"};
+    char *err = NULL;
+    if (gcdn_purge_urls(c, 9, urls, 1, &err) != GCDN_OK) {
+        fprintf(stderr, "log thread: %s\n", err);
+    }
+    gcdn_string_free(err);
+    return NULL;
+}
+
+static void test_log(void) {
+    CHECK(GCDN_LOG_ERROR == 1 && GCDN_LOG_WARN == 2 && GCDN_LOG_INFO == 3 &&
+              GCDN_LOG_DEBUG == 4 && GCDN_LOG_TRACE == 5,
+          "GCDN_LOG_* values");
+    struct log_tally t;
+    memset(&t, 0, sizeof t);
+    pthread_mutex_init(&t.lock, NULL);
+
+    gcdn_options *opts = gcdn_options_new();
+    EXPECT(gcdn_options_set_log(NULL, count_record, &t, GCDN_LOG_DEBUG, &err),
+           GCDN_ERR_INVALID_ARGUMENT, "options is NULL", "set_log NULL options");
+    EXPECT(gcdn_options_set_log(opts, count_record, &t, 0, &err), GCDN_ERR_INVALID_ARGUMENT,
+           "max_level", "set_log level 0");
+    EXPECT(gcdn_options_set_log(opts, count_record, &t, 6, &err), GCDN_ERR_INVALID_ARGUMENT,
+           "max_level", "set_log level 6");
+    EXPECT(gcdn_options_set_log(opts, NULL, NULL, 0, &err), GCDN_OK, NULL, "set_log NULL clears");
+    gcdn_options_free(opts);
+
+    gcdn_client *c = logged_client(&t, GCDN_LOG_DEBUG);
+    if (!c) {
+        return;
+    }
+    const char *urls[] = {"/logged.png"};
+    EXPECT(gcdn_purge_urls(c, 7, urls, 1, &err), GCDN_OK, NULL, "logged purge");
+    CHECK(t.requests == 1, "one request record, got %d", t.requests);
+    CHECK(t.last_status == 201 && t.last_attempt == 1, "request record: status %d attempt %u",
+          t.last_status, t.last_attempt);
+    CHECK(strcmp(t.last_method, "POST") == 0 && strcmp(t.last_path, "/cdn/resources/7/purge") == 0,
+          "request record: %s %s", t.last_method, t.last_path);
+    CHECK(t.last_resource == 0, "a request record has no resource_id field set");
+
+    /* Several threads, one client: every call is logged, from its own thread. */
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        CHECK(pthread_create(&threads[i], NULL, log_hammer, c) == 0, "pthread_create");
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    CHECK(t.requests == 5, "5 request records after 4 threaded purges, got %d", t.requests);
+    gcdn_client_free(c);
+
+    /* Filtered by level: at GCDN_LOG_INFO a plain success logs nothing. */
+    int before = t.records;
+    c = logged_client(&t, GCDN_LOG_INFO);
+    if (c) {
+        EXPECT(gcdn_purge_urls(c, 8, urls, 1, &err), GCDN_OK, NULL, "purge at info");
+        gcdn_client_free(c);
+    }
+    CHECK(t.records == before, "records at GCDN_LOG_INFO: %d", t.records - before);
+    CHECK(t.bad == 0, "%d malformed records", t.bad);
+    pthread_mutex_destroy(&t.lock);
+}
+
 int main(void) {
     base_url = getenv("GCDN_TEST_BASE_URL");
     api_key = getenv("GCDN_TEST_API_KEY");
@@ -241,6 +360,7 @@ int main(void) {
         gcdn_client_free(c);
     }
     test_unauthorized();
+    test_log();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -18,7 +18,10 @@ import (
 func client(t *testing.T, emu *gcdntest.Emulator) *gcdn.Client {
 	t.Helper()
 	c, err := gcdn.NewClient(emu.APIKey(), gcdn.WithBaseURL(emu.URL()), gcdn.WithMaxRetries(0),
-		gcdn.WithMaxRateLimitWait(0), gcdn.WithTimeout(5*time.Second))
+		gcdn.WithMaxRateLimitWait(0), gcdn.WithTimeout(5*time.Second),
+		// The client paces itself to the documented limits (2 URL purges a minute) unless
+		// told otherwise: 1 ms keeps its pacer out of the way of these tests.
+		gcdn.WithPurgeIntervals(time.Millisecond, time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +92,7 @@ func TestResourcesFaultsConfigReset(t *testing.T) {
 		t.Fatalf("want a 503 with the fault's body, got %v", err)
 	}
 	emu.SetFault(gcdntest.Fault{Method: "POST", Action: gcdntest.Drop()})
+	time.Sleep(20 * time.Millisecond) // past the client's own 1 ms pacing (it never waits here)
 	if err := c.PurgeAll(ctx, 5); !errors.Is(err, gcdn.ErrNetwork) {
 		t.Fatalf("want a network error, got %v", err)
 	}
@@ -98,6 +102,7 @@ func TestResourcesFaultsConfigReset(t *testing.T) {
 	if err := c.PurgeURLs(ctx, 5, []string{"/1"}); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(20 * time.Millisecond) // past the client's own 1 ms pacing: the emulator answers 429
 	if err := c.PurgeURLs(ctx, 5, []string{"/2"}); !errors.Is(err, gcdn.ErrRateLimited) {
 		t.Fatalf("want rate limited, got %v", err)
 	}

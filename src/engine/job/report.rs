@@ -121,10 +121,13 @@ impl RequestReport {
         self.message.as_deref().and_then(|m| m.to_str().ok())
     }
 
-    /// Not purged, as far as the run knows: it failed, was not sent, or its purge `Failed`.
+    /// Not purged, as far as the run knows: it failed, was not sent (or only planned, in a
+    /// dry run), or its purge `Failed`.
     pub fn unfinished(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed | Outcome::NotSent)
-            || self.completion == Some(Completion::Failed)
+        matches!(
+            self.outcome,
+            Outcome::Failed | Outcome::NotSent | Outcome::Planned
+        ) || self.completion == Some(Completion::Failed)
     }
 }
 
@@ -282,8 +285,9 @@ impl Report {
         t.skipped = self.skipped.len() as u64;
     }
 
-    /// A job of what was not purged: the requests that failed, were not sent, or whose
-    /// purge status says `Failed`, by resource id (full URLs already mapped). Items left out
+    /// A job of what was not purged: the requests that failed, were not sent (all of them
+    /// after a dry run: the plan, mapped and de-duplicated), or whose purge status says
+    /// `Failed`, by resource id (full URLs already mapped). Items left out
     /// as `skipped` are not in it, whatever the reason: sending them again would meet the
     /// same reason. `None` when there is nothing left.
     pub fn remaining(&self) -> Option<Job> {

@@ -411,6 +411,8 @@ struct Shared<'a> {
     wake: Condvar,
     /// Fired by the calling thread on cancel or stop; every wait of the run watches it.
     cancel: Arc<CancelToken>,
+    /// The run's context: the caller's (or the client's) cancel token, seen at once.
+    run_ctx: &'a CallCtx,
     deadline: Option<Instant>,
     items: &'a [Vec<Span>],
     data: &'a JobData,
@@ -470,6 +472,7 @@ impl Running<'_> {
             }),
             wake: Condvar::new(),
             cancel: Arc::clone(&cancel),
+            run_ctx: ctx,
             deadline: ctx.deadline(),
             items: &items,
             data,
@@ -542,6 +545,9 @@ impl Running<'_> {
                     cancel.cancel();
                     shared.wake.notify_all();
                 }
+            }
+            if self.stopped.is_none() && ctx.cancelled() {
+                self.stopped = Some(Stopped::Cancelled);
             }
         });
         if let Some(payload) = panicked {
@@ -890,7 +896,10 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
     loop {
         let now = Instant::now();
         let mut sched = shared.sched.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.cancel.is_cancelled() || shared.deadline.is_some_and(|d| now >= d) {
+        if shared.cancel.is_cancelled()
+            || shared.run_ctx.cancelled()
+            || shared.deadline.is_some_and(|d| now >= d)
+        {
             return;
         }
         if sched.unauthorized {

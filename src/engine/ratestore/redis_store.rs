@@ -1,0 +1,469 @@
+//! The Redis side of the rate store (cargo feature `rate-store`): see the parent module.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+
+use super::{margin, PaceKey, PaceKind, RedisUrl, Slot, SlotStore, StoreError, Window};
+use crate::engine::error::quote;
+
+// ---------------------------------------------------------------------------------------
+// The scripts
+// ---------------------------------------------------------------------------------------
+
+/// KEYS[1] the schedule; ARGV: N, W ms, margin ms, max wait ms.
+/// Returns {reserved 1|0, delay ms, server now ms}.
+const TAKE_LUA: &str = r"
+pcall(redis.replicate_commands)
+local n = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local m = tonumber(ARGV[3])
+local max_wait = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = redis.call('HMGET', KEYS[1], 't', 'd')
+local slots = {}
+if h[1] then
+  for s in string.gmatch(h[1], '%d+') do slots[#slots + 1] = tonumber(s) end
+end
+local at = now
+if h[2] then
+  local d = tonumber(h[2])
+  if d and d > at then at = d end
+end
+local k = #slots
+if k > 0 and slots[k] > at then at = slots[k] end
+if k >= n and slots[k - n + 1] + w + m > at then at = slots[k - n + 1] + w + m end
+local delay = at - now
+if delay > max_wait then return {0, delay, now} end
+slots[k + 1] = at
+local kept = {}
+for i = math.max(1, #slots - n + 1), #slots do kept[#kept + 1] = string.format('%d', slots[i]) end
+redis.call('HSET', KEYS[1], 't', table.concat(kept, ' '))
+redis.call('PEXPIRE', KEYS[1], delay + 2 * w + m)
+return {1, delay, now}
+";
+
+/// KEYS[1] the schedule; ARGV: after ms, W ms, margin ms. Returns {1, after ms, server now ms}.
+const DEFER_LUA: &str = r"
+pcall(redis.replicate_commands)
+local after = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local m = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local till = now + after
+local d = tonumber(redis.call('HGET', KEYS[1], 'd') or '0') or 0
+if till > d then redis.call('HSET', KEYS[1], 'd', string.format('%d', till)) end
+local want = after + 2 * w + m
+if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+return {1, after, now}
+";
+
+/// The script's answer, checked: `[reserved 0|1, delay ms ≥ 0, server now ms > 0]`.
+/// Anything else is a protocol error (a Redis that answers garbage, or not our script).
+pub fn slot_of_reply(reply: &[i64]) -> Result<(Slot, i64), String> {
+    let &[reserved, delay, now] = reply else {
+        return Err(format!("expected 3 integers, got {}", reply.len()));
+    };
+    if !(0..=MAX_DELAY_MS).contains(&delay) {
+        return Err(format!("delay {delay} ms out of range"));
+    }
+    if now <= 0 {
+        return Err(format!("server time {now} out of range"));
+    }
+    let d = Duration::from_millis(delay as u64);
+    match reserved {
+        1 => Ok((Slot::At(d), now)),
+        0 => Ok((Slot::TooFar(d), now)),
+        x => Err(format!("reserved flag {x} is neither 0 nor 1")),
+    }
+}
+
+/// Nothing the scripts answer can be further away than this (30 days).
+const MAX_DELAY_MS: i64 = 30 * 86_400_000;
+
+// ---------------------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------------------
+
+/// Connecting, with AUTH and SELECT, may take at most this long.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Each read and each write on an open connection may take at most this long.
+pub const IO_TIMEOUT: Duration = Duration::from_millis(300);
+/// After a failure the store is not tried again for this long: calls fail at once.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 4;
+
+/// A [`SlotStore`] on a Redis server (see the module docs).
+pub struct RedisStore {
+    url: RedisUrl,
+    client: redis::Client,
+    account: String,
+    idle: Mutex<Vec<redis::Connection>>,
+    /// After a failure: not before this instant, and the message to give meanwhile.
+    down: Mutex<Option<(Instant, String)>>,
+    take_script: redis::Script,
+    defer_script: redis::Script,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    /// A test hook: added to this host's clock (ms). The schedule never reads the local clock;
+    /// only [`RedisStore::server_clock_skew_ms`] does.
+    local_clock_offset_ms: AtomicI64,
+    last_skew_ms: AtomicI64,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisStore({})", self.url)
+    }
+}
+
+/// The account part of the keys: hex of SHA-256("gcdn-rate-store-v1\0" + key), 16 bytes.
+pub fn account_hash(api_key: &str) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"gcdn-rate-store-v1\0");
+    ctx.update(api_key.as_bytes());
+    let digest = ctx.finish();
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl RedisStore {
+    /// A store on `url` for the account of `api_key` (only its hash is kept). Checks the URL;
+    /// connects at the first call, not here.
+    pub fn new(url: &str, api_key: &str) -> Result<RedisStore, StoreError> {
+        RedisStore::from_url(RedisUrl::parse(url)?, api_key)
+    }
+
+    pub fn from_url(url: RedisUrl, api_key: &str) -> Result<RedisStore, StoreError> {
+        let mut settings = RedisConnectionInfo::default()
+            .set_db(url.db)
+            .set_skip_set_lib_name();
+        if let Some(user) = &url.username {
+            settings = settings.set_username(user);
+        }
+        if let Some(pw) = &url.password {
+            settings = settings.set_password(pw);
+        }
+        let addr = if url.tls {
+            ConnectionAddr::TcpTls {
+                host: url.host.clone(),
+                port: url.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(url.host.clone(), url.port)
+        };
+        let info = addr
+            .into_connection_info()
+            .map_err(|e| StoreError {
+                message: format!("rate store {url}: {}", e.kind_text()),
+            })?
+            .set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(|e| StoreError {
+            message: format!("rate store {url}: {}", e.kind_text()),
+        })?;
+        Ok(RedisStore {
+            url,
+            client,
+            account: account_hash(api_key),
+            idle: Mutex::new(Vec::new()),
+            down: Mutex::new(None),
+            take_script: redis::Script::new(TAKE_LUA),
+            defer_script: redis::Script::new(DEFER_LUA),
+            connect_timeout: CONNECT_TIMEOUT,
+            io_timeout: IO_TIMEOUT,
+            local_clock_offset_ms: AtomicI64::new(0),
+            last_skew_ms: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    /// The URL it was made from (its `Display` has no password).
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    /// For `rediss://`: trust the CA certificates in `pem` instead of the bundled roots.
+    #[cfg(feature = "rate-store-tls")]
+    pub fn with_ca_pem(mut self, pem: Vec<u8>) -> Result<RedisStore, StoreError> {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        self.client =
+            redis::Client::build_with_tls(self.client.get_connection_info().clone(), certs)
+                .map_err(|e| self.error(format!("CA certificates: {}", e.kind_text())))?;
+        Ok(self)
+    }
+
+    /// Without the cargo feature `rate-store-tls` there is no `rediss://` to trust a CA for.
+    #[cfg(not(feature = "rate-store-tls"))]
+    pub fn with_ca_pem(self, _pem: Vec<u8>) -> Result<RedisStore, StoreError> {
+        Ok(self)
+    }
+
+    /// Shorter (or longer) timeouts than [`CONNECT_TIMEOUT`] / [`IO_TIMEOUT`].
+    pub fn with_timeouts(mut self, connect: Duration, io: Duration) -> RedisStore {
+        self.connect_timeout = connect.max(Duration::from_millis(1));
+        self.io_timeout = io.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The Redis key of `key`'s schedule: `gcdn:v1:<account-hash>:<resource>:<kind>`.
+    pub fn redis_key(&self, key: PaceKey) -> String {
+        let kind = match key.kind {
+            PaceKind::Urls => "urls",
+            PaceKind::Patterns => "patterns",
+        };
+        format!("gcdn:v1:{}:{}:{kind}", self.account, key.resource_id)
+    }
+
+    /// Test hook: pretend this host's clock is `ms` off.
+    #[doc(hidden)]
+    pub fn set_local_clock_offset_ms(&self, ms: i64) {
+        self.local_clock_offset_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The server's clock minus this host's, as seen at the last answer (ms; `None` before
+    /// the first). Diagnostic only: the schedule runs on the server's clock alone.
+    pub fn server_clock_skew_ms(&self) -> Option<i64> {
+        let s = self.last_skew_ms.load(Ordering::Relaxed);
+        (s != i64::MIN).then_some(s)
+    }
+
+    /// Connect (or reuse a connection) and PING: to check a store at once.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.with_connection(|con| redis::cmd("PING").query::<String>(con).map(|_| ()))
+    }
+
+    fn local_now_ms(&self) -> i64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        now + self.local_clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    fn error(&self, what: impl fmt::Display) -> StoreError {
+        let mut message = format!("rate store {}: {what}", self.url);
+        if let Some(pw) = &self.url.password {
+            // Server words never hold our password, but be sure, short ones included.
+            if !pw.is_empty() && message.contains(pw.as_str()) {
+                message = message.replace(pw.as_str(), "***");
+            }
+        }
+        StoreError { message }
+    }
+
+    fn describe_redis_error(&self, e: &redis::RedisError) -> String {
+        use redis::ErrorKind;
+        if e.is_timeout() {
+            return format!(
+                "no answer within {} ms (connect timeout {} ms)",
+                self.io_timeout.as_millis(),
+                self.connect_timeout.as_millis()
+            );
+        }
+        if e.is_connection_refusal() {
+            return format!("cannot connect: {}", e.kind_text());
+        }
+        let code = e.code().unwrap_or("");
+        if e.kind() == ErrorKind::AuthenticationFailed
+            || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")
+        {
+            let given = if self.url.has_password() {
+                "the password in the URL was refused"
+            } else {
+                "the server requires a password and the URL has none"
+            };
+            return format!("authentication failed: {given} ({})", e.kind_text());
+        }
+        match e.kind() {
+            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
+                format!("the answer is not a valid Redis reply ({})", e.kind_text())
+            }
+            _ => e.kind_text(),
+        }
+    }
+
+    /// Run `f` on a connection: an idle one, or a new one. The connection goes back to the
+    /// pool only if `f` succeeded; any failure closes it and holds the store off for
+    /// [`RETRY_AFTER`].
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        if let Some((until, message)) = &*lock(&self.down) {
+            if Instant::now() < *until {
+                return Err(StoreError {
+                    message: format!(
+                        "{message} (not tried again for {} ms after a failure)",
+                        RETRY_AFTER.as_millis()
+                    ),
+                });
+            }
+        }
+        let pooled = lock(&self.idle).pop();
+        let result = match pooled {
+            Some(con) => Ok(con),
+            None => self.connect(),
+        }
+        .and_then(|mut con| f(&mut con).map(|v| (v, con)));
+        match result {
+            Ok((value, con)) => {
+                *lock(&self.down) = None;
+                let mut idle = lock(&self.idle);
+                if idle.len() < MAX_IDLE {
+                    idle.push(con);
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let err = self.error(self.describe_redis_error(&e));
+                *lock(&self.down) = Some((Instant::now() + RETRY_AFTER, err.message.clone()));
+                lock(&self.idle).clear();
+                Err(err)
+            }
+        }
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let con = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        con.set_read_timeout(Some(self.io_timeout))?;
+        con.set_write_timeout(Some(self.io_timeout))?;
+        Ok(con)
+    }
+
+    fn note_server_time(&self, server_now_ms: i64) {
+        self.last_skew_ms
+            .store(server_now_ms - self.local_now_ms(), Ordering::Relaxed);
+    }
+}
+
+trait KindText {
+    fn kind_text(&self) -> String;
+}
+
+impl KindText for redis::RedisError {
+    /// The error's own words, one line.
+    fn kind_text(&self) -> String {
+        quote(&self.to_string(), 200).trim_matches('"').to_owned()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whole milliseconds, rounded up (windows, margins: never shorter than asked).
+fn ms_ceil(d: Duration) -> u64 {
+    let ms = d.as_millis();
+    let ms = if Duration::from_millis(ms as u64) < d {
+        ms + 1
+    } else {
+        ms
+    };
+    ms.min(MAX_DELAY_MS as u128) as u64
+}
+
+/// Whole milliseconds, rounded down (a wait budget: never longer than allowed).
+fn ms_floor(d: Duration) -> u64 {
+    d.as_millis().min(MAX_DELAY_MS as u128) as u64
+}
+
+impl SlotStore for RedisStore {
+    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError> {
+        let n = window.requests.max(1);
+        let reply: Vec<i64> = self.with_connection(|con| {
+            self.take_script
+                .key(self.redis_key(key))
+                .arg(n)
+                .arg(ms_ceil(window.per))
+                .arg(ms_ceil(margin(window)))
+                .arg(ms_floor(max_wait))
+                .invoke(con)
+        })?;
+        let (slot, server_now) = slot_of_reply(&reply)
+            .map_err(|why| self.error(format!("the answer is not the script's ({why})")))?;
+        self.note_server_time(server_now);
+        Ok(slot)
+    }
+
+    fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Result<(), StoreError> {
+        let reply: Vec<i64> = self.with_connection(|con| {
+            self.defer_script
+                .key(self.redis_key(key))
+                .arg(ms_ceil(after))
+                .arg(ms_ceil(window.per))
+                .arg(ms_ceil(margin(window)))
+                .invoke(con)
+        })?;
+        let (_, server_now) = slot_of_reply(&reply)
+            .map_err(|why| self.error(format!("the answer is not the script's ({why})")))?;
+        self.note_server_time(server_now);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_hide_the_api_key() {
+        let a = account_hash("secret-api-key");
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, account_hash("secret-api-kez"));
+        let s = RedisStore::new("redis://127.0.0.1:1/0", "secret-api-key").unwrap();
+        let k = s.redis_key(PaceKey {
+            resource_id: 42,
+            kind: PaceKind::Patterns,
+        });
+        assert_eq!(k, format!("gcdn:v1:{a}:42:patterns"));
+        assert!(!k.contains("secret"));
+    }
+
+    #[test]
+    fn replies() {
+        assert_eq!(
+            slot_of_reply(&[1, 250, 5]).unwrap(),
+            (Slot::At(Duration::from_millis(250)), 5)
+        );
+        assert_eq!(
+            slot_of_reply(&[0, 9, 5]).unwrap(),
+            (Slot::TooFar(Duration::from_millis(9)), 5)
+        );
+        for bad in [
+            &[][..],
+            &[1, 2],
+            &[2, 0, 5],
+            &[1, -1, 5],
+            &[1, 0, 0],
+            &[1, 0, 5, 6],
+        ] {
+            assert!(slot_of_reply(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rounding() {
+        assert_eq!(ms_ceil(Duration::from_micros(1500)), 2);
+        assert_eq!(ms_ceil(Duration::from_millis(3)), 3);
+        assert_eq!(ms_floor(Duration::from_micros(1999)), 1);
+        assert_eq!(ms_floor(Duration::MAX), MAX_DELAY_MS as u64);
+    }
+}

@@ -1,0 +1,440 @@
+//! Shared pacing across PROCESSES through a real redis-server, against one emulator (issue 14).
+//!
+//! Each test starts redis-server and the emulator, then re-runs this test binary as worker
+//! processes (`child_worker`, selected with `--ignored --exact` and configured through
+//! `GCDN_TEST_CHILD_*` variables). A worker is an ordinary user of the C ABI: a client whose
+//! rate store is set by `gcdn_options_set_rate_store` (or `GCDN_RATE_STORE`), purging its
+//! batches one after the other; the client's own pacer does all the waiting. It prints
+//! `SENT <resource> <unix ms> <status>` after each purge; its stderr carries the store's
+//! `GCDN_LOG` warnings.
+
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use gcdn::engine::ratestore::*;
+use gcdn::ffi::GCDN_OK;
+use redis_server::RedisServer;
+
+const CHILD: &str = "GCDN_TEST_CHILD";
+const PW: &str = "shared-pacing-pw-4c1e";
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn env(name: &str) -> String {
+    std::env::var(format!("{CHILD}_{name}")).unwrap_or_else(|_| panic!("{CHILD}_{name} unset"))
+}
+
+/// The worker: see the module docs. Ignored in a normal run; the tests below start it.
+#[test]
+#[ignore = "a worker process started by the shared-pacing tests"]
+fn child_worker() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let resources: Vec<i64> = env("RESOURCES")
+        .split(',')
+        .map(|r| r.parse().unwrap())
+        .collect();
+    let batches: usize = env("BATCHES").parse().unwrap();
+    let interval_ms: u64 = env("INTERVAL_MS").parse().unwrap();
+    let start_at: u64 = env("START_MS").parse().unwrap();
+    let me = env("NAME");
+    let store = std::env::var(format!("{CHILD}_STORE")).ok();
+    let client = unsafe {
+        build_client(
+            &env("KEY"),
+            &env("BASE"),
+            interval_ms,
+            store.as_deref(),
+            false,
+        )
+    };
+
+    // All workers begin together.
+    std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms())));
+    for batch in 0..batches {
+        for &resource in &resources {
+            let path = format!("/{me}/{resource}/{batch}");
+            let r = client.purge_urls(resource, &[&path]);
+            println!("SENT {resource} {} {}", unix_ms(), r.status);
+            if !r.ok() {
+                println!("FAIL {}", r.msg());
+            }
+        }
+    }
+}
+
+/// A client through the C ABI, paced at 1 per `interval_ms`: with the rate store `store`
+/// (`None`: whatever `GCDN_RATE_STORE` says), fail-closed or not.
+unsafe fn build_client(
+    key: &str,
+    base: &str,
+    interval_ms: u64,
+    store: Option<&str>,
+    fail_closed: bool,
+) -> TestClient {
+    use gcdn::ffi::*;
+    let o = gcdn_options_new();
+    let base = cstr(base);
+    assert!(call(|e| gcdn_options_set_base_url(o, base.as_ptr(), e)).ok());
+    assert!(call(|e| gcdn_options_set_timeout_ms(o, 5_000, e)).ok());
+    assert!(call(|e| gcdn_options_set_max_rate_limit_wait_ms(o, 30_000, e)).ok());
+    assert!(call(|e| gcdn_options_set_purge_intervals_ms(o, interval_ms, interval_ms, e)).ok());
+    if let Some(url) = store {
+        let url = cstr(url);
+        let r = call(|e| gcdn_options_set_rate_store(o, url.as_ptr(), e));
+        assert!(r.ok(), "{r:?}");
+    }
+    if fail_closed {
+        assert!(call(|e| gcdn_options_set_rate_store_fail_closed(o, 1, e)).ok());
+    }
+    let key = cstr(key);
+    let mut client = std::ptr::null_mut();
+    let r = call(|e| gcdn_client_new(key.as_ptr(), o, &mut client, e));
+    gcdn_options_free(o);
+    assert!(r.ok(), "{r:?}");
+    TestClient(client)
+}
+
+struct Worker {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    errors: Option<std::thread::JoinHandle<String>>,
+}
+
+struct Run {
+    redis_url: String,
+    base: String,
+    key: String,
+    resources: &'static str,
+    batches: usize,
+    interval_ms: u64,
+}
+
+/// Worker `name`: its store from the option when `by_option`, else from `GCDN_RATE_STORE`.
+fn spawn(run: &Run, name: &str, start_ms: u64, by_option: bool) -> Worker {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "child_worker",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, "1")
+    .env(format!("{CHILD}_BASE"), &run.base)
+    .env(format!("{CHILD}_KEY"), &run.key)
+    .env(format!("{CHILD}_RESOURCES"), run.resources)
+    .env(format!("{CHILD}_BATCHES"), run.batches.to_string())
+    .env(format!("{CHILD}_INTERVAL_MS"), run.interval_ms.to_string())
+    .env(format!("{CHILD}_START_MS"), start_ms.to_string())
+    .env(format!("{CHILD}_NAME"), name)
+    .env("GCDN_LOG", "warn")
+    .env_remove(ENV_RATE_STORE)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    if by_option {
+        cmd.env(format!("{CHILD}_STORE"), &run.redis_url);
+    } else {
+        cmd.env(ENV_RATE_STORE, &run.redis_url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            // libtest's "test child_worker ... " may stand before the first line.
+            for tag in ["SENT ", "FAIL "] {
+                if let Some(i) = line.find(tag) {
+                    sink.lock().unwrap().push(line[i..].to_owned());
+                }
+            }
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        text
+    });
+    Worker {
+        child,
+        lines,
+        reader: Some(reader),
+        errors: Some(errors),
+    }
+}
+
+impl Worker {
+    fn sent(&self) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("SENT "))
+            .count()
+    }
+
+    /// Wait for the worker to finish (killing it past `deadline`); its lines and stderr.
+    fn finish(mut self, deadline: Instant) -> (Vec<String>, String) {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "worker failed: {status}; {:?}",
+                    self.lines.lock().unwrap()
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "worker still running at the deadline: {:?}",
+                    self.lines.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.reader.take().unwrap().join().unwrap();
+        let errors = self.errors.take().unwrap().join().unwrap();
+        let lines = self.lines.lock().unwrap().clone();
+        (lines, errors)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `(resource, unix ms, status)` of every SENT line.
+fn sends(lines: &[String]) -> Vec<(i64, u64, i32)> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("SENT "))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn emulator_for(interval_ms: u64) -> Emulator {
+    emulator_with(Config {
+        seed_resources: vec![1, 2],
+        limits: Limits {
+            url_requests: 1,
+            url_window: Duration::from_millis(interval_ms),
+            ..Limits::default()
+        },
+        ..Config::default()
+    })
+}
+
+fn statuses(emu: &Emulator) -> Vec<u16> {
+    purges(emu).iter().map(|r| r.status).collect()
+}
+
+/// 4 processes × 5 batches on each of `resources` (2 with the store from the option, 2 from
+/// `GCDN_RATE_STORE`), each client paced at 1 per `INTERVAL`: zero 429s, and per resource a
+/// makespan within 10 % of the bound (R − 1) × interval.
+fn four_processes(resources: &'static str) {
+    let redis = RedisServer::start();
+    let emu = emulator_for(INTERVAL);
+    let run = Run {
+        redis_url: redis.url(0),
+        base: emu.base_url(),
+        key: emu.api_key().to_owned(),
+        resources,
+        batches: 5,
+        interval_ms: INTERVAL,
+    };
+    let start = unix_ms() + 1_500;
+    let workers: Vec<Worker> = (0..4)
+        .map(|i| spawn(&run, &format!("p{i}"), start, i % 2 == 0))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let outs: Vec<(Vec<String>, String)> =
+        workers.into_iter().map(|w| w.finish(deadline)).collect();
+    for (_, errors) in &outs {
+        assert!(!errors.contains("gcdn: warning"), "{errors}");
+    }
+    let all: Vec<String> = outs.into_iter().flat_map(|o| o.0).collect();
+    let sent = sends(&all);
+    let ids: Vec<i64> = resources.split(',').map(|r| r.parse().unwrap()).collect();
+    assert_eq!(sent.len(), 20 * ids.len(), "{all:?}");
+    assert!(sent.iter().all(|s| s.2 == GCDN_OK), "{all:?}");
+    let seen = statuses(&emu);
+    assert_eq!(seen.len(), 20 * ids.len(), "{seen:?}");
+    assert!(
+        seen.iter().all(|&s| s == 201),
+        "the emulator answered {seen:?}"
+    );
+    let bound = 19 * INTERVAL;
+    for id in ids {
+        // Each SENT is stamped when its purge returned: as good as the arrival for a span.
+        let times: Vec<u64> = sent.iter().filter(|s| s.0 == id).map(|s| s.1).collect();
+        let makespan = times.iter().max().unwrap() - times.iter().min().unwrap();
+        eprintln!("resource {id}: makespan {makespan} ms, bound {bound} ms");
+        assert!(
+            makespan + 20 >= bound,
+            "faster than the limit allows: {makespan} < {bound}"
+        );
+        assert!(
+            makespan * 10 <= bound * 11,
+            "makespan {makespan} ms more than 10 % over the bound {bound} ms"
+        );
+    }
+}
+
+/// The pacing interval of the process tests (the emulator's limit: 1 per interval). The
+/// pacer's margin (`pacer::margin`, at least 50 ms) costs 7 % of it.
+const INTERVAL: u64 = 700;
+
+#[test]
+fn four_processes_share_one_resource() {
+    four_processes("1");
+}
+
+#[test]
+fn four_processes_share_two_resources_interleaved() {
+    four_processes("1,2");
+}
+
+#[test]
+fn redis_killed_mid_run_then_back() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let emu = emulator_for(INTERVAL);
+    let run = Run {
+        redis_url: redis.url(0),
+        base: emu.base_url(),
+        key: emu.api_key().to_owned(),
+        resources: "1",
+        batches: 9,
+        interval_ms: INTERVAL,
+    };
+    let start = unix_ms() + 1_500;
+    let workers: Vec<Worker> = (0..2)
+        .map(|i| spawn(&run, &format!("k{i}"), start, i == 0))
+        .collect();
+    let wait_for = |count: usize| {
+        let until = Instant::now() + Duration::from_secs(60);
+        while workers.iter().map(Worker::sent).sum::<usize>() < count {
+            assert!(Instant::now() < until, "workers stalled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for(4);
+    let shared_until = unix_ms();
+    redis.kill();
+    wait_for(10);
+    let back = RedisServer::start_on(port, None);
+    let back_at = unix_ms();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let outs: Vec<(Vec<String>, String)> =
+        workers.into_iter().map(|w| w.finish(deadline)).collect();
+    drop(back);
+    let store = format!("rate store redis://127.0.0.1:{port}/0");
+    for (lines, errors) in &outs {
+        // Fail-open: every purge went out and passed (the client's 429 handling absorbed
+        // the uncoordinated stretch).
+        let sent = sends(lines);
+        assert_eq!(sent.len(), 9, "{lines:?}");
+        assert!(sent.iter().all(|s| s.2 == GCDN_OK), "{lines:?}");
+        // Said once per outage (GCDN_LOG=warn), naming the store, never a password.
+        let warned: Vec<&str> = errors
+            .lines()
+            .filter(|l| l.contains("store_fallback") || l.contains("pacing in this process"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{errors}");
+        assert!(warned[0].starts_with("gcdn: warn: "), "{errors}");
+        assert!(warned[0].contains(&store), "{errors}");
+        assert!(!errors.contains(PW), "{errors}");
+    }
+    let statuses: Vec<u16> = statuses(&emu);
+    eprintln!("emulator answered {statuses:?}");
+    // Shared before the kill and again a little after the restart: the sends of both
+    // workers keep the interval there.
+    let mut times: Vec<u64> = outs.iter().flat_map(|o| sends(&o.0)).map(|s| s.1).collect();
+    times.sort();
+    let resumed = back_at + 2_000;
+    for range in [(0, shared_until), (resumed, u64::MAX)] {
+        let inside: Vec<u64> = times
+            .iter()
+            .copied()
+            .filter(|t| (range.0..range.1).contains(t))
+            .collect();
+        for pair in inside.windows(2) {
+            assert!(
+                pair[1] - pair[0] + 20 >= INTERVAL,
+                "two sends within an interval in {range:?}: {inside:?}"
+            );
+        }
+    }
+    assert!(
+        times.iter().filter(|&&t| t >= resumed).count() >= 2,
+        "nothing after the restart: {times:?}"
+    );
+}
+
+#[test]
+fn fail_closed_is_a_network_error_naming_the_store() {
+    let emu = emulator_for(INTERVAL);
+    let port = redis_server::free_port();
+    let url = format!("redis://:{PW}@127.0.0.1:{port}/0");
+    let closed =
+        unsafe { build_client(emu.api_key(), &emu.base_url(), INTERVAL, Some(&url), true) };
+    let open = unsafe { build_client(emu.api_key(), &emu.base_url(), INTERVAL, Some(&url), false) };
+    let r = closed.purge_urls(1, &["/a"]);
+    assert_eq!(r.status, gcdn::ffi::GCDN_ERR_NETWORK, "{r:?}");
+    assert!(
+        r.msg()
+            .contains(&format!("rate store redis://127.0.0.1:{port}/0")),
+        "{r:?}"
+    );
+    assert!(r.msg().contains("fail-closed"), "{r:?}");
+    assert!(!r.msg().contains(PW), "{r:?}");
+    assert!(purges(&emu).is_empty(), "fail-closed sent a purge");
+    // Fail-open (the default): the same store, the purge goes.
+    assert!(open.purge_urls(1, &["/a"]).ok());
+    assert_eq!(statuses(&emu), vec![201]);
+}
+
+#[test]
+fn a_wrong_password_is_said_without_the_password() {
+    let redis = RedisServer::with_password(PW);
+    let emu = emulator_for(INTERVAL);
+    let url = format!("redis://:wrong-{PW}@127.0.0.1:{}/0", redis.port);
+    let closed =
+        unsafe { build_client(emu.api_key(), &emu.base_url(), INTERVAL, Some(&url), true) };
+    let r = closed.purge_urls(1, &["/a"]);
+    assert_eq!(r.status, gcdn::ffi::GCDN_ERR_NETWORK, "{r:?}");
+    assert!(
+        r.msg()
+            .contains("authentication failed: the password in the URL was refused"),
+        "{r:?}"
+    );
+    assert!(!r.msg().contains(PW), "{r:?}");
+}

@@ -850,6 +850,98 @@ fn a_job_over_many_resources_meets_no_429_and_keeps_to_the_windows() {
     );
 }
 
+/// A client pacing one request per `interval_ms` on every key, with a rate-limit wait
+/// budget of `budget_ms`.
+fn budget_client(emu: &Emulator, interval_ms: u64, budget_ms: u64) -> TestClient {
+    let mut s = Setup::new(emu);
+    s.intervals_ms = Some((interval_ms, interval_ms));
+    s.wait_ms = Some(budget_ms);
+    s.max_retries = Some(0);
+    s.build().unwrap()
+}
+
+#[test]
+fn a_window_past_the_wait_budget_fails_those_requests_at_once_and_the_rest_runs() {
+    let emu = fleet();
+    // One request per 1.5 s, a budget of 200 ms: of resource 1's three requests (250 URLs)
+    // the first goes at once, the next two could go only 1.5 s and 3 s later: past the
+    // budget, so refused at once with RATE_LIMITED and nothing sent. Resource 2's one
+    // request still goes.
+    let c = budget_client(&emu, 1_500, 200);
+    let job = TestJob::new();
+    assert!(job.urls(1, &refs(&paths(250, "/b/"))).ok());
+    assert!(job.urls(2, &["/other.png"]).ok());
+    let mut rec = Recorder::default();
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().progress(&mut rec)));
+    let took = t.elapsed();
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{}", r.msg());
+    assert!(
+        took < Duration::from_millis(1_200),
+        "waited past the budget: {took:?}"
+    );
+    let rep = rep.unwrap();
+    let v = rep.json();
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 4);
+    let on = |rid: i64| reqs.iter().filter(move |q| q["resource_id"] == rid);
+    assert_eq!(
+        on(2).map(|q| q["outcome"].clone()).collect::<Vec<_>>(),
+        ["purged"]
+    );
+    let one: Vec<&Value> = on(1).collect();
+    assert_eq!(one[0]["outcome"], "purged");
+    for q in &one[1..] {
+        assert_eq!(q["outcome"], "not_sent", "{q}");
+        assert_eq!(q["status"], GCDN_ERR_RATE_LIMITED, "{q}");
+        assert_eq!(q["attempts"], 0, "{q}");
+        let m = q["message"].as_str().unwrap();
+        assert!(
+            m.contains("slot opens in") && m.contains("max_rate_limit_wait"),
+            "the message says when the slot opens and why it was not waited for: {m}"
+        );
+    }
+    assert!(r.msg().contains("slot opens in"), "{}", r.msg());
+    assert_eq!(rep.total(GCDN_TOTAL_PURGED), 2);
+    assert_eq!(rep.total(GCDN_TOTAL_NOT_SENT), 2);
+    assert_eq!(accepted(&emu).len(), 2);
+    // No wait of the run was longer than the budget.
+    for e in rec.events.iter().filter(|e| e.kind == GCDN_EVENT_WAIT) {
+        assert!(e.wait_ms <= 200, "{e:?}");
+    }
+    // The refused requests are reported as failed events with RATE_LIMITED.
+    let failed: Vec<&Ev> = rec
+        .events
+        .iter()
+        .filter(|e| e.kind == GCDN_EVENT_FAILED)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed
+        .iter()
+        .all(|e| e.status == GCDN_ERR_RATE_LIMITED && e.resource_id == 1));
+    // The remaining job is what was refused; with a budget that fits, it goes.
+    let rest = rep.remaining().unwrap();
+    assert_eq!(rest.count(), 150);
+
+    // A one-day window and no run timeout: the second request is refused at once, not
+    // after a day's sleep (the default budget is 150 s).
+    emu.clear_requests();
+    let mut s = Setup::new(&emu);
+    s.intervals_ms = Some((86_400_000, 86_400_000));
+    let c = s.build().unwrap();
+    let job = TestJob::new();
+    assert!(job.urls(3, &refs(&paths(150, "/day/"))).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, None);
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{}", r.msg());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let v = rep.unwrap().json();
+    assert_eq!(v["requests"][0]["outcome"], "purged");
+    assert_eq!(v["requests"][1]["outcome"], "not_sent");
+    assert_eq!(v["requests"][1]["status"], GCDN_ERR_RATE_LIMITED);
+    assert_eq!(accepted(&emu).len(), 1);
+}
+
 #[test]
 fn hostile_resource_listings_end_in_protocol_errors_and_nothing_is_sent() {
     let emu = fleet();

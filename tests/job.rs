@@ -943,6 +943,51 @@ fn a_window_past_the_wait_budget_fails_those_requests_at_once_and_the_rest_runs(
 }
 
 #[test]
+fn the_limits_read_and_the_listing_keep_to_the_runs_deadline() {
+    let emu = fleet();
+    // No intervals set: the run reads the account's limits, and that read never answers.
+    emu.push_fault(
+        Fault::stall()
+            .on("GET", "/cdn/clients/me/limits")
+            .times(100),
+    );
+    let mut s = Setup::new(&emu);
+    s.timeout_ms = Some(8_000);
+    s.max_retries = Some(0);
+    let c = s.build().unwrap();
+    let job = TestJob::new();
+    assert!(job.urls(1, &["/limits.png"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().timeout_ms(1_000)));
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(1_000 + 1_000),
+        "the limits read outlived the run's timeout: {took:?} ({})",
+        r.msg()
+    );
+    assert!(
+        matches!(r.status, GCDN_OK | GCDN_ERR_TIMEOUT),
+        "{}",
+        r.msg()
+    );
+    assert!(rep.is_some());
+    // The resources listing that never answers ends with the run's timeout too, with
+    // nothing sent.
+    emu.clear_faults();
+    emu.clear_requests();
+    emu.push_fault(Fault::stall().on("GET", "/cdn/resources").times(100));
+    let job = TestJob::new();
+    assert!(job.full(&["https://h1.example.com/stall.png"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().timeout_ms(1_000)));
+    let took = t.elapsed();
+    assert_eq!(r.status, GCDN_ERR_TIMEOUT, "{}", r.msg());
+    assert!(took < Duration::from_millis(1_000 + 1_000), "{took:?}");
+    assert!(rep.is_none());
+    assert!(purges(&emu).is_empty());
+}
+
+#[test]
 fn hostile_resource_listings_end_in_protocol_errors_and_nothing_is_sent() {
     let emu = fleet();
     let c = paced_client(&emu, 0);

@@ -1031,21 +1031,106 @@ fn hostile_resource_listings_end_in_protocol_errors_and_nothing_is_sent() {
 fn hostile_purge_status_listings_end_the_wait_in_time() {
     let emu = fleet();
     let c = paced_client(&emu, 0);
-    for (fault, expect) in [
-        (ListingFault::NextLoops, GCDN_ERR_PROTOCOL),
-        (ListingFault::EndlessNext, GCDN_ERR_PROTOCOL),
-        (ListingFault::BadEntries, GCDN_OK),
-    ] {
+    const WAIT_MS: u64 = 6_000;
+    // Each case: (what, the listing fault or a queued garbage answer, the run's status).
+    let cases: [(&str, ListingFault, Option<&str>, i32); 6] = [
+        (
+            "next points back",
+            ListingFault::NextLoops,
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        (
+            "next never ends",
+            ListingFault::EndlessNext,
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        // 1,000,000 entries: read page by page up to the cap, in bounded memory.
+        (
+            "huge",
+            ListingFault::Huge(1_000_000),
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        // Over the 4 MiB page cap (valid JSON padded with whitespace).
+        (
+            "oversized",
+            ListingFault::Oversized(5 * 1024 * 1024),
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        (
+            "garbage",
+            ListingFault::None,
+            Some("<html>certainly not json</html>"),
+            GCDN_ERR_PROTOCOL,
+        ),
+        // Wrong-typed entries are skipped and counted; the real entry still confirms.
+        ("bad entries", ListingFault::BadEntries, None, GCDN_OK),
+    ];
+    for (what, fault, garbage, expect) in cases {
         emu.set_listing_fault(Endpoint::PurgeStatuses, fault);
+        if let Some(body) = garbage {
+            emu.push_fault(Fault::respond(200, body).on("GET", "/cdn/purge_statuses"));
+        }
         let job = TestJob::new();
-        assert!(job.urls(1, &[&format!("/{fault:?}.png")[..]]).ok());
+        assert!(job
+            .urls(1, &[&format!("/{}.png", what.replace(' ', "-"))[..]])
+            .ok());
+        let before = rss_kib();
         let t = Instant::now();
-        let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(6_000)));
-        assert_eq!(r.status, expect, "{fault:?}: {}", r.msg());
-        assert!(t.elapsed() < Duration::from_secs(6 + 5), "{fault:?}");
+        let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(WAIT_MS)));
+        let took = t.elapsed();
+        assert_eq!(r.status, expect, "{what}: {}", r.msg());
+        assert!(
+            took < Duration::from_millis(WAIT_MS + 5_000),
+            "{what}: {took:?}"
+        );
+        assert!(
+            rss_kib() < before + 200 * 1024,
+            "{what}: memory grew by {} KiB",
+            rss_kib().saturating_sub(before)
+        );
         let rep = rep.unwrap();
-        assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED);
+        assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED, "{what}");
+        let v = rep.json();
+        if expect == GCDN_ERR_PROTOCOL {
+            assert!(
+                r.msg().contains("purge_statuses"),
+                "{what}: the message names the listing: {}",
+                r.msg()
+            );
+            assert_ne!(v["requests"][0]["completion"], "successful", "{what}");
+        } else {
+            assert_eq!(v["requests"][0]["completion"], "successful", "{what}");
+            assert!(
+                v["listing"]["malformed_statuses"].as_u64().unwrap() > 0,
+                "{what}: the skipped entries are counted: {}",
+                v["listing"]
+            );
+        }
+        emu.clear_faults();
     }
+    // A status that never leaves In progress: the wait ends on time, TIMEOUT and
+    // in_progress, the request itself purged.
+    emu.set_listing_fault(Endpoint::PurgeStatuses, ListingFault::None);
+    emu.set_next_purge_states(1, PurgeState::InProgress);
+    let job = TestJob::new();
+    assert!(job.urls(2, &["/forever.png"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(3_000)));
+    let took = t.elapsed();
+    assert_eq!(r.status, GCDN_ERR_TIMEOUT, "{}", r.msg());
+    assert!(r.msg().contains("in progress"), "{}", r.msg());
+    assert!(took < Duration::from_millis(3_000 + 2_000), "{took:?}");
+    let rep = rep.unwrap();
+    assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED);
+    assert_eq!(
+        unsafe { gcdn_report_request_completion(rep.0, 0) },
+        GCDN_COMPLETION_IN_PROGRESS
+    );
+    assert_eq!(rep.json()["requests"][0]["completion"], "in_progress");
 }
 
 #[test]

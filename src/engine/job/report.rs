@@ -357,6 +357,14 @@ impl Serialize for RequestJson<'_> {
     }
 }
 
+impl RequestReport {
+    /// This request as an object of the JSON form's `requests`, its items read from `data`
+    /// (the job's): what the CLI prints as a `request` line while the run goes on.
+    pub fn to_json(&self, data: &JobData) -> serde_json::Value {
+        serde_json::to_value(RequestJson(data, self)).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 struct SkippedJson<'a>(&'a Report);
 
 impl Serialize for SkippedJson<'_> {
@@ -485,6 +493,18 @@ mod tests {
             ("estimated_ms", 0),
         ] {
             assert_eq!(t[k], n, "{k}");
+        }
+    }
+
+    #[test]
+    fn one_request_alone_is_its_object_of_the_whole_form() {
+        let mut r = sample();
+        r.requests[1].outcome = Outcome::Failed;
+        r.requests[1].status = Some(Status::Server);
+        r.requests[1].http_status = Some(503);
+        let whole: Value = serde_json::from_str(&r.to_json()).unwrap();
+        for (i, req) in r.requests.iter().enumerate() {
+            assert_eq!(req.to_json(r.data()), whole["requests"][i]);
         }
     }
 

@@ -103,7 +103,7 @@ fn the_testing_section_declares_what_ffi_rs_exports() {
         let start = text[..at].rfind('\n').unwrap() + 1;
         text[start..start + text[start..].find(';').unwrap() + 1].to_owned()
     };
-    assert_eq!(prototype(&checked_in()), prototype(&full));
+    assert_eq!(prototype(checked_in()), prototype(&full));
     let testing = checked_in()
         .find("Testing only")
         .expect("a testing section");

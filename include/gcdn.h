@@ -1065,6 +1065,18 @@ int32_t gcdn_run_set_workers(struct gcdn_run *run, uint32_t workers, char **erro
  * request through the client's pacer, resources at once over a few threads, and confirms
  * when asked to. A failed request does not stop the others.
  *
+ * Waits: every request waits for its slot in the client's pacer (its resource's window for
+ * its kind), and the client's max_rate_limit_wait bounds each request's waits on rate limits
+ * (that slot, and after a 429), per request, not per run: a request whose slot opens further
+ * away than that is not sent, at once (outcome GCDN_OUTCOME_NOT_SENT, GCDN_ERR_RATE_LIMITED,
+ * its message saying when the slot opens), and the rest of the job goes on. A request's wait
+ * begins when the previous one on its resource and kind went out, so a long job on one
+ * resource needs a budget of one window, not the job's whole duration: 2,000 URLs on one
+ * resource at the documented 2 URL purges a minute are 20 requests over about 9 minutes, each
+ * waiting at most one window and its margin (61.2 s), within the default 150 s. No wait goes
+ * past the run's timeout either: a request whose slot opens after it is not sent
+ * (GCDN_ERR_TIMEOUT).
+ *
  * Returns GCDN_OK only if every planned request was purged (and confirmed, when waiting)
  * and no item was left out as no_resource, inactive or url_purge_disabled (duplicates and
  * covered items are not failures). Otherwise it still sends everything it can, and returns

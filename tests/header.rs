@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,19 +43,35 @@ fn config() -> cbindgen::Config {
     config
 }
 
-fn checked_in() -> String {
-    std::fs::read_to_string(root().join("include/gcdn.h")).unwrap_or_default()
+/// Whether this run rewrites the header (`GCDN_UPDATE_HEADER=1`, as `make header` does).
+fn updating() -> bool {
+    std::env::var_os("GCDN_UPDATE_HEADER").is_some()
+}
+
+/// `include/gcdn.h` as the tests check it. When [`updating`], it is first rewritten from the
+/// source, once per test process and before any test reads it: every test that reads the
+/// header (or hands it to a compiler) comes through here, so none can see it half-written
+/// while another test writes it. The new text goes to a temporary file renamed over the old
+/// one, so a `cargo test` in another process meanwhile sees the old header or the new one.
+fn checked_in() -> &'static str {
+    static HEADER: OnceLock<String> = OnceLock::new();
+    HEADER.get_or_init(|| {
+        let path = root().join("include/gcdn.h");
+        if updating() {
+            let generated = generate(config());
+            let tmp = root().join(format!("include/.gcdn.h.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, &generated).expect("write include/gcdn.h");
+            std::fs::rename(&tmp, &path).expect("replace include/gcdn.h");
+        }
+        std::fs::read_to_string(&path).unwrap_or_default()
+    })
 }
 
 #[test]
 fn checked_in_header_matches_the_source() {
-    let generated = generate(config());
-    if std::env::var_os("GCDN_UPDATE_HEADER").is_some() {
-        std::fs::write(root().join("include/gcdn.h"), &generated).expect("write include/gcdn.h");
-        return;
-    }
+    let header = checked_in();
     assert!(
-        checked_in() == generated,
+        header == generate(config()),
         "include/gcdn.h is stale: run `make header` and commit the result"
     );
 }
@@ -86,7 +103,7 @@ fn the_testing_section_declares_what_ffi_rs_exports() {
         let start = text[..at].rfind('\n').unwrap() + 1;
         text[start..start + text[start..].find(';').unwrap() + 1].to_owned()
     };
-    assert_eq!(prototype(&checked_in()), prototype(&full));
+    assert_eq!(prototype(checked_in()), prototype(&full));
     let testing = checked_in()
         .find("Testing only")
         .expect("a testing section");
@@ -128,6 +145,8 @@ fn compiler(cpp: bool) -> cc::Tool {
 
 /// Compile tests/c/header_check.c alone (no library needed) as `std`, warnings as errors.
 fn compile_header_check(std: &str) {
+    // The header on disk is the one checked (rewritten first when updating).
+    checked_in();
     let cpp = std.starts_with("c++");
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("header");
     std::fs::create_dir_all(&out_dir).unwrap();

@@ -850,6 +850,143 @@ fn a_job_over_many_resources_meets_no_429_and_keeps_to_the_windows() {
     );
 }
 
+/// A client pacing one request per `interval_ms` on every key, with a rate-limit wait
+/// budget of `budget_ms`.
+fn budget_client(emu: &Emulator, interval_ms: u64, budget_ms: u64) -> TestClient {
+    let mut s = Setup::new(emu);
+    s.intervals_ms = Some((interval_ms, interval_ms));
+    s.wait_ms = Some(budget_ms);
+    s.max_retries = Some(0);
+    s.build().unwrap()
+}
+
+#[test]
+fn a_window_past_the_wait_budget_fails_those_requests_at_once_and_the_rest_runs() {
+    let emu = fleet();
+    // One request per 1.5 s, a budget of 200 ms: of resource 1's three requests (250 URLs)
+    // the first goes at once, the next two could go only 1.5 s and 3 s later: past the
+    // budget, so refused at once with RATE_LIMITED and nothing sent. Resource 2's one
+    // request still goes.
+    let c = budget_client(&emu, 1_500, 200);
+    let job = TestJob::new();
+    assert!(job.urls(1, &refs(&paths(250, "/b/"))).ok());
+    assert!(job.urls(2, &["/other.png"]).ok());
+    let mut rec = Recorder::default();
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().progress(&mut rec)));
+    let took = t.elapsed();
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{}", r.msg());
+    assert!(
+        took < Duration::from_millis(1_200),
+        "waited past the budget: {took:?}"
+    );
+    let rep = rep.unwrap();
+    let v = rep.json();
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 4);
+    let on = |rid: i64| reqs.iter().filter(move |q| q["resource_id"] == rid);
+    assert_eq!(
+        on(2).map(|q| q["outcome"].clone()).collect::<Vec<_>>(),
+        ["purged"]
+    );
+    let one: Vec<&Value> = on(1).collect();
+    assert_eq!(one[0]["outcome"], "purged");
+    for q in &one[1..] {
+        assert_eq!(q["outcome"], "not_sent", "{q}");
+        assert_eq!(q["status"], GCDN_ERR_RATE_LIMITED, "{q}");
+        assert_eq!(q["attempts"], 0, "{q}");
+        let m = q["message"].as_str().unwrap();
+        assert!(
+            m.contains("slot opens in") && m.contains("max_rate_limit_wait"),
+            "the message says when the slot opens and why it was not waited for: {m}"
+        );
+    }
+    assert!(r.msg().contains("slot opens in"), "{}", r.msg());
+    assert_eq!(rep.total(GCDN_TOTAL_PURGED), 2);
+    assert_eq!(rep.total(GCDN_TOTAL_NOT_SENT), 2);
+    assert_eq!(accepted(&emu).len(), 2);
+    // No wait of the run was longer than the budget.
+    for e in rec.events.iter().filter(|e| e.kind == GCDN_EVENT_WAIT) {
+        assert!(e.wait_ms <= 200, "{e:?}");
+    }
+    // The refused requests are reported as failed events with RATE_LIMITED.
+    let failed: Vec<&Ev> = rec
+        .events
+        .iter()
+        .filter(|e| e.kind == GCDN_EVENT_FAILED)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed
+        .iter()
+        .all(|e| e.status == GCDN_ERR_RATE_LIMITED && e.resource_id == 1));
+    // The remaining job is what was refused; with a budget that fits, it goes.
+    let rest = rep.remaining().unwrap();
+    assert_eq!(rest.count(), 150);
+
+    // A one-day window and no run timeout: the second request is refused at once, not
+    // after a day's sleep (the default budget is 150 s).
+    emu.clear_requests();
+    let mut s = Setup::new(&emu);
+    s.intervals_ms = Some((86_400_000, 86_400_000));
+    let c = s.build().unwrap();
+    let job = TestJob::new();
+    assert!(job.urls(3, &refs(&paths(150, "/day/"))).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, None);
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{}", r.msg());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let v = rep.unwrap().json();
+    assert_eq!(v["requests"][0]["outcome"], "purged");
+    assert_eq!(v["requests"][1]["outcome"], "not_sent");
+    assert_eq!(v["requests"][1]["status"], GCDN_ERR_RATE_LIMITED);
+    assert_eq!(accepted(&emu).len(), 1);
+}
+
+#[test]
+fn the_limits_read_and_the_listing_keep_to_the_runs_deadline() {
+    let emu = fleet();
+    // No intervals set: the run reads the account's limits, and that read never answers.
+    emu.push_fault(
+        Fault::stall()
+            .on("GET", "/cdn/clients/me/limits")
+            .times(100),
+    );
+    let mut s = Setup::new(&emu);
+    s.timeout_ms = Some(8_000);
+    s.max_retries = Some(0);
+    let c = s.build().unwrap();
+    let job = TestJob::new();
+    assert!(job.urls(1, &["/limits.png"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().timeout_ms(1_000)));
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(1_000 + 1_000),
+        "the limits read outlived the run's timeout: {took:?} ({})",
+        r.msg()
+    );
+    assert!(
+        matches!(r.status, GCDN_OK | GCDN_ERR_TIMEOUT),
+        "{}",
+        r.msg()
+    );
+    assert!(rep.is_some());
+    // The resources listing that never answers ends with the run's timeout too, with
+    // nothing sent.
+    emu.clear_faults();
+    emu.clear_requests();
+    emu.push_fault(Fault::stall().on("GET", "/cdn/resources").times(100));
+    let job = TestJob::new();
+    assert!(job.full(&["https://h1.example.com/stall.png"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().timeout_ms(1_000)));
+    let took = t.elapsed();
+    assert_eq!(r.status, GCDN_ERR_TIMEOUT, "{}", r.msg());
+    assert!(took < Duration::from_millis(1_000 + 1_000), "{took:?}");
+    assert!(rep.is_none());
+    assert!(purges(&emu).is_empty());
+}
+
 #[test]
 fn hostile_resource_listings_end_in_protocol_errors_and_nothing_is_sent() {
     let emu = fleet();
@@ -894,21 +1031,106 @@ fn hostile_resource_listings_end_in_protocol_errors_and_nothing_is_sent() {
 fn hostile_purge_status_listings_end_the_wait_in_time() {
     let emu = fleet();
     let c = paced_client(&emu, 0);
-    for (fault, expect) in [
-        (ListingFault::NextLoops, GCDN_ERR_PROTOCOL),
-        (ListingFault::EndlessNext, GCDN_ERR_PROTOCOL),
-        (ListingFault::BadEntries, GCDN_OK),
-    ] {
+    const WAIT_MS: u64 = 6_000;
+    // Each case: (what, the listing fault or a queued garbage answer, the run's status).
+    let cases: [(&str, ListingFault, Option<&str>, i32); 6] = [
+        (
+            "next points back",
+            ListingFault::NextLoops,
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        (
+            "next never ends",
+            ListingFault::EndlessNext,
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        // 1,000,000 entries: read page by page up to the cap, in bounded memory.
+        (
+            "huge",
+            ListingFault::Huge(1_000_000),
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        // Over the 4 MiB page cap (valid JSON padded with whitespace).
+        (
+            "oversized",
+            ListingFault::Oversized(5 * 1024 * 1024),
+            None,
+            GCDN_ERR_PROTOCOL,
+        ),
+        (
+            "garbage",
+            ListingFault::None,
+            Some("<html>certainly not json</html>"),
+            GCDN_ERR_PROTOCOL,
+        ),
+        // Wrong-typed entries are skipped and counted; the real entry still confirms.
+        ("bad entries", ListingFault::BadEntries, None, GCDN_OK),
+    ];
+    for (what, fault, garbage, expect) in cases {
         emu.set_listing_fault(Endpoint::PurgeStatuses, fault);
+        if let Some(body) = garbage {
+            emu.push_fault(Fault::respond(200, body).on("GET", "/cdn/purge_statuses"));
+        }
         let job = TestJob::new();
-        assert!(job.urls(1, &[&format!("/{fault:?}.png")[..]]).ok());
+        assert!(job
+            .urls(1, &[&format!("/{}.png", what.replace(' ', "-"))[..]])
+            .ok());
+        let before = rss_kib();
         let t = Instant::now();
-        let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(6_000)));
-        assert_eq!(r.status, expect, "{fault:?}: {}", r.msg());
-        assert!(t.elapsed() < Duration::from_secs(6 + 5), "{fault:?}");
+        let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(WAIT_MS)));
+        let took = t.elapsed();
+        assert_eq!(r.status, expect, "{what}: {}", r.msg());
+        assert!(
+            took < Duration::from_millis(WAIT_MS + 5_000),
+            "{what}: {took:?}"
+        );
+        assert!(
+            rss_kib() < before + 200 * 1024,
+            "{what}: memory grew by {} KiB",
+            rss_kib().saturating_sub(before)
+        );
         let rep = rep.unwrap();
-        assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED);
+        assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED, "{what}");
+        let v = rep.json();
+        if expect == GCDN_ERR_PROTOCOL {
+            assert!(
+                r.msg().contains("purge_statuses"),
+                "{what}: the message names the listing: {}",
+                r.msg()
+            );
+            assert_ne!(v["requests"][0]["completion"], "successful", "{what}");
+        } else {
+            assert_eq!(v["requests"][0]["completion"], "successful", "{what}");
+            assert!(
+                v["listing"]["malformed_statuses"].as_u64().unwrap() > 0,
+                "{what}: the skipped entries are counted: {}",
+                v["listing"]
+            );
+        }
+        emu.clear_faults();
     }
+    // A status that never leaves In progress: the wait ends on time, TIMEOUT and
+    // in_progress, the request itself purged.
+    emu.set_listing_fault(Endpoint::PurgeStatuses, ListingFault::None);
+    emu.set_next_purge_states(1, PurgeState::InProgress);
+    let job = TestJob::new();
+    assert!(job.urls(2, &["/forever.png"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(3_000)));
+    let took = t.elapsed();
+    assert_eq!(r.status, GCDN_ERR_TIMEOUT, "{}", r.msg());
+    assert!(r.msg().contains("in progress"), "{}", r.msg());
+    assert!(took < Duration::from_millis(3_000 + 2_000), "{took:?}");
+    let rep = rep.unwrap();
+    assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED);
+    assert_eq!(
+        unsafe { gcdn_report_request_completion(rep.0, 0) },
+        GCDN_COMPLETION_IN_PROGRESS
+    );
+    assert_eq!(rep.json()["requests"][0]["completion"], "in_progress");
 }
 
 #[test]

@@ -94,9 +94,15 @@ class Client:
     ``timeout``: seconds per attempt (default 30). ``max_retries``: retries after a 408, a 5xx,
     a connection failure or a timeout (default 2, at most 100). ``max_rate_limit_wait``: the
     most seconds one request may wait on HTTP 429 and ``Retry-After`` (default 150; 0: never
-    wait); a long list paces itself to the rate limit beyond that, so bound a whole call with
-    ``call_timeout``. ``purge_intervals``: ``(url_seconds, pattern_seconds)`` waited after a
-    429 without ``Retry-After`` (default: the account's own limits, else ``(30, 60)``).
+    wait); a wait for a rate-limit slot longer than that is refused at once with
+    :class:`~gcdn.RateLimitedError`, nothing sent. ``purge_intervals``:
+    ``(url_seconds, pattern_seconds)``, one purge request per interval per resource (default:
+    the account's own limits, else the documented 2 URL purges and 1 pattern purge a minute).
+    ``rate_store``: ``redis://[user:password@]host:port/db`` (or ``rediss://``) to share the
+    pacing of every client, process and host using the same store and API key (default:
+    ``GCDN_RATE_STORE``, else pacing within this process); when the store cannot be used, the
+    call paces within the process and a warning is logged once, unless
+    ``rate_store_fail_closed=True``, which makes it fail with :class:`~gcdn.NetworkError`.
     ``ca_file``: a PEM file of CA certificates to trust instead of the bundled roots. ``user_agent``: a product token such as ``"myapp/2.1"``,
     appended to the User-Agent after ``gcdn/<version> gcdn-python/<version> CPython/<x.y>``.
 
@@ -124,6 +130,8 @@ class Client:
         purge_intervals: Optional[Tuple[float, float]] = None,
         ca_file: Optional[StrPath] = None,
         user_agent: Optional[str] = None,
+        rate_store: Optional[str] = None,
+        rate_store_fail_closed: bool = False,
     ) -> None:
         self._handle: Optional[int] = None
         self._lock = threading.Lock()
@@ -163,6 +171,14 @@ class Client:
             if b"\0" in path:
                 raise InvalidArgumentError("ca_file contains a NUL character")
             settings.append((_LIB.gcdn_options_set_ca_file, (path,)))
+        if rate_store is not None:
+            settings.append((_LIB.gcdn_options_set_rate_store, (_text(rate_store, "rate_store"),)))
+        if not isinstance(rate_store_fail_closed, bool):
+            raise TypeError(
+                "rate_store_fail_closed must be a bool, not {}".format(_type_name(rate_store_fail_closed))
+            )
+        if rate_store_fail_closed:
+            settings.append((_LIB.gcdn_options_set_rate_store_fail_closed, (1,)))
 
         # Log records go to logging.getLogger("gcdn"), asked for only as verbose as it is
         # enabled for now (none at all when it is disabled: no cost).

@@ -3,9 +3,9 @@
 //! paced, reported item by item, and optionally confirmed.
 //!
 //! - [`Job`] holds the items, each checked when it is added.
-//! - [`plan`] maps, de-duplicates, drops what a bigger purge covers, and chunks.
-//! - [`listing`] reads `GET /cdn/resources` and `GET /cdn/purge_statuses`, bounded.
-//! - [`report`] is the outcome of a run, with its stable JSON form and [`Report::remaining`].
+//! - [`plan()`] maps, de-duplicates, drops what a bigger purge covers, and chunks.
+//! - [`mod@listing`] reads `GET /cdn/resources` and `GET /cdn/purge_statuses`, bounded.
+//! - [`mod@report`] is the outcome of a run, with its stable JSON form and [`Report::remaining`].
 //!
 //! Memory: a job keeps every item's text once, in one buffer (each item followed by a NUL, so
 //! the C ABI hands out pointers into it without copying); planning and the report refer to

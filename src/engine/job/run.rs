@@ -44,6 +44,18 @@ const TICK: Duration = Duration::from_millis(20);
 pub const TICK_EVENT: Duration = Duration::from_millis(50);
 
 /// How to run a job.
+///
+/// Waits: every request waits for its slot in the client's pacer (its resource's window for
+/// its kind) like any single call, and the client's `max_rate_limit_wait` bounds each
+/// request's waits on rate limits (that slot, and after a 429), per request, not per run: a
+/// request whose slot opens further away than that is not sent, at once (outcome
+/// `not_sent`, [`Status::RateLimited`], its message saying when the slot opens), and the
+/// rest of the job goes on. A request's wait begins when the previous one on its resource
+/// and kind went out, so a long job on one resource needs a budget of one window, not the
+/// job's whole duration: 2,000 URLs on one resource at the documented 2 URL purges a minute
+/// are 20 requests over about 9 minutes, and each waits at most one window and its margin
+/// (61.2 s), within the default 150 s. No wait goes past the run's timeout either: a request
+/// whose slot opens after it is not sent ([`Status::Timeout`]).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     /// Plan only: nothing is sent but the resources listing (when full URLs need it).
@@ -382,7 +394,6 @@ struct Running<'p> {
 
 /// One (resource, rate window): its requests in order, and when its window allows the next.
 struct Lane {
-    key: crate::engine::pacer::PaceKey,
     window: Window,
     queue: VecDeque<usize>,
     /// When this run's own requests on the lane went out, the last `window.requests`.
@@ -455,10 +466,6 @@ impl Running<'_> {
             let pk = pace_kind(kind);
             let at = *lane_of.entry((rid, pk)).or_insert_with(|| {
                 lanes.push(Lane {
-                    key: crate::engine::pacer::PaceKey {
-                        resource_id: rid,
-                        kind: pk,
-                    },
                     window: window_of(kind),
                     queue: VecDeque::new(),
                     sent: VecDeque::new(),
@@ -870,12 +877,19 @@ fn shared_view<'a>(shared: &'a Shared<'a>) -> ConfirmView<'a> {
 
 /// What a worker does next.
 enum Pick {
-    Send(usize, usize),
-    /// Until the soonest lane's window allows it.
+    /// Send request `.1` of lane `.0`, which the lane's window lets go at `.2` (now, or
+    /// later: the pacer's wait for that slot is the request's own, charged to its budget).
+    Send(usize, usize, Instant),
+    /// Every lane with requests left is busy: until one is free.
     Sleep(Instant),
     Done,
 }
 
+/// The lane that can send soonest, taken (marked busy) with its next request, even when its
+/// window opens only later: the worker then waits for that slot in the pacer, through the
+/// request's waits (charged to its rate-limit wait budget and the run's deadline, refused at
+/// once when it cannot be afforded). Since no lane that is free could send sooner, waiting
+/// on this one holds up no other.
 fn pick(sched: &mut Sched, now: Instant) -> Pick {
     let mut soonest: Option<(Instant, usize)> = None;
     let mut any_pending = false;
@@ -893,12 +907,11 @@ fn pick(sched: &mut Sched, now: Instant) -> Pick {
         }
     }
     match soonest {
-        Some((at, i)) if at <= now => {
+        Some((at, i)) => {
             let lane = &mut sched.lanes[i];
             lane.busy = true;
-            Pick::Send(i, lane.queue.pop_front().expect("not empty"))
+            Pick::Send(i, lane.queue.pop_front().expect("not empty"), at)
         }
-        Some((at, _)) => Pick::Sleep(at),
         // Every pending lane is busy: wait for one to finish.
         None if any_pending => Pick::Sleep(now + Duration::from_secs(3600)),
         None => Pick::Done,
@@ -920,7 +933,7 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
             shared.wake.notify_all();
             return;
         }
-        let (lane, req) = match pick(&mut sched, now) {
+        let (lane, req, ready) = match pick(&mut sched, now) {
             Pick::Done => {
                 shared.wake.notify_all();
                 return;
@@ -940,7 +953,7 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
                 );
                 continue;
             }
-            Pick::Send(lane, req) => (lane, req),
+            Pick::Send(lane, req, ready) => (lane, req, ready),
         };
         let (rid, kind) = shared.kinds[req];
         if sched.gone.contains(&rid) {
@@ -952,21 +965,23 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
             });
             continue;
         }
-        let key = sched.lanes[lane].key;
-        let n = sched.lanes[lane].window.requests.max(1) as usize;
-        {
-            let sent = &mut sched.lanes[lane].sent;
-            sent.push_back(now);
-            while sent.len() > n {
-                sent.pop_front();
-            }
-        }
         drop(sched);
 
         let _ = tx.send(Msg::Started { req });
+        // When the pacer's last reserved slot for this request opens: when it went out.
+        let slot: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
         let observer: Observer = {
             let tx = Mutex::new(tx.clone());
+            let slot = Arc::clone(&slot);
             Arc::new(move |note: &Note<'_>| {
+                if let Note::Slot {
+                    wait,
+                    reserved: true,
+                    ..
+                } = note
+                {
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + *wait);
+                }
                 if let Some((event, rate_limited)) = note_event(note) {
                     let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
                     let _ = tx.send(Msg::Note {
@@ -986,26 +1001,30 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
             .iter()
             .map(|s| shared.data.str(*s))
             .collect();
-        let sent_at = SystemTime::now();
+        // Every wait of the request, the one for its lane's window included, is the pacer's
+        // (in `send`): charged to the request's budget and the run's deadline.
         let result = send(client, &ctx, rid, kind, &items);
         drop(items);
+        let went_at = slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(ready);
+        let sent_at = system_time_of(went_at);
 
         let mut sched = shared.sched.lock().unwrap_or_else(|e| e.into_inner());
-        sched.lanes[lane].busy = false;
-        // The lane's next request waits for its window: tell it once, here.
-        let now = Instant::now();
-        let l = &sched.lanes[lane];
-        let ready = l.ready_at(now);
-        if ready > now && !l.queue.is_empty() {
-            let mut event = Event::new(EventKind::Wait);
-            event.request = l.queue.front().copied();
-            event.wait = ready - now;
-            event.why = Some(WaitWhy::Pacer);
-            let _ = tx.send(Msg::Note {
-                req: event.request,
-                event,
-                rate_limited: false,
-            });
+        let l = &mut sched.lanes[lane];
+        l.busy = false;
+        // The lane's window counts only requests that went out.
+        let attempts = match &result {
+            Ok(info) => info.attempts,
+            Err(f) => f.attempts,
+        };
+        if attempts > 0 {
+            let n = l.window.requests.max(1) as usize;
+            l.sent.push_back(went_at);
+            while l.sent.len() > n {
+                l.sent.pop_front();
+            }
         }
         if let Err(f) = &result {
             match f.error.status {
@@ -1016,7 +1035,6 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
                 _ => {}
             }
         } else {
-            let _ = key;
             shared.sent_at.lock().unwrap_or_else(|e| e.into_inner())[req] = Some(sent_at);
         }
         drop(sched);
@@ -1027,6 +1045,16 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
             sent_at,
         });
     }
+}
+
+/// `at` by the wall clock.
+fn system_time_of(at: Instant) -> SystemTime {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    match at.checked_duration_since(now) {
+        Some(ahead) => wall.checked_add(ahead),
+        None => wall.checked_sub(now.saturating_duration_since(at)),
+    }
+    .unwrap_or(wall)
 }
 
 /// After a 401/403: every request still queued is not sent.

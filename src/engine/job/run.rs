@@ -500,6 +500,29 @@ impl Running<'_> {
         };
         let wait = options.wait;
         let (tx, rx) = mpsc::channel::<Msg>();
+        if workers == 1 && wait.is_none() && self.progress.is_none() {
+            // One lane, nobody to tell as it goes, nothing to confirm: the calling thread is
+            // the worker (no thread started, so a one-URL job costs what a purge call does).
+            // The caller's cancel token wakes its waits; the deadline is the run's.
+            let inline = CallSettings {
+                timeout: None,
+                cancel: options
+                    .settings
+                    .cancel
+                    .clone()
+                    .or_else(|| Some(Arc::clone(&cancel))),
+                tick: None,
+            };
+            worker(client, &shared, &inline, tx);
+            shared.done_sending.store(true, Ordering::Release);
+            for msg in rx.try_iter() {
+                let _ = self.apply(msg);
+            }
+            if ctx.cancelled() {
+                self.stopped = Some(Stopped::Cancelled);
+            }
+            return;
+        }
         let mut panicked = None;
         std::thread::scope(|scope| {
             let shared = &shared;

@@ -553,8 +553,10 @@ proptest! {
         host in prop_oneof!["[a-z0-9.-]{0,12}", Just("[::1]".to_owned()), any::<String>()],
         port in prop_oneof![Just(String::new()), "[0-9]{1,6}".prop_map(|p| format!(":{p}")), ":[a-z]{0,3}"],
         path in prop_oneof![Just(String::new()), "/[0-9]{0,8}", "/[ -~]{0,8}", any::<String>()],
+        // Unescaped `/?#@`, spaces and control characters included: none may show.
+        pw in prop_oneof![Just("Pw-9f/8e?7d#6c@x".to_owned()), "Pw[ -~\t\r\n@/?#]{4,16}"],
     ) {
-        let pw = "Pw-9f/8e?7d#6c@x";
+        let pw = pw.as_str();
         let url = format!("{scheme}://{user}:{pw}@{host}{port}{path}");
         match RedisUrl::parse(&url) {
             Ok(u) => {

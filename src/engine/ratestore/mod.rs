@@ -10,14 +10,15 @@
 //!   NOSCRIPT by `redis::Script`) runs the same window rule as the in-process pacer on the
 //!   server's own clock (`TIME`), so hosts with skewed clocks agree. Keys expire when idle
 //!   (2 × W + margin after their last slot).
-//! - Bounded: connecting (TCP, TLS, AUTH and SELECT) may take [`CONNECT_TIMEOUT`], each read
-//!   and write [`IO_TIMEOUT`], a whole take or defer `2 × IO_TIMEOUT`, and its replies
-//!   [`MAX_REPLY_BYTES`], however the server answers (`wire.rs`: the store's own connection, as
+//! - Bounded: connecting (TCP, TLS, AUTH and SELECT) may take `CONNECT_TIMEOUT`, each read
+//!   and write `IO_TIMEOUT`, a whole take or defer `2 × IO_TIMEOUT`, and its replies
+//!   `MAX_REPLY_BYTES`, however the server answers (`wire.rs`: the store's own connection, as
 //!   the `redis` crate's bounds each read only, so a server that keeps streaming would be
 //!   read and buffered without end); after a failure the store is not tried again for
-//!   [`RETRY_AFTER`] (calls fail at once meanwhile), so a dead, slow or hostile Redis costs a
-//!   purge at most `CONNECT_TIMEOUT + 2 × IO_TIMEOUT`.
-//! - The password of the URL never appears in a message: [`RedisStore::describe`] is
+//!   `RETRY_AFTER` (calls fail at once meanwhile), so a dead, slow or hostile Redis costs a
+//!   purge at most `CONNECT_TIMEOUT + 2 × IO_TIMEOUT`. (These are in `redis_store.rs`,
+//!   built with the cargo feature `rate-store`.)
+//! - The password of the URL never appears in a message: `RedisStore::describe` is
 //!   `redis://host:port/db`, and server words are redacted before they are quoted.
 //! - [`pacer_for`]: the client's pacer from its options. When Redis cannot be used the pacer
 //!   paces that request in-process and tells the call's observer (`Note::StoreFallback`),

@@ -26,7 +26,8 @@ PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
 
 all: build
 
-# The release library (.so and .a), the emulator, and the SONAME link the linker's users need.
+# The release library (.so and .a), the gcdn command (target/release/gcdn), the emulator, and
+# the SONAME link the linker's users need.
 build:
 	$(CARGO) build --release --workspace $(FEATURES)
 	ln -sf libgcdn.so $(REL)/libgcdn.so.0
@@ -109,7 +110,7 @@ test-python-install: build
 
 # Install into $(DESTDIR)$(PREFIX): the stripped libgcdn.so.0 (its SONAME) with the libgcdn.so
 # link for the linker, libgcdn.a, gcdn.h, gcdn.pc, the CMake package (lib/cmake/gcdn), the
-# gcdn-emulator and, once it is built, the gcdn command. gcdn.pc carries an rpath unless PREFIX
+# gcdn command and the gcdn-emulator. gcdn.pc carries an rpath unless PREFIX
 # is a system one (/usr, /usr/local); there, as root and without DESTDIR, ldconfig runs.
 # `make install PREFIX=$$HOME/.local`, `make install DESTDIR=/tmp/stage PREFIX=/usr`.
 install: build
@@ -131,8 +132,7 @@ install: build
 	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(SOMAJOR)|g' -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
 	    cmake/gcdnConfigVersion.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfigVersion.cmake
 	install -m 0755 -s $(REL)/gcdn-emulator $(DESTDIR)$(BINDIR)/gcdn-emulator
-	@if [ -x $(REL)/gcdn ]; then echo "install -m 0755 -s $(REL)/gcdn $(DESTDIR)$(BINDIR)/gcdn"; \
-	    install -m 0755 -s $(REL)/gcdn $(DESTDIR)$(BINDIR)/gcdn; fi
+	install -m 0755 -s $(REL)/gcdn $(DESTDIR)$(BINDIR)/gcdn
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && [ -n "$(SYSTEM_PREFIX)" ] && command -v ldconfig >/dev/null; then \
 	    echo ldconfig; ldconfig; fi
 

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lib=target/release
-[ -f "$lib/libgcdn.so" ] && [ -x "$lib/gcdn-emulator" ] || { echo "run 'make build' first" >&2; exit 1; }
+[ -f "$lib/libgcdn.so" ] && [ -x "$lib/gcdn-emulator" ] && [ -x "$lib/gcdn" ] ||
+  { echo "run 'make build' first" >&2; exit 1; }
 mkdir -p target/demo
 cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/demo.c \
    -o target/demo/demo -L"$lib" -Wl,-rpath,"$PWD/$lib" -lgcdn
@@ -25,10 +26,33 @@ url=$(sed -n 's/^GCDN_EMULATOR_URL=//p' target/demo/emulator.out)
 [ -n "$url" ] || { echo "the emulator did not start" >&2; exit 1; }
 echo "emulator of the Gcore CDN API at $url"
 # For the job at the end: resource 6's first purge answers 503, and its 2 retries too (the
-# report says which items
-# report says which items that left out, and the demo resumes them).
+# report says which items were left out, and the demo resumes them).
 curl -fsS -X POST "$url/__emulator/faults" -H 'Content-Type: application/json' \
   -d '{"method": "POST", "path_prefix": "/cdn/resources/6/purge", "times": 3,
        "action": {"respond": {"status": 503, "body": "{\"errors\": [\"upstream down\"]}"}}}' >/dev/null
 GCORE_API_KEY=demo-key GCORE_BASE_URL="$url" target/demo/demo
+
+# The bulk part, with the gcdn command as a deploy pipeline would run it: the deploy's changed
+# files (here made up; in CI `git diff --name-only`) become full URLs over two CDN hosts, read
+# from stdin, batched, paced, purged and confirmed; the exit code says whether all of it was.
+# The emulator's windows are 2 s and its limits endpoint says so, which gcdn does not believe
+# (faster than 10x the documented rate): --purge-intervals 1 paces to one request a second.
+echo
+echo "== gcdn purge: 230 changed files over 2 hosts, from stdin, confirmed (--wait)"
+export GCORE_API_KEY=demo-key GCORE_BASE_URL="$url"
+sleep 2   # the C demo's purges above used up this window: start on a fresh one
+"$lib/gcdn" resources
+{ for i in $(seq 1 180); do echo "public/assets/app.$i.js"; done; echo public/index.html; } |
+  sed 's|^public|https://cdn1.example.com|' > target/demo/changed.txt
+for i in $(seq 1 49); do echo "https://cdn2.example.com/img/$i.png"; done >> target/demo/changed.txt
+echo "\$ git diff --name-only | sed 's|^public|https://cdn.example.com|' | gcdn purge --from - --wait"
+status=0
+"$lib/gcdn" purge --from - --wait=30 --purge-intervals 1 < target/demo/changed.txt || status=$?
+echo "exit code $status"
+echo
+echo "== gcdn purge --dry-run --json: the plan, nothing sent (an unknown host is left out: exit 3)"
+status=0
+printf '%s\n' https://cdn1.example.com/a.css https://cdn1.example.com/a.css https://unknown.example.org/x |
+  "$lib/gcdn" purge --from - --dry-run --json --quiet || status=$?
+echo "exit code $status"
 exec 3>&-

@@ -1100,8 +1100,9 @@ int32_t gcdn_job_run(const struct gcdn_client *client,
 int32_t gcdn_report_json(const struct gcdn_report *report, char **json_out, char **error_out);
 
 /**
- * A new job of what the run did not purge: the requests that failed, were not sent, or whose
- * purge status is Failed, by resource id (full URLs already mapped to their resource).
+ * A new job of what the run did not purge: the requests that failed, were not sent (after a
+ * dry run: every planned request), or whose purge status is Failed, by resource id (full URLs
+ * already mapped to their resource).
  * Items the run left out (duplicates, covered, no_resource, inactive, url_purge_disabled)
  * are not in it. Running it finishes the work. Returns NULL when nothing is left (or
  * `report` is NULL, or memory ran out). Free the job with `gcdn_job_free`.

@@ -1741,8 +1741,9 @@ pub unsafe extern "C" fn gcdn_report_json(
     })
 }
 
-/// A new job of what the run did not purge: the requests that failed, were not sent, or whose
-/// purge status is Failed, by resource id (full URLs already mapped to their resource).
+/// A new job of what the run did not purge: the requests that failed, were not sent (after a
+/// dry run: every planned request), or whose purge status is Failed, by resource id (full URLs
+/// already mapped to their resource).
 /// Items the run left out (duplicates, covered, no_resource, inactive, url_purge_disabled)
 /// are not in it. Running it finishes the work. Returns NULL when nothing is left (or
 /// `report` is NULL, or memory ran out). Free the job with `gcdn_job_free`.

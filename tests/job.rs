@@ -659,8 +659,12 @@ fn a_dry_run_sends_no_purge_and_estimates() {
     // 5 URL requests on resource 1 at one per 300 ms: the first now, the last 1.2 s later.
     assert_eq!(v["totals"]["estimated_ms"], 4 * WINDOW_MS);
     assert_eq!(rep.outcome(0), GCDN_OUTCOME_PLANNED);
-    // Planned requests are not "remaining" work of a dry run... they are all of it.
-    assert_eq!(rep.remaining().map(|j| j.count()), None);
+    // The remaining job of a dry run is the whole plan: mapped, de-duplicated, by resource.
+    let plan = rep.remaining().unwrap();
+    assert_eq!(plan.count(), 451);
+    let (r, _) = run(&c, &plan, None);
+    assert!(r.ok(), "{}", r.msg());
+    assert_eq!(accepted(&emu).len(), 6);
 }
 
 #[test]
@@ -942,4 +946,30 @@ fn the_with_calls_take_the_runs_timeout_and_cancel() {
         call(|e| unsafe { gcdn_delete_resource_with(c.ptr(), ptr::null(), 1, 0x80, e) }).status,
         GCDN_ERR_INVALID_ARGUMENT
     );
+}
+
+#[test]
+fn an_unauthorized_answer_stops_sending() {
+    let emu = fleet();
+    let mut s = Setup::new(&emu);
+    s.key = Some("wrong-key-5f2a9c".into());
+    s.intervals_ms = Some((WINDOW_MS, WINDOW_MS));
+    let c = s.build().unwrap();
+    let job = TestJob::new();
+    for id in 1..=3 {
+        assert!(job.urls(id, &["/x.png"]).ok());
+    }
+    let (r, rep) = run(&c, &job, Some(&Run::new().workers(1)));
+    assert_eq!(r.status, GCDN_ERR_UNAUTHORIZED, "{}", r.msg());
+    let v = rep.unwrap().json();
+    assert_eq!(v["requests"][0]["outcome"], "failed");
+    for i in 1..3 {
+        assert_eq!(
+            v["requests"][i]["outcome"], "not_sent",
+            "{}",
+            v["requests"][i]
+        );
+        assert_eq!(v["requests"][i]["status"], GCDN_ERR_UNAUTHORIZED);
+    }
+    assert_eq!(purges(&emu).len(), 1, "one 401 is enough");
 }

@@ -32,6 +32,15 @@ pub struct DeleteOptions {
     pub missing_ok: bool,
 }
 
+/// What [`Client::delete_resource_detailed`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deleted {
+    /// The resource did not exist (404) and `missing_ok` was set.
+    pub missing: bool,
+    /// The HTTP status of the last answer (`None` only when none came).
+    pub http_status: Option<u16>,
+}
+
 /// A Gcore CDN API client. Cheap to clone; clones (and clients derived with
 /// [`Client::with_call_timeout`] / [`Client::with_cancel`]) share one connection pool, one
 /// pacer and one reading of the account's limits.
@@ -253,30 +262,66 @@ impl Client {
         options: DeleteOptions,
         settings: &CallSettings,
     ) -> Result<()> {
-        validate::resource_id(resource_id)?;
+        self.delete_resource_detailed(resource_id, options, settings)
+            .map(drop)
+            .map_err(|f| f.error)
+    }
+
+    /// [`Client::delete_resource_with`], telling what happened (for callers that report each
+    /// step, as the CLI's `delete --json` does): on success whether the resource was found
+    /// missing (`missing_ok`) and the last HTTP status; on failure the request's
+    /// [`Failed`] (its `http_status` too), its message prefixed as `delete_resource`'s is.
+    pub fn delete_resource_detailed(
+        &self,
+        resource_id: i64,
+        options: DeleteOptions,
+        settings: &CallSettings,
+    ) -> std::result::Result<Deleted, Failed> {
+        validate::resource_id(resource_id).map_err(|error| Failed {
+            error,
+            earlier_attempt_uncertain: false,
+            attempts: 0,
+            http_status: None,
+            rate_limited: 0,
+        })?;
         let ctx = self.context(settings, None);
-        let gone = |f: &Failed| {
-            f.error.status == Status::NotFound
-                && (options.missing_ok || f.earlier_attempt_uncertain)
+        let missing = |f: &Failed| Deleted {
+            missing: true,
+            http_status: f.http_status,
         };
         if options.deactivate_first {
             match self.deactivate(&ctx, resource_id) {
                 Ok(()) => {}
-                Err(f) if f.error.status == Status::NotFound && options.missing_ok => return Ok(()),
-                Err(f) => {
-                    return Err(f.error.context(format!(
+                Err(f) if f.error.status == Status::NotFound && options.missing_ok => {
+                    return Ok(missing(&f))
+                }
+                Err(mut f) => {
+                    f.error = f.error.context(format!(
                         "delete resource {resource_id}: deactivating it first failed"
-                    )))
+                    ));
+                    return Err(f);
                 }
             }
         }
         let url = self.resource_url(resource_id, "");
         match self.api.request(&ctx, &unpaced(Method::DELETE, &url, None)) {
-            Ok(_) => Ok(()),
+            Ok(sent) => Ok(Deleted {
+                missing: false,
+                http_status: Some(sent.info.http_status),
+            }),
+            Err(f) if f.error.status == Status::NotFound && options.missing_ok => Ok(missing(&f)),
             // DELETE is idempotent: when an earlier attempt may have been carried out and the
             // retry finds nothing, the resource is deleted, which is what was asked.
-            Err(f) if gone(&f) => Ok(()),
-            Err(f) => Err(f.error.context(format!("delete resource {resource_id}"))),
+            Err(f) if f.error.status == Status::NotFound && f.earlier_attempt_uncertain => {
+                Ok(Deleted {
+                    missing: false,
+                    http_status: f.http_status,
+                })
+            }
+            Err(mut f) => {
+                f.error = f.error.context(format!("delete resource {resource_id}"));
+                Err(f)
+            }
         }
     }
 

@@ -142,6 +142,8 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_options_set_user_agent_suffix", c_int32, [_options_p, c_char_p, _error_out]),
     ("gcdn_options_set_ca_file", c_int32, [_options_p, c_char_p, _error_out]),
     ("gcdn_options_set_log", c_int32, [_options_p, LOG_FN, c_void_p, c_int32, _error_out]),
+    ("gcdn_options_set_rate_store", c_int32, [_options_p, c_char_p, _error_out]),
+    ("gcdn_options_set_rate_store_fail_closed", c_int32, [_options_p, c_int32, _error_out]),
     ("gcdn_client_new", c_int32, [c_char_p, _options_p, POINTER(_client_p), _error_out]),
     ("gcdn_client_with_call_timeout_ms", c_int32, [_client_p, c_uint64, POINTER(_client_p), _error_out]),
     ("gcdn_client_free", None, [_client_p]),

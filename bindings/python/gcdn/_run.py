@@ -4,7 +4,7 @@ outcome the binding reads back (the exception to raise, the HTTP status).
 Ctrl-C: Python runs signal handlers only in the main thread, between bytecodes, so a call
 blocked in the C library would not see one until it returned. A call made from the main
 thread therefore installs the run's progress callback: while the library waits (a pacer
-slot, a 429's window, a backoff; a run's events) it calls back at least every 100 ms on this
+slot, a 429's window, a backoff; a run's events) it calls back at least every 50 ms on this
 thread, and Python runs its pending signal handlers as the callback starts. For the call's
 duration, the SIGINT handler in place (``signal.default_int_handler`` unless the program set
 its own) is wrapped so that what it raises (``KeyboardInterrupt``) is kept instead of being
@@ -28,6 +28,7 @@ from ._job import Event
 __all__ = ["Run", "PROGRESS_FN"]
 
 _LIB = _lib.LIB
+
 
 def _no_check() -> None:
     pass

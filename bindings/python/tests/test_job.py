@@ -225,7 +225,8 @@ def test_progress_waits_are_events(emulator):
 
 
 def test_progress_false_stops_the_run(hosts, client):
-    hosts.config(url_requests=1, url_window_ms=2000)
+    # One URL purge per 30 s (the documented rate): the second request waits for its slot.
+    hosts.config(url_requests=1, url_window_ms=30000)
     job = gcdn.Job().add_urls(5, ["/u{}".format(i) for i in range(300)])  # 3 requests of 100
     seen = []
 

@@ -76,6 +76,10 @@ pub enum Given {
     All,
     /// `https://host/path?query` (`add_full_urls`); the resource is found by host.
     FullUrl,
+    /// `https://host/pattern` (`add_full_patterns`): a pattern of the host's resource.
+    FullPattern,
+    /// `https://host/` (`add_all_hosts`): everything of the host's resource.
+    FullAll,
 }
 
 impl Given {
@@ -85,7 +89,14 @@ impl Given {
             Given::Pattern => "pattern",
             Given::All => "all",
             Given::FullUrl => "full_url",
+            Given::FullPattern => "full_pattern",
+            Given::FullAll => "full_all",
         }
+    }
+
+    /// Whether the item names its resource by host (so a run reads the resources listing).
+    pub fn by_host(self) -> bool {
+        matches!(self, Given::FullUrl | Given::FullPattern | Given::FullAll)
     }
 }
 
@@ -156,17 +167,19 @@ impl JobData {
         }
     }
 
-    /// What would be sent for this item: the path and query of a full URL, else the item.
+    /// What would be sent for this item: the path and query of a full URL (the pattern of a
+    /// full pattern; nothing for a purge-all by host), else the item.
     pub fn sent_span(&self, e: &Entry) -> Span {
         match e.given {
-            Given::FullUrl => e.text.tail(e.path_at),
+            Given::FullUrl | Given::FullPattern => e.text.tail(e.path_at),
+            Given::FullAll => Span::default(),
             _ => e.text,
         }
     }
 
-    /// The host of a full URL, as given (not lower-cased).
+    /// The host of an item given by host, as given (not lower-cased).
     pub fn host(&self, e: &Entry) -> Option<&str> {
-        (e.given == Given::FullUrl).then(|| {
+        e.given.by_host().then(|| {
             let s = self.str(e.text);
             &s[e.host_at as usize..e.host_at as usize + e.host_len as usize]
         })
@@ -242,12 +255,33 @@ impl Job {
     /// to the resource whose `cname` or one of whose `secondaryHostnames` it is when the job
     /// runs, and the path with its query is what is sent.
     pub fn add_full_urls<S: AsRef<str>>(&mut self, urls: &[S]) -> Result<()> {
-        check_count(urls.len(), "full URL")?;
+        self.add_by_host(Given::FullUrl, urls)
+    }
+
+    /// Add full patterns `https://host/pattern` (`*` only at the end): the pattern is sent to
+    /// the resource the host belongs to, matched as for [`Job::add_full_urls`].
+    pub fn add_full_patterns<S: AsRef<str>>(&mut self, patterns: &[S]) -> Result<()> {
+        self.add_by_host(Given::FullPattern, patterns)
+    }
+
+    /// Add a purge of everything of the resource of each host, given as `https://host/` (or
+    /// `https://host`), matched as for [`Job::add_full_urls`].
+    pub fn add_all_hosts<S: AsRef<str>>(&mut self, hosts: &[S]) -> Result<()> {
+        self.add_by_host(Given::FullAll, hosts)
+    }
+
+    fn add_by_host<S: AsRef<str>>(&mut self, given: Given, urls: &[S]) -> Result<()> {
+        let noun = match given {
+            Given::FullPattern => "full pattern",
+            Given::FullAll => "host",
+            _ => "full URL",
+        };
+        check_count(urls.len(), noun)?;
         let mut parsed = Vec::with_capacity(urls.len());
         let mut bytes = 0usize;
         for (index, url) in urls.iter().enumerate() {
             let url = url.as_ref();
-            parsed.push(parse_full_url(index, url)?);
+            parsed.push(parse_by_host(index, url, given)?);
             bytes += url.len() + 1;
         }
         self.check_room(bytes)?;
@@ -258,7 +292,7 @@ impl Job {
             let text = data.push_text(url.as_ref());
             data.entries.push(Entry {
                 resource_id: 0,
-                given: Given::FullUrl,
+                given,
                 text,
                 host_at: p.host_at as u16,
                 host_len: p.host_len as u16,
@@ -379,7 +413,18 @@ const HOST_MAX: usize = 253;
 /// `:443`), then a path starting with `/` that follows the URL rules (no control character);
 /// no user info, no fragment. `index` is its place in the caller's list.
 pub fn parse_full_url(index: usize, url: &str) -> Result<FullUrl> {
-    let bad = |why: &str| Error::invalid(format!("full URL {index} {why}"));
+    parse_by_host(index, url, Given::FullUrl)
+}
+
+/// [`parse_full_url`] for any item given by host: `FullPattern` checks the path as a pattern;
+/// `FullAll` takes `https://host/` or `https://host` and nothing more.
+pub fn parse_by_host(index: usize, url: &str, given: Given) -> Result<FullUrl> {
+    let noun = match given {
+        Given::FullPattern => "full pattern",
+        Given::FullAll => "host",
+        _ => "full URL",
+    };
+    let bad = |why: &str| Error::invalid(format!("{noun} {index} {why}"));
     if url.is_empty() {
         return Err(bad("is empty"));
     }
@@ -436,6 +481,19 @@ pub fn parse_full_url(index: usize, url: &str) -> Result<FullUrl> {
     }
     let path_at = 8 + authority_len;
     let path = &url[path_at..];
+    if given == Given::FullAll {
+        if !path.is_empty() && path != "/" {
+            return Err(bad(&format!(
+                "{} is more than a host: a purge of everything takes https://{host}/ alone",
+                quote(url, QUOTE_MAX)
+            )));
+        }
+        return Ok(FullUrl {
+            host_at: 8,
+            host_len: host.len(),
+            path_at,
+        });
+    }
     if !path.starts_with('/') {
         return Err(bad(&format!(
             "{} has no path; to purge the home page use {}",
@@ -449,8 +507,12 @@ pub fn parse_full_url(index: usize, url: &str) -> Result<FullUrl> {
             quote(url, QUOTE_MAX)
         )));
     }
-    validate::item(ItemKind::Url, index, path)
-        .map_err(|e| e.context(format!("full URL {index}")))?;
+    let kind = if given == Given::FullPattern {
+        ItemKind::Pattern
+    } else {
+        ItemKind::Url
+    };
+    validate::item(kind, index, path).map_err(|e| e.context(format!("{noun} {index}")))?;
     Ok(FullUrl {
         host_at: 8,
         host_len: host.len(),

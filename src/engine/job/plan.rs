@@ -143,7 +143,7 @@ pub fn plan(job: &JobData, index: &ResourceIndex, limits: PlanLimits) -> Plan {
     let mut last_host: Option<(Span, Option<i64>)> = None;
     for (seq, e) in job.entries().iter().enumerate() {
         let seq = seq as u32;
-        let rid = if e.given == Given::FullUrl {
+        let rid = if e.given.by_host() {
             let host = job.host(e).unwrap_or("");
             // Consecutive URLs of one host are common: look the host up once for them.
             let found = match last_host {
@@ -174,8 +174,8 @@ pub fn plan(job: &JobData, index: &ResourceIndex, limits: PlanLimits) -> Plan {
         };
         let kind = match e.given {
             Given::Url | Given::FullUrl => Kind::Urls,
-            Given::Pattern => Kind::Patterns,
-            Given::All => Kind::All,
+            Given::Pattern | Given::FullPattern => Kind::Patterns,
+            Given::All | Given::FullAll => Kind::All,
         };
         if let Some(info) = index.get(rid) {
             let reason = if info.deleted || !info.active {
@@ -401,6 +401,95 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn full_patterns_and_purge_all_by_host_map_to_their_resources() {
+        let mut no_urls = info(8, "nourls.a.com");
+        no_urls.can_purge_by_urls = false;
+        let index = ResourceIndex::new(vec![info(5, "cdn.a.com"), info(6, "cdn.b.com"), no_urls]);
+        let mut job = Job::new();
+        job.add_full_patterns(&[
+            "https://cdn.a.com/img/*",
+            "https://NOURLS.a.com/css/*",
+            "https://nowhere.a.com/x/*",
+        ])
+        .unwrap();
+        job.add_full_urls(&["https://cdn.a.com/img/a.png?v=2", "https://cdn.a.com/b.png"])
+            .unwrap();
+        job.add_all_hosts(&[
+            "https://cdn.b.com/",
+            "https://CDN.B.com",
+            "https://nowhere.b.com/",
+        ])
+        .unwrap();
+        job.add_full_urls(&["https://cdn.b.com/c.png"]).unwrap();
+        let p = plan(job.data(), &index, PlanLimits::default());
+        let sent: Vec<(i64, Kind, Vec<String>)> = p
+            .requests
+            .iter()
+            .map(|r| (r.resource_id, r.kind, texts(&job, r)))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (5, Kind::Patterns, vec!["/img/*".to_owned()]),
+                (5, Kind::Urls, vec!["/b.png".to_owned()]),
+                // A resource that cannot purge by URL still takes patterns.
+                (8, Kind::Patterns, vec!["/css/*".to_owned()]),
+                (6, Kind::All, vec![]),
+            ]
+        );
+        assert_eq!(
+            reasons(&job, &p),
+            [
+                (
+                    "https://nowhere.a.com/x/*".into(),
+                    None,
+                    Reason::NoResource,
+                    None
+                ),
+                (
+                    "https://cdn.a.com/img/a.png?v=2".into(),
+                    Some(5),
+                    Reason::Covered,
+                    Some("/img/*".into())
+                ),
+                ("https://CDN.B.com".into(), Some(6), Reason::Duplicate, None),
+                (
+                    "https://nowhere.b.com/".into(),
+                    None,
+                    Reason::NoResource,
+                    None
+                ),
+                (
+                    "https://cdn.b.com/c.png".into(),
+                    Some(6),
+                    Reason::Covered,
+                    Some("all".into())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn items_by_host_are_checked_when_added() {
+        let mut job = Job::new();
+        for bad in ["https://cdn.a.com/a*b", "/img/*", "https://cdn.a.com"] {
+            let e = job.add_full_patterns(&[bad]).unwrap_err();
+            assert!(e.message.starts_with("full pattern 0"), "{}", e.message);
+        }
+        for bad in [
+            "https://cdn.a.com/a.png",
+            "https://cdn.a.com/?x=1",
+            "cdn.a.com",
+            "http://cdn.a.com/",
+        ] {
+            let e = job.add_all_hosts(&[bad]).unwrap_err();
+            assert!(e.message.starts_with("host 0"), "{}", e.message);
+        }
+        assert!(job.add_all_hosts::<&str>(&[]).is_err());
+        assert!(job.is_empty());
     }
 
     #[test]

@@ -121,10 +121,13 @@ impl RequestReport {
         self.message.as_deref().and_then(|m| m.to_str().ok())
     }
 
-    /// Not purged, as far as the run knows: it failed, was not sent, or its purge `Failed`.
+    /// Not purged, as far as the run knows: it failed, was not sent (or only planned, in a
+    /// dry run), or its purge `Failed`.
     pub fn unfinished(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed | Outcome::NotSent)
-            || self.completion == Some(Completion::Failed)
+        matches!(
+            self.outcome,
+            Outcome::Failed | Outcome::NotSent | Outcome::Planned
+        ) || self.completion == Some(Completion::Failed)
     }
 }
 
@@ -282,8 +285,9 @@ impl Report {
         t.skipped = self.skipped.len() as u64;
     }
 
-    /// A job of what was not purged: the requests that failed, were not sent, or whose
-    /// purge status says `Failed`, by resource id (full URLs already mapped). Items left out
+    /// A job of what was not purged: the requests that failed, were not sent (all of them
+    /// after a dry run: the plan, mapped and de-duplicated), or whose purge status says
+    /// `Failed`, by resource id (full URLs already mapped). Items left out
     /// as `skipped` are not in it, whatever the reason: sending them again would meet the
     /// same reason. `None` when there is nothing left.
     pub fn remaining(&self) -> Option<Job> {
@@ -350,6 +354,14 @@ impl Serialize for RequestJson<'_> {
         m.serialize_entry("purge_id", &r.purge_id)?;
         m.serialize_entry("completion", &r.completion.map(Completion::as_str))?;
         m.end()
+    }
+}
+
+impl RequestReport {
+    /// This request as an object of the JSON form's `requests`, its items read from `data`
+    /// (the job's): what the CLI prints as a `request` line while the run goes on.
+    pub fn to_json(&self, data: &JobData) -> serde_json::Value {
+        serde_json::to_value(RequestJson(data, self)).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -481,6 +493,18 @@ mod tests {
             ("estimated_ms", 0),
         ] {
             assert_eq!(t[k], n, "{k}");
+        }
+    }
+
+    #[test]
+    fn one_request_alone_is_its_object_of_the_whole_form() {
+        let mut r = sample();
+        r.requests[1].outcome = Outcome::Failed;
+        r.requests[1].status = Some(Status::Server);
+        r.requests[1].http_status = Some(503);
+        let whole: Value = serde_json::from_str(&r.to_json()).unwrap();
+        for (i, req) in r.requests.iter().enumerate() {
+            assert_eq!(req.to_json(r.data()), whole["requests"][i]);
         }
     }
 

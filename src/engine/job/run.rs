@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::confirm;
 use super::listing::{self, ReadLimits, ResourceInfo};
 use super::plan::{self, PlanLimits, ResourceIndex};
-use super::report::{Completion, Outcome, Report, Totals};
-use super::{Given, Job, JobData, Kind, Span};
+use super::report::{Completion, Outcome, Report, RequestReport, Totals};
+use super::{Job, JobData, Kind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::pacer::{self, PaceKind, Window};
@@ -144,6 +144,10 @@ pub struct Event {
     pub completion: Option<Completion>,
     pub message: Option<String>,
     pub totals: Totals,
+    /// `Answered`, `Failed` and `Confirmed`: the request as the report has it after this
+    /// event (its items, outcome, status, completion, ...), for callers that print each
+    /// request as it finishes ([`RequestReport::to_json`] with the job's data).
+    pub finished: Option<Box<RequestReport>>,
 }
 
 impl Event {
@@ -163,6 +167,7 @@ impl Event {
             completion: None,
             message: None,
             totals: Totals::default(),
+            finished: None,
         }
     }
 }
@@ -265,7 +270,7 @@ impl Client {
         let ctx = self.context(&options.settings, None);
         let data = Arc::clone(job.data());
         // The listing and the account's limits: before anything is sent.
-        let (index, malformed) = if data.entries().iter().any(|e| e.given == Given::FullUrl) {
+        let (index, malformed) = if data.entries().iter().any(|e| e.given.by_host()) {
             read_resources(self, &ctx, &data).map_err(no_report)?
         } else {
             (ResourceIndex::default(), 0)
@@ -668,8 +673,8 @@ impl Running<'_> {
                 e.items = outstanding;
                 e.message = Some(message.unwrap_or_else(|| {
                     format!(
-                        "read {}; {} still to confirm",
-                        plural(entries, "purge status"),
+                        "read {entries} purge status{}; {} still to confirm",
+                        if entries == 1 { "" } else { "es" },
                         plural(outstanding, "request")
                     )
                 }));
@@ -708,6 +713,14 @@ impl Running<'_> {
         };
         self.report.totals.elapsed_ms = millis(self.started.elapsed());
         event.totals = self.report.totals;
+        if matches!(
+            event.kind,
+            EventKind::Answered | EventKind::Failed | EventKind::Confirmed
+        ) {
+            event.finished = event
+                .request
+                .map(|i| Box::new(self.report.requests[i].clone()));
+        }
         match self.progress.as_mut() {
             Some(callback) => callback(&event),
             None => Flow::Continue,

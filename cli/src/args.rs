@@ -1,0 +1,133 @@
+//! The command line, as clap declares it. Usage errors exit with 2, as the exit-code contract
+//! says (clap's own code for them).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Purge Gcore CDN caches and delete CDN resources, paced to the API's limits.
+///
+/// The API key comes from GCORE_API_KEY only (never a flag: it would sit in shell history and
+/// process lists); the base URL from --base-url or GCORE_BASE_URL.
+///
+/// Exit codes: 0 everything done (and confirmed with --wait); 1 failed, nothing done;
+/// 2 usage or invalid input, nothing sent; 3 partly done (the output says which);
+/// 4 not confirmed within --wait; 130 interrupted (Ctrl-C).
+#[derive(Debug, Parser)]
+#[command(name = "gcdn", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Log each request to stderr (method, path, status, time; never the key); twice: also
+    /// the pacer's decisions. Without it, GCDN_LOG=error|warn|info|debug|trace does the same.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The API's address (default: GCORE_BASE_URL, else https://api.gcore.com).
+    #[arg(long, global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Purge cached copies: full URLs (mapped to their resource by host), or paths with
+    /// --resource; patterns with --patterns; everything with --all.
+    Purge(PurgeArgs),
+    /// Delete CDN resources, one after another.
+    Delete(DeleteArgs),
+    /// List the account's CDN resources: id, cname, secondary hostnames, active, can purge
+    /// by URL.
+    Resources(ListArgs),
+    /// Show the account's purge limits as gcdn reads them.
+    Limits(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Full URLs (https://cdn.example.com/a.png?v=2) or, with --resource, paths (/a.png?v=2).
+    #[arg(value_name = "ITEM")]
+    pub items: Vec<String>,
+
+    /// Read items from FILE, one per line ("-": standard input); blank lines and lines
+    /// starting with # are skipped. Standard input is read only with --from -.
+    #[arg(long, value_name = "FILE|-")]
+    pub from: Option<PathBuf>,
+
+    /// The items are paths of this resource, not full URLs.
+    #[arg(long, value_name = "ID")]
+    pub resource: Option<i64>,
+
+    /// The items are patterns (/images/*): recursive, query strings ignored.
+    #[arg(long, conflicts_with = "all")]
+    pub patterns: bool,
+
+    /// Purge everything of --resource (then no item is taken), or of each host given as
+    /// https://host/.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print the plan (requests per resource, items skipped and why, estimated time) and send
+    /// no purge.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Confirm completion through the API's purge statuses, waiting at most SECONDS
+    /// (default 300). Write --wait=SECONDS: items may follow.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true,
+          default_missing_value = "300")]
+    pub wait: Option<f64>,
+
+    /// Standard output is JSON Lines: a "request" line per request as it finishes, a
+    /// "skipped" line per item not sent, and a last "summary" line.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing on stderr but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Stop the whole run after SECONDS, confirmation included (what was done is reported).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+
+    /// Share pacing with other processes and hosts through this store
+    /// (redis://[user:password@]host:port/db; default GCDN_RATE_STORE).
+    #[arg(long, value_name = "URL")]
+    pub rate_store: Option<String>,
+
+    /// Pace to one URL purge per URL_SECONDS and one pattern purge or purge-all per
+    /// PATTERN_SECONDS on each resource, instead of the account's limits.
+    #[arg(long, value_name = "URL_SECONDS,PATTERN_SECONDS")]
+    pub purge_intervals: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Resource ids.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<i64>,
+
+    /// Deactivate each resource first (the API refuses to delete an active one).
+    #[arg(long)]
+    pub deactivate_first: bool,
+
+    /// A resource that does not exist counts as deleted ("missing").
+    #[arg(long)]
+    pub missing_ok: bool,
+
+    /// One JSON line per id on standard output.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Give up on a resource after SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// JSON Lines on standard output, with the API's field names.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -4,6 +4,8 @@
 //! passwords. A short run is part of `make test`; `make fuzz` runs many more cases.
 //! Failing cases proptest finds are saved under `tests/fuzz.proptest-regressions` and
 //! replayed first on every run: commit them, and add a named test below for each.
+//! The rate store's URL parser, its script-reply check and its reading of any bytes a
+//! server sends are property-tested in tests/ratestore.rs (cargo feature `rate-store`).
 
 use std::ffi::{c_char, CString};
 use std::time::SystemTime;

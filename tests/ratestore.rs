@@ -460,6 +460,144 @@ fn a_store_that_answers_garbage_is_an_error_not_a_slot() {
     }
 }
 
+/// Bytes the streaming listeners below managed to write (each test its own counter).
+static STREAMED_BULK: AtomicUsize = AtomicUsize::new(0);
+static STREAMED_ARRAY: AtomicUsize = AtomicUsize::new(0);
+static STREAMED_AUTH: AtomicUsize = AtomicUsize::new(0);
+
+/// Read the request, write `head`, then `chunk` again and again as fast as the client takes
+/// it (at most 1 GB), counting into `sent`, until the client hangs up.
+fn stream(mut s: std::net::TcpStream, head: &[u8], chunk: &[u8], sent: &AtomicUsize) {
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+    if s.write_all(head).is_err() {
+        return;
+    }
+    while sent.load(Ordering::SeqCst) < 1 << 30 {
+        match s.write(chunk) {
+            Ok(n) if n > 0 => {
+                sent.fetch_add(n, Ordering::SeqCst);
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Wait until `sent` stops growing (the client hung up), and return it.
+fn settled(sent: &AtomicUsize) -> usize {
+    let mut last = sent.load(Ordering::SeqCst);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = sent.load(Ordering::SeqCst);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the client still reads: {last} bytes");
+}
+
+#[test]
+fn a_store_that_streams_without_end_is_cut_off_within_the_bound() {
+    fn bulk(s: std::net::TcpStream) {
+        // A 1 GB bulk string, sent as fast as it is read.
+        stream(s, b"$1000000000\r\n", &[b'a'; 16 * 1024], &STREAMED_BULK);
+    }
+    fn array(s: std::net::TcpStream) {
+        // An array of 2^31 - 1 integers: each element small, together without end.
+        stream(
+            s,
+            b"*2147483647\r\n",
+            &b":1\r\n".repeat(4096),
+            &STREAMED_ARRAY,
+        );
+    }
+    fn auth(s: std::net::TcpStream) {
+        // The answer to AUTH, during the connect.
+        stream(s, b"+", &[b'O'; 16 * 1024], &STREAMED_AUTH);
+    }
+    let bound = CONNECT_TIMEOUT + IO_TIMEOUT * 2;
+    for (name, behave, sent, with_password) in [
+        (
+            "bulk",
+            bulk as fn(std::net::TcpStream),
+            &STREAMED_BULK,
+            false,
+        ),
+        ("array", array, &STREAMED_ARRAY, false),
+        ("auth", auth, &STREAMED_AUTH, true),
+    ] {
+        let hostile = Hostile::start(behave);
+        let store = if with_password {
+            hostile.store()
+        } else {
+            RedisStore::new(&format!("redis://127.0.0.1:{}/0", hostile.port), KEY).unwrap()
+        };
+        let t = Instant::now();
+        let e = store
+            .take(urls(1), win(1, 100), Duration::ZERO)
+            .expect_err(name);
+        let took = t.elapsed();
+        eprintln!("{name}: {e} after {took:?}");
+        // Generous slack for a loaded machine; unbounded, it reads for many seconds.
+        assert!(
+            took < bound + Duration::from_millis(500),
+            "{name}: {took:?}"
+        );
+        assert!(
+            e.message
+                .contains(&format!("longer than {MAX_REPLY_BYTES} bytes"))
+                || e.message.contains("no whole answer within"),
+            "{name}: {e}"
+        );
+        assert_clean(&e.message);
+        // The connection is closed: the listener stops, having sent little more than the
+        // cap plus what the sockets' buffers hold (a few MB on loopback), not a gigabyte.
+        let total = settled(sent);
+        assert!(total < 32 << 20, "{name}: the server sent {total} bytes");
+        // And the store is held off, not stuck.
+        let e = store
+            .take(urls(1), win(1, 100), Duration::ZERO)
+            .unwrap_err();
+        assert!(e.message.contains("not tried again"), "{name}: {e}");
+    }
+}
+
+#[test]
+fn a_store_that_answers_drop_by_drop_meets_the_whole_operation_deadline() {
+    fn drip(mut s: std::net::TcpStream) {
+        // A never-ending array, one small element every 50 ms: each read is answered well
+        // within the I/O timeout, the whole answer never comes.
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        if s.write_all(b"*1000000\r\n").is_err() {
+            return;
+        }
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until && s.write_all(b":1\r\n").is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let hostile = Hostile::start(drip);
+    let bare = RedisStore::new(&format!("redis://127.0.0.1:{}/0", hostile.port), KEY).unwrap();
+    let t = Instant::now();
+    let e = bare.take(urls(1), win(1, 100), Duration::ZERO).unwrap_err();
+    let took = t.elapsed();
+    eprintln!("drip: {e} after {took:?}");
+    assert!(took >= IO_TIMEOUT * 2, "{took:?}");
+    assert!(
+        took < CONNECT_TIMEOUT + IO_TIMEOUT * 2 + Duration::from_millis(500),
+        "{took:?}"
+    );
+    assert!(
+        e.message.contains(&format!(
+            "no whole answer within {} ms",
+            (IO_TIMEOUT * 2).as_millis()
+        )),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_store_that_comes_back_is_used_again() {
     let mut server = RedisServer::start();
@@ -553,8 +691,10 @@ proptest! {
         host in prop_oneof!["[a-z0-9.-]{0,12}", Just("[::1]".to_owned()), any::<String>()],
         port in prop_oneof![Just(String::new()), "[0-9]{1,6}".prop_map(|p| format!(":{p}")), ":[a-z]{0,3}"],
         path in prop_oneof![Just(String::new()), "/[0-9]{0,8}", "/[ -~]{0,8}", any::<String>()],
+        // Unescaped `/?#@`, spaces and control characters included: none may show.
+        pw in prop_oneof![Just("Pw-9f/8e?7d#6c@x".to_owned()), "Pw[ -~\t\r\n@/?#]{4,16}"],
     ) {
-        let pw = "Pw-9f/8e?7d#6c@x";
+        let pw = pw.as_str();
         let url = format!("{scheme}://{user}:{pw}@{host}{port}{path}");
         match RedisUrl::parse(&url) {
             Ok(u) => {
@@ -579,6 +719,47 @@ proptest! {
                 prop_assert_eq!(matches!(slot, Slot::At(_)), reply[0] == 1);
             }
             Err(why) => prop_assert!(!why.is_empty()),
+        }
+    }
+}
+
+proptest! {
+    // Each case is a connection to a listener of its own: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)))]
+
+    /// Whatever bytes a server answers with (then hanging up), a take is a checked slot or
+    /// a clean error, within the bound; never a panic.
+    #[test]
+    fn any_bytes_from_the_server_are_a_slot_or_an_error(
+        answer in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            (0i64..3, -2i64..100_000, -2i64..2_000_000_000_000i64).prop_map(|(a, b, c)| {
+                format!("*3\r\n:{a}\r\n:{b}\r\n:{c}\r\n").into_bytes()
+            }),
+        ],
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = answer.clone();
+        let server = std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(&sent);
+            }
+        });
+        let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/0"), KEY).unwrap();
+        let t = Instant::now();
+        let r = store.take(urls(1), win(1, 100), Duration::from_secs(1));
+        prop_assert!(t.elapsed() < CONNECT_TIMEOUT + IO_TIMEOUT * 2 + Duration::from_millis(500));
+        server.join().unwrap();
+        match r {
+            Ok(slot) => {
+                let d = match slot { Slot::At(d) | Slot::TooFar(d) => d };
+                prop_assert!(d <= Duration::from_secs(30 * 86_400));
+            }
+            Err(e) => prop_assert!(e.message.starts_with(&format!("rate store redis://127.0.0.1:{port}/0: ")), "{}", e.message),
         }
     }
 }

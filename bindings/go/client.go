@@ -58,6 +58,8 @@ type settings struct {
 	caFile      *string
 	userAgent   string
 	logger      *slog.Logger
+	rateStore   *string
+	failClosed  bool
 }
 
 // An Option changes a setting of NewClient.
@@ -101,6 +103,24 @@ func WithCAFile(path string) Option { return func(s *settings) { s.caFile = &pat
 // WithUserAgent appends token (printable ASCII, e.g. "myapp/2.1") to the User-Agent
 // header, after gcdn/<library version> gcdn-go/<Version> go/<Go version>.
 func WithUserAgent(token string) Option { return func(s *settings) { s.userAgent = token } }
+
+// WithRateStore shares pacing through the Redis server at url with every client, in any
+// process or on any host, that uses the same store and the same API key:
+// redis://[[user]:password@]host[:port][/db] (port 6379 and db 0 by default, %XX escapes in
+// the user and password), or rediss://... for TLS (the server's certificate verified
+// against the bundled roots, or the WithCAFile file). The URL is checked by NewClient: a
+// malformed one, or a library built without shared pacing, is ErrInvalidArgument, and no
+// message ever shows the password. Unset: the GCDN_RATE_STORE environment variable;
+// neither: each client paces on its own. A store that cannot be used (unreachable,
+// refused password, no answer in time, garbage) leaves that call to the client's own
+// pacing, said once by the log (store_fallback, warn), unless WithRateStoreFailClosed.
+func WithRateStore(url string) Option { return func(s *settings) { s.rateStore = &url } }
+
+// WithRateStoreFailClosed makes a call whose rate store cannot be used fail with
+// ErrNetwork (the message names the store, never its password) instead of pacing on its
+// own (the default, fail-open). It applies to the store of WithRateStore or of
+// GCDN_RATE_STORE.
+func WithRateStoreFailClosed() Option { return func(s *settings) { s.failClosed = true } }
 
 // millis converts a duration to whole milliseconds, rounding up; min is the least allowed
 // duration (0 or 1 ns).
@@ -246,6 +266,19 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 			return C.gcdn_options_set_ca_file(o, cs, &cerr)
 		})
 		if err != nil {
+			return nil, err
+		}
+	}
+	if s.rateStore != nil {
+		err := setString("rate store URL", *s.rateStore, func(cs *C.char) C.int32_t {
+			return C.gcdn_options_set_rate_store(o, cs, &cerr)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.failClosed {
+		if err := check(C.gcdn_options_set_rate_store_fail_closed(o, 1, &cerr)); err != nil {
 			return nil, err
 		}
 	}

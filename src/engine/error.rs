@@ -437,6 +437,8 @@ mod tests {
                 "see \"https://u:***@h/x\" now",
             ),
             ("rediss://u:pa/ss?#@h", "rediss://u:***@h"),
+            // The password runs to the LAST `@`, an unescaped `@` in it included.
+            ("redis://a:b@c@h/0", "redis://a:***@h/0"),
             ("a://u:1@h b://v:2@i", "a://u:***@h b://v:***@i"),
             (
                 "x=https://u:p@h/?next=redis://v:q@i",

@@ -10,10 +10,15 @@
 //!   NOSCRIPT by `redis::Script`) runs the same window rule as the in-process pacer on the
 //!   server's own clock (`TIME`), so hosts with skewed clocks agree. Keys expire when idle
 //!   (2 × W + margin after their last slot).
-//! - Bounded: connecting (with AUTH and SELECT) may take [`CONNECT_TIMEOUT`], each read and
-//!   write [`IO_TIMEOUT`]; after a failure the store is not tried again for [`RETRY_AFTER`]
-//!   (calls fail at once meanwhile), so a dead or slow Redis costs a purge little.
-//! - The password of the URL never appears in a message: [`RedisStore::describe`] is
+//! - Bounded: connecting (TCP, TLS, AUTH and SELECT) may take `CONNECT_TIMEOUT`, each read
+//!   and write `IO_TIMEOUT`, a whole take or defer `2 × IO_TIMEOUT`, and its replies
+//!   `MAX_REPLY_BYTES`, however the server answers (`wire.rs`: the store's own connection, as
+//!   the `redis` crate's bounds each read only, so a server that keeps streaming would be
+//!   read and buffered without end); after a failure the store is not tried again for
+//!   `RETRY_AFTER` (calls fail at once meanwhile), so a dead, slow or hostile Redis costs a
+//!   purge at most `CONNECT_TIMEOUT + 2 × IO_TIMEOUT`. (These are in `redis_store.rs`,
+//!   built with the cargo feature `rate-store`.)
+//! - The password of the URL never appears in a message: `RedisStore::describe` is
 //!   `redis://host:port/db`, and server words are redacted before they are quoted.
 //! - [`pacer_for`]: the client's pacer from its options. When Redis cannot be used the pacer
 //!   paces that request in-process and tells the call's observer (`Note::StoreFallback`),
@@ -26,11 +31,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::config::Options;
-use super::error::{quote, Error};
+use super::error::{quote, redact_url_password, Error};
 use super::pacer::Pacer;
 
 #[cfg(feature = "rate-store")]
 mod redis_store;
+#[cfg(feature = "rate-store")]
+mod wire;
 #[cfg(feature = "rate-store")]
 pub use redis_store::*;
 
@@ -81,26 +88,25 @@ impl fmt::Display for RedisUrl {
     }
 }
 
-/// `url` with the password of its user information (if any) replaced by `***`, for
-/// messages. The user information runs to the LAST `@`, so a password holding `/`, `?`, `#`
-/// or `@` unescaped is hidden whole; user information without a `:` is hidden whole too
-/// (some clients read `redis://secret@host` as a password). Local helper: the secrets
-/// task's `error::redact_url_password` can replace it once on `main`.
-pub fn redact_url_password(url: &str) -> String {
+/// `url` for a message about it, its password masked by the engine's
+/// [`redact_url_password`]. That one reads any text, so it keeps user information without a
+/// `:` (a user name) and ends a URL at a space or control character; a store URL is one
+/// token whose user information may be a bare password (`redis://secret@host`, as some
+/// clients read it) or hold spaces, so in those cases everything before the last `@` is
+/// hidden.
+fn shown_url(url: &str) -> String {
+    let masked = redact_url_password(url);
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return masked.into_owned();
     };
-    match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let shown = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None if userinfo.is_empty() => String::new(),
-                None => "***".to_owned(),
-            };
-            format!("{scheme}://{shown}@{}", &rest[at + 1..])
+    match rest.rsplit_once('@') {
+        Some((_, host))
+            if !masked.contains(":***@")
+                || url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            format!("{scheme}://***@{host}")
         }
-        None => url.to_owned(),
+        _ => masked.into_owned(),
     }
 }
 
@@ -108,10 +114,7 @@ impl RedisUrl {
     /// Check a store URL. Messages quote it with its password replaced by `***`.
     pub fn parse(url: &str) -> Result<RedisUrl, StoreError> {
         let bad = |why: &str| StoreError {
-            message: format!(
-                "rate store URL {}: {why}",
-                quote(&redact_url_password(url), 200)
-            ),
+            message: format!("rate store URL {}: {why}", quote(&shown_url(url), 200)),
         };
         if url.chars().any(|c| c.is_control() || c == ' ') {
             return Err(bad("contains spaces or control characters"));
@@ -331,6 +334,9 @@ mod tests {
             "redis://u:s3cret?pw#x@h:1/x",
             "redis://s3cret-pw@h:0",
             "redis://s3cret-pw@h",
+            "redis://u:s3cret pw@h",
+            "redis://u:a@s3cret pw@h",
+            "redis://s3cret\t@h",
         ] {
             let e = RedisUrl::parse(bad).unwrap_err();
             assert!(e.message.starts_with("rate store URL"), "{bad:?}: {e}");
@@ -339,22 +345,18 @@ mod tests {
     }
 
     #[test]
-    fn redaction() {
-        assert_eq!(
-            redact_url_password("redis://u:pw@h:1/0"),
-            "redis://u:***@h:1/0"
-        );
-        assert_eq!(redact_url_password("redis://:pw@h"), "redis://:***@h");
-        assert_eq!(redact_url_password("redis://h:1/0"), "redis://h:1/0");
-        assert_eq!(
-            redact_url_password("redis://a:b@c@h/0"),
-            "redis://a:***@h/0"
-        );
-        assert_eq!(
-            redact_url_password("redis://a:b/c?d#e@h/0"),
-            "redis://a:***@h/0"
-        );
-        assert_eq!(redact_url_password("redis://secret@h"), "redis://***@h");
+    fn bad_urls_are_shown_without_anything_that_may_be_a_password() {
+        for (url, shown) in [
+            ("redis://u:pw@h:0", "redis://u:***@h:0"),
+            ("redis://secret@h:0", "redis://***@h:0"),
+            ("redis://u:se cret@h", "redis://***@h"),
+            ("redis://u:a@b c@h", "redis://***@h"),
+            ("redis://u:a\tb@h", "redis://***@h"),
+            ("redis://h:0", "redis://h:0"),
+            ("h:0", "h:0"),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url:?}");
+        }
     }
 
     #[test]

@@ -2,11 +2,15 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
+#[cfg(feature = "rate-store-tls")]
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+pub use super::wire::MAX_REPLY_BYTES;
+use redis::ConnectionLike;
 
+use super::wire::{Cut, Wire};
 use super::{margin, PaceKey, PaceKind, RedisUrl, Slot, SlotStore, StoreError, Window};
 use crate::engine::error::quote;
 
@@ -92,7 +96,10 @@ const MAX_DELAY_MS: i64 = 30 * 86_400_000;
 
 /// Connecting, with AUTH and SELECT, may take at most this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Each read and each write on an open connection may take at most this long.
+/// Each read and each write on an open connection may take at most this long, and a whole
+/// operation (a take or a defer: up to three round trips when the script must be loaded)
+/// twice this long, so a take or a defer never takes longer than
+/// `CONNECT_TIMEOUT + 2 × IO_TIMEOUT`, however the server answers.
 pub const IO_TIMEOUT: Duration = Duration::from_millis(300);
 /// After a failure the store is not tried again for this long: calls fail at once.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -102,9 +109,11 @@ const MAX_IDLE: usize = 4;
 /// A [`SlotStore`] on a Redis server (see the module docs).
 pub struct RedisStore {
     url: RedisUrl,
-    client: redis::Client,
+    /// For `rediss://`: the TLS client configuration (bundled roots, or the CA file's).
+    #[cfg(feature = "rate-store-tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
     account: String,
-    idle: Mutex<Vec<redis::Connection>>,
+    idle: Mutex<Vec<Wire>>,
     /// After a failure: not before this instant, and the message to give meanwhile.
     down: Mutex<Option<(Instant, String)>>,
     take_script: redis::Script,
@@ -143,37 +152,21 @@ impl RedisStore {
     }
 
     pub fn from_url(url: RedisUrl, api_key: &str) -> Result<RedisStore, StoreError> {
-        let mut settings = RedisConnectionInfo::default()
-            .set_db(url.db)
-            .set_skip_set_lib_name();
-        if let Some(user) = &url.username {
-            settings = settings.set_username(user);
-        }
-        if let Some(pw) = &url.password {
-            settings = settings.set_password(pw);
-        }
-        let addr = if url.tls {
-            ConnectionAddr::TcpTls {
-                host: url.host.clone(),
-                port: url.port,
-                insecure: false,
-                tls_params: None,
-            }
+        #[cfg(feature = "rate-store-tls")]
+        let tls = if url.tls {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            Some(tls_config(roots).map_err(|e| StoreError {
+                message: format!("rate store {url}: TLS: {e}"),
+            })?)
         } else {
-            ConnectionAddr::Tcp(url.host.clone(), url.port)
+            None
         };
-        let info = addr
-            .into_connection_info()
-            .map_err(|e| StoreError {
-                message: format!("rate store {url}: {}", e.kind_text()),
-            })?
-            .set_redis_settings(settings);
-        let client = redis::Client::open(info).map_err(|e| StoreError {
-            message: format!("rate store {url}: {}", e.kind_text()),
-        })?;
         Ok(RedisStore {
             url,
-            client,
+            #[cfg(feature = "rate-store-tls")]
+            tls,
             account: account_hash(api_key),
             idle: Mutex::new(Vec::new()),
             down: Mutex::new(None),
@@ -194,13 +187,23 @@ impl RedisStore {
     /// For `rediss://`: trust the CA certificates in `pem` instead of the bundled roots.
     #[cfg(feature = "rate-store-tls")]
     pub fn with_ca_pem(mut self, pem: Vec<u8>) -> Result<RedisStore, StoreError> {
-        let certs = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem),
-        };
-        self.client =
-            redis::Client::build_with_tls(self.client.get_connection_info().clone(), certs)
-                .map_err(|e| self.error(format!("CA certificates: {}", e.kind_text())))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => roots
+                    .add(rustls::pki_types::CertificateDer::from(c.der().to_vec()))
+                    .map_err(|e| self.error(format!("CA certificates: {e}")))?,
+                Ok(_) => {}
+                Err(e) => return Err(self.error(format!("CA certificates: not valid PEM: {e}"))),
+            }
+        }
+        if roots.is_empty() {
+            return Err(self.error("CA certificates: no PEM certificate"));
+        }
+        let config = tls_config(roots).map_err(|e| self.error(format!("TLS: {e}")))?;
+        if self.url.tls {
+            self.tls = Some(config);
+        }
         Ok(self)
     }
 
@@ -262,8 +265,20 @@ impl RedisStore {
         StoreError { message }
     }
 
-    fn describe_redis_error(&self, e: &redis::RedisError) -> String {
+    fn describe_redis_error(&self, e: &redis::RedisError, cut: Option<Cut>) -> String {
         use redis::ErrorKind;
+        match cut {
+            Some(Cut::Deadline(budget)) => {
+                return format!(
+                    "no whole answer within {} ms (the server is slow, or sends without end)",
+                    budget.as_millis()
+                )
+            }
+            Some(Cut::TooLong) => {
+                return format!("the answer is longer than {MAX_REPLY_BYTES} bytes")
+            }
+            None => {}
+        }
         if e.is_timeout() {
             return format!(
                 "no answer within {} ms (connect timeout {} ms)",
@@ -298,7 +313,7 @@ impl RedisStore {
     /// [`RETRY_AFTER`].
     fn with_connection<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut Wire) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
         if let Some((until, message)) = &*lock(&self.down) {
             if Instant::now() < *until {
@@ -311,13 +326,17 @@ impl RedisStore {
             }
         }
         let pooled = lock(&self.idle).pop();
-        let result = match pooled {
-            Some(con) => Ok(con),
-            None => self.connect(),
-        }
-        .and_then(|mut con| f(&mut con).map(|v| (v, con)));
-        match result {
-            Ok((value, con)) => {
+        let mut con = match pooled {
+            Some(con) => con,
+            None => match self.connect() {
+                Ok(con) => con,
+                Err((e, cut)) => return Err(self.fail(&e, cut)),
+            },
+        };
+        // The whole operation: at most 2 × the I/O timeout, and MAX_REPLY_BYTES read.
+        con.begin(self.io_timeout * 2);
+        match f(&mut con) {
+            Ok(value) if con.is_open() => {
                 *lock(&self.down) = None;
                 let mut idle = lock(&self.idle);
                 if idle.len() < MAX_IDLE {
@@ -325,22 +344,31 @@ impl RedisStore {
                 }
                 Ok(value)
             }
-            Err(e) => {
-                let err = self.error(self.describe_redis_error(&e));
-                *lock(&self.down) = Some((Instant::now() + RETRY_AFTER, err.message.clone()));
-                lock(&self.idle).clear();
-                Err(err)
+            Ok(value) => {
+                *lock(&self.down) = None;
+                Ok(value)
             }
+            Err(e) => Err(self.fail(&e, con.cut())),
         }
     }
 
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let con = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)?;
-        con.set_read_timeout(Some(self.io_timeout))?;
-        con.set_write_timeout(Some(self.io_timeout))?;
-        Ok(con)
+    /// A failure: its message, and the store held off for [`RETRY_AFTER`].
+    fn fail(&self, e: &redis::RedisError, cut: Option<Cut>) -> StoreError {
+        let err = self.error(self.describe_redis_error(e, cut));
+        *lock(&self.down) = Some((Instant::now() + RETRY_AFTER, err.message.clone()));
+        lock(&self.idle).clear();
+        err
+    }
+
+    /// A new connection (TCP, TLS, AUTH, SELECT within the connect timeout).
+    fn connect(&self) -> Result<Wire, (redis::RedisError, Option<Cut>)> {
+        Wire::connect(
+            &self.url,
+            #[cfg(feature = "rate-store-tls")]
+            self.tls.as_ref(),
+            self.connect_timeout,
+            self.io_timeout,
+        )
     }
 
     fn note_server_time(&self, server_now_ms: i64) {
@@ -358,6 +386,18 @@ impl KindText for redis::RedisError {
     fn kind_text(&self) -> String {
         quote(&self.to_string(), 200).trim_matches('"').to_owned()
     }
+}
+
+/// A TLS client configuration trusting `roots`, with the same provider as the API's (ring).
+#[cfg(feature = "rate-store-tls")]
+fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::model::{
-    iso8601, messages, micros, parse_iso8601, Endpoint, ListingFault, PurgeStatus, PurgeType,
+    iso8601, messages, micros, parse_iso8601, Endpoint, Limits, ListingFault, PurgeStatus,
+    PurgeType, Resource, RetryAfterMode,
 };
+use crate::types::{FaultAction, Recorded, Shared};
 use crate::wire::{Answer, Body, Incoming, Reply, Stop};
-use crate::{FaultAction, Limits, Recorded, Resource, RetryAfterMode, Shared};
 
 /// Answers an API request: records it, then answers it, or misbehaves by the first matching
 /// fault (a delay sleeps on `stop`).

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::resource_json;
+use crate::model::{Endpoint, ListingFault, PurgeState, Refusal, Resource};
+use crate::types::{Fault, FaultAction, Shared};
 use crate::wire::{lock, Incoming, Reply};
-use crate::{Endpoint, Fault, FaultAction, ListingFault, PurgeState, Refusal, Resource, Shared};
 
 const PREFIX: &str = "/__emulator/";
 

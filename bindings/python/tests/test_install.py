@@ -30,8 +30,15 @@ BUILD_TIMEOUT = 30 * 60
 
 # Run by the venv's Python, from a temporary directory.
 USE = r"""
-import json, os, sys
+import json, logging, os, sys
 import gcdn
+# The requests are logged through Python's logging, to a list checked below.
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append(record)
+logging.getLogger("gcdn").addHandler(Keep())
+logging.getLogger("gcdn").setLevel(logging.DEBUG)
 from gcdn.testing import Emulator, find_binary
 
 site = os.path.dirname(os.path.dirname(os.path.abspath(gcdn.__file__)))
@@ -46,6 +53,8 @@ with Emulator("install-key-7Yt3", resources=[5]) as emu, emu.client(max_retries=
     else:
         sys.exit("purge_all(6) did not fail")
     seen = [(r["method"], r["path"], r["status"]) for r in emu.requests()]
+logged = [r for r in records if getattr(r, "gcdn_event", None) == "request"]
+assert len(logged) >= 2 and all(r.method == "POST" for r in logged), [r.getMessage() for r in records]
 print(json.dumps({"version": gcdn.library_version(), "requests": seen}))
 """
 

@@ -20,13 +20,28 @@ std::string take(char *error) {
     return s;
 }
 
+// Each request is logged through the library's log hook: count them, print them.
+void on_log(const gcdn_log_record *record, void *user_data) {
+    if (record->event != nullptr && std::string(record->event) == "request") {
+        ++*static_cast<int *>(user_data);
+        std::printf("log: %s %s -> %d\n", record->method ? record->method : "?", record->path ? record->path : "?",
+                    static_cast<int>(record->http_status));
+    }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
     const std::string name = argc > 1 ? argv[1] : "c++";
     gcdn_client *raw = nullptr;
     char *error = nullptr;
-    if (gcdn_client_new(nullptr, nullptr, &raw, &error) != GCDN_OK) {
+    int logged = 0;
+    gcdn_options *options = gcdn_options_new();
+    int32_t made = options == nullptr ? GCDN_ERR_INVALID_ARGUMENT
+                                      : gcdn_options_set_log(options, on_log, &logged, GCDN_LOG_DEBUG, &error);
+    if (made == GCDN_OK) made = gcdn_client_new(nullptr, options, &raw, &error);
+    gcdn_options_free(options);
+    if (made != GCDN_OK) {
         std::fprintf(stderr, "%s: gcdn_client_new: %s\n", name.c_str(), take(error).c_str());
         return 1;
     }
@@ -42,6 +57,11 @@ int main(int argc, char **argv) {
     if (status != GCDN_ERR_NOT_FOUND || message.find("404") == std::string::npos) {
         std::fprintf(stderr, "%s: purge 404: want not found, got %s: %s\n", name.c_str(), gcdn_status_str(status),
                      message.c_str());
+        return 1;
+    }
+    client.reset();
+    if (logged < 2) {
+        std::fprintf(stderr, "%s: want a log record per request, got %d\n", name.c_str(), logged);
         return 1;
     }
     std::printf("%s: ok, gcdn %s\n", name.c_str(), gcdn_version());

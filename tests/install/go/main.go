@@ -4,17 +4,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	gcdn "github.com/gcdn-project/gcdn/bindings/go"
 )
 
 func main() {
-	c, err := gcdn.NewClient("")
+	// Each request is logged through slog: a text handler into a buffer, checked below.
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := gcdn.NewClient("", gcdn.WithLogger(logger))
 	if err != nil {
 		fail("NewClient: %v", err)
 	}
@@ -27,6 +33,10 @@ func main() {
 	if err := c.PurgeURLs(ctx, 404, []string{"/install-test.html"}); !errors.Is(err, gcdn.ErrNotFound) {
 		fail("purge 404: want not found, got %v", err)
 	}
+	if n := strings.Count(logs.String(), "method=POST"); n < 2 {
+		fail("want a log record per request, got %d in %q", n, logs.String())
+	}
+	fmt.Print(logs.String())
 	fmt.Println("go: ok")
 }
 

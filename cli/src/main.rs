@@ -185,16 +185,27 @@ fn delete(cli: &Cli, a: &DeleteArgs, cancel: &Arc<CancelToken>) -> u8 {
     }
 }
 
-fn resources(cli: &Cli, a: &ListArgs, cancel: &Arc<CancelToken>) -> u8 {
+/// What `resources` and `limits` start with: the output, a client, and settings that the
+/// Ctrl-C token cancels; the exit code of a refused client.
+fn reader(
+    cli: &Cli,
+    a: &ListArgs,
+    cancel: &Arc<CancelToken>,
+) -> Result<(Out, Client, CallSettings), u8> {
     let out = Out::new(false, a.json);
-    let client = match client(cli, &ClientSetup::default()) {
-        Ok(c) => c,
-        Err(m) => return out.usage(&m),
-    };
+    let client = client(cli, &ClientSetup::default()).map_err(|m| out.usage(&m))?;
     let settings = CallSettings {
         timeout: None,
         cancel: Some(Arc::clone(cancel)),
         ..CallSettings::default()
+    };
+    Ok((out, client, settings))
+}
+
+fn resources(cli: &Cli, a: &ListArgs, cancel: &Arc<CancelToken>) -> u8 {
+    let (out, client, settings) = match reader(cli, a, cancel) {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
     let listed = match client.list_resources(&settings) {
         Ok(l) => l,
@@ -245,15 +256,9 @@ fn resources(cli: &Cli, a: &ListArgs, cancel: &Arc<CancelToken>) -> u8 {
 }
 
 fn limits(cli: &Cli, a: &ListArgs, cancel: &Arc<CancelToken>) -> u8 {
-    let out = Out::new(false, a.json);
-    let client = match client(cli, &ClientSetup::default()) {
-        Ok(c) => c,
-        Err(m) => return out.usage(&m),
-    };
-    let settings = CallSettings {
-        timeout: None,
-        cancel: Some(Arc::clone(cancel)),
-        ..CallSettings::default()
+    let (out, client, settings) = match reader(cli, a, cancel) {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
     let read = match client.read_limits(&settings) {
         Ok(l) => l,

@@ -38,7 +38,9 @@ PREBUILT = os.environ.get("GCDN_PREBUILT") or None
 # What of the Rust workspace an sdist carries (under rust/): enough for `cargo build --locked`
 # of the library and the emulator. The workspace members are added from Cargo.toml.
 RUST_FILES = ["Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "LICENSE", "LICENSE-MIT", "LICENSE-APACHE"]
-RUST_DIRS = ["src", "include"]
+# tests/ and benches/plan/: Cargo.toml names targets there ([[test]], [[example]]), and cargo
+# refuses a manifest whose named targets are missing.
+RUST_DIRS = ["src", "include", "tests", "benches/plan"]
 SKIP = shutil.ignore_patterns("target", "__pycache__", "*.pyc", ".git")
 
 

@@ -110,6 +110,31 @@ fn build(source: &str, cpp: bool, extra: &[String]) -> PathBuf {
     exe
 }
 
+/// Run a built C test program against `emu` (under `GCDN_C_WRAPPER` when set, e.g. valgrind):
+/// it must exit 0 and report ` passed, 0 failed`. Its standard output.
+fn run_c(exe: &Path, emu: &Emulator, name: &str) -> String {
+    let mut cmd = match std::env::var("GCDN_C_WRAPPER") {
+        Ok(w) if !w.trim().is_empty() => {
+            let mut parts = w.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(exe);
+            c
+        }
+        _ => Command::new(exe),
+    };
+    let out = cmd
+        .env("GCDN_TEST_BASE_URL", emu.base_url())
+        .env("GCDN_TEST_API_KEY", emu.api_key())
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    stdout
+}
+
 #[test]
 fn cpp_can_include_and_link_the_header() {
     let exe = build("tests/c/cpp_check.cpp", true, &[]);
@@ -139,25 +164,7 @@ fn c_harness_against_the_emulator() {
         api_key: "c-harness-key-9d41".into(),
         ..Config::default()
     });
-    let mut cmd = match std::env::var("GCDN_C_WRAPPER") {
-        Ok(w) if !w.trim().is_empty() => {
-            let mut parts = w.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(&exe);
-            c
-        }
-        _ => Command::new(&exe),
-    };
-    let out = cmd
-        .env("GCDN_TEST_BASE_URL", emu.base_url())
-        .env("GCDN_TEST_API_KEY", emu.api_key())
-        .output()
-        .expect("run the harness");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "harness failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    run_c(&exe, &emu, "harness");
 
     // What the emulator saw matches what the harness was told succeeded.
     let seen = emu.requests();
@@ -218,25 +225,7 @@ fn c_job_against_the_emulator() {
     emu.push_fault(
         Fault::respond(503, r#"{"errors":["upstream down"]}"#).on("POST", "/cdn/resources/3/purge"),
     );
-    let mut cmd = match std::env::var("GCDN_C_WRAPPER") {
-        Ok(w) if !w.trim().is_empty() => {
-            let mut parts = w.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(&exe);
-            c
-        }
-        _ => Command::new(&exe),
-    };
-    let out = cmd
-        .env("GCDN_TEST_BASE_URL", emu.base_url())
-        .env("GCDN_TEST_API_KEY", emu.api_key())
-        .output()
-        .expect("run job_run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "job_run failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    let stdout = run_c(&exe, &emu, "job_run");
     assert!(!stdout.contains(emu.api_key()), "{stdout}");
     // What the emulator accepted: resource 1 twice (the job, then one request of the stopped
     // run), 2 once, 3 once (after its 503), and the purge-all of resource 2.

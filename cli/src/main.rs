@@ -32,8 +32,10 @@ fn main() -> ExitCode {
         Command::Resources(a) => resources(&cli, a, &cancel),
         Command::Limits(a) => limits(&cli, a, &cancel),
         Command::Completions(a) => {
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(a.shell, &mut Cli::command(), "gcdn", &mut out);
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "gcdn", &mut script);
+            output::raw_line(String::from_utf8_lossy(&script).trim_end());
             exit::OK
         }
         Command::Man(a) => man(a),
@@ -45,7 +47,8 @@ fn main() -> ExitCode {
 /// --dir, it and a page per command (gcdn-purge.1, ...) written there.
 fn man(a: &ManArgs) -> u8 {
     let written = match &a.dir {
-        Some(dir) => clap_mangen::generate_to(Cli::command(), dir)
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
             .map_err(|e| format!("cannot write the manual pages into {}: {e}", dir.display())),
         None => {
             let mut page = Vec::new();

@@ -9,6 +9,10 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+# The pages `gcdn man --dir` writes: gcdn's and one per command.
+MANPAGES := gcdn.1 gcdn-purge.1 gcdn-delete.1 gcdn-resources.1 gcdn-limits.1 gcdn-completions.1 gcdn-man.1
 REL := target/release
 # Shared pacing on Redis, with rediss:// (cargo features `rate-store` and `rate-store-tls`,
 # off in a bare `cargo build`) is on in every build and test here, the release library (and
@@ -110,7 +114,8 @@ test-python-install: build
 
 # Install into $(DESTDIR)$(PREFIX): the stripped libgcdn.so.0 (its SONAME) with the libgcdn.so
 # link for the linker, libgcdn.a, gcdn.h, gcdn.pc, the CMake package (lib/cmake/gcdn), the
-# gcdn command and the gcdn-emulator. gcdn.pc carries an rpath unless PREFIX
+# gcdn command and the gcdn-emulator, gcdn's shell completions (bash, zsh, fish) and manual
+# pages (share/man/man1/gcdn.1, gcdn-purge.1, ...). gcdn.pc carries an rpath unless PREFIX
 # is a system one (/usr, /usr/local); there, as root and without DESTDIR, ldconfig runs.
 # `make install PREFIX=$$HOME/.local`, `make install DESTDIR=/tmp/stage PREFIX=/usr`.
 install: build
@@ -133,6 +138,14 @@ install: build
 	    cmake/gcdnConfigVersion.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfigVersion.cmake
 	install -m 0755 -s $(REL)/gcdn-emulator $(DESTDIR)$(BINDIR)/gcdn-emulator
 	install -m 0755 -s $(REL)/gcdn $(DESTDIR)$(BINDIR)/gcdn
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d $(DESTDIR)$(MANDIR)/man1
+	$(REL)/gcdn completions bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/gcdn
+	$(REL)/gcdn completions zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_gcdn
+	$(REL)/gcdn completions fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/gcdn.fish
+	$(REL)/gcdn man --dir $(DESTDIR)$(MANDIR)/man1
+	chmod 0644 $(DESTDIR)$(DATADIR)/bash-completion/completions/gcdn $(DESTDIR)$(DATADIR)/zsh/site-functions/_gcdn \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/gcdn.fish $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(MANPAGES))
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && [ -n "$(SYSTEM_PREFIX)" ] && command -v ldconfig >/dev/null; then \
 	    echo ldconfig; ldconfig; fi
 
@@ -140,7 +153,9 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libgcdn.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgcdn.so $(DESTDIR)$(LIBDIR)/libgcdn.a \
 	    $(DESTDIR)$(INCLUDEDIR)/gcdn.h $(DESTDIR)$(LIBDIR)/pkgconfig/gcdn.pc \
 	    $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/gcdn/gcdnConfigVersion.cmake \
-	    $(DESTDIR)$(BINDIR)/gcdn-emulator $(DESTDIR)$(BINDIR)/gcdn
+	    $(DESTDIR)$(BINDIR)/gcdn-emulator $(DESTDIR)$(BINDIR)/gcdn \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions/gcdn $(DESTDIR)$(DATADIR)/zsh/site-functions/_gcdn \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/gcdn.fish $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(MANPAGES))
 	-rmdir $(DESTDIR)$(LIBDIR)/cmake/gcdn 2>/dev/null
 
 clean:

@@ -38,16 +38,19 @@ GCORE_API_KEY=demo-key GCORE_BASE_URL="$url" target/demo/demo
 # The emulator's windows are 2 s and its limits endpoint says so, which gcdn does not believe
 # (faster than 10x the documented rate): --purge-intervals 1 paces to one request a second.
 echo
-echo "== gcdn purge: 230 changed files over 2 hosts, from stdin, confirmed (--wait)"
+echo "== gcdn purge: 232 changed files over 2 hosts, from stdin, mapped to URLs (--map), confirmed (--wait)"
 export GCORE_API_KEY=demo-key GCORE_BASE_URL="$url"
 sleep 2   # the C demo's purges above used up this window: start on a fresh one
 "$lib/gcdn" resources
-{ for i in $(seq 1 180); do echo "public/assets/app.$i.js"; done; echo public/index.html; } |
-  sed 's|^public|https://cdn1.example.com|' > target/demo/changed.txt
-for i in $(seq 1 49); do echo "https://cdn2.example.com/img/$i.png"; done >> target/demo/changed.txt
-echo "\$ git diff --name-only | sed 's|^public|https://cdn.example.com|' | gcdn purge --from - --wait"
+# public/ is served by cdn1, static/ by cdn2; index.html is also purged as / ; src/ is skipped
+# (unmapped: not CDN content, and no failure).
+{ for i in $(seq 1 180); do echo "public/assets/app.$i.js"; done; echo public/index.html
+  for i in $(seq 1 49); do echo "static/img/$i.png"; done; echo "static/img/new logo.svg"
+  echo src/app.ts; } > target/demo/changed.txt
+echo "\$ git diff --name-only | gcdn purge --from - --map public/=https://cdn.example.com/ --wait"
 status=0
-"$lib/gcdn" purge --from - --wait=30 --purge-intervals 1 < target/demo/changed.txt || status=$?
+"$lib/gcdn" purge --from - --map public/=https://cdn1.example.com/ --map static/=https://cdn2.example.com/ \
+  --wait=30 --purge-intervals 1 < target/demo/changed.txt || status=$?
 echo "exit code $status"
 echo
 echo "== gcdn purge --dry-run --json: the plan, nothing sent (an unknown host is left out: exit 3)"

@@ -41,11 +41,32 @@ pub enum Command {
     Resources(ListArgs),
     /// Show the account's purge limits as gcdn reads them.
     Limits(ListArgs),
+    /// Print the shell completion script for SHELL on standard output (make install puts
+    /// bash's, zsh's and fish's where those shells look).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on standard output, or write one page per command into
+    /// a folder with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, powershell (or elvish).
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write gcdn.1 and a page per command (gcdn-purge.1, ...) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
-    /// Full URLs (https://cdn.example.com/a.png?v=2) or, with --resource, paths (/a.png?v=2).
+    /// Full URLs (https://cdn.example.com/a.png?v=2) or, with --resource, paths (/a.png?v=2);
+    /// with --map, file paths (public/a.png).
     #[arg(value_name = "ITEM")]
     pub items: Vec<String>,
 
@@ -66,6 +87,30 @@ pub struct PurgeArgs {
     /// https://host/.
     #[arg(long)]
     pub all: bool,
+
+    /// Files mode: the items are file paths (a deploy's changed files); a path under PREFIX
+    /// is purged as URL followed by the rest of the path, percent-encoded
+    /// (--map public/=https://cdn.example.com/ purges public/a b.png as
+    /// https://cdn.example.com/a%20b.png). Repeatable, for several sites or hosts: the longest
+    /// PREFIX wins. A path under no PREFIX is skipped (reason "unmapped"), which is no failure.
+    #[arg(long, value_name = "PREFIX=URL", conflicts_with_all = ["resource", "patterns", "all"])]
+    pub map: Vec<String>,
+
+    /// With --map: a file of this name is an index page, also served as its folder's URL
+    /// with and without the trailing slash, which are purged too. Repeatable; default
+    /// index.html.
+    #[arg(long, value_name = "NAME", requires = "map")]
+    pub index: Vec<String>,
+
+    /// With --map: purge index pages by their file's URL only.
+    #[arg(long, requires = "map", conflicts_with = "index")]
+    pub no_index_aliases: bool,
+
+    /// Leave out every item that FILE, the --json output of an earlier run of the same list
+    /// (complete, or cut short when that run was killed), shows purged; say how many.
+    /// Repeatable: give the output of each earlier run.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Vec<PathBuf>,
 
     /// Print the plan (requests per resource, items skipped and why, estimated time) and send
     /// no purge.

@@ -2,22 +2,24 @@
 
 mod args;
 mod exit;
+mod files;
 mod input;
 mod output;
 mod progress;
 mod purge;
+mod resume;
 mod signals;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use gcdn::engine::log::{Level, Record};
 use gcdn::engine::{CallSettings, CancelToken, Client, DeleteOptions, Error, Options, Status};
 use serde_json::json;
 
-use args::{Cli, Command, DeleteArgs, ListArgs};
+use args::{Cli, Command, DeleteArgs, ListArgs, ManArgs};
 use output::Out;
 
 fn main() -> ExitCode {
@@ -29,8 +31,40 @@ fn main() -> ExitCode {
         Command::Delete(a) => delete(&cli, a, &cancel),
         Command::Resources(a) => resources(&cli, a, &cancel),
         Command::Limits(a) => limits(&cli, a, &cancel),
+        Command::Completions(a) => {
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "gcdn", &mut script);
+            output::raw_line(String::from_utf8_lossy(&script).trim_end());
+            exit::OK
+        }
+        Command::Man(a) => man(a),
     };
     ExitCode::from(code)
+}
+
+/// `gcdn man`: the page of gcdn (its options and commands) on standard output, or with
+/// --dir, it and a page per command (gcdn-purge.1, ...) written there.
+fn man(a: &ManArgs) -> u8 {
+    let written = match &a.dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| format!("cannot write the manual pages into {}: {e}", dir.display())),
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| format!("cannot render the manual page: {e}"))
+                .map(|()| output::raw_line(String::from_utf8_lossy(&page).trim_end()))
+        }
+    };
+    match written {
+        Ok(()) => exit::OK,
+        Err(m) => {
+            Out::new(false, false).error(&m);
+            exit::FAILED
+        }
+    }
 }
 
 /// What a client is made of besides the key (which comes from `GCORE_API_KEY` only).

@@ -4,9 +4,9 @@
 //! or failed; with --wait, once its purge status is final or it failed), exactly once.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use gcdn::engine::job::{Completion, Event, EventKind, Job};
+use gcdn::engine::job::{Completion, Event, EventKind, Job, WaitWhy};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
@@ -23,6 +23,17 @@ pub struct Progress<'a> {
     printed: Vec<bool>,
     waiting: bool,
     dry_run: bool,
+    /// Requests waiting (a rate-limit slot, a retry): their index, resource, when the wait
+    /// ends and why; the bar counts the first to end down, on every event (the run's tick
+    /// events come every 50 ms when nothing else happens).
+    waits: Vec<Wait>,
+}
+
+struct Wait {
+    request: usize,
+    resource_id: i64,
+    until: Instant,
+    why: Option<WaitWhy>,
 }
 
 impl<'a> Progress<'a> {
@@ -46,6 +57,7 @@ impl<'a> Progress<'a> {
             printed: Vec::new(),
             waiting,
             dry_run,
+            waits: Vec::new(),
         }
     }
 
@@ -61,6 +73,7 @@ impl<'a> Progress<'a> {
 
     /// One event of the run.
     pub fn event(&mut self, e: &Event) {
+        self.track_waits(e);
         // A request is finished when answered or failed; with --wait, when its purge status
         // is final (or it failed). Those still unconfirmed when the wait ends, and those
         // never sent, are printed from the report at the end.
@@ -150,15 +163,11 @@ impl<'a> Progress<'a> {
             }
             bar.set_length(t.requests);
             bar.set_position((t.purged + t.failed).min(t.requests));
-            if e.kind == EventKind::Wait && e.wait >= WAIT_WORTH_A_LINE {
-                bar.set_message(format!("(waiting {} for a rate-limit slot)", human(e.wait)));
-            } else if !matches!(e.kind, EventKind::Wait | EventKind::Tick) {
-                bar.set_message(if self.waiting {
-                    format!("({} of {} confirmed)", t.confirmed, t.purged)
-                } else {
-                    String::new()
-                });
-            }
+            bar.set_message(match self.waits.iter().min_by_key(|w| w.until) {
+                Some(w) => wait_message(w, self.waits.len() - 1),
+                None if self.waiting => format!("({} of {} confirmed)", t.confirmed, t.purged),
+                None => String::new(),
+            });
         }
         match line {
             Some(line) if failure => self.out.error(&line),
@@ -168,10 +177,85 @@ impl<'a> Progress<'a> {
         }
     }
 
+    /// Keep `waits` up to date: a wait worth a line begins; a request that went on (answered,
+    /// failed, retried, confirmed) waits no more; a wait whose time is up is over.
+    fn track_waits(&mut self, e: &Event) {
+        let now = Instant::now();
+        if let Some(i) = e.request {
+            if !matches!(e.kind, EventKind::Sent | EventKind::Tick) {
+                self.waits.retain(|w| w.request != i);
+            }
+            if e.kind == EventKind::Wait && e.wait >= WAIT_WORTH_A_LINE {
+                self.waits.push(Wait {
+                    request: i,
+                    resource_id: e.resource_id.unwrap_or(0),
+                    until: now + e.wait,
+                    why: e.why,
+                });
+            }
+        }
+        self.waits.retain(|w| w.until > now);
+    }
+
     pub fn finish_bar(&mut self) {
         if let Some(bar) = self.bar.take() {
             output::set_bar(None);
             bar.finish_and_clear();
         }
+    }
+}
+
+/// `(resource 7 waits 42 s for a rate-limit slot)`, counted down in whole seconds (rounded
+/// up: 0 s is never shown while it still waits), and how many others wait too.
+fn wait_message(w: &Wait, others: usize) -> String {
+    let left = w.until.saturating_duration_since(Instant::now());
+    let why = match w.why {
+        Some(WaitWhy::RateLimited | WaitWhy::RetryAfter) => "after a 429 answer",
+        Some(WaitWhy::Backoff) => "before a retry",
+        _ => "for a rate-limit slot",
+    };
+    let more = if others > 0 {
+        format!("; {others} more waiting")
+    } else {
+        String::new()
+    };
+    format!(
+        "(resource {} waits {} {why}{more})",
+        w.resource_id,
+        countdown(left)
+    )
+}
+
+/// `1 min 1 s`, `42 s`: whole seconds, rounded up.
+fn countdown(d: Duration) -> String {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    if s >= 60 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdowns_round_up_to_whole_seconds() {
+        assert_eq!(countdown(Duration::from_millis(61_000)), "1 min 1 s");
+        assert_eq!(countdown(Duration::from_millis(60_001)), "1 min 1 s");
+        assert_eq!(countdown(Duration::from_millis(41_200)), "42 s");
+        assert_eq!(countdown(Duration::from_millis(1)), "1 s");
+        let w = Wait {
+            request: 0,
+            resource_id: 7,
+            until: Instant::now() + Duration::from_millis(41_500),
+            why: Some(WaitWhy::Pacer),
+        };
+        assert_eq!(
+            wait_message(&w, 0),
+            "(resource 7 waits 42 s for a rate-limit slot)"
+        );
+        assert!(wait_message(&w, 2).ends_with("; 2 more waiting)"));
     }
 }

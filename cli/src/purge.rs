@@ -4,17 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gcdn::engine::job::plan::ResourceIndex;
 use gcdn::engine::job::{
-    parse_by_host, Flow, Given, Job, JobError, Report, RunOptions, MAX_ITEMS_PER_ADD,
+    parse_by_host, Flow, Given, Job, JobError, Report, RunOptions, Totals, MAX_ITEMS_PER_ADD,
 };
 use gcdn::engine::validate::{self, ItemKind};
-use gcdn::engine::{CallSettings, CancelToken};
+use gcdn::engine::{CallSettings, CancelToken, Client};
 use serde_json::Value;
 
 use crate::args::{Cli, PurgeArgs};
+use crate::files::Mapper;
 use crate::input::{self, Item};
 use crate::output::{human, plural, Out};
 use crate::progress::Progress;
+use crate::resume::Purged;
 use crate::{exit, seconds, signals, ClientSetup};
 
 pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
@@ -31,8 +34,12 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         Ok(i) => i,
         Err(m) => return out.usage(&m),
     };
-    let job = match build_job(a) {
-        Ok(job) => job,
+    let purged = match Purged::read(&a.resume) {
+        Ok(p) => p,
+        Err(m) => return out.usage(&m),
+    };
+    let Prepared { job, unmapped } = match prepare(a) {
+        Ok(p) => p,
         Err(m) => return out.usage(&m),
     };
     let setup = ClientSetup {
@@ -44,14 +51,40 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         Ok(c) => c,
         Err(m) => return out.usage(&m),
     };
+    let settings = CallSettings {
+        timeout,
+        cancel: Some(Arc::clone(cancel)),
+        ..CallSettings::default()
+    };
+    let mut left_out = 0usize;
+    let job = match job {
+        Some(job) if !purged.is_empty() => match resume(a, &client, &settings, job, &purged) {
+            Ok((job, n)) => {
+                left_out = n;
+                job
+            }
+            Err(Resumed::Usage(m)) => return out.usage(&m),
+            Err(Resumed::Listing(e)) => return refused(&out, a, &e),
+        },
+        job => job,
+    };
+    if !a.resume.is_empty() {
+        out.info(&format!(
+            "--resume: left out {} that the earlier run purged",
+            plural(left_out as u64, "item")
+        ));
+    }
+    let extra = Extra {
+        unmapped: &unmapped,
+        resumed: (!a.resume.is_empty()).then_some(left_out),
+    };
+    let Some(job) = job else {
+        return nothing_to_send(&out, a.dry_run, &extra);
+    };
     let options = RunOptions {
         dry_run: a.dry_run,
         wait: if a.dry_run { None } else { wait },
-        settings: CallSettings {
-            timeout,
-            cancel: Some(Arc::clone(cancel)),
-            ..CallSettings::default()
-        },
+        settings,
         ..RunOptions::default()
     };
     let mut progress = Progress::new(out, &job, options.wait.is_some(), a.dry_run);
@@ -76,19 +109,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         }) => {
             // Refused before anything was planned (the listing of resources failed, the key
             // was refused, ...): nothing was sent.
-            out.error(&error.message);
-            let code = crate::failure_code(&error);
-            out.json_line(
-                "summary",
-                serde_json::json!({
-                    "status": gcdn::ffi::status_code(error.status),
-                    "message": error.message,
-                    "dry_run": a.dry_run,
-                    "interrupted": signals::interrupted(),
-                    "exit_code": code,
-                }),
-            );
-            return code;
+            return refused(&out, a, &error);
         }
     };
     finish(
@@ -97,7 +118,122 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         &report,
         error.as_ref().map(|e| &e.message),
         options.wait.is_some(),
+        &extra,
     )
+}
+
+/// The run stopped before anything was sent: the message, the summary line, the exit code.
+fn refused(out: &Out, a: &PurgeArgs, error: &gcdn::engine::Error) -> u8 {
+    out.error(&error.message);
+    let code = crate::failure_code(error);
+    out.json_line(
+        "summary",
+        serde_json::json!({
+            "status": gcdn::ffi::status_code(error.status),
+            "message": error.message,
+            "dry_run": a.dry_run,
+            "interrupted": signals::interrupted(),
+            "exit_code": code,
+        }),
+    );
+    code
+}
+
+/// What the CLI adds to the engine's report: files under no --map prefix, and how many
+/// items --resume left out.
+struct Extra<'a> {
+    unmapped: &'a [String],
+    resumed: Option<usize>,
+}
+
+impl Extra<'_> {
+    /// The `skipped` lines of the unmapped files, in the form of the engine's.
+    fn skipped(&self) -> Vec<Value> {
+        self.unmapped
+            .iter()
+            .map(|path| {
+                serde_json::json!({"item": path, "resource_id": null, "reason": "unmapped",
+                                   "given": "file"})
+            })
+            .collect()
+    }
+
+    /// Into the summary line: the unmapped files among `skipped`, `already_purged`.
+    fn add_to(&self, summary: &mut Value) {
+        if let Value::Object(m) = summary {
+            let skipped = m.get("skipped").and_then(Value::as_u64).unwrap_or(0);
+            m.insert(
+                "skipped".into(),
+                (skipped + self.unmapped.len() as u64).into(),
+            );
+            if let Some(n) = self.resumed {
+                m.insert("already_purged".into(), n.into());
+            }
+        }
+    }
+}
+
+/// Every item was left out before the run (unmapped files, or purged by the earlier run):
+/// nothing to send, which is success.
+fn nothing_to_send(out: &Out, dry_run: bool, extra: &Extra<'_>) -> u8 {
+    let skipped = extra.skipped();
+    for s in &skipped {
+        out.json_line("skipped", s.clone());
+    }
+    let mut summary = serde_json::to_value(Totals::default()).unwrap_or(Value::Null);
+    extra.add_to(&mut summary);
+    if let Value::Object(m) = &mut summary {
+        m.insert("status".into(), 0.into());
+        m.insert("message".into(), Value::Null);
+        m.insert("dry_run".into(), dry_run.into());
+        m.insert("interrupted".into(), false.into());
+        m.insert("exit_code".into(), exit::OK.into());
+    }
+    out.json_line("summary", summary);
+    print_skipped(out, &skipped);
+    out.info("nothing to purge: every item was left out");
+    exit::OK
+}
+
+enum Resumed {
+    Usage(String),
+    Listing(gcdn::engine::Error),
+}
+
+/// `job` without the items `purged` holds, and how many were left out; `None` when none is
+/// left. Items given by host are matched to their resource through the account's listing
+/// (read once here, as the run reads it).
+fn resume(
+    a: &PurgeArgs,
+    client: &Client,
+    settings: &CallSettings,
+    job: Job,
+    purged: &Purged,
+) -> Result<(Option<Job>, usize), Resumed> {
+    let data = Arc::clone(job.data());
+    let index = if data.entries().iter().any(|e| e.given.by_host()) {
+        let listed = client.list_resources(settings).map_err(Resumed::Listing)?;
+        ResourceIndex::new(listed.resources)
+    } else {
+        ResourceIndex::default()
+    };
+    let keep: Vec<usize> = (0..data.entries().len())
+        .filter(|&i| !purged.contains(&data, i, |h| index.resource_of_host(h)))
+        .collect();
+    let left_out = data.entries().len() - keep.len();
+    if keep.is_empty() {
+        return Ok((None, left_out));
+    }
+    if left_out == 0 {
+        return Ok((Some(job), 0));
+    }
+    // Each entry holds one item of the list as given (after --map), in order.
+    let texts: Vec<&str> = keep
+        .iter()
+        .map(|&i| data.given_text(&data.entries()[i]))
+        .collect();
+    let job = job_of(a, &texts).map_err(Resumed::Usage)?;
+    Ok((Some(job), left_out))
 }
 
 /// `URL_SECONDS,PATTERN_SECONDS` (or one number for both).
@@ -126,36 +262,69 @@ fn intervals(text: &str) -> Result<(Duration, Duration), String> {
     }
 }
 
-/// The job the arguments describe; a usage error (nothing sent) for anything wrong with them.
-fn build_job(a: &PurgeArgs) -> Result<Job, String> {
-    let gathered = input::gather(&a.items, a.from.as_deref())?;
-    let items = &gathered.items;
-    let mut job = Job::new();
+/// The job the arguments describe (`None`: every item is an unmapped file) and the files
+/// under no --map prefix; a usage error (nothing sent) for anything wrong with them.
+struct Prepared {
+    job: Option<Job>,
+    unmapped: Vec<String>,
+}
+
+fn prepare(a: &PurgeArgs) -> Result<Prepared, String> {
+    let mapper = if a.map.is_empty() {
+        None
+    } else {
+        Some(Mapper::new(&a.map, &a.index, !a.no_index_aliases)?)
+    };
+    let mut gathered = input::gather(&a.items, a.from.as_deref())?;
     if a.all {
         if let Some(id) = a.resource {
-            if !items.is_empty() {
+            if !gathered.items.is_empty() {
                 return Err(format!(
                     "--all --resource {id} purges everything of resource {id} and takes no \
                      item ({} given); nothing was sent",
-                    items.len()
+                    gathered.items.len()
                 ));
             }
-            job.add_all(id).map_err(|e| e.message)?;
-            return Ok(job);
+            return Ok(Prepared {
+                job: Some(job_of(a, &[])?),
+                unmapped: Vec::new(),
+            });
         }
-        if items.is_empty() {
+        if gathered.items.is_empty() {
             return Err(
                 "--all needs --resource ID or hosts given as https://HOST/; nothing was sent"
                     .into(),
             );
         }
-    } else if items.is_empty() {
+    } else if gathered.items.is_empty() {
         return Err(
             "no items given (arguments, --from FILE or --from -): nothing was sent. An empty \
              list is never a purge of everything; that is --all"
                 .into(),
         );
     }
+    let mut unmapped = Vec::new();
+    if let Some(mapper) = &mapper {
+        // Each file becomes its URLs, each keeping the file's place for messages.
+        let mut urls = Vec::with_capacity(gathered.items.len());
+        for item in gathered.items.drain(..) {
+            match mapper.urls(&item.text) {
+                Some(mapped) => urls.extend(mapped.into_iter().map(|text| Item {
+                    text,
+                    ..item.clone()
+                })),
+                None => unmapped.push(item.text),
+            }
+        }
+        gathered.items = urls;
+        if gathered.items.is_empty() {
+            return Ok(Prepared {
+                job: None,
+                unmapped,
+            });
+        }
+    }
+    let items = &gathered.items;
     // Each item is checked with its place (the argument or the line) before any is added.
     let check = |item: &Item| -> gcdn::engine::Result<()> {
         let n = item.number;
@@ -169,11 +338,13 @@ fn build_job(a: &PurgeArgs) -> Result<Job, String> {
     };
     for item in items {
         if let Err(e) = check(item) {
-            let hint = if a.resource.is_none() && item.text.starts_with('/') && !a.all {
-                " (a path: give its resource with --resource ID, or the full https:// URL)"
-            } else {
-                ""
-            };
+            let hint =
+                if a.resource.is_none() && item.text.starts_with('/') && !a.all && mapper.is_none()
+                {
+                    " (a path: give its resource with --resource ID, or the full https:// URL)"
+                } else {
+                    ""
+                };
             return Err(format!(
                 "{}: {}{hint}; nothing was sent",
                 gathered.origin(item),
@@ -182,6 +353,20 @@ fn build_job(a: &PurgeArgs) -> Result<Job, String> {
         }
     }
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+    Ok(Prepared {
+        job: Some(job_of(a, &texts)?),
+        unmapped,
+    })
+}
+
+/// The job of `texts` (checked already) in the mode the arguments say; `--all --resource`
+/// takes none.
+fn job_of(a: &PurgeArgs, texts: &[&str]) -> Result<Job, String> {
+    let mut job = Job::new();
+    if let (true, Some(id)) = (a.all, a.resource) {
+        job.add_all(id).map_err(|e| e.message)?;
+        return Ok(job);
+    }
     for chunk in texts.chunks(MAX_ITEMS_PER_ADD) {
         match (a.resource, a.patterns, a.all) {
             (Some(id), false, _) => job.add_urls(id, chunk),
@@ -203,6 +388,7 @@ fn finish(
     report: &Report,
     error: Option<&String>,
     waited: bool,
+    extra: &Extra<'_>,
 ) -> u8 {
     let json: Value = serde_json::from_str(&report.to_json()).unwrap_or(Value::Null);
     let interrupted = signals::interrupted();
@@ -215,15 +401,17 @@ fn finish(
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    let skipped = json["skipped"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let mut skipped = json["skipped"].as_array().cloned().unwrap_or_default();
+    skipped.extend(extra.skipped());
     // JSON: every request not printed yet (all of a dry run's), the skipped items, the summary.
     for (i, r) in requests.iter().enumerate() {
         progress.request_line(i, r);
     }
-    for s in skipped {
+    for s in &skipped {
         out.json_line("skipped", s.clone());
     }
     let mut summary = json["totals"].clone();
+    extra.add_to(&mut summary);
     if let Value::Object(m) = &mut summary {
         m.insert("status".into(), json["status"].clone());
         m.insert("message".into(), json["message"].clone());
@@ -237,7 +425,7 @@ fn finish(
     if report.dry_run {
         print_plan(out, requests);
     }
-    print_skipped(out, skipped);
+    print_skipped(out, &skipped);
     let unsent = requests
         .iter()
         .filter(|r| r["outcome"] == "not_sent")
@@ -249,7 +437,7 @@ fn finish(
             if interrupted { ": interrupted" } else { "" }
         ));
     }
-    print_totals(out, report, waited);
+    print_totals(out, report, waited, extra.unmapped.len() as u64);
     if let Some(message) = error {
         if !interrupted {
             out.error(message);
@@ -294,6 +482,7 @@ fn print_skipped(out: &Out, skipped: &[Value]) {
         let reason = s["reason"].as_str().unwrap_or("");
         let why = match reason {
             "duplicate" => "a duplicate".to_owned(),
+            "unmapped" => "under no --map prefix (not CDN content)".to_owned(),
             "covered" => match s["by"].as_str() {
                 Some("all") => "covered by the purge of everything".to_owned(),
                 Some(p) => format!("covered by pattern {p}"),
@@ -308,7 +497,7 @@ fn print_skipped(out: &Out, skipped: &[Value]) {
             ),
             other => other.to_owned(),
         };
-        if matches!(reason, "duplicate" | "covered") {
+        if matches!(reason, "duplicate" | "covered" | "unmapped") {
             out.info(&format!("skipped {item}: {why}"));
         } else {
             out.error(&format!("not sent {item}: {why}"));
@@ -316,7 +505,8 @@ fn print_skipped(out: &Out, skipped: &[Value]) {
     }
 }
 
-fn print_totals(out: &Out, report: &Report, waited: bool) {
+/// The totals line; `unmapped` files count among the skipped.
+fn print_totals(out: &Out, report: &Report, waited: bool, unmapped: u64) {
     let t = &report.totals;
     if report.dry_run {
         out.info(&format!(
@@ -337,7 +527,7 @@ fn print_totals(out: &Out, report: &Report, waited: bool) {
         plural(t.items_purged, "item"),
         t.failed,
         t.not_sent,
-        t.skipped,
+        t.skipped + unmapped,
         plural(t.rate_limited, "rate-limit answer"),
         human(Duration::from_millis(t.elapsed_ms))
     ));

@@ -37,6 +37,14 @@ grep -q 'Library soname: \[libgcdn.so.0\]' <<<"$(readelf -d "$prefix/lib/libgcdn
 ! grep -q '\.symtab' <<<"$(readelf -S "$prefix/lib/libgcdn.so.0")" || fail "libgcdn.so.0 is not stripped"
 grep -q ' gcdn_purge_urls$' <<<"$(readelf --dyn-syms "$prefix/lib/libgcdn.so.0")" || fail "stripping removed the exports"
 if [ -x "$REPO/target/release/gcdn" ]; then [ -x "$prefix/bin/gcdn" ] || fail "bin/gcdn is not installed"; fi
+# gcdn's completions where bash-completion, zsh and fish look, and its manual pages.
+for f in share/bash-completion/completions/gcdn share/zsh/site-functions/_gcdn \
+         share/fish/vendor_completions.d/gcdn.fish share/man/man1/gcdn.1 share/man/man1/gcdn-purge.1; do
+  [ -s "$prefix/$f" ] || fail "$f is not installed"
+done
+bash -n "$prefix/share/bash-completion/completions/gcdn" || fail "the bash completion script does not parse"
+head -1 "$prefix/share/zsh/site-functions/_gcdn" | grep -qx '#compdef gcdn' || fail "_gcdn is not a zsh completion function"
+grep -q '^\.TH gcdn 1 ' "$prefix/share/man/man1/gcdn.1" || fail "gcdn.1 has no .TH line"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -1)
 [ "$(pkg-config --modversion gcdn)" = "$version" ] || fail "pkg-config --modversion: $(pkg-config --modversion gcdn), want $version"

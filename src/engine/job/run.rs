@@ -318,13 +318,11 @@ impl Client {
             stopped: None,
             started,
         };
-        // Items left out for a reason that is a failure come first.
+        // Items left out for a reason that is a failure come first. The message's summary
+        // already names them by reason ("1 item left out (1 no_resource)"): nothing to add.
         for s in &run.report.skipped {
             if let Some(status) = s.reason.failure() {
-                run.first_failure.get_or_insert((
-                    status,
-                    format!("{} item(s) were left out", s.reason.as_str()),
-                ));
+                run.first_failure.get_or_insert((status, String::new()));
                 break;
             }
         }
@@ -386,7 +384,8 @@ enum Stopped {
 struct Running<'p> {
     report: Report,
     progress: Option<&'p mut dyn FnMut(&Event) -> Flow>,
-    /// The first failure, in the order it happened.
+    /// The first failure, in the order it happened (its text empty when the summary says
+    /// it: items left out).
     first_failure: Option<(Status, String)>,
     stopped: Option<Stopped>,
     started: Instant,
@@ -812,7 +811,11 @@ impl Running<'_> {
         let Some((status, first)) = error else {
             return Ok(self.report);
         };
-        let message = format!("purge job: {}; {first}", summary(report));
+        let message = if first.is_empty() {
+            format!("purge job: {}", summary(report))
+        } else {
+            format!("purge job: {}; {first}", summary(report))
+        };
         report.status = Some(status);
         report.message = Some(message.clone());
         Err(JobError {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
+pub use crate::engine::purge::Kind;
 pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
 pub use run::{
@@ -34,36 +35,6 @@ pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;
 pub const MAX_JOB_TEXT: usize = u32::MAX as usize;
 /// Longest stretch of a caller's item quoted back in a message.
 const QUOTE_MAX: usize = 120;
-
-/// What a purge request does: the `kind` of the report's JSON form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// `{"urls": [...]}`: purge by URL (path and query).
-    Urls,
-    /// `{"paths": [...]}`: purge by pattern.
-    Patterns,
-    /// `{"paths": []}`: purge everything of the resource.
-    All,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Urls => "urls",
-            Kind::Patterns => "patterns",
-            Kind::All => "all",
-        }
-    }
-
-    /// The `purge_type` of `GET /cdn/purge_statuses`.
-    pub fn purge_type(self) -> &'static str {
-        match self {
-            Kind::Urls => "purge_by_url",
-            Kind::Patterns => "purge_by_pattern",
-            Kind::All => "purge_all",
-        }
-    }
-}
 
 /// How an item entered the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

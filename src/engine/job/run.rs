@@ -25,6 +25,7 @@ use super::{Job, JobData, Kind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::pacer::{self, PaceKind, Window};
+use crate::engine::purge::{self, pace_kind};
 use crate::engine::request::{Failed, SentInfo};
 use crate::engine::wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
 use crate::engine::Client;
@@ -198,14 +199,6 @@ impl std::fmt::Display for JobError {
 }
 
 impl std::error::Error for JobError {}
-
-/// The rate window a request is sent in.
-pub(crate) fn pace_kind(kind: Kind) -> PaceKind {
-    match kind {
-        Kind::Urls => PaceKind::Urls,
-        Kind::Patterns | Kind::All => PaceKind::Patterns,
-    }
-}
 
 /// Messages from the driver and workers to the calling thread.
 pub(crate) enum Msg {
@@ -1026,7 +1019,7 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
             .collect();
         // Every wait of the request, the one for its lane's window included, is the pacer's
         // (in `send`): charged to the request's budget and the run's deadline.
-        let result = send(client, &ctx, rid, kind, &items);
+        let result = purge::send(client, &ctx, rid, kind, &items);
         drop(items);
         let went_at = slot
             .lock()
@@ -1091,40 +1084,6 @@ fn abandon_all(sched: &mut Sched, tx: &Sender<Msg>) {
             });
         }
     }
-}
-
-/// One purge request of the plan.
-fn send(
-    client: &Client,
-    ctx: &CallCtx,
-    rid: i64,
-    kind: Kind,
-    items: &[&str],
-) -> Result<SentInfo, Failed> {
-    #[derive(serde::Serialize)]
-    struct Urls<'a> {
-        urls: &'a [&'a str],
-    }
-    #[derive(serde::Serialize)]
-    struct Paths<'a> {
-        paths: &'a [&'a str],
-    }
-    let mut body = Vec::with_capacity(12 + items.iter().map(|i| i.len() + 3).sum::<usize>());
-    let encoded = match kind {
-        Kind::Urls => serde_json::to_writer(&mut body, &Urls { urls: items }),
-        Kind::Patterns => serde_json::to_writer(&mut body, &Paths { paths: items }),
-        Kind::All => serde_json::to_writer(&mut body, &Paths { paths: &[] }),
-    };
-    if let Err(e) = encoded {
-        return Err(Failed {
-            error: Error::new(Status::Protocol, format!("could not encode JSON: {e}")),
-            earlier_attempt_uncertain: false,
-            attempts: 0,
-            http_status: None,
-            rate_limited: 0,
-        });
-    }
-    client.send_purge(ctx, rid, pace_kind(kind), &body)
 }
 
 /// A core note as a progress event (`true`: only a 429 to count).

@@ -329,12 +329,6 @@ impl Client {
         error.redacted(&self.api.api_key)
     }
 
-    /// The most one request may wait on rate limits (`Options::max_rate_limit_wait`).
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
-    pub(crate) fn wait_budget(&self) -> Duration {
-        self.api.wait_budget
-    }
-
     /// For [`purge::send`] alone (the one purge path): send the purge request `body`
     /// (`{"urls": [...]}`, `{"paths": [...]}` or `{"paths": []}`) on `resource_id`, in its
     /// slot of the client's pacer under `kind`'s limit, retried as any purge is. Nothing is
@@ -352,7 +346,6 @@ impl Client {
 
     /// For the job runner's listings: `GET <base><path_and_query>`, retried like any GET, not
     /// paced; the body, or [`Status::Protocol`] when it is longer than `cap` bytes.
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
     pub(crate) fn get(&self, ctx: &CallCtx, path_and_query: &str, cap: usize) -> Result<Vec<u8>> {
         self.api
             .get(ctx, path_and_query, cap)
@@ -361,20 +354,18 @@ impl Client {
 
     /// The account's limits (rates and batch limits), read when first needed; the documented
     /// ones when they cannot be read (`from_account: false`).
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
     pub(crate) fn account_limits(&self, ctx: &CallCtx) -> AccountLimits {
         self.api.limits(ctx)
     }
 
     /// The limit the pacer keeps to for `kind`: the caller's `purge_intervals`, else the
     /// account's limits, else the documented ones.
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
     pub(crate) fn window(&self, ctx: &CallCtx, kind: PaceKind) -> Window {
         self.api.window(ctx, kind)
     }
 
     /// The client's pacer (shared by its clones and derived clients).
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
+    #[cfg(test)]
     pub(crate) fn pacer(&self) -> &Pacer {
         &self.api.pacer
     }

@@ -140,14 +140,6 @@ pub struct Record<'a> {
     pub why: Option<WaitReason>,
 }
 
-/// `urls` / `patterns`, as records name a [`PaceKind`].
-pub fn kind_str(kind: PaceKind) -> &'static str {
-    match kind {
-        PaceKind::Urls => "urls",
-        PaceKind::Patterns => "patterns",
-    }
-}
-
 /// A log function: called with each record at or below the level it was set with.
 pub type LogFn = Arc<dyn Fn(&Record<'_>) + Send + Sync>;
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 use super::listing::ResourceInfo;
 use super::report::Reason;
 use super::{Given, JobData, Kind, Span};
+use crate::engine::pacer::PaceKind;
+use crate::engine::purge::pace_kind;
 
 /// The per-request limits: the account's `purge_max_urls_limit` / `purge_pattern_limit` when
 /// known, else the documented 100 / 10.
@@ -335,19 +337,14 @@ fn pattern_prefix(pattern: &str) -> &str {
     pattern.strip_suffix('*').unwrap_or(pattern)
 }
 
-/// Which rate window a request waits in: URL purges, or pattern purges and purge-all.
-pub fn is_url_lane(kind: Kind) -> bool {
-    kind == Kind::Urls
-}
-
 /// The least time the limits allow the plan to take: over every resource and window, `R`
 /// requests at `N` per `W` take `(ceil(R / N) - 1) × W`; the slowest sets the makespan.
 /// `window(resource_id, kind)` gives `(N, W)` for the window `kind` is sent in.
 pub fn estimate(plan: &Plan, window: impl Fn(i64, Kind) -> (u32, Duration)) -> Duration {
-    let mut counts: HashMap<(i64, bool), (u32, Kind)> = HashMap::new();
+    let mut counts: HashMap<(i64, PaceKind), (u32, Kind)> = HashMap::new();
     for r in &plan.requests {
         counts
-            .entry((r.resource_id, is_url_lane(r.kind)))
+            .entry((r.resource_id, pace_kind(r.kind)))
             .or_insert((0, r.kind))
             .0 += 1;
     }

@@ -395,15 +395,10 @@ struct Lane {
 }
 
 impl Lane {
-    /// When the window lets this lane send next, by this run's own sends (the pacer, which
-    /// also knows other calls' sends, has the last word).
+    /// When the window lets this lane send next, by this run's own sends (the pacer's rule;
+    /// the pacer, which also knows other calls' sends, has the last word).
     fn ready_at(&self, now: Instant) -> Instant {
-        let n = self.window.requests.max(1) as usize;
-        if self.sent.len() < n {
-            return now;
-        }
-        let span = self.window.per + pacer::margin(self.window);
-        (self.sent[self.sent.len() - n] + span).max(now)
+        pacer::window_opens(self.window, &self.sent, now)
     }
 }
 

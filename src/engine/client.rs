@@ -109,7 +109,14 @@ impl Client {
         config::check_api_key(api_key)?;
         let pacer = match pacer {
             Some(p) => p,
-            None => super::ratestore::pacer_for(options, api_key)?,
+            None => super::ratestore::pacer_for(
+                super::ratestore::StoreChoice {
+                    rate_store: options.rate_store.as_ref(),
+                    fail_closed: options.rate_store_fail_closed,
+                    ca_file: options.ca_file.as_deref(),
+                },
+                api_key,
+            )?,
         };
         let base = config::resolve_base_url(options, api_key)?;
         let transport = Transport::new(

@@ -28,8 +28,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::error::{redact, redact_url_password, Error, Result};
+use super::format::secs;
 use super::pacer::PaceKind;
-use super::retry::secs;
 use super::wait::{Note, Observer, WaitReason};
 
 /// The environment variable that sends records to stderr when no log function is set.

@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod client;
 pub mod config;
 pub mod error;
+pub(crate) mod format;
 pub mod http;
 pub mod inspect;
 pub mod job;

@@ -76,7 +76,7 @@ impl Window {
 
     /// `2/60 s`, for messages.
     pub fn describe(self) -> String {
-        format!("{}/{}", self.requests, super::retry::secs(self.per))
+        format!("{}/{}", self.requests, super::format::secs(self.per))
     }
 }
 

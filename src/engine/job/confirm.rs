@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::listing::{self, PurgeState, PurgeStatus, ReadLimits};
+use super::msg::{ConfirmView, Msg};
 use super::report::Completion;
-use super::run::{plural, ConfirmView, Msg};
 use super::Kind;
 use crate::engine::error::Status;
+use crate::engine::format::plural;
 use crate::engine::wait::CallSettings;
 use crate::engine::Client;
 

@@ -12,7 +12,9 @@
 //! items by offset into that buffer, shared by `Arc`, never by copies.
 
 mod confirm;
+pub mod event;
 pub mod listing;
+mod msg;
 pub mod plan;
 pub mod report;
 pub mod run;
@@ -23,11 +25,10 @@ use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
 pub use crate::engine::purge::Kind;
+pub use event::{Event, EventKind, Flow, WaitWhy};
 pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
-pub use run::{
-    Event, EventKind, Flow, JobError, RunOptions, WaitWhy, DEFAULT_WORKERS, MAX_WORKERS,
-};
+pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
 pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;

@@ -18,15 +18,17 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::confirm;
+use super::event::{Event, EventKind, Flow, WaitWhy};
 use super::listing::{self, ReadLimits, ResourceInfo};
+use super::msg::{ConfirmView, Msg};
 use super::plan::{self, PlanLimits, ResourceIndex};
-use super::report::{Completion, Outcome, Report, RequestReport, Totals};
+use super::report::{Completion, Outcome, Report};
 use super::{Job, JobData, Kind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
+use crate::engine::format::plural;
 use crate::engine::pacer::{self, PaceKind, Window};
 use crate::engine::purge::{self, pace_kind};
-use crate::engine::request::{Failed, SentInfo};
 use crate::engine::wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
 use crate::engine::Client;
 
@@ -82,109 +84,6 @@ impl Default for RunOptions {
     }
 }
 
-/// What the progress callback says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Stop the run as a cancel does: nothing new is sent; the report is still written.
-    Stop,
-}
-
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// A request begins: it goes out now, or after the waits that follow.
-    Sent,
-    /// The API accepted a request.
-    Answered,
-    /// A request failed for good (or was given up before it could be sent).
-    Failed,
-    /// A wait: `wait` long, on `resource_id`, `why`.
-    Wait,
-    /// An attempt failed and will be tried again; `message` says how it failed.
-    Retry,
-    /// A poll of `GET /cdn/purge_statuses` was read; `totals.confirmed` counts what is done.
-    ConfirmPoll,
-    /// A request's purge status is final (`completion`).
-    Confirmed,
-    /// Nothing else for [`TICK_EVENT`]: lets the callback look at what it must (a binding:
-    /// its signal handlers) and stop the run. Carries only the totals.
-    Tick,
-}
-
-/// Why a run waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitWhy {
-    /// The pacer's next slot in the resource's window.
-    Pacer,
-    /// After a 429 without `Retry-After`.
-    RateLimited,
-    /// As `Retry-After` asked.
-    RetryAfter,
-    /// Backing off before a retry.
-    Backoff,
-    /// Between polls of the purge statuses.
-    Confirm,
-}
-
-impl WaitWhy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitWhy::Pacer => "pacer",
-            WaitWhy::RateLimited => "429",
-            WaitWhy::RetryAfter => "retry-after",
-            WaitWhy::Backoff => "backoff",
-            WaitWhy::Confirm => "confirm",
-        }
-    }
-}
-
-/// One progress event, with the run's totals as of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub kind: EventKind,
-    /// The request's index in the report's `requests`.
-    pub request: Option<usize>,
-    pub resource_id: Option<i64>,
-    pub purge_kind: Option<Kind>,
-    /// Items of the request.
-    pub items: usize,
-    pub attempt: u32,
-    pub http_status: Option<u16>,
-    pub status: Option<Status>,
-    pub wait: Duration,
-    pub why: Option<WaitWhy>,
-    pub completion: Option<Completion>,
-    pub message: Option<String>,
-    pub totals: Totals,
-    /// `Answered`, `Failed` and `Confirmed`: the request as the report has it after this
-    /// event (its items, outcome, status, completion, ...), for callers that print each
-    /// request as it finishes ([`RequestReport::to_json`] with the job's data).
-    pub finished: Option<Box<RequestReport>>,
-}
-
-impl Event {
-    /// An event with nothing but its kind (and zero totals).
-    pub fn new(kind: EventKind) -> Event {
-        Event {
-            kind,
-            request: None,
-            resource_id: None,
-            purge_kind: None,
-            items: 0,
-            attempt: 0,
-            http_status: None,
-            status: None,
-            wait: Duration::ZERO,
-            why: None,
-            completion: None,
-            message: None,
-            totals: Totals::default(),
-            finished: None,
-        }
-    }
-}
-
 /// A run that failed: why, and its report when the run got as far as planning.
 #[derive(Debug)]
 pub struct JobError {
@@ -199,44 +98,6 @@ impl std::fmt::Display for JobError {
 }
 
 impl std::error::Error for JobError {}
-
-/// Messages from the driver and workers to the calling thread.
-pub(crate) enum Msg {
-    Started {
-        req: usize,
-    },
-    Note {
-        req: Option<usize>,
-        event: Event,
-        rate_limited: bool,
-    },
-    Done {
-        req: usize,
-        result: Result<SentInfo, Failed>,
-        sent_at: SystemTime,
-    },
-    /// Not sent because of an earlier answer (401/403 for all, 404 for the resource).
-    Abandoned {
-        req: usize,
-        status: Status,
-        message: String,
-    },
-    Poll {
-        entries: usize,
-        malformed: usize,
-        outstanding: usize,
-        message: Option<String>,
-    },
-    /// A poll met a listing that cannot be trusted: confirmation ended.
-    PollFailed {
-        error: Error,
-    },
-    Confirmed {
-        req: usize,
-        completion: Completion,
-        purge_id: Option<i64>,
-    },
-}
 
 impl Client {
     /// Run `job`: see [`RunOptions`] and the module docs. `progress` (if any) is called on
@@ -847,27 +708,8 @@ fn summary(report: &Report) -> String {
     s
 }
 
-pub(crate) fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 fn c_message(text: &str) -> Option<CString> {
     CString::new(text.replace('\0', "?")).ok()
-}
-
-/// What confirmation needs of the run.
-pub(crate) struct ConfirmView<'a> {
-    pub cancel: &'a CancelToken,
-    pub cancel_token: &'a Arc<CancelToken>,
-    pub deadline: Option<Instant>,
-    pub items: &'a [Vec<Span>],
-    pub data: &'a JobData,
-    pub kinds: &'a [(i64, Kind)],
-    pub sent_at: Vec<Option<SystemTime>>,
 }
 
 fn shared_view<'a>(shared: &'a Shared<'a>) -> ConfirmView<'a> {

@@ -18,6 +18,7 @@ mod msg;
 pub mod plan;
 pub mod report;
 pub mod run;
+mod worker;
 
 use std::sync::Arc;
 

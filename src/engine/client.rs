@@ -13,7 +13,7 @@ use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::log::{self, Logger};
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
-use super::purge::{self, Kind};
+use super::purge::{self, PurgeKind};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
 use super::wait::{CallCtx, CallSettings, Observer};
@@ -184,7 +184,7 @@ impl Client {
             self,
             &self.context(settings, None),
             resource_id,
-            Kind::Urls,
+            PurgeKind::Urls,
             &urls,
         )
     }
@@ -206,7 +206,7 @@ impl Client {
         let patterns =
             validate::unique_items(ItemKind::Pattern, patterns).map_err(|e| self.redacted(e))?;
         let ctx = self.context(settings, None);
-        purge::send_call(self, &ctx, resource_id, Kind::Patterns, &patterns)
+        purge::send_call(self, &ctx, resource_id, PurgeKind::Patterns, &patterns)
     }
 
     /// Purge the resource's whole cache: `{"paths": []}`.
@@ -218,7 +218,7 @@ impl Client {
     pub fn purge_all_with(&self, resource_id: i64, settings: &CallSettings) -> Result<()> {
         validate::resource_id(resource_id)?;
         let ctx = self.context(settings, None);
-        purge::send_call(self, &ctx, resource_id, Kind::All, &[])
+        purge::send_call(self, &ctx, resource_id, PurgeKind::All, &[])
     }
 
     /// `PATCH {"active": false}`: stop serving content, as deletion requires.

@@ -12,7 +12,7 @@ use super::wait::CallCtx;
 
 /// What a purge request does: the `kind` of the report's JSON form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
+pub enum PurgeKind {
     /// `{"urls": [...]}`: purge by URL (path and query).
     Urls,
     /// `{"paths": [...]}`: purge by pattern.
@@ -21,41 +21,41 @@ pub enum Kind {
     All,
 }
 
-impl Kind {
+impl PurgeKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Urls => "urls",
-            Kind::Patterns => "patterns",
-            Kind::All => "all",
+            PurgeKind::Urls => "urls",
+            PurgeKind::Patterns => "patterns",
+            PurgeKind::All => "all",
         }
     }
 
     /// The `purge_type` of `GET /cdn/purge_statuses`.
     pub fn purge_type(self) -> &'static str {
         match self {
-            Kind::Urls => "purge_by_url",
-            Kind::Patterns => "purge_by_pattern",
-            Kind::All => "purge_all",
+            PurgeKind::Urls => "purge_by_url",
+            PurgeKind::Patterns => "purge_by_pattern",
+            PurgeKind::All => "purge_all",
         }
     }
 }
 
 /// The rate window a request is sent in.
-pub(crate) fn pace_kind(kind: Kind) -> PaceKind {
+pub(crate) fn pace_kind(kind: PurgeKind) -> PaceKind {
     match kind {
-        Kind::Urls => PaceKind::Urls,
-        Kind::Patterns | Kind::All => PaceKind::Patterns,
+        PurgeKind::Urls => PaceKind::Urls,
+        PurgeKind::Patterns | PurgeKind::All => PaceKind::Patterns,
     }
 }
 
 /// One purge request: `items` (already checked and unique) of `kind` on `resource_id` (none
-/// for [`Kind::All`]), its body built here and sent in its slot of the client's pacer under
+/// for [`PurgeKind::All`]), its body built here and sent in its slot of the client's pacer under
 /// `kind`'s limit, retried as any purge is. Errors are the request's own, unprefixed.
 pub(crate) fn send(
     client: &Client,
     ctx: &CallCtx,
     resource_id: i64,
-    kind: Kind,
+    kind: PurgeKind,
     items: &[&str],
 ) -> std::result::Result<SentInfo, Failed> {
     #[derive(serde::Serialize)]
@@ -69,9 +69,9 @@ pub(crate) fn send(
     // One allocation sized up front: `{"urls":["...",...]}`.
     let mut body = Vec::with_capacity(12 + items.iter().map(|i| i.len() + 3).sum::<usize>());
     let encoded = match kind {
-        Kind::Urls => serde_json::to_writer(&mut body, &Urls { urls: items }),
-        Kind::Patterns => serde_json::to_writer(&mut body, &Paths { paths: items }),
-        Kind::All => serde_json::to_writer(&mut body, &Paths { paths: &[] }),
+        PurgeKind::Urls => serde_json::to_writer(&mut body, &Urls { urls: items }),
+        PurgeKind::Patterns => serde_json::to_writer(&mut body, &Paths { paths: items }),
+        PurgeKind::All => serde_json::to_writer(&mut body, &Paths { paths: &[] }),
     };
     if let Err(e) = encoded {
         return Err(Failed {
@@ -93,13 +93,13 @@ pub(crate) fn send_call(
     client: &Client,
     ctx: &CallCtx,
     resource_id: i64,
-    kind: Kind,
+    kind: PurgeKind,
     items: &[&str],
 ) -> Result<()> {
     let (per_request, noun) = match kind {
-        Kind::Urls => (URLS_PER_REQUEST, "URL"),
-        Kind::Patterns => (PATTERNS_PER_REQUEST, "pattern"),
-        Kind::All => {
+        PurgeKind::Urls => (URLS_PER_REQUEST, "URL"),
+        PurgeKind::Patterns => (PATTERNS_PER_REQUEST, "pattern"),
+        PurgeKind::All => {
             return send(client, ctx, resource_id, kind, &[])
                 .map(drop)
                 .map_err(|f| {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::report::{Completion, RequestReport, Totals};
-use super::Kind;
+use super::PurgeKind;
 use crate::engine::error::Status;
 
 /// What the progress callback says.
@@ -72,7 +72,7 @@ pub struct Event {
     /// The request's index in the report's `requests`.
     pub request: Option<usize>,
     pub resource_id: Option<i64>,
-    pub purge_kind: Option<Kind>,
+    pub purge_kind: Option<PurgeKind>,
     /// Items of the request.
     pub items: usize,
     pub attempt: u32,

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
-pub use crate::engine::purge::Kind;
+pub use crate::engine::purge::PurgeKind;
 pub use event::{Event, EventKind, Flow, WaitWhy};
 pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
@@ -276,9 +276,9 @@ impl Job {
     }
 
     /// Append an entry of another job's text (for [`Report::remaining`]).
-    pub(crate) fn push_sent(&mut self, resource_id: i64, kind: Kind, items: &[&str]) {
+    pub(crate) fn push_sent(&mut self, resource_id: i64, kind: PurgeKind, items: &[&str]) {
         let data = Arc::make_mut(&mut self.data);
-        if kind == Kind::All {
+        if kind == PurgeKind::All {
             data.entries.push(Entry {
                 resource_id,
                 given: Given::All,
@@ -289,7 +289,7 @@ impl Job {
             });
             return;
         }
-        let given = if kind == Kind::Urls {
+        let given = if kind == PurgeKind::Urls {
             Given::Url
         } else {
             Given::Pattern

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use super::event::Event;
 use super::report::Completion;
-use super::{JobData, Kind, Span};
+use super::{JobData, PurgeKind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::request::{Failed, SentInfo};
@@ -56,6 +56,6 @@ pub(crate) struct ConfirmView<'a> {
     pub deadline: Option<Instant>,
     pub items: &'a [Vec<Span>],
     pub data: &'a JobData,
-    pub kinds: &'a [(i64, Kind)],
+    pub kinds: &'a [(i64, PurgeKind)],
     pub sent_at: Vec<Option<SystemTime>>,
 }

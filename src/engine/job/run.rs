@@ -24,7 +24,7 @@ use super::msg::Msg;
 use super::plan::{self, PlanLimits, ResourceIndex};
 use super::report::{Completion, Outcome, Report};
 use super::worker::{shared_view, worker, Lane, Sched, Shared, TICK};
-use super::{Job, JobData, Kind, Span};
+use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::format::plural;
@@ -152,7 +152,7 @@ impl Client {
             self.window(&ctx, PaceKind::Urls),
             self.window(&ctx, PaceKind::Patterns),
         ];
-        let window_of = |kind: Kind| match pace_kind(kind) {
+        let window_of = |kind: PurgeKind| match pace_kind(kind) {
             PaceKind::Urls => windows[0],
             PaceKind::Patterns => windows[1],
         };
@@ -251,7 +251,7 @@ impl Running<'_> {
         ctx: &CallCtx,
         options: &RunOptions,
         data: &JobData,
-        window_of: impl Fn(Kind) -> Window,
+        window_of: impl Fn(PurgeKind) -> Window,
     ) {
         let cancel = Arc::new(CancelToken::new());
         // The threads read a copy of the spans (8 bytes an item), the report stays whole.
@@ -261,7 +261,7 @@ impl Running<'_> {
             .iter()
             .map(|r| r.items.clone())
             .collect();
-        let kinds: Vec<(i64, Kind)> = self
+        let kinds: Vec<(i64, PurgeKind)> = self
             .report
             .requests
             .iter()

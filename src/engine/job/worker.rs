@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::event::{Event, EventKind, WaitWhy};
 use super::msg::{ConfirmView, Msg};
-use super::{JobData, Kind, Span};
+use super::{JobData, PurgeKind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::Status;
 use crate::engine::pacer::{self, Window};
@@ -56,7 +56,7 @@ pub(super) struct Shared<'a> {
     pub(super) deadline: Option<Instant>,
     pub(super) items: &'a [Vec<Span>],
     pub(super) data: &'a JobData,
-    pub(super) kinds: Vec<(i64, Kind)>,
+    pub(super) kinds: Vec<(i64, PurgeKind)>,
     pub(super) sent_at: Mutex<Vec<Option<SystemTime>>>,
     pub(super) done_sending: AtomicBool,
 }

@@ -81,7 +81,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
             out.json_line(
                 "summary",
                 serde_json::json!({
-                    "status": gcdn::ffi::status_code(error.status),
+                    "status": error.status.code(),
                     "message": error.message,
                     "dry_run": a.dry_run,
                     "interrupted": signals::interrupted(),

@@ -11,7 +11,6 @@
 //! one event at a time, with no lock held.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -663,7 +662,7 @@ impl Running<'_> {
                             plural(r.items.len(), "item"),
                             f.error.message
                         );
-                        r.message = c_message(&f.error.message);
+                        r.message = Some(f.error.message.clone());
                         if !matches!(f.error.status, Status::Cancelled) || self.stopped.is_none() {
                             self.first_failure.get_or_insert((f.error.status, text));
                         }
@@ -685,7 +684,7 @@ impl Running<'_> {
                 let r = &mut self.report.requests[req];
                 r.outcome = Outcome::NotSent;
                 r.status = Some(status);
-                r.message = c_message(&message);
+                r.message = Some(message.clone());
                 self.report.recount();
                 let mut e = self.request_event(EventKind::Failed, req);
                 e.status = Some(status);
@@ -782,7 +781,7 @@ impl Running<'_> {
         for r in &mut report.requests {
             if r.outcome == Outcome::NotSent && r.status.is_none() {
                 r.status = Some(status);
-                r.message = c_message(why);
+                r.message = Some(why.to_owned());
                 unsent = true;
             }
         }
@@ -865,10 +864,6 @@ pub(crate) fn plural(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
-}
-
-fn c_message(text: &str) -> Option<CString> {
-    CString::new(text.replace('\0', "?")).ok()
 }
 
 /// What confirmation needs of the run.

@@ -36,7 +36,7 @@ build:
 	$(CARGO) build --release --workspace $(FEATURES)
 	ln -sf libgcdn.so $(REL)/libgcdn.so.0
 
-# Regenerate include/gcdn.h from src/ffi.rs with the pinned cbindgen.
+# Regenerate include/gcdn.h from src/ffi/ with the pinned cbindgen.
 header:
 	GCDN_UPDATE_HEADER=1 $(CARGO) test --test header
 

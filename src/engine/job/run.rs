@@ -11,7 +11,6 @@
 //! one event at a time, with no lock held.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
@@ -469,7 +468,7 @@ impl Running<'_> {
                             plural(r.items.len(), "item"),
                             f.error.message
                         );
-                        r.message = c_message(&f.error.message);
+                        r.message = Some(f.error.message.clone());
                         if !matches!(f.error.status, Status::Cancelled) || self.stopped.is_none() {
                             self.first_failure.get_or_insert((f.error.status, text));
                         }
@@ -491,7 +490,7 @@ impl Running<'_> {
                 let r = &mut self.report.requests[req];
                 r.outcome = Outcome::NotSent;
                 r.status = Some(status);
-                r.message = c_message(&message);
+                r.message = Some(message.clone());
                 self.report.recount();
                 let mut e = self.request_event(EventKind::Failed, req);
                 e.status = Some(status);
@@ -588,7 +587,7 @@ impl Running<'_> {
         for r in &mut report.requests {
             if r.outcome == Outcome::NotSent && r.status.is_none() {
                 r.status = Some(status);
-                r.message = c_message(why);
+                r.message = Some(why.to_owned());
                 unsent = true;
             }
         }
@@ -667,8 +666,4 @@ fn summary(report: &Report) -> String {
         ));
     }
     s
-}
-
-fn c_message(text: &str) -> Option<CString> {
-    CString::new(text.replace('\0', "?")).ok()
 }

@@ -12,12 +12,13 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::confirm;
+use super::contain::{contained, debug};
 use super::listing::{self, ReadLimits, ResourceInfo};
 use super::plan::{self, PlanLimits, ResourceIndex};
 use super::report::{Completion, Outcome, Report, RequestReport, Totals};
@@ -26,7 +27,7 @@ use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::pacer::{self, PaceKind, Window};
 use crate::engine::request::{Failed, SentInfo};
-use crate::engine::wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
+use crate::engine::wait::{instant_after, CallCtx, CallSettings, Note, Observer, WaitReason};
 use crate::engine::Client;
 
 /// Worker threads (so connections) a run uses by default: enough to keep four resources'
@@ -409,8 +410,8 @@ impl Lane {
         if self.sent.len() < n {
             return now;
         }
-        let span = self.window.per + pacer::margin(self.window);
-        (self.sent[self.sent.len() - n] + span).max(now)
+        let span = self.window.per.saturating_add(pacer::margin(self.window));
+        instant_after(self.sent[self.sent.len() - n], span).max(now)
     }
 }
 
@@ -537,7 +538,12 @@ impl Running<'_> {
                 });
                 shared.done_sending.store(true, Ordering::Release);
                 if let Some(wait) = wait {
-                    confirm::confirm(client, shared_view(shared), wait, &driver_tx);
+                    let confirmed = contained("confirming purges", || {
+                        confirm::confirm(client, shared_view(shared), wait, &driver_tx)
+                    });
+                    if let Err(error) = confirmed {
+                        let _ = driver_tx.send(Msg::PollFailed { error });
+                    }
                 }
             });
             drop(tx);
@@ -936,7 +942,7 @@ fn pick(sched: &mut Sched, now: Instant) -> Pick {
             Pick::Send(i, lane.queue.pop_front().expect("not empty"), at)
         }
         // Every pending lane is busy: wait for one to finish.
-        None if any_pending => Pick::Sleep(now + Duration::from_secs(3600)),
+        None if any_pending => Pick::Sleep(instant_after(now, Duration::from_secs(3600))),
         None => Pick::Done,
     }
 }
@@ -993,17 +999,24 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
         let _ = tx.send(Msg::Started { req });
         // When the pacer's last reserved slot for this request opens: when it went out.
         let slot: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+        // Attempts begun, for a request a panic ends.
+        let attempts = Arc::new(AtomicU32::new(0));
         let observer: Observer = {
             let tx = Mutex::new(tx.clone());
             let slot = Arc::clone(&slot);
+            let attempts = Arc::clone(&attempts);
             Arc::new(move |note: &Note<'_>| {
+                if let Note::Attempt { attempt, .. } = note {
+                    attempts.store(*attempt, Ordering::Relaxed);
+                }
                 if let Note::Slot {
                     wait,
                     reserved: true,
                     ..
                 } = note
                 {
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + *wait);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(instant_after(Instant::now(), *wait));
                 }
                 if let Some((event, rate_limited)) = note_event(note) {
                     let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
@@ -1026,7 +1039,21 @@ fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sen
             .collect();
         // Every wait of the request, the one for its lane's window included, is the pacer's
         // (in `send`): charged to the request's budget and the run's deadline.
-        let result = send(client, &ctx, rid, kind, &items);
+        // A panic (a bug) fails this request, and the run goes on.
+        let result = contained("sending a purge request", || {
+            debug::hit(debug::Site::Request, rid);
+            send(client, &ctx, rid, kind, &items)
+        })
+        .unwrap_or_else(|error| {
+            let attempts = attempts.load(Ordering::Relaxed);
+            Err(Failed {
+                error,
+                earlier_attempt_uncertain: attempts > 0,
+                attempts,
+                http_status: None,
+                rate_limited: 0,
+            })
+        });
         drop(items);
         let went_at = slot
             .lock()

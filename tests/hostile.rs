@@ -544,7 +544,7 @@ fn every_raw_hostile_answer_ends_in_its_status() {
         }
         // Refused at once: no wait for a window that never reopens.
         assert!(
-            t.elapsed() < Duration::from_secs(4),
+            t.elapsed() < Duration::from_secs(10),
             "{}: {:?}",
             case.name,
             t.elapsed()
@@ -577,7 +577,8 @@ fn a_huge_retry_after_is_refused_at_once_not_a_panic() {
             "{}",
             r.msg()
         );
-        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        // At once: the budget is 150 s.
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         // The key stays deferred: the next purge on it is refused at once, unsent.
         let before = emu.requests().len();
         let r = c.purge_urls(id, &["/b.js"]);

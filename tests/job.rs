@@ -1213,7 +1213,8 @@ fn a_huge_retry_after_in_a_run_is_rate_limited_not_a_panic() {
     assert!(job.urls(2, &["/b.js"]).ok());
     let t = Instant::now();
     let (r, rep) = run(&c, &job, Some(&Run::new().workers(2)));
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // At once: the budget is 150 s.
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{}", r.msg());
     assert!(
         r.msg().contains("past the rate-limit wait budget"),

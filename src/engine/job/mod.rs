@@ -12,6 +12,7 @@
 //! items by offset into that buffer, shared by `Arc`, never by copies.
 
 mod confirm;
+pub mod contain;
 pub mod event;
 pub mod listing;
 mod msg;

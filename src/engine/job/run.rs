@@ -17,6 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::confirm;
+use super::contain::contained;
 use super::event::{Event, EventKind, Flow};
 use super::listing::{self, ReadLimits, ResourceInfo};
 use super::msg::Msg;
@@ -342,7 +343,12 @@ impl Running<'_> {
                 });
                 shared.done_sending.store(true, Ordering::Release);
                 if let Some(wait) = wait {
-                    confirm::confirm(client, shared_view(shared), wait, &driver_tx);
+                    let confirmed = contained("confirming purges", || {
+                        confirm::confirm(client, shared_view(shared), wait, &driver_tx)
+                    });
+                    if let Err(error) = confirmed {
+                        let _ = driver_tx.send(Msg::PollFailed { error });
+                    }
                 }
             });
             drop(tx);

@@ -35,12 +35,14 @@ from ._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._async import AsyncClient
     from ._log import TRACE
     from ._report import Event, Report, RequestResult, SkippedItem, Totals
 
 # The names below are imported on first use, so that `import gcdn` stays quick: they bring
-# logging (TRACE), dataclasses and json (the rest).
+# asyncio and concurrent.futures (AsyncClient), logging (TRACE), dataclasses and json (the rest).
 _LAZY = {
+    "AsyncClient": "_async",
     "TRACE": "_log",
     "Event": "_report",
     "Report": "_report",
@@ -51,6 +53,7 @@ _LAZY = {
 
 __all__ = [
     "Client",
+    "AsyncClient",
     "GcdnError",
     "InvalidArgumentError",
     "ClientClosedError",

@@ -20,7 +20,7 @@ from ._version import __version__
 
 TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
+    from typing import Any, Callable, Iterable, List, Optional, Set, Tuple, Union
 
     from ._report import Event, Report
 
@@ -71,11 +71,30 @@ class CancelToken:
             raise MemoryError("gcdn_cancel_new")
         self._handle: Optional[int] = handle
         self._cancelled = False
+        self._lock = allocate_lock()
+        # Tokens fired with this one: an AsyncClient call's own token, while the call runs.
+        self._linked: Set[CancelToken] = set()
 
     def cancel(self) -> None:
         """Cancels every call made with this token, now and later. Idempotent, thread-safe."""
-        self._cancelled = True
+        with self._lock:
+            self._cancelled = True
+            linked, self._linked = self._linked, set()
         _LIB.gcdn_cancel_fire(self._handle)
+        for token in linked:
+            token.cancel()
+
+    def _link(self, token: CancelToken) -> None:
+        """Fires ``token`` too when this token is fired (at once if it already was)."""
+        with self._lock:
+            if not self._cancelled:
+                self._linked.add(token)
+                return
+        token.cancel()
+
+    def _unlink(self, token: CancelToken) -> None:
+        with self._lock:
+            self._linked.discard(token)
 
     @property
     def cancelled(self) -> bool:

@@ -9,6 +9,8 @@ A thin, typed wrapper (ctypes, no compiled extension) over the gcdn C library::
         client.purge_patterns(123, ["/static/*"])
         client.delete_resource(456, deactivate_first=True, missing_ok=True)
 
+``gcdn.AsyncClient`` has the same methods, each ``async``, for asyncio.
+
 The C library is loaded from ``$GCDN_LIBRARY``, else a copy bundled in this package, else the
 repository's ``target/release`` build tree; ``gcdn._lib_path`` tells which one was loaded.
 """

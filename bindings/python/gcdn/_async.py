@@ -45,6 +45,12 @@ def _doc_of(original: Callable[..., Any]) -> Callable[[_F], _F]:
     return decorate
 
 
+def _outcome_seen(end: asyncio.Future[Any]) -> None:
+    """Marks ``end``'s exception as retrieved: asyncio would log it as never retrieved."""
+    if not end.cancelled():
+        end.exception()
+
+
 class AsyncClient:
     """A client of the Gcore CDN API for asyncio: :class:`~gcdn.Client`'s methods, each ``async``.
 
@@ -133,7 +139,10 @@ class AsyncClient:
             calls = dict(self._calls)
         try:
             if calls:
-                await asyncio.wait([asyncio.wrap_future(f) for f in calls])
+                ends = [asyncio.wrap_future(f) for f in calls]
+                for end in ends:  # their outcomes are their awaiters' business, not logged here
+                    end.add_done_callback(_outcome_seen)
+                await asyncio.wait(ends)
         except asyncio.CancelledError:
             for token in calls.values():
                 token.cancel()

@@ -226,7 +226,10 @@ fn http_calls_complete_under_a_signal_storm_without_sa_restart() {
 }
 
 /// A server that never answers: the call times out at its timeout, not before (a signal
-/// does not end the wait) and not much after.
+/// does not end the wait) and not much after. "Not before" allows one tick of the kernel's
+/// timer (10 ms at HZ=100): a socket timeout started mid-tick may fire up to a tick short,
+/// which ureq's own reads (the build without `tuned-transport`) take as the end; the tuned
+/// transport waits out the rest.
 #[test]
 fn a_timeout_under_a_signal_storm_is_neither_early_nor_late() {
     for restart in [false, true] {
@@ -236,7 +239,7 @@ fn a_timeout_under_a_signal_storm_is_neither_early_nor_late() {
         let r = c.purge_all(1);
         let took = t.elapsed();
         assert_eq!(r.status, GCDN_ERR_TIMEOUT, "restart {restart}: {r:?}");
-        assert!(took >= Duration::from_millis(600), "ended early: {took:?}");
+        assert!(took >= Duration::from_millis(590), "ended early: {took:?}");
         assert!(took < Duration::from_millis(2_600), "ended late: {took:?}");
         storm.assert_stormy();
     }

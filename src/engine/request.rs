@@ -215,10 +215,11 @@ impl Api {
                     retry_after,
                 });
                 if let Some(key) = req.pace {
-                    // The window is full (another client shares the account): no slot on
-                    // the key for anyone before `Retry-After`, else one interval. The next
-                    // attempt's slot carries the wait.
-                    let window = self.window(ctx, key.kind);
+                    // The window is full (another client shares the account, or the
+                    // account's rate is not what its limits say): no slot on the key for
+                    // anyone before `Retry-After`, else one interval. The next attempt's slot
+                    // carries the wait.
+                    let window = self.distrust_on_429(ctx, key);
                     match state.rate_limited(retry_after.unwrap_or(window.interval())) {
                         Ok(after) => {
                             if let Some(fb) = self.pacer.defer(key, window, after) {
@@ -387,7 +388,45 @@ impl Api {
         {
             return Window::documented(key.kind);
         }
-        self.window(ctx, key.kind)
+        self.key_window(ctx, key)
+    }
+
+    /// The limit the pacer keeps to on `key`: [`Api::window`] of its kind, or the documented
+    /// one once a 429 came on the key while it was paced faster ([`Account::distrust`]).
+    fn key_window(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+        let window = self.window(ctx, key.kind);
+        match self.purge_intervals {
+            Some(_) => window,
+            None => self.account.rate_for(key, window),
+        }
+    }
+
+    /// A 429 came on `key`: when the pacer kept to the account's limits there and they are
+    /// faster than the documented rate, the key falls back to the documented rate (told once,
+    /// as a warning). The limit the key keeps to from now on.
+    fn distrust_on_429(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+        let window = self.key_window(ctx, key);
+        if self.purge_intervals.is_some() || !self.account.distrust(key, window) {
+            return window;
+        }
+        let documented = Window::documented(key.kind);
+        if ctx.observed() {
+            let message = format!(
+                "the API answered 429 on resource {} while its {} purges were paced at the \
+                 account's {}, faster than the documented {}: pacing them at the documented \
+                 rate from now on",
+                key.resource_id,
+                key.kind.noun(),
+                window.describe(),
+                documented.describe()
+            );
+            ctx.note(&Note::LimitsReplaced {
+                resource_id: Some(key.resource_id),
+                kind: Some(key.kind),
+                message: &message,
+            });
+        }
+        documented
     }
 
     /// The limit the pacer keeps to for `kind`: the caller's intervals, else the account's
@@ -443,9 +482,14 @@ impl Api {
                         limits.max_urls,
                         limits.max_patterns
                     );
-                    for message in std::iter::once(read).chain(notes) {
-                        ctx.note(&Note::LimitsRead {
-                            from_account: true,
+                    ctx.note(&Note::LimitsRead {
+                        from_account: true,
+                        message: &self.clean(&read),
+                    });
+                    for message in notes {
+                        ctx.note(&Note::LimitsReplaced {
+                            resource_id: None,
+                            kind: None,
                             message: &self.clean(&message),
                         });
                     }

@@ -168,8 +168,8 @@ fn a_purge_with_a_429_and_a_retry_logs_each_step() {
 fn the_account_limits_read_is_logged_at_info() {
     let emu = emulator_with(Config {
         seed_resources: vec![1],
-        // 20 a minute: within what the client believes of an account (10 times the
-        // documented rate), so it is taken as read.
+        // 20 a minute: within what the client believes of an account (at most 100 a
+        // second), so it is taken as read.
         limits: Limits {
             url_requests: 20,
             ..Limits::default()
@@ -182,12 +182,23 @@ fn the_account_limits_read_is_logged_at_info() {
     client.purge_urls(1, &["/a.png"]).unwrap();
     let seen = log.lock().unwrap().clone();
     let limits: Vec<&Seen> = seen.iter().filter(|s| s.event == Event::Limits).collect();
-    assert!(!limits.is_empty(), "{seen:#?}");
-    assert!(limits.iter().all(|s| s.level == Level::Info));
+    assert_eq!(limits.len(), 2, "{seen:#?}");
+    assert_eq!(limits[0].level, Level::Info);
     assert!(
         limits[0].message.starts_with("account limits: ") && limits[0].message.contains("20/"),
         "{:?}",
         limits[0].message
+    );
+    // The 429 came while the key was paced faster than documented: it falls back, warned.
+    assert_eq!(limits[1].level, Level::Warn);
+    assert_eq!(
+        (limits[1].resource_id, limits[1].kind),
+        (Some(1), Some(PaceKind::Urls))
+    );
+    assert!(
+        limits[1].message.contains("faster than the documented 2/60 s"),
+        "{:?}",
+        limits[1].message
     );
     let waits: Vec<&Seen> = seen.iter().filter(|s| s.event == Event::Wait).collect();
     assert_eq!(waits.len(), 1, "{seen:#?}");

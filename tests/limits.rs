@@ -212,9 +212,9 @@ fn rates_outside_the_bounds_give_the_documented_ones_and_a_warning() {
 
 #[test]
 fn a_429_while_faster_than_documented_falls_back_on_that_resource_and_kind_once() {
-    // The account's limits say 10 a second for both kinds; the emulator enforces them, and
-    // answers two purges by URL of resource 1 with a 429 anyway (another client shares the
-    // account, or its rate is not what it says).
+    // The account's limits say 10 a second for both kinds; the emulator enforces them, and,
+    // after a first purge, answers two purges by URL of resource 1 with a 429 anyway (another
+    // client shares the account, or its rate is not what it says).
     let second = Duration::from_secs(1);
     let emu = emulator_with(Config {
         seed_resources: vec![1, 2],
@@ -229,22 +229,37 @@ fn a_429_while_faster_than_documented_falls_back_on_that_resource_and_kind_once(
         },
         ..Config::default()
     });
-    emu.push_fault(
-        Fault::respond(429, r#"{"errors": ["Too many requests"]}"#)
-            .with_header("Retry-After", "1")
-            .on("POST", "/cdn/resources/1/purge")
-            .times(2),
-    );
     let (c, log) = logged_client(&emu, 5_000);
-    // 429, the key falls back (warned), Retry-After 1 s, 429 again (not warned again: the key
-    // is at the documented rate already), and then the documented 2 a minute leave no slot
-    // within the 5 s budget.
+    // The first purge on a key goes at once under the documented limit (not paced faster);
+    // the second reads the account's limits.
+    assert!(c.purge_urls(1, &["/zero"]).ok());
+    assert!(c.purge_urls(1, &["/zero-b"]).ok());
+    // Two purges at once, in two of the account's 10 slots a second; their 429s come slowly
+    // (a byte every 10 ms), so both were sent at the account's rate before either is read.
+    emu.push_fault(
+        Fault::trickle(
+            429,
+            r#"{"errors": ["Too many requests"]}"#,
+            Duration::from_millis(10),
+        )
+        .on("POST", "/cdn/resources/1/purge")
+        .times(2),
+    );
     let t = Instant::now();
-    let r = c.purge_urls(1, &["/one"]);
-    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
-    assert!((50.0..=61.2).contains(&opens_in(r.msg())), "{}", r.msg());
-    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
-    assert_eq!(rate_limited(&emu), 2);
+    let results: Vec<Outcome> = std::thread::scope(|s| {
+        let c = &c;
+        let a = s.spawn(move || c.purge_urls(1, &["/one-a"]));
+        let b = s.spawn(move || c.purge_urls(1, &["/one-b"]));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    // Each 429 makes the key fall back (the first one tells), and then the documented 2 a
+    // minute leave no slot within the 5 s budget.
+    for r in &results {
+        assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
+        assert!((30.0..=61.2).contains(&opens_in(r.msg())), "{}", r.msg());
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(rate_limited(&emu), 2, "both were sent at the account's rate");
     let r = c.purge_urls(1, &["/two"]);
     assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
     assert!(r.msg().ends_with("nothing was sent"), "{}", r.msg());
@@ -258,7 +273,7 @@ fn a_429_while_faster_than_documented_falls_back_on_that_resource_and_kind_once(
         assert!(r.ok(), "purge {i} of resource 2: {r:?}");
     }
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
-    assert_eq!(emu.purge_statuses().len(), 12);
+    assert_eq!(emu.purge_statuses().len(), 14);
     assert_eq!(rate_limited(&emu), 2);
 
     let warnings = limits_warnings(log);

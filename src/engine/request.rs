@@ -128,6 +128,8 @@ impl Api {
         // dropped connection had been carried out, the retry meets a 429 and waits then),
         // and waiting a whole window for it would cost more than that 429.
         let mut need_slot = true;
+        // The limit the last slot was taken under.
+        let mut paced_by = None;
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
@@ -136,6 +138,7 @@ impl Api {
             if let Some(key) = req.pace.filter(|_| need_slot) {
                 need_slot = false;
                 let window = self.slot_window(ctx, key);
+                paced_by = Some(window);
                 if let Err(error) = self.take_slot(ctx, &mut waits, key, window, slot_reason) {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
@@ -219,7 +222,7 @@ impl Api {
                     // account's rate is not what its limits say): no slot on the key for
                     // anyone before `Retry-After`, else one interval. The next attempt's slot
                     // carries the wait.
-                    let window = self.distrust_on_429(ctx, key);
+                    let window = self.distrust_on_429(ctx, key, paced_by);
                     match state.rate_limited(retry_after.unwrap_or(window.interval())) {
                         Ok(after) => {
                             if let Some(fb) = self.pacer.defer(key, window, after) {
@@ -401,12 +404,17 @@ impl Api {
         }
     }
 
-    /// A 429 came on `key`: when the pacer kept to the account's limits there and they are
-    /// faster than the documented rate, the key falls back to the documented rate (told once,
-    /// as a warning). The limit the key keeps to from now on.
-    fn distrust_on_429(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+    /// A 429 came on `key`, whose slot was taken under `paced_by`: when that was the account's
+    /// limits and faster than the documented rate, the key falls back to the documented rate
+    /// (told once, as a warning). (A key's first request, which goes at once under the
+    /// documented limit, does not make it fall back: its 429 is another client's doing.)
+    /// The limit the key keeps to from now on.
+    fn distrust_on_429(&self, ctx: &CallCtx, key: PaceKey, paced_by: Option<Window>) -> Window {
         let window = self.key_window(ctx, key);
-        if self.purge_intervals.is_some() || !self.account.distrust(key, window) {
+        let Some(paced_by) = paced_by.filter(|_| self.purge_intervals.is_none()) else {
+            return window;
+        };
+        if !self.account.distrust(key, paced_by) {
             return window;
         }
         let documented = Window::documented(key.kind);
@@ -417,7 +425,7 @@ impl Api {
                  rate from now on",
                 key.resource_id,
                 key.kind.noun(),
-                window.describe(),
+                paced_by.describe(),
                 documented.describe()
             );
             ctx.note(&Note::LimitsReplaced {

@@ -121,11 +121,10 @@ fn an_account_allowed_30_a_minute_sends_30_in_a_minute() {
     assert!((30.0..=61.2).contains(&opens), "{opens}: {}", r.msg());
     assert_eq!(emu.purge_statuses().len(), 30);
     assert!(limits_warnings(log).is_empty(), "{:?}", log.lock().unwrap());
-    let read = log
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|r| r.event == "limits" && r.level == GCDN_LOG_INFO && r.message.contains("30/60 s"));
+    let read =
+        log.lock().unwrap().iter().any(|r| {
+            r.event == "limits" && r.level == GCDN_LOG_INFO && r.message.contains("30/60 s")
+        });
     assert!(read, "{:?}", log.lock().unwrap());
 }
 
@@ -207,7 +206,9 @@ fn rates_outside_the_bounds_give_the_documented_ones_and_a_warning() {
         "{:?}",
         log.lock().unwrap()
     );
-    assert!(warnings.iter().all(|r| r.resource_id == 0 && r.kind.is_none()));
+    assert!(warnings
+        .iter()
+        .all(|r| r.resource_id == 0 && r.kind.is_none()));
 }
 
 #[test]
@@ -259,7 +260,11 @@ fn a_429_while_faster_than_documented_falls_back_on_that_resource_and_kind_once(
         assert!((30.0..=61.2).contains(&opens_in(r.msg())), "{}", r.msg());
     }
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    assert_eq!(rate_limited(&emu), 2, "both were sent at the account's rate");
+    assert_eq!(
+        rate_limited(&emu),
+        2,
+        "both were sent at the account's rate"
+    );
     let r = c.purge_urls(1, &["/two"]);
     assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
     assert!(r.msg().ends_with("nothing was sent"), "{}", r.msg());

@@ -316,3 +316,24 @@ fn a_limits_answer_that_trickles_does_not_stall_a_call() {
     assert!(took < Duration::from_millis(2_000), "{took:?}");
     assert_eq!(purges(&emu).len(), 2);
 }
+
+#[test]
+fn a_huge_limits_answer_does_not_stall_a_call() {
+    // 4 GiB of limits: read no further than the body cap, not believed, and the purge goes
+    // (at the documented rate) well within the call timeout.
+    let emu = emulator();
+    emu.push_fault(Fault::oversized(200, 4 << 30).on("GET", "/cdn/clients/me/limits"));
+    let (c, log) = logged_client(&emu, 5_000);
+    assert!(c.purge_urls(1, &["/a"]).ok());
+    let t = Instant::now();
+    let r = c.purge_urls(1, &["/b"]);
+    let took = t.elapsed();
+    assert!(r.ok(), "{r:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(purges(&emu).len(), 2);
+    let told =
+        log.lock().unwrap().iter().any(|r| {
+            r.event == "limits" && r.message.contains("could not read the account's limits")
+        });
+    assert!(told, "{:?}", log.lock().unwrap());
+}

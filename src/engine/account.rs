@@ -20,6 +20,8 @@ pub const DEFAULT_PATTERN_INTERVAL: Duration = Duration::from_secs(60);
 pub const DOCUMENTED_MAX_URLS: usize = 100;
 /// Patterns per purge request: the API's documented limit.
 pub const DOCUMENTED_MAX_PATTERNS: usize = 10;
+/// Paths per prefetch request: the API's documented limit.
+pub const DOCUMENTED_MAX_PREFETCH: usize = 100;
 
 /// How many times one client tries to read the account's limits before it settles for the
 /// documented ones.
@@ -32,7 +34,8 @@ pub const FASTEST_FACTOR: u32 = 10;
 /// A window longer than this is not believed (it would allow huge bursts).
 pub const LONGEST_WINDOW: Duration = Duration::from_secs(86_400);
 
-/// The caller's own pacing (`Options::purge_intervals`): one request per interval.
+/// The caller's own pacing (`Options::purge_intervals`): one request per interval. Prefetches
+/// keep to the pattern interval (both are documented as 1 a minute).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Intervals {
     pub url: Duration,
@@ -53,7 +56,7 @@ impl Intervals {
     pub fn window(&self, kind: PaceKind) -> Window {
         Window::one_per(match kind {
             PaceKind::Urls => self.url,
-            PaceKind::Patterns => self.pattern,
+            PaceKind::Patterns | PaceKind::Prefetch => self.pattern,
         })
     }
 }
@@ -65,6 +68,8 @@ pub struct AccountLimits {
     pub urls: Window,
     /// `purge_request_limit`: pattern purges and purge-all.
     pub patterns: Window,
+    /// `prefetch_request_limit`.
+    pub prefetch: Window,
     /// `purge_max_urls_limit`: URLs per request.
     pub max_urls: usize,
     /// `purge_pattern_limit`: patterns per request.
@@ -86,6 +91,7 @@ impl AccountLimits {
         AccountLimits {
             urls: Window::documented(PaceKind::Urls),
             patterns: Window::documented(PaceKind::Patterns),
+            prefetch: Window::documented(PaceKind::Prefetch),
             max_urls: DOCUMENTED_MAX_URLS,
             max_patterns: DOCUMENTED_MAX_PATTERNS,
             from_account: false,
@@ -96,6 +102,7 @@ impl AccountLimits {
         match kind {
             PaceKind::Urls => self.urls,
             PaceKind::Patterns => self.patterns,
+            PaceKind::Prefetch => self.prefetch,
         }
     }
 
@@ -104,6 +111,7 @@ impl AccountLimits {
         match kind {
             PaceKind::Urls => self.max_urls,
             PaceKind::Patterns => self.max_patterns,
+            PaceKind::Prefetch => DOCUMENTED_MAX_PREFETCH,
         }
     }
 
@@ -120,6 +128,7 @@ impl AccountLimits {
         for (field, kind) in [
             ("purge_by_urls_request_limit", PaceKind::Urls),
             ("purge_request_limit", PaceKind::Patterns),
+            ("prefetch_request_limit", PaceKind::Prefetch),
         ] {
             let Some(value) = map.get(field) else {
                 continue;
@@ -136,6 +145,7 @@ impl AccountLimits {
                 Ok(w) => match kind {
                     PaceKind::Urls => limits.urls = w,
                     PaceKind::Patterns => limits.patterns = w,
+                    PaceKind::Prefetch => limits.prefetch = w,
                 },
                 Err(why) => notes.push(format!(
                     "the account's {field} {} {why}: using the documented {}",
@@ -380,6 +390,7 @@ mod tests {
             AccountLimits {
                 urls: w(4, 60_000),
                 patterns: w(1, 60_000),
+                prefetch: w(1, 60_000),
                 max_urls: 200,
                 max_patterns: 5,
                 from_account: true,

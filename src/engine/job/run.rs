@@ -152,9 +152,13 @@ impl Client {
             self.window(&ctx, PaceKind::Urls),
             self.window(&ctx, PaceKind::Patterns),
         ];
-        let window_of = |kind: PurgeKind| match pace_kind(kind) {
-            PaceKind::Urls => windows[0],
-            PaceKind::Patterns => windows[1],
+        // Purges pace as URLs or as patterns (purge-all with them), never as prefetches.
+        let window_of = |kind: PurgeKind| {
+            if pace_kind(kind) == PaceKind::Urls {
+                windows[0]
+            } else {
+                windows[1]
+            }
         };
         let estimate = plan::estimate(&plan, |_, k| {
             let w = window_of(k);

@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Purge cached copies: full URLs (mapped to their resource by host), or paths with
     /// --resource; patterns with --patterns; everything with --all.
-    Purge(PurgeArgs),
+    Purge(Box<PurgeArgs>),
     /// Delete CDN resources, one after another.
     Delete(DeleteArgs),
     /// List the account's CDN resources: id, cname, secondary hostnames, active, can purge

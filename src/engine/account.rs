@@ -268,6 +268,7 @@ fn kind_index(kind: PaceKind) -> usize {
     match kind {
         PaceKind::Urls => 0,
         PaceKind::Patterns => 1,
+        PaceKind::Prefetch => 2,
     }
 }
 
@@ -292,7 +293,7 @@ pub struct Account {
     tries: AtomicU32,
     distrusted: Mutex<HashSet<PaceKey>>,
     /// [`DISTRUSTED_KEYS`] was reached: every key of the kind (URLs, patterns) falls back.
-    distrusted_kind: [AtomicBool; 2],
+    distrusted_kind: [AtomicBool; 3],
 }
 
 impl Account {

@@ -81,10 +81,30 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
     let Some(job) = job else {
         return nothing_to_send(&out, a.dry_run, &extra);
     };
+    let mut edges = Vec::with_capacity(a.edge.len());
+    for url in &a.edge {
+        match gcdn::engine::job::verify::parse_edge(url) {
+            Ok(edge) => edges.push(edge),
+            Err(e) => return refused(&out, a, &e),
+        }
+    }
+    let verify = a.verify && !a.dry_run;
     let options = RunOptions {
         dry_run: a.dry_run,
-        wait: if a.dry_run { None } else { wait },
+        wait: if a.dry_run {
+            None
+        } else {
+            wait.or(verify.then_some(gcdn::engine::job::verify::DEFAULT_VERIFY_WAIT))
+        },
         settings,
+        verify,
+        verify_limit: a
+            .verify_limit
+            .map_or(gcdn::engine::job::verify::DEFAULT_VERIFY_LIMIT, |n| {
+                n as usize
+            }),
+        edges,
+        prefetch: a.prefetch,
         ..RunOptions::default()
     };
     let mut progress = Progress::new(out, &job, options.wait.is_some(), a.dry_run);
@@ -410,6 +430,20 @@ fn finish(
     for s in &skipped {
         out.json_line("skipped", s.clone());
     }
+    for v in json["verified"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        out.json_line("verify", v.clone());
+    }
+    for p in json["prefetched"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        out.json_line("prefetch", p.clone());
+    }
     let mut summary = json["totals"].clone();
     extra.add_to(&mut summary);
     if let Value::Object(m) = &mut summary {
@@ -418,8 +452,51 @@ fn finish(
         m.insert("dry_run".into(), report.dry_run.into());
         m.insert("interrupted".into(), interrupted.into());
         m.insert("exit_code".into(), code.into());
+        if !report.verified.is_empty() {
+            let t = &report.totals;
+            m.insert(
+                "verified".into(),
+                serde_json::json!({"fresh": t.verified_fresh, "stale": t.verified_stale,
+                                   "error": t.verified_error}),
+            );
+        }
     }
     out.json_line("summary", summary);
+    // Human lines: each URL not fresh, and each prefetch that was not accepted.
+    for v in &report.verified {
+        if v.result != gcdn::engine::job::verify::Verdict::Fresh {
+            out.info(&format!(
+                "{} at the edge: {}{}",
+                v.result.as_str(),
+                v.url,
+                v.message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !report.verified.is_empty() {
+        let t = &report.totals;
+        out.info(&format!(
+            "verified at the edge: {} fresh, {} stale, {} error",
+            t.verified_fresh, t.verified_stale, t.verified_error
+        ));
+    }
+    for p in &report.prefetched {
+        match &p.message {
+            Some(m) => out.error(&format!(
+                "prefetch of {} on resource {}: {m}",
+                plural(p.items.len() as u64, "path"),
+                p.resource_id
+            )),
+            None => out.info(&format!(
+                "prefetch of {} on resource {}: accepted",
+                plural(p.items.len() as u64, "path"),
+                p.resource_id
+            )),
+        }
+    }
 
     // Human lines.
     if report.dry_run {

@@ -138,6 +138,8 @@ impl Client {
                 pacer,
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
                 logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
+                ca_file: options.ca_file.clone(),
+                user_agent: user_agent(options.user_agent_suffix.as_deref()),
             }),
             defaults: CallSettings::default(),
         })
@@ -350,6 +352,27 @@ impl Client {
     ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/purge");
         self.api.purge(ctx, &url, resource_id, kind, body)
+    }
+
+    /// A prefetch request (`{"paths": [...]}`) on `resource_id`, in its slot of the client's
+    /// pacer under the prefetch limit, retried as any purge is.
+    pub(crate) fn send_prefetch(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        body: &[u8],
+    ) -> std::result::Result<SentInfo, Failed> {
+        let url = self.resource_url(resource_id, "/prefetch");
+        self.api
+            .purge(ctx, &url, resource_id, PaceKind::Prefetch, body)
+    }
+
+    /// What edge probes connect with: the client's CA file and user agent, never its key.
+    pub(crate) fn prober(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<super::job::verify::Prober> {
+        super::job::verify::Prober::new(self.api.ca_file.as_deref(), &self.api.user_agent, timeout)
     }
 
     /// For the job runner's listings: `GET <base><path_and_query>`, retried like any GET, not

@@ -22,6 +22,9 @@ pub enum PaceKind {
     /// one key (the account's limits have one field for both), so that a wrong guess costs
     /// time, not 429s.
     Patterns,
+    /// Prefetch requests (`POST /cdn/resources/{id}/prefetch`): 1 a minute per resource, a
+    /// limit of their own.
+    Prefetch,
 }
 
 impl PaceKind {
@@ -30,6 +33,7 @@ impl PaceKind {
         match self {
             PaceKind::Urls => "URL",
             PaceKind::Patterns => "pattern",
+            PaceKind::Prefetch => "prefetch",
         }
     }
 }
@@ -57,14 +61,15 @@ impl Window {
         }
     }
 
-    /// The documented limit: 2 URL purges a minute; 1 pattern purge or purge-all a minute.
+    /// The documented limit: 2 URL purges a minute; 1 pattern purge or purge-all a minute; 1
+    /// prefetch a minute.
     pub fn documented(kind: PaceKind) -> Window {
         match kind {
             PaceKind::Urls => Window {
                 requests: 2,
                 per: Duration::from_secs(60),
             },
-            PaceKind::Patterns => Window {
+            PaceKind::Patterns | PaceKind::Prefetch => Window {
                 requests: 1,
                 per: Duration::from_secs(60),
             },

@@ -37,6 +37,9 @@ pub(crate) struct Api {
     pub api_key: zeroize::Zeroizing<String>,
     /// Told every note of every call (`Options::set_log` / `GCDN_LOG`).
     pub logger: Option<std::sync::Arc<super::log::Logger>>,
+    /// For edge probes (which never use the transport): the CA file and the user agent.
+    pub ca_file: Option<std::path::PathBuf>,
+    pub user_agent: String,
 }
 
 /// One API request.

@@ -103,6 +103,7 @@ fn with_c_record<R>(record: &log::Record<'_>, f: impl FnOnce(&gcdn_log_record) -
     let kind: Option<&'static CStr> = record.kind.map(|k| match k {
         PaceKind::Urls => c"urls",
         PaceKind::Patterns => c"patterns",
+        PaceKind::Prefetch => c"prefetch",
     });
     let reason: Option<&'static CStr> = record.why.map(|w| match w {
         WaitReason::Pacer => c"pacer",

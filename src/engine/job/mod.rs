@@ -19,6 +19,7 @@ mod msg;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod verify;
 mod worker;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use super::plan::{By, Plan};
+use super::verify::{Verdict, Verified};
 use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::error::Status;
 
@@ -113,6 +114,8 @@ pub struct RequestReport {
     pub completion: Option<Completion>,
     /// When it was sent (the last attempt began), for matching its purge status.
     pub sent_at: Option<SystemTime>,
+    /// The purge status's `created`, when confirmation found it (the server's clock).
+    pub created: Option<SystemTime>,
 }
 
 impl RequestReport {
@@ -161,6 +164,10 @@ pub struct Totals {
     pub skipped: u64,
     /// Added: requests whose purge status is `Successful`.
     pub confirmed: u64,
+    /// Added: URLs the edge served fresh, stale, or gave no usable answer for (`verified`).
+    pub verified_fresh: u64,
+    pub verified_stale: u64,
+    pub verified_error: u64,
 }
 
 /// The outcome of a run. Immutable once the run returns.
@@ -178,6 +185,23 @@ pub struct Report {
     /// Entries of the listings skipped for a missing or wrong-typed field.
     pub malformed_resources: u64,
     pub malformed_statuses: u64,
+    /// Added: the edge's answer for each URL probed (verifying runs).
+    pub verified: Vec<Verified>,
+    /// Added: each prefetch request (runs with prefetch).
+    pub prefetched: Vec<Prefetched>,
+}
+
+/// One prefetch request (`POST /cdn/resources/{id}/prefetch`) and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefetched {
+    pub resource_id: i64,
+    /// The paths sent: spans of the job's text.
+    pub items: Vec<Span>,
+    /// `purged` (accepted), `failed` or `not_sent`, as for purge requests.
+    pub outcome: Outcome,
+    pub status: Option<Status>,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
 }
 
 impl Report {
@@ -203,6 +227,7 @@ impl Report {
                 purge_id: None,
                 completion: None,
                 sent_at: None,
+                created: None,
             })
             .collect();
         let skipped = plan
@@ -225,6 +250,8 @@ impl Report {
             message: None,
             malformed_resources: 0,
             malformed_statuses: 0,
+            verified: Vec::new(),
+            prefetched: Vec::new(),
         };
         report.recount();
         report
@@ -283,6 +310,17 @@ impl Report {
             }
         }
         t.skipped = self.skipped.len() as u64;
+        let t = &mut self.totals;
+        t.verified_fresh = 0;
+        t.verified_stale = 0;
+        t.verified_error = 0;
+        for v in &self.verified {
+            match v.result {
+                Verdict::Fresh => t.verified_fresh += 1,
+                Verdict::Stale => t.verified_stale += 1,
+                Verdict::Error => t.verified_error += 1,
+            }
+        }
     }
 
     /// A job of what was not purged: the requests that failed, were not sent (all of them
@@ -365,6 +403,42 @@ impl RequestReport {
     }
 }
 
+impl Verified {
+    /// This probe as an object of the JSON form's `verified` (the CLI's `verify` line).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "url": self.url,
+            "resource_id": self.resource_id,
+            "result": self.result.as_str(),
+            "cache": self.cache,
+            "cached_since": self.cached_since,
+            "edge": self.edge,
+            "message": self.message,
+        })
+    }
+}
+
+impl Prefetched {
+    /// This request as an object of the JSON form's `prefetched` (the CLI's `prefetch` line),
+    /// its paths read from `data` (the job's).
+    pub fn to_json(&self, data: &JobData) -> serde_json::Value {
+        let status = match (self.outcome, self.status) {
+            (_, Some(s)) => Some(s.code()),
+            (Outcome::Purged, None) => Some(0),
+            _ => None,
+        };
+        let items: Vec<&str> = self.items.iter().map(|s| data.str(*s)).collect();
+        serde_json::json!({
+            "resource_id": self.resource_id,
+            "items": items,
+            "outcome": self.outcome.as_str(),
+            "status": status,
+            "http_status": self.http_status,
+            "message": self.message,
+        })
+    }
+}
+
 struct SkippedJson<'a>(&'a Report);
 
 impl Serialize for SkippedJson<'_> {
@@ -399,7 +473,7 @@ impl Serialize for SkipJson<'_> {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(Some(11))?;
         m.serialize_entry("version", &1)?;
         m.serialize_entry("dry_run", &self.dry_run)?;
         m.serialize_entry("requests", &Requests(self))?;
@@ -414,6 +488,15 @@ impl Serialize for Report {
                 "malformed_statuses": self.malformed_statuses,
             }),
         )?;
+        let verified: Vec<serde_json::Value> =
+            self.verified.iter().map(Verified::to_json).collect();
+        m.serialize_entry("verified", &verified)?;
+        let prefetched: Vec<serde_json::Value> = self
+            .prefetched
+            .iter()
+            .map(|p| p.to_json(&self.data))
+            .collect();
+        m.serialize_entry("prefetched", &prefetched)?;
         m.end()
     }
 }

@@ -11,6 +11,7 @@
 //! the C ABI hands out pointers into it without copying); planning and the report refer to
 //! items by offset into that buffer, shared by `Arc`, never by copies.
 
+pub mod cachekey;
 mod confirm;
 pub mod listing;
 pub mod plan;

@@ -522,7 +522,7 @@ mod job {
             }
             let index = ResourceIndex::new(vec![ResourceInfo {
                 id: 1, cname: "a.example.com".into(), secondary_hostnames: vec![],
-                active: true, deleted: false, can_purge_by_urls: true,
+                active: true, deleted: false, can_purge_by_urls: true, ..Default::default()
             }]);
             let d = job.data();
             let p = plan(d, &index, PlanLimits { max_urls, max_patterns });

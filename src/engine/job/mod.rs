@@ -23,7 +23,9 @@ use std::sync::Arc;
 use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
-pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
+pub use plan::{
+    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
+};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
 pub use run::{
     Event, EventKind, Flow, JobError, RunOptions, WaitWhy, DEFAULT_WORKERS, MAX_WORKERS,

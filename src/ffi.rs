@@ -43,8 +43,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 // The purge job's exports (the section at the end).
 use crate::engine::job::plan::By;
 use crate::engine::job::{
-    Completion, Event as JobEvent, EventKind, Flow, Given, Job, JobError, Kind, Outcome, Reason,
-    Report, RequestReport, RunOptions, Totals, WaitWhy, MAX_WORKERS,
+    Completion, Event as JobEvent, EventKind, Flow, Given, Job, JobError, Outcome, PurgeKind,
+    Reason, Report, RequestReport, RunOptions, Totals, WaitWhy, MAX_WORKERS,
 };
 
 /// Success.
@@ -1227,11 +1227,11 @@ pub struct gcdn_event {
     message: Option<CString>,
 }
 
-fn kind_code(kind: Kind) -> i32 {
+fn kind_code(kind: PurgeKind) -> i32 {
     match kind {
-        Kind::Urls => GCDN_KIND_URLS,
-        Kind::Patterns => GCDN_KIND_PATTERNS,
-        Kind::All => GCDN_KIND_ALL,
+        PurgeKind::Urls => GCDN_KIND_URLS,
+        PurgeKind::Patterns => GCDN_KIND_PATTERNS,
+        PurgeKind::All => GCDN_KIND_ALL,
     }
 }
 

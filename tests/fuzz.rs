@@ -355,7 +355,7 @@ mod job {
     use super::cases;
     use gcdn::engine::job::listing::{self, ReadLimits, ResourceInfo};
     use gcdn::engine::job::plan::{plan, By, PlanLimits, ResourceIndex};
-    use gcdn::engine::job::{parse_full_url, Given, Job, Kind, Reason};
+    use gcdn::engine::job::{parse_full_url, Given, Job, PurgeKind, Reason};
     use gcdn::engine::validate::{self, ItemKind};
     use gcdn::engine::Status;
     use proptest::prelude::*;
@@ -527,19 +527,19 @@ mod job {
             let d = job.data();
             let p = plan(d, &index, PlanLimits { max_urls, max_patterns });
             let mut planned = 0usize;
-            let mut seen: HashSet<(i64, Kind, &str)> = HashSet::new();
+            let mut seen: HashSet<(i64, PurgeKind, &str)> = HashSet::new();
             for r in &p.requests {
                 match r.kind {
-                    Kind::Urls => prop_assert!(!r.items.is_empty() && r.items.len() <= max_urls),
-                    Kind::Patterns => prop_assert!(!r.items.is_empty() && r.items.len() <= max_patterns),
-                    Kind::All => prop_assert!(r.items.is_empty()),
+                    PurgeKind::Urls => prop_assert!(!r.items.is_empty() && r.items.len() <= max_urls),
+                    PurgeKind::Patterns => prop_assert!(!r.items.is_empty() && r.items.len() <= max_patterns),
+                    PurgeKind::All => prop_assert!(r.items.is_empty()),
                 }
-                planned += r.items.len().max(usize::from(r.kind == Kind::All));
+                planned += r.items.len().max(usize::from(r.kind == PurgeKind::All));
                 for s in &r.items {
                     prop_assert!(seen.insert((r.resource_id, r.kind, d.str(*s))), "sent twice");
                 }
             }
-            let alls: HashSet<i64> = p.requests.iter().filter(|r| r.kind == Kind::All).map(|r| r.resource_id).collect();
+            let alls: HashSet<i64> = p.requests.iter().filter(|r| r.kind == PurgeKind::All).map(|r| r.resource_id).collect();
             for s in &p.skipped {
                 let e = &d.entries()[s.entry as usize];
                 match s.reason {

@@ -11,11 +11,11 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use gcdn::engine::job::{Given, JobData, Kind};
+use gcdn::engine::job::{Given, JobData, PurgeKind};
 use serde_json::Value;
 
 /// (resource id, kind, item as sent; empty for a purge-all).
-type Key = (i64, Kind, String);
+type Key = (i64, PurgeKind, String);
 
 /// The items earlier runs purged.
 #[derive(Debug, Default)]
@@ -73,9 +73,9 @@ impl Purged {
     fn request(&mut self, v: &Value) -> Option<()> {
         let id = v["resource_id"].as_i64()?;
         let kind = match v["kind"].as_str()? {
-            "urls" => Kind::Urls,
-            "patterns" => Kind::Patterns,
-            "all" => Kind::All,
+            "urls" => PurgeKind::Urls,
+            "patterns" => PurgeKind::Patterns,
+            "all" => PurgeKind::All,
             _ => return None,
         };
         let items = v["items"].as_array()?;
@@ -83,7 +83,7 @@ impl Purged {
         if outcome != "purged" || v["completion"] == "failed" {
             return Some(());
         }
-        if kind == Kind::All {
+        if kind == PurgeKind::All {
             self.keys.insert((id, kind, String::new()));
         }
         for item in items {
@@ -113,9 +113,9 @@ impl Purged {
             None => e.resource_id,
         };
         let kind = match e.given {
-            Given::Url | Given::FullUrl => Kind::Urls,
-            Given::Pattern | Given::FullPattern => Kind::Patterns,
-            Given::All | Given::FullAll => Kind::All,
+            Given::Url | Given::FullUrl => PurgeKind::Urls,
+            Given::Pattern | Given::FullPattern => PurgeKind::Patterns,
+            Given::All | Given::FullAll => PurgeKind::All,
         };
         let sent = data.str(data.sent_span(e));
         // Borrowed lookups would need a second map; a key per entry is cheap next to a
@@ -160,9 +160,9 @@ mod tests {
         assert_eq!(
             keys(&p),
             [
-                (1, Kind::Urls, "/a".to_owned()),
-                (1, Kind::Urls, "/b c".to_owned()),
-                (3, Kind::All, String::new()),
+                (1, PurgeKind::Urls, "/a".to_owned()),
+                (1, PurgeKind::Urls, "/b c".to_owned()),
+                (3, PurgeKind::All, String::new()),
             ]
         );
     }

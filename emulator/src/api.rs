@@ -459,33 +459,8 @@ fn python_type(v: &Value) -> &'static str {
 
 /// The query's `key=value` pairs, percent- and `+`-decoded.
 pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-                (b'%', Some(v)) => {
-                    out.push(v);
-                    i += 2;
-                }
-                (b'+', _) => out.push(b' '),
-                (c, _) => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use ureq::http::Method;
 
 use super::account::{Account, AccountLimits};
@@ -14,6 +13,7 @@ use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::log::{self, Logger};
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
+use super::purge::{self, PurgeKind};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
 use super::wait::{CallCtx, CallSettings, Observer};
@@ -73,19 +73,6 @@ pub fn user_agent(suffix: Option<&str>) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct UrlsBody<'a> {
-    urls: &'a [&'a str],
-}
-
-#[derive(Serialize)]
-struct PathsBody<'a> {
-    paths: &'a [&'a str],
-}
-
-/// The body of a purge-all.
-const PURGE_ALL_BODY: &[u8] = br#"{"paths":[]}"#;
-
 impl Client {
     /// A client for `api_key` (`None`: `GCORE_API_KEY`), with `options`; its pacing history
     /// lives in this process.
@@ -122,7 +109,14 @@ impl Client {
         config::check_api_key(api_key)?;
         let pacer = match pacer {
             Some(p) => p,
-            None => super::ratestore::pacer_for(options, api_key)?,
+            None => super::ratestore::pacer_for(
+                super::ratestore::StoreChoice {
+                    rate_store: options.rate_store.as_ref(),
+                    fail_closed: options.rate_store_fail_closed,
+                    ca_file: options.ca_file.as_deref(),
+                },
+                api_key,
+            )?,
         };
         let base = config::resolve_base_url(options, api_key)?;
         let transport = Transport::new(
@@ -186,10 +180,11 @@ impl Client {
     ) -> Result<()> {
         validate::resource_id(resource_id)?;
         let urls = validate::unique_items(ItemKind::Url, urls).map_err(|e| self.redacted(e))?;
-        self.purge_in_chunks(
+        purge::send_call(
+            self,
             &self.context(settings, None),
             resource_id,
-            ItemKind::Url,
+            PurgeKind::Urls,
             &urls,
         )
     }
@@ -211,7 +206,7 @@ impl Client {
         let patterns =
             validate::unique_items(ItemKind::Pattern, patterns).map_err(|e| self.redacted(e))?;
         let ctx = self.context(settings, None);
-        self.purge_in_chunks(&ctx, resource_id, ItemKind::Pattern, &patterns)
+        purge::send_call(self, &ctx, resource_id, PurgeKind::Patterns, &patterns)
     }
 
     /// Purge the resource's whole cache: `{"paths": []}`.
@@ -223,12 +218,7 @@ impl Client {
     pub fn purge_all_with(&self, resource_id: i64, settings: &CallSettings) -> Result<()> {
         validate::resource_id(resource_id)?;
         let ctx = self.context(settings, None);
-        self.send_purge(&ctx, resource_id, PaceKind::Patterns, PURGE_ALL_BODY)
-            .map(drop)
-            .map_err(|f| {
-                f.error
-                    .context(format!("purge all of resource {resource_id}"))
-            })
+        purge::send_call(self, &ctx, resource_id, PurgeKind::All, &[])
     }
 
     /// `PATCH {"active": false}`: stop serving content, as deletion requires.
@@ -333,52 +323,6 @@ impl Client {
             .map(drop)
     }
 
-    fn purge_in_chunks(
-        &self,
-        ctx: &CallCtx,
-        resource_id: i64,
-        kind: ItemKind,
-        items: &[&str],
-    ) -> Result<()> {
-        let (per_request, pace, noun) = match kind {
-            ItemKind::Url => (URLS_PER_REQUEST, PaceKind::Urls, "URL"),
-            ItemKind::Pattern => (PATTERNS_PER_REQUEST, PaceKind::Patterns, "pattern"),
-        };
-        let url = self.resource_url(resource_id, "/purge");
-        let total = items.len().div_ceil(per_request);
-        let mut body = Vec::new();
-        for (n, chunk) in items.chunks(per_request).enumerate() {
-            // One buffer for every request, sized up front: `{"urls":["...",...]}`.
-            body.clear();
-            body.reserve(12 + chunk.iter().map(|i| i.len() + 3).sum::<usize>());
-            match kind {
-                ItemKind::Url => serde_json::to_writer(&mut body, &UrlsBody { urls: chunk }),
-                ItemKind::Pattern => serde_json::to_writer(&mut body, &PathsBody { paths: chunk }),
-            }
-            .map_err(|e| Error::new(Status::Protocol, format!("could not encode JSON: {e}")))?;
-            // Every request waits for its slot in the client's pacer, which knows what this
-            // and every other call of the client sent.
-            if let Err(f) = self.api.purge(ctx, &url, resource_id, pace, &body) {
-                let first = n * per_request;
-                let what = if total == 1 {
-                    format!("purge by {noun} of resource {resource_id}")
-                } else {
-                    format!(
-                        "purge by {noun} of resource {resource_id} stopped at request {} of {total} \
-                         ({noun}s {}-{} of the {} unique); {first} {noun}s were purged by the {n} \
-                         request(s) before it",
-                        n + 1,
-                        first + 1,
-                        first + chunk.len(),
-                        items.len(),
-                    )
-                };
-                return Err(f.error.context(what));
-            }
-        }
-        Ok(())
-    }
-
     /// A context for one call (or job run) beginning now: `settings` over the client's own
     /// (from `with_call_timeout` / `with_cancel`), the client's wait budget, and `observer`
     /// (the client's logger, if any, is told every note as well).
@@ -392,16 +336,10 @@ impl Client {
         error.redacted(&self.api.api_key)
     }
 
-    /// The most one request may wait on rate limits (`Options::max_rate_limit_wait`).
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
-    pub(crate) fn wait_budget(&self) -> Duration {
-        self.api.wait_budget
-    }
-
-    /// For the job runner: send one already-chunked purge request `body` (`{"urls": [...]}`,
-    /// `{"paths": [...]}` or `{"paths": []}`) on `resource_id`, in its slot of the client's
-    /// pacer under `kind`'s limit, retried as any purge is. Nothing is validated here.
-    /// Errors are prefixed `resource <id>: `.
+    /// For [`purge::send`] alone (the one purge path): send the purge request `body`
+    /// (`{"urls": [...]}`, `{"paths": [...]}` or `{"paths": []}`) on `resource_id`, in its
+    /// slot of the client's pacer under `kind`'s limit, retried as any purge is. Nothing is
+    /// validated here.
     pub(crate) fn send_purge(
         &self,
         ctx: &CallCtx,
@@ -415,7 +353,6 @@ impl Client {
 
     /// For the job runner's listings: `GET <base><path_and_query>`, retried like any GET, not
     /// paced; the body, or [`Status::Protocol`] when it is longer than `cap` bytes.
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
     pub(crate) fn get(&self, ctx: &CallCtx, path_and_query: &str, cap: usize) -> Result<Vec<u8>> {
         self.api
             .get(ctx, path_and_query, cap)
@@ -424,20 +361,18 @@ impl Client {
 
     /// The account's limits (rates and batch limits), read when first needed; the documented
     /// ones when they cannot be read (`from_account: false`).
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
     pub(crate) fn account_limits(&self, ctx: &CallCtx) -> AccountLimits {
         self.api.limits(ctx)
     }
 
     /// The limit the pacer keeps to for `kind`: the caller's `purge_intervals`, else the
     /// account's limits, else the documented ones.
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
     pub(crate) fn window(&self, ctx: &CallCtx, kind: PaceKind) -> Window {
         self.api.window(ctx, kind)
     }
 
     /// The client's pacer (shared by its clones and derived clients).
-    #[allow(dead_code)] // for the job runner (src/engine/job/)
+    #[cfg(test)]
     pub(crate) fn pacer(&self) -> &Pacer {
         &self.api.pacer
     }

@@ -28,8 +28,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::error::{redact, redact_url_password, Error, Result};
+use super::format::secs;
 use super::pacer::PaceKind;
-use super::retry::secs;
 use super::wait::{Note, Observer, WaitReason};
 
 /// The environment variable that sends records to stderr when no log function is set.
@@ -138,14 +138,6 @@ pub struct Record<'a> {
     pub wait: Duration,
     /// Why a `wait`: `pacer`, `429`, `retry-after`, `backoff`.
     pub why: Option<WaitReason>,
-}
-
-/// `urls` / `patterns`, as records name a [`PaceKind`].
-pub fn kind_str(kind: PaceKind) -> &'static str {
-    match kind {
-        PaceKind::Urls => "urls",
-        PaceKind::Patterns => "patterns",
-    }
 }
 
 /// A log function: called with each record at or below the level it was set with.

@@ -1,6 +1,7 @@
 //! The safe Rust core. It knows nothing of C: validation, retries, pacing and HTTP live here.
 //!
-//! `client` holds the operations; `request` one request's retry loop; `wait` the call
+//! `client` holds the operations; `purge` the one purge path (a request's body built and
+//! sent, for single calls and jobs alike); `request` one request's retry loop; `wait` the call
 //! context, through which every wait goes; `pacer` the client-wide pacer; `account` the
 //! account's limits; `retry` the pure retry decisions; `http` the transport.
 
@@ -10,11 +11,13 @@ pub mod cancel;
 pub mod client;
 pub mod config;
 pub mod error;
+pub(crate) mod format;
 pub mod http;
 pub mod inspect;
 pub mod job;
 pub mod log;
 pub mod pacer;
+pub mod purge;
 pub mod ratestore;
 pub mod request;
 pub mod retry;

@@ -76,7 +76,7 @@ impl Window {
 
     /// `2/60 s`, for messages.
     pub fn describe(self) -> String {
-        format!("{}/{}", self.requests, super::retry::secs(self.per))
+        format!("{}/{}", self.requests, super::format::secs(self.per))
     }
 }
 
@@ -116,6 +116,17 @@ pub const MIN_MARGIN: Duration = Duration::from_millis(50);
 /// limit meets 429s from that jitter alone.
 pub fn margin(window: Window) -> Duration {
     (window.per / 50).max(MIN_MARGIN).min(window.per)
+}
+
+/// The window rule: given the send times of a key (oldest first; at least the last
+/// `window.requests` of them), when the next one may go: now while fewer than N went out,
+/// else when the N-th newest leaves the window, plus [`margin`].
+pub fn window_opens(window: Window, sent: &VecDeque<Instant>, now: Instant) -> Instant {
+    let n = window.requests.max(1) as usize;
+    if sent.len() < n {
+        return now;
+    }
+    (sent[sent.len() - n] + window.per + margin(window)).max(now)
 }
 
 /// At most this many keys are remembered before stale ones (no send inside their window, no
@@ -164,10 +175,7 @@ impl InProcessStore {
         while state.sent.len() > n || state.sent.front().is_some_and(|&t| t + span <= now) {
             state.sent.pop_front();
         }
-        let mut at = now;
-        if state.sent.len() >= n {
-            at = at.max(state.sent[state.sent.len() - n] + span);
-        }
+        let mut at = window_opens(window, &state.sent, now);
         if let Some(t) = state.not_before {
             at = at.max(t);
         }

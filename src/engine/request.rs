@@ -11,6 +11,7 @@ use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
 use super::api_error;
 use super::config::BaseUrl;
 use super::error::{quote, redact, redact_url_password, Error, Status};
+use super::format;
 use super::http::{Fault, Reply, Transport, BODY_CAP};
 use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
@@ -259,14 +260,14 @@ impl Api {
                             ),
                             Refused::Deadline { .. } => error.context(format!(
                                 "giving up: the call timeout ends before the next try (in {})",
-                                retry::secs(wait)
+                                format::secs(wait)
                             )),
                             Refused::Budget { .. } => Error::new(
                                 error.status,
                                 format!(
                                     "{} (the next try could come only after {} more, {})",
                                     error.message,
-                                    retry::secs(wait),
+                                    format::secs(wait),
                                     refused.explain()
                                 ),
                             ),
@@ -349,7 +350,7 @@ impl Api {
             format!(
                 "the next {} purge slot opens in {}",
                 key.kind.noun(),
-                retry::secs(wait)
+                format::secs(wait)
             )
         };
         let refused = match slot {

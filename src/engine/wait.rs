@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::cancel::CancelToken;
 use super::error::Status;
+use super::format::secs;
 use super::pacer::{PaceKey, PaceKind};
-use super::retry::secs;
 
 /// Per-call settings: a call timeout and a cancel token. A field left `None` keeps the
 /// client's own (from `Client::with_call_timeout` / `Client::with_cancel`).

@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::listing::{self, PurgeState, PurgeStatus, ReadLimits};
+use super::msg::{ConfirmView, Msg};
 use super::report::Completion;
-use super::run::{plural, ConfirmView, Msg};
-use super::Kind;
+use super::PurgeKind;
 use crate::engine::error::Status;
+use crate::engine::format::plural;
 use crate::engine::wait::CallSettings;
 use crate::engine::Client;
 
@@ -38,9 +39,9 @@ pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const STATUS_PAGE_CAP: usize = 4 * 1024 * 1024;
 
 /// The identity of a payload: resource, type, item count and a hash of the sorted items.
-type Fingerprint = (i64, Kind, usize, u64);
+type Fingerprint = (i64, PurgeKind, usize, u64);
 
-fn fingerprint<'a>(rid: i64, kind: Kind, items: impl Iterator<Item = &'a str>) -> Fingerprint {
+fn fingerprint<'a>(rid: i64, kind: PurgeKind, items: impl Iterator<Item = &'a str>) -> Fingerprint {
     let mut sorted: Vec<&str> = items.collect();
     sorted.sort_unstable();
     sorted.dedup();
@@ -90,8 +91,8 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
             break;
         }
         interval = (interval * 3 / 2).min(MAX_POLL_INTERVAL);
-        let kinds: Vec<Kind> = {
-            let mut k: Vec<Kind> = waiting.keys().map(|f| f.1).collect();
+        let kinds: Vec<PurgeKind> = {
+            let mut k: Vec<PurgeKind> = waiting.keys().map(|f| f.1).collect();
             k.sort_unstable();
             k.dedup();
             k

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::cachekey::{self, CacheOptions};
-use super::Kind;
+use super::PurgeKind;
 use crate::engine::error::{quote, Error, Result, Status};
 
 /// What the job needs to know of a resource.
@@ -66,7 +66,7 @@ pub struct PurgeStatus {
     pub purge_id: Option<i64>,
     pub state: PurgeState,
     pub resource_id: i64,
-    pub kind: Kind,
+    pub kind: PurgeKind,
     /// `payload.urls` or `payload.paths`.
     pub items: Vec<String>,
     /// The server's `created`, read as UTC.
@@ -224,9 +224,9 @@ pub fn purge_status_entry(value: Value) -> Option<PurgeStatus> {
     let raw: RawStatus = serde_json::from_value(value).ok()?;
     let payload = raw.payload.unwrap_or_default();
     let (kind, items) = match raw.purge_type.as_str() {
-        "purge_by_url" => (Kind::Urls, payload.urls?),
-        "purge_by_pattern" => (Kind::Patterns, payload.paths?),
-        "purge_all" => (Kind::All, payload.paths.unwrap_or_default()),
+        "purge_by_url" => (PurgeKind::Urls, payload.urls?),
+        "purge_by_pattern" => (PurgeKind::Patterns, payload.paths?),
+        "purge_all" => (PurgeKind::All, payload.paths.unwrap_or_default()),
         _ => return None,
     };
     let state = match raw.status.as_str() {
@@ -561,8 +561,8 @@ mod tests {
         assert_eq!(p.entries[0].state, PurgeState::Successful);
         assert_eq!(p.entries[0].items, ["/a", "/b"]);
         assert_eq!(p.entries[1].purge_id, Some(11));
-        assert_eq!(p.entries[1].kind, Kind::Patterns);
-        assert_eq!(p.entries[2].kind, Kind::All);
+        assert_eq!(p.entries[1].kind, PurgeKind::Patterns);
+        assert_eq!(p.entries[2].kind, PurgeKind::All);
         assert_eq!(p.entries[2].state, PurgeState::Failed);
         assert_eq!(
             format_time(p.entries[2].created),

@@ -13,23 +13,26 @@
 
 pub mod cachekey;
 mod confirm;
+pub mod event;
 pub mod listing;
+mod msg;
 pub mod plan;
 pub mod report;
 pub mod run;
+mod worker;
 
 use std::sync::Arc;
 
 use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
+pub use crate::engine::purge::PurgeKind;
+pub use event::{Event, EventKind, Flow, WaitWhy};
 pub use plan::{
     plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
 };
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
-pub use run::{
-    Event, EventKind, Flow, JobError, RunOptions, WaitWhy, DEFAULT_WORKERS, MAX_WORKERS,
-};
+pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
 pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;
@@ -37,36 +40,6 @@ pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;
 pub const MAX_JOB_TEXT: usize = u32::MAX as usize;
 /// Longest stretch of a caller's item quoted back in a message.
 const QUOTE_MAX: usize = 120;
-
-/// What a purge request does: the `kind` of the report's JSON form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// `{"urls": [...]}`: purge by URL (path and query).
-    Urls,
-    /// `{"paths": [...]}`: purge by pattern.
-    Patterns,
-    /// `{"paths": []}`: purge everything of the resource.
-    All,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Urls => "urls",
-            Kind::Patterns => "patterns",
-            Kind::All => "all",
-        }
-    }
-
-    /// The `purge_type` of `GET /cdn/purge_statuses`.
-    pub fn purge_type(self) -> &'static str {
-        match self {
-            Kind::Urls => "purge_by_url",
-            Kind::Patterns => "purge_by_pattern",
-            Kind::All => "purge_all",
-        }
-    }
-}
 
 /// How an item entered the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -306,9 +279,9 @@ impl Job {
     }
 
     /// Append an entry of another job's text (for [`Report::remaining`]).
-    pub(crate) fn push_sent(&mut self, resource_id: i64, kind: Kind, items: &[&str]) {
+    pub(crate) fn push_sent(&mut self, resource_id: i64, kind: PurgeKind, items: &[&str]) {
         let data = Arc::make_mut(&mut self.data);
-        if kind == Kind::All {
+        if kind == PurgeKind::All {
             data.entries.push(Entry {
                 resource_id,
                 given: Given::All,
@@ -319,7 +292,7 @@ impl Job {
             });
             return;
         }
-        let given = if kind == Kind::Urls {
+        let given = if kind == PurgeKind::Urls {
             Given::Url
         } else {
             Given::Pattern

@@ -14,7 +14,9 @@ use std::time::Duration;
 use super::cachekey::{self, PolicyBy, Rules};
 use super::listing::ResourceInfo;
 use super::report::Reason;
-use super::{Given, JobData, Kind, Span};
+use super::{Given, JobData, PurgeKind, Span};
+use crate::engine::pacer::PaceKind;
+use crate::engine::purge::pace_kind;
 
 /// The per-request limits: the account's `purge_max_urls_limit` / `purge_pattern_limit` when
 /// known, else the documented 100 / 10.
@@ -96,7 +98,7 @@ impl ResourceIndex {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedRequest {
     pub resource_id: i64,
-    pub kind: Kind,
+    pub kind: PurgeKind,
     pub items: Vec<Span>,
 }
 
@@ -179,17 +181,17 @@ pub struct Plan {
 #[derive(Clone, Copy)]
 struct Work {
     rank: u32,
-    kind: Kind,
+    kind: PurgeKind,
     seq: u32,
     rid: i64,
     sent: Span,
 }
 
-fn kind_order(k: Kind) -> u8 {
+fn kind_order(k: PurgeKind) -> u8 {
     match k {
-        Kind::All => 0,
-        Kind::Patterns => 1,
-        Kind::Urls => 2,
+        PurgeKind::All => 0,
+        PurgeKind::Patterns => 1,
+        PurgeKind::Urls => 2,
     }
 }
 
@@ -276,14 +278,14 @@ fn resolve(
             e.resource_id
         };
         let kind = match e.given {
-            Given::Url | Given::FullUrl => Kind::Urls,
-            Given::Pattern | Given::FullPattern => Kind::Patterns,
-            Given::All | Given::FullAll => Kind::All,
+            Given::Url | Given::FullUrl => PurgeKind::Urls,
+            Given::Pattern | Given::FullPattern => PurgeKind::Patterns,
+            Given::All | Given::FullAll => PurgeKind::All,
         };
         if let Some(info) = index.get(rid) {
             let reason = if info.deleted || !info.active {
                 Some(Reason::Inactive)
-            } else if kind == Kind::Urls && !info.can_purge_by_urls {
+            } else if kind == PurgeKind::Urls && !info.can_purge_by_urls {
                 Some(Reason::UrlPurgeDisabled)
             } else {
                 None
@@ -301,7 +303,7 @@ fn resolve(
         let next_rank = rank_of.len() as u32;
         let rank = *rank_of.entry(rid).or_insert(next_rank);
         let sent = job.sent_span(e);
-        if rewrite && kind == Kind::Urls {
+        if rewrite && kind == PurgeKind::Urls {
             let text = job.str(sent);
             if let (Some(info), Some((path, _))) = (index.get(rid), text.split_once('?')) {
                 let rule = index.rules.get(&rid).and_then(|r| r.matching(path));
@@ -359,11 +361,11 @@ fn finish(
                 by,
             })
         };
-        let alls = group.partition_point(|w| w.kind == Kind::All);
+        let alls = group.partition_point(|w| w.kind == PurgeKind::All);
         if alls > 0 {
             requests.push(PlannedRequest {
                 resource_id: rid,
-                kind: Kind::All,
+                kind: PurgeKind::All,
                 items: Vec::new(),
             });
             for w in &group[1..alls] {
@@ -374,7 +376,7 @@ fn finish(
             }
             continue;
         }
-        let npat = group.partition_point(|w| w.kind == Kind::Patterns);
+        let npat = group.partition_point(|w| w.kind == PurgeKind::Patterns);
         let (patterns, urls) = group.split_at(npat);
 
         // Patterns: repeats, then those under another pattern's prefix.
@@ -416,7 +418,7 @@ fn finish(
         for chunk in kept.chunks(max_patterns) {
             requests.push(PlannedRequest {
                 resource_id: rid,
-                kind: Kind::Patterns,
+                kind: PurgeKind::Patterns,
                 items: chunk.to_vec(),
             });
         }
@@ -442,7 +444,7 @@ fn finish(
         for chunk in kept.chunks(max_urls) {
             requests.push(PlannedRequest {
                 resource_id: rid,
-                kind: Kind::Urls,
+                kind: PurgeKind::Urls,
                 items: chunk.to_vec(),
             });
         }
@@ -479,7 +481,7 @@ fn warnings(index: &ResourceIndex, requests: &[PlannedRequest]) -> Vec<Warning> 
             continue;
         };
         let rid = r.resource_id;
-        if r.kind == Kind::Urls {
+        if r.kind == PurgeKind::Urls {
             if info.options.slice {
                 push(
                     &mut out,
@@ -532,19 +534,14 @@ fn pattern_prefix(pattern: &str) -> &str {
     pattern.strip_suffix('*').unwrap_or(pattern)
 }
 
-/// Which rate window a request waits in: URL purges, or pattern purges and purge-all.
-pub fn is_url_lane(kind: Kind) -> bool {
-    kind == Kind::Urls
-}
-
 /// The least time the limits allow the plan to take: over every resource and window, `R`
 /// requests at `N` per `W` take `(ceil(R / N) - 1) × W`; the slowest sets the makespan.
 /// `window(resource_id, kind)` gives `(N, W)` for the window `kind` is sent in.
-pub fn estimate(plan: &Plan, window: impl Fn(i64, Kind) -> (u32, Duration)) -> Duration {
-    let mut counts: HashMap<(i64, bool), (u32, Kind)> = HashMap::new();
+pub fn estimate(plan: &Plan, window: impl Fn(i64, PurgeKind) -> (u32, Duration)) -> Duration {
+    let mut counts: HashMap<(i64, PaceKind), (u32, PurgeKind)> = HashMap::new();
     for r in &plan.requests {
         counts
-            .entry((r.resource_id, is_url_lane(r.kind)))
+            .entry((r.resource_id, pace_kind(r.kind)))
             .or_insert((0, r.kind))
             .0 += 1;
     }
@@ -623,7 +620,7 @@ mod tests {
         .unwrap();
         job.add_full_urls(&["https://cdn.b.com/c.png"]).unwrap();
         let p = plan(job.data(), &index, PlanLimits::default());
-        let sent: Vec<(i64, Kind, Vec<String>)> = p
+        let sent: Vec<(i64, PurgeKind, Vec<String>)> = p
             .requests
             .iter()
             .map(|r| (r.resource_id, r.kind, texts(&job, r)))
@@ -631,11 +628,11 @@ mod tests {
         assert_eq!(
             sent,
             [
-                (5, Kind::Patterns, vec!["/img/*".to_owned()]),
-                (5, Kind::Urls, vec!["/b.png".to_owned()]),
+                (5, PurgeKind::Patterns, vec!["/img/*".to_owned()]),
+                (5, PurgeKind::Urls, vec!["/b.png".to_owned()]),
                 // A resource that cannot purge by URL still takes patterns.
-                (8, Kind::Patterns, vec!["/css/*".to_owned()]),
-                (6, Kind::All, vec![]),
+                (8, PurgeKind::Patterns, vec!["/css/*".to_owned()]),
+                (6, PurgeKind::All, vec![]),
             ]
         );
         assert_eq!(
@@ -720,7 +717,7 @@ mod tests {
         assert_eq!(p.requests[1].resource_id, 8);
         assert_eq!(
             p.requests[1].kind,
-            Kind::Patterns,
+            PurgeKind::Patterns,
             "patterns still go to a resource without URL purge"
         );
         let r = reasons(&job, &p);
@@ -755,7 +752,7 @@ mod tests {
         job.add_all(2).unwrap();
         let index = ResourceIndex::new(vec![info(1, "h.com")]);
         let p = plan(job.data(), &index, PlanLimits::default());
-        let summary: Vec<(i64, Kind, Vec<String>)> = p
+        let summary: Vec<(i64, PurgeKind, Vec<String>)> = p
             .requests
             .iter()
             .map(|r| (r.resource_id, r.kind, texts(&job, r)))
@@ -763,9 +760,9 @@ mod tests {
         assert_eq!(
             summary,
             [
-                (1, Kind::Patterns, vec!["/img".into(), "/c?*".into()]),
-                (1, Kind::Urls, vec!["/b".into(), "/c?q".into()]),
-                (2, Kind::All, vec![]),
+                (1, PurgeKind::Patterns, vec!["/img".into(), "/c?*".into()]),
+                (1, PurgeKind::Urls, vec!["/b".into(), "/c?q".into()]),
+                (2, PurgeKind::All, vec![]),
             ]
         );
         let r = reasons(&job, &p);
@@ -802,17 +799,17 @@ mod tests {
         job.add_urls(3, &urls).unwrap();
         job.add_patterns(3, &pats).unwrap();
         let p = plan(job.data(), &ResourceIndex::default(), PlanLimits::default());
-        let sizes: Vec<(Kind, usize)> =
+        let sizes: Vec<(PurgeKind, usize)> =
             p.requests.iter().map(|r| (r.kind, r.items.len())).collect();
         assert_eq!(
             sizes,
             [
-                (Kind::Patterns, 10),
-                (Kind::Patterns, 10),
-                (Kind::Patterns, 5),
-                (Kind::Urls, 100),
-                (Kind::Urls, 100),
-                (Kind::Urls, 50)
+                (PurgeKind::Patterns, 10),
+                (PurgeKind::Patterns, 10),
+                (PurgeKind::Patterns, 5),
+                (PurgeKind::Urls, 100),
+                (PurgeKind::Urls, 100),
+                (PurgeKind::Urls, 50)
             ]
         );
         let p = plan(
@@ -836,8 +833,8 @@ mod tests {
         job.add_patterns(2, &["/a", "/b"]).unwrap();
         job.add_all(3).unwrap();
         let p = plan(job.data(), &ResourceIndex::default(), PlanLimits::default());
-        let w = |_: i64, k: Kind| match k {
-            Kind::Urls => (2, Duration::from_secs(60)),
+        let w = |_: i64, k: PurgeKind| match k {
+            PurgeKind::Urls => (2, Duration::from_secs(60)),
             _ => (1, Duration::from_secs(60)),
         };
         // 5 URL requests at 2 a minute: sent at 0, 0, 60, 60, 120.

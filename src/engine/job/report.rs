@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use super::plan::{By, Plan};
-use super::{Job, JobData, Kind, Span};
+use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::error::Status;
 
 /// Why an item was not sent: `skipped[].reason`.
@@ -98,7 +98,7 @@ impl Completion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestReport {
     pub resource_id: i64,
-    pub kind: Kind,
+    pub kind: PurgeKind,
     /// What was (or would be) sent: spans of the job's text.
     pub items: Vec<Span>,
     pub outcome: Outcome,
@@ -272,7 +272,8 @@ impl Report {
             match r.outcome {
                 Outcome::Purged => {
                     t.purged += 1;
-                    t.items_purged += r.items.len().max(usize::from(r.kind == Kind::All)) as u64;
+                    t.items_purged +=
+                        r.items.len().max(usize::from(r.kind == PurgeKind::All)) as u64;
                 }
                 Outcome::Failed => t.failed += 1,
                 Outcome::NotSent => t.not_sent += 1,

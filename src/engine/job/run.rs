@@ -13,20 +13,24 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::confirm;
+use super::event::{Event, EventKind, Flow};
 use super::listing::{self, ReadLimits, ResourceInfo};
+use super::msg::Msg;
 use super::plan::{self, PlanLimits, ResourceIndex};
-use super::report::{Completion, Outcome, Report, RequestReport, Totals};
-use super::{Job, JobData, Kind, Span};
+use super::report::{Completion, Outcome, Report};
+use super::worker::{shared_view, worker, Lane, Sched, Shared, TICK};
+use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
-use crate::engine::pacer::{self, PaceKind, Window};
-use crate::engine::request::{Failed, SentInfo};
-use crate::engine::wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
+use crate::engine::format::plural;
+use crate::engine::pacer::{PaceKind, Window};
+use crate::engine::purge::pace_kind;
+use crate::engine::wait::{CallCtx, CallSettings};
 use crate::engine::Client;
 
 /// Worker threads (so connections) a run uses by default: enough to keep four resources'
@@ -36,9 +40,6 @@ pub const DEFAULT_WORKERS: usize = 4;
 pub const MAX_WORKERS: usize = 32;
 /// The most of one page of `GET /cdn/resources` read (a resource's JSON is a few KB).
 pub const RESOURCES_PAGE_CAP: usize = 8 * 1024 * 1024;
-/// How often the calling thread looks at the caller's cancel token while it waits for
-/// events: the longest a cancel goes unnoticed.
-const TICK: Duration = Duration::from_millis(20);
 /// The longest the progress callback goes without an event while a run lasts: when nothing
 /// else happened for this long, it gets an [`EventKind::Tick`].
 pub const TICK_EVENT: Duration = Duration::from_millis(50);
@@ -81,109 +82,6 @@ impl Default for RunOptions {
     }
 }
 
-/// What the progress callback says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Stop the run as a cancel does: nothing new is sent; the report is still written.
-    Stop,
-}
-
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// A request begins: it goes out now, or after the waits that follow.
-    Sent,
-    /// The API accepted a request.
-    Answered,
-    /// A request failed for good (or was given up before it could be sent).
-    Failed,
-    /// A wait: `wait` long, on `resource_id`, `why`.
-    Wait,
-    /// An attempt failed and will be tried again; `message` says how it failed.
-    Retry,
-    /// A poll of `GET /cdn/purge_statuses` was read; `totals.confirmed` counts what is done.
-    ConfirmPoll,
-    /// A request's purge status is final (`completion`).
-    Confirmed,
-    /// Nothing else for [`TICK_EVENT`]: lets the callback look at what it must (a binding:
-    /// its signal handlers) and stop the run. Carries only the totals.
-    Tick,
-}
-
-/// Why a run waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitWhy {
-    /// The pacer's next slot in the resource's window.
-    Pacer,
-    /// After a 429 without `Retry-After`.
-    RateLimited,
-    /// As `Retry-After` asked.
-    RetryAfter,
-    /// Backing off before a retry.
-    Backoff,
-    /// Between polls of the purge statuses.
-    Confirm,
-}
-
-impl WaitWhy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitWhy::Pacer => "pacer",
-            WaitWhy::RateLimited => "429",
-            WaitWhy::RetryAfter => "retry-after",
-            WaitWhy::Backoff => "backoff",
-            WaitWhy::Confirm => "confirm",
-        }
-    }
-}
-
-/// One progress event, with the run's totals as of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub kind: EventKind,
-    /// The request's index in the report's `requests`.
-    pub request: Option<usize>,
-    pub resource_id: Option<i64>,
-    pub purge_kind: Option<Kind>,
-    /// Items of the request.
-    pub items: usize,
-    pub attempt: u32,
-    pub http_status: Option<u16>,
-    pub status: Option<Status>,
-    pub wait: Duration,
-    pub why: Option<WaitWhy>,
-    pub completion: Option<Completion>,
-    pub message: Option<String>,
-    pub totals: Totals,
-    /// `Answered`, `Failed` and `Confirmed`: the request as the report has it after this
-    /// event (its items, outcome, status, completion, ...), for callers that print each
-    /// request as it finishes ([`RequestReport::to_json`] with the job's data).
-    pub finished: Option<Box<RequestReport>>,
-}
-
-impl Event {
-    /// An event with nothing but its kind (and zero totals).
-    pub fn new(kind: EventKind) -> Event {
-        Event {
-            kind,
-            request: None,
-            resource_id: None,
-            purge_kind: None,
-            items: 0,
-            attempt: 0,
-            http_status: None,
-            status: None,
-            wait: Duration::ZERO,
-            why: None,
-            completion: None,
-            message: None,
-            totals: Totals::default(),
-            finished: None,
-        }
-    }
-}
-
 /// A run that failed: why, and its report when the run got as far as planning.
 #[derive(Debug)]
 pub struct JobError {
@@ -198,52 +96,6 @@ impl std::fmt::Display for JobError {
 }
 
 impl std::error::Error for JobError {}
-
-/// The rate window a request is sent in.
-pub(crate) fn pace_kind(kind: Kind) -> PaceKind {
-    match kind {
-        Kind::Urls => PaceKind::Urls,
-        Kind::Patterns | Kind::All => PaceKind::Patterns,
-    }
-}
-
-/// Messages from the driver and workers to the calling thread.
-pub(crate) enum Msg {
-    Started {
-        req: usize,
-    },
-    Note {
-        req: Option<usize>,
-        event: Event,
-        rate_limited: bool,
-    },
-    Done {
-        req: usize,
-        result: Result<SentInfo, Failed>,
-        sent_at: SystemTime,
-    },
-    /// Not sent because of an earlier answer (401/403 for all, 404 for the resource).
-    Abandoned {
-        req: usize,
-        status: Status,
-        message: String,
-    },
-    Poll {
-        entries: usize,
-        malformed: usize,
-        outstanding: usize,
-        message: Option<String>,
-    },
-    /// A poll met a listing that cannot be trusted: confirmation ended.
-    PollFailed {
-        error: Error,
-    },
-    Confirmed {
-        req: usize,
-        completion: Completion,
-        purge_id: Option<i64>,
-    },
-}
 
 impl Client {
     /// Run `job`: see [`RunOptions`] and the module docs. `progress` (if any) is called on
@@ -300,7 +152,7 @@ impl Client {
             self.window(&ctx, PaceKind::Urls),
             self.window(&ctx, PaceKind::Patterns),
         ];
-        let window_of = |kind: Kind| match pace_kind(kind) {
+        let window_of = |kind: PurgeKind| match pace_kind(kind) {
             PaceKind::Urls => windows[0],
             PaceKind::Patterns => windows[1],
         };
@@ -391,51 +243,6 @@ struct Running<'p> {
     started: Instant,
 }
 
-/// One (resource, rate window): its requests in order, and when its window allows the next.
-struct Lane {
-    window: Window,
-    queue: VecDeque<usize>,
-    /// When this run's own requests on the lane went out, the last `window.requests`.
-    sent: VecDeque<Instant>,
-    busy: bool,
-}
-
-impl Lane {
-    /// When the window lets this lane send next, by this run's own sends (the pacer, which
-    /// also knows other calls' sends, has the last word).
-    fn ready_at(&self, now: Instant) -> Instant {
-        let n = self.window.requests.max(1) as usize;
-        if self.sent.len() < n {
-            return now;
-        }
-        let span = self.window.per + pacer::margin(self.window);
-        (self.sent[self.sent.len() - n] + span).max(now)
-    }
-}
-
-struct Sched {
-    lanes: Vec<Lane>,
-    /// Resources an answer said are gone (404): their other requests are not sent.
-    gone: HashSet<i64>,
-    /// A 401/403: nothing more is sent.
-    unauthorized: bool,
-}
-
-struct Shared<'a> {
-    sched: Mutex<Sched>,
-    wake: Condvar,
-    /// Fired by the calling thread on cancel or stop; every wait of the run watches it.
-    cancel: Arc<CancelToken>,
-    /// The run's context: the caller's (or the client's) cancel token, seen at once.
-    run_ctx: &'a CallCtx,
-    deadline: Option<Instant>,
-    items: &'a [Vec<Span>],
-    data: &'a JobData,
-    kinds: Vec<(i64, Kind)>,
-    sent_at: Mutex<Vec<Option<SystemTime>>>,
-    done_sending: AtomicBool,
-}
-
 impl Running<'_> {
     fn execute(
         &mut self,
@@ -443,7 +250,7 @@ impl Running<'_> {
         ctx: &CallCtx,
         options: &RunOptions,
         data: &JobData,
-        window_of: impl Fn(Kind) -> Window,
+        window_of: impl Fn(PurgeKind) -> Window,
     ) {
         let cancel = Arc::new(CancelToken::new());
         // The threads read a copy of the spans (8 bytes an item), the report stays whole.
@@ -453,7 +260,7 @@ impl Running<'_> {
             .iter()
             .map(|r| r.items.clone())
             .collect();
-        let kinds: Vec<(i64, Kind)> = self
+        let kinds: Vec<(i64, PurgeKind)> = self
             .report
             .requests
             .iter()
@@ -862,295 +669,6 @@ fn summary(report: &Report) -> String {
     s
 }
 
-pub(crate) fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 fn c_message(text: &str) -> Option<CString> {
     CString::new(text.replace('\0', "?")).ok()
-}
-
-/// What confirmation needs of the run.
-pub(crate) struct ConfirmView<'a> {
-    pub cancel: &'a CancelToken,
-    pub cancel_token: &'a Arc<CancelToken>,
-    pub deadline: Option<Instant>,
-    pub items: &'a [Vec<Span>],
-    pub data: &'a JobData,
-    pub kinds: &'a [(i64, Kind)],
-    pub sent_at: Vec<Option<SystemTime>>,
-}
-
-fn shared_view<'a>(shared: &'a Shared<'a>) -> ConfirmView<'a> {
-    ConfirmView {
-        cancel: &shared.cancel,
-        cancel_token: &shared.cancel,
-        deadline: shared.deadline,
-        items: shared.items,
-        data: shared.data,
-        kinds: &shared.kinds,
-        sent_at: shared
-            .sent_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone(),
-    }
-}
-
-/// What a worker does next.
-enum Pick {
-    /// Send request `.1` of lane `.0`, which the lane's window lets go at `.2` (now, or
-    /// later: the pacer's wait for that slot is the request's own, charged to its budget).
-    Send(usize, usize, Instant),
-    /// Every lane with requests left is busy: until one is free.
-    Sleep(Instant),
-    Done,
-}
-
-/// The lane that can send soonest, taken (marked busy) with its next request, even when its
-/// window opens only later: the worker then waits for that slot in the pacer, through the
-/// request's waits (charged to its rate-limit wait budget and the run's deadline, refused at
-/// once when it cannot be afforded). Since no lane that is free could send sooner, waiting
-/// on this one holds up no other.
-fn pick(sched: &mut Sched, now: Instant) -> Pick {
-    let mut soonest: Option<(Instant, usize)> = None;
-    let mut any_pending = false;
-    for (i, lane) in sched.lanes.iter().enumerate() {
-        if lane.queue.is_empty() {
-            continue;
-        }
-        any_pending = true;
-        if lane.busy {
-            continue;
-        }
-        let at = lane.ready_at(now);
-        if soonest.is_none_or(|(t, _)| at < t) {
-            soonest = Some((at, i));
-        }
-    }
-    match soonest {
-        Some((at, i)) => {
-            let lane = &mut sched.lanes[i];
-            lane.busy = true;
-            Pick::Send(i, lane.queue.pop_front().expect("not empty"), at)
-        }
-        // Every pending lane is busy: wait for one to finish.
-        None if any_pending => Pick::Sleep(now + Duration::from_secs(3600)),
-        None => Pick::Done,
-    }
-}
-
-fn worker(client: &Client, shared: &Shared<'_>, settings: &CallSettings, tx: Sender<Msg>) {
-    loop {
-        let now = Instant::now();
-        let mut sched = shared.sched.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.cancel.is_cancelled()
-            || shared.run_ctx.cancelled()
-            || shared.deadline.is_some_and(|d| now >= d)
-        {
-            return;
-        }
-        if sched.unauthorized {
-            abandon_all(&mut sched, &tx);
-            shared.wake.notify_all();
-            return;
-        }
-        let (lane, req, ready) = match pick(&mut sched, now) {
-            Pick::Done => {
-                shared.wake.notify_all();
-                return;
-            }
-            Pick::Sleep(at) => {
-                let mut until = at;
-                if let Some(d) = shared.deadline {
-                    until = until.min(d);
-                }
-                // Bounded, so that a cancel (which cannot ring this condvar) is seen soon.
-                let nap = until.saturating_duration_since(now).min(TICK * 5);
-                drop(
-                    shared
-                        .wake
-                        .wait_timeout(sched, nap)
-                        .unwrap_or_else(|e| e.into_inner()),
-                );
-                continue;
-            }
-            Pick::Send(lane, req, ready) => (lane, req, ready),
-        };
-        let (rid, kind) = shared.kinds[req];
-        if sched.gone.contains(&rid) {
-            sched.lanes[lane].busy = false;
-            let _ = tx.send(Msg::Abandoned {
-                req,
-                status: Status::NotFound,
-                message: format!("not sent: an earlier request found no resource {rid} (HTTP 404)"),
-            });
-            continue;
-        }
-        drop(sched);
-
-        let _ = tx.send(Msg::Started { req });
-        // When the pacer's last reserved slot for this request opens: when it went out.
-        let slot: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-        let observer: Observer = {
-            let tx = Mutex::new(tx.clone());
-            let slot = Arc::clone(&slot);
-            Arc::new(move |note: &Note<'_>| {
-                if let Note::Slot {
-                    wait,
-                    reserved: true,
-                    ..
-                } = note
-                {
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + *wait);
-                }
-                if let Some((event, rate_limited)) = note_event(note) {
-                    let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = tx.send(Msg::Note {
-                        req: Some(req),
-                        event,
-                        rate_limited,
-                    });
-                }
-            })
-        };
-        let mut call = settings.clone();
-        call.timeout = shared
-            .deadline
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        let ctx = client.context(&call, Some(observer));
-        let items: Vec<&str> = shared.items[req]
-            .iter()
-            .map(|s| shared.data.str(*s))
-            .collect();
-        // Every wait of the request, the one for its lane's window included, is the pacer's
-        // (in `send`): charged to the request's budget and the run's deadline.
-        let result = send(client, &ctx, rid, kind, &items);
-        drop(items);
-        let went_at = slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or(ready);
-        let sent_at = system_time_of(went_at);
-
-        let mut sched = shared.sched.lock().unwrap_or_else(|e| e.into_inner());
-        let l = &mut sched.lanes[lane];
-        l.busy = false;
-        // The lane's window counts only requests that went out.
-        let attempts = match &result {
-            Ok(info) => info.attempts,
-            Err(f) => f.attempts,
-        };
-        if attempts > 0 {
-            let n = l.window.requests.max(1) as usize;
-            l.sent.push_back(went_at);
-            while l.sent.len() > n {
-                l.sent.pop_front();
-            }
-        }
-        if let Err(f) = &result {
-            match f.error.status {
-                Status::Unauthorized => sched.unauthorized = true,
-                Status::NotFound => {
-                    sched.gone.insert(rid);
-                }
-                _ => {}
-            }
-        } else {
-            shared.sent_at.lock().unwrap_or_else(|e| e.into_inner())[req] = Some(sent_at);
-        }
-        drop(sched);
-        shared.wake.notify_all();
-        let _ = tx.send(Msg::Done {
-            req,
-            result,
-            sent_at,
-        });
-    }
-}
-
-/// `at` by the wall clock.
-fn system_time_of(at: Instant) -> SystemTime {
-    let (now, wall) = (Instant::now(), SystemTime::now());
-    match at.checked_duration_since(now) {
-        Some(ahead) => wall.checked_add(ahead),
-        None => wall.checked_sub(now.saturating_duration_since(at)),
-    }
-    .unwrap_or(wall)
-}
-
-/// After a 401/403: every request still queued is not sent.
-fn abandon_all(sched: &mut Sched, tx: &Sender<Msg>) {
-    for lane in &mut sched.lanes {
-        while let Some(req) = lane.queue.pop_front() {
-            let _ = tx.send(Msg::Abandoned {
-                req,
-                status: Status::Unauthorized,
-                message: "not sent: an earlier request was refused as unauthorized".to_owned(),
-            });
-        }
-    }
-}
-
-/// One purge request of the plan.
-fn send(
-    client: &Client,
-    ctx: &CallCtx,
-    rid: i64,
-    kind: Kind,
-    items: &[&str],
-) -> Result<SentInfo, Failed> {
-    #[derive(serde::Serialize)]
-    struct Urls<'a> {
-        urls: &'a [&'a str],
-    }
-    #[derive(serde::Serialize)]
-    struct Paths<'a> {
-        paths: &'a [&'a str],
-    }
-    let mut body = Vec::with_capacity(12 + items.iter().map(|i| i.len() + 3).sum::<usize>());
-    let encoded = match kind {
-        Kind::Urls => serde_json::to_writer(&mut body, &Urls { urls: items }),
-        Kind::Patterns => serde_json::to_writer(&mut body, &Paths { paths: items }),
-        Kind::All => serde_json::to_writer(&mut body, &Paths { paths: &[] }),
-    };
-    if let Err(e) = encoded {
-        return Err(Failed {
-            error: Error::new(Status::Protocol, format!("could not encode JSON: {e}")),
-            earlier_attempt_uncertain: false,
-            attempts: 0,
-            http_status: None,
-            rate_limited: 0,
-        });
-    }
-    client.send_purge(ctx, rid, pace_kind(kind), &body)
-}
-
-/// A core note as a progress event (`true`: only a 429 to count).
-fn note_event(note: &Note<'_>) -> Option<(Event, bool)> {
-    match note {
-        Note::Wait { wait, why, .. } => {
-            let mut e = Event::new(EventKind::Wait);
-            e.wait = *wait;
-            e.why = Some(match why {
-                WaitReason::Pacer => WaitWhy::Pacer,
-                WaitReason::RateLimited => WaitWhy::RateLimited,
-                WaitReason::RetryAfter => WaitWhy::RetryAfter,
-                WaitReason::Backoff => WaitWhy::Backoff,
-            });
-            Some((e, false))
-        }
-        Note::Retry { attempt, error, .. } => {
-            let mut e = Event::new(EventKind::Retry);
-            e.attempt = *attempt;
-            e.message = Some((*error).to_owned());
-            Some((e, false))
-        }
-        Note::RateLimited { .. } => Some((Event::new(EventKind::Wait), true)),
-        _ => None,
-    }
 }

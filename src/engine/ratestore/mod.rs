@@ -20,7 +20,7 @@
 //!   built with the cargo feature `rate-store`.)
 //! - The password of the URL never appears in a message: `RedisStore::describe` is
 //!   `redis://host:port/db`, and server words are redacted before they are quoted.
-//! - [`pacer_for`]: the client's pacer from its options. When Redis cannot be used the pacer
+//! - [`pacer_for`]: the client's pacer from its options' store fields ([`StoreChoice`]). When Redis cannot be used the pacer
 //!   paces that request in-process and tells the call's observer (`Note::StoreFallback`),
 //!   which the log says once (`store_fallback`, warn) until the store works again (fail-open).
 //!   Fail-closed (`Options::rate_store_fail_closed`): the request fails with
@@ -30,7 +30,6 @@ use std::fmt;
 #[cfg(feature = "rate-store")]
 use std::sync::Arc;
 
-use super::config::Options;
 use super::error::{quote, redact_url_password, Error};
 use super::pacer::Pacer;
 
@@ -235,11 +234,21 @@ pub fn checked_store_url(url: &str) -> Result<RedisUrl, Error> {
     }
 }
 
+/// What [`pacer_for`] reads of a client's options (`config::Options`' fields of the same
+/// names): the store (the options', else `GCDN_RATE_STORE`), fail-open or fail-closed, and
+/// the CA file a `rediss://` store is checked with.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreChoice<'a> {
+    pub rate_store: Option<&'a RedisUrl>,
+    pub fail_closed: bool,
+    pub ca_file: Option<&'a std::path::Path>,
+}
+
 /// The pacer a client gets from its options: over the options' rate store, else
 /// `GCDN_RATE_STORE` (fail-open, or fail-closed as the options say); neither: in-process.
 /// `api_key` is only hashed. Nothing is sent here (the store connects at its first call).
-pub fn pacer_for(options: &Options, api_key: &str) -> Result<Pacer, Error> {
-    let url = match &options.rate_store {
+pub fn pacer_for(options: StoreChoice<'_>, api_key: &str) -> Result<Pacer, Error> {
+    let url = match options.rate_store {
         Some(url) => url.clone(),
         None => match std::env::var(ENV_RATE_STORE) {
             Ok(v) if !v.trim().is_empty() => checked_store_url(v.trim())
@@ -252,7 +261,7 @@ pub fn pacer_for(options: &Options, api_key: &str) -> Result<Pacer, Error> {
         let mut store =
             RedisStore::from_url(url, api_key).map_err(|e| Error::invalid(e.message))?;
         if store.url().tls {
-            if let Some(path) = &options.ca_file {
+            if let Some(path) = options.ca_file {
                 let pem = std::fs::read(path).map_err(|e| {
                     Error::invalid(format!(
                         "CA file {}: {e}",
@@ -265,7 +274,7 @@ pub fn pacer_for(options: &Options, api_key: &str) -> Result<Pacer, Error> {
             }
         }
         let store: Arc<dyn SlotStore> = Arc::new(store);
-        Ok(if options.rate_store_fail_closed {
+        Ok(if options.fail_closed {
             Pacer::with_store_fail_closed(store)
         } else {
             Pacer::with_store(store)
@@ -278,26 +287,28 @@ pub fn pacer_for(options: &Options, api_key: &str) -> Result<Pacer, Error> {
     }
 }
 
+/// `s` with its %-escapes decoded (percent-encoding's decoder); `None` when an escape is not
+/// `%` and two hex digits (the decoder would keep it as it is) or the result is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = s.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::config::Options;
 
     #[test]
     fn urls() {

@@ -143,6 +143,9 @@ pub enum WarningCode {
     CustomCacheKey,
     /// A rule of a resource with URL items whose regex gcdn cannot use: it never applies.
     InvalidRule,
+    /// The resources listing could not be read (a job without items by host): every item
+    /// goes as given. `resource_id` is `None`.
+    NoListing,
 }
 
 impl WarningCode {
@@ -151,6 +154,7 @@ impl WarningCode {
             WarningCode::Slice => "slice",
             WarningCode::CustomCacheKey => "custom_cache_key",
             WarningCode::InvalidRule => "invalid_rule",
+            WarningCode::NoListing => "no_listing",
         }
     }
 }
@@ -158,7 +162,8 @@ impl WarningCode {
 /// Something the plan sends that may not reach everything the user means to purge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {
-    pub resource_id: i64,
+    /// `None` only for [`WarningCode::NoListing`].
+    pub resource_id: Option<i64>,
     pub code: WarningCode,
     pub message: String,
 }
@@ -467,10 +472,10 @@ fn warnings(index: &ResourceIndex, requests: &[PlannedRequest]) -> Vec<Warning> 
     let push = |out: &mut Vec<Warning>, resource_id, code, message: String| {
         if !out
             .iter()
-            .any(|w| w.resource_id == resource_id && w.code == code && w.message == message)
+            .any(|w| w.resource_id == Some(resource_id) && w.code == code && w.message == message)
         {
             out.push(Warning {
-                resource_id,
+                resource_id: Some(resource_id),
                 code,
                 message,
             });
@@ -960,14 +965,18 @@ mod tests {
                 ("/x?a=2&b=1", Reason::Duplicate)
             ]
         );
-        let codes: Vec<(i64, &str)> = p
+        let codes: Vec<(Option<i64>, &str)> = p
             .warnings
             .iter()
             .map(|w| (w.resource_id, w.code.as_str()))
             .collect();
         assert_eq!(
             codes,
-            [(1, "slice"), (1, "invalid_rule"), (2, "custom_cache_key")]
+            [
+                (Some(1), "slice"),
+                (Some(1), "invalid_rule"),
+                (Some(2), "custom_cache_key")
+            ]
         );
         assert!(
             p.warnings[1].message.contains("rule 71"),

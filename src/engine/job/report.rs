@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
-use super::plan::{By, Plan};
+use super::plan::{By, Plan, Rewrite, Warning};
 use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::error::Status;
 
@@ -171,6 +171,12 @@ pub struct Report {
     pub dry_run: bool,
     pub requests: Vec<RequestReport>,
     pub skipped: Vec<Skipped>,
+    /// URL items sent in their cache-key form (see `plan::plan_cache_keys`), in the order
+    /// given.
+    pub rewritten: Vec<Rewrite>,
+    /// What the plan sends that may not reach everything (`slice`, a custom cache key, a
+    /// rule gcdn cannot use).
+    pub warnings: Vec<Warning>,
     pub totals: Totals,
     /// The run's status: `None` for success.
     pub status: Option<Status>,
@@ -179,6 +185,8 @@ pub struct Report {
     /// Entries of the listings skipped for a missing or wrong-typed field.
     pub malformed_resources: u64,
     pub malformed_statuses: u64,
+    /// Resource options and rules ignored for a wrong shape.
+    pub malformed_options: u64,
 }
 
 impl Report {
@@ -206,6 +214,7 @@ impl Report {
                 sent_at: None,
             })
             .collect();
+        let (rewritten, warnings) = (plan.rewritten, plan.warnings);
         let skipped = plan
             .skipped
             .into_iter()
@@ -221,11 +230,14 @@ impl Report {
             dry_run,
             requests,
             skipped,
+            rewritten,
+            warnings,
             totals: Totals::default(),
             status: None,
             message: None,
             malformed_resources: 0,
             malformed_statuses: 0,
+            malformed_options: 0,
         };
         report.recount();
         report
@@ -257,6 +269,17 @@ impl Report {
             By::All => "all",
             By::Pattern(s) => self.data.str(s),
         })
+    }
+
+    /// The item of rewrite `i` as it was given (a path or a full URL).
+    pub fn rewritten_item(&self, i: usize) -> &str {
+        let e = &self.data.entries()[self.rewritten[i].entry as usize];
+        self.data.given_text(e)
+    }
+
+    /// What rewrite `i` sends instead: the item in its cache-key form.
+    pub fn rewritten_as(&self, i: usize) -> &str {
+        self.data.str(self.rewritten[i].sent)
     }
 
     /// Recompute the totals from the requests and skips (elapsed/estimate/429s kept).
@@ -398,9 +421,60 @@ impl Serialize for SkipJson<'_> {
     }
 }
 
+struct RewrittenJson<'a>(&'a Report);
+
+impl Serialize for RewrittenJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let mut seq = s.serialize_seq(Some(report.rewritten.len()))?;
+        for i in 0..report.rewritten.len() {
+            seq.serialize_element(&report.rewrite_json(i))?;
+        }
+        seq.end()
+    }
+}
+
+struct WarningsJson<'a>(&'a Report);
+
+impl Serialize for WarningsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let mut seq = s.serialize_seq(Some(report.warnings.len()))?;
+        for w in &report.warnings {
+            seq.serialize_element(&warning_json(w))?;
+        }
+        seq.end()
+    }
+}
+
+/// One object of `warnings` (also the CLI's `warning` line).
+pub fn warning_json(w: &Warning) -> serde_json::Value {
+    serde_json::json!({
+        "resource_id": w.resource_id,
+        "code": w.code.as_str(),
+        "message": w.message,
+    })
+}
+
+impl Report {
+    /// One object of `rewritten` (also the CLI's `rewritten` line): `item` as given, `as`
+    /// what is sent, `by` the option that decided (`null`: only the parameters' order
+    /// changed), `rule_id` the rule that did.
+    pub fn rewrite_json(&self, i: usize) -> serde_json::Value {
+        let r = &self.rewritten[i];
+        serde_json::json!({
+            "item": self.rewritten_item(i),
+            "as": self.rewritten_as(i),
+            "resource_id": r.resource_id,
+            "by": r.by.map(|b| b.as_str()),
+            "rule_id": r.rule_id,
+        })
+    }
+}
+
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(Some(11))?;
         m.serialize_entry("version", &1)?;
         m.serialize_entry("dry_run", &self.dry_run)?;
         m.serialize_entry("requests", &Requests(self))?;
@@ -413,8 +487,11 @@ impl Serialize for Report {
             &serde_json::json!({
                 "malformed_resources": self.malformed_resources,
                 "malformed_statuses": self.malformed_statuses,
+                "malformed_options": self.malformed_options,
             }),
         )?;
+        m.serialize_entry("rewritten", &RewrittenJson(self))?;
+        m.serialize_entry("warnings", &WarningsJson(self))?;
         m.end()
     }
 }

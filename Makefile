@@ -36,7 +36,7 @@ build:
 	$(CARGO) build --release --workspace $(FEATURES)
 	ln -sf libgcdn.so $(REL)/libgcdn.so.0
 
-# Regenerate include/gcdn.h from src/ffi.rs with the pinned cbindgen.
+# Regenerate include/gcdn.h from src/ffi/ with the pinned cbindgen.
 header:
 	GCDN_UPDATE_HEADER=1 $(CARGO) test --test header
 
@@ -71,7 +71,9 @@ test-c-valgrind:
 	GCDN_C_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
 		$(CARGO) test $(FEATURES) --test c_harness c_harness
 
+# mypy --strict: the package, and the tests written typed (the older ones are not annotated).
 test-python: build
+	$(PYTHON) -m mypy --strict bindings/python/gcdn bindings/python/tests/test_async.py
 	$(PYTHON) -m pytest bindings/python/tests -q -m "not install"
 
 test-go: build

@@ -1,4 +1,4 @@
-//! `include/gcdn.h` must be exactly what the pinned cbindgen makes of `src/ffi.rs` (plus the
+//! `include/gcdn.h` must be exactly what the pinned cbindgen makes of `src/ffi/` (plus the
 //! version macros from Cargo.toml), compile as C89 to C17 and as C++, and say in C words
 //! what it asks of its callers. `GCDN_UPDATE_HEADER=1 cargo test --test header` (or
 //! `make header`) rewrites it.
@@ -23,14 +23,15 @@ fn version_macros() -> String {
     )
 }
 
-/// What the pinned cbindgen makes of src/ffi.rs with cbindgen.toml, as `make header` writes it.
+/// What the pinned cbindgen makes of src/ffi/ with cbindgen.toml, as `make header` writes it:
+/// it reads `src/ffi/mod.rs`, then the modules it declares, in their order.
 fn generate(config: cbindgen::Config) -> String {
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
-        .with_src(root().join("src/ffi.rs"))
+        .with_src(root().join("src/ffi/mod.rs"))
         .generate()
-        .expect("cbindgen could not read src/ffi.rs")
+        .expect("cbindgen could not read src/ffi/")
         .write(&mut generated);
     String::from_utf8(generated).expect("UTF-8 header")
 }
@@ -91,7 +92,7 @@ fn version_macros_are_the_crates() {
 
 /// The testing section's hand-written prototype is the one cbindgen writes for the export.
 #[test]
-fn the_testing_section_declares_what_ffi_rs_exports() {
+fn the_testing_section_declares_what_the_ffi_exports() {
     let mut config = config();
     config
         .export
@@ -184,7 +185,7 @@ fn header_compiles_as_cpp11_and_cpp17() {
     }
 }
 
-/// `src/ffi.rs`'s exports as `(name, body)`: every `extern "C" fn` item, with the text
+/// A source file's exports as `(name, body)`: every `extern "C" fn` item, with the text
 /// between its body's braces, as [`code_only`] leaves it.
 fn exports(src: &str) -> Vec<(String, String)> {
     let code = code_only(src);
@@ -223,7 +224,7 @@ fn closing(text: &str, open: char, close: char) -> Option<usize> {
 
 /// `src` with its comments blanked out and the brackets inside string, raw-string and char
 /// literals replaced by `_`, byte for byte, so that brackets can simply be counted. A small
-/// scanner for plain Rust like `src/ffi.rs`, not a Rust lexer.
+/// scanner for plain Rust like `src/ffi/`'s, not a Rust lexer.
 fn code_only(src: &str) -> String {
     let b = src.as_bytes();
     let mut out = b.to_vec();
@@ -290,16 +291,61 @@ fn code_only(src: &str) -> String {
     String::from_utf8(out).expect("only ASCII bytes were replaced")
 }
 
+/// Every `.rs` file under `src/`, as (path, text), sorted: the exports live in `src/ffi/`, and
+/// no other file may export anything.
+fn rust_sources() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.push((path, text));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&root().join("src"), &mut found);
+    found.sort();
+    found
+}
+
 #[test]
 fn every_export_is_one_boundary_call() {
-    let src = std::fs::read_to_string(root().join("src/ffi.rs")).unwrap();
-    let code = code_only(&src);
-    let exports = exports(&src);
     let header = checked_in();
-    // Nothing is exported but through an `extern "C" fn` this test sees.
-    assert_eq!(code.matches("#[no_mangle]").count(), exports.len());
-    assert!(!code.contains("export_name") && !code.contains("extern fn"));
-    assert!(exports.len() >= 25, "{} exports found", exports.len());
+    let ffi = root().join("src/ffi");
+    let mut exports_seen = Vec::new();
+    let mut files = 0;
+    for (path, src) in rust_sources() {
+        if !path.starts_with(&ffi) {
+            // The rest of the crate exports nothing (a plain text search: the scanner below
+            // is for src/ffi/'s plain Rust only).
+            for export in ["no_mangle", "extern \"C\"", "export_name"] {
+                assert!(!src.contains(export), "{} has {export}", path.display());
+            }
+            continue;
+        }
+        files += 1;
+        let code = code_only(&src);
+        let exports = exports(&src);
+        // Nothing is exported but through an `extern "C" fn` this test sees.
+        assert_eq!(
+            code.matches("#[no_mangle]").count(),
+            exports.len(),
+            "{}",
+            path.display()
+        );
+        assert!(
+            !code.contains("export_name") && !code.contains("extern fn"),
+            "{}",
+            path.display()
+        );
+        exports_seen.extend(exports);
+    }
+    let exports = exports_seen;
+    assert!(files >= 10, "{files} files found in src/ffi/");
+    assert!(exports.len() >= 80, "{} exports found", exports.len());
     for (name, body) in &exports {
         assert!(
             header.contains(&format!(" {name}(")) || header.contains(&format!("*{name}(")),

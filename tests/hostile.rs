@@ -2,13 +2,16 @@
 //! ends in the documented status, a message that helps, within the time budget.
 
 mod common;
+#[path = "common/raw.rs"]
+mod raw;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::*;
 use gcdn::ffi::*;
+use raw::{Answer, RawServer};
 
 fn quick_client(emu: &Emulator, timeout_ms: u64, retries: u32) -> TestClient {
     let mut setup = Setup::new(emu);
@@ -211,16 +214,10 @@ fn connections_dropped_after_the_request_was_sent() {
 /// A server that accepts and closes at once, before reading a byte of the request.
 #[test]
 fn connections_dropped_before_the_request_was_sent() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        for conn in listener.incoming().take(3) {
-            drop(conn.unwrap());
-        }
-    });
+    let server = RawServer::repeat(Answer::Hang, 3);
     let emu = emulator();
     let mut setup = Setup::new(&emu);
-    setup.base_url = Some(format!("http://127.0.0.1:{port}"));
+    setup.base_url = Some(server.base_url());
     setup.max_retries = Some(2);
     setup.timeout_ms = Some(2_000);
     let c = setup.build().unwrap();
@@ -228,7 +225,7 @@ fn connections_dropped_before_the_request_was_sent() {
     let r = c.purge_all(1);
     assert_eq!(r.status, GCDN_ERR_NETWORK, "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(3));
-    server.join().unwrap();
+    server.join();
 }
 
 /// A redirect to another host: never followed, so the key never reaches it.
@@ -266,21 +263,16 @@ fn a_redirect_never_takes_the_key_elsewhere() {
 /// An HTTP/1.0 server that answers and closes, with no Content-Length.
 #[test]
 fn a_close_delimited_response() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = s.read(&mut buf);
-        s.write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{\"message\": \"JSON parse error - Expecting value\"}")
-            .unwrap();
-    });
+    let server = RawServer::start(vec![Answer::raw(
+        "HTTP/1.0 400 Bad Request\r\nContent-Type: application/json\r\n",
+        "{\"message\": \"JSON parse error - Expecting value\"}",
+    )]);
     let emu = emulator();
     let mut setup = Setup::new(&emu);
-    setup.base_url = Some(format!("http://127.0.0.1:{port}"));
+    setup.base_url = Some(server.base_url());
     let c = setup.build().unwrap();
     let r = c.purge_all(1);
-    server.join().unwrap();
+    server.join();
     assert_eq!(r.status, GCDN_ERR_REJECTED, "{r:?}");
     assert!(
         r.msg()
@@ -503,8 +495,6 @@ fn an_error_body_with_the_key_escaped_is_redacted() {
 /// A raw server that puts the key, encoded, in its reason phrase, a header and the body.
 #[test]
 fn a_raw_answer_with_the_key_encoded_everywhere() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let body = format!("{{\"k\": \"{}\"}}", json_u_escaped(SPECIAL_KEY));
     let head = format!(
         "HTTP/1.1 418 {}\r\nContent-Type: text/plain\r\nX-Key: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -512,21 +502,98 @@ fn a_raw_answer_with_the_key_encoded_everywhere() {
         percent_all(SPECIAL_KEY, false),
         body.len()
     );
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = s.read(&mut buf);
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-    });
+    let server = RawServer::start(vec![Answer::Bytes(format!("{head}{body}").into_bytes())]);
     let emu = emulator();
     let mut setup = Setup::new(&emu);
     setup.key = Some(SPECIAL_KEY.into());
-    setup.base_url = Some(format!("http://127.0.0.1:{port}"));
+    setup.base_url = Some(server.base_url());
     setup.max_retries = Some(0);
     let c = setup.build().unwrap();
     let r = c.purge_all(1);
-    server.join().unwrap();
+    server.join();
     assert_eq!(r.status, GCDN_ERR_REJECTED, "{r:?}");
     assert!(!r.msg().contains("s3cr"), "{}", r.msg());
+}
+
+/// Every raw hostile answer of `raw::cases` (the `gcdn` command meets the same ones, in
+/// cli/tests/hostile.rs): a purge-all, a URL purge and a delete end in the case's status,
+/// with a message that says so and no key, never GCDN_ERR_PANIC.
+#[test]
+fn every_raw_hostile_answer_ends_in_its_status() {
+    let emu = emulator();
+    for case in raw::cases(SPECIAL_KEY) {
+        // Enough answers for every attempt of the three calls.
+        let server = RawServer::repeat(case.answer.clone(), 64);
+        let mut setup = Setup::new(&emu);
+        setup.key = Some(SPECIAL_KEY.into());
+        setup.base_url = Some(server.base_url());
+        setup.max_retries = Some(1);
+        setup.timeout_ms = Some(5_000);
+        setup.wait_ms = Some(2_000);
+        let c = setup.build().unwrap();
+        let t = Instant::now();
+        for (what, r) in [
+            ("purge all", c.purge_all(1)),
+            ("purge URLs", c.purge_urls(2, &["/a.js"])),
+            ("delete", c.delete(3, 0)),
+        ] {
+            let name = case.name;
+            assert_eq!(r.status, case.status, "{name}, {what}: {r:?}");
+            assert!(r.msg().contains(case.says), "{name}, {what}: {}", r.msg());
+            assert!(!r.msg().contains("s3cr"), "{name}, {what}: {}", r.msg());
+        }
+        // Refused at once: no wait for a window that never reopens.
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{}: {:?}",
+            case.name,
+            t.elapsed()
+        );
+    }
+}
+
+/// `Retry-After: 18446744073709551615` (u64::MAX seconds) on a 429 from the emulator: the
+/// pacer's deferral overflowed `Instant` (GCDN_ERR_PANIC). Refused at once, saying how long.
+#[test]
+fn a_huge_retry_after_is_refused_at_once_not_a_panic() {
+    let emu = emulator();
+    let c = quick_client(&emu, 5_000, 1);
+    for (id, value) in [(1, "18446744073709551615"), (2, "99999999999999999999999")] {
+        emu.push_fault(Fault::respond(429, "").with_header("Retry-After", value));
+        let t = Instant::now();
+        let r = c.purge_urls(id, &["/a.js"]);
+        assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
+        // The wait it would take: the far end of the clock (100 years), in whole seconds.
+        let opens: u64 = r
+            .msg()
+            .split("slot opens in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}", r.msg()));
+        assert!(opens > 3_000_000_000, "{}", r.msg());
+        assert!(
+            r.msg().contains("past the rate-limit wait budget"),
+            "{}",
+            r.msg()
+        );
+        // At once: the budget is 150 s.
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        // The key stays deferred: the next purge on it is refused at once, unsent.
+        let before = emu.requests().len();
+        let r = c.purge_urls(id, &["/b.js"]);
+        assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
+        assert_eq!(emu.requests().len(), before, "nothing was sent");
+    }
+    // An unpaced call (a delete) meets it too.
+    emu.push_fault(Fault::respond(429, "").with_header("Retry-After", "18446744073709551615"));
+    let r = c.delete(3, 0);
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{r:?}");
+    assert!(
+        r.msg().contains("only after 18446744073709551615 s more"),
+        "{}",
+        r.msg()
+    );
+    // Other resources are not held up.
+    assert!(c.purge_urls(4, &["/a.js"]).ok());
 }

@@ -1195,3 +1195,132 @@ fn an_unauthorized_answer_stops_sending() {
     }
     assert_eq!(purges(&emu).len(), 1, "one 401 is enough");
 }
+
+/// `Retry-After: 18446744073709551615` on a 429 in a worker thread of a run: the worker
+/// panicked and `gcdn_job_run` answered GCDN_ERR_PANIC with no report. Now that request is
+/// refused as rate limited at once, and the others go on.
+#[test]
+fn a_huge_retry_after_in_a_run_is_rate_limited_not_a_panic() {
+    let emu = fleet();
+    let c = paced_client(&emu, 0);
+    emu.push_fault(
+        Fault::respond(429, "")
+            .with_header("Retry-After", "18446744073709551615")
+            .on("POST", "/cdn/resources/1/"),
+    );
+    let job = TestJob::new();
+    assert!(job.urls(1, &["/a.js"]).ok());
+    assert!(job.urls(2, &["/b.js"]).ok());
+    let t = Instant::now();
+    let (r, rep) = run(&c, &job, Some(&Run::new().workers(2)));
+    // At once: the budget is 150 s.
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(r.status, GCDN_ERR_RATE_LIMITED, "{}", r.msg());
+    assert!(
+        r.msg().contains("past the rate-limit wait budget"),
+        "{}",
+        r.msg()
+    );
+    let rep = rep.expect("a report");
+    let by_resource = |rid: i64| {
+        let v = rep.json();
+        let i = v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|r| r["resource_id"] == rid)
+            .unwrap();
+        (rep.outcome(i), unsafe {
+            gcdn_report_request_status(rep.0, i)
+        })
+    };
+    assert_eq!(by_resource(1), (GCDN_OUTCOME_FAILED, GCDN_ERR_RATE_LIMITED));
+    assert_eq!(by_resource(2), (GCDN_OUTCOME_PURGED, GCDN_OK));
+}
+
+/// A panic in a worker thread (armed on purpose: `contain::debug`, debug builds, testing
+/// only) fails the request it struck with GCDN_ERR_PANIC; the run goes on, ends with that
+/// status and writes its report, and the host lives on. With one worker the request runs on
+/// the calling thread: the same.
+#[test]
+fn a_panic_in_a_worker_fails_its_request_and_the_run_writes_its_report() {
+    use gcdn::engine::job::contain::debug;
+    let emu = fleet();
+    let c = paced_client(&emu, 0);
+    // Resource ids no other test uses: the fault is process-wide.
+    let (struck, fine) = (9_001, 9_002);
+    for id in [struck, fine] {
+        emu.add_resource(Resource::new(id));
+    }
+    debug::panic_at(debug::Site::Request, struck);
+    for workers in [4, 1] {
+        let job = TestJob::new();
+        assert!(job.urls(struck, &["/a.js"]).ok());
+        assert!(job.urls(fine, &[&format!("/b{workers}.js")]).ok());
+        let (r, rep) = run(&c, &job, Some(&Run::new().workers(workers)));
+        assert_eq!(r.status, GCDN_ERR_PANIC, "{}", r.msg());
+        assert!(
+            r.msg().contains("internal error (panic) while sending"),
+            "{}",
+            r.msg()
+        );
+        let rep = rep.expect("a report");
+        let v = rep.json();
+        for (i, req) in v["requests"].as_array().unwrap().iter().enumerate() {
+            let status = unsafe { gcdn_report_request_status(rep.0, i) };
+            if req["resource_id"] == struck {
+                assert_eq!(status, GCDN_ERR_PANIC, "{req}");
+                assert_eq!(rep.outcome(i), GCDN_OUTCOME_NOT_SENT, "{req}");
+            } else {
+                assert_eq!((rep.outcome(i), status), (GCDN_OUTCOME_PURGED, GCDN_OK));
+            }
+        }
+        assert_eq!(rep.remaining().unwrap().count(), 1);
+    }
+    debug::clear(struck);
+    // A panic in confirmation ends it with GCDN_ERR_PANIC; the purge itself was done.
+    debug::panic_at(debug::Site::Confirm, fine);
+    let job = TestJob::new();
+    assert!(job.urls(fine, &["/c.js"]).ok());
+    let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(5_000)));
+    debug::clear(fine);
+    assert_eq!(r.status, GCDN_ERR_PANIC, "{}", r.msg());
+    assert!(r.msg().contains("while confirming purges"), "{}", r.msg());
+    let rep = rep.expect("a report");
+    assert_eq!(rep.outcome(0), GCDN_OUTCOME_PURGED);
+}
+
+/// A purge that stays "In progress": confirmation polls once more at the end of the wait
+/// (it used to stop when its next poll would fall after the wait: 1 s into a 2 s wait).
+/// Measured at the emulator, from the purge's arrival.
+#[test]
+fn confirmation_polls_last_at_the_end_of_the_wait() {
+    let emu = fleet();
+    let c = paced_client(&emu, 0);
+    emu.set_resource_purge_state(6, Some(PurgeState::InProgress));
+    let job = TestJob::new();
+    assert!(job.urls(6, &["/slow.png"]).ok());
+    let wait = Duration::from_millis(2_000);
+    let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(2_000)));
+    let returned = Instant::now();
+    assert_eq!(r.status, GCDN_ERR_TIMEOUT, "{}", r.msg());
+    assert_eq!(
+        rep.unwrap().json()["requests"][0]["completion"],
+        "in_progress"
+    );
+    let log = emu.requests();
+    let purge = log.iter().find(|q| q.path.ends_with("/purge")).unwrap();
+    let polls: Vec<Duration> = log
+        .iter()
+        .filter(|q| q.path.starts_with("/cdn/purge_statuses"))
+        .map(|q| q.received - purge.received)
+        .collect();
+    // Polls at 1 s, then at the end of the wait (2 s), counted from the moment the purge
+    // was answered, a few ms after it arrived.
+    assert_eq!(polls.len(), 2, "{polls:?}");
+    let last = *polls.last().unwrap();
+    assert!(last >= wait - Duration::from_millis(20), "{polls:?}");
+    assert!(last < wait + Duration::from_millis(900), "{polls:?}");
+    // The run ended after that poll, not long after.
+    assert!(returned - purge.received >= last, "{polls:?}");
+}

@@ -1051,3 +1051,32 @@ func TestErrorHTTPStatus(t *testing.T) {
 		t.Errorf("run: HTTPStatus %d", e.HTTPStatus)
 	}
 }
+
+// TestHugeRetryAfter: `Retry-After: 18446744073709551615` on a 429 made the library panic
+// (an Instant overflow; StatusInternal). A single call and a job run (with a wait, so its
+// request runs on a worker thread) end in ErrRateLimited at once, saying why.
+func TestHugeRetryAfter(t *testing.T) {
+	setup(t)
+	c := newClient(t, gcdn.WithMaxRateLimitWait(5*time.Second))
+	huge := map[string]any{"respond": map[string]any{
+		"status": 429, "headers": map[string]any{"Retry-After": "18446744073709551615"}}}
+	addFault(t, "POST", purgePath(5), 1, huge)
+	start := time.Now()
+	e := wantErr(t, c.PurgeURLs(withTimeout(t, 30*time.Second), 5, []string{"/a"}), gcdn.ErrRateLimited)
+	if !strings.Contains(e.Message, "past the rate-limit wait budget") {
+		t.Errorf("message: %s", e.Message)
+	}
+	addFault(t, "POST", purgePath(6), 1, huge)
+	job := gcdn.NewJob()
+	if err := job.AddURLs(6, []string{"/b"}); err != nil {
+		t.Fatal(err)
+	}
+	report, err := c.Run(withTimeout(t, 30*time.Second), job, gcdn.RunOptions{Wait: time.Second})
+	wantErr(t, err, gcdn.ErrRateLimited)
+	if report == nil || len(report.Requests) != 1 || report.Requests[0].Status != gcdn.StatusRateLimited {
+		t.Errorf("report: %+v", report)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %v: the waits were not refused at once", took)
+	}
+}

@@ -182,7 +182,7 @@ fn delete(cli: &Cli, a: &DeleteArgs, cancel: &Arc<CancelToken>) -> u8 {
                 Ok(d) => ("deleted", 0, d.http_status, None),
                 Err(f) => (
                     "failed",
-                    gcdn::ffi::status_code(f.error.status),
+                    f.error.status.code(),
                     f.http_status,
                     Some(f.error.message),
                 ),

@@ -129,7 +129,7 @@ fn refused(out: &Out, a: &PurgeArgs, error: &gcdn::engine::Error) -> u8 {
     out.json_line(
         "summary",
         serde_json::json!({
-            "status": gcdn::ffi::status_code(error.status),
+            "status": error.status.code(),
             "message": error.message,
             "dry_run": a.dry_run,
             "interrupted": signals::interrupted(),

@@ -23,6 +23,7 @@ pub(crate) fn serve(shared: &Shared, rq: Incoming, stop: &Stop) -> Answer {
             headers: rq.headers.clone(),
             body: rq.body.clone(),
             status: 0,
+            received: std::time::Instant::now(),
         })
     });
     // Records the status sent (0: none) and logs the request with `what` happened.

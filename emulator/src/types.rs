@@ -317,6 +317,8 @@ pub struct Recorded {
     /// Status answered; `0` while the answer is pending (delay) or if none was sent (drop,
     /// stall, garbage).
     pub status: u16,
+    /// When the whole request had arrived (to check when, and how far apart, requests came).
+    pub received: std::time::Instant,
 }
 
 impl Recorded {

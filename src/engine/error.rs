@@ -3,33 +3,36 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// The class of a failure. (How a binding numbers them is its own business: the C ABI's
-/// numbering lives in `crate::ffi`.)
+/// The class of a failure. Each has a stable number, its status code: the C ABI's
+/// `GCDN_ERR_*` (0, `GCDN_OK`, is success and no `Status`), the CLI's JSON `status`, a
+/// report's `status`. A number never changes and is never reused: a new status gets the
+/// next one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
 pub enum Status {
     /// The caller's input was refused before anything was sent.
-    InvalidArgument,
+    InvalidArgument = 1,
     /// HTTP 401 or 403.
-    Unauthorized,
+    Unauthorized = 2,
     /// HTTP 404.
-    NotFound,
+    NotFound = 3,
     /// Rate limited: a wait on the rate limits (pacer slot, 429) would go past the request's
     /// wait budget and was refused at once, or HTTP 429 came back more often than gcdn waits.
-    RateLimited,
+    RateLimited = 4,
     /// Any other 4xx: the API refused the request.
-    Rejected,
+    Rejected = 5,
     /// 5xx after retries.
-    Server,
+    Server = 6,
     /// DNS, connect, TLS, connection reset.
-    Network,
+    Network = 7,
     /// An attempt, or the whole call, ran out of time.
-    Timeout,
+    Timeout = 8,
     /// A response the client cannot make sense of.
-    Protocol,
+    Protocol = 9,
     /// A bug: a panic, caught where a binding calls in.
-    Panic,
+    Panic = 10,
     /// The caller cancelled the call.
-    Cancelled,
+    Cancelled = 11,
 }
 
 impl Status {
@@ -47,6 +50,23 @@ impl Status {
         Status::Panic,
         Status::Cancelled,
     ];
+
+    /// The status code: `self as i32`, spelled out.
+    pub const fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The status whose code is `code`; `None` for 0 (success) and unknown codes.
+    pub const fn from_code(code: i32) -> Option<Status> {
+        let mut i = 0;
+        while i < Status::ALL.len() {
+            if Status::ALL[i] as i32 == code {
+                return Some(Status::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
 
     /// A short, static description: the one table of status names (the C ABI's
     /// `gcdn_status_str` is built from it).
@@ -343,6 +363,18 @@ pub fn quote(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_run_from_1_in_the_order_of_all() {
+        let codes: Vec<i32> = Status::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(codes, (1..=11).collect::<Vec<_>>());
+        for status in Status::ALL {
+            assert_eq!(Status::from_code(status.code()), Some(status));
+        }
+        for unknown in [0, -1, 12, i32::MIN, i32::MAX] {
+            assert_eq!(Status::from_code(unknown), None);
+        }
+    }
 
     #[test]
     fn every_status_has_its_own_name() {

@@ -11,6 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::wait::instant_after;
+
 /// The two rate limits of purges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PaceKind {
@@ -126,7 +128,11 @@ pub fn window_opens(window: Window, sent: &VecDeque<Instant>, now: Instant) -> I
     if sent.len() < n {
         return now;
     }
-    (sent[sent.len() - n] + window.per + margin(window)).max(now)
+    instant_after(
+        sent[sent.len() - n],
+        window.per.saturating_add(margin(window)),
+    )
+    .max(now)
 }
 
 /// At most this many keys are remembered before stale ones (no send inside their window, no
@@ -146,7 +152,10 @@ struct KeyState {
 impl KeyState {
     fn stale(&self, now: Instant) -> bool {
         self.not_before.is_none_or(|t| t <= now)
-            && self.sent.back().is_none_or(|&t| t + self.span <= now)
+            && self
+                .sent
+                .back()
+                .is_none_or(|&t| instant_after(t, self.span) <= now)
     }
 }
 
@@ -164,7 +173,7 @@ impl InProcessStore {
     /// [`SlotStore::take`], at `now` (tests pass their own clock).
     pub fn take_at(&self, key: PaceKey, window: Window, max_wait: Duration, now: Instant) -> Slot {
         let n = window.requests.max(1) as usize;
-        let span = window.per + margin(window);
+        let span = window.per.saturating_add(margin(window));
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if keys.len() > PRUNE_ABOVE {
             keys.retain(|_, s| !s.stale(now));
@@ -172,7 +181,12 @@ impl InProcessStore {
         let state = keys.entry(key).or_default();
         state.span = span;
         // Sends a whole window (and margin) before now constrain nothing.
-        while state.sent.len() > n || state.sent.front().is_some_and(|&t| t + span <= now) {
+        while state.sent.len() > n
+            || state
+                .sent
+                .front()
+                .is_some_and(|&t| instant_after(t, span) <= now)
+        {
             state.sent.pop_front();
         }
         let mut at = window_opens(window, &state.sent, now);
@@ -196,7 +210,7 @@ impl InProcessStore {
     pub fn defer_at(&self, key: PaceKey, after: Duration, now: Instant) {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let state = keys.entry(key).or_default();
-        let until = now + after;
+        let until = instant_after(now, after);
         state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
     }
 }
@@ -451,6 +465,42 @@ mod tests {
         s.defer_at(URLS, 10 * MS, t0);
         let span = 1000 * MS + margin(win);
         assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(3000 * MS + span));
+    }
+
+    /// A `Retry-After` of `u64::MAX` seconds (or a window as long) overflowed `Instant`.
+    #[test]
+    fn a_deferral_or_window_past_any_clock_is_refused_not_a_panic() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        s.defer_at(URLS, Duration::MAX, t0);
+        s.defer_at(URLS, Duration::from_secs(u64::MAX), t0);
+        let far = crate::engine::wait::FOREVER;
+        assert_eq!(
+            s.take_at(URLS, w(2, 1000), big_wait(), t0),
+            Slot::TooFar(far)
+        );
+        let huge = Window {
+            requests: 1,
+            per: Duration::MAX,
+        };
+        let other = PaceKey {
+            resource_id: 6,
+            ..URLS
+        };
+        assert_eq!(
+            s.take_at(other, huge, big_wait(), t0),
+            Slot::At(Duration::ZERO)
+        );
+        assert_eq!(s.take_at(other, huge, big_wait(), t0), Slot::TooFar(far));
+        // Pruning compares the same far moments.
+        for id in 0..(PRUNE_ABOVE as i64 + 2) {
+            let key = PaceKey {
+                resource_id: id + 100,
+                kind: PaceKind::Urls,
+            };
+            s.take_at(key, huge, MS, t0);
+        }
+        assert!(matches!(s.take_at(URLS, huge, MS, t0), Slot::TooFar(_)));
     }
 
     #[test]

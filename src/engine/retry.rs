@@ -108,7 +108,7 @@ impl RetryState {
         }
         self.rate_limited_retries += 1;
         let base = asked.max(MIN_RATE_LIMIT_WAIT);
-        Ok(base + jitter(base.min(Duration::from_secs(10)) / 20))
+        Ok(base.saturating_add(jitter(base.min(Duration::from_secs(10)) / 20)))
     }
 
     fn attempts_note(&self) -> String {
@@ -154,11 +154,15 @@ fn next_random() -> u64 {
 }
 
 /// `Retry-After` as a wait from `now`: delay-seconds or an HTTP date (all three RFC 9110 forms).
-/// A date in the past means "now"; anything unreadable is ignored.
+/// A date in the past means "now"; delay-seconds too many for a `u64` mean `u64::MAX`
+/// seconds (the server asks for a very long wait, which no budget affords); anything
+/// unreadable is ignored.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
@@ -167,6 +171,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::format::secs;
 
     fn policy() -> Policy {
         Policy { max_retries: 2 }
@@ -322,6 +327,26 @@ mod tests {
         );
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_beyond_a_u64_is_the_longest_wait_not_a_panic() {
+        let now = SystemTime::now();
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after("18446744073709551615", now), max);
+        assert_eq!(parse_retry_after("99999999999999999999999", now), max);
+        assert_eq!(parse_retry_after("+5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        let mut s = RetryState::new();
+        let wait = s.rate_limited(Duration::from_secs(u64::MAX)).unwrap();
+        assert!(wait >= Duration::from_secs(u64::MAX), "{wait:?}");
+        assert!(s.rate_limited(Duration::MAX).unwrap() == Duration::MAX);
+        assert!(matches!(
+            s.decide(&policy(), FailureClass::RateLimited, Some(Duration::MAX)),
+            Decision::RetryAfter(Duration::MAX, WaitReason::RetryAfter)
+        ));
+        assert_eq!(secs(Duration::MAX), "18446744073709551615 s");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");
     }
 
     #[test]

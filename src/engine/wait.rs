@@ -37,6 +37,25 @@ pub type Tick = Arc<dyn Fn() -> bool + Send + Sync>;
 /// The longest a wait goes without calling its [`CallSettings::tick`].
 pub const TICK: Duration = Duration::from_millis(50);
 
+/// The farthest ahead any moment of the library lies: 100 years. A longer span (a hostile
+/// `Retry-After: 18446744073709551615`, a timeout of `u64::MAX` ms) is taken as this long:
+/// it is never reached, and every budget or deadline refuses a wait to it as it would the
+/// longer one.
+pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `from + span`, with `span` capped at [`FOREVER`] (and shortened further on a platform
+/// whose clock cannot hold that): never an overflow panic. Every moment the library computes
+/// from a span (a deadline, the end of a wait, a pacer slot, a deferral) is made by this.
+pub fn instant_after(from: Instant, span: Duration) -> Instant {
+    let mut span = span.min(FOREVER);
+    loop {
+        if let Some(at) = from.checked_add(span) {
+            return at;
+        }
+        span /= 2;
+    }
+}
+
 impl std::fmt::Debug for CallSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallSettings")
@@ -180,7 +199,7 @@ impl CallCtx {
         let started = Instant::now();
         CallCtx {
             started,
-            deadline: settings.timeout.map(|t| started + t),
+            deadline: settings.timeout.map(|t| instant_after(started, t)),
             timeout: settings.timeout,
             cancel: settings.cancel.clone(),
             wait_budget,
@@ -232,7 +251,7 @@ impl CallCtx {
                 }
             };
         };
-        let end = Instant::now() + wait;
+        let end = instant_after(Instant::now(), wait);
         loop {
             let left = end.saturating_duration_since(Instant::now());
             let slice = left.min(TICK);
@@ -412,7 +431,7 @@ impl Waits<'_> {
             return Ok(());
         }
         if why.charges_budget() {
-            self.waited += wait;
+            self.waited = self.waited.saturating_add(wait);
         }
         self.ctx.note(&Note::Wait {
             resource_id: key.map(|k| k.resource_id),
@@ -434,6 +453,36 @@ mod tests {
     use std::sync::Mutex;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn spans_past_any_clock_are_far_moments_not_panics() {
+        let now = Instant::now();
+        assert_eq!(instant_after(now, Duration::MAX), now + FOREVER);
+        assert_eq!(instant_after(now, 5 * MS), now + 5 * MS);
+        // A call timeout of u64::MAX ms: a deadline that never comes.
+        let settings = CallSettings {
+            timeout: Some(Duration::from_millis(u64::MAX)),
+            ..CallSettings::default()
+        };
+        let ctx = CallCtx::new(&settings, Duration::MAX, None);
+        assert!(ctx.time_left().unwrap() > FOREVER - Duration::from_secs(60));
+        let mut w = ctx.waits();
+        w.wait(MS, WaitReason::Pacer, None).unwrap();
+        // The budget of Duration::MAX is not overflowed by what was waited.
+        let t = Instant::now();
+        let r = w
+            .wait(Duration::MAX, WaitReason::RetryAfter, None)
+            .unwrap_err();
+        assert!(t.elapsed() < 30 * MS, "refused without sleeping");
+        assert!(
+            matches!(r, Refused::Budget { .. } | Refused::Deadline { .. }),
+            "{r:?}"
+        );
+        // A cancellable sleep as long.
+        let token = Arc::new(CancelToken::new());
+        token.cancel();
+        assert!(token.sleep(Duration::MAX));
+    }
 
     #[test]
     fn the_budget_is_charged_and_refuses_at_once() {

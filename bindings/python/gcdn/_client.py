@@ -1,22 +1,30 @@
 """`gcdn.Client`: the Python face of one ``gcdn_client *``."""
 
+from __future__ import annotations
+
 import ctypes
 import os
 import sys
-import threading
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from ctypes import c_void_p
-from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
-from . import _lib, _log
+from . import _lib
 from ._convert import millis as _millis
 from ._convert import resource_id as _resource_id
 from ._convert import string_array as _string_array
 from ._convert import text as _text
 from ._convert import type_name as _type_name
 from ._errors import ClientClosedError, InvalidArgumentError
-from ._job import Event, Job, Report
-from ._run import Run
+from ._job import Job
 from ._version import __version__
+
+TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, List, Optional, Set, Tuple, Union
+
+    from ._report import Event, Report
+
+    StrPath = Union[str, "os.PathLike[str]"]
 
 __all__ = ["Client", "CancelToken"]
 
@@ -29,8 +37,6 @@ _IMPLEMENTATION = {"cpython": "CPython", "pypy": "PyPy"}.get(
 )
 #: What every request's User-Agent carries after the library's own ``gcdn/<version>``.
 USER_AGENT = "gcdn-python/{} {}/{}.{}".format(__version__, _IMPLEMENTATION, *sys.version_info[:2])
-
-StrPath = Union[str, "os.PathLike[str]"]
 
 
 def _first_http_status(report: Optional[Report]) -> Optional[int]:
@@ -65,11 +71,30 @@ class CancelToken:
             raise MemoryError("gcdn_cancel_new")
         self._handle: Optional[int] = handle
         self._cancelled = False
+        self._lock = allocate_lock()
+        # Tokens fired with this one: an AsyncClient call's own token, while the call runs.
+        self._linked: Set[CancelToken] = set()
 
     def cancel(self) -> None:
         """Cancels every call made with this token, now and later. Idempotent, thread-safe."""
-        self._cancelled = True
+        with self._lock:
+            self._cancelled = True
+            linked, self._linked = self._linked, set()
         _LIB.gcdn_cancel_fire(self._handle)
+        for token in linked:
+            token.cancel()
+
+    def _link(self, token: CancelToken) -> None:
+        """Fires ``token`` too when this token is fired (at once if it already was)."""
+        with self._lock:
+            if not self._cancelled:
+                self._linked.add(token)
+                return
+        token.cancel()
+
+    def _unlink(self, token: CancelToken) -> None:
+        with self._lock:
+            self._linked.discard(token)
 
     @property
     def cancelled(self) -> bool:
@@ -134,7 +159,7 @@ class Client:
         rate_store_fail_closed: bool = False,
     ) -> None:
         self._handle: Optional[int] = None
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._calls = 0  # calls in flight: the handle is freed only when none is
         self._closed = False
         key = None if api_key is None else _text(api_key, "api_key")
@@ -181,7 +206,10 @@ class Client:
             settings.append((_LIB.gcdn_options_set_rate_store_fail_closed, (1,)))
 
         # Log records go to logging.getLogger("gcdn"), asked for only as verbose as it is
-        # enabled for now (none at all when it is disabled: no cost).
+        # enabled for now (none at all when it is disabled: no cost). Imported here, not with
+        # the package: `import gcdn` does not pay for `logging`.
+        from . import _log
+
         log_level = _log.log_setting()
         if log_level is not None:
             settings.append((_LIB.gcdn_options_set_log, (_log.LOG_FN, None, log_level)))
@@ -257,10 +285,12 @@ class Client:
         fn: Callable[..., int],
         args: Tuple[Any, ...],
         call_timeout: Optional[float],
-        cancel: Optional["CancelToken"],
+        cancel: Optional[CancelToken],
     ) -> None:
         """``fn(client, run, *args, error_out)``, one of the ``gcdn_*_with`` functions, with
         this call's settings in a ``gcdn_run`` (no client is derived per call)."""
+        from ._run import Run  # at the first call, not with the package (signal, threading)
+
         timeout_ms = None if call_timeout is None else _millis(call_timeout, "call_timeout")
         cancel_handle = _cancel_handle(cancel)
         handle = self._acquire()
@@ -278,7 +308,7 @@ class Client:
         dry_run: bool = False,
         wait: Optional[float] = None,
         call_timeout: Optional[float] = None,
-        cancel: Optional["CancelToken"] = None,
+        cancel: Optional[CancelToken] = None,
         progress: Optional[Callable[[Event], Optional[bool]]] = None,
     ) -> Report:
         """Runs ``job``: plans it, sends every request through this client's pacer (several
@@ -305,6 +335,9 @@ class Client:
         timeout_ms = None if call_timeout is None else _millis(call_timeout, "call_timeout")
         wait_ms = None if wait is None else _millis(wait, "wait")
         cancel_handle = _cancel_handle(cancel)
+        from ._report import Report  # on first use: `import gcdn` does not pay for dataclasses, json
+        from ._run import Run
+
         handle = self._acquire()
         try:
             with Run(timeout_ms, cancel_handle, progress, bool(dry_run), wait_ms) as run:
@@ -325,7 +358,7 @@ class Client:
         dry_run: bool = False,
         wait: Optional[float] = None,
         call_timeout: Optional[float] = None,
-        cancel: Optional["CancelToken"] = None,
+        cancel: Optional[CancelToken] = None,
         progress: Optional[Callable[[Event], Optional[bool]]] = None,
     ) -> Report:
         """Purges ``items`` as one :class:`~gcdn.Job` and returns its report (see :meth:`run`).

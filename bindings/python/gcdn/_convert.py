@@ -1,11 +1,16 @@
 """Checking and converting Python arguments for the C ABI (shared by the client and the job)."""
 
+from __future__ import annotations
+
 import math
 import operator
 from ctypes import c_char_p
-from typing import Any, List, Tuple
 
 from ._errors import InvalidArgumentError
+
+TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
+if TYPE_CHECKING:
+    from typing import Any, List, Tuple
 
 __all__ = ["type_name", "text", "millis", "resource_id", "string_array"]
 

@@ -1,10 +1,14 @@
 """The exceptions of :mod:`gcdn`, one class per status code of the C library."""
 
-import builtins
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, Type
+from __future__ import annotations
 
+import builtins
+
+TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
 if TYPE_CHECKING:  # pragma: no cover
-    from ._job import Report
+    from typing import Any, ClassVar, Dict, Optional, Tuple, Type
+
+    from ._report import Report
 
 __all__ = [
     "GcdnError",

@@ -7,13 +7,18 @@ The library is looked for, in this order:
 3. the repository's build tree, ``<repo>/target/release`` (after ``cargo build --release``).
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 import sys
 from ctypes import POINTER, c_char_p, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
-from typing import Any, Callable, List, Optional, Tuple
 
 from ._errors import error_for
+
+TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
 
 __all__ = ["LIB", "LIB_PATH", "SUPPORTED_VERSIONS", "call", "take_string"]
 
@@ -232,7 +237,7 @@ MAX_ITEMS = 1000000
 LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = 1, 2, 3, 4, 5
 EVENT_TICK = 8
 #: GCDN_EVENT_*, GCDN_KIND_*, GCDN_WAIT_*, GCDN_COMPLETION_*, GCDN_TOTAL_* as the names the
-#: Python API (and the report's JSON form) uses.
+#: Python API (and the report's JSON form) uses; tests/test_header.py checks them against gcdn.h.
 EVENT_KINDS = {1: "sent", 2: "answered", 3: "failed", 4: "wait", 5: "retry", 6: "confirm_poll", 7: "confirmed"}
 PURGE_KINDS = {1: "urls", 2: "patterns", 3: "all"}
 WAIT_REASONS = {1: "pacer", 2: "429", 3: "retry-after", 4: "backoff", 5: "confirm"}
@@ -250,36 +255,6 @@ TOTALS = (
     (10, "skipped"),
     (11, "confirmed"),
 )
-
-
-def event_from_c(event_p: Optional[int]) -> Any:
-    """The :class:`gcdn.Event` of a ``const gcdn_event *`` (during the progress call), or
-    ``None`` for a tick (which only lets Python look at its signals)."""
-    from ._job import Event, Totals  # here: _job imports this module
-
-    lib = LIB
-    kind = lib.gcdn_event_kind(event_p)
-    name = EVENT_KINDS.get(kind)
-    if name is None:  # GCDN_EVENT_TICK, or a kind of a later version
-        return None
-    request = lib.gcdn_event_request(event_p)
-    message = lib.gcdn_event_message(event_p)
-    totals = Totals(**{field: lib.gcdn_event_total(event_p, which) for which, field in TOTALS})
-    return Event(
-        kind=name,
-        request=None if request < 0 else request,
-        resource_id=lib.gcdn_event_resource_id(event_p) or None,
-        purge_kind=PURGE_KINDS.get(lib.gcdn_event_purge_kind(event_p)),
-        items=lib.gcdn_event_item_count(event_p),
-        attempt=lib.gcdn_event_attempt(event_p),
-        http_status=lib.gcdn_event_http_status(event_p) or None,
-        status=lib.gcdn_event_status(event_p) or None,
-        wait=lib.gcdn_event_wait_ms(event_p) / 1000.0,
-        why=WAIT_REASONS.get(lib.gcdn_event_wait_reason(event_p)),
-        completion=COMPLETIONS.get(lib.gcdn_event_completion(event_p)),
-        message=None if message is None else message.decode("utf-8", "replace"),
-        totals=totals,
-    )
 
 
 def take_string(ptr: Optional[int]) -> str:

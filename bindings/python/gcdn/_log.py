@@ -22,12 +22,17 @@ holds the GIL). It never lets an exception into the C library: a failing handler
 passed on to the call (:func:`_thread.interrupt_main`).
 """
 
+from __future__ import annotations
+
 import _thread
 import logging
 import os
-from typing import Any, Dict, Optional, Tuple
 
 from . import _lib
+
+TYPE_CHECKING = False  # typing is imported by type checkers only
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 __all__ = ["LOGGER", "TRACE", "LOG_FN", "log_setting"]
 

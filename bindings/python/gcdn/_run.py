@@ -14,16 +14,22 @@ handler is put back and the kept exception is raised. An HTTP attempt already in
 cannot be cut: it ends with its answer or its attempt timeout (``timeout=``) first.
 """
 
+from __future__ import annotations
+
 import ctypes
 import itertools
 import signal
 import threading
 from ctypes import c_void_p
-from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _lib
 from ._errors import GcdnError, error_for
-from ._job import Event
+
+TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    from ._report import Event
 
 __all__ = ["Run", "PROGRESS_FN"]
 
@@ -56,12 +62,11 @@ def _on_progress(event_p: Any, user_data: Optional[int]) -> int:
         return 0
     try:
         _check_signals()  # the handlers, wrapped by Run._trap, keep what they raise
-        if run.exception is None:
-            event = _lib.event_from_c(event_p)
-            if event is not None and run.progress is not None:  # None: a tick
-                if run.progress(event) is False:
-                    run.stopped = True
-                    return 1
+        if run.exception is None and run.progress is not None:
+            event = run.event_from_c(event_p)
+            if event is not None and run.progress(event) is False:  # None: a tick
+                run.stopped = True
+                return 1
             _check_signals()
     except BaseException as e:  # noqa: B036 - KeyboardInterrupt included: kept, raised later
         if run.exception is None:
@@ -89,6 +94,10 @@ class Run:
         wait_ms: Optional[int] = None,
     ) -> None:
         self.progress = progress
+        if progress is not None:  # the events are built there (it imports dataclasses: lazily)
+            from ._report import event_from_c
+
+            self.event_from_c = event_from_c
         self.exception: Optional[BaseException] = None
         self.stopped = False
         self._key = 0

@@ -66,7 +66,8 @@ class Emulator(testing.Emulator):
 @pytest.fixture(scope="session")
 def emulator_process() -> Iterator[Emulator]:
     try:
-        emulator = Emulator(API_KEY).start()
+        emulator = Emulator(API_KEY)
+        emulator.start()
     except testing.EmulatorError as e:
         pytest.fail(str(e))
     with emulator:

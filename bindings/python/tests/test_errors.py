@@ -350,3 +350,25 @@ def test_cancelled_during_a_rate_limit_wait(emulator):
         client.purge_urls(5, ["/y"])
         with pytest.raises(TypeError):
             client.purge_urls(5, ["/z"], cancel="soon")
+
+
+def test_a_huge_retry_after_is_rate_limited_not_a_panic(emulator):
+    """`Retry-After: 18446744073709551615` on a 429 made the library panic (InternalError):
+    a call, and a run whose request goes on a worker thread, raise RateLimitedError at once."""
+    import time
+
+    emulator.add_resource(5)
+    emulator.add_resource(6)
+    huge = {"respond": {"status": 429, "headers": {"Retry-After": "18446744073709551615"}}}
+    with gcdn.Client(emulator.api_key, base_url=emulator.url, max_retries=0,
+                     max_rate_limit_wait=5, timeout=10) as c:
+        started = time.monotonic()
+        emulator.fault(huge, path_prefix="/cdn/resources/5/purge")
+        e = raised(c.purge_urls, 5, ["/a"])
+        assert type(e) is gcdn.RateLimitedError and e.http_status == 429, e
+        assert "past the rate-limit wait budget" in e.message
+        emulator.fault(huge, path_prefix="/cdn/resources/6/purge")
+        e = raised(c.run, gcdn.Job().add_urls(6, ["/b"]), wait=1)
+        assert type(e) is gcdn.RateLimitedError, e
+        assert e.report is not None and e.report.requests[0].status == e.status
+        assert time.monotonic() - started < 5

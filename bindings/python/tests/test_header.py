@@ -24,6 +24,8 @@ How C types map to what the wrapper must use:
 """
 
 import ctypes
+import dataclasses
+import inspect
 import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
@@ -412,3 +414,114 @@ def test_a_changed_prototype_fails():
     assert added != text
     with pytest.raises(AssertionError, match="parameters"):
         Checker(load_header(added)).check_function("gcdn_purge_all", _lib.LIB.gcdn_purge_all)
+
+
+# -- the constant tables ------------------------------------------------------------------------
+
+
+def header_constants(text: Optional[str] = None) -> Dict[str, int]:
+    """Every ``#define GCDN_X <number>`` (or ``(1u << n)``) of the header."""
+    if text is None:
+        with open(HEADER) as f:
+            text = f.read()
+    values = {}
+    for name, number, shift in re.findall(r"^#define (GCDN_\w+) \(?(\d+)u?(?: << (\d+))?\)?$", text, re.M):
+        values[name] = int(number) << int(shift or 0)
+    return values
+
+
+def family(constants: Dict[str, int], prefix: str, leave_out: Tuple[str, ...] = ()) -> Dict[str, int]:
+    """The constants ``GCDN_<prefix>_*`` by their suffix, less ``leave_out``."""
+    start = "GCDN_" + prefix + "_"
+    found = {n[len(start):]: v for n, v in constants.items() if n.startswith(start)}
+    assert found, "no {}* constant in gcdn.h".format(start)
+    return {n: v for n, v in found.items() if n not in leave_out}
+
+
+# The Python names that are not the constant's suffix in lower case.
+WAIT_NAMES = {"RATE_LIMITED": "429", "RETRY_AFTER": "retry-after"}
+
+
+def python_tables(constants: Dict[str, int]) -> List[Tuple[str, Dict[int, str], Dict[int, str]]]:
+    """(what, the table gcdn.h implies, the table _lib.py has), for each table of _lib.py."""
+    def expect(prefix: str, leave_out: Tuple[str, ...] = (), names: Optional[Dict[str, str]] = None) -> Dict[int, str]:
+        return {v: (names or {}).get(n, n.lower()) for n, v in family(constants, prefix, leave_out).items()}
+
+    return [
+        ("EVENT_KINDS", expect("EVENT", ("TICK",)), _lib.EVENT_KINDS),
+        ("PURGE_KINDS", expect("KIND"), _lib.PURGE_KINDS),
+        ("WAIT_REASONS", expect("WAIT", ("NONE",), WAIT_NAMES), _lib.WAIT_REASONS),
+        ("COMPLETIONS", expect("COMPLETION", ("NONE",)), _lib.COMPLETIONS),
+        ("TOTALS", expect("TOTAL"), dict(_lib.TOTALS)),
+    ]
+
+
+def test_every_constant_table_matches_the_header():
+    """The numbers _lib.py turns into the Python API's names (event kinds, purge kinds, wait
+    reasons, completions, totals) are gcdn.h's, all of them, each under its own name."""
+    constants = header_constants()
+    for what, expected, actual in python_tables(constants):
+        assert actual == expected, "_lib.{} disagrees with gcdn.h".format(what)
+    assert _lib.EVENT_TICK == constants["GCDN_EVENT_TICK"]
+    # Totals are built from TOTALS by name: its fields are the table's names, in its order.
+    from gcdn import _report
+
+    assert [f.name for f in dataclasses.fields(_report.Totals)] == [n for _, n in _lib.TOTALS]
+
+
+def field_doc(cls: type, name: str) -> str:
+    """The ``#:`` comment lines just above ``name:`` in the class's source."""
+    lines = inspect.getsource(cls).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(name + ":"))
+    doc = []
+    for line in reversed(lines[:at]):
+        if not line.strip().startswith("#:"):
+            break
+        doc.append(line.strip()[2:])
+    return " ".join(reversed(doc))
+
+
+def undocumented(constants: Dict[str, int]) -> List[str]:
+    """The names gcdn.h's constants imply that the docs of the report's and the events' fields
+    do not list (outcomes and skip reasons have no table: they come as the report's JSON)."""
+    from gcdn import _report
+
+    documented = [
+        (_report.RequestResult, "outcome", family(constants, "OUTCOME")),
+        (_report.RequestResult, "kind", family(constants, "KIND")),
+        (_report.RequestResult, "completion", family(constants, "COMPLETION", ("NONE",))),
+        (_report.SkippedItem, "reason", family(constants, "SKIP")),
+        (_report.Event, "kind", family(constants, "EVENT", ("TICK",))),
+        (_report.Event, "purge_kind", family(constants, "KIND")),
+        (_report.Event, "why", family(constants, "WAIT", ("NONE",))),
+        (_report.Event, "completion", family(constants, "COMPLETION", ("NONE",))),
+    ]
+    missing = []
+    for cls, name, names in documented:
+        doc = field_doc(cls, name)
+        for suffix in names:
+            word = '``"{}"``'.format(WAIT_NAMES.get(suffix, suffix.lower()) if name == "why" else suffix.lower())
+            if word not in doc:
+                missing.append("{}.{}: {}".format(cls.__name__, name, word))
+    return missing
+
+
+def test_every_name_is_documented():
+    """Each outcome, skip reason, kind, wait reason and completion of gcdn.h is named in the
+    docs of the field that carries it."""
+    assert undocumented(header_constants()) == []
+
+
+def test_a_new_constant_fails_the_table_check():
+    """A constant added to the header (or renumbered) is caught, in each family."""
+    with open(HEADER) as f:
+        text = f.read()
+    for added in ("#define GCDN_EVENT_LATER 9", "#define GCDN_TOTAL_LATER 12", "#define GCDN_WAIT_LATER 6",
+                  "#define GCDN_KIND_LATER 4", "#define GCDN_COMPLETION_LATER 4"):
+        tables = python_tables(header_constants(text + "\n" + added + "\n"))
+        assert [what for what, expected, actual in tables if expected != actual] != [], added
+    for added in ("#define GCDN_SKIP_LATER 6", "#define GCDN_OUTCOME_LATER 5"):
+        assert undocumented(header_constants(text + "\n" + added + "\n")) != [], added
+    renumbered = text.replace("#define GCDN_EVENT_SENT 1", "#define GCDN_EVENT_SENT 10")
+    assert renumbered != text
+    assert python_tables(header_constants(renumbered))[0][1] != _lib.EVENT_KINDS

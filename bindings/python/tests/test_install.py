@@ -125,7 +125,7 @@ def test_sdist(tmp_path):
         names = set(t.getnames())
     top = "gcdn-{}/".format(VERSION)
     for need in ["setup.py", "pyproject.toml", "gcdn/__init__.py", "gcdn/testing.py", "rust/Cargo.toml",
-                 "rust/Cargo.lock", "rust/build.rs", "rust/cbindgen.toml", "rust/src/lib.rs", "rust/src/ffi.rs",
+                 "rust/Cargo.lock", "rust/build.rs", "rust/cbindgen.toml", "rust/src/lib.rs", "rust/src/ffi/mod.rs",
                  "rust/include/gcdn.h", "rust/emulator/Cargo.toml", "rust/emulator/src/main.rs"]:
         assert top + need in names, need
     assert not [n for n in names if "/target/" in n or n.endswith(".so") or "__pycache__" in n]

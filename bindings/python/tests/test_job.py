@@ -293,3 +293,15 @@ def test_report_and_error_pickle(hosts, client):
     assert type(back) is gcdn.NotFoundError
     assert back.report.to_dict() == info.value.report.to_dict()
     assert back.report.remaining() is None  # nothing failed or went unsent: skips only
+
+
+def test_a_report_pickled_by_0_2_loads(hosts, client):
+    """Up to 0.2 the report's classes lived in gcdn._job, and pickles name them there."""
+    report = client.purge(["https://cdn5.example.com/a"])
+    text = pickle.dumps(report, protocol=0)
+    assert b"gcdn._report\nReport\n" in text
+    old = text.replace(b"gcdn._report\nReport\n", b"gcdn._job\nReport\n")
+    back = pickle.loads(old)
+    assert type(back) is gcdn.Report and back.to_dict() == report.to_dict()
+    with pytest.raises(AttributeError):
+        gcdn._job.NoSuchThing

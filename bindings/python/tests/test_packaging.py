@@ -139,3 +139,23 @@ def test_python_38_syntax():
 
 def test_typed_package():
     assert os.path.isfile(os.path.join(PACKAGE_DIR, "py.typed"))
+
+
+def test_import_loads_only_what_it_needs():
+    """`import gcdn` leaves the heavy standard-library modules to first use (issue 24): no
+    typing, dataclasses, json, logging, asyncio, concurrent.futures, signal or threading.
+    Run with -S, as a Python with no site-packages hooks starts, to see gcdn's own imports."""
+    heavy = ("typing", "dataclasses", "json", "logging", "asyncio", "concurrent.futures", "signal",
+             "threading", "inspect", "re")
+    code = ("import sys; sys.path.insert(0, {!r}); before = set(sys.modules); import gcdn; "
+            "print(' '.join(sorted(m for m in {!r} if m in sys.modules and m not in before)))")
+    r = subprocess.run([sys.executable, "-S", "-c", code.format(PYTHON_DIR, heavy)], cwd=REPO,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [], "import gcdn loaded " + r.stdout
+    # Each is loaded where it is needed, and the names work.
+    code = ("import sys; sys.path.insert(0, {!r}); import gcdn; gcdn.Report; gcdn.TRACE; gcdn.AsyncClient; "
+            "print(' '.join(sorted(m for m in ('dataclasses', 'json', 'logging', 'asyncio') if m in sys.modules)))")
+    r = subprocess.run([sys.executable, "-S", "-c", code.format(PYTHON_DIR)], cwd=REPO,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert r.stdout.split() == ["asyncio", "dataclasses", "json", "logging"], r.stdout + r.stderr

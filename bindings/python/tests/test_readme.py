@@ -45,3 +45,19 @@ def test_the_deploy_example_reports_what_was_left_out(emulator):
     assert "not all purged: NotFoundError" in done.stdout, done.stdout
     assert "left out: https://static.example.com/index.html no_resource" in done.stdout
     assert "3 URLs purged" in done.stdout
+
+
+def test_the_asyncio_example(emulator):
+    emulator.add_resource(5)
+    emulator.add_resource(6)
+    done = run(section_code("asyncio"), emulator)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == ["NotFoundError 404", "gave up waiting for the rate limit"], done.stdout
+    sent = [(r["path"], r["body"], r["status"]) for r in emulator.purges()]
+    assert sorted(sent[:2]) == [
+        ("/cdn/resources/5/purge", '{"urls":["/index.html","/about.html"]}', 201),
+        ("/cdn/resources/6/purge", '{"paths":["/static/*"]}', 201),
+    ], sent
+    # The cancelled purge of /late.html was never sent.
+    assert sent[2:] == [("/cdn/resources/404/purge", '{"paths":[]}', 404),
+                        ("/cdn/resources/5/purge", '{"urls":["/news.html"]}', 201)], sent

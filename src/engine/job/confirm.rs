@@ -10,7 +10,9 @@
 //!   request still waiting is of one type, `purge_type`; paged and bounded like every listing
 //!   (a hostile listing ends confirmation with `Protocol`); only entries that match a
 //!   request are kept. The first poll comes 1 s after the last request, then every 1.5 times
-//!   longer up to 5 s, never past the wait or the run's deadline; a cancel ends it at once.
+//!   longer up to 5 s, and the last one at the end of the wait (not one interval before it),
+//!   never past the run's deadline; a cancel ends it at once. A poll may take until the end
+//!   of the wait, the last ones at least [`LAST_POLL_TIME`] (within the run's deadline).
 //! - A poll that fails otherwise (network, 5xx, ...) is tried again at the next one.
 
 use std::collections::hash_map::DefaultHasher;
@@ -26,7 +28,7 @@ use super::report::Completion;
 use super::PurgeKind;
 use crate::engine::error::Status;
 use crate::engine::format::plural;
-use crate::engine::wait::CallSettings;
+use crate::engine::wait::{instant_after, CallSettings};
 use crate::engine::Client;
 
 /// How much earlier than the send (by this machine's clock) a matching entry's `created` (by
@@ -35,6 +37,8 @@ pub const CLOCK_SLACK: Duration = Duration::from_secs(120);
 /// The first poll's delay, and the longest between polls.
 pub const FIRST_POLL: Duration = Duration::from_secs(1);
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// The time a poll has when little or nothing of the wait is left (the one at its end).
+pub const LAST_POLL_TIME: Duration = Duration::from_secs(2);
 /// The most of one page of `GET /cdn/purge_statuses` read.
 pub const STATUS_PAGE_CAP: usize = 4 * 1024 * 1024;
 
@@ -77,20 +81,29 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
         outstanding += 1;
     }
     let Some(earliest) = earliest else { return };
-    let mut end = Instant::now() + wait;
-    if let Some(d) = view.deadline {
-        end = end.min(d);
-    }
+    let wait_end = instant_after(Instant::now(), wait);
+    // The run's deadline, when it comes first, ends the polls: none can be made at it.
+    let (end, at_deadline) = match view.deadline {
+        Some(d) if d <= wait_end => (d, true),
+        _ => (wait_end, false),
+    };
     let from = listing::format_time(earliest.checked_sub(CLOCK_SLACK).unwrap_or(earliest));
     let mut interval = FIRST_POLL;
     let mut last_error: Option<String> = None;
     loop {
-        // Wait for the next poll, unless it would come after the end of the wait.
-        let now = Instant::now();
-        if now + interval > end || view.cancel.sleep(interval) {
+        // The next poll comes one interval on, or at the end of the wait when that is
+        // sooner: the last poll is at the end of the wait.
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero()
+            || (at_deadline && left <= interval)
+            || view.cancel.sleep(interval.min(left))
+        {
             break;
         }
         interval = (interval * 3 / 2).min(MAX_POLL_INTERVAL);
+        for f in waiting.keys() {
+            super::contain::debug::hit(super::contain::debug::Site::Confirm, f.0);
+        }
         let kinds: Vec<PurgeKind> = {
             let mut k: Vec<PurgeKind> = waiting.keys().map(|f| f.1).collect();
             k.sort_unstable();
@@ -102,8 +115,14 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
             base.push_str("&purge_type=");
             base.push_str(only.purge_type());
         }
+        let mut timeout = end
+            .saturating_duration_since(Instant::now())
+            .max(LAST_POLL_TIME);
+        if let Some(d) = view.deadline {
+            timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+        }
         let settings = CallSettings {
-            timeout: Some(end.saturating_duration_since(Instant::now())),
+            timeout: Some(timeout),
             cancel: Some(Arc::clone(view.cancel_token)),
             tick: None,
         };

@@ -13,6 +13,7 @@
 
 pub mod cachekey;
 mod confirm;
+pub mod contain;
 pub mod event;
 pub mod listing;
 mod msg;

@@ -555,7 +555,7 @@ pub fn estimate(plan: &Plan, window: impl Fn(i64, PurgeKind) -> (u32, Duration))
         .map(|((rid, _), (n, kind))| {
             let (per, w) = window(rid, kind);
             let rounds = n.div_ceil(per.max(1));
-            w * rounds.saturating_sub(1)
+            w.saturating_mul(rounds.saturating_sub(1))
         })
         .max()
         .unwrap_or(Duration::ZERO)

@@ -4,7 +4,6 @@
 //! Items are spans of the job's text, which the report shares (no copy per item); the C ABI
 //! hands out pointers into it, NUL-terminated in place.
 
-use std::ffi::CString;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -102,12 +101,12 @@ pub struct RequestReport {
     /// What was (or would be) sent: spans of the job's text.
     pub items: Vec<Span>,
     pub outcome: Outcome,
-    /// The request's status: `None` when purged, or while only planned; in JSON its C code
+    /// The request's status: `None` when purged, or while only planned; in JSON its code
     /// (0 for purged, `null` for planned).
     pub status: Option<Status>,
     pub http_status: Option<u16>,
     /// Why it failed or was not sent. Never contains the API key.
-    pub message: Option<CString>,
+    pub message: Option<String>,
     pub attempts: u32,
     /// From the purge's entry in `GET /cdn/purge_statuses`, when confirmation found it.
     pub purge_id: Option<i64>,
@@ -118,7 +117,7 @@ pub struct RequestReport {
 
 impl RequestReport {
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref().and_then(|m| m.to_str().ok())
+        self.message.as_deref()
     }
 
     /// Not purged, as far as the run knows: it failed, was not sent (or only planned, in a
@@ -367,7 +366,7 @@ impl Serialize for RequestJson<'_> {
         m.serialize_entry("items", &Items(self.0, &r.items))?;
         m.serialize_entry("outcome", r.outcome.as_str())?;
         let status = match (r.outcome, r.status) {
-            (_, Some(s)) => Some(crate::ffi::status_code(s)),
+            (_, Some(s)) => Some(s.code()),
             (Outcome::Purged, None) => Some(0),
             _ => None,
         };
@@ -480,7 +479,7 @@ impl Serialize for Report {
         m.serialize_entry("requests", &Requests(self))?;
         m.serialize_entry("skipped", &SkippedJson(self))?;
         m.serialize_entry("totals", &self.totals)?;
-        m.serialize_entry("status", &self.status.map_or(0, crate::ffi::status_code))?;
+        m.serialize_entry("status", &self.status.map_or(0, Status::code))?;
         m.serialize_entry("message", &self.message)?;
         m.serialize_entry(
             "listing",
@@ -530,7 +529,7 @@ mod tests {
         r.requests[2].outcome = Outcome::Failed;
         r.requests[2].status = Some(Status::Server);
         r.requests[2].http_status = Some(503);
-        r.requests[2].message = Some(CString::new("HTTP 503: down").unwrap());
+        r.requests[2].message = Some("HTTP 503: down".into());
         r.requests[2].attempts = 3;
         r.totals.elapsed_ms = 12;
         r.recount();

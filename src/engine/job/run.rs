@@ -11,7 +11,6 @@
 //! one event at a time, with no lock held.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
@@ -19,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::cachekey;
 use super::confirm;
+use super::contain::contained;
 use super::event::{Event, EventKind, Flow};
 use super::listing::{self, ReadLimits, ResourceInfo};
 use super::msg::Msg;
@@ -450,7 +450,12 @@ impl Running<'_> {
                 });
                 shared.done_sending.store(true, Ordering::Release);
                 if let Some(wait) = wait {
-                    confirm::confirm(client, shared_view(shared), wait, &driver_tx);
+                    let confirmed = contained("confirming purges", || {
+                        confirm::confirm(client, shared_view(shared), wait, &driver_tx)
+                    });
+                    if let Err(error) = confirmed {
+                        let _ = driver_tx.send(Msg::PollFailed { error });
+                    }
                 }
             });
             drop(tx);
@@ -576,7 +581,7 @@ impl Running<'_> {
                             plural(r.items.len(), "item"),
                             f.error.message
                         );
-                        r.message = c_message(&f.error.message);
+                        r.message = Some(f.error.message.clone());
                         if !matches!(f.error.status, Status::Cancelled) || self.stopped.is_none() {
                             self.first_failure.get_or_insert((f.error.status, text));
                         }
@@ -598,7 +603,7 @@ impl Running<'_> {
                 let r = &mut self.report.requests[req];
                 r.outcome = Outcome::NotSent;
                 r.status = Some(status);
-                r.message = c_message(&message);
+                r.message = Some(message.clone());
                 self.report.recount();
                 let mut e = self.request_event(EventKind::Failed, req);
                 e.status = Some(status);
@@ -695,7 +700,7 @@ impl Running<'_> {
         for r in &mut report.requests {
             if r.outcome == Outcome::NotSent && r.status.is_none() {
                 r.status = Some(status);
-                r.message = c_message(why);
+                r.message = Some(why.to_owned());
                 unsent = true;
             }
         }
@@ -774,8 +779,4 @@ fn summary(report: &Report) -> String {
         ));
     }
     s
-}
-
-fn c_message(text: &str) -> Option<CString> {
-    CString::new(text.replace('\0', "?")).ok()
 }

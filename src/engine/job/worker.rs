@@ -2,11 +2,12 @@
 //! worker loop that sends each planned request through the one purge path.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::contain::{contained, debug};
 use super::event::{Event, EventKind, WaitWhy};
 use super::msg::{ConfirmView, Msg};
 use super::{JobData, PurgeKind, Span};
@@ -14,7 +15,8 @@ use crate::engine::cancel::CancelToken;
 use crate::engine::error::Status;
 use crate::engine::pacer::{self, Window};
 use crate::engine::purge;
-use crate::engine::wait::{CallCtx, CallSettings, Note, Observer, WaitReason};
+use crate::engine::request::Failed;
+use crate::engine::wait::{instant_after, CallCtx, CallSettings, Note, Observer, WaitReason};
 use crate::engine::Client;
 
 /// How often the calling thread looks at the caller's cancel token while it waits for
@@ -115,7 +117,7 @@ fn pick(sched: &mut Sched, now: Instant) -> Pick {
             Pick::Send(i, lane.queue.pop_front().expect("not empty"), at)
         }
         // Every pending lane is busy: wait for one to finish.
-        None if any_pending => Pick::Sleep(now + Duration::from_secs(3600)),
+        None if any_pending => Pick::Sleep(instant_after(now, Duration::from_secs(3600))),
         None => Pick::Done,
     }
 }
@@ -177,17 +179,24 @@ pub(super) fn worker(
         let _ = tx.send(Msg::Started { req });
         // When the pacer's last reserved slot for this request opens: when it went out.
         let slot: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+        // Attempts begun, for a request a panic ends.
+        let attempts = Arc::new(AtomicU32::new(0));
         let observer: Observer = {
             let tx = Mutex::new(tx.clone());
             let slot = Arc::clone(&slot);
+            let attempts = Arc::clone(&attempts);
             Arc::new(move |note: &Note<'_>| {
+                if let Note::Attempt { attempt, .. } = note {
+                    attempts.store(*attempt, Ordering::Relaxed);
+                }
                 if let Note::Slot {
                     wait,
                     reserved: true,
                     ..
                 } = note
                 {
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + *wait);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(instant_after(Instant::now(), *wait));
                 }
                 if let Some((event, rate_limited)) = note_event(note) {
                     let tx = tx.lock().unwrap_or_else(|e| e.into_inner());
@@ -210,7 +219,21 @@ pub(super) fn worker(
             .collect();
         // Every wait of the request, the one for its lane's window included, is the pacer's
         // (in `send`): charged to the request's budget and the run's deadline.
-        let result = purge::send(client, &ctx, rid, kind, &items);
+        // A panic (a bug) fails this request, and the run goes on.
+        let result = contained("sending a purge request", || {
+            debug::hit(debug::Site::Request, rid);
+            purge::send(client, &ctx, rid, kind, &items)
+        })
+        .unwrap_or_else(|error| {
+            let attempts = attempts.load(Ordering::Relaxed);
+            Err(Failed {
+                error,
+                earlier_attempt_uncertain: attempts > 0,
+                attempts,
+                http_status: None,
+                rate_limited: 0,
+            })
+        });
         drop(items);
         let went_at = slot
             .lock()

@@ -334,7 +334,7 @@ impl RedisStore {
             },
         };
         // The whole operation: at most 2 × the I/O timeout, and MAX_REPLY_BYTES read.
-        con.begin(self.io_timeout * 2);
+        con.begin(self.io_timeout.saturating_mul(2));
         match f(&mut con) {
             Ok(value) if con.is_open() => {
                 *lock(&self.down) = None;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionLike, RedisResult, Value};
 
 use super::RedisUrl;
+use crate::engine::wait::instant_after;
 
 /// The most the replies of one operation may hold, in bytes: ours are a few integers (the
 /// script's answer) or a 40-character SHA-1 (SCRIPT LOAD), or a server's error line.
@@ -87,7 +88,7 @@ impl Wire {
         connect_timeout: Duration,
         io_timeout: Duration,
     ) -> Result<Wire, (redis::RedisError, Option<Cut>)> {
-        let deadline = Instant::now() + connect_timeout;
+        let deadline = instant_after(Instant::now(), connect_timeout);
         let stream = open_stream(
             url,
             #[cfg(feature = "rate-store-tls")]
@@ -127,7 +128,7 @@ impl Wire {
 
     /// Start an operation: it may take `budget` from now and read [`MAX_REPLY_BYTES`].
     pub fn begin(&mut self, budget: Duration) {
-        self.deadline = Instant::now() + budget;
+        self.deadline = instant_after(Instant::now(), budget);
         self.budget = budget;
         self.read_left = MAX_REPLY_BYTES;
         self.cut = None;

@@ -83,11 +83,12 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
     };
     let options = RunOptions {
         dry_run: a.dry_run,
+        exact: a.exact,
         wait: if a.dry_run { None } else { wait },
         settings,
         ..RunOptions::default()
     };
-    let mut progress = Progress::new(out, &job, options.wait.is_some(), a.dry_run);
+    let mut progress = Progress::new(out, options.wait.is_some(), a.dry_run);
     let result = client.run_job(
         &job,
         &options,
@@ -384,7 +385,7 @@ fn job_of(a: &PurgeArgs, texts: &[&str]) -> Result<Job, String> {
 /// items, the totals) and turn the report into the exit code.
 fn finish(
     out: &Out,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
     report: &Report,
     error: Option<&String>,
     waited: bool,
@@ -407,6 +408,20 @@ fn finish(
     for (i, r) in requests.iter().enumerate() {
         progress.request_line(i, r);
     }
+    let rewritten = json["rewritten"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let warnings = json["warnings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for r in rewritten {
+        out.json_line("rewritten", r.clone());
+    }
+    for w in warnings {
+        out.json_line("warning", w.clone());
+    }
     for s in &skipped {
         out.json_line("skipped", s.clone());
     }
@@ -422,6 +437,24 @@ fn finish(
     out.json_line("summary", summary);
 
     // Human lines.
+    for w in warnings {
+        out.error(&format!("warning: {}", w["message"].as_str().unwrap_or("")));
+    }
+    for r in rewritten {
+        let by = match r["by"].as_str() {
+            Some(by) => match r["rule_id"].as_i64() {
+                Some(rule) => format!("{by} of rule {rule}"),
+                None => by.to_owned(),
+            },
+            None => "parameter order".to_owned(),
+        };
+        out.info(&format!(
+            "cache key {} -> {} (resource {}, {by})",
+            r["item"].as_str().unwrap_or(""),
+            r["as"].as_str().unwrap_or(""),
+            r["resource_id"]
+        ));
+    }
     if report.dry_run {
         print_plan(out, requests);
     }

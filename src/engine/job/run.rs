@@ -667,7 +667,7 @@ impl Running<'_> {
         ) {
             event.finished = event
                 .request
-                .map(|i| Box::new(self.report.requests[i].clone()));
+                .map(|i| Box::new(self.report.requests[i].to_json(self.report.data())));
         }
         match self.progress.as_mut() {
             Some(callback) => callback(&event),

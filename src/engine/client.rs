@@ -526,7 +526,7 @@ mod job_api_tests {
                 .on("POST", "/cdn/resources/5/purge"),
         );
         emu.push_fault(
-            Fault::respond(200, r#"{"purge_by_urls_request_limit": "1/d"}"#)
+            Fault::respond(200, r#"{"purge_by_urls_request_limit": "1/w"}"#)
                 .on("GET", "/cdn/clients/me/limits"),
         );
         let (observer, seen) = recorder();
@@ -548,7 +548,7 @@ mod job_api_tests {
             "RateLimited { resource_id: Some(5), kind: Some(Urls), retry_after: Some(0ns) }",
             r#"Retry { method: "POST", path: "/cdn/resources/5/purge", attempt: 1, error: "HTTP 429: Too many requests" }"#,
             "LimitsRead { from_account: true, message: \"read the account's limits: URL purges 2/60 s",
-            "LimitsRead { from_account: true, message: \"the account's purge_by_urls_request_limit \\\"1/d\\\" is slower than 1 request per 10 minutes: using the documented 2/60 s\" }",
+            "LimitsReplaced { resource_id: None, kind: None, message: \"the account's purge_by_urls_request_limit \\\"1/w\\\" is slower than 1 request a day: using the documented 2/60 s\" }",
             "Wait { resource_id: Some(5), kind: Some(Urls), wait: ",
             "why: RetryAfter }",
             r#"Attempt { method: "POST", path: "/cdn/resources/5/purge", attempt: 2, status: Some(201)"#,

@@ -1053,6 +1053,19 @@ int32_t gcdn_run_set_cancel(struct gcdn_run *run,
 int32_t gcdn_run_set_dry_run(struct gcdn_run *run, int32_t dry_run, char **error_out);
 
 /**
+ * `exact` non-zero: `gcdn_job_run` sends every URL item as given. 0 (the default): each URL
+ * item of a resource the listing knows goes in its cache-key form, the query parameters the
+ * resource's options (or the rule that matches its path) leave out of the cache key dropped
+ * and the rest sorted (`gcdn_report_rewritten_*` say which); without that, a purge of
+ * `/app.js?v=2` on a resource that ignores query strings removes nothing. The `_with`
+ * single calls ignore it.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_exact(struct gcdn_run *run, int32_t exact, char **error_out);
+
+/**
  * After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
  * by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
  * is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends
@@ -1482,6 +1495,90 @@ int32_t gcdn_report_prefetched_http_status(const struct gcdn_report *report, siz
  * `report` must be NULL or a live report.
  */
 const char *gcdn_report_prefetched_message(const struct gcdn_report *report, size_t prefetched);
+
+/**
+ * How many URL items the run sends in their cache-key form (see `gcdn_run_set_exact`): the
+ * valid `rewritten` indices of the `gcdn_report_rewritten_*` accessors are 0 to this less
+ * one. 0 for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_rewritten_count(const struct gcdn_report *report);
+
+/**
+ * Rewritten item `rewritten` as it was given (a path or a full URL); NULL when out of
+ * range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_rewritten_item(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * What is sent for rewritten item `rewritten`: its cache-key form (a path and query); NULL
+ * when out of range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_rewritten_as(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * The resource id of rewritten item `rewritten`; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_rewritten_resource_id(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * The option that decided the cache-key form of rewritten item `rewritten`:
+ * "ignoreQueryString", "query_params_whitelist" or "query_params_blacklist"; NULL when no
+ * option is enabled (only the parameters' order changed) or out of range. A static string.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_rewritten_by(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * The id of the resource rule that decided the cache-key form of rewritten item
+ * `rewritten`; 0 when the resource's own options did (or out of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_rewritten_rule_id(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * How many warnings the plan has (a purge that may not reach everything): the valid
+ * `warning` indices of the `gcdn_report_warning_*` accessors are 0 to this less one. 0 for
+ * NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_warning_count(const struct gcdn_report *report);
+
+/**
+ * The resource id of warning `warning`; 0 for a warning about no resource ("no_listing")
+ * or out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_warning_resource_id(const struct gcdn_report *report, size_t warning);
+
+/**
+ * The code of warning `warning`: "slice" (URL purges remove only the first slice),
+ * "custom_cache_key" (pattern purges and purge-all do not work), "invalid_rule" (a rule
+ * gcdn cannot use) or "no_listing" (every item goes as given); NULL when out of range. A
+ * static string.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_warning_code(const struct gcdn_report *report, size_t warning);
+
+/**
+ * The message of warning `warning`; NULL when out of range. The string belongs to the
+ * report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_warning_message(const struct gcdn_report *report, size_t warning);
 
 /**
  * What happened: a GCDN_EVENT_* constant (0 for NULL).

@@ -118,6 +118,12 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Send every URL as given. By default a URL goes in its cache-key form: the query
+    /// parameters its resource's options (or a rule for its path) leave out of the cache key
+    /// are dropped and the rest sorted, or the purge would remove nothing.
+    #[arg(long)]
+    pub exact: bool,
+
     /// Confirm completion through the API's purge statuses, waiting at most SECONDS
     /// (default 300). Write --wait=SECONDS: items may follow.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true,

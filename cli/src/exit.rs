@@ -88,6 +88,7 @@ mod tests {
             active: true,
             deleted: false,
             can_purge_by_urls: true,
+            ..Default::default()
         }]);
         let limits = PlanLimits {
             max_urls: 1,

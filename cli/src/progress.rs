@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use gcdn::engine::job::{Completion, Event, EventKind, Job};
+use gcdn::engine::job::{Completion, Event, EventKind};
 use gcdn::engine::WaitReason;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
@@ -16,9 +16,8 @@ use crate::output::{self, human, plural, Out};
 /// Waits shorter than this are not worth a line.
 const WAIT_WORTH_A_LINE: Duration = Duration::from_secs(1);
 
-pub struct Progress<'a> {
+pub struct Progress {
     out: Out,
-    job: &'a Job,
     bar: Option<ProgressBar>,
     /// Requests already printed as JSON lines, by index.
     printed: Vec<bool>,
@@ -37,8 +36,8 @@ struct Wait {
     why: Option<WaitReason>,
 }
 
-impl<'a> Progress<'a> {
-    pub fn new(out: Out, job: &'a Job, waiting: bool, dry_run: bool) -> Progress<'a> {
+impl Progress {
+    pub fn new(out: Out, waiting: bool, dry_run: bool) -> Progress {
         let bar = (!out.quiet && !dry_run && std::io::stderr().is_terminal()).then(|| {
             // A spinner while the resources are listed and the job planned; the bar once the
             // number of requests is known.
@@ -53,7 +52,6 @@ impl<'a> Progress<'a> {
         });
         Progress {
             out,
-            job,
             bar,
             printed: Vec::new(),
             waiting,
@@ -85,7 +83,7 @@ impl<'a> Progress<'a> {
         };
         if finished && self.out.json && !self.dry_run {
             if let (Some(i), Some(r)) = (e.request, &e.finished) {
-                self.request_line(i, &r.to_json(self.job.data()));
+                self.request_line(i, r);
             }
         }
         let t = &e.totals;

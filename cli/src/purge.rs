@@ -91,6 +91,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
     let verify = a.verify && !a.dry_run;
     let options = RunOptions {
         dry_run: a.dry_run,
+        exact: a.exact,
         wait: if a.dry_run {
             None
         } else {
@@ -107,7 +108,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         prefetch: a.prefetch,
         ..RunOptions::default()
     };
-    let mut progress = Progress::new(out, &job, options.wait.is_some(), a.dry_run);
+    let mut progress = Progress::new(out, options.wait.is_some(), a.dry_run);
     let result = client.run_job(
         &job,
         &options,
@@ -404,7 +405,7 @@ fn job_of(a: &PurgeArgs, texts: &[&str]) -> Result<Job, String> {
 /// items, the totals) and turn the report into the exit code.
 fn finish(
     out: &Out,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
     report: &Report,
     error: Option<&String>,
     waited: bool,
@@ -426,6 +427,20 @@ fn finish(
     // JSON: every request not printed yet (all of a dry run's), the skipped items, the summary.
     for (i, r) in requests.iter().enumerate() {
         progress.request_line(i, r);
+    }
+    let rewritten = json["rewritten"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let warnings = json["warnings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for r in rewritten {
+        out.json_line("rewritten", r.clone());
+    }
+    for w in warnings {
+        out.json_line("warning", w.clone());
     }
     for s in &skipped {
         out.json_line("skipped", s.clone());
@@ -499,6 +514,24 @@ fn finish(
     }
 
     // Human lines.
+    for w in warnings {
+        out.error(&format!("warning: {}", w["message"].as_str().unwrap_or("")));
+    }
+    for r in rewritten {
+        let by = match r["by"].as_str() {
+            Some(by) => match r["rule_id"].as_i64() {
+                Some(rule) => format!("{by} of rule {rule}"),
+                None => by.to_owned(),
+            },
+            None => "parameter order".to_owned(),
+        };
+        out.info(&format!(
+            "cache key {} -> {} (resource {}, {by})",
+            r["item"].as_str().unwrap_or(""),
+            r["as"].as_str().unwrap_or(""),
+            r["resource_id"]
+        ));
+    }
     if report.dry_run {
         print_plan(out, requests);
     }

@@ -61,23 +61,28 @@ fn handle(shared: &Shared, rq: &Incoming) -> Reply {
     let Some(rest) = route.strip_prefix("/cdn/resources/") else {
         return not_found();
     };
-    let (id, purge) = match rest.split_once('/') {
-        None => (rest, false),
-        Some((id, "purge")) => (id, true),
+    let (id, sub) = match rest.split_once('/') {
+        None => (rest, ""),
+        Some((id, sub @ ("purge" | "rules"))) => (id, sub),
         Some(_) => return not_found(),
     };
     let Ok(id) = id.parse::<i64>() else {
         return not_found();
     };
-    let found = shared.account().live(id).map(resource_json);
-    let Some(found) = found else {
+    let found = shared
+        .account()
+        .live(id)
+        .map(|r| (resource_json(r), r.rules.clone()));
+    let Some((found, rules)) = found else {
         return not_found();
     };
-    match (method, purge) {
-        ("GET", false) => Reply::json(200, &found),
-        ("PATCH", false) => patch(shared, id, &rq.body),
-        ("DELETE", false) => delete(shared, id),
-        ("POST", true) => purge_request(shared, id, &rq.body),
+    match (method, sub) {
+        ("GET", "") => Reply::json(200, &found),
+        ("PATCH", "") => patch(shared, id, &rq.body),
+        ("DELETE", "") => delete(shared, id),
+        ("POST", "purge") => purge_request(shared, id, &rq.body),
+        // A plain list (the API pages nothing here): `limit`/`offset` are ignored.
+        ("GET", "rules") => Reply::json(200, &Value::Array(rules)),
         _ => not_found(),
     }
 }

@@ -211,6 +211,11 @@ pub struct Resource {
     pub can_purge_by_urls: bool,
     /// Makes a `DELETE` of the (inactive) resource fail with this reason.
     pub refusal: Option<Refusal>,
+    /// `options`, listed as given (default `{}`): e.g. `{"ignoreQueryString": {"enabled":
+    /// true, "value": true}, "slice": null}`.
+    pub options: serde_json::Value,
+    /// Its rules, served as given by `GET /cdn/resources/{id}/rules` (default none).
+    pub rules: Vec<serde_json::Value>,
 }
 
 impl Resource {
@@ -225,6 +230,8 @@ impl Resource {
             deleted: false,
             can_purge_by_urls: true,
             refusal: None,
+            options: serde_json::Value::Object(serde_json::Map::new()),
+            rules: Vec::new(),
         }
     }
 
@@ -260,6 +267,18 @@ impl Resource {
     /// Sets the `deleted` attribute.
     pub fn deleted(mut self, deleted: bool) -> Self {
         self.deleted = deleted;
+        self
+    }
+
+    /// Sets `options` (listed by `GET /cdn/resources` as given).
+    pub fn options(mut self, options: serde_json::Value) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the rules (`GET /cdn/resources/{id}/rules` lists them as given).
+    pub fn rules(mut self, rules: Vec<serde_json::Value>) -> Self {
+        self.rules = rules;
         self
     }
 

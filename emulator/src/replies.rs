@@ -17,6 +17,7 @@ pub(crate) fn resource_json(r: &Resource) -> Value {
         "status": r.status(),
         "deleted": r.deleted,
         "can_purge_by_urls": r.can_purge_by_urls,
+        "options": r.options,
     })
 }
 

@@ -6,8 +6,10 @@ use std::ffi::{c_char, CStr, CString};
 use super::job::*;
 use super::status::{GCDN_ERR_INVALID_ARGUMENT, GCDN_ERR_PANIC, GCDN_OK};
 use super::strings::c_string;
+use crate::engine::job::cachekey::PolicyBy;
 use crate::engine::job::plan::By;
 use crate::engine::job::verify::Verdict;
+use crate::engine::job::WarningCode;
 use crate::engine::job::{Given, Outcome, Reason, Report, RequestReport};
 use crate::engine::{Error, Status};
 
@@ -24,6 +26,8 @@ pub struct gcdn_report {
     verified: Box<[[Option<CString>; 5]]>,
     /// Each prefetch request's message.
     prefetch_messages: Box<[Option<CString>]>,
+    /// Each warning's message as a C string, made once with the report (as `messages`).
+    warnings: Box<[CString]>,
 }
 
 impl gcdn_report {
@@ -51,11 +55,17 @@ impl gcdn_report {
             .iter()
             .map(|p| p.message.as_deref().map(c_string))
             .collect();
+        let warnings = report
+            .warnings
+            .iter()
+            .map(|w| c_string(w.message.as_str()))
+            .collect();
         gcdn_report {
             inner: report,
             messages,
             verified,
             prefetch_messages,
+            warnings,
         }
     }
 }
@@ -704,5 +714,188 @@ pub unsafe extern "C" fn gcdn_report_prefetched_message(
             .and_then(|r| r.prefetch_messages.get(prefetched))
             .and_then(Option::as_deref)
             .map_or(std::ptr::null(), CStr::as_ptr)
+    })
+}
+
+/// How many URL items the run sends in their cache-key form (see `gcdn_run_set_exact`): the
+/// valid `rewritten` indices of the `gcdn_report_rewritten_*` accessors are 0 to this less
+/// one. 0 for NULL.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_rewritten_count(report: *const gcdn_report) -> usize {
+    // SAFETY: `report` is NULL or a live report (the contract above).
+    boundary!(0, {
+        unsafe { report_ref(report) }.map_or(0, |r| r.rewritten.len())
+    })
+}
+
+/// Rewritten item `rewritten` as it was given (a path or a full URL); NULL when out of
+/// range. The string belongs to the report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_rewritten_item(
+    report: *const gcdn_report,
+    rewritten: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        match unsafe { report_ref(report) } {
+            Some(r) if rewritten < r.rewritten.len() => {
+                let data = r.data();
+                data.c_ptr(data.entries()[r.rewritten[rewritten].entry as usize].text)
+                    .cast()
+            }
+            _ => std::ptr::null(),
+        }
+    })
+}
+
+/// What is sent for rewritten item `rewritten`: its cache-key form (a path and query); NULL
+/// when out of range. The string belongs to the report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_rewritten_as(
+    report: *const gcdn_report,
+    rewritten: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        match unsafe { report_ref(report) }.and_then(|r| r.rewritten.get(rewritten).map(|w| (r, w)))
+        {
+            Some((r, w)) => r.data().c_ptr(w.sent).cast(),
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// The resource id of rewritten item `rewritten`; 0 when out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_rewritten_resource_id(
+    report: *const gcdn_report,
+    rewritten: usize,
+) -> i64 {
+    boundary!(0, {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        unsafe { report_ref(report) }
+            .and_then(|r| r.rewritten.get(rewritten))
+            .map_or(0, |w| w.resource_id)
+    })
+}
+
+/// The option that decided the cache-key form of rewritten item `rewritten`:
+/// "ignoreQueryString", "query_params_whitelist" or "query_params_blacklist"; NULL when no
+/// option is enabled (only the parameters' order changed) or out of range. A static string.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_rewritten_by(
+    report: *const gcdn_report,
+    rewritten: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        match unsafe { report_ref(report) }.and_then(|r| r.rewritten.get(rewritten)) {
+            Some(w) => match w.by {
+                Some(PolicyBy::IgnoreQueryString) => c"ignoreQueryString".as_ptr(),
+                Some(PolicyBy::Whitelist) => c"query_params_whitelist".as_ptr(),
+                Some(PolicyBy::Blacklist) => c"query_params_blacklist".as_ptr(),
+                None => std::ptr::null(),
+            },
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// The id of the resource rule that decided the cache-key form of rewritten item
+/// `rewritten`; 0 when the resource's own options did (or out of range).
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_rewritten_rule_id(
+    report: *const gcdn_report,
+    rewritten: usize,
+) -> i64 {
+    boundary!(0, {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        unsafe { report_ref(report) }
+            .and_then(|r| r.rewritten.get(rewritten))
+            .map_or(0, |w| w.rule_id.unwrap_or(0))
+    })
+}
+
+/// How many warnings the plan has (a purge that may not reach everything): the valid
+/// `warning` indices of the `gcdn_report_warning_*` accessors are 0 to this less one. 0 for
+/// NULL.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_warning_count(report: *const gcdn_report) -> usize {
+    // SAFETY: `report` is NULL or a live report (the contract above).
+    boundary!(0, {
+        unsafe { report_ref(report) }.map_or(0, |r| r.warnings.len())
+    })
+}
+
+/// The resource id of warning `warning`; 0 for a warning about no resource ("no_listing")
+/// or out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_warning_resource_id(
+    report: *const gcdn_report,
+    warning: usize,
+) -> i64 {
+    boundary!(0, {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        unsafe { report_ref(report) }
+            .and_then(|r| r.warnings.get(warning))
+            .map_or(0, |w| w.resource_id.unwrap_or(0))
+    })
+}
+
+/// The code of warning `warning`: "slice" (URL purges remove only the first slice),
+/// "custom_cache_key" (pattern purges and purge-all do not work), "invalid_rule" (a rule
+/// gcdn cannot use) or "no_listing" (every item goes as given); NULL when out of range. A
+/// static string.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_warning_code(
+    report: *const gcdn_report,
+    warning: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        match unsafe { report_ref(report) }.and_then(|r| r.warnings.get(warning)) {
+            Some(w) => match w.code {
+                WarningCode::Slice => c"slice".as_ptr(),
+                WarningCode::CustomCacheKey => c"custom_cache_key".as_ptr(),
+                WarningCode::InvalidRule => c"invalid_rule".as_ptr(),
+                WarningCode::NoListing => c"no_listing".as_ptr(),
+            },
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// The message of warning `warning`; NULL when out of range. The string belongs to the
+/// report: do not free it.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_warning_message(
+    report: *const gcdn_report,
+    warning: usize,
+) -> *const c_char {
+    boundary!(std::ptr::null(), {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        let p = unsafe { report.as_ref() };
+        p.and_then(|p| p.warnings.get(warning))
+            .map_or(std::ptr::null(), |m| m.as_ptr())
     })
 }

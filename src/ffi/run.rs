@@ -207,6 +207,28 @@ pub unsafe extern "C" fn gcdn_run_set_dry_run(
     })
 }
 
+/// `exact` non-zero: `gcdn_job_run` sends every URL item as given. 0 (the default): each URL
+/// item of a resource the listing knows goes in its cache-key form, the query parameters the
+/// resource's options (or the rule that matches its path) leave out of the cache key dropped
+/// and the rest sorted (`gcdn_report_rewritten_*` say which); without that, a purge of
+/// `/app.js?v=2` on a resource that ignores query strings removes nothing. The `_with`
+/// single calls ignore it.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_exact(
+    run: *mut gcdn_run,
+    exact: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
+        unsafe { run_mut(run) }?.options.exact = exact != 0;
+        Ok(())
+    })
+}
+
 /// After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
 /// by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
 /// is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends

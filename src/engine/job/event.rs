@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::report::{Completion, RequestReport, Totals};
+use super::report::{Completion, Totals};
 use super::PurgeKind;
 use crate::engine::error::Status;
 use crate::engine::note::WaitReason;
@@ -58,9 +58,10 @@ pub struct Event {
     pub message: Option<String>,
     pub totals: Totals,
     /// `Answered`, `Failed` and `Confirmed`: the request as the report has it after this
-    /// event (its items, outcome, status, completion, ...), for callers that print each
-    /// request as it finishes ([`RequestReport::to_json`] with the job's data).
-    pub finished: Option<Box<RequestReport>>,
+    /// event (its items as sent, outcome, status, completion, ...), in its object of the
+    /// report's JSON form, for callers that print each request as it finishes. (Its items
+    /// are not spans of the caller's job: a run may send URL items in their cache-key form.)
+    pub finished: Option<Box<serde_json::Value>>,
 }
 
 impl Event {

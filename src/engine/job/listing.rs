@@ -17,11 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::cachekey::{self, CacheOptions};
 use super::PurgeKind;
 use crate::engine::error::{quote, Error, Result, Status};
 
 /// What the job needs to know of a resource.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceInfo {
     pub id: i64,
     /// Lower-cased.
@@ -35,6 +36,10 @@ pub struct ResourceInfo {
     /// `can_purge_by_urls`; a resource that does not say is taken to allow it (the API then
     /// answers for itself).
     pub can_purge_by_urls: bool,
+    /// What of `options` decides the cache key and what a purge reaches.
+    pub options: CacheOptions,
+    /// Options ignored for a wrong shape.
+    pub malformed_options: usize,
 }
 
 impl ResourceInfo {
@@ -159,6 +164,8 @@ struct RawResource {
     status: Option<String>,
     #[serde(default)]
     can_purge_by_urls: Option<bool>,
+    #[serde(default)]
+    options: Option<Value>,
 }
 
 /// One entry of `GET /cdn/resources`; `None` when a field the job needs is missing or of the
@@ -169,6 +176,7 @@ pub fn resource_entry(value: Value) -> Option<ResourceInfo> {
         return None;
     }
     let status = raw.status.as_deref().unwrap_or("");
+    let (options, malformed_options) = cachekey::parse_options(raw.options.as_ref());
     Some(ResourceInfo {
         id: raw.id,
         cname: raw.cname.to_ascii_lowercase(),
@@ -181,6 +189,8 @@ pub fn resource_entry(value: Value) -> Option<ResourceInfo> {
         active: raw.active != Some(false) && !status.eq_ignore_ascii_case("suspended"),
         deleted: raw.deleted == Some(true) || status.eq_ignore_ascii_case("deleted"),
         can_purge_by_urls: raw.can_purge_by_urls != Some(false),
+        options,
+        malformed_options,
     })
 }
 
@@ -257,6 +267,12 @@ impl ReadLimits {
         page_size: 1_000,
         max_pages: 150,
         max_entries: 100_000,
+    };
+    /// `GET /cdn/resources/{id}/rules`: at most 10,000 rules of one resource.
+    pub const RULES: ReadLimits = ReadLimits {
+        page_size: 1_000,
+        max_pages: 10,
+        max_entries: 10_000,
     };
     /// `GET /cdn/purge_statuses`: pages of 100 (the API's maximum), at most 20,000 entries
     /// per poll (the run's window of time is filtered by `from_created`).

@@ -11,6 +11,7 @@
 //! the C ABI hands out pointers into it without copying); planning and the report refer to
 //! items by offset into that buffer, shared by `Arc`, never by copies.
 
+pub mod cachekey;
 mod confirm;
 pub mod contain;
 pub mod event;
@@ -29,7 +30,9 @@ use super::validate::{self, ItemKind};
 
 pub use crate::engine::purge::PurgeKind;
 pub use event::{Event, EventKind, Flow};
-pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
+pub use plan::{
+    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
+};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
 pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS};
 

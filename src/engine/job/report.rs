@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
-use super::plan::{By, Plan};
+use super::plan::{By, Plan, Rewrite, Warning};
 use super::verify::{Verdict, Verified};
 use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::error::Status;
@@ -177,6 +177,12 @@ pub struct Report {
     pub dry_run: bool,
     pub requests: Vec<RequestReport>,
     pub skipped: Vec<Skipped>,
+    /// URL items sent in their cache-key form (see `plan::plan_cache_keys`), in the order
+    /// given.
+    pub rewritten: Vec<Rewrite>,
+    /// What the plan sends that may not reach everything (`slice`, a custom cache key, a
+    /// rule gcdn cannot use).
+    pub warnings: Vec<Warning>,
     pub totals: Totals,
     /// The run's status: `None` for success.
     pub status: Option<Status>,
@@ -185,6 +191,8 @@ pub struct Report {
     /// Entries of the listings skipped for a missing or wrong-typed field.
     pub malformed_resources: u64,
     pub malformed_statuses: u64,
+    /// Resource options and rules ignored for a wrong shape.
+    pub malformed_options: u64,
     /// Added: the edge's answer for each URL probed (verifying runs).
     pub verified: Vec<Verified>,
     /// Added: each prefetch request (runs with prefetch).
@@ -230,6 +238,7 @@ impl Report {
                 created: None,
             })
             .collect();
+        let (rewritten, warnings) = (plan.rewritten, plan.warnings);
         let skipped = plan
             .skipped
             .into_iter()
@@ -245,6 +254,8 @@ impl Report {
             dry_run,
             requests,
             skipped,
+            rewritten,
+            warnings,
             totals: Totals::default(),
             status: None,
             message: None,
@@ -252,6 +263,7 @@ impl Report {
             malformed_statuses: 0,
             verified: Vec::new(),
             prefetched: Vec::new(),
+            malformed_options: 0,
         };
         report.recount();
         report
@@ -283,6 +295,17 @@ impl Report {
             By::All => "all",
             By::Pattern(s) => self.data.str(s),
         })
+    }
+
+    /// The item of rewrite `i` as it was given (a path or a full URL).
+    pub fn rewritten_item(&self, i: usize) -> &str {
+        let e = &self.data.entries()[self.rewritten[i].entry as usize];
+        self.data.given_text(e)
+    }
+
+    /// What rewrite `i` sends instead: the item in its cache-key form.
+    pub fn rewritten_as(&self, i: usize) -> &str {
+        self.data.str(self.rewritten[i].sent)
     }
 
     /// Recompute the totals from the requests and skips (elapsed/estimate/429s kept).
@@ -471,6 +494,57 @@ impl Serialize for SkipJson<'_> {
     }
 }
 
+struct RewrittenJson<'a>(&'a Report);
+
+impl Serialize for RewrittenJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let mut seq = s.serialize_seq(Some(report.rewritten.len()))?;
+        for i in 0..report.rewritten.len() {
+            seq.serialize_element(&report.rewrite_json(i))?;
+        }
+        seq.end()
+    }
+}
+
+struct WarningsJson<'a>(&'a Report);
+
+impl Serialize for WarningsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let mut seq = s.serialize_seq(Some(report.warnings.len()))?;
+        for w in &report.warnings {
+            seq.serialize_element(&warning_json(w))?;
+        }
+        seq.end()
+    }
+}
+
+/// One object of `warnings` (also the CLI's `warning` line).
+pub fn warning_json(w: &Warning) -> serde_json::Value {
+    serde_json::json!({
+        "resource_id": w.resource_id,
+        "code": w.code.as_str(),
+        "message": w.message,
+    })
+}
+
+impl Report {
+    /// One object of `rewritten` (also the CLI's `rewritten` line): `item` as given, `as`
+    /// what is sent, `by` the option that decided (`null`: only the parameters' order
+    /// changed), `rule_id` the rule that did.
+    pub fn rewrite_json(&self, i: usize) -> serde_json::Value {
+        let r = &self.rewritten[i];
+        serde_json::json!({
+            "item": self.rewritten_item(i),
+            "as": self.rewritten_as(i),
+            "resource_id": r.resource_id,
+            "by": r.by.map(|b| b.as_str()),
+            "rule_id": r.rule_id,
+        })
+    }
+}
+
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(11))?;
@@ -486,6 +560,7 @@ impl Serialize for Report {
             &serde_json::json!({
                 "malformed_resources": self.malformed_resources,
                 "malformed_statuses": self.malformed_statuses,
+                "malformed_options": self.malformed_options,
             }),
         )?;
         let verified: Vec<serde_json::Value> =
@@ -497,6 +572,8 @@ impl Serialize for Report {
             .map(|p| p.to_json(&self.data))
             .collect();
         m.serialize_entry("prefetched", &prefetched)?;
+        m.serialize_entry("rewritten", &RewrittenJson(self))?;
+        m.serialize_entry("warnings", &WarningsJson(self))?;
         m.end()
     }
 }

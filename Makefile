@@ -72,16 +72,17 @@ test-rust: deps
 	$(CARGO) test --workspace $(FEATURES)
 	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy
 
-# The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# Every C and C++ program of tests/c_harness.rs again (the harness, the job program, the C++
+# check), built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-c-sanitizers: deps
 	$(CARGO) build --workspace $(FEATURES)
-	GCDN_C_SANITIZE=address,undefined $(CARGO) test $(FEATURES) --test c_harness c_harness
+	GCDN_C_SANITIZE=address,undefined $(CARGO) test $(FEATURES) --test c_harness
 
-# The C harness under valgrind memcheck: zero errors, zero bytes definitely lost.
+# The same programs under valgrind memcheck: zero errors, zero bytes definitely lost.
 test-c-valgrind: deps
 	$(CARGO) build --workspace $(FEATURES)
 	GCDN_C_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
-		$(CARGO) test $(FEATURES) --test c_harness c_harness
+		$(CARGO) test $(FEATURES) --test c_harness
 
 test-python: build deps
 	$(PYTHON) -m pytest bindings/python/tests -q -m "not install"

@@ -169,7 +169,11 @@ then run make again"
     NEED=()
     if want test; then
       NEED+=(redis-server valgrind pkg-config cmake curl cc c++ make)
-      asan_ok || die "ASan/UBSan still do not link after installing $(sanitizer_pkg)"
+      # build-essential's compiler brings its runtimes; if not, its libgcc-N-dev does.
+      if ! asan_ok; then
+        run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$(sanitizer_pkg)"
+        asan_ok || die "ASan/UBSan still do not link after installing $(sanitizer_pkg)"
+      fi
     fi
     if want bench; then NEED+=(nginx wrk valgrind strace curl-config taskset strip gcc); fi
     for tool in "${NEED[@]}"; do

@@ -302,7 +302,7 @@ fn rate(n: u32, window: Duration) -> String {
         60_000 => "m".to_owned(),
         3_600_000 => "h".to_owned(),
         86_400_000 => "d".to_owned(),
-        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
         _ => format!("{ms}ms"),
     };
     format!("{n}/{unit}")

@@ -178,8 +178,12 @@ impl Client {
         let mut unlisted: Option<Error> = None;
         let (mut index, malformed) = match read_resources(self, &ctx, &data) {
             Ok(found) => found,
-            Err(e) if !by_host && !matches!(e.status, Status::Cancelled | Status::Timeout) => {
-                unlisted = Some(e);
+            Err(e) if !by_host => {
+                // Cancelled or out of time: the run stops before its first send, and its
+                // report says why. Otherwise every item goes as given, with a warning.
+                if !matches!(e.status, Status::Cancelled | Status::Timeout) {
+                    unlisted = Some(e);
+                }
                 (ResourceIndex::default(), 0)
             }
             Err(e) => return Err(no_report(e)),

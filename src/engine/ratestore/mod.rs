@@ -34,6 +34,8 @@ use super::error::{quote, redact_url_password, Error};
 use super::pacer::Pacer;
 
 #[cfg(feature = "rate-store")]
+pub mod coalesce;
+#[cfg(feature = "rate-store")]
 mod redis_store;
 #[cfg(feature = "rate-store")]
 mod wire;

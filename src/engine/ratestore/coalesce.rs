@@ -610,9 +610,9 @@ impl<'s> Queue<'s> {
     }
 }
 
-/// An item as queued: not empty, no control character, at most [`MAX_ITEM_BYTES`].
+/// An item as queued: a path (`/...`), no control character, at most [`MAX_ITEM_BYTES`].
 pub fn valid_item(item: &str) -> bool {
-    !item.is_empty() && item.len() <= MAX_ITEM_BYTES && !item.chars().any(char::is_control)
+    item.starts_with('/') && item.len() <= MAX_ITEM_BYTES && !item.chars().any(char::is_control)
 }
 
 /// `<status>\n<callers>\n<message>\n<item>...` → [`Published`].

@@ -222,7 +222,7 @@ pub(super) fn worker(
         // A panic (a bug) fails this request, and the run goes on.
         let result = contained("sending a purge request", || {
             debug::hit(debug::Site::Request, rid);
-            purge::send(client, &ctx, rid, kind, &items)
+            purge::send(client, &ctx, rid, kind, &items).map(|d| d.info)
         })
         .unwrap_or_else(|error| {
             let attempts = attempts.load(Ordering::Relaxed);

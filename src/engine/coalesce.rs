@@ -86,7 +86,7 @@ use super::request::{Failed, SentInfo};
 use super::wait::{instant_after, CallCtx, Note, Refused, TICK};
 
 /// What the request that carried a caller's items did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {
     /// Attempts, HTTP status and 429s of that request.
     pub info: SentInfo,
@@ -96,6 +96,9 @@ pub struct Delivered {
     pub callers: usize,
     /// Items it carried that were not this caller's.
     pub for_others: usize,
+    /// Every item it carried, when it carried other callers' too (what its purge status
+    /// lists); `None`: this caller's items alone.
+    pub shared_items: Option<std::sync::Arc<[String]>>,
 }
 
 impl Delivered {
@@ -106,6 +109,7 @@ impl Delivered {
             items,
             callers: 1,
             for_others: 0,
+            shared_items: None,
         }
     }
 }
@@ -303,6 +307,7 @@ impl InProcess {
         let total = batch.len();
         let mut st = self.lock();
         let mut own_outcome = Err(internal());
+        let shared_items: Option<std::sync::Arc<[String]>> = (n > 1).then(|| batch.into());
         for &(c, mine) in &carried {
             let outcome = match &result {
                 Ok(info) => Ok(Delivered {
@@ -310,6 +315,7 @@ impl InProcess {
                     items: total,
                     callers: n,
                     for_others: total - mine,
+                    shared_items: shared_items.clone(),
                 }),
                 Err(f) => Err(shared_failure(f, n, total)),
             };

@@ -8,6 +8,7 @@ use ureq::http::Method;
 
 use super::account::{Account, AccountLimits};
 use super::cancel::CancelToken;
+use super::coalesce::{Coalescer, InProcess};
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
@@ -137,6 +138,9 @@ impl Client {
                 pacer,
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
                 logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
+                coalescer: options
+                    .coalesce
+                    .then(|| Arc::new(InProcess::new()) as Arc<dyn Coalescer>),
             }),
             defaults: CallSettings::default(),
         })
@@ -340,6 +344,7 @@ impl Client {
     /// (`{"urls": [...]}`, `{"paths": [...]}` or `{"paths": []}`) on `resource_id`, in its
     /// slot of the client's pacer under `kind`'s limit, retried as any purge is. Nothing is
     /// validated here.
+    #[cfg(test)]
     pub(crate) fn send_purge(
         &self,
         ctx: &CallCtx,
@@ -347,8 +352,53 @@ impl Client {
         kind: PaceKind,
         body: &[u8],
     ) -> std::result::Result<SentInfo, Failed> {
+        self.send_purge_slotted(ctx, resource_id, kind, body, false)
+    }
+
+    /// [`Client::send_purge`]; `slotted`: the caller waited for the first attempt's slot
+    /// already ([`Client::wait_purge_slot`]).
+    pub(crate) fn send_purge_slotted(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PaceKind,
+        body: &[u8],
+        slotted: bool,
+    ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/purge");
-        self.api.purge(ctx, &url, resource_id, kind, body)
+        self.api.purge(ctx, &url, resource_id, kind, body, slotted)
+    }
+
+    /// For the coalescer: reserve the next slot in the client's pacer on `resource_id` under
+    /// `kind`'s limit and wait for it (within the call's budget and deadline, refused at once
+    /// when it opens too late); `on_slot` is told the slot before the wait.
+    pub(crate) fn wait_purge_slot(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PaceKind,
+        on_slot: &dyn Fn(super::pacer::Slot),
+    ) -> Result<()> {
+        self.api
+            .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
+    }
+
+    /// The client's coalescer (`None`: coalescing is off; each call's items go in requests of
+    /// their own).
+    pub(crate) fn coalescer(&self) -> Option<&Arc<dyn Coalescer>> {
+        self.api.coalescer.as_ref()
+    }
+
+    /// The most items one request of `kind` may carry: the account's limit when it is known,
+    /// else the documented one.
+    pub(crate) fn per_request(&self, kind: PurgeKind) -> usize {
+        let limits = self.api.account.known();
+        match kind {
+            PurgeKind::Urls => limits.map_or(URLS_PER_REQUEST, |l| l.max_urls),
+            PurgeKind::Patterns => limits.map_or(PATTERNS_PER_REQUEST, |l| l.max_patterns),
+            PurgeKind::All => 0,
+        }
+        .max(1)
     }
 
     /// For the job runner's listings: `GET <base><path_and_query>`, retried like any GET, not
@@ -401,6 +451,7 @@ fn unpaced<'a>(method: Method, url: &'a str, body: Option<&'a [u8]>) -> Request<
         body,
         cap: BODY_CAP,
         pace: None,
+        slotted: false,
     }
 }
 

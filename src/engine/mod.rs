@@ -2,13 +2,15 @@
 //!
 //! `client` holds the operations; `purge` the one purge path (a request's body built and
 //! sent, for single calls and jobs alike); `request` one request's retry loop; `wait` the call
-//! context, through which every wait goes; `pacer` the client-wide pacer; `account` the
+//! context, through which every wait goes; `pacer` the client-wide pacer; `coalesce` the
+//! sharing of requests between a client's callers; `account` the
 //! account's limits; `retry` the pure retry decisions; `http` the transport.
 
 pub mod account;
 pub mod api_error;
 pub mod cancel;
 pub mod client;
+pub mod coalesce;
 pub mod config;
 pub mod error;
 pub(crate) mod format;

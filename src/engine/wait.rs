@@ -160,6 +160,14 @@ pub enum Note<'a> {
         reserved: bool,
         store_failed: bool,
     },
+    /// A purge request about to go carries `items` unique items of `callers` callers (the
+    /// coalescer's; `callers` > 1: items of other calls share it). Told to the sender only.
+    Shared {
+        resource_id: i64,
+        kind: PaceKind,
+        items: usize,
+        callers: usize,
+    },
 }
 
 /// The observer hook: told of every [`Note`] of a call, on the calling thread.
@@ -273,6 +281,30 @@ impl CallCtx {
                 return false;
             }
         }
+    }
+
+    /// The same call with `budget` as its rate-limit wait budget (what is left of it after
+    /// the coalescer's wait).
+    pub(crate) fn with_wait_budget(&self, budget: Duration) -> CallCtx {
+        CallCtx {
+            wait_budget: budget,
+            ..self.clone()
+        }
+    }
+
+    /// Cancelled, or stopped now by the tick (called here, if any): for waits that are not
+    /// [`Waits::wait`]'s (the coalescer's condvar), at least every [`TICK`].
+    pub(crate) fn poll_stop(&self) -> bool {
+        if self.cancelled() {
+            return true;
+        }
+        if let Some((tick, stopped)) = &self.tick {
+            if tick() {
+                stopped.store(true, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
     }
 
     /// Tell the observer, if any.

@@ -105,6 +105,9 @@ pub const GCDN_TOTAL_SENT: i32 = 9;
 pub const GCDN_TOTAL_SKIPPED: i32 = 10;
 /// Requests whose purge status is `Successful`.
 pub const GCDN_TOTAL_CONFIRMED: i32 = 11;
+/// Items the run's purged requests carried for other calls of the client besides the run's
+/// own (see `gcdn_options_set_coalesce`).
+pub const GCDN_TOTAL_CARRIED_FOR_OTHERS: i32 = 12;
 
 pub(super) fn kind_code(kind: PurgeKind) -> i32 {
     match kind {
@@ -136,6 +139,7 @@ pub(super) fn total_of(t: &Totals, which: i32) -> u64 {
         GCDN_TOTAL_SENT => t.sent,
         GCDN_TOTAL_SKIPPED => t.skipped,
         GCDN_TOTAL_CONFIRMED => t.confirmed,
+        GCDN_TOTAL_CARRIED_FOR_OTHERS => t.carried_for_others,
         _ => 0,
     }
 }

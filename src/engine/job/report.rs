@@ -113,6 +113,9 @@ pub struct RequestReport {
     pub completion: Option<Completion>,
     /// When it was sent (the last attempt began), for matching its purge status.
     pub sent_at: Option<SystemTime>,
+    /// Items the request carried for other callers of the client besides the run's own
+    /// (coalescing: other runs, single calls); 0 when it carried the run's items alone.
+    pub carried_for_others: u64,
 }
 
 impl RequestReport {
@@ -161,6 +164,9 @@ pub struct Totals {
     pub skipped: u64,
     /// Added: requests whose purge status is `Successful`.
     pub confirmed: u64,
+    /// Added: items the run's purged requests carried for other callers of the client
+    /// (coalescing), besides the run's own.
+    pub carried_for_others: u64,
 }
 
 /// The outcome of a run. Immutable once the run returns.
@@ -203,6 +209,7 @@ impl Report {
                 purge_id: None,
                 completion: None,
                 sent_at: None,
+                carried_for_others: 0,
             })
             .collect();
         let skipped = plan
@@ -267,10 +274,12 @@ impl Report {
         t.not_sent = 0;
         t.items_purged = 0;
         t.confirmed = 0;
+        t.carried_for_others = 0;
         for r in &self.requests {
             match r.outcome {
                 Outcome::Purged => {
                     t.purged += 1;
+                    t.carried_for_others += r.carried_for_others;
                     t.items_purged +=
                         r.items.len().max(usize::from(r.kind == PurgeKind::All)) as u64;
                 }
@@ -337,7 +346,7 @@ struct RequestJson<'a>(&'a JobData, &'a RequestReport);
 impl Serialize for RequestJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.1;
-        let mut m = s.serialize_map(Some(10))?;
+        let mut m = s.serialize_map(Some(11))?;
         m.serialize_entry("resource_id", &r.resource_id)?;
         m.serialize_entry("kind", r.kind.as_str())?;
         m.serialize_entry("items", &Items(self.0, &r.items))?;
@@ -353,6 +362,7 @@ impl Serialize for RequestJson<'_> {
         m.serialize_entry("attempts", &r.attempts)?;
         m.serialize_entry("purge_id", &r.purge_id)?;
         m.serialize_entry("completion", &r.completion.map(Completion::as_str))?;
+        m.serialize_entry("carried_for_others", &r.carried_for_others)?;
         m.end()
     }
 }

@@ -52,6 +52,9 @@ fn child_worker() {
     let start_at: u64 = env("START_MS").parse().unwrap();
     let me = env("NAME");
     let store = std::env::var(format!("{CHILD}_STORE")).ok();
+    let coalesce = std::env::var(format!("{CHILD}_COALESCE")).is_ok_and(|v| v == "1");
+    let per_call: usize =
+        std::env::var(format!("{CHILD}_PER_CALL")).map_or(1, |v| v.parse().unwrap());
     let client = unsafe {
         build_client(
             &env("KEY"),
@@ -61,9 +64,24 @@ fn child_worker() {
             false,
         )
     };
-
     // All workers begin together.
     std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms())));
+    if coalesce {
+        // One call of `per_call` URLs per resource: `CALL <resource> <status> <urls,...>`.
+        for &resource in &resources {
+            let urls: Vec<String> = (0..per_call)
+                .map(|i| format!("/{me}/{resource}/{i}"))
+                .collect();
+            let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+            let r = client.purge_urls(resource, &refs);
+            println!("CALL {resource} {} {}", r.status, urls.join(","));
+            if !r.ok() {
+                println!("FAIL {}", r.msg());
+            }
+        }
+        return;
+    }
+
     for batch in 0..batches {
         for &resource in &resources {
             let path = format!("/{me}/{resource}/{batch}");
@@ -100,6 +118,10 @@ unsafe fn build_client(
     if fail_closed {
         assert!(call(|e| gcdn_options_set_rate_store_fail_closed(o, 1, e)).ok());
     }
+    // Coalescing is off unless a worker asks for it: these tests count paced requests.
+    if std::env::var(format!("{CHILD}_COALESCE")).map_or(true, |v| v != "1") {
+        assert!(call(|e| gcdn_options_set_coalesce(o, 0, e)).ok());
+    }
     let key = cstr(key);
     let mut client = std::ptr::null_mut();
     let r = call(|e| gcdn_client_new(key.as_ptr(), o, &mut client, e));
@@ -122,6 +144,8 @@ struct Run {
     resources: &'static str,
     batches: usize,
     interval_ms: u64,
+    /// Coalescing on, each worker purging `per_call` URLs in one call per resource.
+    coalesce: Option<usize>,
 }
 
 /// Worker `name`: its store from the option when `by_option`, else from `GCDN_RATE_STORE`.
@@ -146,6 +170,10 @@ fn spawn(run: &Run, name: &str, start_ms: u64, by_option: bool) -> Worker {
     .env_remove(ENV_RATE_STORE)
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    if let Some(per_call) = run.coalesce {
+        cmd.env(format!("{CHILD}_COALESCE"), "1")
+            .env(format!("{CHILD}_PER_CALL"), per_call.to_string());
+    }
     if by_option {
         cmd.env(format!("{CHILD}_STORE"), &run.redis_url);
     } else {
@@ -159,7 +187,7 @@ fn spawn(run: &Run, name: &str, start_ms: u64, by_option: bool) -> Worker {
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             // libtest's "test child_worker ... " may stand before the first line.
-            for tag in ["SENT ", "FAIL "] {
+            for tag in ["SENT ", "FAIL ", "CALL "] {
                 if let Some(i) = line.find(tag) {
                     sink.lock().unwrap().push(line[i..].to_owned());
                 }
@@ -269,6 +297,7 @@ fn four_processes(resources: &'static str) {
         resources,
         batches: 5,
         interval_ms: INTERVAL,
+        coalesce: None,
     };
     let start = unix_ms() + 1_500;
     let workers: Vec<Worker> = (0..4)
@@ -334,6 +363,7 @@ fn redis_killed_mid_run_then_back() {
         resources: "1",
         batches: 9,
         interval_ms: INTERVAL,
+        coalesce: None,
     };
     let start = unix_ms() + 1_500;
     let workers: Vec<Worker> = (0..2)
@@ -437,4 +467,65 @@ fn a_wrong_password_is_said_without_the_password() {
         "{r:?}"
     );
     assert!(!r.msg().contains(PW), "{r:?}");
+}
+
+/// Issue 21: 8 processes × 5 URLs of one resource, coalescing on, through one redis-server:
+/// a few requests (the first goes alone at once, the rest share), every URL a caller was
+/// told is purged arrived in a 2xx request, no 429.
+#[test]
+fn eight_processes_coalesce_through_redis() {
+    let redis = RedisServer::start();
+    let emu = emulator_for(INTERVAL);
+    let run = Run {
+        redis_url: redis.url(0),
+        base: emu.base_url(),
+        key: emu.api_key().to_owned(),
+        resources: "1",
+        batches: 1,
+        interval_ms: INTERVAL,
+        coalesce: Some(5),
+    };
+    let start = unix_ms() + 1_500;
+    let workers: Vec<Worker> = (0..8)
+        .map(|i| spawn(&run, &format!("c{i}"), start, i % 2 == 0))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let outs: Vec<(Vec<String>, String)> =
+        workers.into_iter().map(|w| w.finish(deadline)).collect();
+    let mut told_ok = Vec::new();
+    for (lines, errors) in &outs {
+        assert!(!errors.contains("gcdn: warn"), "{errors}");
+        let calls: Vec<&String> = lines.iter().filter(|l| l.starts_with("CALL ")).collect();
+        assert_eq!(calls.len(), 1, "{lines:?}");
+        let f: Vec<&str> = calls[0].split(' ').collect();
+        assert_eq!(f[2], GCDN_OK.to_string(), "{lines:?}");
+        told_ok.extend(f[3].split(',').map(str::to_owned));
+    }
+    assert_eq!(told_ok.len(), 40);
+    let reqs = purges(&emu);
+    let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
+    eprintln!(
+        "{} requests for 40 URLs of 8 processes: {statuses:?}",
+        reqs.len()
+    );
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    assert!(reqs.len() <= 3, "{} requests: {statuses:?}", reqs.len());
+    let arrived: Vec<String> = reqs
+        .iter()
+        .flat_map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            v["urls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for url in &told_ok {
+        assert!(
+            arrived.contains(url),
+            "{url} told purged, never sent: {arrived:?}"
+        );
+    }
 }

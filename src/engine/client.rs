@@ -108,8 +108,13 @@ impl Client {
             }
         };
         config::check_api_key(api_key)?;
-        let pacer = match pacer {
-            Some(p) => p,
+        let (pacer, coalescer) = match pacer {
+            Some(p) => (
+                p,
+                options
+                    .coalesce
+                    .then(|| Arc::new(InProcess::new()) as Arc<dyn Coalescer>),
+            ),
             None => super::ratestore::pacer_for(
                 super::ratestore::StoreChoice {
                     rate_store: options.rate_store.as_ref(),
@@ -117,6 +122,7 @@ impl Client {
                     ca_file: options.ca_file.as_deref(),
                 },
                 api_key,
+                options.coalesce,
             )?,
         };
         let base = config::resolve_base_url(options, api_key)?;
@@ -138,9 +144,7 @@ impl Client {
                 pacer,
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
                 logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
-                coalescer: options
-                    .coalesce
-                    .then(|| Arc::new(InProcess::new()) as Arc<dyn Coalescer>),
+                coalescer,
             }),
             defaults: CallSettings::default(),
         })
@@ -381,6 +385,12 @@ impl Client {
     ) -> Result<()> {
         self.api
             .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
+    }
+
+    /// How long one attempt of a request may take (the client's timeout).
+    #[cfg(feature = "rate-store")]
+    pub(crate) fn request_timeout(&self) -> std::time::Duration {
+        self.api.transport.timeout()
     }
 
     /// The client's coalescer (`None`: coalescing is off; each call's items go in requests of

@@ -35,7 +35,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::redis_store::{ms_ceil, ms_floor, RedisStore};
-use super::{margin, PaceKey, PaceKind, StoreError, Window};
+use super::{margin, PaceKey, PaceKind, SlotStore, StoreError, Window};
+use crate::engine::client::Client;
+use crate::engine::coalesce::{Coalescer, Delivered, InProcess};
+use crate::engine::error::{Error, Status};
+use crate::engine::purge::{self, PurgeKind};
+use crate::engine::request::{Failed, SentInfo};
+use crate::engine::wait::{CallCtx, Note, Refused, WaitReason, Waits};
 
 /// The longest item queued in Redis (bytes); a caller with a longer one sends on its own.
 pub const MAX_ITEM_BYTES: usize = 2048;
@@ -109,7 +115,8 @@ end
 ";
 
 /// KEYS: q, p, l, s, the pacer's schedule. ARGV: token, lease ms, ttl ms, N, W ms, margin
-/// ms, claim prefix, max wait ms. Puts expired claims back; then returns
+/// ms, claim prefix, max wait ms. Puts expired claims back, keeps a pending queue alive for
+/// ttl; then returns
 /// {0, ms the leader holds on} | {1, 0} (nothing pending) | {2, delay} (leads: its slot opens
 /// in delay ms; `s` held for delay + lease) | {3, delay} (the slot is past max wait), each
 /// with the server's now (ms) last.
@@ -118,6 +125,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 16)
 for _, b in ipairs(gone) do requeue(b) end
+if redis.call('LLEN', KEYS[1]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+end
 local held = redis.call('PTTL', KEYS[4])
 if held > 0 then return {0, held, now} end
 if held == -1 then redis.call('DEL', KEYS[4]) end
@@ -309,8 +320,13 @@ impl Batch {
 /// The outcome of the request that carried a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// A 2xx.
-    Ok,
+    /// A 2xx: its HTTP status, attempts and 429s met, and the items it carried (every caller's).
+    Ok {
+        http_status: u16,
+        attempts: u32,
+        rate_limited: u32,
+        items: usize,
+    },
     /// It failed: the status code (C numbers, `Status::code`) and message.
     Failed { status: i32, message: String },
 }
@@ -506,7 +522,12 @@ impl<'s> Queue<'s> {
     ) -> Result<bool, StoreError> {
         let callers = batch.callers();
         let head = match outcome {
-            Outcome::Ok => format!("0\n{callers}\n"),
+            Outcome::Ok {
+                http_status,
+                attempts,
+                rate_limited,
+                items,
+            } => format!("0\n{callers}\n{http_status} {attempts} {rate_limited} {items}"),
             Outcome::Failed { status, message } => {
                 let one_line: String = message
                     .chars()
@@ -529,7 +550,7 @@ impl<'s> Queue<'s> {
             self.key("l"),
             self.key("s"),
         ];
-        let ok = u8::from(*outcome == Outcome::Ok);
+        let ok = u8::from(matches!(outcome, Outcome::Ok { .. }));
         let (ttl, results) = (ms_ceil(ttl).max(1), self.key("r:"));
         let mut args = strs![token, batch.id, ok, ttl, results];
         for (t, entry) in per_ticket {
@@ -626,8 +647,24 @@ fn parse_entry(entry: &str) -> Option<Published> {
         return None;
     }
     let outcome = match status {
-        0 if message.is_empty() => Outcome::Ok,
-        0 => return None,
+        0 => {
+            let n: Vec<u64> = message
+                .split(' ')
+                .map(|n| n.parse().ok())
+                .collect::<Option<_>>()?;
+            let &[http, attempts, rate_limited, carried] = n.as_slice() else {
+                return None;
+            };
+            if !(200..300).contains(&http) || attempts == 0 || carried < items.len() as u64 {
+                return None;
+            }
+            Outcome::Ok {
+                http_status: http as u16,
+                attempts: u32::try_from(attempts).ok()?,
+                rate_limited: u32::try_from(rate_limited).ok()?,
+                items: usize::try_from(carried).ok()?,
+            }
+        }
         s if s > 0 => Outcome::Failed {
             status: s,
             message: message.to_owned(),
@@ -695,8 +732,9 @@ pub trait Caller {
     fn allowance(&self) -> Duration;
     /// Wait `d`; `Err` (the caller's error) when it cannot (budget, deadline, cancel).
     fn wait(&mut self, d: Duration) -> Result<(), Stop>;
-    /// Send one request of `items` in the slot just waited for.
-    fn send(&mut self, items: &[&str]) -> Result<(), SendFailed>;
+    /// Send one request of `items` in the slot just waited for: its HTTP status, attempts
+    /// and 429s met.
+    fn send(&mut self, items: &[&str]) -> Result<(u16, u32, u32), SendFailed>;
 }
 
 /// Why a caller stopped waiting: its status (C number) and message.
@@ -718,8 +756,12 @@ pub struct SendFailed {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// Every item was in a request that got a 2xx. `requests`: how many distinct requests
-    /// carried them; `led`: how many of those this caller sent.
-    Purged { requests: usize, led: usize },
+    /// carried them; `led`: how many of those this caller sent; `last`: the last of them.
+    Purged {
+        requests: usize,
+        led: usize,
+        last: Published,
+    },
     /// An item's request failed (the first failure published for this caller), or the
     /// caller stopped (`stop`): `purged` its items purged before, `in_flight` those claimed
     /// by a request whose outcome it did not wait for.
@@ -772,6 +814,7 @@ pub fn purge(
     let mut purged: Vec<String> = Vec::new();
     let mut requests = 0;
     let mut led = 0;
+    let mut last = None;
     let mut pause = POLL_FIRST;
     let token = random_id();
     let store_failed = |error: StoreError, left: &[&str], purged: Vec<String>| Ended::StoreFailed {
@@ -794,10 +837,11 @@ pub fn purge(
                 continue;
             }
             match p.outcome {
-                Outcome::Ok => {
+                Outcome::Ok { .. } => {
                     requests += 1;
                     left.retain(|l| !mine.iter().any(|m| m == l));
-                    purged.extend(mine);
+                    purged.extend(mine.iter().cloned());
+                    last = Some(Published { items: mine, ..p });
                 }
                 Outcome::Failed { status, message } => {
                     let in_flight = match queue.withdraw(&ticket, &left) {
@@ -819,9 +863,13 @@ pub fn purge(
                 }
             }
         }
-        if left.is_empty() {
+        if let (true, Some(last)) = (left.is_empty(), last.take()) {
             let _ = queue.withdraw(&ticket, &[]);
-            return Ended::Purged { requests, led };
+            return Ended::Purged {
+                requests,
+                led,
+                last,
+            };
         }
         if !alive {
             // The server lost the ticket (restarted, flushed): queue what is left again.
@@ -859,7 +907,12 @@ pub fn purge(
                             let its: Vec<&str> =
                                 batch.items.iter().map(|(i, _)| i.as_str()).collect();
                             let outcome = match caller.send(&its) {
-                                Ok(()) => Outcome::Ok,
+                                Ok((http_status, attempts, rate_limited)) => Outcome::Ok {
+                                    http_status,
+                                    attempts,
+                                    rate_limited,
+                                    items: its.len(),
+                                },
                                 Err(f) if f.nothing_sent => {
                                     // Its own stop: the batch goes back for another caller.
                                     if let Err(e) = queue.release(&token, Some(&batch), part.ttl) {
@@ -884,7 +937,7 @@ pub fn purge(
                                     .filter(|i| left.contains(i))
                                     .map(|i| (*i).to_owned())
                                     .collect();
-                                if outcome == Outcome::Ok {
+                                if matches!(outcome, Outcome::Ok { .. }) {
                                     left.retain(|l| !mine.iter().any(|m| m == l));
                                     purged.extend(mine);
                                 }
@@ -943,6 +996,222 @@ fn stopped(
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Behind the client's coalescer seam
+// ---------------------------------------------------------------------------------------
+
+/// The client's coalescer when a rate store is set: a caller's items through the queue in
+/// Redis ([`purge`]), shared with every process of the account. Purge-all, a caller with
+/// more than a request's worth or an item longer than [`MAX_ITEM_BYTES`], and a full queue
+/// go through the in-process coalescer; so does a caller whose store fails (fail-open, told
+/// to the observer as `Note::StoreFallback`), with its items no 2xx is known to have covered,
+/// unless the store is fail-closed (`Status::Network`).
+pub struct Shared {
+    store: std::sync::Arc<RedisStore>,
+    local: InProcess,
+    fail_closed: bool,
+}
+
+impl Shared {
+    pub fn new(store: std::sync::Arc<RedisStore>, fail_closed: bool) -> Shared {
+        Shared {
+            store,
+            local: InProcess::new(),
+            fail_closed,
+        }
+    }
+}
+
+/// The keys' lifetime for a caller: its wait budget and two leases, within 30 s and 15 min
+/// (renewed while it waits).
+fn ttl_for(budget: Duration, lease: Duration) -> Duration {
+    budget
+        .saturating_add(lease * 2)
+        .clamp(Duration::from_secs(30), Duration::from_secs(900))
+}
+
+/// A library caller: waits through its call's [`Waits`], sends through the one purge path.
+struct Through<'a> {
+    client: &'a Client,
+    ctx: &'a CallCtx,
+    waits: Waits<'a>,
+    resource_id: i64,
+    kind: PurgeKind,
+    pace: PaceKey,
+}
+
+impl Caller for Through<'_> {
+    fn allowance(&self) -> Duration {
+        self.waits.rate_allowance()
+    }
+
+    fn wait(&mut self, d: Duration) -> Result<(), Stop> {
+        self.waits
+            .wait(d, WaitReason::Pacer, Some(self.pace))
+            .map_err(|refused| Stop {
+                status: refused.status().code(),
+                message: match refused {
+                    Refused::Cancelled => "the call was cancelled".to_owned(),
+                    r => format!(
+                        "waiting for the shared {} purge request: {}",
+                        self.pace.kind.noun(),
+                        r.explain()
+                    ),
+                },
+            })
+    }
+
+    fn send(&mut self, items: &[&str]) -> Result<(u16, u32, u32), SendFailed> {
+        purge::send_alone(self.client, self.ctx, self.resource_id, self.kind, items)
+            .map(|i| (i.http_status, i.attempts, i.rate_limited))
+            .map_err(|f| SendFailed {
+                status: f.error.status.code(),
+                message: f.error.message,
+                nothing_sent: f.attempts == 0,
+            })
+    }
+}
+
+impl Coalescer for Shared {
+    fn deliver(
+        &self,
+        client: &Client,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PurgeKind,
+        items: &[&str],
+    ) -> Result<Delivered, Failed> {
+        let max_items = client.per_request(kind);
+        if kind == PurgeKind::All
+            || items.is_empty()
+            || items.len() > max_items
+            || !items.iter().all(|i| valid_item(i))
+        {
+            return self.local.deliver(client, ctx, resource_id, kind, items);
+        }
+        let pace = PaceKey {
+            resource_id,
+            kind: purge::pace_kind(kind),
+        };
+        let lease = lease_for(client.request_timeout());
+        let part = Part {
+            window: client.window(ctx, pace.kind),
+            max_items,
+            lease,
+            ttl: ttl_for(ctx.wait_budget(), lease),
+        };
+        let mut caller = Through {
+            client,
+            ctx,
+            waits: ctx.waits(),
+            resource_id,
+            kind,
+            pace,
+        };
+        let failed = |status: Status, message: String, uncertain: bool| Failed {
+            error: Error::new(status, message),
+            earlier_attempt_uncertain: uncertain,
+            attempts: 0,
+            http_status: None,
+            rate_limited: 0,
+        };
+        match purge(&self.store, pace, items, part, &mut caller) {
+            Ended::Purged { last, .. } => {
+                let Outcome::Ok {
+                    http_status,
+                    attempts,
+                    rate_limited,
+                    items: carried,
+                } = last.outcome
+                else {
+                    return Err(failed(Status::Protocol, "no outcome".into(), false));
+                };
+                if last.callers > 1 {
+                    ctx.note(&Note::Shared {
+                        resource_id,
+                        kind: pace.kind,
+                        items: carried,
+                        callers: last.callers,
+                    });
+                }
+                Ok(Delivered {
+                    info: SentInfo {
+                        attempts,
+                        http_status,
+                        rate_limited,
+                    },
+                    items: carried,
+                    callers: last.callers,
+                    for_others: carried.saturating_sub(last.items.len()),
+                    shared_items: None,
+                })
+            }
+            Ended::Failed {
+                status,
+                message,
+                callers,
+                purged,
+                in_flight,
+            } => {
+                let noun = pace.kind.noun();
+                let mut message = message;
+                if callers > 1 {
+                    message.push_str(&format!(
+                        " (a request shared by {callers} callers through the rate store; {} of \
+                         this caller's {noun}s were purged before it)",
+                        purged.len()
+                    ));
+                }
+                if !in_flight.is_empty() {
+                    message.push_str(&format!(
+                        "; {} {noun}(s) of this caller were in flight in a shared request, not \
+                         known to be purged",
+                        in_flight.len()
+                    ));
+                }
+                let status = Status::from_code(status).unwrap_or(Status::Protocol);
+                Err(failed(status, message, !in_flight.is_empty()))
+            }
+            Ended::Full => self.local.deliver(client, ctx, resource_id, kind, items),
+            Ended::StoreFailed { error, unsent, .. } => {
+                let store = self.store.describe();
+                ctx.note(&Note::StoreFallback {
+                    store: &store,
+                    message: &error.message,
+                });
+                if self.fail_closed {
+                    return Err(failed(
+                        Status::Network,
+                        format!(
+                            "{} (fail-closed: no purge is sent while the rate store cannot be \
+                             used)",
+                            error.message
+                        ),
+                        false,
+                    ));
+                }
+                let unsent: Vec<&str> = unsent.iter().map(String::as_str).collect();
+                if unsent.is_empty() {
+                    // The caller's own request got its 2xx; publishing it failed.
+                    return Ok(Delivered::alone(
+                        SentInfo {
+                            attempts: 1,
+                            http_status: 200,
+                            rate_limited: 0,
+                        },
+                        items.len(),
+                    ));
+                }
+                self.local.deliver(client, ctx, resource_id, kind, &unsent)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.store.describe()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -950,9 +1219,14 @@ mod tests {
     #[test]
     fn entries_parse_and_garbage_does_not() {
         assert_eq!(
-            parse_entry("0\n3\n\n/a\n/b"),
+            parse_entry("0\n3\n201 1 0 4\n/a\n/b"),
             Some(Published {
-                outcome: Outcome::Ok,
+                outcome: Outcome::Ok {
+                    http_status: 201,
+                    attempts: 1,
+                    rate_limited: 0,
+                    items: 4
+                },
                 callers: 3,
                 items: vec!["/a".into(), "/b".into()]
             })
@@ -973,10 +1247,15 @@ mod tests {
             "-1\n1\nm\n/a",
             "0\n0\n\n/a",
             "0\n1\n\n",
+            "0\n1\n\n/a",
+            "0\n1\n429 1 0 1\n/a",
+            "0\n1\n200 1 0 0\n/a",
+            "0\n1\n200 0 0 1\n/a",
+            "0\n1\n200 1 0\n/a",
         ] {
             assert_eq!(parse_entry(bad), None, "{bad:?}");
         }
-        let long = format!("0\n1\n\n/{}", "a".repeat(MAX_ITEM_BYTES));
+        let long = format!("0\n1\n200 1 0 1\n/{}", "a".repeat(MAX_ITEM_BYTES));
         assert_eq!(parse_entry(&long), None);
     }
 

@@ -350,7 +350,7 @@ pub struct Queue<'s> {
 
 /// The scripts' arguments, as strings.
 macro_rules! strs {
-    ($($a:expr),* $(,)?) => { vec![$($a.to_string()),*] };
+    ($($a:expr),* $(,)?) => { [$($a.to_string()),*] };
 }
 
 /// A reply that is not what the script answers.
@@ -403,7 +403,7 @@ impl<'s> Queue<'s> {
     /// [`Queue::poll`]).
     pub fn enqueue(&self, items: &[&str], ttl: Duration) -> Result<Option<Ticket>, StoreError> {
         let ticket = Ticket(random_id());
-        let mut args = strs![ticket.0, ms_ceil(ttl).max(1), MAX_QUEUE, MAX_WAITERS];
+        let mut args = Vec::from(strs![ticket.0, ms_ceil(ttl).max(1), MAX_QUEUE, MAX_WAITERS]);
         args.extend(items.iter().map(|i| (*i).to_owned()));
         let keys = [
             self.key("q"),
@@ -552,7 +552,7 @@ impl<'s> Queue<'s> {
         ];
         let ok = u8::from(matches!(outcome, Outcome::Ok { .. }));
         let (ttl, results) = (ms_ceil(ttl).max(1), self.key("r:"));
-        let mut args = strs![token, batch.id, ok, ttl, results];
+        let mut args = Vec::from(strs![token, batch.id, ok, ttl, results]);
         for (t, entry) in per_ticket {
             args.push(t.0.clone());
             args.push(entry);
@@ -621,7 +621,7 @@ impl<'s> Queue<'s> {
             self.key(&format!("k:{}", ticket.0)),
             self.key(&format!("r:{}", ticket.0)),
         ];
-        let mut args = strs![ticket.0];
+        let mut args = Vec::from(strs![ticket.0]);
         args.extend(items.iter().map(|i| (*i).to_owned()));
         let r: Vec<String> = self.run(&scripts().withdraw, &keys, &args)?;
         if r.len() > items.len() || r.iter().any(|w| !items.contains(&w.as_str())) {

@@ -73,7 +73,6 @@
 //! - Off: `Options::coalesce = false` (`gcdn_options_set_coalesce`, Python `coalesce=False`,
 //!   Go `WithCoalesce(false)`, CLI `--no-coalesce`): `Api::coalescer` is None -> 0.2 behaviour.
 
-
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -484,7 +483,10 @@ impl Coalescer for InProcess {
                     }
                 }
                 Some(Caller::Waiting(_)) => {
-                    let lane = st.lanes.get_mut(&key).expect("a waiting caller's lane lives");
+                    let lane = st
+                        .lanes
+                        .get_mut(&key)
+                        .expect("a waiting caller's lane lives");
                     if stop {
                         st.withdraw(key, id);
                         drop(st);

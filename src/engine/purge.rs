@@ -5,9 +5,9 @@
 //! slot of the client's pacer, here ([`send_alone`], [`send_in_slot`]).
 
 use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
+use super::coalesce::Delivered;
 use super::error::{Error, Result, Status};
 use super::pacer::PaceKind;
-use super::coalesce::Delivered;
 use super::request::{Failed, SentInfo};
 use super::wait::CallCtx;
 

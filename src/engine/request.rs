@@ -390,7 +390,12 @@ impl Api {
     /// Reserve the next slot on `key` and wait for it, for a request sent right after with
     /// `slotted` set (the coalescer composes the request when its slot opens). `on_slot` is
     /// told the slot before the wait. Refused as a request's slot is ("...; nothing was sent").
-    pub fn wait_slot(&self, ctx: &CallCtx, key: PaceKey, on_slot: &dyn Fn(Slot)) -> Result<(), Error> {
+    pub fn wait_slot(
+        &self,
+        ctx: &CallCtx,
+        key: PaceKey,
+        on_slot: &dyn Fn(Slot),
+    ) -> Result<(), Error> {
         if ctx.cancelled() {
             return Err(Error::new(Status::Cancelled, "the call was cancelled"));
         }

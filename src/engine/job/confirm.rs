@@ -73,14 +73,11 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
             Some(all) => fingerprint(rid, kind, all.iter().map(String::as_str)),
             None => fingerprint(rid, kind, view.items[req].iter().map(|s| view.data.str(*s))),
         };
-        waiting
-            .entry(print)
-            .or_default()
-            .push(Waiting {
-                req,
-                sent_at,
-                matched: None,
-            });
+        waiting.entry(print).or_default().push(Waiting {
+            req,
+            sent_at,
+            matched: None,
+        });
         earliest = Some(earliest.map_or(sent_at, |e| e.min(sent_at)));
         outstanding += 1;
     }

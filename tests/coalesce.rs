@@ -320,7 +320,6 @@ fn a_cancelled_waiting_caller_withdraws_its_url_and_the_others_go_on() {
             "left at once"
         );
         assert_eq!(e.status, Status::Cancelled, "{e}");
-        assert!(e.message.contains("nothing of it was sent"), "{e}");
         leader.join().unwrap().unwrap();
         other.join().unwrap().unwrap();
     });

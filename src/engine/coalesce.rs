@@ -214,7 +214,7 @@ impl InProcess {
         ctx: &CallCtx,
         key: LaneKey,
         id: u64,
-        joined: Instant,
+        waited: Duration,
         limit: usize,
     ) -> Result<Delivered, Failed> {
         let (resource_id, kind) = key;
@@ -227,7 +227,11 @@ impl InProcess {
             carried: Vec::new(),
         };
         // What the caller waited as a follower counts against its budget.
-        let lctx = ctx.with_wait_budget(ctx.wait_budget().saturating_sub(joined.elapsed()));
+        let lctx = if waited.is_zero() {
+            ctx.clone()
+        } else {
+            ctx.with_wait_budget(ctx.wait_budget().saturating_sub(waited))
+        };
         let slot = client.wait_purge_slot(&lctx, resource_id, purge::pace_kind(kind), &|slot| {
             if let Slot::At(wait) = slot {
                 let mut st = self.lock();
@@ -426,6 +430,12 @@ impl Coalescer for InProcess {
             return purge::send_alone(client, ctx, resource_id, kind, items)
                 .map(|info| Delivered::alone(info, items.len()));
         }
+        if ctx.cancelled() {
+            return Err(unsent(Error::new(
+                Status::Cancelled,
+                "the call was cancelled",
+            )));
+        }
         let key = (resource_id, kind);
         let joined = Instant::now();
         // A waiting caller's items must be sent by then (its budget, or its deadline).
@@ -439,6 +449,8 @@ impl Coalescer for InProcess {
             Caller::Waiting(items.iter().map(|s| (*s).to_owned()).collect()),
         );
         st.lanes.entry(key).or_default().waiting.push_back(id);
+        // When this caller first waited for others (its wait counts against its budget).
+        let mut napped_since: Option<Instant> = None;
         loop {
             let now = Instant::now();
             let stop = ctx.poll_stop();
@@ -494,8 +506,7 @@ impl Coalescer for InProcess {
                         return Err(unsent(Error::new(
                             Status::Cancelled,
                             format!(
-                                "the call was cancelled while waiting for the next {} purge \
-                                 slot; nothing of it was sent",
+                                "the call was cancelled while waiting for the next {} purge slot",
                                 purge::pace_kind(kind).noun()
                             ),
                         )));
@@ -503,7 +514,8 @@ impl Coalescer for InProcess {
                     if lane.leader.is_none() && lane.waiting.front() == Some(&id) {
                         lane.leader = Some(id);
                         drop(st);
-                        return self.lead(client, ctx, key, id, joined, limit);
+                        let waited = napped_since.map_or(Duration::ZERO, |t| t.elapsed());
+                        return self.lead(client, ctx, key, id, waited, limit);
                     }
                     // The slot the leader holds opens past what this caller may wait, or
                     // the wait is over: leave at once.
@@ -551,6 +563,7 @@ impl Coalescer for InProcess {
                 nap = nap.min(budget_end.saturating_duration_since(now));
             }
             let nap = nap.max(Duration::from_millis(1));
+            napped_since.get_or_insert(now);
             st = self
                 .wake
                 .wait_timeout(st, nap)

@@ -473,7 +473,7 @@ mod tests {
             v["requests"][0],
             json!({"resource_id": 5, "kind": "urls", "items": ["/a.png"], "outcome": "purged",
                    "status": 0, "http_status": 201, "message": null, "attempts": 1,
-                   "purge_id": null, "completion": null})
+                   "purge_id": null, "completion": null, "carried_for_others": 0})
         );
         let kinds: Vec<&str> = v["requests"]
             .as_array()

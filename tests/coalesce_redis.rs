@@ -55,6 +55,8 @@ struct Recorder<'a> {
     sent: Arc<Mutex<Vec<Vec<String>>>>,
     until: Instant,
     fail: Option<i32>,
+    /// How long the request takes once its slot opened.
+    takes: Duration,
 }
 
 impl Caller for Recorder<'_> {
@@ -81,6 +83,7 @@ impl Caller for Recorder<'_> {
             .lock()
             .unwrap()
             .push(items.iter().map(|s| s.to_string()).collect());
+        std::thread::sleep(self.takes);
         match self.fail {
             None => Ok((201, 1, 0)),
             Some(status) => Err(SendFailed {
@@ -100,6 +103,7 @@ fn recorder<'a>(store: &'a RedisStore, sent: &Arc<Mutex<Vec<Vec<String>>>>) -> R
         sent: sent.clone(),
         until: Instant::now() + Duration::from_secs(30),
         fail: None,
+        takes: Duration::ZERO,
     }
 }
 
@@ -407,4 +411,189 @@ fn gcdn_ticket(_store: &RedisStore) -> Ticket {
         .enqueue(&["/t"], SEC)
         .unwrap()
         .unwrap()
+}
+
+/// An integer reply of `raw`.
+fn int(server: &RedisServer, command: &str) -> i64 {
+    let reply = server.raw(command);
+    reply
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches(':').parse().ok())
+        .last()
+        .unwrap_or_else(|| panic!("{command}: {reply:?}"))
+}
+
+/// The server's clock (`TIME`), in ms.
+fn server_ms(server: &RedisServer) -> i64 {
+    let t = server.raw("TIME");
+    let n: Vec<i64> = t.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let &[s, us] = n.as_slice() else {
+        panic!("TIME answered {t:?}")
+    };
+    s * 1000 + us / 1000
+}
+
+#[test]
+fn a_sender_slower_than_its_lease_renews_it_and_nothing_is_sent_twice() {
+    // The lease is 300 ms; the first request takes 1.5 s (five leases). The second caller
+    // polls all along: without the heartbeat it would lead after one lease, put the claim
+    // back and send "/slow" again.
+    let server = RedisServer::start();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let lease = Duration::from_millis(300);
+    let mut p = part(300);
+    p.window.per = Duration::from_millis(100);
+    let ends: Vec<Ended> = std::thread::scope(|s| {
+        let slow = s.spawn(|| {
+            let store = RedisStore::new(&server.url(0), KEY).unwrap();
+            let mut r = recorder(&store, &sent);
+            r.window = p.window;
+            r.takes = lease * 5;
+            purge(&store, urls(1), &["/slow"], p, &mut r)
+        });
+        // The second caller joins once the first request is on its way.
+        let until = Instant::now() + Duration::from_secs(10);
+        while sent.lock().unwrap().is_empty() {
+            assert!(Instant::now() < until, "the first request never went");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let began = Instant::now();
+        let other = s.spawn(|| {
+            let store = RedisStore::new(&server.url(0), KEY).unwrap();
+            let mut r = recorder(&store, &sent);
+            r.window = p.window;
+            purge(&store, urls(1), &["/other"], p, &mut r)
+        });
+        // While it goes, the claim's lease keeps ending a lease from the server's now.
+        std::thread::sleep(lease * 2);
+        let store = RedisStore::new(&server.url(0), KEY).unwrap();
+        let q = Queue::new(&store, urls(1));
+        let claims = server.raw(&format!("ZRANGE {} 0 -1 WITHSCORES", q.key("l")));
+        let scores: Vec<i64> = claims
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .filter(|&n: &i64| (1_000_000_000_000..100_000_000_000_000).contains(&n))
+            .collect();
+        let now = server_ms(&server);
+        assert_eq!(scores.len(), 1, "{claims}");
+        assert!(
+            scores[0] > now && scores[0] <= now + 300,
+            "lease end {} vs server now {now} after {:?}",
+            scores[0],
+            began.elapsed()
+        );
+        [slow.join().unwrap(), other.join().unwrap()]
+    })
+    .into();
+    for e in &ends {
+        assert!(matches!(e, Ended::Purged { requests: 1, .. }), "{e:?}");
+    }
+    assert_eq!(
+        *sent.lock().unwrap(),
+        vec![vec!["/slow".to_string()], vec!["/other".to_string()]]
+    );
+}
+
+#[test]
+fn a_claim_takes_callers_whole() {
+    let server = RedisServer::start();
+    let store = RedisStore::new(&server.url(0), KEY).unwrap();
+    let q = Queue::new(&store, urls(3));
+    let w = part(0).window;
+    let tok = "dddddddddddddddd";
+    let a = q.enqueue(&["/a1", "/a2"], SEC * 20).unwrap().unwrap();
+    let b = q.enqueue(&["/b1", "/b2"], SEC * 20).unwrap().unwrap();
+    let c = q.enqueue(&["/c1"], SEC * 20).unwrap().unwrap();
+    let claim = |max: usize| -> Batch {
+        assert!(matches!(
+            q.lead(tok, w, SEC * 3, SEC * 20, SEC * 10).unwrap(),
+            Lead::Go(_)
+        ));
+        q.claim(tok, max, SEC * 3, SEC * 20).unwrap().unwrap()
+    };
+    let names = |b: &Batch| -> Vec<String> { b.items.iter().map(|i| i.0.clone()).collect() };
+    // Three per request: "b" (two) does not fit beside "a" (two); "c" does.
+    let first = claim(3);
+    assert_eq!(names(&first), ["/a1", "/a2", "/c1"]);
+    assert_eq!(first.callers(), 2);
+    assert!(q.publish(tok, &first, &OK, SEC * 20).unwrap());
+    let second = claim(3);
+    assert_eq!(names(&second), ["/b1", "/b2"]);
+    assert!(q.publish(tok, &second, &OK, SEC * 20).unwrap());
+    for (t, want) in [
+        (&a, vec!["/a1", "/a2"]),
+        (&b, vec!["/b1", "/b2"]),
+        (&c, vec!["/c1"]),
+    ] {
+        let (_, got) = q.poll(t, SEC * 20).unwrap();
+        assert_eq!(got.len(), 1, "one request carried each caller: {got:?}");
+        assert_eq!(got[0].items, want);
+    }
+    // Callers chained by a shared item go together ("/y" is d's and e's) ...
+    q.enqueue(&["/f"], SEC * 20).unwrap().unwrap();
+    q.enqueue(&["/x", "/y"], SEC * 20).unwrap().unwrap();
+    q.enqueue(&["/y", "/z"], SEC * 20).unwrap().unwrap();
+    let chained = claim(3);
+    assert_eq!(
+        names(&chained),
+        ["/f"],
+        "the chain of three does not fit beside /f"
+    );
+    assert!(q.publish(tok, &chained, &OK, SEC * 20).unwrap());
+    let chained = claim(3);
+    assert_eq!(names(&chained), ["/x", "/y", "/z"]);
+    assert!(q.publish(tok, &chained, &OK, SEC * 20).unwrap());
+    // ... and a chain longer than a request goes in queue order (split, never stuck).
+    q.enqueue(&["/p", "/q"], SEC * 20).unwrap().unwrap();
+    q.enqueue(&["/q", "/r"], SEC * 20).unwrap().unwrap();
+    assert_eq!(names(&claim(2)), ["/p", "/q"]);
+    // The per-ticket lists leave with their tickets (and expire in any case).
+    assert!(int(&server, &format!("PTTL {}", q.key("t"))) > 0);
+}
+
+/// Leases are decided on the server's clock alone: a claim's lease end is the server's `TIME`
+/// plus the lease (the client sends only durations), and a claim whose end the server has
+/// passed is put back at once, whatever the claiming process's clock says. So processes whose
+/// clocks disagree (hosts apart) agree on leases.
+#[test]
+fn leases_are_the_servers_clock() {
+    let server = RedisServer::start();
+    let store = RedisStore::new(&server.url(0), KEY).unwrap();
+    let q = Queue::new(&store, urls(4));
+    let w = part(0).window;
+    let lease = Duration::from_secs(20);
+    q.enqueue(&["/t"], SEC * 60).unwrap().unwrap();
+    assert!(matches!(
+        q.lead("eeeeeeeeeeeeeeee", w, lease, SEC * 60, SEC).unwrap(),
+        Lead::Go(_)
+    ));
+    let before = server_ms(&server);
+    let batch = q
+        .claim("eeeeeeeeeeeeeeee", 100, lease, SEC * 60)
+        .unwrap()
+        .unwrap();
+    let after = server_ms(&server);
+    let end = int(&server, &format!("ZSCORE {} {}", q.key("l"), batch.id));
+    assert!(
+        (before + 20_000..=after + 20_000).contains(&end),
+        "lease end {end} not server TIME + 20 s ({before}..{after})"
+    );
+    let held = int(&server, &format!("PTTL {}", q.key("s")));
+    assert!(
+        held > 18_000 && held <= 20_000,
+        "the leader's hold: {held} ms"
+    );
+    // The server's clock passes the lease end (as if it ran ahead of the claimer's): the
+    // next lead puts the claim back at once, though 20 s have not passed anywhere else.
+    server.raw(&format!("ZADD {} {} {}", q.key("l"), before - 1, batch.id));
+    server.raw(&format!("DEL {}", q.key("s")));
+    assert!(matches!(
+        q.lead("ffffffffffffffff", w, lease, SEC * 60, SEC).unwrap(),
+        Lead::Go(_)
+    ));
+    let again = q
+        .claim("ffffffffffffffff", 100, lease, SEC * 60)
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.items[0].0, "/t");
 }

@@ -11,7 +11,7 @@
 //! - `q` (list): the pending items, oldest first, each once; `p` (hash): item → the tickets
 //!   (callers) that want it, space-separated. At most `max_queue` items pending, at most
 //!   `MAX_WAITERS` tickets on one item: past that an enqueue is refused (the caller sends on
-//!   its own).
+//!   its own). `t` (hash): ticket → its items, so that a claim takes each caller whole.
 //! - `s` (string): the leader's token, held (PX) from the moment it leads until it publishes:
 //!   its slot's wait plus the lease, then the lease from its claim. Nobody else leads
 //!   meanwhile; a leader that dies is replaced when it expires.
@@ -21,6 +21,17 @@
 //! - `k:<ticket>` (string): the ticket is known (so a caller whose state the server lost, a
 //!   restarted or flushed Redis, queues its items again); `r:<ticket>` (list): the outcomes
 //!   published for it, one entry per request that carried its items.
+//!
+//! The lease and its heartbeat: a claim's lease is short (the client's request timeout, 1 to
+//! 30 s: [`lease_for`]) so that a dead sender's items are sent by another caller soon; while
+//! its request goes, the sender renews it every third of a lease from a thread of its own
+//! (`renew`, on the server's clock), so a request slower than the lease (retries, backoff, a
+//! slow answer) is not taken for a dead sender's and sent twice. A lease of the request's
+//! worst case (timeout × attempts + backoff) would have done that too, but a sender killed
+//! at its first attempt would then hold its callers' items for minutes. Renewing stops when
+//! the send returns, when the claim is found lost, and after [`HOLD_MOST`] at most; a sender
+//! whose process stalls past a lease may find its items sent again by another caller (a
+//! purge sent twice, never an item told OK that no 2xx covered).
 //!
 //! Nobody is told OK for an item no 2xx covered: an entry `0` is published only by the
 //! leader whose request got a 2xx; a failed request publishes its error only while its claim
@@ -52,6 +63,8 @@ pub const MAX_WAITERS: usize = 1_000;
 /// The most one operation's replies may hold: a claim of 100 items of [`MAX_ITEM_BYTES`] and
 /// their tickets, with room to spare.
 pub const MAX_BATCH_REPLY_BYTES: usize = 1024 * 1024;
+/// Queued items a claim looks through for callers that fit whole.
+const CLAIM_SCAN: usize = 1_000;
 /// Outcome entries read per poll.
 const POLL_MAX: usize = 100;
 
@@ -59,7 +72,7 @@ const POLL_MAX: usize = 100;
 // The scripts
 // ---------------------------------------------------------------------------------------
 
-/// KEYS: q, p, k:<ticket>. ARGV: ticket, ttl ms, max queue, max waiters, items...
+/// KEYS: q, p, k:<ticket>, t. ARGV: ticket, ttl ms, max queue, max waiters, items...
 /// Returns 1 (queued), 0 (full: nothing queued).
 const ENQUEUE_LUA: &str = r"
 local ticket = ARGV[1]
@@ -87,8 +100,10 @@ for i = 5, #ARGV do
     redis.call('HSET', KEYS[2], it, ticket)
   end
 end
+redis.call('HSET', KEYS[4], ticket, table.concat(ARGV, '\n', 5))
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[4], ttl)
 redis.call('SET', KEYS[3], '1', 'PX', ttl)
 return 1
 ";
@@ -155,8 +170,13 @@ redis.call('SET', KEYS[4], ARGV[1], 'PX', delay + tonumber(ARGV[2]))
 return {2, delay, now}
 ";
 
-/// KEYS: q, p, l, s, c:<batch>. ARGV: token, lease ms, ttl ms, max items, batch.
-/// Returns {'0'} (no longer the leader) or {'1', now, item, tickets, item, tickets, ...}.
+/// KEYS: q, p, l, s, c:<batch>, t. ARGV: token, lease ms, ttl ms, max items, batch, scan.
+/// Claims up to max items, each caller whole: an item comes with every pending item of the
+/// callers that want it (and of theirs, ...); a group that does not fit is left for the next
+/// request and the scan goes on (within the first `scan` items of the queue). Only when the
+/// first group alone is larger than a request (callers chained by shared items) are items
+/// taken in queue order. Returns {'0'} (no longer the leader) or
+/// {'1', now, item, tickets, item, tickets, ...}.
 const CLAIM_LUA: &str = r"
 pcall(redis.replicate_commands)
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {'0'} end
@@ -164,23 +184,102 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
-redis.call('LTRIM', KEYS[1], #items, -1)
+local room = tonumber(ARGV[4])
+local scan = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[6]) - 1)
+local chosen, taken, inscan = {}, {}, {}
+for _, it in ipairs(scan) do inscan[it] = true end
+for _, it in ipairs(scan) do
+  if #chosen >= room then break end
+  if not taken[it] then
+    local group, ing, seen = {it}, {[it] = true}, {}
+    local fits, i = true, 1
+    while fits and i <= #group do
+      local w = redis.call('HGET', KEYS[2], group[i]) or ''
+      for tk in string.gmatch(w, '%S+') do
+        if not seen[tk] then
+          seen[tk] = true
+          local all = redis.call('HGET', KEYS[6], tk)
+          if all then
+            for x in string.gmatch(all, '[^\n]+') do
+              if not ing[x] and not taken[x] and redis.call('HEXISTS', KEYS[2], x) == 1 then
+                ing[x] = true
+                group[#group + 1] = x
+              end
+            end
+          end
+        end
+      end
+      if #chosen + #group > room then fits = false end
+      i = i + 1
+    end
+    if fits then
+      for _, x in ipairs(group) do
+        chosen[#chosen + 1] = x
+        taken[x] = true
+      end
+    elseif #chosen == 0 then
+      for _, x in ipairs(scan) do
+        if #chosen >= room then break end
+        chosen[#chosen + 1] = x
+        taken[x] = true
+      end
+      break
+    end
+  end
+end
+redis.call('LTRIM', KEYS[1], #scan, -1)
+for i = #scan, 1, -1 do
+  if not taken[scan[i]] then redis.call('LPUSH', KEYS[1], scan[i]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ttl) end
 local out = {'1', string.format('%d', now)}
-for _, it in ipairs(items) do
+local tickets = {}
+for _, it in ipairs(chosen) do
+  if not inscan[it] then redis.call('LREM', KEYS[1], 1, it) end
   local ts = redis.call('HGET', KEYS[2], it) or ''
   redis.call('HDEL', KEYS[2], it)
   redis.call('HSET', KEYS[5], it, ts)
+  for tk in string.gmatch(ts, '%S+') do tickets[tk] = true end
   out[#out + 1] = it
   out[#out + 1] = ts
 end
-if #items > 0 then
+for tk in pairs(tickets) do
+  local all = redis.call('HGET', KEYS[6], tk)
+  local pending = false
+  if all then
+    for x in string.gmatch(all, '[^\n]+') do
+      if redis.call('HEXISTS', KEYS[2], x) == 1 then pending = true break end
+    end
+  end
+  if not pending then redis.call('HDEL', KEYS[6], tk) end
+end
+if #chosen > 0 then
   redis.call('PEXPIRE', KEYS[5], lease + ttl)
   redis.call('ZADD', KEYS[3], now + lease, ARGV[5])
   redis.call('PEXPIRE', KEYS[3], lease + ttl)
 end
 redis.call('SET', KEYS[4], ARGV[1], 'PX', lease)
 return out
+";
+
+/// KEYS: c:<batch>, l, s. ARGV: token, batch, lease ms, ttl ms. The sender's heartbeat: while
+/// the claim is held, its lease ends `lease` from the server's now again (the leader's hold
+/// too, while it is the sender's). Returns 1 if the claim was still held, else 0 (it expired:
+/// its items are back in the queue, or already sent again).
+const RENEW_LUA: &str = r"
+pcall(redis.replicate_commands)
+if not redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[2], now + lease, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], lease + ttl)
+redis.call('PEXPIRE', KEYS[1], lease + ttl)
+if redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', lease)
+end
+return 1
 ";
 
 /// KEYS: c:<batch>, l, s. ARGV: token, batch, ok 1|0, ttl ms, result prefix, then ticket,
@@ -224,7 +323,7 @@ table.insert(out, 1, string.format('%d', alive))
 return out
 ";
 
-/// KEYS: q, p, k:<ticket>, r:<ticket>. ARGV: ticket, items... Takes the ticket off each
+/// KEYS: q, p, k:<ticket>, r:<ticket>, t. ARGV: ticket, items... Takes the ticket off each
 /// item still pending (the item off the queue when nobody else wants it); forgets the ticket.
 /// Returns the items withdrawn.
 const WITHDRAW_LUA: &str = r"
@@ -251,6 +350,7 @@ for i = 2, #ARGV do
   end
 end
 redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HDEL', KEYS[5], ticket)
 return out
 ";
 
@@ -341,6 +441,41 @@ pub struct Published {
     pub items: Vec<String>,
 }
 
+impl Published {
+    /// `self` (a 2xx's) and another 2xx that carried `mine` of the caller's items, summed.
+    fn and(
+        self,
+        callers: usize,
+        http_status: u16,
+        attempts: u32,
+        rate_limited: u32,
+        items: usize,
+        mine: Vec<String>,
+    ) -> Published {
+        let Outcome::Ok {
+            attempts: a,
+            rate_limited: r,
+            items: i,
+            ..
+        } = self.outcome
+        else {
+            return self;
+        };
+        let mut all = self.items;
+        all.extend(mine);
+        Published {
+            outcome: Outcome::Ok {
+                http_status,
+                attempts: a.saturating_add(attempts),
+                rate_limited: r.saturating_add(rate_limited),
+                items: i.saturating_add(items),
+            },
+            callers: self.callers.max(callers),
+            items: all,
+        }
+    }
+}
+
 /// The queue of one (resource, kind) of an account, on a [`RedisStore`].
 pub struct Queue<'s> {
     store: &'s RedisStore,
@@ -409,6 +544,7 @@ impl<'s> Queue<'s> {
             self.key("q"),
             self.key("p"),
             self.key(&format!("k:{}", ticket.0)),
+            self.key("t"),
         ];
         let r: i64 = self.run(&scripts().enqueue, &keys, &args)?;
         match r {
@@ -463,7 +599,8 @@ impl<'s> Queue<'s> {
         })
     }
 
-    /// As the leader (`token`): claim up to `max_items` of the queue, oldest first, for
+    /// As the leader (`token`): claim up to `max_items` of the queue, oldest first, each
+    /// caller's items whole (a caller that does not fit waits for the next request), for
     /// `lease`. `None`: no longer the leader (its hold expired). An empty batch: nothing was
     /// pending.
     pub fn claim(
@@ -480,10 +617,14 @@ impl<'s> Queue<'s> {
             self.key("l"),
             self.key("s"),
             self.key(&format!("c:{id}")),
+            self.key("t"),
         ];
         let (lease, ttl, max) = (ms_ceil(lease).max(1), ms_ceil(ttl).max(1), max_items);
-        let r: Vec<String> =
-            self.run(&scripts().claim, &keys, &strs![token, lease, ttl, max, id])?;
+        let r: Vec<String> = self.run(
+            &scripts().claim,
+            &keys,
+            &strs![token, lease, ttl, max, id, CLAIM_SCAN],
+        )?;
         match r.first().map(String::as_str) {
             Some("0") if r.len() == 1 => return Ok(None),
             Some("1") if r.len() % 2 == 0 && r.len() - 2 <= 2 * max_items => {}
@@ -508,6 +649,29 @@ impl<'s> Queue<'s> {
             items.push((item.clone(), tickets));
         }
         Ok(Some(Batch { id, items }))
+    }
+
+    /// As the sender of `batch` (`token`): its lease ends `lease` from the server's now again.
+    /// False: the claim was no longer held (its lease had ended).
+    pub fn renew(
+        &self,
+        token: &str,
+        batch: &Batch,
+        lease: Duration,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let keys = [
+            self.key(&format!("c:{}", batch.id)),
+            self.key("l"),
+            self.key("s"),
+        ];
+        let (lease, ttl) = (ms_ceil(lease).max(1), ms_ceil(ttl).max(1));
+        let r: i64 = self.run(&scripts().renew, &keys, &strs![token, batch.id, lease, ttl])?;
+        match r {
+            1 => Ok(true),
+            0 => Ok(false),
+            x => Err(garbage(self.store, format!("renew answered {x}"))),
+        }
     }
 
     /// As the leader (`token`): publish `outcome` of `batch`'s request to every ticket that
@@ -620,6 +784,7 @@ impl<'s> Queue<'s> {
             self.key("p"),
             self.key(&format!("k:{}", ticket.0)),
             self.key(&format!("r:{}", ticket.0)),
+            self.key("t"),
         ];
         let mut args = Vec::from(strs![ticket.0]);
         args.extend(items.iter().map(|i| (*i).to_owned()));
@@ -683,6 +848,7 @@ struct Scripts {
     lead: redis::Script,
     claim: redis::Script,
     publish: redis::Script,
+    renew: redis::Script,
     release: redis::Script,
     poll: redis::Script,
     withdraw: redis::Script,
@@ -697,6 +863,7 @@ fn scripts() -> &'static Scripts {
         )),
         claim: redis::Script::new(CLAIM_LUA),
         publish: redis::Script::new(PUBLISH_LUA),
+        renew: redis::Script::new(RENEW_LUA),
         release: redis::Script::new(&format!("{REQUEUE_FN}\n{RELEASE_BODY}")),
         poll: redis::Script::new(POLL_LUA),
         withdraw: redis::Script::new(WITHDRAW_LUA),
@@ -756,11 +923,14 @@ pub struct SendFailed {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// Every item was in a request that got a 2xx. `requests`: how many distinct requests
-    /// carried them; `led`: how many of those this caller sent; `last`: the last of them.
+    /// carried them (one, unless callers chained by shared items outgrew a request, or a
+    /// claim was put back); `led`: how many of those this caller sent; `all`: those requests
+    /// summed (attempts, 429s and items carried added up, the most callers of one, the last
+    /// HTTP status, this caller's items).
     Purged {
         requests: usize,
         led: usize,
-        last: Published,
+        all: Published,
     },
     /// An item's request failed (the first failure published for this caller), or the
     /// caller stopped (`stop`): `purged` its items purged before, `in_flight` those claimed
@@ -814,7 +984,7 @@ pub fn purge(
     let mut purged: Vec<String> = Vec::new();
     let mut requests = 0;
     let mut led = 0;
-    let mut last = None;
+    let mut all: Option<Published> = None;
     let mut pause = POLL_FIRST;
     let token = random_id();
     let store_failed = |error: StoreError, left: &[&str], purged: Vec<String>| Ended::StoreFailed {
@@ -837,11 +1007,21 @@ pub fn purge(
                 continue;
             }
             match p.outcome {
-                Outcome::Ok { .. } => {
+                Outcome::Ok {
+                    http_status,
+                    attempts,
+                    rate_limited,
+                    items,
+                } => {
                     requests += 1;
                     left.retain(|l| !mine.iter().any(|m| m == l));
                     purged.extend(mine.iter().cloned());
-                    last = Some(Published { items: mine, ..p });
+                    all = Some(match all.take() {
+                        None => Published { items: mine, ..p },
+                        Some(before) => {
+                            before.and(p.callers, http_status, attempts, rate_limited, items, mine)
+                        }
+                    });
                 }
                 Outcome::Failed { status, message } => {
                     let in_flight = match queue.withdraw(&ticket, &left) {
@@ -863,13 +1043,9 @@ pub fn purge(
                 }
             }
         }
-        if let (true, Some(last)) = (left.is_empty(), last.take()) {
+        if let (true, Some(all)) = (left.is_empty(), all.take()) {
             let _ = queue.withdraw(&ticket, &[]);
-            return Ended::Purged {
-                requests,
-                led,
-                last,
-            };
+            return Ended::Purged { requests, led, all };
         }
         if !alive {
             // The server lost the ticket (restarted, flushed): queue what is left again.
@@ -906,7 +1082,8 @@ pub fn purge(
                         Ok(Some(batch)) => {
                             let its: Vec<&str> =
                                 batch.items.iter().map(|(i, _)| i.as_str()).collect();
-                            let outcome = match caller.send(&its) {
+                            let sent = send_renewing(&queue, &token, &batch, part, caller, &its);
+                            let outcome = match sent {
                                 Ok((http_status, attempts, rate_limited)) => Outcome::Ok {
                                     http_status,
                                     attempts,
@@ -969,6 +1146,49 @@ pub fn purge(
             pause = (pause * 2).min(POLL_MOST);
         }
     }
+}
+
+/// How often a sender renews its claim: three times a lease.
+fn heartbeat_every(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(10))
+}
+
+/// The longest a sender keeps its claim by renewing it. Its send is bounded by its own
+/// timeouts and deadline, far below this; a sender stuck past it loses the claim (its items
+/// go back to the queue) rather than holding them without bound.
+pub const HOLD_MOST: Duration = Duration::from_secs(600);
+
+/// `caller.send(items)` of `batch`, its claim renewed meanwhile (every third of a lease, on
+/// a thread of its own) until the send returns: a request slower than the lease (retries,
+/// backoff, a slow answer) is not taken for a dead sender's and sent again.
+fn send_renewing(
+    queue: &Queue<'_>,
+    token: &str,
+    batch: &Batch,
+    part: Part,
+    caller: &mut dyn Caller,
+    items: &[&str],
+) -> Result<(u16, u32, u32), SendFailed> {
+    let (done, beat) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let began = std::time::Instant::now();
+            let every = heartbeat_every(part.lease);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = beat.recv_timeout(every) {
+                if began.elapsed() >= HOLD_MOST {
+                    break;
+                }
+                // Lost (the lease ended while this process was stalled): stop; the publish
+                // tells whether the claim was still held. A store error: try again next beat.
+                if let Ok(false) = queue.renew(token, batch, part.lease, part.ttl) {
+                    break;
+                }
+            }
+        });
+        let sent = caller.send(items);
+        drop(done);
+        sent
+    })
 }
 
 /// The caller stops: withdraw what is still pending; the rest is in flight.
@@ -1116,22 +1336,22 @@ impl Coalescer for Shared {
             rate_limited: 0,
         };
         match purge(&self.store, pace, items, part, &mut caller) {
-            Ended::Purged { last, .. } => {
+            Ended::Purged { all, .. } => {
                 let Outcome::Ok {
                     http_status,
                     attempts,
                     rate_limited,
                     items: carried,
-                } = last.outcome
+                } = all.outcome
                 else {
                     return Err(failed(Status::Protocol, "no outcome".into(), false));
                 };
-                if last.callers > 1 {
+                if all.callers > 1 {
                     ctx.note(&Note::Shared {
                         resource_id,
                         kind: pace.kind,
                         items: carried,
-                        callers: last.callers,
+                        callers: all.callers,
                     });
                 }
                 Ok(Delivered {
@@ -1141,8 +1361,8 @@ impl Coalescer for Shared {
                         rate_limited,
                     },
                     items: carried,
-                    callers: last.callers,
-                    for_others: carried.saturating_sub(last.items.len()),
+                    callers: all.callers,
+                    for_others: carried.saturating_sub(all.items.len()),
                     shared_items: None,
                 })
             }

@@ -627,7 +627,7 @@ fn killed_sender(during: bool) {
         assert!(Instant::now() < until, "the sender's request never went");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let claimed = redis.raw(&format!("KEYS gcdn:*:1:urls:co:c:*"));
+    let claimed = redis.raw("KEYS gcdn:*:1:urls:co:c:*");
     assert!(claimed.contains(":co:c:"), "no claim in Redis: {claimed}");
     victim.child.kill().unwrap();
     let killed = Instant::now();

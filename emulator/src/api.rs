@@ -379,10 +379,11 @@ fn ceil_secs(d: Duration) -> u64 {
 
 /// `GET /cdn/clients/me/limits`.
 fn limits_json(l: &Limits) -> Value {
+    let (pattern_requests, pattern_window) = l.pattern_rate();
     json!({
         "purge_max_urls_limit": l.max_urls,
         "purge_pattern_limit": l.max_patterns,
-        "purge_request_limit": rate(l.pattern_requests, l.pattern_window),
+        "purge_request_limit": rate(pattern_requests, pattern_window),
         "purge_by_urls_request_limit": rate(l.url_requests, l.url_window),
     })
 }

@@ -352,18 +352,18 @@ impl Client {
         kind: PaceKind,
         body: &[u8],
     ) -> std::result::Result<SentInfo, Failed> {
-        self.send_purge_slotted(ctx, resource_id, kind, body, false)
+        self.send_purge_slotted(ctx, resource_id, kind, body, None)
     }
 
     /// [`Client::send_purge`]; `slotted`: the caller waited for the first attempt's slot
-    /// already ([`Client::wait_purge_slot`]).
+    /// already ([`Client::wait_purge_slot`]), taken under this limit.
     pub(crate) fn send_purge_slotted(
         &self,
         ctx: &CallCtx,
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
-        slotted: bool,
+        slotted: Option<Window>,
     ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/purge");
         self.api.purge(ctx, &url, resource_id, kind, body, slotted)
@@ -378,7 +378,7 @@ impl Client {
         resource_id: i64,
         kind: PaceKind,
         on_slot: &dyn Fn(super::pacer::Slot),
-    ) -> Result<()> {
+    ) -> Result<Window> {
         self.api
             .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
     }
@@ -451,7 +451,7 @@ fn unpaced<'a>(method: Method, url: &'a str, body: Option<&'a [u8]>) -> Request<
         body,
         cap: BODY_CAP,
         pace: None,
-        slotted: false,
+        slotted: None,
     }
 }
 
@@ -577,7 +577,7 @@ mod job_api_tests {
                 .on("POST", "/cdn/resources/5/purge"),
         );
         emu.push_fault(
-            Fault::respond(200, r#"{"purge_by_urls_request_limit": "1/d"}"#)
+            Fault::respond(200, r#"{"purge_by_urls_request_limit": "1/w"}"#)
                 .on("GET", "/cdn/clients/me/limits"),
         );
         let (observer, seen) = recorder();
@@ -599,7 +599,7 @@ mod job_api_tests {
             "RateLimited { resource_id: Some(5), kind: Some(Urls), retry_after: Some(0ns) }",
             r#"Retry { method: "POST", path: "/cdn/resources/5/purge", attempt: 1, error: "HTTP 429: Too many requests" }"#,
             "LimitsRead { from_account: true, message: \"read the account's limits: URL purges 2/60 s",
-            "LimitsRead { from_account: true, message: \"the account's purge_by_urls_request_limit \\\"1/d\\\" is slower than 1 request per 10 minutes: using the documented 2/60 s\" }",
+            "LimitsReplaced { resource_id: None, kind: None, message: \"the account's purge_by_urls_request_limit \\\"1/w\\\" is slower than 1 request a day: using the documented 2/60 s\" }",
             "Wait { resource_id: Some(5), kind: Some(Urls), wait: ",
             "why: RetryAfter }",
             r#"Attempt { method: "POST", path: "/cdn/resources/5/purge", attempt: 2, status: Some(201)"#,

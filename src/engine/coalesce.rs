@@ -242,12 +242,12 @@ impl InProcess {
                 self.wake.notify_all();
             }
         });
-        let mut st = self.lock();
-        if let Err(error) = slot {
+        let window = match slot {
+            Ok(window) => window,
             // Leaving: the next waiting caller takes over (the guard hands leadership on).
-            drop(st);
-            return Err(unsent(error));
-        }
+            Err(error) => return Err(unsent(error)),
+        };
+        let mut st = self.lock();
         // The slot is open: compose. Own items first, then waiting callers in arrival order
         // whose new items still fit.
         let State { lanes, callers, .. } = &mut *st;
@@ -306,7 +306,7 @@ impl InProcess {
             });
         }
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-        let result = purge::send_in_slot(client, &lctx, resource_id, kind, &refs);
+        let result = purge::send_in_slot(client, &lctx, resource_id, kind, &refs, window);
         let total = batch.len();
         let mut st = self.lock();
         let mut own_outcome = Err(internal());

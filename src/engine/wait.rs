@@ -146,6 +146,15 @@ pub enum Note<'a> {
         from_account: bool,
         message: &'a str,
     },
+    /// Part of the account's limits is not believed: a value of the limits answer was out of
+    /// bounds or unreadable (`resource_id`, `kind`: `None`), or the API answered 429 on
+    /// `resource_id`/`kind` while it was paced faster than the documented rate. The documented
+    /// value is used instead; `message` says which and why.
+    LimitsReplaced {
+        resource_id: Option<i64>,
+        kind: Option<PaceKind>,
+        message: &'a str,
+    },
     /// The shared rate store failed; the in-process pacing history was used instead.
     StoreFallback { store: &'a str, message: &'a str },
     /// The pacer decided on a slot for `resource_id`/`kind`: `reserved`, to be used after

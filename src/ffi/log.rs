@@ -12,7 +12,8 @@ use crate::engine::{PaceKind, WaitReason};
 /// level yet; it is reserved.
 pub const GCDN_LOG_ERROR: i32 = 1;
 /// Log level: the API answered 429 (`rate_limited`); the shared rate store failed and the
-/// client paces in this process only (`store_fallback`, once until the store works again).
+/// client paces in this process only (`store_fallback`, once until the store works again); a
+/// value of the account's limits not believed, the documented one used (`limits`).
 pub const GCDN_LOG_WARN: i32 = 2;
 /// Log level: a retry (`retry`), a wait (`wait`), the account's limits read (`limits`).
 pub const GCDN_LOG_INFO: i32 = 3;

@@ -1,7 +1,7 @@
 //! # Coalescing purges (issue 21): design of the in-process part and the seam for Redis
 //!
-//! Status: being built on branch `coalesce` (helper "coalesce"). Module: `src/engine/coalesce.rs`.
-//! This note is copied at the top of that module; the module's copy is the one kept exact.
+//! Status: in-process part DONE on branch `coalesce` (tests/coalesce.rs green). Module:
+//! `src/engine/coalesce.rs` (the code is the reference; this note is its head comment).
 //!
 //! ## Where it sits
 //! `purge::send(client, ctx, resource_id, kind, items)` is the one purge path (single calls go
@@ -14,7 +14,13 @@
 //!     }
 //!
 //! `purge::send_alone(client, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
-//! 0.2's request (slot from the pacer, body, retries). It stays the only place that talks HTTP.
+//! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
+//! uses `client.wait_purge_slot(ctx, rid, PaceKind, &on_slot) -> Result<Window>` (refused at once
+//! past budget/deadline; "; nothing was sent") then
+//! `purge::send_in_slot(client, ctx, rid, kind, items, window)` (first attempt without a slot;
+//! after a 429 it takes slots as usual). Client::coalescer() / Api.coalescer is
+//! `Option<Arc<dyn Coalescer>>`, set in Client::build from `Options::coalesce` (a Redis coalescer
+//! would be chosen there, next to `ratestore::pacer_for`). `client.per_request(kind)` is the limit.
 //!
 //! ## The seam
 //! ```rust
@@ -30,6 +36,8 @@
 //!     pub items: usize,           // unique items the request carried (all callers)
 //!     pub callers: usize,         // callers whose items it carried (this one included)
 //!     pub for_others: usize,      // items it carried that were not this caller's
+//!     pub shared_items: Option<Arc<[String]>>, // every item, when callers > 1 (job confirmation
+//!                                              // matches the purge status by these)
 //! }
 //! ```
 //! `InProcess` (src/engine/coalesce.rs) implements it; a Redis one (src/engine/ratestore/) can

@@ -7,17 +7,18 @@ use std::time::Duration;
 use ureq::http::Method;
 
 use super::account::{Account, AccountLimits};
+use super::call::{CallCtx, CallSettings};
 use super::cancel::CancelToken;
 use super::coalesce::{Coalescer, InProcess};
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::log::{self, Logger};
+use super::note::Observer;
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
 use super::purge::{self, PurgeKind};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
-use super::wait::{CallCtx, CallSettings, Observer};
 
 /// URLs per purge request: the API's documented limit.
 pub const URLS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_URLS;
@@ -540,7 +541,7 @@ mod tests {
 #[cfg(test)]
 mod job_api_tests {
     use super::*;
-    use crate::engine::wait::{Note, WaitReason};
+    use crate::engine::note::{Note, WaitReason};
     use gcdn_emulator::{Config, Emulator, Fault};
     use std::sync::Mutex;
 

@@ -85,12 +85,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::call::{CallCtx, TICK};
 use super::client::Client;
+use super::clock::instant_after;
 use super::error::{Error, Status};
+use super::note::Note;
 use super::pacer::Slot;
 use super::purge::{self, PurgeKind};
 use super::request::{Failed, SentInfo};
-use super::wait::{instant_after, CallCtx, Note, Refused, TICK};
+use super::wait::Refused;
 
 /// What the request that carried a caller's items did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,12 +4,12 @@
 //! with coalescing off, alone. Either way the request's body is assembled and sent, in its
 //! slot of the client's pacer, here ([`send_alone`], [`send_in_slot`]).
 
+use super::call::CallCtx;
 use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 use super::coalesce::Delivered;
 use super::error::{Error, Result, Status};
 use super::pacer::{PaceKind, Window};
 use super::request::{Failed, SentInfo};
-use super::wait::CallCtx;
 
 /// What a purge request does: the `kind` of the report's JSON form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

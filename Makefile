@@ -58,7 +58,7 @@ lint:
 test-rust:
 	$(CARGO) build --workspace $(FEATURES)
 	$(CARGO) test --workspace $(FEATURES)
-	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy
+	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy --test signals
 
 # The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-c-sanitizers:
@@ -76,8 +76,10 @@ test-python: build
 	$(PYTHON) -m mypy --strict bindings/python/gcdn bindings/python/tests/test_async.py
 	$(PYTHON) -m pytest bindings/python/tests -q -m "not install"
 
+# The package's suite runs under the CPU profiler (its SIGPROF while calls block in C).
 test-go: build
-	cd bindings/go && $(GO) test -race -count=1 ./...
+	cd bindings/go && $(GO) test -race -count=1 -o $(CURDIR)/target/go-gcdn.test \
+		-cpuprofile $(CURDIR)/target/go-gcdn-cpu.prof . && $(GO) test -race -count=1 ./gcdntest/...
 
 # make install into a temporary prefix (and with DESTDIR); C (pkg-config), C++ (CMake
 # find_package, shared and static) and Go (-tags gcdn_system) programs built and run from

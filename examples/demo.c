@@ -104,6 +104,7 @@ static int32_t show_progress(const gcdn_event *event, void *user_data) {
                gcdn_event_completion(event) == GCDN_COMPLETION_SUCCESSFUL ? "successful"
                                                                           : "not successful");
         break;
+    case GCDN_EVENT_TICK: break; /* the run is waiting: the wait was shown */
     default: printf("event %d\n", (int)gcdn_event_kind(event));
     }
     return 0; /* non-zero would stop the run */
@@ -214,11 +215,9 @@ static void purge_a_deploy(const gcdn_client *client) {
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     gcdn_options *options = gcdn_options_new();
-    /* The emulator's windows are 2 URL purges per 2 s and 1 pattern purge or purge-all per
-       2 s, not per minute. Against the real API no interval is set: the client reads the
-       account's limits; it does not believe a rate 10 times the documented one, though, so
-       the demo says the emulator's here. */
-    gcdn_options_set_purge_intervals_ms(options, 1000, 2000, NULL);
+    /* No purge intervals: the client paces by the account's own limits, read from
+       GET /cdn/clients/me/limits (the emulator's say 2 URL purges per 2 s and 1 pattern purge
+       or purge-all per 2 s, the windows it keeps, not per minute). */
     gcdn_options_set_user_agent_suffix(options, "gcdn-demo/1", NULL);
 
     gcdn_client *client = NULL;

@@ -35,8 +35,7 @@ GCORE_API_KEY=demo-key GCORE_BASE_URL="$url" target/demo/demo
 # The bulk part, with the gcdn command as a deploy pipeline would run it: the deploy's changed
 # files (here made up; in CI `git diff --name-only`) become full URLs over two CDN hosts, read
 # from stdin, batched, paced, purged and confirmed; the exit code says whether all of it was.
-# The emulator's windows are 2 s and its limits endpoint says so, which gcdn does not believe
-# (faster than 10x the documented rate): --purge-intervals 1 paces to one request a second.
+# The emulator's windows are 2 s and its limits endpoint says so: gcdn paces by them.
 echo
 echo "== gcdn purge: 232 changed files over 2 hosts, from stdin, mapped to URLs (--map), confirmed (--wait)"
 export GCORE_API_KEY=demo-key GCORE_BASE_URL="$url"
@@ -50,7 +49,7 @@ sleep 2   # the C demo's purges above used up this window: start on a fresh one
 echo "\$ git diff --name-only | gcdn purge --from - --map public/=https://cdn.example.com/ --wait"
 status=0
 "$lib/gcdn" purge --from - --map public/=https://cdn1.example.com/ --map static/=https://cdn2.example.com/ \
-  --wait=30 --purge-intervals 1 < target/demo/changed.txt || status=$?
+  --wait=30 < target/demo/changed.txt || status=$?
 echo "exit code $status"
 echo
 echo "== gcdn purge --dry-run --json: the plan, nothing sent (an unknown host is left out: exit 3)"

@@ -125,7 +125,8 @@ extern "C" {
 
 /**
  * Log level: the API answered 429 (`rate_limited`); the shared rate store failed and the
- * client paces in this process only (`store_fallback`, once until the store works again).
+ * client paces in this process only (`store_fallback`, once until the store works again); a
+ * value of the account's limits not believed, the documented one used (`limits`).
  */
 #define GCDN_LOG_WARN 2
 
@@ -584,10 +585,12 @@ int32_t gcdn_options_set_max_rate_limit_wait_ms(struct gcdn_options *options,
  * `GET /cdn/clients/me/limits` when a resource's second purge of a kind needs its slot (the
  * first goes at once under any limit while the pacing history is this process's own; a
  * client that purges once never reads them), e.g. `"2/m"` is N = 2, W = 60 s. They are read
- * once per client (at most 3 tries); a rate slower than one request per 10 minutes, faster
- * than 10 times the documented one, or with a window over a day is not believed. In its
- * place, or when they cannot be read: the documented 2 purges by URL a minute and 1 purge by
- * pattern or purge-all a minute.
+ * once per client (at most 3 tries); a rate slower than one request a day, faster than 100
+ * requests a second, or with a window over a day is not believed (a "limits" record at
+ * GCDN_LOG_WARN says so). In its place, or when they cannot be read: the documented 2 purges
+ * by URL a minute and 1 purge by pattern or purge-all a minute. A 429 on a request paced
+ * faster than that documented rate by the account's limits sets its resource and kind (only)
+ * back to the documented rate for the client's life, told once (GCDN_LOG_WARN).
  *
  * `options` must be a live builder, used by no other thread during the call; NULL gives
  * GCDN_ERR_INVALID_ARGUMENT.
@@ -680,7 +683,9 @@ int32_t gcdn_options_set_coalesce(struct gcdn_options *options, int32_t coalesce
  * Events and their levels: "request" (each HTTP attempt: method, path, status, attempt,
  * elapsed) GCDN_LOG_DEBUG; "retry" GCDN_LOG_INFO; "wait" (pacer slot, 429, Retry-After,
  * backoff) GCDN_LOG_INFO; "rate_limited" (a 429) GCDN_LOG_WARN; "limits" (the account's
- * limits read) GCDN_LOG_INFO; "store_fallback" (the shared rate store failed) GCDN_LOG_WARN
+ * limits read) GCDN_LOG_INFO, or GCDN_LOG_WARN when a value of them is not believed and
+ * the documented one is used (`resource_id` and `kind` set when a 429 set one resource's
+ * kind back to the documented rate); "store_fallback" (the shared rate store failed) GCDN_LOG_WARN
  * the first time, GCDN_LOG_DEBUG after that until the store has worked again; "pacer"
  * (each slot decision) GCDN_LOG_TRACE. No record holds the API key, the Authorization
  * header or a URL password.

@@ -5,7 +5,7 @@ mod common;
 #[path = "common/raw.rs"]
 mod raw;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -157,12 +157,13 @@ fn keep_alive_connections_closed_while_idle() {
 }
 
 /// A connection the server kept open past one answer, then closed within a second of the
-/// next: the client reuses it without a probe (see `Quiet` in src/engine/http/tuned.rs), the
-/// request meets the close before any answer, and is retried on a new connection.
+/// next: the check before every reuse (src/engine/http/tuned.rs, `TcpSocket::is_open`) finds
+/// the close, and the request goes out on a new connection, with no retry needed.
 #[test]
 fn a_connection_in_steady_use_closed_within_the_second() {
     let emu = emulator();
-    let c = quick_client(&emu, 2_000, 1);
+    // No retries: a request sent on the closed connection would fail.
+    let c = quick_client(&emu, 2_000, 0);
     assert!(c.purge_all(1).ok());
     emu.push_fault(Fault::close_after());
     assert!(c.purge_all(2).ok(), "answered, then closed by the server");
@@ -171,7 +172,7 @@ fn a_connection_in_steady_use_closed_within_the_second() {
     let r = c.purge_all(3);
     assert!(r.ok(), "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    // The attempt on the closed connection never reached the server: no purge twice.
+    // Nothing was sent on the closed connection: no purge twice.
     let paths: Vec<String> = emu.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(c.purge_all(4).ok());
@@ -596,4 +597,303 @@ fn a_huge_retry_after_is_refused_at_once_not_a_panic() {
     );
     // Other resources are not held up.
     assert!(c.purge_urls(4, &["/a.js"]).ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// Bytes a server sends late must never answer the next request
+// ---------------------------------------------------------------------------------------
+
+/// One request as the raw server read it: the connection it came on (0, 1, ... in the order
+/// they were accepted), its method and path.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    conn: usize,
+    method: String,
+    path: String,
+}
+
+/// What the late-bytes server does on its first connection after the answer to the request
+/// numbered `after` (1-based) on it.
+struct Late {
+    after: usize,
+    /// The answer to that request (the real one: the client should take it).
+    answer: &'static str,
+    /// A second, complete response nobody asked for.
+    stale: &'static str,
+    /// Sent this long after the answer; `None`: when the test says so (see `LateServer::go`).
+    delay: Option<Duration>,
+}
+
+/// A keep-alive HTTP/1.1 server on loopback that answers every request as the API would
+/// (POST: 201, empty body; DELETE: 404, the resource does not exist; anything else: 404),
+/// except that on its first connection, after the answer to request `late.after`, it writes
+/// a stale response nobody asked for. A client that reuses that connection reads the stale
+/// bytes as its answer; one that checks it first opens a new connection and gets the real
+/// answer.
+struct LateServer {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    go: std::sync::mpsc::Sender<()>,
+    sent: std::sync::mpsc::Receiver<()>,
+}
+
+impl LateServer {
+    fn start(late: Late) -> LateServer {
+        use std::sync::{mpsc, Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (sent_tx, sent_rx) = mpsc::channel::<()>();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut late = Some((late, go_rx, sent_tx));
+            for (conn, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { return };
+                let log = Arc::clone(&log);
+                let late = late.take();
+                std::thread::spawn(move || serve_late(conn, stream, log, late));
+            }
+        });
+        LateServer {
+            port,
+            seen,
+            go: go_tx,
+            sent: sent_rx,
+        }
+    }
+
+    fn client(&self) -> TestClient {
+        let emu = emulator();
+        let mut setup = Setup::new(&emu);
+        setup.base_url = Some(format!("http://127.0.0.1:{}", self.port));
+        // No retries: a request that met the stale bytes gets no second chance to hide it.
+        setup.max_retries = Some(0);
+        setup.timeout_ms = Some(3_000);
+        setup.build().unwrap()
+    }
+
+    /// For `delay: None`: write the stale bytes now, and return once they are written.
+    fn send_stale_now(&self) {
+        self.go.send(()).unwrap();
+        self.sent
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the server wrote the stale bytes");
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+type LateParts = (
+    Late,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+);
+
+fn serve_late(
+    conn: usize,
+    mut s: std::net::TcpStream,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    late: Option<LateParts>,
+) {
+    // Each write goes out at once: Nagle's algorithm would hold the stale bytes back until
+    // the client's next segment (its next request) acknowledged the answer before them.
+    s.set_nodelay(true).unwrap();
+    let mut input = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut requests = 0;
+    loop {
+        // One request: the head, then Content-Length bytes of body.
+        let (head_len, body_len) = loop {
+            if let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&input[..end]).to_ascii_lowercase();
+                let body = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                break (end + 4, body);
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => input.extend_from_slice(&buf[..n]),
+            }
+        };
+        while input.len() < head_len + body_len {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => input.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&input[..head_len]).into_owned();
+        input.drain(..head_len + body_len);
+        let mut words = head.split_whitespace();
+        let method = words.next().unwrap_or("").to_owned();
+        let path = words.next().unwrap_or("").to_owned();
+        seen.lock().unwrap().push(Seen {
+            conn,
+            method: method.clone(),
+            path,
+        });
+        requests += 1;
+        let real = match method.as_str() {
+            "POST" => "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            _ => {
+                let body = r#"{"message": "Not found."}"#;
+                format!(
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            }
+        };
+        match &late {
+            Some((late, go, sent)) if requests == late.after => {
+                if s.write_all(late.answer.as_bytes()).is_err() {
+                    return;
+                }
+                match late.delay {
+                    Some(d) => std::thread::sleep(d),
+                    None => {
+                        if go.recv().is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = s.write_all(late.stale.as_bytes());
+                let _ = sent.send(());
+            }
+            _ => {
+                if s.write_all(real.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+const STALE_201: &str = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+const STALE_204: &str = "HTTP/1.1 204 No Content\r\n\r\n";
+
+/// Two calls on one connection (so it is "in steady use"), the second answered and then
+/// followed by `late.stale`; then a DELETE of a resource that does not exist. It must get
+/// the server's real answer, 404, not the stale bytes' success.
+fn stale_bytes_never_answer(late: Late, second: impl Fn(&TestClient) -> Outcome) {
+    let delay = late.delay;
+    let server = LateServer::start(late);
+    let c = server.client();
+    assert!(c.purge_all(1).ok(), "first call");
+    let r = second(&c);
+    assert!(
+        r.ok(),
+        "second call, answered before the stale bytes: {r:?}"
+    );
+    match delay {
+        // The stale bytes arrive (100 ms after the answer), then 200 ms pass.
+        Some(d) => std::thread::sleep(d + Duration::from_millis(200)),
+        // They arrive just before the next request.
+        None => {
+            server.send_stale_now();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let r = c.delete(7, 0);
+    assert_eq!(
+        r.status,
+        GCDN_ERR_NOT_FOUND,
+        "the DELETE was answered by the stale bytes: {r:?} (server saw {:?})",
+        server.seen()
+    );
+    let seen = server.seen();
+    let delete = seen.last().unwrap();
+    assert_eq!(delete.method, "DELETE", "{seen:?}");
+    assert_eq!(delete.path, "/cdn/resources/7", "{seen:?}");
+    assert_ne!(
+        delete.conn, 0,
+        "sent on the connection with stale bytes: {seen:?}"
+    );
+    // And the client goes on working.
+    assert!(c.purge_all(3).ok());
+}
+
+#[test]
+fn a_late_response_after_a_201_with_an_empty_body_never_answers_the_next_request() {
+    stale_bytes_never_answer(
+        Late {
+            after: 2,
+            answer: "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            stale: STALE_201,
+            delay: Some(Duration::from_millis(100)),
+        },
+        |c| c.purge_all(2),
+    );
+}
+
+#[test]
+fn a_late_response_after_a_body_with_content_length_never_answers_the_next_request() {
+    stale_bytes_never_answer(
+        Late {
+            after: 2,
+            answer: "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"paths\": [\"/\"]}",
+            stale: STALE_201,
+            delay: Some(Duration::from_millis(100)),
+        },
+        |c| c.purge_all(2),
+    );
+}
+
+#[test]
+fn a_late_response_after_a_204_never_answers_the_next_request() {
+    stale_bytes_never_answer(
+        Late {
+            after: 2,
+            answer: "HTTP/1.1 204 No Content\r\n\r\n",
+            stale: STALE_204,
+            delay: Some(Duration::from_millis(100)),
+        },
+        // A DELETE of a resource that exists: 204.
+        |c| c.delete(2, 0),
+    );
+}
+
+#[test]
+fn a_late_response_after_a_chunked_body_never_answers_the_next_request() {
+    stale_bytes_never_answer(
+        Late {
+            after: 2,
+            answer: "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            stale: STALE_201,
+            delay: Some(Duration::from_millis(100)),
+        },
+        |c| c.purge_all(2),
+    );
+}
+
+#[test]
+fn a_late_response_arriving_just_before_reuse_never_answers_the_next_request() {
+    stale_bytes_never_answer(
+        Late {
+            after: 2,
+            answer: "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            stale: STALE_201,
+            delay: None,
+        },
+        |c| c.purge_all(2),
+    );
+}
+
+/// The same on a connection's first reuse (one call before, not yet "in steady use").
+#[test]
+fn a_late_response_on_a_first_reuse_never_answers_the_next_request() {
+    let server = LateServer::start(Late {
+        after: 1,
+        answer: "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        stale: STALE_201,
+        delay: Some(Duration::from_millis(100)),
+    });
+    let c = server.client();
+    assert!(c.purge_all(1).ok());
+    std::thread::sleep(Duration::from_millis(300));
+    let r = c.delete(7, 0);
+    assert_eq!(r.status, GCDN_ERR_NOT_FOUND, "{r:?} {:?}", server.seen());
 }

@@ -285,11 +285,9 @@ fn fleet() -> Emulator {
     emu
 }
 
-/// A client pacing by the emulator's windows (set, so the account's limits are not read
-/// and sanity-checked up to the documented minute).
+/// A client pacing by the emulator's windows, as its limits endpoint reports them.
 fn paced_client(emu: &Emulator, retries: u32) -> TestClient {
     let mut s = Setup::new(emu);
-    s.intervals_ms = Some((WINDOW_MS, WINDOW_MS));
     s.max_retries = Some(retries);
     s.timeout_ms = Some(3_000);
     s.build().unwrap()
@@ -1175,7 +1173,6 @@ fn an_unauthorized_answer_stops_sending() {
     let emu = fleet();
     let mut s = Setup::new(&emu);
     s.key = Some("wrong-key-5f2a9c".into());
-    s.intervals_ms = Some((WINDOW_MS, WINDOW_MS));
     let c = s.build().unwrap();
     let job = TestJob::new();
     for id in 1..=3 {

@@ -168,8 +168,8 @@ fn a_purge_with_a_429_and_a_retry_logs_each_step() {
 fn the_account_limits_read_is_logged_at_info() {
     let emu = emulator_with(Config {
         seed_resources: vec![1],
-        // 20 a minute: within what the client believes of an account (10 times the
-        // documented rate), so it is taken as read.
+        // 20 a minute: within what the client believes of an account (at most 100 a
+        // second), so it is taken as read.
         limits: Limits {
             url_requests: 20,
             ..Limits::default()

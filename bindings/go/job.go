@@ -469,7 +469,7 @@ func eventOf(e *C.gcdn_event) Event {
 			ItemsPurged: total(C.GCDN_TOTAL_ITEMS_PURGED), RateLimited: total(C.GCDN_TOTAL_RATE_LIMITED),
 			Elapsed: ms(C.GCDN_TOTAL_ELAPSED_MS), Estimated: ms(C.GCDN_TOTAL_ESTIMATED_MS),
 			Sent: total(C.GCDN_TOTAL_SENT), Skipped: total(C.GCDN_TOTAL_SKIPPED),
-			Confirmed: total(C.GCDN_TOTAL_CONFIRMED),
+			Confirmed:        total(C.GCDN_TOTAL_CONFIRMED),
 			CarriedForOthers: total(C.GCDN_TOTAL_CARRIED_FOR_OTHERS),
 		},
 	}

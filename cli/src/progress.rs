@@ -6,7 +6,8 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use gcdn::engine::job::{Completion, Event, EventKind, Job, WaitWhy};
+use gcdn::engine::job::{Completion, Event, EventKind, Job};
+use gcdn::engine::WaitReason;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
@@ -33,7 +34,7 @@ struct Wait {
     request: usize,
     resource_id: i64,
     until: Instant,
-    why: Option<WaitWhy>,
+    why: Option<WaitReason>,
 }
 
 impl<'a> Progress<'a> {
@@ -210,8 +211,8 @@ impl<'a> Progress<'a> {
 fn wait_message(w: &Wait, others: usize) -> String {
     let left = w.until.saturating_duration_since(Instant::now());
     let why = match w.why {
-        Some(WaitWhy::RateLimited | WaitWhy::RetryAfter) => "after a 429 answer",
-        Some(WaitWhy::Backoff) => "before a retry",
+        Some(WaitReason::RateLimited | WaitReason::RetryAfter) => "after a 429 answer",
+        Some(WaitReason::Backoff) => "before a retry",
         _ => "for a rate-limit slot",
     };
     let more = if others > 0 {
@@ -250,7 +251,7 @@ mod tests {
             request: 0,
             resource_id: 7,
             until: Instant::now() + Duration::from_millis(41_500),
-            why: Some(WaitWhy::Pacer),
+            why: Some(WaitReason::Pacer),
         };
         assert_eq!(
             wait_message(&w, 0),

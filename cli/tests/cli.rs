@@ -159,11 +159,10 @@ fn base64(s: &str) -> String {
     out
 }
 
-/// `gcdn purge --purge-intervals 0.2 args...`: paced to one request per 200 ms per resource
-/// and kind, inside the emulator's 2 (1) per 300 ms (its limits endpoint reports rates faster
-/// than gcdn believes, so without this flag the documented minute would be used).
+/// `gcdn purge args...`: paced by the emulator's limits endpoint, which reports the short
+/// windows it keeps (2 URL purges, 1 pattern purge or purge-all per 300 ms).
 fn purge(emu: &Emulator, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut all = vec!["purge", "--purge-intervals", "0.2"];
+    let mut all = vec!["purge"];
     all.extend_from_slice(args);
     gcdn(emu, &all, stdin)
 }
@@ -871,15 +870,7 @@ fn verbose_logs_each_request_without_the_key() {
     );
     assert!(r.stderr.contains("201"), "{}", r.stderr);
     // GCDN_LOG=debug does the same without -v.
-    let mut c = command(
-        &emu,
-        &[
-            "purge",
-            "--purge-intervals",
-            "0.2",
-            "https://cdn2.example.com/a",
-        ],
-    );
+    let mut c = command(&emu, &["purge", "https://cdn2.example.com/a"]);
     c.env("GCDN_LOG", "debug");
     let r = run(c, None);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1019,11 +1010,73 @@ fn resources_and_limits() {
     let r = gcdn(&emu, &["limits"], None);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("URL purges"), "{}", r.stdout);
-    // The test's short windows are not believable: replaced by the documented ones, and said.
+    // The test's short windows are believed (at most 100 requests a second are).
     emu.set_limits(limits());
+    let r = gcdn(&emu, &["limits", "--json"], None);
+    assert_eq!(
+        r.json()[0]["gcdn"]["url_purges"],
+        serde_json::json!({"requests": 2, "per_ms": 300})
+    );
+    assert_eq!(r.json()[0]["gcdn"]["notes"], serde_json::json!([]));
+    // 1000 a second is not: replaced by the documented rate, and said.
+    emu.set_limits(Limits {
+        url_requests: 1000,
+        url_window: Duration::from_secs(1),
+        ..limits()
+    });
     let r = gcdn(&emu, &["limits", "--json"], None);
     assert_eq!(r.json()[0]["gcdn"]["url_purges"]["per_ms"], 60000);
     assert!(r.stderr.contains("documented"), "{}", r.stderr);
+}
+
+#[test]
+fn a_purge_keeps_to_the_accounts_short_windows_without_purge_intervals() {
+    // One URL per request, one request per 200 ms: the account's own rate (300 times the
+    // documented one), read from its limits endpoint. 0.2 paced this at the documented 2 a
+    // minute: the third request a minute away.
+    let window = Duration::from_millis(200);
+    let emu = emulator_with(Limits {
+        url_requests: 1,
+        url_window: window,
+        max_urls: 1,
+        ..limits()
+    });
+    let started = Instant::now();
+    let r = gcdn(
+        &emu,
+        &[
+            "purge",
+            "--json",
+            "--resource",
+            "1",
+            "/1",
+            "/2",
+            "/3",
+            "/4",
+            "/5",
+            "/6",
+        ],
+        None,
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let requests = r.of_type("request");
+    assert_eq!(requests.len(), 6, "{}", r.stdout);
+    assert!(
+        requests.iter().all(|q| q["outcome"] == "purged"),
+        "{}",
+        r.stdout
+    );
+    // At the emulator: no 429, one purge per window, none held back far past it.
+    assert!(purges(&emu).iter().all(|(_, status, _)| *status == 201));
+    let accepted = emu.purge_statuses();
+    assert_eq!(accepted.len(), 6);
+    for pair in accepted.windows(2) {
+        let gap = pair[1].created.duration_since(pair[0].created).unwrap();
+        assert!(gap >= window && gap < Duration::from_secs(2), "{gap:?}");
+    }
+    assert!(!r.stderr.contains("documented"), "{}", r.stderr);
 }
 
 #[test]
@@ -1123,4 +1176,27 @@ fn rate_store_shares_the_schedule_between_processes() {
     let r = paced_purge(&emu, "/f", Some("http://127.0.0.1:1/0"), false);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--rate-store"), "{}", r.stderr);
+}
+
+/// `--no-coalesce`: the run's items go in requests of their own (as 0.2), each as planned;
+/// the report's requests say they carried nothing for others.
+#[test]
+fn no_coalesce_sends_the_runs_own_requests() {
+    let emu = emulator();
+    let urls: Vec<String> = (0..150).map(|i| format!("/nc/{i}")).collect();
+    let mut args = vec!["--no-coalesce", "--json", "--resource", "1"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = purge(&emu, &args, None);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let sizes: Vec<usize> = sent_to(&emu, 1)
+        .iter()
+        .map(|b| b["urls"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [100, 50]);
+    assert!(
+        r.stdout.contains("\"carried_for_others\":0"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("\"carried_for_others\":1"));
 }

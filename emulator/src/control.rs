@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::resource_json;
 use crate::model::{Endpoint, ListingFault, PurgeState, Refusal, Resource};
+use crate::replies::resource_json;
 use crate::types::{Fault, FaultAction, Shared};
 use crate::wire::{lock, Incoming, Reply};
 

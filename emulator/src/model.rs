@@ -100,6 +100,22 @@ impl Limits {
         }
     }
 
+    /// The rate `purge_request_limit` reports: the API has one field for pattern purges and
+    /// purge-all, so the stricter (fewer requests per time) of the two windows enforced.
+    pub fn pattern_rate(&self) -> (u32, Duration) {
+        let pattern = (self.pattern_requests, self.pattern_window);
+        let all = (self.all_requests, self.all_window);
+        // a.n / a.w <= b.n / b.w, in integers.
+        let slower = |a: (u32, Duration), b: (u32, Duration)| {
+            u128::from(a.0) * b.1.as_nanos() <= u128::from(b.0) * a.1.as_nanos()
+        };
+        if slower(all, pattern) {
+            all
+        } else {
+            pattern
+        }
+    }
+
     fn window(&self, kind: PurgeType) -> (u32, Duration) {
         match kind {
             PurgeType::Urls => (self.url_requests, self.url_window),

@@ -418,6 +418,25 @@ fn limits_endpoint() {
     let r = api(&emu, "GET", "/cdn/clients/me/limits", "");
     assert_eq!(r.json()["purge_by_urls_request_limit"], "5/s");
     assert_eq!(r.json()["purge_max_urls_limit"], 7);
+    // One field for pattern purges and purge-all: the stricter of the two windows enforced.
+    for (pattern, all, reported) in [
+        ((3, 300), (1, 300), "1/300ms"),
+        ((1, 900), (2, 600), "1/900ms"),
+    ] {
+        emu.set_limits(Limits {
+            pattern_requests: pattern.0,
+            pattern_window: Duration::from_millis(pattern.1),
+            all_requests: all.0,
+            all_window: Duration::from_millis(all.1),
+            ..Limits::default()
+        });
+        let r = api(&emu, "GET", "/cdn/clients/me/limits", "");
+        assert_eq!(
+            r.json()["purge_request_limit"],
+            reported,
+            "{pattern:?} {all:?}"
+        );
+    }
 }
 
 #[test]

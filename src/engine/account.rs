@@ -2,14 +2,15 @@
 //! keeps to, and the batch limits the job planner chunks by. Read once per client when first
 //! needed, sanity-checked, and replaced by the documented ones where they make no sense.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::error::quote;
-use super::pacer::{PaceKind, Window};
+use super::pacer::{PaceKey, PaceKind, Window};
 
 /// The documented defaults as intervals: 2 URL purges a minute, 1 pattern purge or purge-all
 /// a minute.
@@ -21,14 +22,18 @@ pub const DOCUMENTED_MAX_URLS: usize = 100;
 /// Patterns per purge request: the API's documented limit.
 pub const DOCUMENTED_MAX_PATTERNS: usize = 10;
 
+/// At most this many (resource, kind) keys remember that a 429 made them fall back to the
+/// documented rate; past that, every key of the kind falls back.
+const DISTRUSTED_KEYS: usize = 65_536;
+
 /// How many times one client tries to read the account's limits before it settles for the
 /// documented ones.
 pub const TRIES: u32 = 3;
 
 /// A rate slower than one request per this long is not believed.
-pub const SLOWEST_INTERVAL: Duration = Duration::from_secs(600);
-/// A rate faster than the documented one by more than this factor is not believed.
-pub const FASTEST_FACTOR: u32 = 10;
+pub const SLOWEST_INTERVAL: Duration = Duration::from_secs(86_400);
+/// A rate faster than this many requests a second is not believed.
+pub const FASTEST_PER_SECOND: u32 = 100;
 /// A window longer than this is not believed (it would allow huge bursts).
 pub const LONGEST_WINDOW: Duration = Duration::from_secs(86_400);
 
@@ -127,7 +132,7 @@ impl AccountLimits {
             let documented = Window::documented(kind);
             let checked = match value {
                 Value::String(rate) => match window_of_rate(rate) {
-                    Some(w) => sane_rate(kind, w),
+                    Some(w) => sane_rate(w),
                     None => Err("is not a rate gcdn can read".to_owned()),
                 },
                 _ => Err("is not a string".to_owned()),
@@ -190,30 +195,36 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// A rate believable for `kind`: not slower than one request per [`SLOWEST_INTERVAL`], not
-/// faster than [`FASTEST_FACTOR`] times the documented rate, no window over
+/// A rate believable for any kind: not slower than one request per [`SLOWEST_INTERVAL`] (a
+/// day), not faster than [`FASTEST_PER_SECOND`] requests a second, no window over
 /// [`LONGEST_WINDOW`]. The error says why not.
-pub fn sane_rate(kind: PaceKind, w: Window) -> Result<Window, String> {
-    let documented = Window::documented(kind);
+pub fn sane_rate(w: Window) -> Result<Window, String> {
+    if w.interval() > SLOWEST_INTERVAL {
+        return Err("is slower than 1 request a day".to_owned());
+    }
     if w.per > LONGEST_WINDOW {
         return Err("has a window longer than a day".to_owned());
     }
-    if w.interval() > SLOWEST_INTERVAL {
-        return Err("is slower than 1 request per 10 minutes".to_owned());
-    }
-    // requests / per > FACTOR · documented.requests / documented.per, in integers.
-    let lhs = u128::from(w.requests) * documented.per.as_nanos();
-    let rhs = u128::from(FASTEST_FACTOR) * u128::from(documented.requests) * w.per.as_nanos();
+    // requests / per > FASTEST_PER_SECOND / 1 s, in integers.
+    let lhs = u128::from(w.requests) * Duration::from_secs(1).as_nanos();
+    let rhs = u128::from(FASTEST_PER_SECOND) * w.per.as_nanos();
     if lhs > rhs {
         return Err(format!(
-            "is more than {FASTEST_FACTOR} times the documented rate"
+            "is faster than {FASTEST_PER_SECOND} requests a second"
         ));
     }
     Ok(w)
 }
 
-/// `"2/m"` → 2 per 60 s. Units `ms`, `s`, `m`, `h`, `d` (also `sec`, `min`, `hour`, `day` and
-/// plurals), with an optional count: `"3/250ms"`, `"2/90s"`. `None` for anything else, or a
+/// Whether `w` lets more requests through than the documented rate of `kind` does.
+pub fn faster_than_documented(kind: PaceKind, w: Window) -> bool {
+    let documented = Window::documented(kind);
+    u128::from(w.requests) * documented.per.as_nanos()
+        > u128::from(documented.requests) * w.per.as_nanos()
+}
+
+/// `"2/m"` → 2 per 60 s. Units `ms`, `s`, `m`, `h`, `d`, `w` (also `sec`, `min`, `hour`,
+/// `day`, `week` and plurals), with an optional count: `"3/250ms"`, `"2/90s"`. `None` for anything else, or a
 /// zero count or window.
 pub fn window_of_rate(rate: &str) -> Option<Window> {
     let (count, window) = rate.trim().split_once('/')?;
@@ -233,6 +244,7 @@ pub fn window_of_rate(rate: &str) -> Option<Window> {
         "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
         "h" | "hour" | "hours" => 3_600_000,
         "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 604_800_000,
         _ => return None,
     };
     let window_ms = amount.checked_mul(unit_ms).filter(|&ms| ms > 0)?;
@@ -240,6 +252,13 @@ pub fn window_of_rate(rate: &str) -> Option<Window> {
         requests,
         per: Duration::from_millis(window_ms),
     })
+}
+
+fn kind_index(kind: PaceKind) -> usize {
+    match kind {
+        PaceKind::Urls => 0,
+        PaceKind::Patterns => 1,
+    }
 }
 
 /// What became of an attempt to read the limits.
@@ -254,12 +273,16 @@ pub enum ReadOutcome<'a> {
 
 /// One client's knowledge of its account's limits: read at most once successfully, tried at
 /// most [`TRIES`] times, by one thread at a time while the others go on with the documented
-/// ones.
+/// ones; and the keys on which the API refused the account's rate (a 429 while paced faster
+/// than documented), paced by the documented rate from then on.
 #[derive(Debug, Default)]
 pub struct Account {
     known: OnceLock<AccountLimits>,
     fetching: AtomicBool,
     tries: AtomicU32,
+    distrusted: Mutex<HashSet<PaceKey>>,
+    /// [`DISTRUSTED_KEYS`] was reached: every key of the kind (URLs, patterns) falls back.
+    distrusted_kind: [AtomicBool; 2],
 }
 
 impl Account {
@@ -270,6 +293,43 @@ impl Account {
     /// The limits, if read already.
     pub fn known(&self) -> Option<&AccountLimits> {
         self.known.get()
+    }
+
+    /// The rate `key` is paced by when its kind's rate is `window`: `window`, or the documented
+    /// rate once [`Account::distrust`] made the key fall back.
+    pub fn rate_for(&self, key: PaceKey, window: Window) -> Window {
+        if self.distrusted_kind[kind_index(key.kind)].load(Ordering::Relaxed)
+            || self
+                .distrusted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&key)
+        {
+            Window::documented(key.kind)
+        } else {
+            window
+        }
+    }
+
+    /// The API answered 429 on `key` while it was paced by `window`: when that is faster than
+    /// documented, the key falls back to the documented rate for the rest of the client's life.
+    /// True the first time the key falls back (to be told once).
+    pub fn distrust(&self, key: PaceKey, window: Window) -> bool {
+        if !faster_than_documented(key.kind, window) {
+            return false;
+        }
+        let whole_kind = &self.distrusted_kind[kind_index(key.kind)];
+        if whole_kind.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut keys = self.distrusted.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.contains(&key) {
+            return false;
+        }
+        if keys.len() >= DISTRUSTED_KEYS {
+            return !whole_kind.swap(true, Ordering::Relaxed);
+        }
+        keys.insert(key)
     }
 
     /// Whether asking again could help: not known yet, and tries left.
@@ -339,6 +399,8 @@ mod tests {
         assert_eq!(window_of_rate("3/250ms"), Some(w(3, 250)));
         assert_eq!(window_of_rate("100/h"), Some(w(100, 3_600_000)));
         assert_eq!(window_of_rate("1/d"), Some(w(1, 86_400_000)));
+        assert_eq!(window_of_rate("1/week"), Some(w(1, 604_800_000)));
+        assert_eq!(window_of_rate("30/m"), Some(w(30, 60_000)));
         for bad in [
             "",
             "2",
@@ -356,18 +418,66 @@ mod tests {
 
     #[test]
     fn rates_are_sanity_checked() {
-        let u = PaceKind::Urls;
-        assert!(sane_rate(u, w(2, 60_000)).is_ok());
-        assert!(sane_rate(u, w(20, 60_000)).is_ok(), "10 times is believed");
-        assert!(sane_rate(u, w(21, 60_000)).is_err());
-        assert!(sane_rate(u, w(1, 300)).is_err());
-        assert!(sane_rate(u, w(1, 600_000)).is_ok(), "1 per 10 minutes");
-        assert!(sane_rate(u, w(1, 600_001)).is_err());
-        assert!(sane_rate(u, w(1, 86_400_000)).is_err(), "1/d");
-        assert!(sane_rate(u, w(u32::MAX, 60_000)).is_err());
-        assert!(sane_rate(u, w(2000, 172_800_000)).is_err(), "2-day window");
-        assert!(sane_rate(PaceKind::Patterns, w(10, 60_000)).is_ok());
-        assert!(sane_rate(PaceKind::Patterns, w(11, 60_000)).is_err());
+        assert!(sane_rate(w(2, 60_000)).is_ok());
+        assert!(
+            sane_rate(w(30, 60_000)).is_ok(),
+            "15 times the documented rate"
+        );
+        assert!(sane_rate(w(100, 1_000)).is_ok(), "100 a second");
+        assert!(sane_rate(w(1, 10)).is_ok(), "100 a second");
+        assert_eq!(
+            sane_rate(w(101, 1_000)),
+            Err("is faster than 100 requests a second".to_owned())
+        );
+        assert!(sane_rate(w(1, 9)).is_err());
+        assert!(sane_rate(w(1000, 1_000)).is_err());
+        assert!(sane_rate(w(u32::MAX, 60_000)).is_err());
+        assert!(sane_rate(w(1, 86_400_000)).is_ok(), "1 a day");
+        assert!(sane_rate(w(2, 172_800_000)).is_err(), "2-day window");
+        assert_eq!(
+            sane_rate(w(1, 604_800_000)),
+            Err("is slower than 1 request a day".to_owned())
+        );
+        assert_eq!(
+            sane_rate(w(7, 604_800_000)),
+            Err("has a window longer than a day".to_owned())
+        );
+        assert!(faster_than_documented(PaceKind::Urls, w(3, 60_000)));
+        assert!(!faster_than_documented(PaceKind::Urls, w(2, 60_000)));
+        assert!(!faster_than_documented(PaceKind::Urls, w(1, 60_000)));
+        assert!(faster_than_documented(PaceKind::Patterns, w(2, 60_000)));
+        assert!(!faster_than_documented(PaceKind::Patterns, w(1, 60_000)));
+    }
+
+    #[test]
+    fn a_429_while_faster_than_documented_falls_back_on_that_key_once() {
+        let a = Account::new();
+        let r1 = PaceKey {
+            resource_id: 1,
+            kind: PaceKind::Urls,
+        };
+        let r1p = PaceKey {
+            kind: PaceKind::Patterns,
+            ..r1
+        };
+        let r2 = PaceKey {
+            resource_id: 2,
+            ..r1
+        };
+        let fast = w(30, 60_000);
+        assert_eq!(a.rate_for(r1, fast), fast);
+        // Not faster than documented: nothing to fall back from.
+        assert!(!a.distrust(r1, Window::documented(PaceKind::Urls)));
+        assert_eq!(a.rate_for(r1, fast), fast);
+        assert!(a.distrust(r1, fast), "falls back, told");
+        assert!(!a.distrust(r1, fast), "told once");
+        assert_eq!(a.rate_for(r1, fast), Window::documented(PaceKind::Urls));
+        assert_eq!(
+            a.rate_for(r2, fast),
+            fast,
+            "another resource keeps its rate"
+        );
+        assert_eq!(a.rate_for(r1p, fast), fast, "another kind keeps its rate");
     }
 
     #[test]
@@ -387,7 +497,7 @@ mod tests {
         );
         assert!(notes.is_empty(), "{notes:?}");
 
-        let odd = br#"{"purge_by_urls_request_limit":"1/d","purge_request_limit":"weird",
+        let odd = br#"{"purge_by_urls_request_limit":"1/w","purge_request_limit":"weird",
                        "purge_max_urls_limit":0,"purge_pattern_limit":"10"}"#;
         let (l, notes) = AccountLimits::parse(odd).unwrap();
         assert_eq!(
@@ -400,8 +510,8 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "the account's purge_by_urls_request_limit \"1/d\" is slower than 1 request per \
-                 10 minutes: using the documented 2/60 s",
+                "the account's purge_by_urls_request_limit \"1/w\" is slower than 1 request a \
+                 day: using the documented 2/60 s",
                 "the account's purge_request_limit \"weird\" is not a rate gcdn can read: using \
                  the documented 1/60 s",
                 "the account's purge_max_urls_limit 0 is not a whole number from 1 to 10000: \
@@ -440,7 +550,7 @@ mod tests {
         assert!(matches!(o, ReadOutcome::NotNow(None)));
         let (o, notes) = a.read(second, |t| {
             assert_eq!(t, second);
-            Ok(br#"{"purge_by_urls_request_limit":"1/d"}"#.to_vec())
+            Ok(br#"{"purge_by_urls_request_limit":"1000/s"}"#.to_vec())
         });
         assert!(matches!(o, ReadOutcome::Known(l) if l.from_account));
         assert_eq!(notes.len(), 1);

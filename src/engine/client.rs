@@ -7,17 +7,18 @@ use std::time::Duration;
 use ureq::http::Method;
 
 use super::account::{Account, AccountLimits};
+use super::call::{CallCtx, CallSettings};
 use super::cancel::CancelToken;
 use super::coalesce::{Coalescer, InProcess};
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::log::{self, Logger};
+use super::note::Observer;
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
 use super::purge::{self, PurgeKind};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
-use super::wait::{CallCtx, CallSettings, Observer};
 
 /// URLs per purge request: the API's documented limit.
 pub const URLS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_URLS;
@@ -356,18 +357,18 @@ impl Client {
         kind: PaceKind,
         body: &[u8],
     ) -> std::result::Result<SentInfo, Failed> {
-        self.send_purge_slotted(ctx, resource_id, kind, body, false)
+        self.send_purge_slotted(ctx, resource_id, kind, body, None)
     }
 
     /// [`Client::send_purge`]; `slotted`: the caller waited for the first attempt's slot
-    /// already ([`Client::wait_purge_slot`]).
+    /// already ([`Client::wait_purge_slot`]), taken under this limit.
     pub(crate) fn send_purge_slotted(
         &self,
         ctx: &CallCtx,
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
-        slotted: bool,
+        slotted: Option<Window>,
     ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/purge");
         self.api.purge(ctx, &url, resource_id, kind, body, slotted)
@@ -382,7 +383,7 @@ impl Client {
         resource_id: i64,
         kind: PaceKind,
         on_slot: &dyn Fn(super::pacer::Slot),
-    ) -> Result<()> {
+    ) -> Result<Window> {
         self.api
             .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
     }
@@ -461,7 +462,7 @@ fn unpaced<'a>(method: Method, url: &'a str, body: Option<&'a [u8]>) -> Request<
         body,
         cap: BODY_CAP,
         pace: None,
-        slotted: false,
+        slotted: None,
     }
 }
 
@@ -550,7 +551,7 @@ mod tests {
 #[cfg(test)]
 mod job_api_tests {
     use super::*;
-    use crate::engine::wait::{Note, WaitReason};
+    use crate::engine::note::{Note, WaitReason};
     use gcdn_emulator::{Config, Emulator, Fault};
     use std::sync::Mutex;
 
@@ -587,7 +588,7 @@ mod job_api_tests {
                 .on("POST", "/cdn/resources/5/purge"),
         );
         emu.push_fault(
-            Fault::respond(200, r#"{"purge_by_urls_request_limit": "1/d"}"#)
+            Fault::respond(200, r#"{"purge_by_urls_request_limit": "1/w"}"#)
                 .on("GET", "/cdn/clients/me/limits"),
         );
         let (observer, seen) = recorder();
@@ -609,7 +610,7 @@ mod job_api_tests {
             "RateLimited { resource_id: Some(5), kind: Some(Urls), retry_after: Some(0ns) }",
             r#"Retry { method: "POST", path: "/cdn/resources/5/purge", attempt: 1, error: "HTTP 429: Too many requests" }"#,
             "LimitsRead { from_account: true, message: \"read the account's limits: URL purges 2/60 s",
-            "LimitsRead { from_account: true, message: \"the account's purge_by_urls_request_limit \\\"1/d\\\" is slower than 1 request per 10 minutes: using the documented 2/60 s\" }",
+            "LimitsReplaced { resource_id: None, kind: None, message: \"the account's purge_by_urls_request_limit \\\"1/w\\\" is slower than 1 request a day: using the documented 2/60 s\" }",
             "Wait { resource_id: Some(5), kind: Some(Urls), wait: ",
             "why: RetryAfter }",
             r#"Attempt { method: "POST", path: "/cdn/resources/5/purge", attempt: 2, status: Some(201)"#,

@@ -1,7 +1,7 @@
 //! # Coalescing purges (issue 21): design of the in-process part and the seam for Redis
 //!
-//! Status: being built on branch `coalesce` (helper "coalesce"). Module: `src/engine/coalesce.rs`.
-//! This note is copied at the top of that module; the module's copy is the one kept exact.
+//! Status: in-process part DONE on branch `coalesce` (tests/coalesce.rs green). Module:
+//! `src/engine/coalesce.rs` (the code is the reference; this note is its head comment).
 //!
 //! ## Where it sits
 //! `purge::send(client, ctx, resource_id, kind, items)` is the one purge path (single calls go
@@ -14,7 +14,13 @@
 //!     }
 //!
 //! `purge::send_alone(client, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
-//! 0.2's request (slot from the pacer, body, retries). It stays the only place that talks HTTP.
+//! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
+//! uses `client.wait_purge_slot(ctx, rid, PaceKind, &on_slot) -> Result<Window>` (refused at once
+//! past budget/deadline; "; nothing was sent") then
+//! `purge::send_in_slot(client, ctx, rid, kind, items, window)` (first attempt without a slot;
+//! after a 429 it takes slots as usual). Client::coalescer() / Api.coalescer is
+//! `Option<Arc<dyn Coalescer>>`, set in Client::build from `Options::coalesce` (a Redis coalescer
+//! would be chosen there, next to `ratestore::pacer_for`). `client.per_request(kind)` is the limit.
 //!
 //! ## The seam
 //! ```rust
@@ -30,6 +36,8 @@
 //!     pub items: usize,           // unique items the request carried (all callers)
 //!     pub callers: usize,         // callers whose items it carried (this one included)
 //!     pub for_others: usize,      // items it carried that were not this caller's
+//!     pub shared_items: Option<Arc<[String]>>, // every item, when callers > 1 (job confirmation
+//!                                              // matches the purge status by these)
 //! }
 //! ```
 //! `InProcess` (src/engine/coalesce.rs) implements it; a Redis one (src/engine/ratestore/) can
@@ -77,12 +85,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::call::{CallCtx, TICK};
 use super::client::Client;
+use super::clock::instant_after;
 use super::error::{Error, Status};
+use super::note::Note;
 use super::pacer::Slot;
 use super::purge::{self, PurgeKind};
 use super::request::{Failed, SentInfo};
-use super::wait::{instant_after, CallCtx, Note, Refused, TICK};
+use super::wait::Refused;
 
 /// What the request that carried a caller's items did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,12 +253,12 @@ impl InProcess {
                 self.wake.notify_all();
             }
         });
-        let mut st = self.lock();
-        if let Err(error) = slot {
+        let window = match slot {
+            Ok(window) => window,
             // Leaving: the next waiting caller takes over (the guard hands leadership on).
-            drop(st);
-            return Err(unsent(error));
-        }
+            Err(error) => return Err(unsent(error)),
+        };
+        let mut st = self.lock();
         // The slot is open: compose. Own items first, then waiting callers in arrival order
         // whose new items still fit.
         let State { lanes, callers, .. } = &mut *st;
@@ -306,7 +317,7 @@ impl InProcess {
             });
         }
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-        let result = purge::send_in_slot(client, &lctx, resource_id, kind, &refs);
+        let result = purge::send_in_slot(client, &lctx, resource_id, kind, &refs, window);
         let total = batch.len();
         let mut st = self.lock();
         let mut own_outcome = Err(internal());

@@ -7,7 +7,9 @@
 //! - `retry` (an attempt failed and is tried again): [`Level::Info`];
 //! - `wait` (the call sleeps: pacer slot, 429 interval, `Retry-After`, backoff): [`Level::Info`];
 //! - `rate_limited` (the API answered 429): [`Level::Warn`];
-//! - `limits` (the account's limits were read, or could not be): [`Level::Info`];
+//! - `limits` (the account's limits were read, or could not be): [`Level::Info`]; a value of
+//!   them not believed (out of bounds or unreadable, or a 429 came on a resource paced faster
+//!   than the documented rate), the documented one used instead: [`Level::Warn`];
 //! - `store_fallback` (the shared rate store failed; in-process pacing used): [`Level::Warn`]
 //!   the first time, then [`Level::Debug`] until the store has worked again;
 //! - `pacer` (a pacer slot taken at once, or refused as too far off): [`Level::Trace`]
@@ -29,8 +31,8 @@ use zeroize::Zeroizing;
 
 use super::error::{redact, redact_url_password, Error, Result};
 use super::format::secs;
+use super::note::{Note, Observer, WaitReason};
 use super::pacer::PaceKind;
-use super::wait::{Note, Observer, WaitReason};
 
 /// The environment variable that sends records to stderr when no log function is set.
 pub const ENV_LOG: &str = "GCDN_LOG";
@@ -129,7 +131,7 @@ pub struct Record<'a> {
     pub attempt: u32,
     /// How long the attempt took: `request`.
     pub elapsed: Duration,
-    /// `wait`, `rate_limited`, `pacer`, when a purge's resource is concerned.
+    /// `wait`, `rate_limited`, `pacer`, `limits`, when a purge's resource is concerned.
     pub resource_id: Option<i64>,
     /// `urls` or `patterns` (pattern purges and purge-all), with `resource_id`.
     pub kind: Option<PaceKind>,
@@ -302,6 +304,7 @@ impl Logger {
                     WaitReason::RateLimited => "after a 429 for the rate window to reopen",
                     WaitReason::RetryAfter => "as Retry-After asks",
                     WaitReason::Backoff => "before trying again",
+                    WaitReason::Confirm => "between polls of the purge statuses",
                 };
                 format!(
                     "waiting {} {why_words}{}",
@@ -328,6 +331,17 @@ impl Logger {
             Note::LimitsRead { message, .. } => {
                 path_clean = Cow::Borrowed("");
                 record.event = Event::Limits;
+                format!("account limits: {message}")
+            }
+            Note::LimitsReplaced {
+                resource_id,
+                kind,
+                message,
+            } => {
+                path_clean = Cow::Borrowed("");
+                record.event = Event::Limits;
+                record.resource_id = resource_id;
+                record.kind = kind;
                 format!("account limits: {message}")
             }
             Note::StoreFallback { store, message } => {
@@ -388,7 +402,7 @@ impl Logger {
             | Note::Wait { .. }
             | Note::LimitsRead { .. }
             | Note::Shared { .. } => Level::Info,
-            Note::RateLimited { .. } => Level::Warn,
+            Note::RateLimited { .. } | Note::LimitsReplaced { .. } => Level::Warn,
             Note::StoreFallback { .. } => {
                 if self.fallback_warned.swap(true, Ordering::Relaxed) {
                     Level::Debug

@@ -1,15 +1,18 @@
 //! The safe Rust core. It knows nothing of C: validation, retries, pacing and HTTP live here.
 //!
 //! `client` holds the operations; `purge` the one purge path (a request's body built and
-//! sent, for single calls and jobs alike); `request` one request's retry loop; `wait` the call
-//! context, through which every wait goes; `pacer` the client-wide pacer; `coalesce` the
-//! sharing of requests between a client's callers; `account` the
-//! account's limits; `retry` the pure retry decisions; `http` the transport.
+//! sent, for single calls and jobs alike); `request` one request's retry loop; `call` the call
+//! settings and context; `wait` the one place every wait goes through; `note` what a call
+//! tells its observer; `clock` moments from spans; `pacer` the client-wide pacer; `coalesce`
+//! the sharing of requests between a client's callers; `account` the account's limits;
+//! `retry` the pure retry decisions; `http` the transport.
 
 pub mod account;
 pub mod api_error;
+pub mod call;
 pub mod cancel;
 pub mod client;
+pub mod clock;
 pub mod coalesce;
 pub mod config;
 pub mod error;
@@ -18,6 +21,7 @@ pub mod http;
 pub mod inspect;
 pub mod job;
 pub mod log;
+pub mod note;
 pub mod pacer;
 pub mod purge;
 pub mod ratestore;
@@ -27,11 +31,12 @@ pub mod validate;
 pub mod wait;
 
 pub use account::{AccountLimits, Intervals};
+pub use call::{CallCtx, CallSettings, Tick};
 pub use cancel::CancelToken;
 pub use client::{Client, DeleteOptions, Deleted, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 pub use config::Options;
 pub use error::{Error, Result, Status};
 pub use inspect::{LimitsRead, Resources};
+pub use note::{Note, Observer, WaitReason};
 pub use pacer::{PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
 pub use request::{Failed, SentInfo};
-pub use wait::{CallCtx, CallSettings, Note, Observer, Tick, WaitReason};

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::wait::instant_after;
+use super::clock::instant_after;
 
 /// The two rate limits of purges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -474,7 +474,7 @@ mod tests {
         let t0 = Instant::now();
         s.defer_at(URLS, Duration::MAX, t0);
         s.defer_at(URLS, Duration::from_secs(u64::MAX), t0);
-        let far = crate::engine::wait::FOREVER;
+        let far = crate::engine::clock::FOREVER;
         assert_eq!(
             s.take_at(URLS, w(2, 1000), big_wait(), t0),
             Slot::TooFar(far)

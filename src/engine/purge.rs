@@ -4,12 +4,12 @@
 //! with coalescing off, alone. Either way the request's body is assembled and sent, in its
 //! slot of the client's pacer, here ([`send_alone`], [`send_in_slot`]).
 
+use super::call::CallCtx;
 use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 use super::coalesce::Delivered;
 use super::error::{Error, Result, Status};
-use super::pacer::PaceKind;
+use super::pacer::{PaceKind, Window};
 use super::request::{Failed, SentInfo};
-use super::wait::CallCtx;
 
 /// What a purge request does: the `kind` of the report's JSON form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,19 +76,20 @@ pub(crate) fn send_alone(
     kind: PurgeKind,
     items: &[&str],
 ) -> std::result::Result<SentInfo, Failed> {
-    send_body(client, ctx, resource_id, kind, items, false)
+    send_body(client, ctx, resource_id, kind, items, None)
 }
 
 /// [`send_alone`] for a caller that waited for the request's slot already
-/// (`Client::wait_purge_slot`): the first attempt goes at once.
+/// (`Client::wait_purge_slot`), under `window`: the first attempt goes at once.
 pub(crate) fn send_in_slot(
     client: &Client,
     ctx: &CallCtx,
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
+    window: Window,
 ) -> std::result::Result<SentInfo, Failed> {
-    send_body(client, ctx, resource_id, kind, items, true)
+    send_body(client, ctx, resource_id, kind, items, Some(window))
 }
 
 fn send_body(
@@ -97,7 +98,7 @@ fn send_body(
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    slotted: bool,
+    slotted: Option<Window>,
 ) -> std::result::Result<SentInfo, Failed> {
     #[derive(serde::Serialize)]
     struct Urls<'a> {

@@ -9,13 +9,15 @@ use ureq::http::Method;
 
 use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
 use super::api_error;
+use super::call::CallCtx;
 use super::config::BaseUrl;
 use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::format;
 use super::http::{Fault, Reply, Transport, BODY_CAP};
+use super::note::{Note, WaitReason};
 use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
-use super::wait::{CallCtx, Note, Refused, WaitReason, Waits};
+use super::wait::{Refused, Waits};
 
 /// The longest one read of the account's limits may take.
 const LIMITS_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,9 +51,9 @@ pub(crate) struct Request<'a> {
     pub cap: usize,
     /// For purges: the key whose pacing the request keeps to.
     pub pace: Option<PaceKey>,
-    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]): a slot
-    /// is taken only after a 429.
-    pub slotted: bool,
+    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]), taken
+    /// under this limit: a slot is taken only after a 429.
+    pub slotted: Option<Window>,
 }
 
 /// A request that succeeded.
@@ -133,7 +135,9 @@ impl Api {
         // any other failure keeps its slot: the API did not count that attempt (or, if a
         // dropped connection had been carried out, the retry meets a 429 and waits then),
         // and waiting a whole window for it would cost more than that 429.
-        let mut need_slot = !req.slotted;
+        let mut need_slot = req.slotted.is_none();
+        // The limit the last slot was taken under.
+        let mut paced_by = req.slotted;
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
@@ -142,6 +146,7 @@ impl Api {
             if let Some(key) = req.pace.filter(|_| need_slot) {
                 need_slot = false;
                 let window = self.slot_window(ctx, key);
+                paced_by = Some(window);
                 if let Err(error) =
                     self.take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
                 {
@@ -223,10 +228,11 @@ impl Api {
                     retry_after,
                 });
                 if let Some(key) = req.pace {
-                    // The window is full (another client shares the account): no slot on
-                    // the key for anyone before `Retry-After`, else one interval. The next
-                    // attempt's slot carries the wait.
-                    let window = self.window(ctx, key.kind);
+                    // The window is full (another client shares the account, or the
+                    // account's rate is not what its limits say): no slot on the key for
+                    // anyone before `Retry-After`, else one interval. The next attempt's slot
+                    // carries the wait.
+                    let window = self.distrust_on_429(ctx, key, paced_by);
                     match state.rate_limited(retry_after.unwrap_or(window.interval())) {
                         Ok(after) => {
                             if let Some(fb) = self.pacer.defer(key, window, after) {
@@ -395,13 +401,14 @@ impl Api {
         ctx: &CallCtx,
         key: PaceKey,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<(), Error> {
+    ) -> Result<Window, Error> {
         if ctx.cancelled() {
             return Err(Error::new(Status::Cancelled, "the call was cancelled"));
         }
         let mut waits = ctx.waits();
         let window = self.slot_window(ctx, key);
         self.take_slot(ctx, &mut waits, key, window, WaitReason::Pacer, on_slot)
+            .map(|()| window)
             .map_err(|e| match e.status {
                 Status::Cancelled => e,
                 status => Error::new(status, format!("{}; nothing was sent", e.message)),
@@ -419,7 +426,50 @@ impl Api {
         {
             return Window::documented(key.kind);
         }
-        self.window(ctx, key.kind)
+        self.key_window(ctx, key)
+    }
+
+    /// The limit the pacer keeps to on `key`: [`Api::window`] of its kind, or the documented
+    /// one once a 429 came on the key while it was paced faster ([`Account::distrust`]).
+    fn key_window(&self, ctx: &CallCtx, key: PaceKey) -> Window {
+        let window = self.window(ctx, key.kind);
+        match self.purge_intervals {
+            Some(_) => window,
+            None => self.account.rate_for(key, window),
+        }
+    }
+
+    /// A 429 came on `key`, whose slot was taken under `paced_by`: when that was the account's
+    /// limits and faster than the documented rate, the key falls back to the documented rate
+    /// (told once, as a warning). (A key's first request, which goes at once under the
+    /// documented limit, does not make it fall back: its 429 is another client's doing.)
+    /// The limit the key keeps to from now on.
+    fn distrust_on_429(&self, ctx: &CallCtx, key: PaceKey, paced_by: Option<Window>) -> Window {
+        let window = self.key_window(ctx, key);
+        let Some(paced_by) = paced_by.filter(|_| self.purge_intervals.is_none()) else {
+            return window;
+        };
+        if !self.account.distrust(key, paced_by) {
+            return window;
+        }
+        let documented = Window::documented(key.kind);
+        if ctx.observed() {
+            let message = format!(
+                "the API answered 429 on resource {} while its {} purges were paced at the \
+                 account's {}, faster than the documented {}: pacing them at the documented \
+                 rate from now on",
+                key.resource_id,
+                key.kind.noun(),
+                paced_by.describe(),
+                documented.describe()
+            );
+            ctx.note(&Note::LimitsReplaced {
+                resource_id: Some(key.resource_id),
+                kind: Some(key.kind),
+                message: &message,
+            });
+        }
+        documented
     }
 
     /// The limit the pacer keeps to for `kind`: the caller's intervals, else the account's
@@ -475,9 +525,14 @@ impl Api {
                         limits.max_urls,
                         limits.max_patterns
                     );
-                    for message in std::iter::once(read).chain(notes) {
-                        ctx.note(&Note::LimitsRead {
-                            from_account: true,
+                    ctx.note(&Note::LimitsRead {
+                        from_account: true,
+                        message: &self.clean(&read),
+                    });
+                    for message in notes {
+                        ctx.note(&Note::LimitsReplaced {
+                            resource_id: None,
+                            kind: None,
                             message: &self.clean(&message),
                         });
                     }
@@ -508,7 +563,7 @@ impl Api {
                 body: None,
                 cap: cap.saturating_add(1),
                 pace: None,
-                slotted: false,
+                slotted: None,
             },
         )?;
         if sent.body.len() > cap {
@@ -539,7 +594,7 @@ impl Api {
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
-        slotted: bool,
+        slotted: Option<Window>,
     ) -> Result<SentInfo, Failed> {
         self.request(
             ctx,

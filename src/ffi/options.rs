@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::log::{gcdn_log_fn, CLog};
 use super::strings::str_arg;
-use crate::engine::log::{Level as LogLevel, Record as LogRecord};
+use crate::engine::log;
 use crate::engine::{Error, Options, Result};
 
 /// An opaque builder of client settings. Create with `gcdn_options_new`, free with
@@ -157,10 +157,12 @@ pub unsafe extern "C" fn gcdn_options_set_max_rate_limit_wait_ms(
 /// `GET /cdn/clients/me/limits` when a resource's second purge of a kind needs its slot (the
 /// first goes at once under any limit while the pacing history is this process's own; a
 /// client that purges once never reads them), e.g. `"2/m"` is N = 2, W = 60 s. They are read
-/// once per client (at most 3 tries); a rate slower than one request per 10 minutes, faster
-/// than 10 times the documented one, or with a window over a day is not believed. In its
-/// place, or when they cannot be read: the documented 2 purges by URL a minute and 1 purge by
-/// pattern or purge-all a minute.
+/// once per client (at most 3 tries); a rate slower than one request a day, faster than 100
+/// requests a second, or with a window over a day is not believed (a "limits" record at
+/// GCDN_LOG_WARN says so). In its place, or when they cannot be read: the documented 2 purges
+/// by URL a minute and 1 purge by pattern or purge-all a minute. A 429 on a request paced
+/// faster than that documented rate by the account's limits sets its resource and kind (only)
+/// back to the documented rate for the client's life, told once (GCDN_LOG_WARN).
 ///
 /// `options` must be a live builder, used by no other thread during the call; NULL gives
 /// GCDN_ERR_INVALID_ARGUMENT.
@@ -318,7 +320,9 @@ pub unsafe extern "C" fn gcdn_options_set_coalesce(
 /// Events and their levels: "request" (each HTTP attempt: method, path, status, attempt,
 /// elapsed) GCDN_LOG_DEBUG; "retry" GCDN_LOG_INFO; "wait" (pacer slot, 429, Retry-After,
 /// backoff) GCDN_LOG_INFO; "rate_limited" (a 429) GCDN_LOG_WARN; "limits" (the account's
-/// limits read) GCDN_LOG_INFO; "store_fallback" (the shared rate store failed) GCDN_LOG_WARN
+/// limits read) GCDN_LOG_INFO, or GCDN_LOG_WARN when a value of them is not believed and
+/// the documented one is used (`resource_id` and `kind` set when a 429 set one resource's
+/// kind back to the documented rate); "store_fallback" (the shared rate store failed) GCDN_LOG_WARN
 /// the first time, GCDN_LOG_DEBUG after that until the store has worked again; "pacer"
 /// (each slot decision) GCDN_LOG_TRACE. No record holds the API key, the Authorization
 /// header or a URL password.
@@ -349,13 +353,13 @@ pub unsafe extern "C" fn gcdn_options_set_log(
             options.clear_log();
             return Ok(());
         };
-        let level = LogLevel::from_i32(max_level).ok_or_else(|| {
+        let level = log::Level::from_i32(max_level).ok_or_else(|| {
             Error::invalid(format!(
                 "max_level must be GCDN_LOG_ERROR (1) .. GCDN_LOG_TRACE (5), not {max_level}"
             ))
         })?;
         let sink = CLog { func, user_data };
-        options.set_log(Arc::new(move |r: &LogRecord<'_>| sink.send(r)), level);
+        options.set_log(Arc::new(move |r: &log::Record<'_>| sink.send(r)), level);
         Ok(())
     })
 }

@@ -14,7 +14,7 @@ use super::event::gcdn_event;
 use super::job::gcdn_job;
 use super::report::gcdn_report;
 use super::strings::c_string;
-use crate::engine::job::{Event as JobEvent, EventKind, Flow, JobError, RunOptions, MAX_WORKERS};
+use crate::engine::job::{self, EventKind, Flow, JobError, RunOptions, MAX_WORKERS};
 use crate::engine::{CallSettings, Error, Result};
 
 /// The progress callback of a run: called with each event, on the thread that called
@@ -91,7 +91,7 @@ impl Ticker {
     /// `true`: the callback says stop.
     fn tick(&self) -> bool {
         let event = gcdn_event {
-            inner: JobEvent::new(EventKind::Tick),
+            inner: job::Event::new(EventKind::Tick),
             message: None,
         };
         // SAFETY: as above; the event lives through the call.
@@ -353,7 +353,7 @@ pub unsafe extern "C" fn gcdn_job_run(
             }
         };
         let mut callback = run.progress.map(|(f, user_data)| {
-            move |event: &JobEvent| {
+            move |event: &job::Event| {
                 let message = event.message.as_deref().map(c_string);
                 let c_event = gcdn_event {
                     inner: event.clone(),
@@ -370,7 +370,7 @@ pub unsafe extern "C" fn gcdn_job_run(
         });
         let progress = callback
             .as_mut()
-            .map(|f| f as &mut dyn FnMut(&JobEvent) -> Flow);
+            .map(|f| f as &mut dyn FnMut(&job::Event) -> Flow);
         // The callback also ticks the calling thread's own waits (the resources listing's).
         let mut options = run.options.clone();
         if let Some((func, user_data)) = run.progress {

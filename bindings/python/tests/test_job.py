@@ -15,9 +15,9 @@ def bodies(requests):
 
 @pytest.fixture
 def hosts(emulator):
-    """Four resources on their hosts; 7 cannot purge by URL; 8 is inactive. The limits are the
-    fastest a client believes of an account (10 times the documented ones), so that clients
-    pacing by them do not wait in these tests."""
+    """Four resources on their hosts; 7 cannot purge by URL; 8 is inactive. The limits (20 URL
+    purges, 10 pattern purges or purge-alls a minute) are generous enough that clients pacing
+    by them do not wait in these tests."""
     emulator.config(url_requests=20, url_window_ms=60000, pattern_requests=10,
                     pattern_window_ms=60000, all_requests=10, all_window_ms=60000)
     emulator.add_resource(5, cname="cdn5.example.com", secondary_hostnames=["img.example.com"])
@@ -212,9 +212,9 @@ def test_progress_waits_are_events(emulator):
     emulator.add_resource(5)
     emulator.config(url_requests=1, url_window_ms=300)
     events = []
-    # Paced one URL purge per 300 ms: the second run's request waits for its slot.
-    with gcdn.Client(emulator.api_key, base_url=emulator.url, purge_intervals=(0.3, 0.3),
-                     max_rate_limit_wait=10) as c:
+    # Paced by the account's one URL purge per 300 ms (its limits say so): the second run's
+    # request waits for its slot.
+    with gcdn.Client(emulator.api_key, base_url=emulator.url, max_rate_limit_wait=10) as c:
         c.run(gcdn.Job().add_urls(5, ["/a"]), progress=events.append)
         c.run(gcdn.Job().add_urls(5, ["/b"]), progress=events.append)
     waits = [e for e in events if e.kind == "wait"]

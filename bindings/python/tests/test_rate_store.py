@@ -54,11 +54,11 @@ def redis_url() -> Iterator[str]:
 def test_two_clients_share_one_schedule(emulator, redis_url):
     emulator.add_resource(7)
     emulator.config(url_requests=1, url_window_ms=600)
-    interval = (0.6, 0.6)
-    a = gcdn.Client(emulator.api_key, base_url=emulator.url, purge_intervals=interval,
-                    rate_store=redis_url, max_rate_limit_wait=5)
-    b = gcdn.Client(emulator.api_key, base_url=emulator.url, purge_intervals=interval,
-                    rate_store=redis_url, max_rate_limit_wait=5)
+    # Both pace by the account's limits, one URL purge per 600 ms.
+    a = gcdn.Client(emulator.api_key, base_url=emulator.url, rate_store=redis_url,
+                    max_rate_limit_wait=5)
+    b = gcdn.Client(emulator.api_key, base_url=emulator.url, rate_store=redis_url,
+                    max_rate_limit_wait=5)
     with a, b:
         a.purge_urls(7, ["/a"])
         start = time.monotonic()
@@ -72,10 +72,8 @@ def test_two_clients_share_one_schedule(emulator, redis_url):
 def test_without_the_store_the_second_client_meets_a_429(emulator):
     emulator.add_resource(7)
     emulator.config(url_requests=1, url_window_ms=600)
-    a = gcdn.Client(emulator.api_key, base_url=emulator.url, purge_intervals=(0.6, 0.6),
-                    max_rate_limit_wait=5)
-    b = gcdn.Client(emulator.api_key, base_url=emulator.url, purge_intervals=(0.6, 0.6),
-                    max_rate_limit_wait=5)
+    a = gcdn.Client(emulator.api_key, base_url=emulator.url, max_rate_limit_wait=5)
+    b = gcdn.Client(emulator.api_key, base_url=emulator.url, max_rate_limit_wait=5)
     with a, b:
         a.purge_urls(7, ["/a"])
         b.purge_urls(7, ["/b"])  # b knows nothing of a: the API refuses, b waits it out

@@ -1,21 +1,21 @@
 //! The transport tuning that reaches into `ureq::unversioned` (feature `tuned-transport`, on
-//! by default): a caching resolver, a layer on the TCP socket that keeps its timeouts steady
-//! and skips the probe of a connection in steady use ([`Quiet`]), and a wrapper that sends a
-//! request head with its body ([`OneWrite`]). ureq may change `unversioned` in any minor
+//! by default): a caching resolver, the TCP connection itself ([`Tcp`]: timeouts set only
+//! when they change, reads and writes resumed after a signal, a one-call check before each
+//! reuse), and a wrapper that sends a request head with its body ([`OneWrite`]). ureq may change `unversioned` in any minor
 //! release; all of it stays in this file, and with `--no-default-features` the library builds
 //! on a plain `ureq::Agent` instead.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::time::Duration as UreqDuration;
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
-    TcpConnector, Transport as UreqTransport,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
+    RustlsConnector, ShutdownHandle, Transport as UreqTransport,
 };
 use zeroize::Zeroize;
 
@@ -27,15 +27,14 @@ pub(super) struct Tuning {
 
 /// An agent with the caching resolver and the connector chain of ureq's `DefaultConnector`
 /// for this build (an HTTP CONNECT proxy, TCP, rustls; no SOCKS: like ureq without its
-/// `socks-proxy` feature, a SOCKS proxy from the environment is not used), with [`Quiet`]
-/// between TCP and TLS and [`OneWrite`] on top.
+/// `socks-proxy` feature, a SOCKS proxy from the environment is not used), with [`Tcp`] in
+/// place of ureq's TCP and [`OneWrite`] on top.
 pub(super) fn agent(config: Config) -> (ureq::Agent, Tuning) {
     let resolve = Resolve::default();
     let dns_cache = Arc::clone(&resolve.cache);
     let connector =
         ().chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
-            .chain(Quiet)
+            .chain(Tcp)
             .chain(RustlsConnector::default())
             .chain(OneWrite);
     let agent = ureq::Agent::with_parts(config, connector, resolve);
@@ -168,9 +167,6 @@ impl<In: UreqTransport> Connector<In> for OneWrite {
             inner: Box::new(inner),
             held: Vec::new(),
             next_is_head: true,
-            probed: false,
-            requests: 0,
-            last_read: None,
         }))
     }
 }
@@ -182,27 +178,9 @@ struct HeadWithBody {
     held: Vec<u8>,
     /// Nothing was sent since the last wait for input: the next output starts a request.
     next_is_head: bool,
-    /// `is_open` was asked since the last I/O.
-    probed: bool,
-    /// Requests sent on this connection.
-    requests: u32,
-    /// When the last wait for input that got some began.
-    last_read: Option<Instant>,
 }
 
 impl HeadWithBody {
-    /// Notes when a wait for input that got some began.
-    fn read(
-        &mut self,
-        started: Instant,
-        got: std::result::Result<bool, ureq::Error>,
-    ) -> std::result::Result<bool, ureq::Error> {
-        if let Ok(true) = got {
-            self.last_read = Some(started);
-        }
-        got
-    }
-
     fn flush(&mut self, timeout: NextTimeout) -> std::result::Result<(), ureq::Error> {
         let mut sent = 0;
         while sent < self.held.len() {
@@ -228,10 +206,8 @@ impl UreqTransport for HeadWithBody {
         amount: usize,
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
-        self.probed = false;
         if self.next_is_head {
             self.next_is_head = false;
-            self.requests = self.requests.saturating_add(1);
             let head = &self.inner.buffers().output()[..amount];
             self.held.extend_from_slice(head);
             return Ok(());
@@ -257,40 +233,20 @@ impl UreqTransport for HeadWithBody {
         &mut self,
         timeout: NextTimeout,
     ) -> std::result::Result<bool, ureq::Error> {
-        self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
-        let started = Instant::now();
-        let got = self.inner.maybe_await_input(timeout);
-        self.read(started, got)
+        self.inner.maybe_await_input(timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-        self.probed = false;
         self.flush(timeout)?;
         self.next_is_head = true;
-        let started = Instant::now();
-        let got = self.inner.await_input(timeout);
-        self.read(started, got)
+        self.inner.await_input(timeout)
     }
 
     fn is_open(&mut self) -> bool {
         // Output still held means a request was cut short: never reuse such a connection.
-        if !self.held.is_empty() {
-            return false;
-        }
-        // ureq probes a connection (non-blocking read: three syscalls) as it goes back to
-        // the pool, right after reading the response, and again as it takes it out for the
-        // next request. The second probe finds whatever the first would have (bytes past
-        // the response, a close), so the first, the one right after I/O, is skipped.
-        if !std::mem::replace(&mut self.probed, true) {
-            return true;
-        }
-        // In steady use, the second is skipped too.
-        if self.requests >= 2 && self.last_read.is_some_and(|at| at.elapsed() < STEADY_USE) {
-            return true;
-        }
-        self.inner.is_open()
+        self.held.is_empty() && self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {
@@ -298,78 +254,191 @@ impl UreqTransport for HeadWithBody {
     }
 }
 
-/// A connection is "in steady use" when the server has already kept it open past one answer
-/// and it was read from this recently: ureq's probe before reusing it is skipped ([`OneWrite`]
-/// sees the requests). ureq probes a pooled connection before reuse (switch to non-blocking,
-/// one-byte read, switch back: three system calls). In steady use, a server that closes it
-/// anyway (a keep-alive timeout under a second) makes the request on it fail as a closed
-/// connection before any answer: a transient network error, which the client retries on a new
-/// connection. A connection idle for longer, or on its first reuse, is probed as before.
-const STEADY_USE: Duration = Duration::from_secs(1);
-
 /// The most a socket timeout handed down may be shorter than the time left (see [`steady`]).
 const MAX_SLACK: Duration = Duration::from_millis(10);
 
-/// Sits right on the TCP socket, beneath TLS. ureq's TCP transport sets the socket's send or
-/// receive timeout (`setsockopt`) whenever the timeout it is handed differs from the last
-/// one, and the time left of the per-attempt budget differs by microseconds at every write
-/// and read: two calls per request. [`steady`] hands down the last value again while it is
-/// no longer than the time left and at most `2 × min(budget/64, 10 ms)` shorter. A read whose
-/// socket timeout fires before the budget is spent is resumed for exactly the rest, so reads
-/// end neither early nor late. A write (which cannot be resumed: part of it may have gone
-/// out) gives up at most that much early, and only when the server takes nothing for the
-/// whole budget.
+/// The TCP connection, made and driven here rather than by ureq's `TcpConnector`, for three
+/// reasons:
+/// - the check before reuse ([`TcpSocket::is_open`]) is one non-blocking peek, one system
+///   call, where ureq's probe takes three (switch to non-blocking, read, switch back);
+/// - a read or a write interrupted by a signal (EINTR: Linux does not restart a socket call
+///   that has a timeout, even under `SA_RESTART`) is resumed for the time left, writes
+///   included (std's `write_all` would restart one with its whole timeout again);
+/// - the socket's timeouts are set (`setsockopt`) only when they change: the time left of a
+///   request's budget differs by microseconds at every read and write, and ureq would set
+///   it each time, two calls per request ([`steady`]).
+///
+/// Connecting goes through the resolved addresses in turn as ureq's does, each with a share
+/// of the budget, moving on after a refusal or an unreachable address.
 #[derive(Debug)]
-struct Quiet;
+struct Tcp;
 
-impl<In: UreqTransport> Connector<In> for Quiet {
-    type Out = QuietTransport<In>;
+impl<In: UreqTransport> Connector<In> for Tcp {
+    type Out = Either<In, TcpSocket>;
 
     fn connect(
         &self,
-        _: &ConnectionDetails,
+        details: &ConnectionDetails,
         chained: Option<In>,
-    ) -> std::result::Result<Option<QuietTransport<In>>, ureq::Error> {
-        Ok(chained.map(|inner| QuietTransport {
-            inner,
+    ) -> std::result::Result<Option<Self::Out>, ureq::Error> {
+        // A connection made before (a CONNECT proxy's tunnel) is used as it is.
+        if let Some(chained) = chained {
+            return Ok(Some(Either::A(chained)));
+        }
+        let config = details.config;
+        let stream = Arc::new(connect_tcp(&details.addrs, details.timeout)?);
+        if config.no_delay() {
+            stream.set_nodelay(true)?;
+        }
+        // Agent::shutdown() shuts it down through this handle.
+        (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
+        Ok(Some(Either::B(TcpSocket {
+            stream,
+            buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
             read_timeout: None,
             write_timeout: None,
-        }))
+            checked: false,
+        })))
     }
 }
 
+/// Connects to the first of `addrs` that accepts within `timeout`. With several addresses,
+/// each but the last gets half of the time left (at least 10 ms); a refusal or an
+/// unreachable address moves on to the next at once.
+fn connect_tcp(
+    addrs: &[SocketAddr],
+    timeout: NextTimeout,
+) -> std::result::Result<TcpStream, ureq::Error> {
+    use std::io::ErrorKind;
+    let started = Instant::now();
+    let budget = timeout.not_zero().map(|t| *t);
+    let mut last = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let attempt = match budget {
+            None => TcpStream::connect(addr),
+            Some(budget) => {
+                let left = budget.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(ureq::Error::Timeout(timeout.reason));
+                }
+                let share = if i + 1 == addrs.len() {
+                    left
+                } else {
+                    (left / 2).max(Duration::from_millis(10)).min(left)
+                };
+                // std retries the wait for the connection (poll) when a signal interrupts
+                // it, for the time left.
+                TcpStream::connect_timeout(addr, share)
+            }
+        };
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+                last = Some(ureq::Error::Timeout(ureq::Timeout::Connect));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused
+                        | ErrorKind::HostUnreachable
+                        | ErrorKind::NetworkUnreachable
+                        | ErrorKind::NetworkDown
+                        | ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                last = Some(ureq::Error::Io(e));
+            }
+            Err(e) => return Err(ureq::Error::Io(e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        ureq::Error::Io(std::io::Error::new(
+            ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ))
+    }))
+}
+
+/// A TCP connection (see [`Tcp`]).
 #[derive(Debug)]
-struct QuietTransport<T> {
-    inner: T,
-    /// The timeouts last handed to `inner` for a read and for a write.
+struct TcpSocket {
+    /// Shared (weakly) with the agent, to shut it down. All I/O goes through `&TcpStream`.
+    stream: Arc<TcpStream>,
+    buffers: LazyBuffers,
+    /// The timeouts the socket has for reads and for writes, as last set.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// `is_open` was asked since the last read or write.
+    checked: bool,
 }
 
-/// `timeout` as handed to the transport beneath: the value `last` handed before when it is
-/// no longer than the time left and at most two slacks shorter, else the time left less one
-/// slack (so that the next requests' budgets, a few microseconds apart, find it again).
-fn steady(last: &mut Option<Duration>, timeout: NextTimeout) -> NextTimeout {
-    if timeout.after.is_not_happening() || timeout.after.is_zero() {
-        *last = None;
-        return timeout;
-    }
-    let left = *timeout.after;
+/// The timeout to give the socket for a wait of at most `left`: the value it has (`last`)
+/// when that is no longer than the time left and at most two slacks shorter, else the time
+/// left less one slack (so that the next requests' budgets, a few microseconds apart, find
+/// it again). The slack is `min(left/64, 10 ms)`.
+fn steady(last: Option<Duration>, left: Duration) -> Duration {
     let slack = (left / 64).min(MAX_SLACK);
-    let given = match *last {
+    match last {
         Some(l) if l <= left && left - l <= 2 * slack => l,
         _ => left - slack,
-    };
-    *last = Some(given);
-    NextTimeout {
-        after: UreqDuration::Exact(given),
-        ..timeout
     }
 }
 
-impl<T: UreqTransport> UreqTransport for QuietTransport<T> {
+/// One read or write on a socket: `op` again until it succeeds, fails for real, or `budget`
+/// (from `started`; `None`: no timeout) is spent. `set` gives the socket its timeout, only
+/// when it changes (`applied` is what it has). `op` is run again when a signal interrupted
+/// it, and when the socket's timeout, a little shorter than the budget ([`steady`]), fired
+/// before the budget was spent: either way nothing was transferred (a call that transferred
+/// some bytes returns their count), so it can be resumed. Every wait is for the time left:
+/// the call ends neither early nor late.
+fn resumed<T>(
+    started: Instant,
+    budget: Option<Duration>,
+    applied: &mut Option<Duration>,
+    mut set: impl FnMut(Option<Duration>) -> std::io::Result<()>,
+    mut op: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::io::ErrorKind;
+    loop {
+        let (given, left) = match budget {
+            Some(budget) => {
+                let left = budget.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(ErrorKind::TimedOut.into());
+                }
+                (
+                    Some(steady(*applied, left).max(Duration::from_micros(1))),
+                    left,
+                )
+            }
+            None => (None, Duration::MAX),
+        };
+        if given != *applied {
+            set(given)?;
+            *applied = given;
+        }
+        match op() {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+                    && given.is_some_and(|g| g < left) => {}
+            other => return other,
+        }
+    }
+}
+
+fn io_error(e: std::io::Error, timeout: NextTimeout) -> ureq::Error {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            ureq::Error::Timeout(timeout.reason)
+        }
+        _ => ureq::Error::Io(e),
+    }
+}
+
+impl UreqTransport for TcpSocket {
     fn buffers(&mut self) -> &mut dyn Buffers {
-        self.inner.buffers()
+        &mut self.buffers
     }
 
     fn transmit_output(
@@ -377,37 +446,123 @@ impl<T: UreqTransport> UreqTransport for QuietTransport<T> {
         amount: usize,
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
-        let timeout = steady(&mut self.write_timeout, timeout);
-        self.inner.transmit_output(amount, timeout)
+        let timeout = timeout.for_write();
+        if timeout.after.is_zero() {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        self.checked = false;
+        let started = Instant::now();
+        let budget = timeout.not_zero().map(|t| *t);
+        let TcpSocket {
+            stream,
+            buffers,
+            write_timeout,
+            ..
+        } = self;
+        let output = &buffers.output()[..amount];
+        let mut sent = 0;
+        while sent < amount {
+            let n = resumed(
+                started,
+                budget,
+                write_timeout,
+                |t| stream.set_write_timeout(t),
+                || (&**stream).write(&output[sent..]),
+            )
+            .map_err(|e| io_error(e, timeout))?;
+            if n == 0 {
+                return Err(ureq::Error::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            sent += n;
+        }
+        Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-        let started = Instant::now();
-        let given = steady(&mut self.read_timeout, timeout);
-        match self.inner.await_input(given) {
-            // The socket's timeout fired before the budget ran out: wait out the rest.
-            Err(ureq::Error::Timeout(_)) if given.after < timeout.after => {
-                let rest = timeout.after.saturating_sub(started.elapsed());
-                if rest.is_zero() {
-                    return Err(ureq::Error::Timeout(timeout.reason));
-                }
-                self.read_timeout = Some(rest);
-                self.inner.await_input(NextTimeout {
-                    after: UreqDuration::Exact(rest),
-                    ..timeout
-                })
-            }
-            other => other,
+        let timeout = timeout.for_read();
+        if timeout.after.is_zero() {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        self.checked = false;
+        let budget = timeout.not_zero().map(|t| *t);
+        let TcpSocket {
+            stream,
+            buffers,
+            read_timeout,
+            ..
+        } = self;
+        let input = buffers.input_append_buf();
+        let n = resumed(
+            Instant::now(),
+            budget,
+            read_timeout,
+            |t| stream.set_read_timeout(t),
+            || (&**stream).read(input),
+        )
+        .map_err(|e| io_error(e, timeout))?;
+        buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    /// Whether the connection may carry another request: the peer has not closed it and
+    /// sent nothing unasked (bytes past the last response: a late or stray answer, which
+    /// the next request would read as its own). One system call: a non-blocking peek.
+    ///
+    /// ureq asks as a connection goes back to the pool, right after reading the response,
+    /// and again as it takes it out for the next request. The second check finds whatever the
+    /// first would have (bytes past the response, a close) and more (bytes that came since),
+    /// so the first, the one right after I/O, is skipped. The second is never skipped: a
+    /// connection with unread bytes or a closed peer must not carry another request, or a
+    /// late answer to the last one would be read as this one's (tests/hostile.rs,
+    /// `a_late_response_*`). Kept here, on the socket, not in a layer above: the layers
+    /// (TLS, a CONNECT proxy's tunnel, [`HeadWithBody`] over the proxy connection and over the
+    /// tunnel) each pass the question down once per question of the pool.
+    fn is_open(&mut self) -> bool {
+        if !std::mem::replace(&mut self.checked, true) {
+            return true;
+        }
+        peek_is_quiet(&self.stream)
+    }
+}
+
+/// A non-blocking peek at `stream`: true when nothing is waiting and the peer has not
+/// closed (the peek would block).
+#[cfg(unix)]
+fn peek_is_quiet(stream: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: the descriptor is open (owned by `stream`), the buffer is one valid byte.
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            // 0: closed by the peer; 1: bytes nobody asked for.
+            return false;
+        }
+        match std::io::Error::last_os_error().kind() {
+            std::io::ErrorKind::WouldBlock => return true,
+            std::io::ErrorKind::Interrupted => continue,
+            _ => return false,
         }
     }
+}
 
-    fn is_open(&mut self) -> bool {
-        self.inner.is_open()
+/// Elsewhere: switch to non-blocking, peek, switch back (as ureq's probe does).
+#[cfg(not(unix))]
+fn peek_is_quiet(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
     }
-
-    fn is_tls(&self) -> bool {
-        self.inner.is_tls()
-    }
+    let mut byte = [0u8];
+    let quiet =
+        matches!(stream.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).is_ok() && quiet
 }
 
 #[cfg(test)]
@@ -467,42 +622,29 @@ mod tests {
             inner: Box::new(wire),
             held: Vec::new(),
             next_is_head: true,
-            probed: false,
-            requests: 0,
-            last_read: None,
         };
         (t, writes, probes)
     }
 
     #[test]
-    fn a_connection_is_probed_before_reuse_until_in_steady_use() {
+    fn a_connection_holding_output_is_never_reused() {
         let (mut t, _, probes) = wire();
         let probes = || probes.load(std::sync::atomic::Ordering::Relaxed);
         send(&mut t, b"DELETE /1 HTTP/1.1\r\n\r\n");
         t.await_input(NextTimeout::default()).unwrap();
-        // Back to the pool right after the response: not probed; out of it: probed (the
-        // server has not yet kept it open past an answer).
+        // Nothing held: the socket is asked, every time.
         assert!(t.is_open());
-        assert_eq!(probes(), 0);
-        assert!(t.is_open());
-        assert_eq!(probes(), 1);
-        send(&mut t, b"DELETE /2 HTTP/1.1\r\n\r\n");
-        t.maybe_await_input(NextTimeout::default()).unwrap();
-        // In steady use: neither probe.
-        assert!(t.is_open());
-        assert!(t.is_open());
-        assert_eq!(probes(), 1);
-        // Idle for longer than STEADY_USE: probed on the way out of the pool again.
-        t.last_read = Some(Instant::now() - STEADY_USE);
         assert!(t.is_open());
         assert_eq!(probes(), 2);
-        // A wait for input that got none (the peer closed) is not use.
+        // A head held (a request cut short before its body): never reused.
+        send(&mut t, b"POST /2 HTTP/1.1\r\n\r\n");
+        assert!(!t.is_open());
+        // A connection whose peer closed is found out.
         t.inner = Box::new(Closed(ureq::unversioned::transport::LazyBuffers::new(
             64, 64,
         )));
-        send(&mut t, b"DELETE /3 HTTP/1.1\r\n\r\n");
+        send(&mut t, b"{}");
         t.await_input(NextTimeout::default()).unwrap();
-        t.is_open();
         assert!(!t.is_open(), "probed: closed");
     }
 
@@ -610,116 +752,222 @@ mod tests {
         assert_eq!(r.cache.lock().unwrap().len(), 2);
     }
 
-    fn budget(d: Duration) -> NextTimeout {
-        NextTimeout {
-            after: UreqDuration::Exact(d),
-            ..NextTimeout::default()
-        }
-    }
-
-    fn given(t: NextTimeout) -> Duration {
-        *t.after
-    }
-
     #[test]
     fn socket_timeouts_stay_put_while_the_budget_barely_moves() {
-        let mut last = None;
         let s = Duration::from_secs(30);
         let us = Duration::from_micros;
-        let first = given(steady(&mut last, budget(s - us(40))));
+        let first = steady(None, s - us(40));
         assert_eq!(first, s - us(40) - MAX_SLACK);
         // The next requests' budgets, microseconds apart either way: the same value again.
         for left in [s - us(35), s - us(90), s, s - MAX_SLACK + us(1)] {
-            assert_eq!(given(steady(&mut last, budget(left))), first, "{left:?}");
+            assert_eq!(steady(Some(first), left), first, "{left:?}");
         }
         // Never longer than the time left: a shorter budget gets a new value.
         let short = first - us(1);
-        let g = given(steady(&mut last, budget(short)));
+        let g = steady(Some(first), short);
         assert!(g <= short && short - g <= MAX_SLACK, "{g:?}");
         // Nor far shorter: a much longer budget gets a new value too.
-        let g = given(steady(&mut last, budget(Duration::from_secs(60))));
+        let g = steady(Some(g), Duration::from_secs(60));
         assert_eq!(g, Duration::from_secs(60) - MAX_SLACK);
         // Small budgets: the slack is a 64th of them.
-        let g = given(steady(&mut last, budget(Duration::from_millis(64))));
-        assert_eq!(g, Duration::from_millis(63));
-        // No timeout, or none left: handed down as it is.
-        let none = steady(&mut last, NextTimeout::default());
-        assert!(none.after.is_not_happening());
-        assert_eq!(last, None);
-        assert!(steady(&mut last, budget(Duration::ZERO)).after.is_zero());
+        assert_eq!(
+            steady(Some(g), Duration::from_millis(64)),
+            Duration::from_millis(63)
+        );
     }
 
-    /// A socket beneath [`QuietTransport`]: records the timeouts it is handed, times out
-    /// reads as scripted, counts probes.
-    #[derive(Debug, Default)]
-    struct Socket {
-        buffers: Option<ureq::unversioned::transport::LazyBuffers>,
-        reads: Vec<Duration>,
-        writes: Vec<Duration>,
-        time_out_reads: usize,
-        probes: usize,
+    /// Runs `resumed` on a scripted socket call: each outcome in turn, the timeouts it was
+    /// given recorded, `sleep` slept per call (the socket's wait).
+    fn scripted(
+        budget: Option<Duration>,
+        applied: &mut Option<Duration>,
+        outcomes: Vec<std::io::Result<usize>>,
+        sleep: Duration,
+    ) -> (std::io::Result<usize>, Vec<Option<Duration>>, usize) {
+        let mut set = Vec::new();
+        let mut outcomes = outcomes.into_iter();
+        let mut calls = 0;
+        let r = resumed(
+            Instant::now(),
+            budget,
+            applied,
+            |t| {
+                set.push(t);
+                Ok(())
+            },
+            || {
+                calls += 1;
+                std::thread::sleep(sleep);
+                outcomes.next().expect("no more calls scripted")
+            },
+        );
+        (r, set, calls)
     }
 
-    impl UreqTransport for Socket {
-        fn buffers(&mut self) -> &mut dyn Buffers {
-            self.buffers
-                .get_or_insert_with(|| ureq::unversioned::transport::LazyBuffers::new(64, 64))
-        }
-        fn transmit_output(
-            &mut self,
-            _: usize,
-            timeout: NextTimeout,
-        ) -> std::result::Result<(), ureq::Error> {
-            self.writes.push(*timeout.after);
-            Ok(())
-        }
-        fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-            self.reads.push(*timeout.after);
-            if self.time_out_reads > 0 {
-                self.time_out_reads -= 1;
-                return Err(ureq::Error::Timeout(timeout.reason));
-            }
-            Ok(true)
-        }
-        fn is_open(&mut self) -> bool {
-            self.probes += 1;
-            true
-        }
-    }
-
-    fn quiet() -> QuietTransport<Socket> {
-        QuietTransport {
-            inner: Socket::default(),
-            read_timeout: None,
-            write_timeout: None,
-        }
+    fn interrupted() -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::Interrupted.into())
     }
 
     #[test]
-    fn a_read_woken_early_by_the_socket_waits_out_exactly_the_rest() {
-        let mut t = quiet();
+    fn a_call_interrupted_by_a_signal_is_resumed_for_the_time_left() {
         let s = Duration::from_secs(5);
-        t.await_input(budget(s)).unwrap();
-        // The next read's budget is a little longer than the value handed down: the socket
-        // times out first, and the read goes on for the rest of the budget, no more.
-        t.inner.time_out_reads = 1;
-        assert!(t.await_input(budget(s + MAX_SLACK)).unwrap());
-        let r = &t.inner.reads;
-        assert_eq!(r.len(), 3);
-        assert_eq!(r[1], r[0], "first handed the steady value");
-        assert!(r[2] <= s + MAX_SLACK && r[2] > r[1], "then the rest: {r:?}");
-        // Timed out for real: the budget's own reason, once the budget is spent.
-        t.inner.time_out_reads = 2;
-        let err = t.await_input(budget(s + MAX_SLACK)).unwrap_err();
-        assert!(matches!(err, ureq::Error::Timeout(_)), "{err:?}");
-        // Writes: steady too, never longer than the budget.
-        t.transmit_output(1, budget(s)).unwrap();
-        t.transmit_output(1, budget(s - Duration::from_micros(3)))
-            .unwrap();
-        let w = &t.inner.writes;
-        assert!(
-            w[0] == w[1] && w[0] <= s - Duration::from_micros(3),
-            "{w:?}"
+        let mut applied = None;
+        let (r, set, calls) = scripted(
+            Some(s),
+            &mut applied,
+            vec![interrupted(), interrupted(), Ok(3)],
+            Duration::from_millis(1),
         );
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(calls, 3);
+        // Set once: the time left 2 ms later is still within the slack of it.
+        assert_eq!(set.len(), 1, "{set:?}");
+        let first = set[0].unwrap();
+        assert!(
+            first <= s - MAX_SLACK && first > s - MAX_SLACK - Duration::from_millis(5),
+            "{first:?}"
+        );
+        // A short budget: the timeout set again, shorter, for what is left.
+        let mut applied = None;
+        let budget = Duration::from_millis(64);
+        let (r, set, _) = scripted(
+            Some(budget),
+            &mut applied,
+            vec![interrupted(), Ok(1)],
+            Duration::from_millis(30),
+        );
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(set.len(), 2, "{set:?}");
+        assert!(
+            set[1].unwrap() <= budget - Duration::from_millis(30),
+            "{set:?}"
+        );
+        // Interrupted past the budget: a timeout, not EINTR, and no call after it.
+        let mut applied = None;
+        let (r, _, calls) = scripted(
+            Some(Duration::from_millis(10)),
+            &mut applied,
+            vec![interrupted(), Ok(1)],
+            Duration::from_millis(15),
+        );
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(calls, 1);
+        // Without a timeout too: a signal never ends the call.
+        let (r, set, _) = scripted(
+            None,
+            &mut applied,
+            vec![interrupted(), Ok(2)],
+            Duration::ZERO,
+        );
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(set, [None]);
+        // Other errors end it at once.
+        let (r, _, calls) = scripted(
+            Some(s),
+            &mut applied,
+            vec![Err(std::io::ErrorKind::ConnectionReset.into()), Ok(1)],
+            Duration::ZERO,
+        );
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::ConnectionReset);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_call_woken_early_by_the_socket_waits_out_exactly_the_rest() {
+        let s = Duration::from_secs(5);
+        // The socket keeps the timeout of an earlier, slightly shorter budget: it fires
+        // first, and the call goes on for the rest of this budget, no more.
+        let mut applied = Some(s - MAX_SLACK);
+        let timed_out = || Err(std::io::ErrorKind::WouldBlock.into());
+        let (r, set, calls) = scripted(
+            Some(s + MAX_SLACK),
+            &mut applied,
+            vec![timed_out(), Ok(4)],
+            Duration::ZERO,
+        );
+        assert_eq!(r.unwrap(), 4);
+        assert_eq!(calls, 2);
+        assert!(set.is_empty(), "the steady value, already set: {set:?}");
+        // Timed out for real: once the budget is spent.
+        let mut applied = None;
+        let budget = Duration::from_millis(30);
+        let (r, _, calls) = scripted(
+            Some(budget),
+            &mut applied,
+            vec![timed_out(), timed_out(), timed_out(), timed_out()],
+            Duration::from_millis(12),
+        );
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert!((2..=3).contains(&calls), "{calls}");
+    }
+
+    /// The check as a connection goes back to the pool (the first after I/O) is skipped, the
+    /// one as it comes out (the second) never is: on a real socket, with bytes that came
+    /// after the response.
+    #[test]
+    fn the_check_on_the_way_out_of_the_pool_is_never_skipped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut t = TcpSocket {
+            stream: Arc::new(stream),
+            buffers: LazyBuffers::new(1024, 1024),
+            read_timeout: None,
+            write_timeout: None,
+            checked: false,
+        };
+        let budget = NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::Exact(Duration::from_secs(5)),
+            ..NextTimeout::default()
+        };
+        for round in 0..3 {
+            t.buffers().output()[..4].copy_from_slice(b"ping");
+            t.transmit_output(4, budget).unwrap();
+            let mut got = [0u8; 4];
+            server.read_exact(&mut got).unwrap();
+            server.write_all(b"pong").unwrap();
+            assert!(t.await_input(budget).unwrap());
+            let n = t.buffers().input().len();
+            t.buffers().input_consume(n);
+            // Back to the pool: not asked. Out of it: asked, and quiet.
+            assert!(t.is_open(), "round {round}");
+            assert!(t.is_open(), "round {round}");
+        }
+        // Bytes after the last response, then back to the pool and out again: found.
+        t.buffers().output()[..4].copy_from_slice(b"ping");
+        t.transmit_output(4, budget).unwrap();
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).unwrap();
+        server.write_all(b"pong").unwrap();
+        assert!(t.await_input(budget).unwrap());
+        let n = t.buffers().input().len();
+        t.buffers().input_consume(n);
+        server.write_all(b"late").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        t.is_open();
+        assert!(!t.is_open(), "the late bytes were not seen");
+    }
+
+    /// The check before reuse, on real sockets: quiet, bytes waiting, closed.
+    #[test]
+    fn the_check_before_reuse_sees_unread_bytes_and_a_close() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        assert!(peek_is_quiet(&client));
+        server.write_all(b"H").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while peek_is_quiet(&client) {
+            assert!(Instant::now() < deadline, "the byte never showed");
+        }
+        // Peeked, not read: still there, and still seen.
+        assert!(!peek_is_quiet(&client));
+        let mut b = [0u8];
+        (&client).read_exact(&mut b).unwrap();
+        assert!(peek_is_quiet(&client));
+        drop(server);
+        while peek_is_quiet(&client) {
+            assert!(Instant::now() < deadline, "the close never showed");
+        }
     }
 }

@@ -26,9 +26,10 @@ use super::listing::{self, PurgeState, PurgeStatus, ReadLimits};
 use super::msg::{ConfirmView, Msg};
 use super::report::Completion;
 use super::PurgeKind;
+use crate::engine::call::CallSettings;
+use crate::engine::clock::instant_after;
 use crate::engine::error::Status;
 use crate::engine::format::plural;
-use crate::engine::wait::{instant_after, CallSettings};
 use crate::engine::Client;
 
 /// How much earlier than the send (by this machine's clock) a matching entry's `created` (by

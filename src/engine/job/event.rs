@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::report::{Completion, RequestReport, Totals};
 use super::PurgeKind;
 use crate::engine::error::Status;
+use crate::engine::note::WaitReason;
 
 /// What the progress callback says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,33 +39,6 @@ pub enum EventKind {
     Tick,
 }
 
-/// Why a run waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitWhy {
-    /// The pacer's next slot in the resource's window.
-    Pacer,
-    /// After a 429 without `Retry-After`.
-    RateLimited,
-    /// As `Retry-After` asked.
-    RetryAfter,
-    /// Backing off before a retry.
-    Backoff,
-    /// Between polls of the purge statuses.
-    Confirm,
-}
-
-impl WaitWhy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitWhy::Pacer => "pacer",
-            WaitWhy::RateLimited => "429",
-            WaitWhy::RetryAfter => "retry-after",
-            WaitWhy::Backoff => "backoff",
-            WaitWhy::Confirm => "confirm",
-        }
-    }
-}
-
 /// One progress event, with the run's totals as of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -79,7 +53,7 @@ pub struct Event {
     pub http_status: Option<u16>,
     pub status: Option<Status>,
     pub wait: Duration,
-    pub why: Option<WaitWhy>,
+    pub why: Option<WaitReason>,
     pub completion: Option<Completion>,
     pub message: Option<String>,
     pub totals: Totals,

@@ -27,7 +27,7 @@ use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
 pub use crate::engine::purge::PurgeKind;
-pub use event::{Event, EventKind, Flow, WaitWhy};
+pub use event::{Event, EventKind, Flow};
 pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
 pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS};
@@ -315,11 +315,7 @@ impl Job {
         items: &[S],
     ) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let noun = match kind {
-            ItemKind::Url => "URL",
-            ItemKind::Pattern => "pattern",
-        };
-        check_count(items.len(), noun)?;
+        check_count(items.len(), kind.noun())?;
         let mut bytes = 0usize;
         for (index, item) in items.iter().enumerate() {
             let item = item.as_ref();

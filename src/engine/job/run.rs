@@ -25,12 +25,12 @@ use super::plan::{self, PlanLimits, ResourceIndex};
 use super::report::{Completion, Outcome, Report};
 use super::worker::{shared_view, worker, Lane, Sched, Shared, TICK};
 use super::{Job, JobData, PurgeKind, Span};
+use crate::engine::call::{CallCtx, CallSettings};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::format::plural;
 use crate::engine::pacer::{PaceKind, Window};
 use crate::engine::purge::pace_kind;
-use crate::engine::wait::{CallCtx, CallSettings};
 use crate::engine::Client;
 
 /// Worker threads (so connections) a run uses by default: enough to keep four resources'

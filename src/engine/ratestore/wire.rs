@@ -7,6 +7,11 @@
 //! without end. Here every operation has a deadline (each read and write waits at most the
 //! I/O timeout, and never past the deadline) and a cap on the bytes its replies may hold
 //! ([`MAX_REPLY_BYTES`]); past either the connection is broken and the operation fails.
+//!
+//! A signal never fails an operation: Linux does not restart a socket read or write that has
+//! a timeout when a signal handler runs, even one installed with `SA_RESTART` (the call fails
+//! with EINTR), so every read, write and flush here is run again, for the time left before
+//! the deadline. (Connecting is std's `connect_timeout`, which does the same.)
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -17,7 +22,7 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionLike, RedisResult, Value};
 
 use super::RedisUrl;
-use crate::engine::wait::instant_after;
+use crate::engine::clock::instant_after;
 
 /// The most the replies of one operation may hold, in bytes: ours are a few integers (the
 /// script's answer) or a 40-character SHA-1 (SCRIPT LOAD), or a server's error line.
@@ -164,19 +169,29 @@ impl Wire {
                     Stream::Tcp(s) => s.write(&bytes[written..]),
                     #[cfg(feature = "rate-store-tls")]
                     Stream::Tls(s) => s.write(&bytes[written..]),
-                }?;
+                };
+                let n = match n {
+                    // Nothing was written: again, for the time left.
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    n => n?,
+                };
                 if n == 0 {
                     return Err(io::Error::from(io::ErrorKind::WriteZero));
                 }
                 written += n;
             }
             // Over TLS the records written above go out here (small: one command).
-            let wait = self.wait_left()?;
-            self.stream.set_timeouts(wait)?;
-            match &mut self.stream {
-                Stream::Tcp(s) => s.flush(),
-                #[cfg(feature = "rate-store-tls")]
-                Stream::Tls(s) => s.flush(),
+            loop {
+                let wait = self.wait_left()?;
+                self.stream.set_timeouts(wait)?;
+                match match &mut self.stream {
+                    Stream::Tcp(s) => s.flush(),
+                    #[cfg(feature = "rate-store-tls")]
+                    Stream::Tls(s) => s.flush(),
+                } {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    done => return done,
+                }
             }
         })();
         result.map_err(|e| {
@@ -285,26 +300,42 @@ impl Read for Bounded<'_> {
                 self.cap
             )));
         }
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            *self.cut = Some(Cut::Deadline(self.budget));
-            return Err(timed_out("the operation's deadline passed"));
-        }
-        self.stream.set_timeouts(left.min(self.io_timeout))?;
         let max = buf.len().min(*self.left);
-        let n = match &mut *self.stream {
-            Stream::Tcp(s) => s.read(&mut buf[..max]),
-            #[cfg(feature = "rate-store-tls")]
-            Stream::Tls(s) => s.read(&mut buf[..max]),
-        }
-        .inspect_err(|e| {
-            // A wait cut short by the deadline, not by the I/O timeout.
-            if is_timeout(e) && left < self.io_timeout {
+        // The I/O timeout counts from the first try: a read resumed after a signal waits
+        // for what is left of it (and of the deadline), no more.
+        let io_deadline = Instant::now() + self.io_timeout;
+        loop {
+            let now = Instant::now();
+            let left = self.deadline.saturating_duration_since(now);
+            if left.is_zero() {
                 *self.cut = Some(Cut::Deadline(self.budget));
+                return Err(timed_out("the operation's deadline passed"));
             }
-        })?;
-        *self.left -= n;
-        Ok(n)
+            let io_left = io_deadline.saturating_duration_since(now);
+            if io_left.is_zero() {
+                return Err(timed_out("no answer within the I/O timeout"));
+            }
+            self.stream.set_timeouts(left.min(io_left))?;
+            let n = match &mut *self.stream {
+                Stream::Tcp(s) => s.read(&mut buf[..max]),
+                #[cfg(feature = "rate-store-tls")]
+                Stream::Tls(s) => s.read(&mut buf[..max]),
+            };
+            match n {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // A wait cut short by the deadline, not by the I/O timeout.
+                    if is_timeout(&e) && left < io_left {
+                        *self.cut = Some(Cut::Deadline(self.budget));
+                    }
+                    return Err(e);
+                }
+                Ok(n) => {
+                    *self.left -= n;
+                    return Ok(n);
+                }
+            }
+        }
     }
 }
 

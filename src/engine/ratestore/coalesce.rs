@@ -52,7 +52,9 @@ use crate::engine::coalesce::{Coalescer, Delivered, InProcess};
 use crate::engine::error::{Error, Status};
 use crate::engine::purge::{self, PurgeKind};
 use crate::engine::request::{Failed, SentInfo};
-use crate::engine::wait::{CallCtx, Note, Refused, WaitReason, Waits};
+use crate::engine::call::CallCtx;
+use crate::engine::note::{Note, WaitReason};
+use crate::engine::wait::{Refused, Waits};
 
 /// The longest item queued in Redis (bytes); a caller with a longer one sends on its own.
 pub const MAX_ITEM_BYTES: usize = 2048;

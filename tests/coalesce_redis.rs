@@ -418,8 +418,8 @@ fn int(server: &RedisServer, command: &str) -> i64 {
     let reply = server.raw(command);
     reply
         .lines()
-        .filter_map(|l| l.trim().trim_start_matches(':').parse().ok())
-        .last()
+        .rev()
+        .find_map(|l| l.trim().trim_start_matches(':').parse().ok())
         .unwrap_or_else(|| panic!("{command}: {reply:?}"))
 }
 

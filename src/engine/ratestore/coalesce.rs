@@ -47,13 +47,13 @@ use std::time::Duration;
 
 use super::redis_store::{ms_ceil, ms_floor, RedisStore};
 use super::{margin, PaceKey, PaceKind, SlotStore, StoreError, Window};
+use crate::engine::call::CallCtx;
 use crate::engine::client::Client;
 use crate::engine::coalesce::{Coalescer, Delivered, InProcess};
 use crate::engine::error::{Error, Status};
+use crate::engine::note::{Note, WaitReason};
 use crate::engine::purge::{self, PurgeKind};
 use crate::engine::request::{Failed, SentInfo};
-use crate::engine::call::CallCtx;
-use crate::engine::note::{Note, WaitReason};
 use crate::engine::wait::{Refused, Waits};
 
 /// The longest item queued in Redis (bytes); a caller with a longer one sends on its own.

@@ -41,7 +41,7 @@ BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
 SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
-            "jobs", "shared", "plan", "coldstart")
+            "jobs", "shared", "coalesce-redis", "plan", "coldstart")
 
 
 def quick():
@@ -486,6 +486,9 @@ def measure(sections):
             res["shared"] = shared
     elif "shared" in sections:
         res["shared"] = schedule.shared()
+    if "coalesce-redis" in sections:
+        log("coalescing across processes through redis-server (about 30 s)")
+        res["coalesce_redis"] = schedule.coalesce_redis()
     if "plan" in sections:
         log("planning 1,000,000 URLs")
         res["plan"] = schedule.plan()

@@ -169,6 +169,20 @@ def evaluate(ctx, t, op, case=None):
         return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} 429s; without the store: {} 429s".format(
             r, st["makespan_ms"], sh_["bound_ms"], st["seen"]["rate_limited"], sh_["alone"]["seen"]["rate_limited"]), \
             r <= t["max"] and st["seen"]["rate_limited"] == 0 and st["failures"] == 0
+    if m == "coalesce_redis_ratio":
+        co = ctx.get("coalesce_redis")
+        if not co or "on" not in co:
+            return name, "not measured: " + co["note"] if co and "note" in co else "not measured in this run", None
+        on, off = co["on"], co["off"]
+        if on["makespan_ms"] is None:
+            return name, "failed: " + "; ".join(on["errors"]), False
+        r = on["makespan_ms"] / co["bound_ms"]
+        return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} requests (a perfect merger: {}), {} 429s, {} failed " \
+            "calls; coalescing off: {} requests, {:,.0f} ms".format(
+                r, on["makespan_ms"], co["bound_ms"], on["seen"]["purge_requests"], co["perfect_requests"],
+                on["seen"]["rate_limited"], on["failures"], off["seen"]["purge_requests"],
+                off["makespan_ms"] or 0), \
+            r <= t["max"] and on["seen"]["rate_limited"] == 0 and on["failures"] == 0
     if m in ("plan_ms", "plan_rss_ratio"):
         pl = plan_case(ctx)
         if pl is None:
@@ -331,6 +345,8 @@ def write_report(ctx):
         jobs_section(ctx, w)
     if "shared" in ctx:
         shared_section(ctx, w)
+    if "coalesce_redis" in ctx:
+        coalesce_redis_section(ctx, w)
     if "plan" in ctx:
         plan_section(ctx, w)
     if "coldstart" in ctx:
@@ -578,6 +594,39 @@ def shared_section(ctx, w):
         w("| {} | {} | {} | {} | {} | {} |".format(
             label, fmt(mk, 0), fmt_ratio(mk / s["bound_ms"] if mk is not None else None),
             r["seen"]["purge_requests"], r["seen"]["rate_limited"], r["failures"]))
+    w("")
+
+
+def coalesce_redis_section(ctx, w):
+    s = ctx["coalesce_redis"]
+    w("## Coalescing across processes: {} processes × {} URLs through one redis-server".format(
+        s.get("processes", 8), s.get("urls_per_call", 5)))
+    w("")
+    if "note" in s:
+        w("Not measured: " + s["note"] + ".")
+        w("")
+        return
+    w("{} processes (`bench_job batches`: plain C ABI clients with `gcdn_options_set_rate_store`) each "
+      "purge {} URLs of the same resource in one call, started together, on the emulator at {} URL "
+      "purge per {:,} ms (the clients paced alike), through one `redis-server` ({}). A perfect merger "
+      "sends {} requests: the first call goes at once, alone (coalescing never delays a request that "
+      "could go now), the other {} URLs fit the next slot; bound (R − 1) × W = {:,} ms. Beside it, in "
+      "the same run, the same load with coalescing off (`gcdn_options_set_coalesce(o, 0, ...)`): "
+      "{} requests, bound {:,} ms. Makespan: first call of any process to the last return.".format(
+          s["processes"], s["urls_per_call"], s["window"][0], s["window"][1],
+          s.get("redis", "redis-server").split(" sha=")[0], s["perfect_requests"],
+          s["urls"] - s["urls_per_call"], s["bound_ms"], s["off_requests"], s["off_bound_ms"]))
+    w("")
+    w("| | requests sent | makespan ms | makespan ÷ bound ({:,} ms) | 429s met | failed calls |".format(
+        s["bound_ms"]))
+    w("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for k, label in (("on", "coalescing on"), ("off", "coalescing off")):
+        r = s[k]
+        mk = r["makespan_ms"]
+        w("| {} | {} | {} | {} | {} | {} |".format(
+            label, r["seen"]["purge_requests"], fmt(mk, 0),
+            fmt_ratio(mk / s["bound_ms"] if mk is not None and s["bound_ms"] else None),
+            r["seen"]["rate_limited"], r["failures"]))
     w("")
 
 

@@ -48,6 +48,9 @@ CASES = [("1 × 2,000 URLs", 1, 2000, 0, 1200, True),
          ("100 × 150 URLs, 2.4 s windows", 100, 150, 0, 2400, False)]
 BASELINE_CAP_S = 60  # the naive baseline is stopped after this long per case
 SHARED_PROCS, SHARED_BATCHES, SHARED_URLS = 4, 5, 10
+# Coalescing across processes (issue 21): processes x URLs each, one call, one resource, the
+# emulator and the clients at 1 URL purge per COALESCE_WINDOW[1] ms.
+COALESCE_PROCS, COALESCE_URLS, COALESCE_WINDOW = 8, 5, (1, 3000)
 COLD_RUNS = 15
 
 
@@ -382,6 +385,60 @@ def shared():
         res["store"] = shared_run(emu, 1, redis.url)
         log("shared pacing: {} processes without the store".format(SHARED_PROCS))
         res["alone"] = shared_run(emu, 2, "-")
+    finally:
+        redis.stop()
+        emu.stop()
+    return res
+
+
+# ---------------------------------------------------------------------------------------
+# Coalescing across processes through redis-server (issue 21)
+
+
+def coalesce_redis_run(emu, resource, store, coalesce):
+    emu.reset(window_ms=COALESCE_WINDOW[1])
+    cmd = [str(x) for x in [BIN / "bench_job", emu.base, "batches", COALESCE_WINDOW[1], resource, 1,
+                            COALESCE_URLS, store]] + ([] if coalesce else ["no-coalesce"])
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(COALESCE_PROCS)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    rows = []
+    for so, se in outs:
+        try:
+            rows.append(json.loads(so.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            rows.append({"error": se.strip()[-300:]})
+    ok = [r for r in rows if "start_unix_ns" in r]
+    makespan = (max(r["end_unix_ns"] for r in ok) - min(r["start_unix_ns"] for r in ok)) / 1e6 if ok else None
+    return {"makespan_ms": makespan, "failures": sum(r.get("failures", 1) for r in rows),
+            "errors": [r["error"] for r in rows if "error" in r] or
+                      sorted({l for _, se in outs for l in se.strip().splitlines()})[:5],
+            "seen": emu.seen()}
+
+
+def coalesce_redis():
+    """8 processes x 5 URLs of one resource, one call each, started together, through one
+    redis-server: coalescing on, then off (each call its own request), in one run."""
+    if not have("rate_store"):
+        return {"note": "this libgcdn has no gcdn_options_set_rate_store"}
+    if not which("redis-server"):
+        return {"note": "redis-server is not installed"}
+    urls = COALESCE_PROCS * COALESCE_URLS
+    # A perfect merger: the first call goes at once, alone (coalescing never delays a request
+    # that could go now); everything else fits the next slot's full requests.
+    merged = 1 + math.ceil((urls - COALESCE_URLS) / MAX_URLS)
+    res = {"processes": COALESCE_PROCS, "urls_per_call": COALESCE_URLS, "urls": urls,
+           "window": list(COALESCE_WINDOW), "perfect_requests": merged,
+           "bound_ms": paced_bound_ms(merged, COALESCE_WINDOW),
+           "off_requests": COALESCE_PROCS, "off_bound_ms": paced_bound_ms(COALESCE_PROCS, COALESCE_WINDOW)}
+    emu = Emulator()
+    redis = Redis()
+    try:
+        res["redis"] = redis.version
+        log("coalescing: {} processes x {} URLs through {}".format(COALESCE_PROCS, COALESCE_URLS, redis.url))
+        res["on"] = coalesce_redis_run(emu, 1, redis.url, True)
+        log("coalescing off: the same load")
+        res["off"] = coalesce_redis_run(emu, 2, redis.url, False)
     finally:
         redis.stop()
         emu.stop()

@@ -6,9 +6,10 @@
  *       PATTERNS patterns /job/p<j>/<star> (covering none of the paths), the client paced at
  *       one URL purge per URL_MS and one pattern purge per PATTERN_MS (the emulator's
  *       shortened windows); prints {"makespan_ms", "status", "report": <the report's JSON>}.
- *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE
+ *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE [no-coalesce]
  *       BATCHES purges (gcdn_purge_urls) of URLS_PER distinct URLs each on one resource; STORE
- *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; prints
+ *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; `no-coalesce`
+ *       turns coalescing off (gcdn_options_set_coalesce; the library's default is on); prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
  *   bench_job BASE_URL probe
@@ -45,6 +46,7 @@ WEAK int32_t gcdn_job_run(const gcdn_client *, const gcdn_job *, const gcdn_run 
 WEAK int32_t gcdn_report_json(const gcdn_report *, char **json_out, char **error_out);
 WEAK void gcdn_report_free(gcdn_report *);
 WEAK int32_t gcdn_options_set_rate_store(gcdn_options *options, const char *url, char **error_out);
+WEAK int32_t gcdn_options_set_coalesce(gcdn_options *options, int32_t coalesce, char **error_out);
 
 static void need(int have, const char *what) {
     if (!have) {
@@ -65,6 +67,8 @@ static uint64_t unix_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int coalesce_off; /* batches ... no-coalesce */
+
 static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t pattern_ms,
                                 const char *store) {
     char *err = NULL;
@@ -79,6 +83,11 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     if (store && strcmp(store, "-") && gcdn_options_set_rate_store &&
         (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
         die("rate store", st, err);
+    if (coalesce_off) {
+        if (!gcdn_options_set_coalesce) die("no-coalesce", GCDN_ERR_INVALID_ARGUMENT, NULL);
+        st = gcdn_options_set_coalesce(o, 0, &err);
+        if (st != GCDN_OK) die("coalesce", st, err);
+    }
     gcdn_client *c = NULL;
     st = gcdn_client_new(BENCH_API_KEY, o, &c, &err);
     if (st != GCDN_OK) die("client", st, err);
@@ -223,6 +232,10 @@ int main(int argc, char **argv) {
     }
     const char *base = argv[1], *mode = argv[2];
 #define ARG(i) (argc > (i) ? strtoull(argv[i], NULL, 10) : 0)
+    if (!strcmp(mode, "batches") && argc == 9 && !strcmp(argv[8], "no-coalesce")) {
+        coalesce_off = 1;
+        argc = 8;
+    }
     if (!strcmp(mode, "batches") && argc == 8)
         return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
     int job_abi = gcdn_job_new && gcdn_job_free && gcdn_job_add_urls && gcdn_job_add_patterns &&

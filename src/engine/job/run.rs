@@ -450,6 +450,7 @@ impl Running<'_> {
             data,
             kinds,
             sent_at: Mutex::new(vec![None; items.len()]),
+            sent_items: Mutex::new(vec![None; items.len()]),
             done_sending: AtomicBool::new(false),
         };
         // No tick: the workers' waits are not on the calling thread (its loop ticks).
@@ -757,11 +758,13 @@ impl Running<'_> {
                 req,
                 result,
                 sent_at,
+                carried_for_others,
             } => {
                 let r = &mut self.report.requests[req];
                 match result {
                     Ok(info) => {
                         r.outcome = Outcome::Purged;
+                        r.carried_for_others = carried_for_others as u64;
                         r.status = None;
                         r.http_status = Some(info.http_status);
                         r.attempts = info.attempts;

@@ -370,7 +370,7 @@ impl Client {
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
-        slotted: Option<Window>,
+        slotted: Option<super::request::Slotted>,
     ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/purge");
         self.api.purge(ctx, &url, resource_id, kind, body, slotted)
@@ -385,7 +385,7 @@ impl Client {
         resource_id: i64,
         kind: PaceKind,
         on_slot: &dyn Fn(super::pacer::Slot),
-    ) -> Result<Window> {
+    ) -> Result<super::request::Slotted> {
         self.api
             .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
     }

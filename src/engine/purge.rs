@@ -8,7 +8,7 @@ use super::call::CallCtx;
 use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 use super::coalesce::Delivered;
 use super::error::{Error, Result, Status};
-use super::pacer::{PaceKind, Window};
+use super::pacer::PaceKind;
 use super::request::{Failed, SentInfo};
 
 /// What a purge request does: the `kind` of the report's JSON form.
@@ -87,7 +87,7 @@ pub(crate) fn send_in_slot(
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    window: Window,
+    window: super::request::Slotted,
 ) -> std::result::Result<SentInfo, Failed> {
     send_body(client, ctx, resource_id, kind, items, Some(window))
 }
@@ -98,7 +98,7 @@ fn send_body(
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    slotted: Option<Window>,
+    slotted: Option<super::request::Slotted>,
 ) -> std::result::Result<SentInfo, Failed> {
     #[derive(serde::Serialize)]
     struct Urls<'a> {

@@ -15,7 +15,7 @@ use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::format;
 use super::http::{Fault, Reply, Transport, BODY_CAP};
 use super::note::{Note, WaitReason};
-use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
+use super::pacer::{Fallback, Go, PaceKey, PaceKind, PaceTicket, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
 use super::wait::{Refused, Waits};
 
@@ -54,9 +54,45 @@ pub(crate) struct Request<'a> {
     pub cap: usize,
     /// For purges: the key whose pacing the request keeps to.
     pub pace: Option<PaceKey>,
-    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]), taken
-    /// under this limit: a slot is taken only after a 429.
-    pub slotted: Option<Window>,
+    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]): a slot
+    /// is taken only after a 429.
+    pub slotted: Option<Slotted>,
+}
+
+/// A slot waited for before its request was composed ([`Api::wait_slot`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slotted {
+    /// The limit it was taken under.
+    pub window: Window,
+    /// The reserved slot (`None` from a store without tickets).
+    pub ticket: Option<PaceTicket>,
+}
+
+/// The slot a request holds: released if its request never started.
+struct Held<'a> {
+    pacer: &'a Pacer,
+    ticket: Option<PaceTicket>,
+    started: bool,
+}
+
+impl Held<'_> {
+    fn hold(&mut self, ticket: Option<PaceTicket>) {
+        self.release();
+        self.ticket = ticket;
+        self.started = false;
+    }
+
+    fn release(&mut self) {
+        if let (Some(t), false) = (self.ticket.take(), self.started) {
+            self.pacer.release(&t);
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// A request that succeeded.
@@ -100,6 +136,28 @@ struct Tally {
     http_status: Option<u16>,
 }
 
+/// A slot refused: it opens `wanted` from now, past what `refused` allows.
+fn slot_refused(key: PaceKey, wanted: Duration, refused: Refused) -> Error {
+    match refused {
+        Refused::Cancelled => Error::new(
+            Status::Cancelled,
+            format!(
+                "the call was cancelled while waiting for the next {} purge slot",
+                key.kind.noun()
+            ),
+        ),
+        other => Error::new(
+            other.status(),
+            format!(
+                "the next {} purge slot opens in {}, {}",
+                key.kind.noun(),
+                format::secs(wanted),
+                other.explain()
+            ),
+        ),
+    }
+}
+
 impl Api {
     /// Wrap a final error, redacting the key from it whatever path it came by.
     fn failed(&self, mut error: Error, state: &RetryState, tally: &Tally) -> Failed {
@@ -140,7 +198,14 @@ impl Api {
         // and waiting a whole window for it would cost more than that 429.
         let mut need_slot = req.slotted.is_none();
         // The limit the last slot was taken under.
-        let mut paced_by = req.slotted;
+        let mut paced_by = req.slotted.map(|s| s.window);
+        // The slot held: each attempt starts in it (after the window is checked again at the
+        // moment of sending) and finishes it when its answer came.
+        let mut held = Held {
+            pacer: &self.pacer,
+            ticket: req.slotted.and_then(|s| s.ticket),
+            started: false,
+        };
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
@@ -150,9 +215,16 @@ impl Api {
                 need_slot = false;
                 let window = self.slot_window(ctx, key);
                 paced_by = Some(window);
-                if let Err(error) =
-                    self.take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
-                {
+                let taken = self
+                    .take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
+                    .and_then(|ticket| {
+                        held.hold(ticket);
+                        match ticket {
+                            Some(t) => self.start_slot(ctx, &mut waits, &t, &mut held),
+                            None => Ok(()),
+                        }
+                    });
+                if let Err(error) = taken {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
                         (Some(before), status) => {
@@ -162,6 +234,21 @@ impl Api {
                             Error::new(error.status, format!("{}; nothing was sent", error.message))
                         }
                         (None, _) => error,
+                    };
+                    return Err(self.failed(error, &state, &tally));
+                }
+            } else if let Some(t) = held.ticket {
+                // The slot waited for by the caller, or a retry's: checked again now.
+                if let Err(error) = self.start_slot(ctx, &mut waits, &t, &mut held) {
+                    let error = match (last.take(), error.status) {
+                        (_, Status::Cancelled) => error,
+                        (Some(before), status) => {
+                            Error::new(status, format!("{} ({})", before.message, error.message))
+                        }
+                        (None, _) => Error::new(
+                            error.status,
+                            format!("{}; nothing was sent", error.message),
+                        ),
                     };
                     return Err(self.failed(error, &state, &tally));
                 }
@@ -182,6 +269,9 @@ impl Api {
             let result =
                 self.transport
                     .send_capped(req.method.clone(), req.url, req.body, timeout, req.cap);
+            if let Some(fb) = held.ticket.as_ref().and_then(|t| self.pacer.finish(t)) {
+                self.note_fallback(ctx, &fb);
+            }
             ctx.note(&Note::Attempt {
                 method,
                 path,
@@ -324,7 +414,8 @@ impl Api {
     }
 
     /// Reserve the next slot on `key` and wait for it (charged as `why`): refused at once,
-    /// with nothing reserved, when it opens past what the request may still wait.
+    /// with nothing reserved, when it opens past what the request may still wait. The slot,
+    /// for [`Api::start_slot`] (`None` from a store without tickets).
     fn take_slot(
         &self,
         ctx: &CallCtx,
@@ -333,21 +424,12 @@ impl Api {
         window: Window,
         why: WaitReason,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<(), Error> {
+    ) -> Result<Option<PaceTicket>, Error> {
         let allowed = waits.rate_allowance();
-        let (slot, fallback) = self
+        let (slot, ticket, fallback) = self
             .pacer
             .take_or_refuse(key, window, allowed)
-            .map_err(|fb| {
-                // Fail-closed rate store: no purge without it.
-                Error::new(
-                    Status::Network,
-                    format!(
-                        "{} (fail-closed: no purge is sent while the rate store cannot be used)",
-                        redact(&fb.error.message, &self.api_key)
-                    ),
-                )
-            })?;
+            .map_err(|fb| self.fail_closed(&fb))?;
         let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);
@@ -364,36 +446,77 @@ impl Api {
             store_failed,
         });
         on_slot(slot);
-        let slot_words = |wait: Duration| {
-            format!(
-                "the next {} purge slot opens in {}",
-                key.kind.noun(),
-                format::secs(wait)
-            )
-        };
         let refused = match slot {
             Slot::At(wait) => match waits.wait(wait, why, Some(key)) {
-                Ok(()) => return Ok(()),
-                Err(refused) => refused,
+                Ok(()) => return Ok(ticket),
+                Err(refused) => {
+                    if let Some(t) = &ticket {
+                        self.pacer.release(t);
+                    }
+                    refused
+                }
             },
             Slot::TooFar(wait) => waits.refusal_of(wait),
         };
-        let wanted = match slot {
-            Slot::At(w) | Slot::TooFar(w) => w,
-        };
-        Err(match refused {
-            Refused::Cancelled => Error::new(
-                Status::Cancelled,
-                format!(
-                    "the call was cancelled while waiting for the next {} purge slot",
-                    key.kind.noun()
-                ),
+        Err(slot_refused(key, wait, refused))
+    }
+
+    /// The request of `ticket`'s slot goes now: the slot is checked again against the
+    /// requests that went out since it was reserved, at the moments they really went (a
+    /// thread descheduled between its slot and its send, a retry, an answer that came late),
+    /// and waited for again while the window is full (within the budget and deadline, else
+    /// refused at once and the slot released). Then it counts as in flight until its answer.
+    fn start_slot(
+        &self,
+        ctx: &CallCtx,
+        waits: &mut Waits<'_>,
+        ticket: &PaceTicket,
+        held: &mut Held<'_>,
+    ) -> Result<(), Error> {
+        // The attempt's answer comes within the transport's timeout; the lease outlasts it.
+        let lease = self
+            .transport
+            .timeout()
+            .saturating_add(Duration::from_secs(1));
+        loop {
+            let (go, fallback) = self
+                .pacer
+                .start(ticket, waits.rate_allowance(), lease)
+                .map_err(|fb| self.fail_closed(&fb))?;
+            if let Some(fb) = fallback {
+                self.note_fallback(ctx, &fb);
+            }
+            let refused = match go {
+                Go::Now => {
+                    held.started = true;
+                    return Ok(());
+                }
+                Go::Later(wait) => match waits.wait(wait, WaitReason::Pacer, Some(ticket.key)) {
+                    Ok(()) => continue,
+                    Err(refused) => {
+                        held.release();
+                        (wait, refused)
+                    }
+                },
+                Go::TooFar(wait) => {
+                    // Released by the store.
+                    held.ticket = None;
+                    (wait, waits.refusal_of(wait))
+                }
+            };
+            return Err(slot_refused(ticket.key, refused.0, refused.1));
+        }
+    }
+
+    /// A fail-closed rate store failed: no purge without it.
+    fn fail_closed(&self, fb: &Fallback) -> Error {
+        Error::new(
+            Status::Network,
+            format!(
+                "{} (fail-closed: no purge is sent while the rate store cannot be used)",
+                redact(&fb.error.message, &self.api_key)
             ),
-            other => Error::new(
-                other.status(),
-                format!("{}, {}", slot_words(wanted), other.explain()),
-            ),
-        })
+        )
     }
 
     /// Reserve the next slot on `key` and wait for it, for a request sent right after with
@@ -404,14 +527,14 @@ impl Api {
         ctx: &CallCtx,
         key: PaceKey,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<Window, Error> {
+    ) -> Result<Slotted, Error> {
         if ctx.cancelled() {
             return Err(Error::new(Status::Cancelled, "the call was cancelled"));
         }
         let mut waits = ctx.waits();
         let window = self.slot_window(ctx, key);
         self.take_slot(ctx, &mut waits, key, window, WaitReason::Pacer, on_slot)
-            .map(|()| window)
+            .map(|ticket| Slotted { window, ticket })
             .map_err(|e| match e.status {
                 Status::Cancelled => e,
                 status => Error::new(status, format!("{}; nothing was sent", e.message)),
@@ -597,7 +720,7 @@ impl Api {
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
-        slotted: Option<Window>,
+        slotted: Option<Slotted>,
     ) -> Result<SentInfo, Failed> {
         self.request(
             ctx,

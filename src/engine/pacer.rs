@@ -563,7 +563,11 @@ impl Pacer {
     ) -> Result<(Slot, Option<PaceTicket>, Option<Fallback>), Fallback> {
         let local = self.local.as_ref();
         match self.store.take_ticket(key, window, max_wait) {
-            Ok((slot, ticket)) => Ok((slot, ticket.map(|t| PaceTicket::new(key, window, t, false)), None)),
+            Ok((slot, ticket)) => Ok((
+                slot,
+                ticket.map(|t| PaceTicket::new(key, window, t, false)),
+                None,
+            )),
             Err(e) if self.fail_closed => Err(self.fallback(e)),
             Err(error) => {
                 let local = local.expect("only a foreign store fails");

@@ -245,10 +245,9 @@ impl Api {
                         (Some(before), status) => {
                             Error::new(status, format!("{} ({})", before.message, error.message))
                         }
-                        (None, _) => Error::new(
-                            error.status,
-                            format!("{}; nothing was sent", error.message),
-                        ),
+                        (None, _) => {
+                            Error::new(error.status, format!("{}; nothing was sent", error.message))
+                        }
                     };
                     return Err(self.failed(error, &state, &tally));
                 }
@@ -766,5 +765,158 @@ impl Api {
             class,
             retry_after,
         )
+    }
+}
+
+/// The pacer's slots against the emulator: the API counts a request when it arrives, so a
+/// request sent late (its thread descheduled between its slot and its send, a retry in its
+/// slot) must not shorten the next gap at the server.
+#[cfg(test)]
+mod late_send_tests {
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::time::{Duration, Instant};
+
+    use gcdn_emulator::{Config, Emulator, Fault, Limits};
+
+    use super::super::call::CallSettings;
+    use super::super::client::Client;
+    use super::super::config::Options;
+    use super::super::note::{Note, Observer};
+    use super::super::pacer::PaceKind;
+
+    /// The emulator's window and the client's interval: one URL purge per `W`.
+    const W: Duration = Duration::from_millis(500);
+    /// How long a "descheduled" thread sleeps between its slot and its send: far above the
+    /// pacer's margin (50 ms of this window).
+    const LATE: Duration = Duration::from_millis(300);
+
+    fn setup() -> (Emulator, Client) {
+        let emu = Emulator::start(Config {
+            seed_resources: vec![5],
+            limits: Limits {
+                url_requests: 1,
+                url_window: W,
+                ..Limits::default()
+            },
+            ..Config::default()
+        })
+        .unwrap();
+        emu.set_logging(false);
+        let mut o = Options::default();
+        o.set_base_url(&emu.base_url()).unwrap();
+        o.set_purge_intervals(W, W).unwrap();
+        o.coalesce = false;
+        o.max_rate_limit_wait = Duration::from_secs(30);
+        let c = Client::new(Some(emu.api_key()), &o).unwrap();
+        (emu, c)
+    }
+
+    /// An observer that, on the call's first slot, runs `then` and sleeps `late` on the
+    /// calling thread: as if the thread were descheduled right after its slot was reserved.
+    fn late_after_slot(late: Duration, then: impl Fn() + Send + Sync + 'static) -> Observer {
+        let first = Mutex::new(true);
+        Arc::new(move |n: &Note<'_>| {
+            if matches!(n, Note::Slot { .. }) && std::mem::take(&mut *first.lock().unwrap()) {
+                then();
+                std::thread::sleep(late);
+            }
+        })
+    }
+
+    fn purge(c: &Client, observer: Option<Observer>, item: &str) {
+        let ctx = c.context(&CallSettings::default(), observer);
+        let body = format!(r#"{{"urls":["{item}"]}}"#);
+        c.send_purge(&ctx, 5, PaceKind::Urls, body.as_bytes())
+            .unwrap();
+    }
+
+    /// The purges the emulator received, in arrival order: none answered 429, each at least
+    /// `W` after the one before.
+    fn assert_spaced_at_the_server(emu: &Emulator, count: usize) {
+        let mut got: Vec<(Instant, u16)> = emu
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/purge"))
+            .map(|r| (r.received, r.status))
+            .collect();
+        got.sort_by_key(|&(t, _)| t);
+        let statuses: Vec<u16> = got.iter().map(|&(_, s)| s).collect();
+        assert!(
+            !statuses.contains(&429),
+            "the emulator answered 429: {statuses:?}"
+        );
+        assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), count);
+        let ok: Vec<Instant> = got
+            .iter()
+            .filter(|&&(_, s)| s == 201)
+            .map(|&(t, _)| t)
+            .collect();
+        for pair in ok.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= W,
+                "two purges {gap:?} apart at the server (window {W:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_caller_descheduled_after_its_slot_does_not_shorten_the_next_gap() {
+        let (emu, c) = setup();
+        purge(&c, Some(late_after_slot(LATE, || {})), "/a");
+        purge(&c, None, "/b");
+        purge(&c, None, "/c");
+        assert_spaced_at_the_server(&emu, 3);
+    }
+
+    #[test]
+    fn a_slot_reserved_while_another_caller_is_descheduled_waits_for_its_real_send() {
+        let (emu, c) = setup();
+        let barrier = Arc::new(Barrier::new(2));
+        std::thread::scope(|s| {
+            let late = {
+                let barrier = Arc::clone(&barrier);
+                late_after_slot(LATE, move || {
+                    barrier.wait();
+                })
+            };
+            let c1 = c.clone();
+            s.spawn(move || purge(&c1, Some(late), "/late"));
+            // The second takes its slot (one window after the first's) while the first sleeps.
+            barrier.wait();
+            purge(&c, None, "/next");
+        });
+        assert_spaced_at_the_server(&emu, 2);
+    }
+
+    #[test]
+    fn a_caller_descheduled_past_the_next_slot_waits_for_the_one_that_went() {
+        let (emu, c) = setup();
+        let barrier = Arc::new(Barrier::new(2));
+        std::thread::scope(|s| {
+            let late = {
+                let barrier = Arc::clone(&barrier);
+                // Longer than the window and margin: the second slot's caller goes first.
+                late_after_slot(W * 2, move || {
+                    barrier.wait();
+                })
+            };
+            let c1 = c.clone();
+            s.spawn(move || purge(&c1, Some(late), "/late"));
+            barrier.wait();
+            purge(&c, None, "/next");
+        });
+        assert_spaced_at_the_server(&emu, 2);
+    }
+
+    #[test]
+    fn a_retry_in_its_slot_counts_when_it_went() {
+        let (emu, c) = setup();
+        // The first attempt fails (not counted by the API); the retry goes after a backoff
+        // of at least half a second, in the same slot.
+        emu.push_fault(Fault::respond(503, "{}").on("POST", "/cdn/resources/5/purge"));
+        purge(&c, None, "/a");
+        purge(&c, None, "/b");
+        assert_spaced_at_the_server(&emu, 2);
     }
 }

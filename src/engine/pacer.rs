@@ -136,11 +136,11 @@ pub trait SlotStore: Send + Sync {
         Ok(Go::Now)
     }
     /// The answer to `ticket`'s request came (or the attempt failed): its time is now.
-    fn finish(&self, _key: PaceKey, _ticket: Ticket) -> Result<(), StoreError> {
+    fn finish(&self, _key: PaceKey, _window: Window, _ticket: Ticket) -> Result<(), StoreError> {
         Ok(())
     }
     /// `ticket`'s request will not be sent: its slot is free again.
-    fn release(&self, _key: PaceKey, _ticket: Ticket) -> Result<(), StoreError> {
+    fn release(&self, _key: PaceKey, _window: Window, _ticket: Ticket) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -438,12 +438,12 @@ impl SlotStore for InProcessStore {
         Ok(self.start_at(key, window, ticket, max_wait, lease, Instant::now()))
     }
 
-    fn finish(&self, key: PaceKey, ticket: Ticket) -> Result<(), StoreError> {
+    fn finish(&self, key: PaceKey, _: Window, ticket: Ticket) -> Result<(), StoreError> {
         self.finish_at(key, ticket, Instant::now());
         Ok(())
     }
 
-    fn release(&self, key: PaceKey, ticket: Ticket) -> Result<(), StoreError> {
+    fn release(&self, key: PaceKey, _: Window, ticket: Ticket) -> Result<(), StoreError> {
         self.release_ticket(key, ticket);
         Ok(())
     }
@@ -560,6 +560,17 @@ impl Pacer {
         key: PaceKey,
         window: Window,
         max_wait: Duration,
+    ) -> Result<(Slot, Option<Fallback>), Fallback> {
+        self.take_ticket_or_refuse(key, window, max_wait)
+            .map(|(slot, _, fallback)| (slot, fallback))
+    }
+
+    /// [`Pacer::take_or_refuse`], and the slot's ticket (`None` from a store without).
+    pub fn take_ticket_or_refuse(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
     ) -> Result<(Slot, Option<PaceTicket>, Option<Fallback>), Fallback> {
         let local = self.local.as_ref();
         match self.store.take_ticket(key, window, max_wait) {
@@ -607,14 +618,16 @@ impl Pacer {
     /// [`SlotStore::finish`] on the store that gave `ticket`.
     pub fn finish(&self, ticket: &PaceTicket) -> Option<Fallback> {
         self.store_of(ticket)
-            .finish(ticket.key, ticket.ticket)
+            .finish(ticket.key, ticket.window, ticket.ticket)
             .err()
             .map(|e| self.fallback(e))
     }
 
     /// [`SlotStore::release`] on the store that gave `ticket` (a failure only costs the slot).
     pub fn release(&self, ticket: &PaceTicket) {
-        let _ = self.store_of(ticket).release(ticket.key, ticket.ticket);
+        let _ = self
+            .store_of(ticket)
+            .release(ticket.key, ticket.window, ticket.ticket);
     }
 
     // ---- end of fail-closed ----

@@ -427,7 +427,7 @@ impl Api {
         let allowed = waits.rate_allowance();
         let (slot, ticket, fallback) = self
             .pacer
-            .take_or_refuse(key, window, allowed)
+            .take_ticket_or_refuse(key, window, allowed)
             .map_err(|fb| self.fail_closed(&fb))?;
         let store_failed = fallback.is_some();
         if let Some(fb) = fallback {

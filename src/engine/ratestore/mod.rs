@@ -42,7 +42,9 @@ mod wire;
 #[cfg(feature = "rate-store")]
 pub use redis_store::*;
 
-pub use super::pacer::{margin, PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
+pub use super::pacer::{
+    margin, Go, PaceKey, PaceKind, Slot, SlotStore, StoreError, Ticket, Window,
+};
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -618,7 +618,7 @@ impl Api {
 
     /// `GET /cdn/clients/me/limits` once per client, without retries, within half of what is
     /// left of the call's deadline (so the call itself keeps time), never while the call is
-    /// cancelled; while another thread reads them this one goes on without.
+    /// cancelled; while another thread reads them this one waits for its answer (as long).
     fn read_limits(&self, ctx: &CallCtx) -> Option<&AccountLimits> {
         if let Some(known) = self.account.known() {
             return Some(known);

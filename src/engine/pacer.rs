@@ -856,6 +856,108 @@ mod tests {
         }
     }
 
+    fn ticket(slot: (Slot, Option<Ticket>)) -> (Duration, Ticket) {
+        match slot {
+            (Slot::At(wait), Some(t)) => (wait, t),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_slot_sent_late_counts_when_its_answer_came() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        let (wait, b) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        assert_eq!(wait, span);
+        // `a` goes 300 ms late; its answer comes 10 ms later.
+        assert_eq!(s.start_at(URLS, win, a, big, big, t0 + 300 * MS), Go::Now);
+        s.finish_at(URLS, a, t0 + 310 * MS);
+        // `b`'s slot is one span after `a`'s answer, not its reservation.
+        assert_eq!(
+            s.start_at(URLS, win, b, big, big, t0 + span),
+            Go::Later(310 * MS)
+        );
+        assert_eq!(
+            s.start_at(URLS, win, b, big, big, t0 + span + 310 * MS),
+            Go::Now
+        );
+        // A new slot counts `b` as now while it is in flight.
+        assert_eq!(s.take_at(URLS, win, big, t0 + 2 * span), Slot::At(span));
+    }
+
+    #[test]
+    fn a_slot_started_past_the_next_one_waits_for_it() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        let (_, b) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        // `a` has not started at `b`'s slot: `b` goes, and `a` waits a span after `b`.
+        assert_eq!(s.start_at(URLS, win, b, big, big, t0 + span), Go::Now);
+        s.finish_at(URLS, b, t0 + span + 5 * MS);
+        let late = t0 + span + 100 * MS;
+        assert_eq!(
+            s.start_at(URLS, win, a, big, big, late),
+            Go::Later(span + 5 * MS - 100 * MS)
+        );
+        // Past the budget: refused, and the slot released.
+        assert_eq!(
+            s.start_at(URLS, win, a, 10 * MS, big, late),
+            Go::TooFar(span + 5 * MS - 100 * MS)
+        );
+        assert_eq!(s.keys.lock().unwrap()[&URLS].slots.len(), 1);
+    }
+
+    #[test]
+    fn an_unfinished_slot_counts_as_now_until_its_lease_ends() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        assert_eq!(s.start_at(URLS, win, a, big, 2000 * MS, t0), Go::Now);
+        // Never finished (its thread died): counted as now until t0 + 2 s, then at that.
+        let zero = Duration::ZERO;
+        assert_eq!(
+            s.take_at(URLS, win, zero, t0 + 1500 * MS),
+            Slot::TooFar(span)
+        );
+        assert_eq!(
+            s.take_at(URLS, win, zero, t0 + 2500 * MS),
+            Slot::TooFar(span - 500 * MS)
+        );
+        assert_eq!(
+            s.take_at(URLS, win, zero, t0 + 2000 * MS + span),
+            Slot::At(zero)
+        );
+    }
+
+    #[test]
+    fn a_released_slot_is_free_again() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        s.release_ticket(URLS, a);
+        assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(Duration::ZERO));
+        // A started one is not released.
+        let (_, b) = ticket(s.take_ticket_at(URLS, win, big, t0 + 3000 * MS));
+        assert_eq!(s.start_at(URLS, win, b, big, big, t0 + 3000 * MS), Go::Now);
+        s.release_ticket(URLS, b);
+        assert!(matches!(
+            s.take_at(URLS, win, Duration::ZERO, t0 + 3000 * MS),
+            Slot::TooFar(_)
+        ));
+    }
+
     struct Broken;
     impl SlotStore for Broken {
         fn take(&self, _: PaceKey, _: Window, _: Duration) -> Result<Slot, StoreError> {

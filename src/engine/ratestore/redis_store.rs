@@ -701,6 +701,22 @@ mod tests {
     }
 
     #[test]
+    fn slot_op_replies() {
+        let ms = Duration::from_millis;
+        assert_eq!(slot_op_reply(&[2, 250, 5, 9]).unwrap(), (2, ms(250), 9));
+        assert_eq!(slot_op_reply(&[1, 0, 5, 0]).unwrap(), (1, ms(0), 0));
+        for bad in [
+            &[][..],
+            &[1, 0, 5],
+            &[3, 0, 5, 1],
+            &[1, -1, 5, 1],
+            &[1, 0, 5, -1],
+        ] {
+            assert!(slot_op_reply(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn rounding() {
         assert_eq!(ms_ceil(Duration::from_micros(1500)), 2);
         assert_eq!(ms_ceil(Duration::from_millis(3)), 3);

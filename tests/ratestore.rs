@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gcdn::engine::pacer::Pacer;
+use gcdn::engine::pacer::{Go, Pacer};
 use gcdn::engine::ratestore::*;
 use proptest::prelude::*;
 use redis_server::{free_port, RedisServer};

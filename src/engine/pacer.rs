@@ -3,9 +3,15 @@
 //! One [`Pacer`] lives with each client (clones and clients derived with `with_call_timeout` /
 //! `with_cancel` share it), so every call and thread of the client paces against the same
 //! history. A limit is N requests per window W ([`Window`]): up to N sends at once, then the
-//! next slot is when the oldest of the last N leaves the window, plus [`margin`]. The history
-//! is kept by a [`SlotStore`]: [`InProcessStore`] here, a shared (Redis) store elsewhere; when
-//! a store fails, the pacer falls back to its own in-process store for that request.
+//! next slot is when the oldest of the last N leaves the window, plus [`margin`]. The API counts
+//! a request when it arrives, which may be well after its slot (its thread descheduled, a
+//! retry in the slot, a slow connection): so each attempt starts its slot
+//! ([`SlotStore::start`]: the window checked again, counting the other requests when their
+//! answers came, one in flight as now, and waited for again if need be) and finishes it when
+//! its answer comes ([`SlotStore::finish`]). Any N + 1 requests that start one after another
+//! are then at least a window apart at the API, however late each went. The history is kept
+//! by a [`SlotStore`]: [`InProcessStore`] here, a shared (Redis) store elsewhere; when a store
+//! fails, the pacer falls back to its own in-process store for that request.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -11,8 +11,9 @@ pub use super::wire::MAX_REPLY_BYTES;
 use redis::ConnectionLike;
 
 use super::wire::{Cut, Wire};
-use super::{margin, Go, PaceKey, PaceKind, RedisUrl, Slot, SlotStore, StoreError, Ticket, Window};
+use super::{margin, PaceKey, PaceKind, RedisUrl, Slot, SlotStore, StoreError, Window};
 use crate::engine::error::quote;
+use crate::engine::pacer::{Go, Ticket};
 
 // ---------------------------------------------------------------------------------------
 // The scripts
@@ -564,7 +565,8 @@ impl RedisStore {
     }
 }
 
-/// [`SLOT_LUA`]'s answer, checked: `[flag 0|1|2, delay ms, server now ms, ticket ≥ 0]`.
+/// The slot script's answer (`SLOT_LUA`), checked: `[flag 0|1|2, delay ms, server now ms,
+/// ticket ≥ 0]`.
 pub fn slot_op_reply(reply: &[i64]) -> Result<(i64, Duration, u64), String> {
     let &[flag, delay, now, ticket] = reply else {
         return Err(format!("expected 4 integers, got {}", reply.len()));

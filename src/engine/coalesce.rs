@@ -62,13 +62,18 @@
 //!   thus goes at once, alone.
 //! - Followers wait on the lane's condvar (cancel and the tick seen every <= 50 ms) for: their
 //!   request's outcome, or leadership. A follower leaves at once when cancelled, at its deadline,
-//!   or when its items are not sent within its wait budget (counted from joining; the published
-//!   next slot of the leader opening past its budget makes it leave at once). Leaving withdraws
-//!   its pending items; items in flight are named in its message ("in flight in a request shared
-//!   by N callers; not known to be purged").
+//!   or when its items cannot be sent within its wait budget (counted from joining): when it
+//!   joins, and whenever the lane changes (a request composed without it, a new slot, a caller
+//!   gone), it works out the earliest slot its items could go in ([`earliest_slot`]: the
+//!   requests the callers before it fill, in the composition's order and up to the per-request
+//!   limit, and the window rule from the leader's slot on: the k-th request after the leader's
+//!   no sooner than `floor(k / N)` windows (plus margin) after it) and leaves at once, nothing of
+//!   it sent, when that is past its budget or deadline ("... opens X after it began").
 //! - A leader that leaves (cancel, deadline, budget) before composing withdraws its items and
-//!   hands leadership over (the next waiting caller takes a fresh slot). Its reserved pacer slot
-//!   is not reused (one interval lost, never a 429).
+//!   hands leadership over. The slot it reserved in the pacer is handed over too (the lane's
+//!   spare): the next leader waits for it instead of taking a new one (no interval lost), when
+//!   it has not passed yet; a spare no caller can use is dropped (never sent late, so never a
+//!   429).
 //! - Outcome: the sender records the request's result (`Result<SentInfo, Failed>`, items,
 //!   callers) in a shared `Arc<Outcome>` that each carried caller holds; each caller returns it.
 //!   Failed + callers > 1: message "<error> (a request shared by N callers carrying M items;
@@ -90,7 +95,8 @@ use super::client::Client;
 use super::clock::instant_after;
 use super::error::{Error, Status};
 use super::note::Note;
-use super::pacer::Slot;
+use super::note::WaitReason;
+use super::pacer::{margin, PaceKey, Slot};
 use super::purge::{self, PurgeKind};
 use super::request::{Failed, SentInfo};
 use super::wait::Refused;
@@ -167,6 +173,12 @@ struct Lane {
     leader: Option<u64>,
     /// When the leader's slot opens (once the pacer gave it).
     next_slot: Option<Instant>,
+    /// The pacer's limit on the lane's key, as last seen by a leader: requests per window,
+    /// and the window with its margin (what one slot after another costs).
+    pace: Option<(usize, Duration)>,
+    /// A slot reserved in the pacer by a leader that left before it opened: the next leader
+    /// takes it instead of a new one.
+    spare: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -176,15 +188,22 @@ struct State {
     next_id: u64,
 }
 
+impl Lane {
+    /// Nobody is on it, and no spare slot is left for a caller to come.
+    fn idle(&self, now: Instant) -> bool {
+        self.waiting.is_empty() && self.leader.is_none() && self.spare.is_none_or(|t| t < now)
+    }
+}
+
 impl State {
-    /// Forget `key`'s lane when nobody is on it.
+    /// Forget `key`'s lane when nobody is on it (and lanes whose spare slot passed).
     fn tidy(&mut self, key: LaneKey) {
-        if self
-            .lanes
-            .get(&key)
-            .is_some_and(|l| l.waiting.is_empty() && l.leader.is_none())
-        {
+        let now = Instant::now();
+        if self.lanes.get(&key).is_some_and(|l| l.idle(now)) {
             self.lanes.remove(&key);
+        }
+        if self.lanes.len() > TIDY_ALL_ABOVE {
+            self.lanes.retain(|_, l| !l.idle(now));
         }
     }
 
@@ -201,6 +220,10 @@ impl State {
         self.tidy(key);
     }
 }
+
+/// Above this many lanes, [`State::tidy`] forgets every idle one (those kept for a spare slot
+/// that passed with nobody to take it).
+const TIDY_ALL_ABOVE: usize = 64;
 
 /// The coalescer of one process: one per client (its clones and derived clients share it).
 #[derive(Default)]
@@ -243,20 +266,52 @@ impl InProcess {
         } else {
             ctx.with_wait_budget(ctx.wait_budget().saturating_sub(waited))
         };
-        let slot = client.wait_purge_slot(&lctx, resource_id, purge::pace_kind(kind), &|slot| {
-            if let Slot::At(wait) = slot {
-                let mut st = self.lock();
-                if let Some(lane) = st.lanes.get_mut(&key) {
-                    lane.next_slot = Some(instant_after(Instant::now(), wait));
-                }
-                drop(st);
-                self.wake.notify_all();
+        let pace_kind = purge::pace_kind(kind);
+        // The slot a leader that left reserved, if it has not passed: this leader's.
+        let spare = {
+            let mut st = self.lock();
+            let lane = st.lanes.get_mut(&key).expect("the leader's lane lives");
+            let spare = lane.spare.take().filter(|&t| t >= Instant::now());
+            if spare.is_some() {
+                lane.next_slot = spare;
             }
-        });
+            spare
+        };
+        if spare.is_some() {
+            self.wake.notify_all();
+        }
+        let slot = match spare {
+            Some(at) => self.wait_spare(client, &lctx, key, at),
+            None => client.wait_purge_slot(&lctx, resource_id, pace_kind, &|slot| {
+                if let Slot::At(wait) = slot {
+                    // The limit, for the followers' reckoning: known by now (a slot that is
+                    // not the key's first), so reading it costs nothing.
+                    let pace = (!wait.is_zero()).then(|| {
+                        let w = client.window(&lctx, pace_kind);
+                        (w.requests.max(1) as usize, w.per.saturating_add(margin(w)))
+                    });
+                    let mut st = self.lock();
+                    if let Some(lane) = st.lanes.get_mut(&key) {
+                        lane.next_slot = Some(instant_after(Instant::now(), wait));
+                        lane.pace = pace.or(lane.pace);
+                    }
+                    drop(st);
+                    self.wake.notify_all();
+                }
+            }),
+        };
         let window = match slot {
             Ok(window) => window,
-            // Leaving: the next waiting caller takes over (the guard hands leadership on).
-            Err(error) => return Err(unsent(error)),
+            Err(error) => {
+                // Leaving: the next waiting caller takes over (the guard hands leadership
+                // on), and the slot reserved for this one, if any, with it.
+                let mut st = self.lock();
+                if let Some(lane) = st.lanes.get_mut(&key) {
+                    lane.spare = lane.next_slot.filter(|&t| t > Instant::now());
+                }
+                drop(st);
+                return Err(unsent(error));
+            }
         };
         let mut st = self.lock();
         // The slot is open: compose. Own items first, then waiting callers in arrival order
@@ -347,6 +402,109 @@ impl InProcess {
         own_outcome
     }
 }
+
+impl InProcess {
+    /// Wait for `at`, a slot reserved in the pacer by a leader that left, as a slot of the
+    /// pacer is waited for (charged to the budget, cancellable): refused at once when it
+    /// opens past what the caller may wait. The limit it was taken under.
+    fn wait_spare(
+        &self,
+        client: &Client,
+        ctx: &CallCtx,
+        key: LaneKey,
+        at: Instant,
+    ) -> Result<super::pacer::Window, Error> {
+        let pace_kind = purge::pace_kind(key.1);
+        let wait = at.saturating_duration_since(Instant::now());
+        let pace = PaceKey {
+            resource_id: key.0,
+            kind: pace_kind,
+        };
+        let refused = match ctx.waits().wait(wait, WaitReason::Pacer, Some(pace)) {
+            Ok(()) => return Ok(client.window(ctx, pace_kind)),
+            Err(refused) => refused,
+        };
+        Err(match refused {
+            Refused::Cancelled => Error::new(
+                Status::Cancelled,
+                format!(
+                    "the call was cancelled while waiting for the next {} purge slot",
+                    pace_kind.noun()
+                ),
+            ),
+            other => Error::new(
+                other.status(),
+                format!(
+                    "the next {} purge slot opens in {}, {}; nothing was sent",
+                    pace_kind.noun(),
+                    super::format::secs(wait),
+                    other.explain()
+                ),
+            ),
+        })
+    }
+}
+
+/// The earliest moment the request that would carry `id`'s items (a waiting caller of `lane`)
+/// can go: the callers before it (the leader first, then in arrival order) fill requests as
+/// the leaders compose them (each leader's own items first, then whoever fits, up to `limit`
+/// unique items), and the k-th request after the leader's opens no sooner than `floor(k / N)`
+/// windows (plus margin) after the leader's slot, N per window (the pacer's window rule; the
+/// pacer may give later slots still, never sooner). `None` while the leader's slot is not
+/// known. Past [`RECKONED`] requests the reckoning stops (a bound that is still a bound).
+fn earliest_slot(
+    lane: &Lane,
+    callers: &HashMap<u64, Caller>,
+    id: u64,
+    kind: PurgeKind,
+    limit: usize,
+) -> Option<Instant> {
+    let (first, (n, span)) = (lane.next_slot?, lane.pace?);
+    let slot = |k: usize| {
+        let windows = u32::try_from(k / n.max(1)).unwrap_or(u32::MAX);
+        instant_after(first, span.saturating_mul(windows))
+    };
+    let mut order: Vec<u64> = lane
+        .leader
+        .into_iter()
+        .chain(
+            lane.waiting
+                .iter()
+                .copied()
+                .filter(|&w| Some(w) != lane.leader),
+        )
+        .collect();
+    for k in 0..RECKONED {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut rest = Vec::new();
+        for c in order {
+            let Some(Caller::Waiting(items)) = callers.get(&c) else {
+                continue;
+            };
+            let new = items.iter().filter(|i| !seen.contains(i.as_str())).count();
+            if !seen.is_empty() && kind != PurgeKind::All && seen.len() + new > limit {
+                rest.push(c);
+                continue;
+            }
+            if c == id {
+                return Some(slot(k));
+            }
+            seen.extend(items.iter().map(String::as_str));
+            if items.is_empty() {
+                // A purge-all caller: its request is composed, whatever it carries.
+                seen.insert("");
+            }
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        order = rest;
+    }
+    Some(slot(RECKONED))
+}
+
+/// Requests [`earliest_slot`] reckons at most.
+const RECKONED: usize = 64;
 
 /// Hands leadership on and ends the carried callers' waits if the leader stops without
 /// finishing (a panic in a job's request, contained by the job).
@@ -528,10 +686,12 @@ impl Coalescer for InProcess {
                         let waited = napped_since.map_or(Duration::ZERO, |t| t.elapsed());
                         return self.lead(client, ctx, key, id, waited, limit);
                     }
-                    // The slot the leader holds opens past what this caller may wait, or
-                    // the wait is over: leave at once.
+                    // The earliest slot with room for this caller's items opens past what
+                    // it may wait, or the wait is over: leave at once.
                     let end = deadline.map_or(budget_end, |d| d.min(budget_end));
-                    let opens = lane.next_slot.filter(|&t| t > end);
+                    let lane = &st.lanes[&key];
+                    let opens =
+                        earliest_slot(lane, &st.callers, id, kind, limit).filter(|&t| t > end);
                     if opens.is_some() || now >= end {
                         let wanted = opens.unwrap_or(now).saturating_duration_since(joined);
                         let waited = now.saturating_duration_since(joined);

@@ -36,8 +36,8 @@
 //!     pub items: usize,           // unique items the request carried (all callers)
 //!     pub callers: usize,         // callers whose items it carried (this one included)
 //!     pub for_others: usize,      // items it carried that were not this caller's
-//!     pub shared_items: Option<Arc<[String]>>, // every item, when callers > 1 (job confirmation
-//!                                              // matches the purge status by these)
+//!     pub shared: Option<ItemsDigest>, // count and hash of every item, when callers > 1 (job
+//!                                      // confirmation matches the purge status by it)
 //! }
 //! ```
 //! `InProcess` (src/engine/coalesce.rs) implements it; a Redis one (src/engine/ratestore/) can
@@ -112,9 +112,61 @@ pub struct Delivered {
     pub callers: usize,
     /// Items it carried that were not this caller's.
     pub for_others: usize,
-    /// Every item it carried, when it carried other callers' too (what its purge status
-    /// lists); `None`: this caller's items alone.
-    pub shared_items: Option<std::sync::Arc<[String]>>,
+    /// The identity of every item it carried (what its purge status lists), when that may
+    /// differ from this caller's items (it carried other callers' too); `None`: this
+    /// caller's items alone.
+    pub shared: Option<ItemsDigest>,
+}
+
+/// The identity of a request's items, as its purge status lists them: how many (unique), and
+/// a 128-bit FNV-1a hash of them sorted, one per line. The same in every process, host and
+/// version (it is published through the rate store), so that a job whose items went in a
+/// request shared with other callers matches that request's purge status
+/// (job/confirm.rs). Not a cryptographic hash: a collision needs the same resource, kind and
+/// count in the same minutes, and would mismatch a confirmation, never a purge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemsDigest {
+    pub count: usize,
+    pub hash: u128,
+}
+
+impl ItemsDigest {
+    pub fn of<'a>(items: impl IntoIterator<Item = &'a str>) -> ItemsDigest {
+        const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let mut sorted: Vec<&str> = items.into_iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut hash = OFFSET;
+        for (i, item) in sorted.iter().enumerate() {
+            let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
+            for &b in sep.iter().chain(item.as_bytes()) {
+                hash ^= u128::from(b);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        }
+        ItemsDigest {
+            count: sorted.len(),
+            hash,
+        }
+    }
+
+    /// `<count>:<32 hex digits>`, as the rate store publishes it.
+    pub fn encode(&self) -> String {
+        format!("{}:{:032x}", self.count, self.hash)
+    }
+
+    /// [`ItemsDigest::encode`]'s form back; `None` for anything else.
+    pub fn decode(s: &str) -> Option<ItemsDigest> {
+        let (count, hash) = s.split_once(':')?;
+        if hash.len() != 32 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(ItemsDigest {
+            count: count.parse().ok()?,
+            hash: u128::from_str_radix(hash, 16).ok()?,
+        })
+    }
 }
 
 impl Delivered {
@@ -125,7 +177,7 @@ impl Delivered {
             items,
             callers: 1,
             for_others: 0,
-            shared_items: None,
+            shared: None,
         }
     }
 }
@@ -376,7 +428,7 @@ impl InProcess {
         let total = batch.len();
         let mut st = self.lock();
         let mut own_outcome = Err(internal());
-        let shared_items: Option<std::sync::Arc<[String]>> = (n > 1).then(|| batch.into());
+        let shared = (n > 1).then(|| ItemsDigest::of(batch.iter().map(String::as_str)));
         for &(c, mine) in &carried {
             let outcome = match &result {
                 Ok(info) => Ok(Delivered {
@@ -384,7 +436,7 @@ impl InProcess {
                     items: total,
                     callers: n,
                     for_others: total - mine,
-                    shared_items: shared_items.clone(),
+                    shared,
                 }),
                 Err(f) => Err(shared_failure(f, n, total)),
             };
@@ -745,5 +797,37 @@ impl Coalescer for InProcess {
 
     fn describe(&self) -> String {
         "in-process".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ItemsDigest;
+
+    /// The digest is published for other processes (other hosts, other versions): its value
+    /// is pinned, and it depends on the set of items alone.
+    #[test]
+    fn the_items_digest_is_fixed_and_of_the_set() {
+        let d = ItemsDigest::of(["/b", "/a", "/b"]);
+        assert_eq!(d.count, 2);
+        assert_eq!(d.encode(), "2:e41e750fce83d94f7080745d0f020a6c");
+        assert_eq!(ItemsDigest::decode(&d.encode()), Some(d));
+        // Items never hold a line break (checked before they join); one that did would
+        // still differ by the count.
+        assert_ne!(ItemsDigest::of(["/a\n/b"]), d);
+        assert_ne!(ItemsDigest::of(["/a", "/c"]), d);
+        assert_eq!(
+            ItemsDigest::of([]).encode(),
+            "0:6c62272e07bb014262b821756295c58d"
+        );
+        for bad in [
+            "",
+            "2",
+            "x:00",
+            "2:0123",
+            "-1:6c62272e07bb014262b821756295c58d",
+        ] {
+            assert_eq!(ItemsDigest::decode(bad), None, "{bad}");
+        }
     }
 }

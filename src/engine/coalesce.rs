@@ -76,8 +76,8 @@
 //!   429).
 //! - Outcome: the sender records the request's result (`Result<SentInfo, Failed>`, items,
 //!   callers) in a shared `Arc<Outcome>` that each carried caller holds; each caller returns it.
-//!   Failed + callers > 1: message "<error> (a request shared by N callers carrying M items;
-//!   none of this caller's items were purged by it)". purge::send_call adds which earlier items
+//!   Failed + callers > 1: message `"<error> (a request shared by N callers carrying M items;
+//!   none of this caller's items were purged by it)"`. purge::send_call adds which earlier items
 //!   were purged ("K URLs were purged by the request(s) before it").
 //! - The sender's budget/deadline bound the send; each follower's deadline bounds its own wait
 //!   for the outcome (it then leaves with Timeout naming its in-flight items).

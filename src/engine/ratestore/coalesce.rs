@@ -442,7 +442,7 @@ pub struct Published {
     /// This caller's items it carried.
     pub items: Vec<String>,
     /// Every item the request carried, as its purge status lists them (a 2xx's; what a job
-    /// confirms the request by). `None` once several requests are summed ([`Published::and`]).
+    /// confirms the request by). `None` once several requests are summed.
     pub digest: Option<ItemsDigest>,
 }
 

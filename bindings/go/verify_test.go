@@ -18,6 +18,7 @@ import (
 	"time"
 
 	gcdn "github.com/gcdn-project/gcdn/bindings/go"
+	"github.com/gcdn-project/gcdn/bindings/go/gcdntest"
 )
 
 var ignoreQuery = map[string]any{"ignoreQueryString": map[string]any{"enabled": true, "value": true}}
@@ -248,6 +249,9 @@ func TestRunPrefetch(t *testing.T) {
 	if len(report.Prefetched) != 1 || report.Prefetched[0].ResourceID != 5 {
 		t.Fatalf("Prefetched %+v", report.Prefetched)
 	}
+	if p := report.Prefetched[0]; p.Outcome != "purged" || p.Status != gcdn.StatusOK || p.HTTPStatus/100 != 2 || p.Message != "" {
+		t.Errorf("prefetch %+v, want accepted", p)
+	}
 	paths := append([]string(nil), report.Prefetched[0].Items...)
 	sort.Strings(paths)
 	if !reflect.DeepEqual(paths, []string{"/big.iso", "/big2.iso"}) {
@@ -262,6 +266,9 @@ func TestRunPrefetch(t *testing.T) {
 			}
 			sort.Strings(body.Paths)
 			posted = append(posted, r.Method+" "+strings.Join(body.Paths, " "))
+			if r.Status != report.Prefetched[0].HTTPStatus {
+				t.Errorf("the emulator answered %d, the report says %d", r.Status, report.Prefetched[0].HTTPStatus)
+			}
 		}
 	}
 	if !reflect.DeepEqual(posted, []string{"POST /big.iso /big2.iso"}) {
@@ -401,4 +408,105 @@ func TestHeaderTotals(t *testing.T) {
 			t.Errorf("GCDN_TOTAL_%s: the report JSON's totals have no %q", d[1], strings.ToLower(d[1]))
 		}
 	}
+}
+
+// edgeEmulator starts an emulator with its edge, resource 5 ignoring query strings and 6
+// plain, and a client of it.
+func edgeEmulator(t *testing.T) (*gcdntest.Emulator, *gcdn.Client) {
+	t.Helper()
+	e := gcdntest.Start(t)
+	e.Control("POST", "resources", map[string]any{"id": 5, "cname": "cdn5.example.com", "options": ignoreQuery})
+	e.Control("POST", "resources", map[string]any{"id": 6, "cname": "cdn6.example.com"})
+	c, err := gcdn.NewClient(e.APIKey(), gcdn.WithBaseURL(e.URL()), gcdn.WithTimeout(5*time.Second),
+		gcdn.WithPurgeIntervals(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return e, c
+}
+
+// TestRunExactStaleAtTheEmulatorsEdge: on a resource that ignores query strings, /app.js?v=2
+// sent as given (Exact) purges nothing, and the emulator's edge still serves its copy of
+// /app.js from 2000: ErrStale. In its cache-key form the same item is purged: fresh.
+func TestRunExactStaleAtTheEmulatorsEdge(t *testing.T) {
+	e, c := edgeEmulator(t)
+	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.EdgeStore(5, old, "/app.js")
+	job := mustJob(t, func(j *gcdn.Job) error { return j.AddURLs(5, []string{"/app.js?v=2"}) })
+	opts := gcdn.RunOptions{Exact: true, Verify: true, Wait: 20 * time.Second, Edges: []string{e.EdgeURL()}}
+	report, err := c.Run(withTimeout(t, 60*time.Second), job, opts)
+	wantErr(t, err, gcdn.ErrStale)
+	if report == nil || len(report.Verified) != 1 || len(report.Rewritten) != 0 {
+		t.Fatalf("report %+v", report)
+	}
+	v := report.Verified[0]
+	if v.URL != "https://cdn5.example.com/app.js?v=2" || v.Result != "stale" || v.Cache != "HIT" ||
+		v.Edge != "emu-edge-1" || !strings.HasPrefix(v.CachedSince, "2000-01-01") {
+		t.Errorf("verified %+v", v)
+	}
+	var sent []string
+	for _, r := range e.Requests() {
+		if strings.HasSuffix(r.Path, "/purge") {
+			sent = append(sent, r.Body)
+		}
+	}
+	if !reflect.DeepEqual(sent, []string{`{"urls":["/app.js?v=2"]}`}) {
+		t.Errorf("purges %q", sent)
+	}
+	probes := e.EdgeRequests()
+	if len(probes) != 1 || probes[0].Method != "HEAD" || probes[0].Host != "cdn5.example.com" ||
+		probes[0].Path != "/app.js?v=2" || probes[0].Cache != "HIT" {
+		t.Errorf("edge requests %+v", probes)
+	}
+	for _, p := range probes {
+		for k, v := range p.Headers {
+			if strings.EqualFold(k, "authorization") || strings.Contains(v, e.APIKey()) {
+				t.Errorf("a probe carries the key: %+v", p)
+			}
+		}
+	}
+
+	opts.Exact = false
+	report, err = c.Run(withTimeout(t, 60*time.Second), job, opts)
+	if err != nil {
+		t.Fatalf("cache-key form: %v", err)
+	}
+	if len(report.Rewritten) != 1 || report.Rewritten[0].As != "/app.js" || len(report.Verified) != 1 ||
+		report.Verified[0].Result != "fresh" || report.Verified[0].Cache != "MISS" {
+		t.Errorf("rewritten %+v, verified %+v", report.Rewritten, report.Verified)
+	}
+	checkJSONMirrors(t, report)
+}
+
+// TestRunEdgeIgnoresAPurge: a path the emulator's edge keeps through purges is stale, the
+// other fresh.
+func TestRunEdgeIgnoresAPurge(t *testing.T) {
+	e, c := edgeEmulator(t)
+	e.EdgeStore(6, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), "/keep.css", "/go.css")
+	e.EdgeIgnorePurges("/keep.css")
+	job := mustJob(t, func(j *gcdn.Job) error {
+		return j.AddFullURLs([]string{"https://cdn6.example.com/keep.css", "https://cdn6.example.com/go.css"})
+	})
+	report, err := c.Run(withTimeout(t, 60*time.Second), job, gcdn.RunOptions{
+		Verify: true, Wait: 20 * time.Second, Edges: []string{e.EdgeURL()}, Prefetch: true,
+	})
+	wantErr(t, err, gcdn.ErrStale)
+	var got []string
+	for _, v := range report.Verified {
+		got = append(got, v.URL+" "+v.Result+" "+v.Cache)
+	}
+	sort.Strings(got)
+	want := []string{"https://cdn6.example.com/go.css fresh MISS", "https://cdn6.example.com/keep.css stale HIT"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("verified %q, want %q", got, want)
+	}
+	if tt := report.Totals; tt.VerifiedFresh != 1 || tt.VerifiedStale != 1 {
+		t.Errorf("totals %+v", tt)
+	}
+	// The prefetch went too: a stale URL does not change it.
+	if len(report.Prefetched) != 1 || report.Prefetched[0].Outcome != "purged" {
+		t.Errorf("prefetched %+v", report.Prefetched)
+	}
+	checkJSONMirrors(t, report)
 }

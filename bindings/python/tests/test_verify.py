@@ -236,11 +236,14 @@ def test_to_dict_is_the_c_json_and_the_typed_fields_mirror_it(resources, client,
 def test_prefetch_sends_the_purged_paths(resources, client):
     report = client.run(gcdn.Job().add_urls(5, ["/big.iso?v=9", "/big2.iso"]), prefetch=True)
     assert report.status == 0
-    assert [(p.resource_id, sorted(p.items)) for p in report.prefetched] == [(5, ["/big.iso", "/big2.iso"])]
+    assert [(p.resource_id, sorted(p.items), p.outcome, p.status, p.message) for p in report.prefetched] == [
+        (5, ["/big.iso", "/big2.iso"], "purged", 0, None)
+    ]
     assert isinstance(report.prefetched[0], gcdn.PrefetchRequest)
+    assert 200 <= (report.prefetched[0].http_status or 0) < 300
     posted = [r for r in resources.requests() if r["path"] == "/cdn/resources/5/prefetch"]
-    assert [(r["method"], sorted(json.loads(r["body"])["paths"])) for r in posted] == [
-        ("POST", ["/big.iso", "/big2.iso"])
+    assert [(r["method"], sorted(json.loads(r["body"])["paths"]), r["status"]) for r in posted] == [
+        ("POST", ["/big.iso", "/big2.iso"], report.prefetched[0].http_status)
     ]
     # Without prefetch, none is sent.
     resources.clear_requests()
@@ -287,3 +290,50 @@ def test_async_client_runs_with_the_same_options(resources, edge):
     report = asyncio.run(main())
     assert report.rewritten == []
     assert sent(resources) == [("/cdn/resources/5/purge", ["/app.js?v=2"]), ("/cdn/resources/5/purge", ["/stale.js"])]
+
+
+# -- the emulator's edge ---------------------------------------------------------------------
+
+
+def edge_probes(emulator) -> List[Tuple[str, str, str, Any]]:
+    return sorted((r["method"], r["host"], r["path"], r["cache"]) for r in emulator.edge_requests())
+
+
+def test_exact_leaves_the_emulators_edge_stale_where_the_cache_key_form_purges(resources, client):
+    """On a resource that ignores query strings, ``/app.js?v=2`` as given purges nothing: the
+    edge still serves its copy of ``/app.js`` from 2000. In its cache-key form it is purged."""
+    job = gcdn.Job().add_urls(5, ["/app.js?v=2"])
+    resources.edge_store(5, ["/app.js"], cached_since="2000-01-01T00:00:00Z")
+    with pytest.raises(gcdn.StaleError) as info:
+        client.run(job, exact=True, verify=True, wait=20, edges=[resources.edge_url])
+    assert sent(resources) == [("/cdn/resources/5/purge", ["/app.js?v=2"])]
+    report = info.value.report
+    assert report is not None and report.rewritten == []
+    (v,) = report.verified
+    assert (v.url, v.result, v.cache, v.edge) == ("https://cdn5.example.com/app.js?v=2", "stale", "HIT", "emu-edge-1")
+    assert (v.cached_since or "").startswith("2000-01-01")
+    assert edge_probes(resources) == [("HEAD", "cdn5.example.com", "/app.js?v=2", "HIT")]
+
+    resources.clear_requests()
+    report = client.run(job, verify=True, wait=20, edges=[resources.edge_url])
+    assert sent(resources) == [("/cdn/resources/5/purge", ["/app.js"])]
+    assert [(r.item, r.as_) for r in report.rewritten] == [("/app.js?v=2", "/app.js")]
+    assert [(v.url, v.result, v.cache) for v in report.verified] == [("https://cdn5.example.com/app.js", "fresh", "MISS")]
+    assert (report.totals.verified_fresh, report.totals.verified_stale) == (1, 0)
+
+
+def test_an_edge_that_ignores_a_purge_is_stale(resources, client):
+    resources.edge_store(6, ["/keep.css", "/go.css"], cached_since="2000-01-01T00:00:00Z")
+    resources.edge_ignore_purges(["/keep.css"])
+    with pytest.raises(gcdn.StaleError) as info:
+        client.purge(["https://cdn6.example.com/keep.css", "https://cdn6.example.com/go.css"],
+                     verify=True, wait=20, edges=[resources.edge_url])
+    report = info.value.report
+    assert report is not None
+    assert sorted((v.url, v.result, v.cache) for v in report.verified) == [
+        ("https://cdn6.example.com/go.css", "fresh", "MISS"),
+        ("https://cdn6.example.com/keep.css", "stale", "HIT"),
+    ]
+    for r in resources.edge_requests():
+        assert r["host"] == "cdn6.example.com" and "authorization" not in r["headers"]
+        assert API_KEY not in json.dumps(r["headers"])

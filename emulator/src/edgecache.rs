@@ -126,14 +126,13 @@ impl EdgeCache {
     }
 
     /// A purge by URL: the objects whose keys the items name (parameter order aside) are
-    /// dropped; their next answer is a `MISS`.
+    /// dropped; their next answer is a `MISS`. A key not cached is left as it is (one
+    /// dropped by an earlier pattern purge still answers `BYPASS` next).
     pub fn purge_urls(&mut self, id: i64, items: &[String]) {
         for item in items {
             let key = purge_key(item);
             if !self.is_ignored(&key) {
-                let k = (id, key);
-                self.objects.remove(&k);
-                self.bypass.remove(&k);
+                self.objects.remove(&(id, key));
             }
         }
     }
@@ -230,6 +229,10 @@ mod tests {
         assert_eq!(c.fetch(1, "/imgs".into(), t(40)).0, CacheStatus::Hit);
         c.purge_patterns(1, &[]);
         assert_eq!(c.fetch(1, "/imgs".into(), t(60)).0, CacheStatus::Bypass);
+        // A URL purge of a key a pattern purge dropped leaves its BYPASS.
+        c.purge_patterns(1, &["/imgs".into()]);
+        c.purge_urls(1, &["/imgs".into()]);
+        assert_eq!(c.fetch(1, "/imgs".into(), t(70)).0, CacheStatus::Bypass);
         assert_eq!(c.fetch(2, "/a?v=1".into(), t(60)).0, CacheStatus::Hit);
     }
 

@@ -446,8 +446,8 @@ func (e *Emulator) ClearFaults() {
 }
 
 // Configure changes limits and modes: url_requests, url_window_ms, pattern_requests,
-// pattern_window_ms, all_requests, all_window_ms, max_urls, max_patterns, retry_after
-// ("none", "seconds", "date"), record.
+// pattern_window_ms, all_requests, all_window_ms, max_urls, max_patterns, prefetch_requests,
+// prefetch_window_ms, retry_after ("none", "seconds", "date"), record.
 func (e *Emulator) Configure(settings map[string]any) {
 	e.t.Helper()
 	e.Control("POST", "config", settings)

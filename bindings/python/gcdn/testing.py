@@ -358,7 +358,7 @@ class Emulator:
     def configure(self, **settings: Any) -> None:
         """Changes limits and modes: ``url_requests``, ``url_window_ms``, ``pattern_requests``,
         ``pattern_window_ms``, ``all_requests``, ``all_window_ms``, ``max_urls``,
-        ``max_patterns``, ``retry_after`` (``"none"``, ``"seconds"``, ``"date"``), ``record``."""
+        ``max_patterns``, ``prefetch_requests``, ``prefetch_window_ms``, ``retry_after`` (``"none"``, ``"seconds"``, ``"date"``), ``record``."""
         self.control("POST", "config", settings)
 
     def reset(self) -> None:

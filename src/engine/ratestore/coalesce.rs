@@ -48,12 +48,11 @@ use std::time::Duration;
 use super::redis_store::{ms_ceil, ms_floor, RedisStore};
 use super::{margin, PaceKey, PaceKind, SlotStore, StoreError, Window};
 use crate::engine::call::CallCtx;
-use crate::engine::client::Client;
 use crate::engine::coalesce::{Coalescer, Delivered, InProcess};
 use crate::engine::error::{Error, Status};
 use crate::engine::note::{Note, WaitReason};
 use crate::engine::purge::{self, PurgeKind};
-use crate::engine::request::{Failed, SentInfo};
+use crate::engine::request::{Api, Failed, SentInfo};
 use crate::engine::wait::{Refused, Waits};
 
 /// The longest item queued in Redis (bytes); a caller with a longer one sends on its own.
@@ -1256,7 +1255,7 @@ fn ttl_for(budget: Duration, lease: Duration) -> Duration {
 
 /// A library caller: waits through its call's [`Waits`], sends through the one purge path.
 struct Through<'a> {
-    client: &'a Client,
+    api: &'a Api,
     ctx: &'a CallCtx,
     waits: Waits<'a>,
     resource_id: i64,
@@ -1286,7 +1285,7 @@ impl Caller for Through<'_> {
     }
 
     fn send(&mut self, items: &[&str]) -> Result<(u16, u32, u32), SendFailed> {
-        purge::send_alone(self.client, self.ctx, self.resource_id, self.kind, items)
+        purge::send_alone(self.api, self.ctx, self.resource_id, self.kind, items)
             .map(|i| (i.http_status, i.attempts, i.rate_limited))
             .map_err(|f| SendFailed {
                 status: f.error.status.code(),
@@ -1299,33 +1298,33 @@ impl Caller for Through<'_> {
 impl Coalescer for Shared {
     fn deliver(
         &self,
-        client: &Client,
+        api: &Api,
         ctx: &CallCtx,
         resource_id: i64,
         kind: PurgeKind,
         items: &[&str],
     ) -> Result<Delivered, Failed> {
-        let max_items = client.per_request(kind);
+        let max_items = purge::per_request(api, kind);
         if kind == PurgeKind::All
             || items.is_empty()
             || items.len() > max_items
             || !items.iter().all(|i| valid_item(i))
         {
-            return self.local.deliver(client, ctx, resource_id, kind, items);
+            return self.local.deliver(api, ctx, resource_id, kind, items);
         }
         let pace = PaceKey {
             resource_id,
             kind: purge::pace_kind(kind),
         };
-        let lease = lease_for(client.request_timeout());
+        let lease = lease_for(api.transport.timeout());
         let part = Part {
-            window: client.window(ctx, pace.kind),
+            window: api.window(ctx, pace.kind),
             max_items,
             lease,
             ttl: ttl_for(ctx.wait_budget(), lease),
         };
         let mut caller = Through {
-            client,
+            api,
             ctx,
             waits: ctx.waits(),
             resource_id,
@@ -1396,7 +1395,7 @@ impl Coalescer for Shared {
                 let status = Status::from_code(status).unwrap_or(Status::Protocol);
                 Err(failed(status, message, !in_flight.is_empty()))
             }
-            Ended::Full => self.local.deliver(client, ctx, resource_id, kind, items),
+            Ended::Full => self.local.deliver(api, ctx, resource_id, kind, items),
             Ended::StoreFailed { error, unsent, .. } => {
                 let store = self.store.describe();
                 ctx.note(&Note::StoreFallback {
@@ -1426,13 +1425,9 @@ impl Coalescer for Shared {
                         items.len(),
                     ));
                 }
-                self.local.deliver(client, ctx, resource_id, kind, &unsent)
+                self.local.deliver(api, ctx, resource_id, kind, &unsent)
             }
         }
-    }
-
-    fn describe(&self) -> String {
-        self.store.describe()
     }
 }
 

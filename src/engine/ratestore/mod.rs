@@ -20,7 +20,7 @@
 //!   built with the cargo feature `rate-store`.)
 //! - The password of the URL never appears in a message: `RedisStore::describe` is
 //!   `redis://host:port/db`, and server words are redacted before they are quoted.
-//! - [`pacer_for`]: the client's pacer from its options' store fields ([`StoreChoice`]). When Redis cannot be used the pacer
+//! - `pacer_for`: the client's pacer from its options' store fields ([`StoreChoice`]). When Redis cannot be used the pacer
 //!   paces that request in-process and tells the call's observer (`Note::StoreFallback`),
 //!   which the log says once (`store_fallback`, warn) until the store works again (fail-open).
 //!   Fail-closed (`Options::rate_store_fail_closed`): the request fails with
@@ -57,7 +57,7 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// What [`pacer_for`] reads of a client's options (`config::Options`' fields of the same
+/// What `pacer_for` reads of a client's options (`config::Options`' fields of the same
 /// names): the store (the options', else `GCDN_RATE_STORE`), fail-open or fail-closed, and
 /// the CA file a `rediss://` store is checked with.
 #[derive(Clone, Copy, Debug)]
@@ -72,7 +72,7 @@ pub struct StoreChoice<'a> {
 /// With `coalesce`, also its coalescer: through the same store across processes
 /// ([`coalesce::Shared`]), else in-process. `api_key` is only hashed. Nothing is sent here
 /// (the store connects at its first call).
-pub fn pacer_for(
+pub(crate) fn pacer_for(
     options: StoreChoice<'_>,
     api_key: &str,
     coalesce: bool,

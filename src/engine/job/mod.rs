@@ -31,9 +31,10 @@ use super::validate::{self, ItemKind};
 pub use crate::engine::purge::PurgeKind;
 pub use event::{Event, EventKind, Flow};
 pub use plan::{
-    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
+    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Reason, Rewrite, Skip, Warning,
+    WarningCode,
 };
-pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
+pub use report::{Completion, Outcome, Report, RequestReport, Skipped, Totals};
 pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS, TICK_EVENT};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::cachekey::{self, PolicyBy, Rules};
 use super::listing::ResourceInfo;
-use super::report::Reason;
 use super::{Given, JobData, PurgeKind, Span};
+use crate::engine::error::Status;
 use crate::engine::pacer::PaceKind;
 use crate::engine::purge::pace_kind;
 
@@ -108,6 +108,42 @@ pub enum By {
     All,
     /// The covering pattern, as given.
     Pattern(Span),
+}
+
+/// Why an item was not sent: `skipped[].reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The same item (as sent) is already in the plan for its resource.
+    Duplicate,
+    /// A pattern or purge-all of the same job and resource covers it.
+    Covered,
+    /// A full URL whose host matches no resource.
+    NoResource,
+    /// The resource is deleted or inactive.
+    Inactive,
+    /// A URL of a resource with `can_purge_by_urls: false`.
+    UrlPurgeDisabled,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Duplicate => "duplicate",
+            Reason::Covered => "covered",
+            Reason::NoResource => "no_resource",
+            Reason::Inactive => "inactive",
+            Reason::UrlPurgeDisabled => "url_purge_disabled",
+        }
+    }
+
+    /// A failure of the run (the item needed purging and was not), and its status.
+    pub fn failure(self) -> Option<Status> {
+        match self {
+            Reason::Duplicate | Reason::Covered => None,
+            Reason::NoResource | Reason::Inactive => Some(Status::NotFound),
+            Reason::UrlPurgeDisabled => Some(Status::Rejected),
+        }
+    }
 }
 
 /// An item left out, and why.

@@ -113,7 +113,7 @@ def main():
                 else:
                     found.append(a)
         body = re.sub(r"\b(pub(?:\([\w:]+\))?\s+)?use\s+[^;]+;", "", code)
-        for m in re.finditer(r"\b((?:crate|super)(?:::\w+)+)", body):
+        for m in re.finditer(r"(?<![\w:])((?:crate|super|self|\w+)(?:::\w+)+)", body):
             a = absolute(mod, m.group(1).split("::"))
             if a is not None:
                 found.append(a)

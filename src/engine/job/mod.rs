@@ -115,6 +115,20 @@ pub struct Entry {
     path_at: u32,
 }
 
+impl Entry {
+    /// A purge of everything of `resource_id`.
+    fn all(resource_id: i64) -> Entry {
+        Entry {
+            resource_id,
+            given: Given::All,
+            text: Span::default(),
+            host_at: 0,
+            host_len: 0,
+            path_at: 0,
+        }
+    }
+}
+
 /// The job's storage: all item text in one buffer, entries in the order given.
 #[derive(Clone, Debug, Default)]
 pub struct JobData {
@@ -219,14 +233,7 @@ impl Job {
     pub fn add_all(&mut self, resource_id: i64) -> Result<()> {
         validate::resource_id(resource_id)?;
         let data = Arc::make_mut(&mut self.data);
-        data.entries.push(Entry {
-            resource_id,
-            given: Given::All,
-            text: Span::default(),
-            host_at: 0,
-            host_len: 0,
-            path_at: 0,
-        });
+        data.entries.push(Entry::all(resource_id));
         Ok(())
     }
 
@@ -285,14 +292,7 @@ impl Job {
     pub(crate) fn push_sent(&mut self, resource_id: i64, kind: PurgeKind, items: &[&str]) {
         let data = Arc::make_mut(&mut self.data);
         if kind == PurgeKind::All {
-            data.entries.push(Entry {
-                resource_id,
-                given: Given::All,
-                text: Span::default(),
-                host_at: 0,
-                host_len: 0,
-                path_at: 0,
-            });
+            data.entries.push(Entry::all(resource_id));
             return;
         }
         let given = if kind == PurgeKind::Urls {

@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use super::redis_store::{ms_ceil, ms_floor, RedisStore};
 use super::{margin, PaceKey, PaceKind, StoreError, Window};
+use crate::engine::coalesce::ItemsDigest;
 
 /// The longest item queued in Redis (bytes); a caller with a longer one sends on its own.
 pub const MAX_ITEM_BYTES: usize = 2048;
@@ -155,6 +156,9 @@ pub struct Published {
     pub callers: usize,
     /// This caller's items it carried.
     pub items: Vec<String>,
+    /// Every item the request carried, as its purge status lists them (a 2xx's; what a job
+    /// confirms the request by). `None` once several requests are summed.
+    pub digest: Option<ItemsDigest>,
 }
 
 impl Published {
@@ -188,6 +192,7 @@ impl Published {
             },
             callers: self.callers.max(callers),
             items: all,
+            digest: None,
         }
     }
 }
@@ -409,7 +414,13 @@ impl<'s> Queue<'s> {
                 attempts,
                 rate_limited,
                 items,
-            } => format!("0\n{callers}\n{http_status} {attempts} {rate_limited} {items}"),
+            } => {
+                let digest = ItemsDigest::of(batch.items.iter().map(|(i, _)| i.as_str()));
+                format!(
+                    "0\n{callers}\n{http_status} {attempts} {rate_limited} {items} {}",
+                    digest.encode()
+                )
+            }
             Outcome::Failed { status, message } => {
                 let one_line: String = message
                     .chars()
@@ -519,7 +530,9 @@ pub fn valid_item(item: &str) -> bool {
     item.starts_with('/') && item.len() <= MAX_ITEM_BYTES && !item.chars().any(char::is_control)
 }
 
-/// `<status>\n<callers>\n<message>\n<item>...` → [`Published`].
+/// `<status>\n<callers>\n<message>\n<item>...` → [`Published`]; a 2xx's message is
+/// `<http status> <attempts> <429s> <items carried> <count>:<hash>` (the [`ItemsDigest`] of
+/// the items carried).
 fn parse_entry(entry: &str) -> Option<Published> {
     let mut lines = entry.split('\n');
     let status: i32 = lines.next()?.parse().ok()?;
@@ -529,18 +542,25 @@ fn parse_entry(entry: &str) -> Option<Published> {
     if items.is_empty() || !items.iter().all(|i| valid_item(i)) || callers == 0 {
         return None;
     }
+    let mut digest = None;
     let outcome = match status {
         0 => {
-            let n: Vec<u64> = message
-                .split(' ')
+            let fields: Vec<&str> = message.split(' ').collect();
+            let &[http, attempts, rate_limited, carried, all] = fields.as_slice() else {
+                return None;
+            };
+            let n: Vec<u64> = [http, attempts, rate_limited, carried]
+                .iter()
                 .map(|n| n.parse().ok())
                 .collect::<Option<_>>()?;
             let &[http, attempts, rate_limited, carried] = n.as_slice() else {
                 return None;
             };
+            let all = ItemsDigest::decode(all)?;
             if !(200..300).contains(&http) || attempts == 0 || carried < items.len() as u64 {
                 return None;
             }
+            digest = Some(all);
             Outcome::Ok {
                 http_status: http as u16,
                 attempts: u32::try_from(attempts).ok()?,
@@ -558,6 +578,7 @@ fn parse_entry(entry: &str) -> Option<Published> {
         outcome,
         callers,
         items,
+        digest,
     })
 }
 
@@ -568,7 +589,7 @@ mod tests {
     #[test]
     fn entries_parse_and_garbage_does_not() {
         assert_eq!(
-            parse_entry("0\n3\n201 1 0 4\n/a\n/b"),
+            parse_entry(&format!("0\n3\n201 1 0 4 {}\n/a\n/b", digest4())),
             Some(Published {
                 outcome: Outcome::Ok {
                     http_status: 201,
@@ -577,7 +598,8 @@ mod tests {
                     items: 4
                 },
                 callers: 3,
-                items: vec!["/a".into(), "/b".into()]
+                items: vec!["/a".into(), "/b".into()],
+                digest: ItemsDigest::decode(&digest4()),
             })
         );
         assert_eq!(
@@ -601,11 +623,19 @@ mod tests {
             "0\n1\n200 1 0 0\n/a",
             "0\n1\n200 0 0 1\n/a",
             "0\n1\n200 1 0\n/a",
+            // No digest of the request's items, or not one.
+            "0\n1\n200 1 0 1\n/a",
+            "0\n1\n200 1 0 1 1:0123\n/a",
+            "0\n1\n200 1 0 1 x:0123456789abcdef0123456789abcdef\n/a",
         ] {
             assert_eq!(parse_entry(bad), None, "{bad:?}");
         }
         let long = format!("0\n1\n200 1 0 1\n/{}", "a".repeat(MAX_ITEM_BYTES));
         assert_eq!(parse_entry(&long), None);
+    }
+
+    fn digest4() -> String {
+        ItemsDigest::of(["/a", "/b", "/c", "/d"]).encode()
     }
 
     #[test]

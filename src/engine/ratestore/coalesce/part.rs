@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::{random_id, Batch, Lead, Outcome, Published, Queue, Ticket};
 use crate::engine::pacer::{PaceKey, StoreError, Window};
 use crate::engine::ratestore::RedisStore;
+
 /// How a caller takes part (see [`purge`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Part {

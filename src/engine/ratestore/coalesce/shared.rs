@@ -13,6 +13,7 @@ use crate::engine::purge::{self, PurgeKind};
 use crate::engine::ratestore::RedisStore;
 use crate::engine::request::{Api, Failed, SentInfo};
 use crate::engine::wait::{Refused, Waits};
+
 /// The client's coalescer when a rate store is set: a caller's items through the queue in
 /// Redis ([`purge`]), shared with every process of the account. Purge-all, a caller with
 /// more than a request's worth or an item longer than [`MAX_ITEM_BYTES`], and a full queue
@@ -129,7 +130,7 @@ impl Coalescer for Shared {
             rate_limited: 0,
         };
         match purge(&self.store, pace, items, part, &mut caller) {
-            Ended::Purged { all, .. } => {
+            Ended::Purged { all, requests, .. } => {
                 let Outcome::Ok {
                     http_status,
                     attempts,
@@ -156,7 +157,8 @@ impl Coalescer for Shared {
                     items: carried,
                     callers: all.callers,
                     for_others: carried.saturating_sub(all.items.len()),
-                    shared_items: None,
+                    // One request carried them all: the job confirms it by all of its items.
+                    shared: all.digest.filter(|_| requests == 1),
                 })
             }
             Ended::Failed {

@@ -16,7 +16,7 @@ use crate::engine::wait::{Refused, Waits};
 
 /// The client's coalescer when a rate store is set: a caller's items through the queue in
 /// Redis ([`purge`]), shared with every process of the account. Purge-all, a caller with
-/// more than a request's worth or an item longer than [`MAX_ITEM_BYTES`], and a full queue
+/// more than a request's worth or an item longer than [`MAX_ITEM_BYTES`](super::MAX_ITEM_BYTES), and a full queue
 /// go through the in-process coalescer; so does a caller whose store fails (fail-open, told
 /// to the observer as `Note::StoreFallback`), with its items no 2xx is known to have covered,
 /// unless the store is fail-closed (`Status::Network`).

@@ -4,32 +4,32 @@
 //! `src/engine/coalesce.rs` (the code is the reference; this note is its head comment).
 //!
 //! ## Where it sits
-//! `purge::send(client, ctx, resource_id, kind, items)` is the one purge path (single calls go
-//! through `purge::send_call`, which splits a call into requests of the API's size and calls
-//! `send` for each; job workers call `send` for each planned request). `send` now does:
+//! `Client::deliver(ctx, resource_id, kind, items)` is the one purge path (single calls go
+//! through `Client::send_call`, which splits a call into requests of the API's size and calls
+//! `deliver` for each; job workers call `deliver` for each planned request). It does:
 //!
-//!     match client.coalescer() {            // Option<Arc<dyn Coalescer>> in Api, shared by clones
-//!         Some(c) => c.deliver(client, ctx, Batch { resource_id, kind, items }),
+//!     match &self.coalescer {               // Option<Arc<dyn Coalescer>>, shared by clones
+//!         Some(c) => c.deliver(&self.api, ctx, resource_id, kind, items),
 //!         None    => purge::send_alone(...)  // 0.2: this caller's items, its own request
 //!     }
 //!
-//! `purge::send_alone(client, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
+//! `purge::send_alone(api, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
 //! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
-//! uses `client.wait_purge_slot(ctx, rid, PaceKind, &on_slot) -> Result<Window>` (refused at once
+//! uses `api.wait_slot(ctx, PaceKey, &on_slot) -> Result<Window>` (refused at once
 //! past budget/deadline; "; nothing was sent") then
-//! `purge::send_in_slot(client, ctx, rid, kind, items, window)` (first attempt without a slot;
-//! after a 429 it takes slots as usual). Client::coalescer() / Api.coalescer is
+//! `purge::send_in_slot(api, ctx, rid, kind, items, window)` (first attempt without a slot;
+//! after a 429 it takes slots as usual). `Client::coalescer` is
 //! `Option<Arc<dyn Coalescer>>`, set in Client::build from `Options::coalesce` (a Redis coalescer
-//! would be chosen there, next to `ratestore::pacer_for`). `client.per_request(kind)` is the limit.
+//! is chosen there, by `ratestore::pacer_for`). `purge::per_request(api, kind)` is the limit.
+//! Coalescers get the request layer's `Api`, never the `Client`: the client depends on them.
 //!
 //! ## The seam
 //! ```rust
 //! pub(crate) trait Coalescer: Send + Sync {
 //!     /// Deliver one caller's `items` (checked, unique, at most one request's worth):
 //!     /// alone or in a shared request; Ok only when a 2xx request carried ALL of them.
-//!     fn deliver(&self, client: &Client, ctx: &CallCtx, resource_id: i64, kind: PurgeKind,
+//!     fn deliver(&self, api: &Api, ctx: &CallCtx, resource_id: i64, kind: PurgeKind,
 //!                items: &[&str]) -> Result<Delivered, Failed>;
-//!     fn describe(&self) -> String;   // "in-process" / "redis://host:port/db"
 //! }
 //! pub struct Delivered {          // what the request that carried the caller's items did
 //!     pub info: SentInfo,         // attempts, HTTP status, 429s of THAT request
@@ -77,7 +77,7 @@
 //! - Outcome: the sender records the request's result (`Result<SentInfo, Failed>`, items,
 //!   callers) in a shared `Arc<Outcome>` that each carried caller holds; each caller returns it.
 //!   Failed + callers > 1: message `"<error> (a request shared by N callers carrying M items;
-//!   none of this caller's items were purged by it)"`. purge::send_call adds which earlier items
+//!   none of this caller's items were purged by it)"`. Client::send_call adds which earlier items
 //!   were purged ("K URLs were purged by the request(s) before it").
 //! - The sender's budget/deadline bound the send; each follower's deadline bounds its own wait
 //!   for the outcome (it then leaves with Timeout naming its in-flight items).
@@ -91,14 +91,13 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::call::{CallCtx, TICK};
-use super::client::Client;
 use super::clock::instant_after;
 use super::error::{Error, Status};
 use super::note::Note;
 use super::note::WaitReason;
 use super::pacer::{margin, PaceKey, Slot};
 use super::purge::{self, PurgeKind};
-use super::request::{Failed, SentInfo};
+use super::request::{Api, Failed, SentInfo};
 use super::wait::Refused;
 
 /// What the request that carried a caller's items did.
@@ -185,21 +184,18 @@ impl Delivered {
 /// How one caller's items reach the API: alone or in a request shared with other callers of
 /// the client (see the module's note). The in-process [`InProcess`] is one; a shared (Redis)
 /// one is another.
-pub trait Coalescer: Send + Sync {
+pub(crate) trait Coalescer: Send + Sync {
     /// Deliver one caller's `items` of `kind` on `resource_id` (checked, unique, at most one
     /// request's worth: more go alone): `Ok` only when a 2xx request carried all of them.
     /// Every wait is bounded by `ctx` (cancel, deadline, wait budget).
     fn deliver(
         &self,
-        client: &Client,
+        api: &Api,
         ctx: &CallCtx,
         resource_id: i64,
         kind: PurgeKind,
         items: &[&str],
     ) -> Result<Delivered, Failed>;
-
-    /// For messages and logs: `in-process`.
-    fn describe(&self) -> String;
 }
 
 type LaneKey = (i64, PurgeKind);
@@ -296,7 +292,7 @@ impl InProcess {
     /// `id` holds the next slot of `key`: wait for it, compose the request, send it.
     fn lead(
         &self,
-        client: &Client,
+        api: &Api,
         ctx: &CallCtx,
         key: LaneKey,
         id: u64,
@@ -333,24 +329,31 @@ impl InProcess {
             self.wake.notify_all();
         }
         let slot = match spare {
-            Some(at) => self.wait_spare(client, &lctx, key, at),
-            None => client.wait_purge_slot(&lctx, resource_id, pace_kind, &|slot| {
-                if let Slot::At(wait) = slot {
-                    // The limit, for the followers' reckoning: known by now (a slot that is
-                    // not the key's first), so reading it costs nothing.
-                    let pace = (!wait.is_zero()).then(|| {
-                        let w = client.window(&lctx, pace_kind);
-                        (w.requests.max(1) as usize, w.per.saturating_add(margin(w)))
-                    });
-                    let mut st = self.lock();
-                    if let Some(lane) = st.lanes.get_mut(&key) {
-                        lane.next_slot = Some(instant_after(Instant::now(), wait));
-                        lane.pace = pace.or(lane.pace);
+            Some(at) => self.wait_spare(api, &lctx, key, at),
+            None => api.wait_slot(
+                &lctx,
+                PaceKey {
+                    resource_id,
+                    kind: pace_kind,
+                },
+                &|slot| {
+                    if let Slot::At(wait) = slot {
+                        // The limit, for the followers' reckoning: known by now (a slot that is
+                        // not the key's first), so reading it costs nothing.
+                        let pace = (!wait.is_zero()).then(|| {
+                            let w = api.window(&lctx, pace_kind);
+                            (w.requests.max(1) as usize, w.per.saturating_add(margin(w)))
+                        });
+                        let mut st = self.lock();
+                        if let Some(lane) = st.lanes.get_mut(&key) {
+                            lane.next_slot = Some(instant_after(Instant::now(), wait));
+                            lane.pace = pace.or(lane.pace);
+                        }
+                        drop(st);
+                        self.wake.notify_all();
                     }
-                    drop(st);
-                    self.wake.notify_all();
-                }
-            }),
+                },
+            ),
         };
         let window = match slot {
             Ok(window) => window,
@@ -424,7 +427,7 @@ impl InProcess {
             });
         }
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-        let result = purge::send_in_slot(client, &lctx, resource_id, kind, &refs, window);
+        let result = purge::send_in_slot(api, &lctx, resource_id, kind, &refs, window);
         let total = batch.len();
         let mut st = self.lock();
         let mut own_outcome = Err(internal());
@@ -461,7 +464,7 @@ impl InProcess {
     /// opens past what the caller may wait. The limit it was taken under.
     fn wait_spare(
         &self,
-        client: &Client,
+        api: &Api,
         ctx: &CallCtx,
         key: LaneKey,
         at: Instant,
@@ -473,7 +476,7 @@ impl InProcess {
             kind: pace_kind,
         };
         let refused = match ctx.waits().wait(wait, WaitReason::Pacer, Some(pace)) {
-            Ok(()) => return Ok(client.window(ctx, pace_kind)),
+            Ok(()) => return Ok(api.window(ctx, pace_kind)),
             Err(refused) => refused,
         };
         Err(match refused {
@@ -639,16 +642,16 @@ fn named(items: &[String]) -> String {
 impl Coalescer for InProcess {
     fn deliver(
         &self,
-        client: &Client,
+        api: &Api,
         ctx: &CallCtx,
         resource_id: i64,
         kind: PurgeKind,
         items: &[&str],
     ) -> Result<Delivered, Failed> {
-        let limit = client.per_request(kind);
+        let limit = purge::per_request(api, kind);
         if kind != PurgeKind::All && items.len() > limit {
             // More than one request's worth: nothing can share it.
-            return purge::send_alone(client, ctx, resource_id, kind, items)
+            return purge::send_alone(api, ctx, resource_id, kind, items)
                 .map(|info| Delivered::alone(info, items.len()));
         }
         if ctx.cancelled() {
@@ -736,7 +739,7 @@ impl Coalescer for InProcess {
                         lane.leader = Some(id);
                         drop(st);
                         let waited = napped_since.map_or(Duration::ZERO, |t| t.elapsed());
-                        return self.lead(client, ctx, key, id, waited, limit);
+                        return self.lead(api, ctx, key, id, waited, limit);
                     }
                     // The earliest slot with room for this caller's items opens past what
                     // it may wait, or the wait is over: leave at once.
@@ -793,10 +796,6 @@ impl Coalescer for InProcess {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-    }
-
-    fn describe(&self) -> String {
-        "in-process".to_owned()
     }
 }
 

@@ -40,8 +40,6 @@ pub(crate) struct Api {
     /// For edge probes (which never use the transport): the CA file and the user agent.
     pub ca_file: Option<std::path::PathBuf>,
     pub user_agent: String,
-    /// Shares requests between the client's callers (`None`: coalescing is off).
-    pub coalescer: Option<std::sync::Arc<dyn super::coalesce::Coalescer>>,
 }
 
 /// One API request.

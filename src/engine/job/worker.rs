@@ -18,7 +18,6 @@ use crate::engine::coalesce::ItemsDigest;
 use crate::engine::error::Status;
 use crate::engine::note::{Note, Observer};
 use crate::engine::pacer::{self, Window};
-use crate::engine::purge;
 use crate::engine::request::Failed;
 use crate::engine::Client;
 
@@ -232,7 +231,7 @@ pub(super) fn worker(
         // A panic (a bug) fails this request, and the run goes on.
         let result = contained("sending a purge request", || {
             debug::hit(debug::Site::Request, rid);
-            purge::send(client, &ctx, rid, kind, &items)
+            client.deliver(&ctx, rid, kind, &items)
         })
         .unwrap_or_else(|error| {
             let attempts = attempts.load(Ordering::Relaxed);

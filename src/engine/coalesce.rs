@@ -8,10 +8,12 @@
 //! through `Client::send_call`, which splits a call into requests of the API's size and calls
 //! `deliver` for each; job workers call `deliver` for each planned request). It does:
 //!
-//!     match &self.coalescer {               // Option<Arc<dyn Coalescer>>, shared by clones
-//!         Some(c) => c.deliver(&self.api, ctx, resource_id, kind, items),
-//!         None    => purge::send_alone(...)  // 0.2: this caller's items, its own request
-//!     }
+//! ```text
+//! match &self.coalescer {               // Option<Arc<dyn Coalescer>>, shared by clones
+//!     Some(c) => c.deliver(&self.api, ctx, resource_id, kind, items),
+//!     None    => purge::send_alone(...)  // 0.2: this caller's items, its own request
+//! }
+//! ```
 //!
 //! `purge::send_alone(api, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
 //! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
@@ -24,7 +26,7 @@
 //! Coalescers get the request layer's `Api`, never the `Client`: the client depends on them.
 //!
 //! ## The seam
-//! ```rust
+//! ```text
 //! pub(crate) trait Coalescer: Send + Sync {
 //!     /// Deliver one caller's `items` (checked, unique, at most one request's worth):
 //!     /// alone or in a shared request; Ok only when a 2xx request carried ALL of them.

@@ -60,6 +60,7 @@ test: deps lint test-rust test-c-sanitizers test-c-valgrind test-python test-go 
 lint: doc
 	$(CARGO) fmt --all -- --check
 	$(PYTHON) scripts/check-msrv.py $(FEATURES)
+	$(PYTHON) scripts/module-cycles.py
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	cd bindings/go && $(GO) vet ./...

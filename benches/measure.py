@@ -41,7 +41,7 @@ BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
 SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
-            "jobs", "shared", "coalesce-redis", "plan", "coldstart")
+            "jobs", "shared", "coalesce", "coalesce-redis", "plan", "coldstart")
 
 
 def quick():
@@ -486,6 +486,9 @@ def measure(sections):
             res["shared"] = shared
     elif "shared" in sections:
         res["shared"] = schedule.shared()
+    if "coalesce" in sections:
+        log("coalescing in one process: 40 and 250 one-URL callers (about 2.5 minutes)")
+        res["coalesce"] = schedule.coalesce(python, py_sdk_note)
     if "coalesce-redis" in sections:
         log("coalescing across processes through redis-server (about 30 s)")
         res["coalesce_redis"] = schedule.coalesce_redis()

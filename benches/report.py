@@ -169,6 +169,20 @@ def evaluate(ctx, t, op, case=None):
         return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} 429s; without the store: {} 429s".format(
             r, st["makespan_ms"], sh_["bound_ms"], st["seen"]["rate_limited"], sh_["alone"]["seen"]["rate_limited"]), \
             r <= t["max"] and st["seen"]["rate_limited"] == 0 and st["failures"] == 0
+    if m == "coalesce_ratio":
+        co = ctx.get("coalesce")
+        case = next((c for c in (co or {}).get("cases", []) if c["callers"] == t["callers"]), None)
+        if case is None:
+            return name, "not measured in this run", None
+        on, off = case["on"], case["off"]
+        if on["makespan_ms"] is None:
+            return name, "failed: " + str(on.get("error")), False
+        r = on["makespan_ms"] / case["bound_ms"]
+        return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} requests (a perfect merger: {}), {} 429s, {} failed " \
+            "calls; coalescing off: {} requests, {} failed calls".format(
+                r, on["makespan_ms"], case["bound_ms"], on["seen"]["purge_requests"], case["perfect_requests"],
+                on["seen"]["rate_limited"], on["failures"], off["seen"]["purge_requests"], off["failures"]), \
+            r <= t["max"] and on["seen"]["rate_limited"] == 0 and on["failures"] == 0
     if m == "coalesce_redis_ratio":
         co = ctx.get("coalesce_redis")
         if not co or "on" not in co:
@@ -345,6 +359,8 @@ def write_report(ctx):
         jobs_section(ctx, w)
     if "shared" in ctx:
         shared_section(ctx, w)
+    if "coalesce" in ctx:
+        coalesce_section(ctx, w)
     if "coalesce_redis" in ctx:
         coalesce_redis_section(ctx, w)
     if "plan" in ctx:
@@ -594,6 +610,43 @@ def shared_section(ctx, w):
         w("| {} | {} | {} | {} | {} | {} |".format(
             label, fmt(mk, 0), fmt_ratio(mk / s["bound_ms"] if mk is not None else None),
             r["seen"]["purge_requests"], r["seen"]["rate_limited"], r["failures"]))
+    w("")
+
+
+def coalesce_section(ctx, w):
+    s = ctx["coalesce"]
+    w("## Coalescing in one process: many one-URL callers")
+    w("")
+    w("N threads of one client (`bench_job callers`: the C ABI, `gcdn_purge_urls` of one URL each, "
+      "released together by a barrier) purge one resource on the emulator at {} URL purge per {:,} ms "
+      "(the client paced alike, {:,} s wait budget for the pacer). A perfect merger sends "
+      "R = 1 + ⌈(N − 1) / {}⌉ requests: the first call goes at once, alone (coalescing never delays a "
+      "request that could go now), the other N − 1 URLs fill full requests in the next slots; bound "
+      "(R − 1) × W. Beside it, in the same run: the same load with coalescing off "
+      "(`gcdn_options_set_coalesce(o, 0, ...)`: each call its own request; calls whose slot is past the "
+      "wait budget are refused at once with `GCDN_ERR_RATE_LIMITED`), and the official Python SDK with one "
+      "thread per caller (its own retries). Makespan: first call to the last return. 429s and requests "
+      "counted at the emulator.".format(s["window"][0], s["window"][1], s["budget_ms"] // 1000, s["max_urls"]))
+    w("")
+    if "sdk_note" in s:
+        w("Python SDK rows not measured: " + s["sdk_note"] + ".")
+        w("")
+    w("| callers | | requests sent | makespan ms | makespan ÷ bound | 429s met | failed calls |")
+    w("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for case in s["cases"]:
+        for k, label in (("on", "gcdn, coalescing on"), ("off", "gcdn, coalescing off"),
+                         ("sdk", "official Python SDK")):
+            r = case.get(k)
+            if r is None:
+                continue
+            mk = r.get("makespan_ms")
+            w("| {} | {} | {} | {} | {} | {} | {} |".format(
+                case["callers"], label, r["seen"]["purge_requests"], fmt(mk, 0),
+                fmt_ratio(mk / case["bound_ms"] if mk is not None and case["bound_ms"] else None),
+                r["seen"]["rate_limited"], r.get("failures", "n/a")))
+    w("")
+    w("Bounds: " + "; ".join("{} callers: R = {}, {:,} ms (coalescing off: {} requests, {:,} ms)".format(
+        c["callers"], c["perfect_requests"], c["bound_ms"], c["callers"], c["off_bound_ms"]) for c in s["cases"]) + ".")
     w("")
 
 

@@ -51,6 +51,10 @@ SHARED_PROCS, SHARED_BATCHES, SHARED_URLS = 4, 5, 10
 # Coalescing across processes (issue 21): processes x URLs each, one call, one resource, the
 # emulator and the clients at 1 URL purge per COALESCE_WINDOW[1] ms.
 COALESCE_PROCS, COALESCE_URLS, COALESCE_WINDOW = 8, 5, (1, 3000)
+# Coalescing in one process (issue 21): CALLERS threads of one client, one URL each, one
+# resource, the emulator and the client at 1 URL purge per URL_WINDOW; every call may wait
+# CALLERS_BUDGET_MS for the pacer (the same with coalescing off, where most calls wait).
+CALLERS, CALLERS_BUDGET_MS = (40, 250), 60000
 COLD_RUNS = 15
 
 
@@ -441,6 +445,68 @@ def coalesce_redis():
         res["off"] = coalesce_redis_run(emu, 2, redis.url, False)
     finally:
         redis.stop()
+        emu.stop()
+    return res
+
+
+# ---------------------------------------------------------------------------------------
+# Coalescing in one process: many one-URL callers (issue 21)
+
+
+def merged_requests(calls, per_call):
+    """The requests a perfect merger sends for `calls` calls of `per_call` URLs started
+    together: the first call goes at once, alone (coalescing never delays a request that
+    could go now); the others fill full requests in the next slots."""
+    return 1 + math.ceil((calls - 1) * per_call / MAX_URLS)
+
+
+def callers_run(emu, resource, n, coalesce):
+    emu.reset(window_ms=URL_WINDOW[1])
+    cmd = [str(x) for x in [BIN / "bench_job", emu.base, "callers", URL_WINDOW[1], resource, n,
+                            CALLERS_BUDGET_MS]] + ([] if coalesce else ["no-coalesce"])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=CALLERS_BUDGET_MS / 1000 + 300)
+    try:
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"makespan_ms": None, "failures": n, "error": out.stderr.strip()[-300:], "seen": emu.seen()}
+    row["seen"] = emu.seen()
+    row["first_errors"] = out.stderr.strip().splitlines()[:3]
+    return row
+
+
+def callers_sdk_run(python, emu, resource, n):
+    emu.reset(window_ms=URL_WINDOW[1])
+    out = subprocess.run([str(a) for a in [python, BENCHES / "py" / "callers_baseline.py", emu.base, resource, n]],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0 or not out.stdout.strip():
+        return {"makespan_ms": None, "failures": n, "error": out.stderr.strip()[-300:] or
+                "exit {}".format(out.returncode), "seen": emu.seen()}
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["seen"] = emu.seen()
+    return row
+
+
+def coalesce(python, sdk_note):
+    """40 and 250 threads of one client, one URL each, on one resource: coalescing on, off,
+    and the official Python SDK with one thread per caller, in one run."""
+    res = {"window": list(URL_WINDOW), "budget_ms": CALLERS_BUDGET_MS, "max_urls": MAX_URLS, "cases": []}
+    if sdk_note:
+        res["sdk_note"] = sdk_note
+    emu = Emulator()
+    try:
+        for i, n in enumerate(CALLERS):
+            merged = merged_requests(n, 1)
+            case = {"callers": n, "perfect_requests": merged, "bound_ms": paced_bound_ms(merged, URL_WINDOW),
+                    "off_bound_ms": paced_bound_ms(n, URL_WINDOW)}
+            log("coalescing: {} one-URL callers of one client".format(n))
+            case["on"] = callers_run(emu, 10 + i, n, True)
+            log("coalescing off: {} one-URL callers (up to {} s)".format(n, CALLERS_BUDGET_MS // 1000))
+            case["off"] = callers_run(emu, 20 + i, n, False)
+            if not sdk_note:
+                log("official Python SDK: {} threads, one URL each".format(n))
+                case["sdk"] = callers_sdk_run(python, emu, 30 + i, n)
+            res["cases"].append(case)
+    finally:
         emu.stop()
     return res
 

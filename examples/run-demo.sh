@@ -12,18 +12,19 @@ cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/demo.c \
    -o target/demo/demo -L"$lib" -Wl,-rpath,"$PWD/$lib" -lgcdn
 
 # The emulator: resources 1-6 (cdn1.example.com ... cdn6.example.com), purge windows of 2 s
-# instead of a minute, purges "In progress" for 1.5 s, request log on stderr. It exits when
-# this script's pipe to its stdin closes.
+# instead of a minute, purges "In progress" for 1.5 s, an edge (--edge-port), request log on
+# stderr. It exits when this script's pipe to its stdin closes.
 exec 3> >(exec "$lib/gcdn-emulator" --seed 1-6 --url-window-ms 2000 --pattern-window-ms 2000 \
                  --all-window-ms 2000 --purge-status-delay-ms 1500 --api-key demo-key \
-                 --exit-on-stdin-eof \
+                 --edge-port 0 --exit-on-stdin-eof \
                  > target/demo/emulator.out 2> >(sed -u 's/^/    [emulator] /' >&2))
 for _ in $(seq 100); do
-  grep -q GCDN_EMULATOR_URL target/demo/emulator.out 2>/dev/null && break
+  grep -q GCDN_EMULATOR_EDGE_URL target/demo/emulator.out 2>/dev/null && break
   sleep 0.05
 done
 url=$(sed -n 's/^GCDN_EMULATOR_URL=//p' target/demo/emulator.out)
-[ -n "$url" ] || { echo "the emulator did not start" >&2; exit 1; }
+edge=$(sed -n 's/^GCDN_EMULATOR_EDGE_URL=//p' target/demo/emulator.out)
+[ -n "$url" ] && [ -n "$edge" ] || { echo "the emulator did not start" >&2; exit 1; }
 echo "emulator of the Gcore CDN API at $url"
 # For the job at the end: resource 6's first purge answers 503, and its 2 retries too (the
 # report says which items were left out, and the demo resumes them).
@@ -56,5 +57,17 @@ echo "== gcdn purge --dry-run --json: the plan, nothing sent (an unknown host is
 status=0
 printf '%s\n' https://cdn1.example.com/a.css https://cdn1.example.com/a.css https://unknown.example.org/x |
   "$lib/gcdn" purge --from - --dry-run --json --quiet || status=$?
+echo "exit code $status"
+echo
+echo "== gcdn purge --verify: the item in its cache-key form, then checked at the edge"
+# cdn7 ignores query strings: its edge caches /app.js?v=1 under the key /app.js, so the item
+# /app.js?v=2 is purged as /app.js (as given it would purge nothing). The edge is the emulator's.
+curl -fsS -X POST "$url/__emulator/resources" -H 'Content-Type: application/json' \
+  -d '{"id": 7, "cname": "cdn7.example.com",
+       "options": {"ignoreQueryString": {"enabled": true, "value": true}}}' >/dev/null
+curl -fsS -o /dev/null -H 'Host: cdn7.example.com' "$edge/app.js?v=1"
+echo "\$ gcdn purge --verify --edge $edge https://cdn7.example.com/app.js?v=2"
+status=0
+"$lib/gcdn" purge --verify --edge "$edge" https://cdn7.example.com/app.js?v=2 || status=$?
 echo "exit code $status"
 exec 3>&-

@@ -74,7 +74,7 @@ impl Caller for Recorder<'_> {
         Ok(())
     }
     fn send(&mut self, items: &[&str]) -> Result<(u16, u32, u32), SendFailed> {
-        // The slot, as purge::send takes it: it must be (about) now.
+        // The slot, as Client::deliver takes it: it must be (about) now.
         match self.store.take(self.pace, self.window, SEC).unwrap() {
             Slot::At(d) => std::thread::sleep(d),
             Slot::TooFar(d) => panic!("too far: {d:?}"),

@@ -12,6 +12,11 @@
  *       turns coalescing off (gcdn_options_set_coalesce; the library's default is on); prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
+ *   bench_job BASE_URL callers URL_MS RESOURCE CALLERS BUDGET_MS [no-coalesce]
+ *       CALLERS threads of one client, each purging one URL (/callers/<i>.png, gcdn_purge_urls)
+ *       of one resource, released together by a barrier, with a rate-limit wait budget of
+ *       BUDGET_MS; prints {"makespan_ms" (first call to last return), "failures",
+ *       "statuses": {status: calls}}.
  *   bench_job BASE_URL probe
  *       {"job": bool, "rate_store": bool}: what this library has.
  *   bench_job BASE_URL purge1|job1 N WARMUP
@@ -23,6 +28,7 @@
  * the rate store): those functions are declared weak below, so that one program builds
  * against a library that has either, and says at run time what is missing.
  */
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +73,8 @@ static uint64_t unix_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int coalesce_off; /* batches ... no-coalesce */
+static int coalesce_off; /* batches|callers ... no-coalesce */
+static uint64_t wait_budget_ms = 600000; /* callers: BUDGET_MS */
 
 static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t pattern_ms,
                                 const char *store) {
@@ -78,7 +85,7 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     st = gcdn_options_set_purge_intervals_ms(o, url_ms, pattern_ms, &err);
     if (st != GCDN_OK) die("purge intervals", st, err);
     /* A whole job waits for its windows: let the pacer wait as long as the run needs. */
-    st = gcdn_options_set_max_rate_limit_wait_ms(o, 600000, &err);
+    st = gcdn_options_set_max_rate_limit_wait_ms(o, wait_budget_ms, &err);
     if (st != GCDN_OK) die("rate-limit wait", st, err);
     if (store && strcmp(store, "-") && gcdn_options_set_rate_store &&
         (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
@@ -176,6 +183,67 @@ static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n
     return failures != 0;
 }
 
+/* callers: one thread per caller, one URL each, started together. */
+struct caller {
+    gcdn_client *client;
+    int64_t resource;
+    size_t index;
+    pthread_barrier_t *start;
+    uint64_t began, ended;
+    int32_t status;
+};
+
+static void *caller_main(void *arg) {
+    struct caller *c = arg;
+    char url[64];
+    snprintf(url, sizeof url, "/callers/%zu.png", c->index);
+    const char *one[1] = {url};
+    pthread_barrier_wait(c->start);
+    char *err = NULL;
+    c->began = now_ns();
+    c->status = gcdn_purge_urls(c->client, c->resource, one, 1, &err);
+    c->ended = now_ns();
+    if (c->status != GCDN_OK && c->index < 3)
+        fprintf(stderr, "bench_job: caller %zu: %s (%s)\n", c->index, err ? err : "",
+                gcdn_status_str(c->status));
+    gcdn_string_free(err);
+    return NULL;
+}
+
+static int callers(const char *base, uint64_t url_ms, int64_t resource, size_t n) {
+    gcdn_client *client = make_client(base, url_ms, url_ms, NULL);
+    struct caller *cs = calloc(n ? n : 1, sizeof *cs);
+    pthread_t *th = calloc(n ? n : 1, sizeof *th);
+    pthread_barrier_t start;
+    if (!cs || !th || n == 0 || pthread_barrier_init(&start, NULL, (unsigned)n)) return 1;
+    for (size_t i = 0; i < n; i++) {
+        cs[i] = (struct caller){.client = client, .resource = resource, .index = i, .start = &start};
+        if (pthread_create(&th[i], NULL, caller_main, &cs[i])) return 1;
+    }
+    for (size_t i = 0; i < n; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    uint64_t first = UINT64_MAX, last = 0;
+    size_t failures = 0;
+    int32_t seen[64];
+    size_t count[64], kinds = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cs[i].began < first) first = cs[i].began;
+        if (cs[i].ended > last) last = cs[i].ended;
+        if (cs[i].status != GCDN_OK) failures++;
+        size_t k = 0;
+        while (k < kinds && seen[k] != cs[i].status) k++;
+        if (k == kinds && kinds < 64) seen[kinds] = cs[i].status, count[kinds++] = 0;
+        if (k < kinds) count[k]++;
+    }
+    printf("{\"makespan_ms\":%.3f,\"failures\":%zu,\"statuses\":{", (last - first) / 1e6, failures);
+    for (size_t k = 0; k < kinds; k++) printf("%s\"%d\":%zu", k ? "," : "", seen[k], count[k]);
+    printf("}}\n");
+    free(cs);
+    free(th);
+    gcdn_client_free(client);
+    return failures != 0;
+}
+
 enum { FIRST_RID = 100, RIDS = 900 };
 
 static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
@@ -238,6 +306,14 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "batches") && argc == 8)
         return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
+    if (!strcmp(mode, "callers") && argc == 8 && !strcmp(argv[7], "no-coalesce")) {
+        coalesce_off = 1;
+        argc = 7;
+    }
+    if (!strcmp(mode, "callers") && argc == 7) {
+        wait_budget_ms = ARG(6);
+        return callers(base, ARG(3), (int64_t)ARG(4), ARG(5));
+    }
     int job_abi = gcdn_job_new && gcdn_job_free && gcdn_job_add_urls && gcdn_job_add_patterns &&
                   gcdn_job_run && gcdn_report_json && gcdn_report_free;
     if (!strcmp(mode, "probe")) {

@@ -9,21 +9,16 @@ use ureq::http::Method;
 use super::account::{Account, AccountLimits};
 use super::call::{CallCtx, CallSettings};
 use super::cancel::CancelToken;
-use super::coalesce::{Coalescer, InProcess};
+use super::coalesce::{Coalescer, Delivered, InProcess};
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::log::{self, Logger};
 use super::note::Observer;
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
-use super::purge::{self, PurgeKind};
+use super::purge::{self, PurgeKind, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
-
-/// URLs per purge request: the API's documented limit.
-pub const URLS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_URLS;
-/// Patterns per purge request: the API's documented limit.
-pub const PATTERNS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_PATTERNS;
 
 /// What `delete_resource` does besides the DELETE itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +45,8 @@ pub struct Deleted {
 #[derive(Clone)]
 pub struct Client {
     api: Arc<Api>,
+    /// Shares requests between the client's callers (`None`: coalescing is off).
+    coalescer: Option<Arc<dyn Coalescer>>,
     /// The call settings of calls that do not give their own.
     defaults: CallSettings,
 }
@@ -147,8 +144,8 @@ impl Client {
                 logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
                 ca_file: options.ca_file.clone(),
                 user_agent: user_agent(options.user_agent_suffix.as_deref()),
-                coalescer,
             }),
+            coalescer,
             defaults: CallSettings::default(),
         })
     }
@@ -191,8 +188,7 @@ impl Client {
     ) -> Result<()> {
         validate::resource_id(resource_id)?;
         let urls = validate::unique_items(ItemKind::Url, urls).map_err(|e| self.redacted(e))?;
-        purge::send_call(
-            self,
+        self.send_call(
             &self.context(settings, None),
             resource_id,
             PurgeKind::Urls,
@@ -217,7 +213,7 @@ impl Client {
         let patterns =
             validate::unique_items(ItemKind::Pattern, patterns).map_err(|e| self.redacted(e))?;
         let ctx = self.context(settings, None);
-        purge::send_call(self, &ctx, resource_id, PurgeKind::Patterns, &patterns)
+        self.send_call(&ctx, resource_id, PurgeKind::Patterns, &patterns)
     }
 
     /// Purge the resource's whole cache: `{"paths": []}`.
@@ -229,7 +225,7 @@ impl Client {
     pub fn purge_all_with(&self, resource_id: i64, settings: &CallSettings) -> Result<()> {
         validate::resource_id(resource_id)?;
         let ctx = self.context(settings, None);
-        purge::send_call(self, &ctx, resource_id, PurgeKind::All, &[])
+        self.send_call(&ctx, resource_id, PurgeKind::All, &[])
     }
 
     /// `PATCH {"active": false}`: stop serving content, as deletion requires.
@@ -304,7 +300,7 @@ impl Client {
                 }
             }
         }
-        let url = self.resource_url(resource_id, "");
+        let url = self.api.base.resource_url(resource_id, "");
         match self.api.request(&ctx, &unpaced(Method::DELETE, &url, None)) {
             Ok(sent) => Ok(Deleted {
                 missing: false,
@@ -327,7 +323,7 @@ impl Client {
     }
 
     fn deactivate(&self, ctx: &CallCtx, resource_id: i64) -> std::result::Result<(), Failed> {
-        let url = self.resource_url(resource_id, "");
+        let url = self.api.base.resource_url(resource_id, "");
         let body: &[u8] = br#"{"active":false}"#;
         self.api
             .request(ctx, &unpaced(Method::PATCH, &url, Some(body)))
@@ -347,10 +343,7 @@ impl Client {
         error.redacted(&self.api.api_key)
     }
 
-    /// For [`purge::send`] alone (the one purge path): send the purge request `body`
-    /// (`{"urls": [...]}`, `{"paths": [...]}` or `{"paths": []}`) on `resource_id`, in its
-    /// slot of the client's pacer under `kind`'s limit, retried as any purge is. Nothing is
-    /// validated here.
+    /// [`purge::send_request`] with the client's API (for the tests).
     #[cfg(test)]
     pub(crate) fn send_purge(
         &self,
@@ -359,59 +352,75 @@ impl Client {
         kind: PaceKind,
         body: &[u8],
     ) -> std::result::Result<SentInfo, Failed> {
-        self.send_purge_slotted(ctx, resource_id, kind, body, None)
+        purge::send_request(&self.api, ctx, resource_id, kind, body, None)
     }
 
-    /// [`Client::send_purge`]; `slotted`: the caller waited for the first attempt's slot
-    /// already ([`Client::wait_purge_slot`]), taken under this limit.
-    pub(crate) fn send_purge_slotted(
+    /// The one purge path. Deliver one caller's `items` (already checked and unique; at most
+    /// one request's worth to be shared) of `kind` on `resource_id` (none for
+    /// [`PurgeKind::All`]): through the client's coalescer, else alone
+    /// ([`purge::send_alone`]). Errors are the request's own, unprefixed (a shared request's
+    /// say so).
+    pub(crate) fn deliver(
         &self,
         ctx: &CallCtx,
         resource_id: i64,
-        kind: PaceKind,
-        body: &[u8],
-        slotted: Option<super::request::Slotted>,
-    ) -> std::result::Result<SentInfo, Failed> {
-        let url = self.resource_url(resource_id, "/purge");
-        self.api.purge(ctx, &url, resource_id, kind, body, slotted)
-    }
-
-    /// For the coalescer: reserve the next slot in the client's pacer on `resource_id` under
-    /// `kind`'s limit and wait for it (within the call's budget and deadline, refused at once
-    /// when it opens too late); `on_slot` is told the slot before the wait.
-    pub(crate) fn wait_purge_slot(
-        &self,
-        ctx: &CallCtx,
-        resource_id: i64,
-        kind: PaceKind,
-        on_slot: &dyn Fn(super::pacer::Slot),
-    ) -> Result<super::request::Slotted> {
-        self.api
-            .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
-    }
-
-    /// How long one attempt of a request may take (the client's timeout).
-    #[cfg(feature = "rate-store")]
-    pub(crate) fn request_timeout(&self) -> std::time::Duration {
-        self.api.transport.timeout()
-    }
-
-    /// The client's coalescer (`None`: coalescing is off; each call's items go in requests of
-    /// their own).
-    pub(crate) fn coalescer(&self) -> Option<&Arc<dyn Coalescer>> {
-        self.api.coalescer.as_ref()
-    }
-
-    /// The most items one request of `kind` may carry: the account's limit when it is known,
-    /// else the documented one.
-    pub(crate) fn per_request(&self, kind: PurgeKind) -> usize {
-        let limits = self.api.account.known();
-        match kind {
-            PurgeKind::Urls => limits.map_or(URLS_PER_REQUEST, |l| l.max_urls),
-            PurgeKind::Patterns => limits.map_or(PATTERNS_PER_REQUEST, |l| l.max_patterns),
-            PurgeKind::All => 0,
+        kind: PurgeKind,
+        items: &[&str],
+    ) -> std::result::Result<Delivered, Failed> {
+        match &self.coalescer {
+            Some(c) => c.deliver(&self.api, ctx, resource_id, kind, items),
+            None => purge::send_alone(&self.api, ctx, resource_id, kind, items)
+                .map(|info| Delivered::alone(info, items.len())),
         }
-        .max(1)
+    }
+
+    /// A single call's purge: its one-lane plan (the unique `items` in requests of the API's
+    /// size: 100 URLs, 10 patterns, or one purge-all) sent in order on the calling thread, each
+    /// through [`Client::deliver`]. A failure stops the call; its message says which request failed and
+    /// how many items the requests before it purged.
+    fn send_call(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PurgeKind,
+        items: &[&str],
+    ) -> Result<()> {
+        let (per_request, noun) = match kind {
+            PurgeKind::Urls => (URLS_PER_REQUEST, "URL"),
+            PurgeKind::Patterns => (PATTERNS_PER_REQUEST, "pattern"),
+            PurgeKind::All => {
+                return self
+                    .deliver(ctx, resource_id, kind, &[])
+                    .map(drop)
+                    .map_err(|f| {
+                        f.error
+                            .context(format!("purge all of resource {resource_id}"))
+                    });
+            }
+        };
+        let total = items.len().div_ceil(per_request);
+        for (n, chunk) in items.chunks(per_request).enumerate() {
+            // Every request waits for its slot in the client's pacer, which knows what this
+            // and every other call of the client sent.
+            if let Err(f) = self.deliver(ctx, resource_id, kind, chunk) {
+                let first = n * per_request;
+                let what = if total == 1 {
+                    format!("purge by {noun} of resource {resource_id}")
+                } else {
+                    format!(
+                        "purge by {noun} of resource {resource_id} stopped at request {} of {total} \
+                         ({noun}s {}-{} of the {} unique); {first} {noun}s were purged by the {n} \
+                         request(s) before it",
+                        n + 1,
+                        first + 1,
+                        first + chunk.len(),
+                        items.len(),
+                    )
+                };
+                return Err(f.error.context(what));
+            }
+        }
+        Ok(())
     }
 
     /// A prefetch request (`{"paths": [...]}`) on `resource_id`, in its slot of the client's
@@ -422,7 +431,7 @@ impl Client {
         resource_id: i64,
         body: &[u8],
     ) -> std::result::Result<SentInfo, Failed> {
-        let url = self.resource_url(resource_id, "/prefetch");
+        let url = self.api.base.resource_url(resource_id, "/prefetch");
         self.api
             .purge(ctx, &url, resource_id, PaceKind::Prefetch, body, None)
     }
@@ -459,21 +468,6 @@ impl Client {
     #[cfg(test)]
     pub(crate) fn pacer(&self) -> &Pacer {
         &self.api.pacer
-    }
-
-    /// `<base>/cdn/resources/<id><suffix>`, in one allocation sized up front. `write!` of the
-    /// id into it measures within a few ns of hand-built digits (about 33 against 30 ns per
-    /// URL, -O3), and `format!` of the whole (about 115 ns) is what it replaced.
-    fn resource_url(&self, resource_id: i64, suffix: &str) -> String {
-        use std::fmt::Write;
-        let base = self.api.base.as_str();
-        // "/cdn/resources/" and at most 20 characters of an i64.
-        let mut url = String::with_capacity(base.len() + 15 + 20 + suffix.len());
-        url.push_str(base);
-        url.push_str("/cdn/resources/");
-        write!(url, "{resource_id}").expect("writing to a String cannot fail");
-        url.push_str(suffix);
-        url
     }
 }
 
@@ -552,9 +546,9 @@ mod tests {
                 "https://api.example.com/prefix/cdn/resources/-9223372036854775808",
             ),
         ] {
-            assert_eq!(c.resource_url(id, suffix), url);
+            assert_eq!(c.api.base.resource_url(id, suffix), url);
             assert_eq!(
-                c.resource_url(id, suffix),
+                c.api.base.resource_url(id, suffix),
                 format!("https://api.example.com/prefix/cdn/resources/{id}{suffix}")
             );
         }

@@ -1,15 +1,20 @@
-//! The one purge path. A caller's items (a job's planned request, or a request of a single
-//! call's one-lane plan, [`send_call`]) are delivered by [`send`]: through the client's
-//! coalescer (`coalesce`), which may carry them in a request shared with other callers, or,
-//! with coalescing off, alone. Either way the request's body is assembled and sent, in its
-//! slot of the client's pacer, here ([`send_alone`], [`send_in_slot`]).
+//! The purge request. A caller's items (a job's planned request, or a request of a single
+//! call's one-lane plan, `Client::send_call`) are delivered by `Client::deliver`: through the
+//! client's coalescer (`coalesce`), which may carry them in a request shared with other
+//! callers, or, with coalescing off, alone. Either way the request's body is assembled and
+//! sent, in its slot of the client's pacer, here ([`send_alone`], [`send_in_slot`]), over the
+//! request layer's [`Api`] (what every call of a client shares): nothing here knows the
+//! client, so the client and its coalescers depend on this module and not the other way.
 
 use super::call::CallCtx;
-use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
-use super::coalesce::Delivered;
-use super::error::{Error, Result, Status};
+use super::error::{Error, Status};
 use super::pacer::PaceKind;
-use super::request::{Failed, SentInfo};
+use super::request::{Api, Failed, SentInfo, Slotted};
+
+/// URLs per purge request: the API's documented limit.
+pub const URLS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_URLS;
+/// Patterns per purge request: the API's documented limit.
+pub const PATTERNS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_PATTERNS;
 
 /// What a purge request does: the `kind` of the report's JSON form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,56 +54,38 @@ pub(crate) fn pace_kind(kind: PurgeKind) -> PaceKind {
     }
 }
 
-/// Deliver one caller's `items` (already checked and unique; at most one request's worth to
-/// be shared) of `kind` on `resource_id` (none for [`PurgeKind::All`]): through the client's
-/// coalescer, else alone ([`send_alone`]). Errors are the request's own, unprefixed (a shared
-/// request's say so).
-pub(crate) fn send(
-    client: &Client,
-    ctx: &CallCtx,
-    resource_id: i64,
-    kind: PurgeKind,
-    items: &[&str],
-) -> std::result::Result<Delivered, Failed> {
-    match client.coalescer() {
-        Some(c) => c.deliver(client, ctx, resource_id, kind, items),
-        None => send_alone(client, ctx, resource_id, kind, items)
-            .map(|info| Delivered::alone(info, items.len())),
-    }
-}
-
 /// One purge request of `items` alone: its body built here and sent in its slot of the
 /// client's pacer under `kind`'s limit, retried as any purge is.
 pub(crate) fn send_alone(
-    client: &Client,
+    api: &Api,
     ctx: &CallCtx,
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
 ) -> std::result::Result<SentInfo, Failed> {
-    send_body(client, ctx, resource_id, kind, items, None)
+    send_body(api, ctx, resource_id, kind, items, None)
 }
 
 /// [`send_alone`] for a caller that waited for the request's slot already
-/// (`Client::wait_purge_slot`), under `window`: the first attempt goes at once.
+/// ([`Api::wait_slot`]), under `window`: the first attempt goes at once.
 pub(crate) fn send_in_slot(
-    client: &Client,
+    api: &Api,
     ctx: &CallCtx,
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    window: super::request::Slotted,
+    window: Slotted,
 ) -> std::result::Result<SentInfo, Failed> {
-    send_body(client, ctx, resource_id, kind, items, Some(window))
+    send_body(api, ctx, resource_id, kind, items, Some(window))
 }
 
 fn send_body(
-    client: &Client,
+    api: &Api,
     ctx: &CallCtx,
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    slotted: Option<super::request::Slotted>,
+    slotted: Option<Slotted>,
 ) -> std::result::Result<SentInfo, Failed> {
     #[derive(serde::Serialize)]
     struct Urls<'a> {
@@ -124,53 +111,33 @@ fn send_body(
             rate_limited: 0,
         });
     }
-    client.send_purge_slotted(ctx, resource_id, pace_kind(kind), &body, slotted)
+    send_request(api, ctx, resource_id, pace_kind(kind), &body, slotted)
 }
 
-/// A single call's purge: its one-lane plan (the unique `items` in requests of the API's
-/// size: 100 URLs, 10 patterns, or one purge-all) sent in order on the calling thread, each
-/// through [`send`]. A failure stops the call; its message says which request failed and
-/// how many items the requests before it purged.
-pub(crate) fn send_call(
-    client: &Client,
+/// Send the purge request `body` (`{"urls": [...]}`, `{"paths": [...]}` or `{"paths": []}`)
+/// on `resource_id`, in its slot of the client's pacer under `kind`'s limit (`slotted`: the
+/// caller waited for the first attempt's slot already, under this limit), retried as any
+/// purge is. Nothing is validated here.
+pub(crate) fn send_request(
+    api: &Api,
     ctx: &CallCtx,
     resource_id: i64,
-    kind: PurgeKind,
-    items: &[&str],
-) -> Result<()> {
-    let (per_request, noun) = match kind {
-        PurgeKind::Urls => (URLS_PER_REQUEST, "URL"),
-        PurgeKind::Patterns => (PATTERNS_PER_REQUEST, "pattern"),
-        PurgeKind::All => {
-            return send(client, ctx, resource_id, kind, &[])
-                .map(drop)
-                .map_err(|f| {
-                    f.error
-                        .context(format!("purge all of resource {resource_id}"))
-                });
-        }
-    };
-    let total = items.len().div_ceil(per_request);
-    for (n, chunk) in items.chunks(per_request).enumerate() {
-        // Every request waits for its slot in the client's pacer, which knows what this
-        // and every other call of the client sent.
-        if let Err(f) = send(client, ctx, resource_id, kind, chunk) {
-            let first = n * per_request;
-            let what = if total == 1 {
-                format!("purge by {noun} of resource {resource_id}")
-            } else {
-                format!(
-                    "purge by {noun} of resource {resource_id} stopped at request {} of {total} \
-                     ({noun}s {}-{} of the {} unique); {first} {noun}s were purged by the {n} \
-                     request(s) before it",
-                    n + 1,
-                    first + 1,
-                    first + chunk.len(),
-                    items.len(),
-                )
-            };
-            return Err(f.error.context(what));
-        }
+    kind: PaceKind,
+    body: &[u8],
+    slotted: Option<Slotted>,
+) -> std::result::Result<SentInfo, Failed> {
+    let url = api.base.resource_url(resource_id, "/purge");
+    api.purge(ctx, &url, resource_id, kind, body, slotted)
+}
+
+/// The most items one request of `kind` may carry: the account's limit when it is known,
+/// else the documented one.
+pub(crate) fn per_request(api: &Api, kind: PurgeKind) -> usize {
+    let limits = api.account.known();
+    match kind {
+        PurgeKind::Urls => limits.map_or(URLS_PER_REQUEST, |l| l.max_urls),
+        PurgeKind::Patterns => limits.map_or(PATTERNS_PER_REQUEST, |l| l.max_patterns),
+        PurgeKind::All => 0,
     }
-    Ok(())
+    .max(1)
 }

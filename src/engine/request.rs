@@ -40,8 +40,6 @@ pub(crate) struct Api {
     /// For edge probes (which never use the transport): the CA file and the user agent.
     pub ca_file: Option<std::path::PathBuf>,
     pub user_agent: String,
-    /// Shares requests between the client's callers (`None`: coalescing is off).
-    pub coalescer: Option<std::sync::Arc<dyn super::coalesce::Coalescer>>,
 }
 
 /// One API request.
@@ -66,6 +64,13 @@ pub(crate) struct Slotted {
     pub window: Window,
     /// The reserved slot (`None` from a store without tickets).
     pub ticket: Option<PaceTicket>,
+}
+
+/// A slot that could not be waited for: why, and the slot if it stays reserved (its wait was
+/// refused after it was taken).
+pub(crate) struct SlotLost {
+    pub error: Error,
+    pub kept: Option<Slotted>,
 }
 
 /// The slot a request holds: released if its request never started.
@@ -217,6 +222,13 @@ impl Api {
                 paced_by = Some(window);
                 let taken = self
                     .take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
+                    .map_err(|lost| {
+                        // Never sent: the slot is free again.
+                        if let Some(kept) = lost.kept {
+                            self.release_slot(kept);
+                        }
+                        lost.error
+                    })
                     .and_then(|ticket| {
                         held.hold(ticket);
                         match ticket {
@@ -414,7 +426,8 @@ impl Api {
 
     /// Reserve the next slot on `key` and wait for it (charged as `why`): refused at once,
     /// with nothing reserved, when it opens past what the request may still wait. The slot,
-    /// for [`Api::start_slot`] (`None` from a store without tickets).
+    /// for [`Api::start_slot`] (`None` from a store without tickets). A slot whose wait was
+    /// refused (cancelled) stays reserved: the error says which ([`SlotLost::kept`]).
     fn take_slot(
         &self,
         ctx: &CallCtx,
@@ -423,12 +436,15 @@ impl Api {
         window: Window,
         why: WaitReason,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<Option<PaceTicket>, Error> {
+    ) -> Result<Option<PaceTicket>, SlotLost> {
         let allowed = waits.rate_allowance();
         let (slot, ticket, fallback) = self
             .pacer
             .take_ticket_or_refuse(key, window, allowed)
-            .map_err(|fb| self.fail_closed(&fb))?;
+            .map_err(|fb| SlotLost {
+                error: self.fail_closed(&fb),
+                kept: None,
+            })?;
         let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
             self.note_fallback(ctx, &fb);
@@ -445,19 +461,17 @@ impl Api {
             store_failed,
         });
         on_slot(slot);
-        let refused = match slot {
+        let (refused, kept) = match slot {
             Slot::At(wait) => match waits.wait(wait, why, Some(key)) {
                 Ok(()) => return Ok(ticket),
-                Err(refused) => {
-                    if let Some(t) = &ticket {
-                        self.pacer.release(t);
-                    }
-                    refused
-                }
+                Err(refused) => (refused, Some(Slotted { window, ticket })),
             },
-            Slot::TooFar(wait) => waits.refusal_of(wait),
+            Slot::TooFar(wait) => (waits.refusal_of(wait), None),
         };
-        Err(slot_refused(key, wait, refused))
+        Err(SlotLost {
+            error: slot_refused(key, wait, refused),
+            kept,
+        })
     }
 
     /// The request of `ticket`'s slot goes now: the slot is checked again against the
@@ -520,25 +534,42 @@ impl Api {
 
     /// Reserve the next slot on `key` and wait for it, for a request sent right after with
     /// `slotted` set (the coalescer composes the request when its slot opens). `on_slot` is
-    /// told the slot before the wait. Refused as a request's slot is ("...; nothing was sent").
+    /// told the slot before the wait. Refused as a request's slot is ("...; nothing was sent");
+    /// a slot whose wait was refused stays reserved, for another caller to wait for
+    /// ([`SlotLost::kept`]; the coalescer's spare slot), or to [`Api::release_slot`].
     pub fn wait_slot(
         &self,
         ctx: &CallCtx,
         key: PaceKey,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<Slotted, Error> {
+    ) -> Result<Slotted, SlotLost> {
         if ctx.cancelled() {
-            return Err(Error::new(Status::Cancelled, "the call was cancelled"));
+            return Err(SlotLost {
+                error: Error::new(Status::Cancelled, "the call was cancelled"),
+                kept: None,
+            });
         }
         let mut waits = ctx.waits();
         let window = self.slot_window(ctx, key);
         self.take_slot(ctx, &mut waits, key, window, WaitReason::Pacer, on_slot)
             .map(|ticket| Slotted { window, ticket })
-            .map_err(|e| match e.status {
-                Status::Cancelled => e,
-                status => Error::new(status, format!("{}; nothing was sent", e.message)),
+            .map_err(|lost| SlotLost {
+                error: match lost.error.status {
+                    Status::Cancelled => lost.error,
+                    status => {
+                        Error::new(status, format!("{}; nothing was sent", lost.error.message))
+                    }
+                }
+                .redacted(&self.api_key),
+                kept: lost.kept,
             })
-            .map_err(|e| e.redacted(&self.api_key))
+    }
+
+    /// A slot from [`Api::wait_slot`] that no request will be sent in: free again.
+    pub fn release_slot(&self, slot: Slotted) {
+        if let Some(t) = &slot.ticket {
+            self.pacer.release(t);
+        }
     }
 
     /// The limit a slot on `key` is taken under: [`Api::window`], except that the account's

@@ -80,6 +80,8 @@ mod run; // gcdn_progress_fn, gcdn_run_*, gcdn_job_run
 
 mod report; // gcdn_report_*
 
+mod report_extra; // gcdn_report_verified_*, _prefetched_*, _rewritten_*, _warning_*
+
 mod event; // gcdn_event_*
 
 mod calls_with; // gcdn_purge_urls_with .. gcdn_delete_resource_with
@@ -94,6 +96,7 @@ pub use self::job::*;
 pub use self::log::*;
 pub use self::options::*;
 pub use self::report::*;
+pub use self::report_extra::*;
 pub use self::run::*;
 pub use self::status::*;
 pub use self::strings::*;

@@ -31,9 +31,10 @@ use super::validate::{self, ItemKind};
 pub use crate::engine::purge::PurgeKind;
 pub use event::{Event, EventKind, Flow};
 pub use plan::{
-    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
+    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Reason, Rewrite, Skip, Warning,
+    WarningCode,
 };
-pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
+pub use report::{Completion, Outcome, Report, RequestReport, Skipped, Totals};
 pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS, TICK_EVENT};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
@@ -112,6 +113,20 @@ pub struct Entry {
     host_len: u16,
     /// Full URLs: the path's offset inside `text`.
     path_at: u32,
+}
+
+impl Entry {
+    /// A purge of everything of `resource_id`.
+    fn all(resource_id: i64) -> Entry {
+        Entry {
+            resource_id,
+            given: Given::All,
+            text: Span::default(),
+            host_at: 0,
+            host_len: 0,
+            path_at: 0,
+        }
+    }
 }
 
 /// The job's storage: all item text in one buffer, entries in the order given.
@@ -218,14 +233,7 @@ impl Job {
     pub fn add_all(&mut self, resource_id: i64) -> Result<()> {
         validate::resource_id(resource_id)?;
         let data = Arc::make_mut(&mut self.data);
-        data.entries.push(Entry {
-            resource_id,
-            given: Given::All,
-            text: Span::default(),
-            host_at: 0,
-            host_len: 0,
-            path_at: 0,
-        });
+        data.entries.push(Entry::all(resource_id));
         Ok(())
     }
 
@@ -284,14 +292,7 @@ impl Job {
     pub(crate) fn push_sent(&mut self, resource_id: i64, kind: PurgeKind, items: &[&str]) {
         let data = Arc::make_mut(&mut self.data);
         if kind == PurgeKind::All {
-            data.entries.push(Entry {
-                resource_id,
-                given: Given::All,
-                text: Span::default(),
-                host_at: 0,
-                host_len: 0,
-                path_at: 0,
-            });
+            data.entries.push(Entry::all(resource_id));
             return;
         }
         let given = if kind == PurgeKind::Urls {

@@ -10,46 +10,10 @@ use std::time::SystemTime;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
-use super::plan::{By, Plan, Rewrite, Warning};
+use super::plan::{By, Plan, Reason, Rewrite, Warning};
 use super::verify::{Verdict, Verified};
 use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::error::Status;
-
-/// Why an item was not sent: `skipped[].reason`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    /// The same item (as sent) is already in the plan for its resource.
-    Duplicate,
-    /// A pattern or purge-all of the same job and resource covers it.
-    Covered,
-    /// A full URL whose host matches no resource.
-    NoResource,
-    /// The resource is deleted or inactive.
-    Inactive,
-    /// A URL of a resource with `can_purge_by_urls: false`.
-    UrlPurgeDisabled,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Duplicate => "duplicate",
-            Reason::Covered => "covered",
-            Reason::NoResource => "no_resource",
-            Reason::Inactive => "inactive",
-            Reason::UrlPurgeDisabled => "url_purge_disabled",
-        }
-    }
-
-    /// A failure of the run (the item needed purging and was not), and its status.
-    pub fn failure(self) -> Option<Status> {
-        match self {
-            Reason::Duplicate | Reason::Covered => None,
-            Reason::NoResource | Reason::Inactive => Some(Status::NotFound),
-            Reason::UrlPurgeDisabled => Some(Status::Rejected),
-        }
-    }
-}
 
 /// `requests[].outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

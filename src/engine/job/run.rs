@@ -14,23 +14,17 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use super::cachekey;
 use super::confirm;
 use super::contain::contained;
 use super::event::{Event, EventKind, Flow};
-use super::listing::{self, ReadLimits, ResourceInfo};
 use super::msg::Msg;
 use super::plan::{self, PlanLimits, ResourceIndex};
-use super::report::Prefetched;
 use super::report::{Completion, Outcome, Report};
-use super::verify::{
-    choose, Edge, Target, Verdict, Verified, DEFAULT_VERIFY_LIMIT, DEFAULT_VERIFY_WAIT,
-    PROBE_TIMEOUT,
-};
+use super::verify::{Edge, Verdict, DEFAULT_VERIFY_LIMIT, DEFAULT_VERIFY_WAIT};
 use super::worker::{shared_view, worker, Lane, Sched, Shared, TICK};
-use super::{Given, Job, JobData, PurgeKind, Span};
+use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::call::{CallCtx, CallSettings};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
@@ -39,13 +33,16 @@ use crate::engine::pacer::{PaceKind, Window};
 use crate::engine::purge::pace_kind;
 use crate::engine::Client;
 
+mod after;
+mod read;
+
+use read::{read_resources, read_rules};
+
 /// Worker threads (so connections) a run uses by default: enough to keep four resources'
 /// windows busy at once, few enough to be kind to the API and the machine.
 pub const DEFAULT_WORKERS: usize = 4;
 /// The most worker threads a run may use.
 pub const MAX_WORKERS: usize = 32;
-/// The most of one page of `GET /cdn/resources` read (a resource's JSON is a few KB).
-pub const RESOURCES_PAGE_CAP: usize = 8 * 1024 * 1024;
 /// The longest the progress callback goes without an event while a run lasts: when nothing
 /// else happened for this long, it gets an [`EventKind::Tick`].
 pub const TICK_EVENT: Duration = Duration::from_millis(50);
@@ -278,103 +275,6 @@ impl Client {
     }
 }
 
-/// `GET /cdn/resources`, every page, keeping only the resources the job names (by host or
-/// id) and of them only what the plan needs.
-fn read_resources(
-    client: &Client,
-    ctx: &CallCtx,
-    data: &JobData,
-) -> Result<(ResourceIndex, usize), Error> {
-    let mut hosts: HashSet<String> = HashSet::new();
-    let mut ids: HashSet<i64> = HashSet::new();
-    for e in data.entries() {
-        match data.host(e) {
-            Some(h) if !hosts.contains(h) => {
-                hosts.insert(h.to_ascii_lowercase());
-            }
-            Some(_) => {}
-            None => {
-                ids.insert(e.resource_id);
-            }
-        }
-    }
-    let keep = |r: &ResourceInfo| ids.contains(&r.id) || r.hosts().any(|h| hosts.contains(h));
-    let paged = listing::read_paged(
-        "listing resources (GET /cdn/resources)",
-        "/cdn/resources",
-        ReadLimits::RESOURCES,
-        |path| {
-            client
-                .get(ctx, path, RESOURCES_PAGE_CAP)
-                .map_err(|e| e.context("listing resources"))
-        },
-        listing::resource_entry,
-        keep,
-    )?;
-    Ok((ResourceIndex::new(paged.kept), paged.malformed))
-}
-
-/// The most of `GET /cdn/resources/{id}/rules` read (a rule's JSON is a few KB).
-pub const RULES_PAGE_CAP: usize = 4 * 1024 * 1024;
-
-/// `GET /cdn/resources/{id}/rules` for each resource of `index` that has URL items with a
-/// query (the only ones whose cache-key form a rule can change), bounded like the other
-/// listings; returns how many rules (or their options) were ignored for a wrong shape.
-fn read_rules(
-    client: &Client,
-    ctx: &CallCtx,
-    data: &JobData,
-    index: &mut ResourceIndex,
-) -> Result<usize, Error> {
-    let mut ids: Vec<i64> = Vec::new();
-    for e in data.entries() {
-        if !matches!(e.given, Given::Url | Given::FullUrl)
-            || !data.str(data.sent_span(e)).contains('?')
-        {
-            continue;
-        }
-        let rid = match data.host(e) {
-            Some(h) => match index.resource_of_host(&h.to_ascii_lowercase()) {
-                Some(rid) => rid,
-                None => continue,
-            },
-            None => e.resource_id,
-        };
-        if index
-            .get(rid)
-            .is_some_and(|r| r.active && !r.deleted && r.can_purge_by_urls)
-        {
-            ids.push(rid);
-        }
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    let mut malformed = 0;
-    for rid in ids {
-        let what = format!("listing the rules of resource {rid} (GET /cdn/resources/{rid}/rules)");
-        let paged = listing::read_paged(
-            &what,
-            &format!("/cdn/resources/{rid}/rules"),
-            ReadLimits::RULES,
-            |path| {
-                client
-                    .get(ctx, path, RULES_PAGE_CAP)
-                    .map_err(|e| e.context(format!("listing the rules of resource {rid}")))
-            },
-            |v| cachekey::rule_entry(&v),
-            |_| true,
-        )?;
-        malformed += paged.malformed;
-        let mut rules = Vec::with_capacity(paged.kept.len());
-        for (rule, bad) in paged.kept {
-            malformed += bad;
-            rules.push(rule);
-        }
-        index.set_rules(rid, rules);
-    }
-    Ok(malformed)
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -554,167 +454,6 @@ impl Running<'_> {
         if let Some(payload) = panicked {
             std::panic::resume_unwind(payload);
         }
-    }
-
-    /// Probe the URLs of the confirmed URL purges at the edge (see [`super::verify`]).
-    fn verify(
-        &mut self,
-        client: &Client,
-        ctx: &CallCtx,
-        options: &RunOptions,
-        data: &JobData,
-        index: &ResourceIndex,
-    ) {
-        // Where each sent item came from: its host, when given by host.
-        let origin: HashMap<u32, usize> = data
-            .entries()
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e.given, Given::Url | Given::FullUrl))
-            .map(|(i, e)| (data.sent_span(e).start, i))
-            .collect();
-        let mut order: Vec<i64> = Vec::new();
-        let mut per_resource: HashMap<i64, Vec<(Span, SystemTime)>> = HashMap::new();
-        for r in &self.report.requests {
-            if r.kind != PurgeKind::Urls
-                || r.outcome != Outcome::Purged
-                || r.completion != Some(Completion::Successful)
-            {
-                continue;
-            }
-            let Some(purged_at) = r.created.or(r.sent_at) else {
-                continue;
-            };
-            let list = per_resource.entry(r.resource_id).or_insert_with(|| {
-                order.push(r.resource_id);
-                Vec::new()
-            });
-            list.extend(r.items.iter().map(|s| (*s, purged_at)));
-        }
-        let mut targets: Vec<Target> = Vec::new();
-        let mut unprobed: Vec<Verified> = Vec::new();
-        for rid in order {
-            let list = &per_resource[&rid];
-            let cname = index
-                .get(rid)
-                .map(|r| r.cname.as_str())
-                .filter(|c| !c.is_empty());
-            for i in choose(list.len(), options.verify_limit) {
-                let (span, purged_at) = list[i];
-                let path = data.str(span);
-                let given_host = origin
-                    .get(&span.start)
-                    .and_then(|&e| data.host(&data.entries()[e]));
-                match given_host.or(cname) {
-                    Some(host) => targets.push(Target {
-                        resource_id: rid,
-                        host: host.to_owned(),
-                        path: path.to_owned(),
-                        purged_at,
-                    }),
-                    None => unprobed.push(Verified {
-                        url: path.to_owned(),
-                        resource_id: rid,
-                        result: Verdict::Error,
-                        cache: None,
-                        cached_since: None,
-                        edge: None,
-                        message: Some(format!(
-                            "not probed: resource {rid} has no cname in the resources listing"
-                        )),
-                    }),
-                }
-            }
-        }
-        let mut verified = match client.prober(PROBE_TIMEOUT) {
-            Ok(prober) => prober.probe_all(ctx, &targets, &options.edges),
-            Err(e) => targets
-                .iter()
-                .map(|t| Verified {
-                    url: format!("https://{}{}", t.host, t.path),
-                    resource_id: t.resource_id,
-                    result: Verdict::Error,
-                    cache: None,
-                    cached_since: None,
-                    edge: None,
-                    message: Some(format!("not probed: {}", e.message)),
-                })
-                .collect(),
-        };
-        verified.extend(unprobed);
-        self.report.verified = verified;
-        self.report.recount();
-    }
-
-    /// Send the paths purged by URL to `/prefetch`, 100 a request, the resources taken in
-    /// turn so that one resource's wait for its slot overlaps the others' requests.
-    fn prefetch(&mut self, client: &Client, ctx: &CallCtx, data: &JobData) {
-        let mut order: Vec<i64> = Vec::new();
-        let mut paths: HashMap<i64, Vec<Span>> = HashMap::new();
-        for r in &self.report.requests {
-            if r.kind == PurgeKind::Urls
-                && r.outcome == Outcome::Purged
-                && r.completion != Some(Completion::Failed)
-            {
-                paths
-                    .entry(r.resource_id)
-                    .or_insert_with(|| {
-                        order.push(r.resource_id);
-                        Vec::new()
-                    })
-                    .extend(r.items.iter().copied());
-            }
-        }
-        let per = crate::engine::account::DOCUMENTED_MAX_PREFETCH;
-        let mut queues: Vec<(i64, std::vec::IntoIter<Vec<Span>>)> = order
-            .iter()
-            .map(|rid| {
-                let chunks: Vec<Vec<Span>> = paths[rid].chunks(per).map(<[Span]>::to_vec).collect();
-                (*rid, chunks.into_iter())
-            })
-            .collect();
-        let mut out: Vec<Prefetched> = Vec::new();
-        loop {
-            let mut any = false;
-            for (rid, chunks) in &mut queues {
-                let Some(items) = chunks.next() else { continue };
-                any = true;
-                let texts: Vec<&str> = items.iter().map(|s| data.str(*s)).collect();
-                let body = serde_json::json!({ "paths": texts }).to_string();
-                let mut p = Prefetched {
-                    resource_id: *rid,
-                    items,
-                    outcome: Outcome::NotSent,
-                    status: None,
-                    http_status: None,
-                    message: None,
-                };
-                if ctx.cancelled() {
-                    p.status = Some(Status::Cancelled);
-                    p.message = Some("not sent: the run was cancelled".into());
-                } else {
-                    match client.send_prefetch(ctx, *rid, body.as_bytes()) {
-                        Ok(info) => {
-                            p.outcome = Outcome::Purged;
-                            p.http_status = Some(info.http_status);
-                        }
-                        Err(f) => {
-                            if f.attempts > 0 {
-                                p.outcome = Outcome::Failed;
-                            }
-                            p.status = Some(f.error.status);
-                            p.http_status = f.http_status;
-                            p.message = Some(f.error.message);
-                        }
-                    }
-                }
-                out.push(p);
-            }
-            if !any {
-                break;
-            }
-        }
-        self.report.prefetched = out;
     }
 
     /// Tell the callback nothing happened for a while ([`EventKind::Tick`]).

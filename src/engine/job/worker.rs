@@ -14,10 +14,10 @@ use super::{JobData, PurgeKind, Span};
 use crate::engine::call::{CallCtx, CallSettings};
 use crate::engine::cancel::CancelToken;
 use crate::engine::clock::instant_after;
+use crate::engine::coalesce::ItemsDigest;
 use crate::engine::error::Status;
 use crate::engine::note::{Note, Observer};
 use crate::engine::pacer::{self, Window};
-use crate::engine::purge;
 use crate::engine::request::Failed;
 use crate::engine::Client;
 
@@ -62,8 +62,8 @@ pub(super) struct Shared<'a> {
     pub(super) data: &'a JobData,
     pub(super) kinds: Vec<(i64, PurgeKind)>,
     pub(super) sent_at: Mutex<Vec<Option<SystemTime>>>,
-    /// Every item of a request that carried other callers' items too, by request.
-    pub(super) sent_items: Mutex<Vec<Option<Arc<[String]>>>>,
+    /// The items of a request that carried other callers' items too, by request.
+    pub(super) sent_items: Mutex<Vec<Option<ItemsDigest>>>,
     pub(super) done_sending: AtomicBool,
 }
 
@@ -231,7 +231,7 @@ pub(super) fn worker(
         // A panic (a bug) fails this request, and the run goes on.
         let result = contained("sending a purge request", || {
             debug::hit(debug::Site::Request, rid);
-            purge::send(client, &ctx, rid, kind, &items)
+            client.deliver(&ctx, rid, kind, &items)
         })
         .unwrap_or_else(|error| {
             let attempts = attempts.load(Ordering::Relaxed);
@@ -245,7 +245,7 @@ pub(super) fn worker(
         });
         drop(items);
         let (result, carried_for_others, shared_items) = match result {
-            Ok(d) => (Ok(d.info), d.for_others, d.shared_items),
+            Ok(d) => (Ok(d.info), d.for_others, d.shared),
             Err(f) => (Err(f), 0, None),
         };
         let went_at = slot

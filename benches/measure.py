@@ -162,6 +162,9 @@ class Rows:
                                "-s", BENCHES / "wrk" / (op + ".lua"), base], None))
             self.rows.append((("gcdn-py", op), "gcdn Python binding",
                               [python, BENCHES / "py" / "bench.py", base, "gcdn", op, PY_CALLS, PY_WARMUP], py_env))
+            # gcdn.AsyncClient (issue 23): each call awaited in turn on one event loop.
+            self.rows.append((("gcdn-py-async", op), "gcdn Python AsyncClient",
+                              [python, BENCHES / "py" / "bench.py", base, "gcdn-async", op, PY_CALLS, PY_WARMUP], py_env))
             if sdk_note is None:
                 self.rows.append((("gcore-py", op), "official Python SDK (gcore)",
                                   [python, BENCHES / "py" / "bench.py", base, "gcore", op, PY_SDK_CALLS, PY_WARMUP], py_env))

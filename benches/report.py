@@ -292,7 +292,7 @@ def write_report(ctx):
     sc_of = {"gcdn-c": "gcdn", "curl-c": "curl", "wrk": "wrk"}
     go_impl = ctx["go_sdk"][0]
     for op in OPS:
-        for who in ("gcdn-c", "curl-c", "wrk", "gcdn-py", "gcore-py", "gcdn-go", "gcdn-go-deadline", "sdk-go", "gcdn-go-free", "sdk-go-free"):
+        for who in ("gcdn-c", "curl-c", "wrk", "gcdn-py", "gcdn-py-async", "gcore-py", "gcdn-go", "gcdn-go-deadline", "sdk-go", "gcdn-go-free", "sdk-go-free"):
             r = s((who, op))
             if r is None:
                 continue
@@ -462,7 +462,8 @@ def footprint_section(ctx, w):
 def new_paths_section(ctx, w):
     rows, s = ctx["rows"], ctx["rows"].summary
     pairs = [(("gcdn-c-purge1", "one"), ("gcdn-c-job1", "one")), (("gcdn-go", "purge"), ("gcdn-go-deadline", "purge")),
-             (("gcdn-py", "purge"), ("gcdn-py-timeout", "purge"))]
+             (("gcdn-py", "purge"), ("gcdn-py-timeout", "purge")), (("gcdn-py", "purge"), ("gcdn-py-async", "purge")),
+             (("gcdn-py", "delete"), ("gcdn-py-async", "delete"))]
     pairs = [(a, b) for a, b in pairs if rows.has(a) and rows.has(b)]
     if not pairs:
         return
@@ -471,7 +472,9 @@ def new_paths_section(ctx, w):
     w("Measured like the rows above (pinned, interleaved rounds, one keep-alive connection to nginx). "
       "The one-URL job is built once and run every call (a const job may be run many times); each run "
       "makes and frees its report. The deadline context (1 h) and `call_timeout=` (1 h) are set so that they "
-      "never end a call: only their cost is measured.")
+      "never end a call: only their cost is measured. The `AsyncClient` rows await each call before "
+      "the next on one asyncio event loop (`asyncio.run`); the call runs on the client's thread pool "
+      "and the loop is woken when it ends.")
     w("")
     w("| client | median µs | p99 µs | calls/s | client CPU µs/call | spread of medians µs | requests seen | ratio (same round) |")
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -479,7 +482,7 @@ def new_paths_section(ctx, w):
         for k in (a, b):
             r = s(k)
             w("| {} | {} | {} | {} | {} | {}–{} | {} | {} |".format(
-                rows.labels[k], fmt(r["median_us"]), fmt(r["p99_us"]), fmt(r["calls_per_s"], 0), fmt(r["cpu_us"]),
+                rows.labels[k] + ("" if k[1] == "one" else ", " + k[1]), fmt(r["median_us"]), fmt(r["p99_us"]), fmt(r["calls_per_s"], 0), fmt(r["cpu_us"]),
                 fmt(r["spread"][0]), fmt(r["spread"][1]), r["requests"],
                 "{:.3f}×".format(rows.ratio(b, a)) if k == b else "1"))
     w("")
@@ -490,32 +493,37 @@ def jobs_section(ctx, w):
     wins = sorted({c["window_ms"] for c in j["cases"]})
     w("## The job at the rate-limit bound")
     w("")
-    w("On `gcdn-emulator` with shortened windows: **1 URL purge and 1 pattern purge per {} ms per "
-      "resource** (the *window* column), at most {} URLs / {} patterns per request (the API's). The bound is the slowest "
-      "resource's paced schedule computed from the windows: for R requests on one key at N per W, "
-      "(ceil(R/N) − 1) × W; a resource's URL purges and its pattern purges are separate keys at the API, "
-      "so the larger of the two. One round trip here: {} ms (a one-URL purge, median). *Makespan*: the C "
-      "job from `gcdn_job_run` to its return (`benches/c/bench_job.c`, paced by "
-      "`gcdn_options_set_purge_intervals_ms(W, W)`, default run settings: 4 workers); the CLI ({}) from "
-      "process start to exit (`gcdn purge --purge-intervals W,W --from FILE`: full URLs "
-      "mapped by host through `GET /cdn/resources`; patterns, if any, by a second process started at "
-      "the same time); the baseline, a loop a user writes with the official Python SDK "
-      "(`benches/py/job_baseline.py`: resource after resource, chunks of 100 URLs / 10 patterns, the "
-      "SDK's own retries), from its first call to its last, stopped after {} s. *Requests* and *429s* "
-      "are what the emulator recorded (purge requests sent, and those answered 429).".format(
-          " or ".join("{:,}".format(x) for x in wins), j["max_urls"], j["max_patterns"], fmt(j.get("rtt_ms"), 2),
-          j.get("cli_version", "gcdn"), j["baseline_cap_s"]))
+    uw, pw = j["url_window"], j["pattern_window"]
+    w("On `gcdn-emulator` at the API's documented limits with the window shortened from 60 s to {w:,} ms: "
+      "**{un} URL purges and {pn} pattern purge (and {pn} purge-all) per {w:,} ms per resource**, at most {mu} "
+      "URLs / {mp} patterns per request (the API's). Nobody tells gcdn these: the C job and the CLI "
+      "read them from `GET /cdn/clients/me/limits` (the emulator reports its windows there, `\"{un}/{w}ms\"`), "
+      "as they read an account's own limits, which gcdn believes from 1 a day to 100 a second. The bound "
+      "is the slowest resource's paced schedule computed from the windows: for R requests on one key at "
+      "N per W, (ceil(R/N) − 1) × W; a resource's URL purges and its pattern purges are separate keys at "
+      "the API, so the larger of the two. One round trip here: {rtt} ms (a one-URL purge, median). "
+      "*Makespan*: the C job from `gcdn_job_run` to its return (`benches/c/bench_job.c`, no "
+      "`gcdn_options_set_purge_intervals_ms`, default run settings: 4 workers); the CLI ({cli}) from "
+      "process start to exit (`gcdn purge --from FILE`, no `--purge-intervals`: full URLs mapped by host "
+      "through `GET /cdn/resources`; patterns, if any, by a second process started at the same time); "
+      "the baseline, a loop a user writes with the official Python SDK (`benches/py/job_baseline.py`: "
+      "resource after resource, chunks of 100 URLs / 10 patterns, the SDK's own retries), from its "
+      "first call to its last, stopped after {cap} s. *Requests* and *429s* are what the emulator "
+      "recorded (purge requests sent, and those answered 429).".format(
+          w=uw[1], un=uw[0], pn=pw[0], mu=j["max_urls"], mp=j["max_patterns"], rtt=fmt(j.get("rtt_ms"), 2),
+          cli=j.get("cli_version", "gcdn"), cap=j["baseline_cap_s"]))
     w("")
-    w("Why one request per window, and 1.2 s: the C ABI and the CLI state a shortened window only as "
-      "N = 1 per interval (`gcdn_options_set_purge_intervals_ms`, `--purge-intervals`), and an account's "
-      "limits faster than 10× the documented rate (e.g. `2/500ms`) are not believed "
-      "(`src/engine/account.rs`), so a 2-per-500-ms emulator could not be matched exactly by gcdn. The "
-      "pacer adds its documented safety margin to every window: 2 % of it, at least 50 ms "
-      "(`pacer::margin`), which is 4.2 % of 1.2 s; at the API's 60 s windows it is 2 %. The "
-      "100-resource job's bound is a single window, to which the spread of the first window's 100 "
-      "requests over the job's 4 connections adds: it runs at 1.2 s and again at 2.4 s. The baseline "
-      "ran beside the gcdn rows, against an emulator of its own (it spends its time in its SDK's retry "
-      "sleeps).")
+    w("Why W = {w:,} ms: the pacer adds its documented safety margin to every window, 2 % of it and at "
+      "least 50 ms (`pacer::margin`), for the time between taking a slot and the request's arrival; at "
+      "{w:,} ms the two agree (2 %, as at the API's own 60 s windows), while a shorter window would "
+      "measure the 50 ms floor (10 % of 500 ms). (Until 0.3 these rows ran at one request per 1.2 s, "
+      "told through `--purge-intervals`, because an account's limits faster than 10× the documented "
+      "rate were not believed.) At {un} per window a resource's first {un} requests go at once, so the "
+      "100-resource job has {per} URLs per resource: its bound is one window, the third request of "
+      "every resource, to which the spread of the first window's requests over the job's 4 "
+      "connections adds. The baseline ran beside the gcdn rows, against an emulator of its own (it "
+      "spends its time in its SDK's retry sleeps).".format(
+          w=uw[1], un=uw[0], per=next((c["urls"] for c in j["cases"] if c["resources"] == 100), "–")))
     w("")
     if j.get("c_note"):
         w("C job: not measured: " + j["c_note"] + ".")
@@ -563,8 +571,8 @@ def shared_section(ctx, w):
         w("")
         return
     w("{} processes (`bench_job batches`: plain C ABI clients, each its own pacer) each purge {} batches "
-      "of {} URLs on the same resource, started together, on the emulator at {} URL purge per {} ms: "
-      "{} requests, bound (R − 1) × W = {:,} ms. Once through one `redis-server` ({}, started by the "
+      "of {} URLs on the same resource, started together, on the emulator at {} URL purges per {} ms "
+      "(read from the account's limits, as above): {} requests, bound (ceil(R/N) − 1) × W = {:,} ms. Once through one `redis-server` ({}, started by the "
       "bench on a free loopback port with a temporary directory, stopped after; "
       "`gcdn_options_set_rate_store`), once without it. Makespan: first call of any process to the "
       "last return.".format(s["processes"], s["batches"], s["urls_per_batch"], s["window"][0], s["window"][1],
@@ -787,7 +795,8 @@ def explain(ctx, missed):
                 if f["makespan_ms"] <= 1.05 * case["bound_ms"] + j["rtt_ms"] and not f["rate_limited"] and f["complete"]:
                     continue
                 # The pacer's documented margin, once per window of the slowest key.
-                steps = max(case["url_requests_each"] - 1, case["pattern_requests_each"] - 1, 0)
+                steps = max(math.ceil(case["url_requests_each"] / j["url_window"][0]) - 1,
+                            math.ceil(case["pattern_requests_each"] / j["pattern_window"][0]) - 1, 0)
                 w_ms = case["window_ms"]
                 margin = steps * max(w_ms / 50, 50)
                 extra = f["makespan_ms"] - case["bound_ms"]

@@ -1,7 +1,7 @@
 """The rows where the schedule decides, not microseconds (issue 16), run by measure.py:
 
-- `jobs`:     job makespan ÷ the lower bound the limits impose, on gcdn-emulator with shortened
-              windows, through the C job (benches/c/bench_job.c), the CLI, and a naive baseline
+- `jobs`:     job makespan ÷ the lower bound the limits impose, on gcdn-emulator at the API's
+              documented limits with the window shortened (2 URL purges per W), through the C job (benches/c/bench_job.c), the CLI, and a naive baseline
               written with the official Python SDK (benches/py/job_baseline.py);
 - `shared`:   4 processes purging one resource, through one redis-server and without it;
 - `plan`:     planning 1,000,000 URLs over 50 resources (benches/plan);
@@ -30,22 +30,23 @@ API_KEY = "bench-key-0123456789abcdef"
 EMULATOR = ROOT / "target" / "release" / "gcdn-emulator"
 CLI = ROOT / "target" / "release" / "gcdn"
 
-# The emulator's shortened windows: N requests per W ms, per resource and kind. One request
-# per window, because that is what gcdn can be told (gcdn_options_set_purge_intervals_ms is
-# N = 1 per interval; an account's "2/500ms" is refused as over 10x the documented rate), and
-# windows of 1.2 s so that the pacer's documented safety margin (2 % of a window, at least
-# 50 ms) stays under the 5 % the target allows: at the API's own 60 s windows it is 2 %.
-URL_WINDOW = (1, 1200)
-PATTERN_WINDOW = (1, 1200)
+# The emulator's limits: the API's documented ones (2 URL purges per window; 1 pattern purge,
+# and 1 purge-all, per window), per resource, with the window W shortened from 60 s. Nobody is
+# told them: gcdn (the C job, the CLI, the shared-pacing workers) reads them from
+# GET /cdn/clients/me/limits, as it does an account's (believed from 1/day to 100/s), and the
+# bound is computed for N per W. W = 2.5 s: there the pacer's documented safety margin
+# (`pacer::margin`: 2 % of a window, at least 50 ms) is 2 %, as at the API's own 60 s
+# windows; shorter windows would measure the 50 ms floor instead (10 % of 500 ms).
+WINDOW_MS = 2500
+URL_WINDOW = (2, WINDOW_MS)
+PATTERN_WINDOW = (1, WINDOW_MS)
 MAX_URLS, MAX_PATTERNS = 100, 10
-# (name, resources, URLs each, patterns each, window ms for both kinds, with the baseline).
-# The 100-resource job's bound is one window: at 1.2 s the pacer's fixed 50 ms margin floor
-# and the spread of the first window's 100 requests over the job's few connections weigh
-# 6 % of it, so it runs once more at 2.4 s (3 %; at the API's 60 s windows, 2 %).
-CASES = [("1 × 2,000 URLs", 1, 2000, 0, 1200, True),
-         ("10 × (500 URLs + 5 patterns)", 10, 500, 5, 1200, True),
-         ("100 × 150 URLs", 100, 150, 0, 1200, True),
-         ("100 × 150 URLs, 2.4 s windows", 100, 150, 0, 2400, False)]
+# (name, resources, URLs each, patterns each, with the baseline). At 2 URL purges per window
+# a resource's first two requests go at once, so the 100-resource job has 300 URLs each (3
+# requests): its bound is one window, the third request of every resource.
+CASES = [("1 × 2,000 URLs", 1, 2000, 0, True),
+         ("10 × (500 URLs + 5 patterns)", 10, 500, 5, True),
+         ("100 × 300 URLs", 100, 300, 0, True)]
 BASELINE_CAP_S = 60  # the naive baseline is stopped after this long per case
 SHARED_PROCS, SHARED_BATCHES, SHARED_URLS = 4, 5, 10
 COLD_RUNS = 15
@@ -75,15 +76,16 @@ def case_requests(urls, patterns):
     return math.ceil(urls / MAX_URLS), math.ceil(patterns / MAX_PATTERNS)
 
 
-def case_bound_ms(urls, patterns, window_ms):
+def case_bound_ms(urls, patterns):
     """The slowest resource's paced schedule (every resource of a case is alike): its URL
     purges and its pattern purges are separate keys at the API, so the larger of the two."""
     u, p = case_requests(urls, patterns)
-    return max(paced_bound_ms(u, (1, window_ms)), paced_bound_ms(p, (1, window_ms)))
+    return max(paced_bound_ms(u, URL_WINDOW), paced_bound_ms(p, PATTERN_WINDOW))
 
 
 class Emulator:
-    """gcdn-emulator on loopback with the shortened windows, resources 1..`resources`."""
+    """gcdn-emulator on loopback at the documented limits with shortened windows (N per W
+    for each kind), resources 1..`resources`."""
 
     def __init__(self, resources=200, url_window=URL_WINDOW, pattern_window=PATTERN_WINDOW):
         args = [str(a) for a in
@@ -112,14 +114,9 @@ class Emulator:
             raise RuntimeError("emulator control {} {}: {} {}".format(method, path, r.status, data[:200]))
         return json.loads(data) if data else None
 
-    def reset(self, window_ms=None):
-        """Back to the start (rate windows empty, no requests recorded); with `window_ms`, one
-        request per that window for every kind from now on."""
+    def reset(self):
+        """Back to the start: rate windows empty, no requests recorded."""
         self.control("POST", "/__emulator/reset")
-        if window_ms is not None:
-            self.control("POST", "/__emulator/config", {
-                "url_requests": 1, "url_window_ms": window_ms, "pattern_requests": 1,
-                "pattern_window_ms": window_ms, "all_requests": 1, "all_window_ms": window_ms})
 
     def seen(self):
         """What the emulator answered since the last reset: purge requests, 429s, others."""
@@ -171,9 +168,10 @@ def items(urls, patterns):
             ["/job/p{}/*".format(j) for j in range(patterns)])
 
 
-def run_c_job(emu, resources, urls, patterns, window_ms):
+def run_c_job(emu, resources, urls, patterns):
+    """The C job at the account's limits (0 0: no intervals set; the client reads them)."""
     exe = BIN / "bench_job"
-    out = subprocess.run([str(a) for a in [exe, emu.base, "job", window_ms, window_ms, resources, urls, patterns, 1]],
+    out = subprocess.run([str(a) for a in [exe, emu.base, "job", 0, 0, resources, urls, patterns, 1]],
                          capture_output=True, text=True, timeout=600)
     line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}"
     res = json.loads(line)
@@ -183,32 +181,20 @@ def run_c_job(emu, resources, urls, patterns, window_ms):
             "failed": totals.get("failed"), "error": out.stderr.strip()[-300:] or None}
 
 
-def cli_pacing():
-    """How the CLI is told the shortened windows, or None when it cannot be: a function of
-    the window (ms) giving (args, env)."""
-    if not CLI.exists():
-        return None
-    text = subprocess.run([CLI, "purge", "--help"], capture_output=True, text=True).stdout
-    if "--purge-intervals" in text:
-        return lambda w: (["--purge-intervals", "{},{}".format(w / 1e3, w / 1e3)], {})
-    return None
-
-
-def run_cli_job(emu, resources, urls, patterns, window_ms, pacing):
-    """The CLI on the same job: full URLs (mapped by host through the listing) from a file;
-    the patterns, if any, by a second process started at the same time (one invocation
-    purges one kind)."""
-    args, extra_env = pacing(window_ms)
+def run_cli_job(emu, resources, urls, patterns):
+    """The CLI on the same job, at the account's limits (it reads them): full URLs (mapped by
+    host through the listing) from a file; the patterns, if any, by a second process started
+    at the same time (one invocation purges one kind)."""
     work = Path(tempfile.mkdtemp(prefix="cli-job-", dir=OUT))
     u, p = items(urls, patterns)
     (work / "urls.txt").write_text("".join("https://cdn{}.example.com{}\n".format(r, x)
                                            for r in range(1, resources + 1) for x in u))
-    env = dict(os.environ, GCORE_API_KEY=API_KEY, GCORE_BASE_URL=emu.base, **extra_env)
-    cmds = [[CLI, "purge", "--quiet", "--json", "--from", work / "urls.txt"] + args]
+    env = dict(os.environ, GCORE_API_KEY=API_KEY, GCORE_BASE_URL=emu.base)
+    cmds = [[CLI, "purge", "--quiet", "--json", "--from", work / "urls.txt"]]
     if patterns:
         (work / "patterns.txt").write_text("".join("https://cdn{}.example.com{}\n".format(r, x)
                                                    for r in range(1, resources + 1) for x in p))
-        cmds.append([CLI, "purge", "--quiet", "--json", "--patterns", "--from", work / "patterns.txt"] + args)
+        cmds.append([CLI, "purge", "--quiet", "--json", "--patterns", "--from", work / "patterns.txt"])
     t = time.perf_counter()
     procs = [subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env) for cmd in cmds]
@@ -242,19 +228,15 @@ def jobs(python, with_cli=True, with_baseline=True, meanwhile=None):
     """The job rows; `meanwhile` (a function) runs after the gcdn rows, while the baseline
     may still be running, and its result is returned beside them."""
     res = {"url_window": list(URL_WINDOW), "pattern_window": list(PATTERN_WINDOW),
-           "note_windows": "per case: 1 request per window_ms, every kind",
            "max_urls": MAX_URLS, "max_patterns": MAX_PATTERNS, "baseline_cap_s": BASELINE_CAP_S,
            "cases": []}
     have_c = have("job")
-    pacing = cli_pacing() if with_cli else None
+    with_cli = with_cli and CLI.exists()
     if not have_c:
         res["c_note"] = "this libgcdn has no job ABI (gcdn_job_run)"
-    if with_cli and pacing is None:
-        res["cli_note"] = ("the CLI is missing" if not CLI.exists() else
-                           "the CLI has no way to be told shortened windows (it reads the account's "
-                           "limits, and 1/{} ms is over 10x the documented rate, so it would pace at "
-                           "2 a minute)".format(URL_WINDOW[1]))
-    if with_cli and pacing is not None:
+    if not CLI.exists():
+        res["cli_note"] = "the CLI is missing"
+    if with_cli:
         res["cli_version"] = sh([CLI, "--version"]).strip()
     # The baseline runs beside the gcdn rows, against an emulator of its own: it spends its
     # time in its SDK's retry sleeps, and capped, it still takes longest.
@@ -265,10 +247,10 @@ def jobs(python, with_cli=True, with_baseline=True, meanwhile=None):
 
         def run_all():
             try:
-                for name, r, u, p, wms, with_b in CASES:
+                for name, r, u, p, with_b in CASES:
                     if not with_b:
                         continue
-                    bemu.reset(wms)
+                    bemu.reset()
                     b = run_baseline(python, bemu, r, u, p)
                     b["seen"] = bemu.seen()
                     baseline[name] = b
@@ -280,21 +262,21 @@ def jobs(python, with_cli=True, with_baseline=True, meanwhile=None):
     emu = Emulator()
     try:
         res["rtt_ms"] = emu.rtt_ms(190)
-        for name, r, u, p, wms, with_b in CASES:
+        for name, r, u, p, with_b in CASES:
             ur, pr = case_requests(u, p)
-            case = {"name": name, "resources": r, "urls": u, "patterns": p, "window_ms": wms,
+            case = {"name": name, "resources": r, "urls": u, "patterns": p, "window_ms": WINDOW_MS,
                     "url_requests_each": ur, "pattern_requests_each": pr, "baseline_run": with_b,
-                    "bound_ms": case_bound_ms(u, p, wms), "min_requests": r * (ur + pr)}
+                    "bound_ms": case_bound_ms(u, p), "min_requests": r * (ur + pr)}
             if have_c:
                 log("job {}: the C job".format(name))
-                emu.reset(wms)
-                c = run_c_job(emu, r, u, p, wms)
+                emu.reset()
+                c = run_c_job(emu, r, u, p)
                 c["seen"] = emu.seen()
                 case["c"] = c
-            if pacing is not None:
+            if with_cli:
                 log("job {}: the CLI".format(name))
-                emu.reset(wms)
-                c = run_cli_job(emu, r, u, p, wms, pacing)
+                emu.reset()
+                c = run_cli_job(emu, r, u, p)
                 c["seen"] = emu.seen()
                 case["cli"] = c
             res["cases"].append(case)
@@ -347,7 +329,8 @@ class Redis:
 
 def shared_run(emu, resource, store):
     emu.reset()
-    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job", emu.base, "batches", URL_WINDOW[1] // URL_WINDOW[0],
+    # URL_MS 0: every process at the account's limits (it reads them: N per W).
+    procs = [subprocess.Popen([str(x) for x in [BIN / "bench_job", emu.base, "batches", 0,
                                                 resource, SHARED_BATCHES, SHARED_URLS, store]],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(SHARED_PROCS)]

@@ -4,11 +4,13 @@
  *   bench_job BASE_URL job URL_MS PATTERN_MS RESOURCES URLS PATTERNS FIRST_ID
  *       one job: RESOURCES resources (ids FIRST_ID...), each URLS paths /job/u<i>.png and
  *       PATTERNS patterns /job/p<j>/<star> (covering none of the paths), the client paced at
- *       one URL purge per URL_MS and one pattern purge per PATTERN_MS (the emulator's
- *       shortened windows); prints {"makespan_ms", "status", "report": <the report's JSON>}.
+ *       one URL purge per URL_MS and one pattern purge per PATTERN_MS, or, with 0 0, at the
+ *       account's own limits (the emulator reports its windows, N per W); prints
+ *       {"makespan_ms", "status", "report": <the report's JSON>}.
  *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE
  *       BATCHES purges (gcdn_purge_urls) of URLS_PER distinct URLs each on one resource; STORE
- *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; prints
+ *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; URL_MS 0: the
+ *       account's own limits; prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
  *   bench_job BASE_URL probe
@@ -71,8 +73,12 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     gcdn_options *o = gcdn_options_new();
     int32_t st = gcdn_options_set_base_url(o, base_url, &err);
     if (st != GCDN_OK) die("base URL", st, err);
-    st = gcdn_options_set_purge_intervals_ms(o, url_ms, pattern_ms, &err);
-    if (st != GCDN_OK) die("purge intervals", st, err);
+    /* 0 0: the account's own limits (GET /cdn/clients/me/limits: the emulator reports its
+       windows, N per W); else one request per interval. */
+    if (url_ms || pattern_ms) {
+        st = gcdn_options_set_purge_intervals_ms(o, url_ms, pattern_ms, &err);
+        if (st != GCDN_OK) die("purge intervals", st, err);
+    }
     /* A whole job waits for its windows: let the pacer wait as long as the run needs. */
     st = gcdn_options_set_max_rate_limit_wait_ms(o, 600000, &err);
     if (st != GCDN_OK) die("rate-limit wait", st, err);

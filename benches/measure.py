@@ -41,7 +41,7 @@ BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
 SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
-            "jobs", "shared", "plan", "coldstart")
+            "jobs", "shared", "coalesce", "plan", "coldstart")
 
 
 def quick():
@@ -489,6 +489,8 @@ def measure(sections):
             res["shared"] = shared
     elif "shared" in sections:
         res["shared"] = schedule.shared()
+    if "coalesce" in sections and py_sdk_note is None:
+        res["coalesce"] = schedule.coalesce_sdk(python)
     if "plan" in sections:
         log("planning 1,000,000 URLs")
         res["plan"] = schedule.plan()

@@ -125,7 +125,8 @@ def evaluate(ctx, t, op, case=None):
         if "imports" not in ctx:
             return not_measured
         v = ctx["imports"][t["module"]]
-        return name, "{} ms".format(fmt(v)), limit_ok(v)
+        others = ", ".join("`import {}` {} ms".format(k, fmt(x)) for k, x in ctx["imports"].items() if k != t["module"])
+        return name, "{} ms{}".format(fmt(v), " ({})".format(others) if others else ""), limit_ok(v)
     if m == "so_stripped_mb":
         if "so_stripped" not in ctx:
             return not_measured
@@ -158,6 +159,24 @@ def evaluate(ctx, t, op, case=None):
         return name, "{} ({:,.0f} ms vs bound {:,.0f} ms; {} 429s{})".format(
             fmt_ratio(j["ratio"]), j["makespan_ms"], case["bound_ms"], j["rate_limited"],
             "" if j["complete"] else "; NOT all purged: " + j["why_incomplete"]), ok
+    if m == "coalesce_ratio":
+        co = ctx.get("coalesce")
+        if not co or case is None:
+            return not_measured
+        name = t["name"].format(max=t.get("max"), callers=case["callers"])
+        r = case.get(t["impl"])
+        if r is None:
+            return name, "not measured in this run", None
+        f = coalesce_figures(r, case)
+        if f["makespan_ms"] is None:
+            return name, "failed: " + str(r.get("error")), False if "max" in t else None
+        measured = "{}{} ({:,.0f} ms vs bound {:,.0f} ms; {} requests, {} 429s, {} failed calls{})".format(
+            "> " if r.get("capped") else "", fmt_ratio(f["ratio"]), f["makespan_ms"], case["bound_ms"], f["requests"],
+            f["rate_limited"], f["failed"], ", {} not finished".format(f["unfinished"]) if f["unfinished"] else "")
+        if "max" not in t:
+            return name, measured, None
+        return name, measured, (f["ratio"] <= t["max"] and f["rate_limited"] == 0 and f["failed"] == 0
+                                and not f["unfinished"])
     if m == "shared_ratio":
         sh_ = ctx.get("shared")
         if not sh_ or "store" not in sh_:
@@ -206,6 +225,15 @@ def job_figures(r, case, rtt_ms):
         out["why_incomplete"] = "{} of {} requests accepted{}".format(
             seen["accepted"], case["min_requests"], ", " + out["why_incomplete"] if out["why_incomplete"] else "")
     return out
+
+
+def coalesce_figures(r, case):
+    """One client's run of one coalescing case: makespan, ratio, requests, 429s, failures."""
+    seen = r.get("seen", {})
+    mk = r.get("makespan_ms")
+    return {"makespan_ms": mk, "ratio": mk / case["bound_ms"] if mk is not None and case["bound_ms"] else None,
+            "requests": seen.get("purge_requests"), "rate_limited": seen.get("rate_limited"),
+            "failed": r.get("failed", 0), "unfinished": r.get("unfinished", 0)}
 
 
 def plan_case(ctx):
@@ -331,6 +359,8 @@ def write_report(ctx):
         jobs_section(ctx, w)
     if "shared" in ctx:
         shared_section(ctx, w)
+    if "coalesce" in ctx:
+        coalesce_section(ctx, w)
     if "plan" in ctx:
         plan_section(ctx, w)
     if "coldstart" in ctx:
@@ -589,6 +619,47 @@ def shared_section(ctx, w):
     w("")
 
 
+COALESCE_CLIENTS = (("gcdn", "gcdn, coalescing on (threads of one client)"),
+                    ("gcdn_off", "gcdn, coalescing off"),
+                    ("sdk", "official Python SDK, a thread per caller"))
+
+
+def coalesce_section(ctx, w):
+    co = ctx["coalesce"]
+    n, win = co["window"]
+    w("## Coalescing: one-URL callers on one resource")
+    w("")
+    w("On the emulator at {n} URL purges per {win:,} ms (as above), the resource's window is first "
+      "filled by {n} one-URL purges in turn (as another worker would have), then C callers start "
+      "together, each purging one URL of its own on that resource. A perfect merger needs R = "
+      "ceil(C/100) full requests, the first of them a window after the clock's start: bound "
+      "ceil(R/N) × W. *Makespan*: the first warm-up call to the last caller's return. The official "
+      "Python SDK (`benches/py/coalesce_baseline.py`: one SDK client shared by a thread per caller, "
+      "its own retries) is stopped after {cap} s. *Requests* and *429s* are what the emulator recorded; "
+      "*failed calls* are calls that returned an error.".format(n=n, win=win, cap=co["cap_s"]))
+    w("")
+    w("| callers | requests (min) | bound ms | client | makespan ms | makespan ÷ bound | requests sent | 429s met | failed calls | not finished |")
+    w("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case in co["cases"]:
+        for impl, label in COALESCE_CLIENTS:
+            r = case.get(impl)
+            if r is None:
+                continue
+            if r.get("makespan_ms") is None:
+                w("| {} | {} | {:,} | {} | – | – | – | – | – | failed: {} |".format(
+                    case["callers"], case["requests_min"], case["bound_ms"], label, str(r.get("error"))[:120]))
+                continue
+            f = coalesce_figures(r, case)
+            w("| {} | {} | {:,} | {} | {:,.0f} | {}{} | {} | {} | {} | {} |".format(
+                case["callers"], case["requests_min"], case["bound_ms"], label, f["makespan_ms"],
+                "> " if r.get("capped") else "", fmt_ratio(f["ratio"]), f["requests"], f["rate_limited"],
+                f["failed"], f["unfinished"]))
+    w("")
+    if co.get("note"):
+        w(co["note"])
+        w("")
+
+
 def plan_section(ctx, w):
     p = ctx["plan"]
     w("## Planning a job of 1,000,000 URLs")
@@ -641,9 +712,10 @@ def targets_section(ctx, w):
     w("| --- | --- | --- |")
     targets = []
     cases = (ctx.get("jobs") or {}).get("cases") or [None]
+    callers = (ctx.get("coalesce") or {}).get("cases") or [None]
     for t in TARGETS_DATA["targets"]:
         for op in (OPS if t.get("per_op") else (None,)):
-            for case in (cases if t.get("per_case") else (None,)):
+            for case in (cases if t.get("per_case") else callers if t.get("per_callers") else (None,)):
                 name, measured, ok = evaluate(ctx, t, op, case)
                 targets.append((name, ok))
                 w("| {} | {} | {} |".format(name, measured, verdict(ok) if ok is not None else "n/a"))

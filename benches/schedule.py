@@ -4,6 +4,8 @@
               documented limits with the window shortened (2 URL purges per W), through the C job (benches/c/bench_job.c), the CLI, and a naive baseline
               written with the official Python SDK (benches/py/job_baseline.py);
 - `shared`:   4 processes purging one resource, through one redis-server and without it;
+- `coalesce`: 40 and 250 one-URL callers on one resource: the official Python SDK, a thread
+              per caller (the baseline of gcdn's coalescing rows);
 - `plan`:     planning 1,000,000 URLs over 50 resources (benches/plan);
 - `coldstart`: `gcdn purge --resource 1 /a` as a fresh process vs `curl` making the request.
 
@@ -290,6 +292,50 @@ def jobs(python, with_cli=True, with_baseline=True, meanwhile=None):
             if case["baseline_run"]:
                 case["baseline"] = baseline.get(case["name"], {"error": "did not finish"})
     return res, extra
+
+
+# ---------------------------------------------------------------------------------------
+# Coalescing: many one-URL callers on one resource (issue 21)
+
+COALESCE_CALLERS = (40, 250)
+COALESCE_RESOURCE = 5
+
+
+def coalesce_requests(callers):
+    """The requests a perfect merger needs for `callers` one-URL calls: full ones."""
+    return math.ceil(callers / MAX_URLS)
+
+
+def coalesce_bound_ms(callers):
+    """The callers start while the resource's window is full (N requests just sent, at the
+    clock's start), so a perfect merger's first full request goes one window later, and R of
+    them take ceil(R/N) windows."""
+    n, w = URL_WINDOW
+    return math.ceil(coalesce_requests(callers) / n) * w
+
+
+def coalesce_sdk(python):
+    """The baseline of the coalescing rows: the official Python SDK, one thread per caller,
+    after N warm-up calls that fill the window (benches/py/coalesce_baseline.py)."""
+    emu = Emulator()
+    out = {"window": list(URL_WINDOW), "cap_s": BASELINE_CAP_S, "cases": []}
+    try:
+        for callers in COALESCE_CALLERS:
+            log("coalescing: {} one-URL callers, official Python SDK, a thread each".format(callers))
+            emu.reset()
+            r = subprocess.run([str(a) for a in [python, BENCHES / "py" / "coalesce_baseline.py", emu.base, callers,
+                                                  COALESCE_RESOURCE, URL_WINDOW[0], BASELINE_CAP_S]],
+                               capture_output=True, text=True, timeout=BASELINE_CAP_S + 120)
+            try:
+                res = json.loads(r.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                res = {"error": r.stderr.strip()[-300:] or "exit {}".format(r.returncode)}
+            res["seen"] = emu.seen()
+            out["cases"].append({"callers": callers, "requests_min": coalesce_requests(callers),
+                                 "bound_ms": coalesce_bound_ms(callers), "sdk": res})
+    finally:
+        emu.stop()
+    return out
 
 
 # ---------------------------------------------------------------------------------------

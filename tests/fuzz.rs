@@ -522,7 +522,7 @@ mod job {
             }
             let index = ResourceIndex::new(vec![ResourceInfo {
                 id: 1, cname: "a.example.com".into(), secondary_hostnames: vec![],
-                active: true, deleted: false, can_purge_by_urls: true,
+                active: true, deleted: false, can_purge_by_urls: true, ..Default::default()
             }]);
             let d = job.data();
             let p = plan(d, &index, PlanLimits { max_urls, max_patterns });
@@ -558,6 +558,105 @@ mod job {
                 }
             }
             prop_assert_eq!(planned + p.skipped.len(), d.entries().len());
+        }
+    }
+}
+
+// ---- The cache-key form of URL items (src/engine/job/cachekey.rs) ----
+
+mod cache_key {
+    use super::cases;
+    use gcdn::engine::job::cachekey::{cache_key_form, Keep};
+    use gcdn::engine::validate::{self, ItemKind};
+    use proptest::prelude::*;
+
+    /// A query parameter, sometimes percent-encoded or with '+', sometimes without a value.
+    fn param() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-c]{1,2}=[0-9a-z%+]{0,3}",
+            "[a-c]{1,2}",
+            "%6[1-3]=[0-9]",
+            "[a-c]\\+[a-c]=1",
+        ]
+    }
+
+    fn item() -> impl Strategy<Value = (String, Vec<String>)> {
+        ("/[a-z]{0,4}", prop::collection::vec(param(), 0..6))
+    }
+
+    fn join(path: &str, params: &[String]) -> String {
+        if params.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", params.join("&"))
+        }
+    }
+
+    fn form(item: &str, keep: Keep<'_>) -> String {
+        cache_key_form(item, keep).unwrap_or_else(|| item.to_owned())
+    }
+
+    fn keeps(names: &[String]) -> Vec<Keep<'_>> {
+        vec![
+            Keep::All,
+            Keep::None,
+            Keep::Only(names),
+            Keep::AllBut(names),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases())]
+
+        /// Any order of the same parameters has one cache-key form, and the form is its own.
+        #[test]
+        fn order_does_not_matter_and_the_form_is_stable(
+            (path, params) in item(),
+            names in prop::collection::vec("[a-c]{1,2}", 0..3),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = params.clone();
+            let n = shuffled.len();
+            for i in 0..n {
+                let j = (seed.rotate_left(i as u32) as usize) % n;
+                shuffled.swap(i, j);
+            }
+            for keep in keeps(&names) {
+                let a = form(&join(&path, &params), keep);
+                let b = form(&join(&path, &shuffled), keep);
+                prop_assert_eq!(&a, &b);
+                prop_assert_eq!(cache_key_form(&a, keep), None, "{} is not stable", a);
+                prop_assert!(validate::item(ItemKind::Url, 0, &a).is_ok());
+                prop_assert!(a.starts_with(&path));
+            }
+        }
+
+        /// What each policy keeps: nothing, only the names, all but the names (decoded), all.
+        #[test]
+        fn each_policy_keeps_what_it_says(
+            (path, params) in item(),
+            names in prop::collection::vec("[a-c]{1,2}", 0..3),
+        ) {
+            let given = join(&path, &params);
+            let decoded = |p: &str| {
+                form_urlencoded::parse(p.as_bytes()).next().map(|(n, _)| n.into_owned()).unwrap_or_default()
+            };
+            let kept = |keep| {
+                let f = form(&given, keep);
+                f.split_once('?').map(|(_, q)| q.split('&').map(str::to_owned).collect::<Vec<_>>()).unwrap_or_default()
+            };
+            prop_assert!(kept(Keep::None).is_empty());
+            for p in kept(Keep::Only(&names)) {
+                prop_assert!(names.contains(&decoded(&p)), "{} kept", p);
+            }
+            for p in kept(Keep::AllBut(&names)) {
+                prop_assert!(!names.contains(&decoded(&p)), "{} kept", p);
+            }
+            let mut all = kept(Keep::All);
+            let mut want: Vec<String> = params.iter().filter(|p| !p.is_empty()).cloned().collect();
+            all.sort();
+            want.sort();
+            prop_assert_eq!(all, want);
         }
     }
 }

@@ -167,19 +167,33 @@ fn skewed_local_clocks_still_agree() {
     let step = 300 + ms(margin(w));
     let big = Duration::from_secs(10);
     let started = Instant::now();
+    // Each slot lies between (the moment its EVAL went + its wait) and (the moment its answer
+    // came + its wait): however slow an EVAL, slot i must be the first slot + i × step.
     let mut got = Vec::new();
     for i in 0..6 {
         let store = if i % 2 == 0 { &ahead } else { &behind };
+        let before = started.elapsed();
         let d = at(store.take(urls(1), w, big).unwrap());
-        got.push(ms(started.elapsed() + d));
+        got.push((ms(before + d), ms(started.elapsed() + d)));
     }
-    for (i, t) in got.iter().enumerate() {
-        let want = i as u64 * step;
-        assert!(
-            *t + 5 >= want && *t <= want + 80,
-            "slot {i} at {t} ms, expected {want} ms: {got:?}"
-        );
-    }
+    // One first slot fits every range (5 ms for the millisecond clocks' rounding).
+    let shifted = |i: usize, t: u64| t as i64 - (i as u64 * step) as i64;
+    let earliest = got
+        .iter()
+        .enumerate()
+        .map(|(i, r)| shifted(i, r.0))
+        .max()
+        .unwrap();
+    let latest = got
+        .iter()
+        .enumerate()
+        .map(|(i, r)| shifted(i, r.1))
+        .min()
+        .unwrap();
+    assert!(
+        earliest <= latest + 5,
+        "slots {got:?} (ms from the start) are not {step} ms apart"
+    );
     // The offsets were in force: each store saw the server's clock two hours apart.
     let (a, b) = (
         ahead.server_clock_skew_ms().unwrap(),
@@ -306,7 +320,13 @@ fn unreachable_store_fails_fast_and_names_itself() {
     let e = store
         .take(urls(1), win(1, 100), Duration::ZERO)
         .unwrap_err();
-    assert!(t.elapsed() < Duration::from_millis(20));
+    // The message says no connection was tried; the bound only that nothing waited (a
+    // connect or a sleep of its own would be CONNECT_TIMEOUT or RETRY_AFTER).
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(e.message.contains("not tried again"), "{e}");
     assert_clean(&e.message);
 }

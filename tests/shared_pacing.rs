@@ -257,8 +257,9 @@ fn statuses(emu: &Emulator) -> Vec<u16> {
 }
 
 /// 4 processes × 5 batches on each of `resources` (2 with the store from the option, 2 from
-/// `GCDN_RATE_STORE`), each client paced at 1 per `INTERVAL`: zero 429s, and per resource a
-/// makespan within 10 % of the bound (R − 1) × interval.
+/// `GCDN_RATE_STORE`), each client paced at 1 per `INTERVAL`: zero 429s (the emulator's own
+/// window checks the spacing at the server), and per resource a makespan near the bound
+/// (R − 1) × interval: not under it, and not so far over it that the processes took turns.
 fn four_processes(resources: &'static str) {
     let redis = RedisServer::start();
     let emu = emulator_for(INTERVAL);
@@ -293,17 +294,21 @@ fn four_processes(resources: &'static str) {
     );
     let bound = 19 * INTERVAL;
     for id in ids {
-        // Each SENT is stamped when its purge returned: as good as the arrival for a span.
+        // Each SENT is stamped when its purge returned, in a process a loaded machine may
+        // hold up: the exact spacing is the server's (zero 429s above); these bounds leave a
+        // scheduler's noise either way. The pacer's margin (50 ms) adds 19 × 50 ms; processes
+        // that took turns instead of sharing would take several times the bound.
         let times: Vec<u64> = sent.iter().filter(|s| s.0 == id).map(|s| s.1).collect();
         let makespan = times.iter().max().unwrap() - times.iter().min().unwrap();
-        eprintln!("resource {id}: makespan {makespan} ms, bound {bound} ms");
+        let paced = bound + 19 * 50;
+        eprintln!("resource {id}: makespan {makespan} ms, bound {bound} ms, paced {paced} ms");
         assert!(
-            makespan + 20 >= bound,
+            makespan + 500 >= bound,
             "faster than the limit allows: {makespan} < {bound}"
         );
         assert!(
-            makespan * 10 <= bound * 11,
-            "makespan {makespan} ms more than 10 % over the bound {bound} ms"
+            makespan <= paced + 2_000,
+            "makespan {makespan} ms more than 2 s over the paced {paced} ms"
         );
     }
 }

@@ -70,6 +70,7 @@ fn main() {
                     active: true,
                     deleted: false,
                     can_purge_by_urls: true,
+                    ..Default::default()
                 })
                 .collect(),
         )
@@ -98,6 +99,7 @@ fn main() {
                     active: true,
                     deleted: false,
                     can_purge_by_urls: true,
+                    ..Default::default()
                 })
                 .collect(),
         )

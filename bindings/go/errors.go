@@ -26,6 +26,7 @@ const (
 	StatusProtocol        = int(C.GCDN_ERR_PROTOCOL)         // a response that makes no sense
 	StatusInternal        = int(C.GCDN_ERR_PANIC)            // a bug in gcdn, caught
 	StatusCancelled       = int(C.GCDN_ERR_CANCELLED)        // the call's context was cancelled
+	StatusStale           = int(C.GCDN_ERR_STALE)            // verified: an edge still serves a copy cached before the purge
 )
 
 // MaxItems is the most URLs or patterns one purge call accepts.
@@ -92,6 +93,7 @@ var (
 	ErrProtocol        = sentinel(StatusProtocol)
 	ErrInternal        = sentinel(StatusInternal)
 	ErrCancelled       = sentinel(StatusCancelled)
+	ErrStale           = sentinel(StatusStale)
 )
 
 // ErrClosed is returned by calls on a Client after Close.

@@ -95,6 +95,7 @@ func TestHeaderStatuses(t *testing.T) {
 		"GCDN_ERR_PROTOCOL":         gcdn.StatusProtocol,
 		"GCDN_ERR_PANIC":            gcdn.StatusInternal,
 		"GCDN_ERR_CANCELLED":        gcdn.StatusCancelled,
+		"GCDN_ERR_STALE":            gcdn.StatusStale,
 	}
 	defs := regexp.MustCompile(`(?m)^#define (GCDN_(?:OK|ERR_\w+)) (\d+)$`).FindAllStringSubmatch(string(src), -1)
 	if len(defs) != len(known) {

@@ -1,5 +1,9 @@
 //! The command line, as clap declares it. Usage errors exit with 2, as the exit-code contract
 //! says (clap's own code for them).
+//!
+//! The doc comments below are the `--help` text that clap prints verbatim, not rustdoc: bare
+//! URLs and `[user:password@]` are meant as written there.
+#![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
@@ -12,7 +16,8 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 everything done (and confirmed with --wait); 1 failed, nothing done;
 /// 2 usage or invalid input, nothing sent; 3 partly done (the output says which);
-/// 4 not confirmed within --wait; 130 interrupted (Ctrl-C).
+/// 4 not confirmed within --wait; 5 purged and confirmed, but --verify found a URL still
+/// stale at the edge; 130 interrupted (Ctrl-C).
 #[derive(Debug, Parser)]
 #[command(name = "gcdn", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
@@ -33,7 +38,7 @@ pub struct Cli {
 pub enum Command {
     /// Purge cached copies: full URLs (mapped to their resource by host), or paths with
     /// --resource; patterns with --patterns; everything with --all.
-    Purge(PurgeArgs),
+    Purge(Box<PurgeArgs>),
     /// Delete CDN resources, one after another.
     Delete(DeleteArgs),
     /// List the account's CDN resources: id, cname, secondary hostnames, active, can purge
@@ -117,14 +122,40 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Send every URL as given. By default a URL goes in its cache-key form: the query
+    /// parameters its resource's options (or a rule for its path) leave out of the cache key
+    /// are dropped and the rest sorted, or the purge would remove nothing.
+    #[arg(long)]
+    pub exact: bool,
+
     /// Confirm completion through the API's purge statuses, waiting at most SECONDS
     /// (default 300). Write --wait=SECONDS: items may follow.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true,
           default_missing_value = "300")]
     pub wait: Option<f64>,
 
+    /// After confirmation (implies --wait), probe each URL purged by URL at the edge (HEAD,
+    /// never with the API key) and report it fresh, stale or error; exit 5 if one is stale.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Probe at most N URLs of each resource with --verify, evenly chosen (default 100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub verify_limit: Option<u32>,
+
+    /// Send --verify's probes to this edge instead of each URL's host, with the URL's host
+    /// in Host and as the TLS name: https://host[:port], or http:// to loopback. Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub edge: Vec<String>,
+
+    /// After the purge (and its confirmation), send the purged paths to the API's prefetch,
+    /// 100 a request, 1 request a minute per resource.
+    #[arg(long)]
+    pub prefetch: bool,
+
     /// Standard output is JSON Lines: a "request" line per request as it finishes, a
-    /// "skipped" line per item not sent, and a last "summary" line.
+    /// "skipped" line per item not sent, "verify" and "prefetch" lines, and a last "summary"
+    /// line.
     #[arg(long)]
     pub json: bool,
 

@@ -12,6 +12,9 @@ pub const USAGE: u8 = 2;
 pub const PARTIAL: u8 = 3;
 /// Not confirmed within --wait.
 pub const NOT_CONFIRMED: u8 = 4;
+/// --verify: everything purged and confirmed, but an edge still serves a URL from a copy
+/// cached before its purge.
+pub const STALE: u8 = 5;
 /// Interrupted (Ctrl-C).
 pub const INTERRUPTED: u8 = 130;
 
@@ -20,6 +23,8 @@ pub const INTERRUPTED: u8 = 130;
 /// - 0: every planned request purged (and, with `waited`, confirmed `Successful`), and no
 ///   item left out for a reason that is a failure (`duplicate` and `covered` are not);
 /// - 4: nothing failed, but some purges were not confirmed before the wait ended;
+/// - 5: everything purged and confirmed, but at least one URL is still `stale` at the edge
+///   (`--verify`; probes that got no usable answer do not count);
 /// - 1: nothing purged at all (every request failed, or every item was left out);
 /// - 3: anything else: some purged, some not (failed or unsent requests, a `Failed`
 ///   confirmation, items whose host matches no resource, ...).
@@ -45,6 +50,7 @@ pub fn of_report(report: &Report, waited: bool) -> u8 {
         }
     }
     match (bad, unconfirmed, done) {
+        (0, 0, _) if report.totals.verified_stale > 0 => STALE,
         (0, 0, _) => OK,
         (0, _, _) => NOT_CONFIRMED,
         (_, 0, 0) => FAILED,
@@ -82,6 +88,7 @@ mod tests {
             active: true,
             deleted: false,
             can_purge_by_urls: true,
+            ..Default::default()
         }]);
         let limits = PlanLimits {
             max_urls: 1,

@@ -1,5 +1,8 @@
 //! `gcdn`: the command-line tool for deploy pipelines, on the Rust core directly.
 
+// args.rs's doc comments are the --help text clap prints as written, not Markdown: a URL in
+// <...> or an escaped `\[user:password@\]` would show in the terminal as such.
+#[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 mod args;
 mod exit;
 mod files;

@@ -6,7 +6,8 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use gcdn::engine::job::{Completion, Event, EventKind, Job, WaitWhy};
+use gcdn::engine::job::{Completion, Event, EventKind};
+use gcdn::engine::WaitReason;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
@@ -15,9 +16,8 @@ use crate::output::{self, human, plural, Out};
 /// Waits shorter than this are not worth a line.
 const WAIT_WORTH_A_LINE: Duration = Duration::from_secs(1);
 
-pub struct Progress<'a> {
+pub struct Progress {
     out: Out,
-    job: &'a Job,
     bar: Option<ProgressBar>,
     /// Requests already printed as JSON lines, by index.
     printed: Vec<bool>,
@@ -33,11 +33,11 @@ struct Wait {
     request: usize,
     resource_id: i64,
     until: Instant,
-    why: Option<WaitWhy>,
+    why: Option<WaitReason>,
 }
 
-impl<'a> Progress<'a> {
-    pub fn new(out: Out, job: &'a Job, waiting: bool, dry_run: bool) -> Progress<'a> {
+impl Progress {
+    pub fn new(out: Out, waiting: bool, dry_run: bool) -> Progress {
         let bar = (!out.quiet && !dry_run && std::io::stderr().is_terminal()).then(|| {
             // A spinner while the resources are listed and the job planned; the bar once the
             // number of requests is known.
@@ -52,7 +52,6 @@ impl<'a> Progress<'a> {
         });
         Progress {
             out,
-            job,
             bar,
             printed: Vec::new(),
             waiting,
@@ -84,7 +83,7 @@ impl<'a> Progress<'a> {
         };
         if finished && self.out.json && !self.dry_run {
             if let (Some(i), Some(r)) = (e.request, &e.finished) {
-                self.request_line(i, &r.to_json(self.job.data()));
+                self.request_line(i, r);
             }
         }
         let t = &e.totals;
@@ -210,8 +209,8 @@ impl<'a> Progress<'a> {
 fn wait_message(w: &Wait, others: usize) -> String {
     let left = w.until.saturating_duration_since(Instant::now());
     let why = match w.why {
-        Some(WaitWhy::RateLimited | WaitWhy::RetryAfter) => "after a 429 answer",
-        Some(WaitWhy::Backoff) => "before a retry",
+        Some(WaitReason::RateLimited | WaitReason::RetryAfter) => "after a 429 answer",
+        Some(WaitReason::Backoff) => "before a retry",
         _ => "for a rate-limit slot",
     };
     let more = if others > 0 {
@@ -250,7 +249,7 @@ mod tests {
             request: 0,
             resource_id: 7,
             until: Instant::now() + Duration::from_millis(41_500),
-            why: Some(WaitWhy::Pacer),
+            why: Some(WaitReason::Pacer),
         };
         assert_eq!(
             wait_message(&w, 0),

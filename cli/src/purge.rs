@@ -81,13 +81,34 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
     let Some(job) = job else {
         return nothing_to_send(&out, a.dry_run, &extra);
     };
+    let mut edges = Vec::with_capacity(a.edge.len());
+    for url in &a.edge {
+        match gcdn::engine::job::verify::parse_edge(url) {
+            Ok(edge) => edges.push(edge),
+            Err(e) => return refused(&out, a, &e),
+        }
+    }
+    let verify = a.verify && !a.dry_run;
     let options = RunOptions {
         dry_run: a.dry_run,
-        wait: if a.dry_run { None } else { wait },
+        exact: a.exact,
+        wait: if a.dry_run {
+            None
+        } else {
+            wait.or(verify.then_some(gcdn::engine::job::verify::DEFAULT_VERIFY_WAIT))
+        },
         settings,
+        verify,
+        verify_limit: a
+            .verify_limit
+            .map_or(gcdn::engine::job::verify::DEFAULT_VERIFY_LIMIT, |n| {
+                n as usize
+            }),
+        edges,
+        prefetch: a.prefetch,
         ..RunOptions::default()
     };
-    let mut progress = Progress::new(out, &job, options.wait.is_some(), a.dry_run);
+    let mut progress = Progress::new(out, options.wait.is_some(), a.dry_run);
     let result = client.run_job(
         &job,
         &options,
@@ -384,7 +405,7 @@ fn job_of(a: &PurgeArgs, texts: &[&str]) -> Result<Job, String> {
 /// items, the totals) and turn the report into the exit code.
 fn finish(
     out: &Out,
-    progress: &mut Progress<'_>,
+    progress: &mut Progress,
     report: &Report,
     error: Option<&String>,
     waited: bool,
@@ -407,8 +428,36 @@ fn finish(
     for (i, r) in requests.iter().enumerate() {
         progress.request_line(i, r);
     }
+    let rewritten = json["rewritten"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let warnings = json["warnings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for r in rewritten {
+        out.json_line("rewritten", r.clone());
+    }
+    for w in warnings {
+        out.json_line("warning", w.clone());
+    }
     for s in &skipped {
         out.json_line("skipped", s.clone());
+    }
+    for v in json["verified"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        out.json_line("verify", v.clone());
+    }
+    for p in json["prefetched"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        out.json_line("prefetch", p.clone());
     }
     let mut summary = json["totals"].clone();
     extra.add_to(&mut summary);
@@ -418,10 +467,71 @@ fn finish(
         m.insert("dry_run".into(), report.dry_run.into());
         m.insert("interrupted".into(), interrupted.into());
         m.insert("exit_code".into(), code.into());
+        if !report.verified.is_empty() {
+            let t = &report.totals;
+            m.insert(
+                "verified".into(),
+                serde_json::json!({"fresh": t.verified_fresh, "stale": t.verified_stale,
+                                   "error": t.verified_error}),
+            );
+        }
     }
     out.json_line("summary", summary);
+    // Human lines: each URL not fresh, and each prefetch that was not accepted.
+    for v in &report.verified {
+        if v.result != gcdn::engine::job::verify::Verdict::Fresh {
+            out.info(&format!(
+                "{} at the edge: {}{}",
+                v.result.as_str(),
+                v.url,
+                v.message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !report.verified.is_empty() {
+        let t = &report.totals;
+        out.info(&format!(
+            "verified at the edge: {} fresh, {} stale, {} error",
+            t.verified_fresh, t.verified_stale, t.verified_error
+        ));
+    }
+    for p in &report.prefetched {
+        match &p.message {
+            Some(m) => out.error(&format!(
+                "prefetch of {} on resource {}: {m}",
+                plural(p.items.len() as u64, "path"),
+                p.resource_id
+            )),
+            None => out.info(&format!(
+                "prefetch of {} on resource {}: accepted",
+                plural(p.items.len() as u64, "path"),
+                p.resource_id
+            )),
+        }
+    }
 
     // Human lines.
+    for w in warnings {
+        out.error(&format!("warning: {}", w["message"].as_str().unwrap_or("")));
+    }
+    for r in rewritten {
+        let by = match r["by"].as_str() {
+            Some(by) => match r["rule_id"].as_i64() {
+                Some(rule) => format!("{by} of rule {rule}"),
+                None => by.to_owned(),
+            },
+            None => "parameter order".to_owned(),
+        };
+        out.info(&format!(
+            "cache key {} -> {} (resource {}, {by})",
+            r["item"].as_str().unwrap_or(""),
+            r["as"].as_str().unwrap_or(""),
+            r["resource_id"]
+        ));
+    }
     if report.dry_run {
         print_plan(out, requests);
     }

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::resource_json;
 use crate::model::{Endpoint, ListingFault, PurgeState, Refusal, Resource};
+use crate::replies::resource_json;
 use crate::types::{Fault, FaultAction, Shared};
 use crate::wire::{lock, Incoming, Reply};
 
@@ -70,6 +70,7 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
 fn control_resource_json(r: &Resource) -> Value {
     let mut v = resource_json(r);
     v["refusal"] = r.refusal.map_or(Value::Null, |x| x.as_str().into());
+    v["rules"] = Value::Array(r.rules.clone());
     v
 }
 
@@ -86,6 +87,10 @@ struct ResourceSpec {
     deleted: Option<bool>,
     can_purge_by_urls: Option<bool>,
     refusal: Option<String>,
+    /// `options` as `GET /cdn/resources` lists them (an object).
+    options: Option<Value>,
+    /// Rules as `GET /cdn/resources/{id}/rules` lists them (each an object).
+    rules: Option<Vec<Value>>,
 }
 
 fn add_resource(shared: &Shared, body: &str) -> Result<Reply, Reply> {
@@ -100,14 +105,24 @@ fn add_resource(shared: &Shared, body: &str) -> Result<Reply, Reply> {
             )
         })?),
     };
+    if spec.options.as_ref().is_some_and(|o| !o.is_object())
+        || spec.rules.iter().flatten().any(|r| !r.is_object())
+    {
+        return Err(error(
+            400,
+            "\"options\" must be an object and \"rules\" a list of objects",
+        ));
+    }
     let r = Resource {
         cname: spec.cname.unwrap_or(new.cname),
+        options: spec.options.unwrap_or(new.options),
+        rules: spec.rules.unwrap_or_default(),
         secondary_hostnames: spec.secondary_hostnames.unwrap_or_default(),
         active: spec.active.unwrap_or(true),
         deleted: spec.deleted.unwrap_or(false),
         can_purge_by_urls: spec.can_purge_by_urls.unwrap_or(true),
         refusal,
-        ..new
+        ..Resource::new(spec.id)
     };
     let reply = Reply::json(201, &control_resource_json(&r));
     shared.account().resources.insert(r.id, r);

@@ -4,7 +4,10 @@
 
 mod api;
 mod control;
+mod faults;
+mod listings;
 mod model;
+mod replies;
 #[cfg(feature = "testca")]
 pub mod testca;
 mod tls;

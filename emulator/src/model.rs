@@ -4,6 +4,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::parsing::Parsed;
+use time::OffsetDateTime;
+
 /// The texts of the emulator's error answers. Those from the provider's specification are
 /// verbatim; the others are the emulator's own wording.
 pub mod messages {
@@ -211,6 +216,11 @@ pub struct Resource {
     pub can_purge_by_urls: bool,
     /// Makes a `DELETE` of the (inactive) resource fail with this reason.
     pub refusal: Option<Refusal>,
+    /// `options`, listed as given (default `{}`): e.g. `{"ignoreQueryString": {"enabled":
+    /// true, "value": true}, "slice": null}`.
+    pub options: serde_json::Value,
+    /// Its rules, served as given by `GET /cdn/resources/{id}/rules` (default none).
+    pub rules: Vec<serde_json::Value>,
 }
 
 impl Resource {
@@ -225,6 +235,8 @@ impl Resource {
             deleted: false,
             can_purge_by_urls: true,
             refusal: None,
+            options: serde_json::Value::Object(serde_json::Map::new()),
+            rules: Vec::new(),
         }
     }
 
@@ -260,6 +272,18 @@ impl Resource {
     /// Sets the `deleted` attribute.
     pub fn deleted(mut self, deleted: bool) -> Self {
         self.deleted = deleted;
+        self
+    }
+
+    /// Sets `options` (listed by `GET /cdn/resources` as given).
+    pub fn options(mut self, options: serde_json::Value) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the rules (`GET /cdn/resources/{id}/rules` lists them as given).
+    pub fn rules(mut self, rules: Vec<serde_json::Value>) -> Self {
+        self.rules = rules;
         self
     }
 
@@ -521,65 +545,38 @@ impl Account {
 
 /// `2026-12-01T20:01:02.123456Z`: ISO 8601 in UTC with microseconds, the API's `created` form.
 pub fn iso8601(t: SystemTime) -> String {
+    const CREATED: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (secs, days) = (d.as_secs() % 86_400, (d.as_secs() / 86_400) as i64);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        d.subsec_micros()
-    )
+    OffsetDateTime::from_unix_timestamp_nanos(d.as_nanos() as i128)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(CREATED)
+        .unwrap_or_default()
 }
 
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS[.ffffff]]`, with an optional `Z` or `+00:00`
 /// (UTC only; a space works for the `T`) into microseconds since the epoch.
 pub fn parse_iso8601(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let s = s
-        .strip_suffix('Z')
-        .or_else(|| s.strip_suffix("+00:00"))
-        .unwrap_or(s);
-    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, "00:00"));
-    let num = |t: &str| {
-        t.parse::<i64>()
-            .ok()
-            .filter(|_| t.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let mut d = date.split('-');
-    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = hms.split(':');
-    let (h, min) = (num(t.next()?)?, num(t.next()?)?);
-    let sec = t.next().map_or(Some(0), num)?;
-    if d.next().is_some()
-        || t.next().is_some()
-        || !(1..=12).contains(&m)
-        || !(1..=31).contains(&day)
-        || h > 23
-        || min > 59
-        || sec > 60
-        || frac.len() > 9
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
+    const BOUND: &[BorrowedFormatItem<'_>] = format_description!(
+        version = 2,
+        "[year]-[month]-[day]\
+         [optional [[first [T][ ]][hour]:[minute][optional [:[second][optional [.[subsecond]]]]]]]\
+         [optional [[first [Z][+00:00]]]]"
+    );
+    let mut parsed = Parsed::new();
+    let rest = parsed.parse_items(s.trim().as_bytes(), BOUND).ok()?;
+    if !rest.is_empty() {
         return None;
     }
-    let micros = format!("{frac:0<6}")[..6].parse::<i64>().ok()?;
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(((days * 86_400 + h * 3600 + min * 60 + sec) * 1_000_000) + micros)
+    if parsed.hour_24().is_none() {
+        parsed = parsed.with_hour_24(0)?.with_minute(0)?;
+    }
+    if parsed.second().is_none() {
+        parsed = parsed.with_second(0)?;
+    }
+    let at = parsed.with_offset_hour(0)?.with_offset_minute_signed(0)?;
+    let at = OffsetDateTime::try_from(at).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1000).ok()
 }
 
 /// Microseconds since the epoch.

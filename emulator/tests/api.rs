@@ -77,7 +77,8 @@ fn get_and_patch_resource() {
     assert_eq!(
         r.json(),
         json!({"id": 7, "active": true, "status": "active", "cname": "cdn7.example.com",
-               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true})
+               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true,
+               "options": {}})
     );
     assert_eq!(api(&emu, "GET", "/cdn/resources/8", "").status, 404);
     assert_eq!(api(&emu, "GET", "/cdn/resources/abc", "").status, 404);
@@ -87,7 +88,7 @@ fn get_and_patch_resource() {
     assert_eq!(
         r.json(),
         json!({"id": 7, "active": false, "status": "suspended", "cname": "cdn7.example.com",
-               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true})
+               "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true, "options": {}})
     );
     assert!(!emu.resource(7).unwrap().active);
 

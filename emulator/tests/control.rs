@@ -28,7 +28,7 @@ fn resources() {
         r.json(),
         json!({"id": 5, "active": false, "status": "suspended", "cname": "cdn5.example.com",
                "secondaryHostnames": [], "deleted": false, "can_purge_by_urls": true,
-               "refusal": "streaming"})
+               "refusal": "streaming", "options": {}, "rules": []})
     );
     assert_eq!(api(&emu, "DELETE", "/cdn/resources/5", "").status, 400);
     assert_eq!(
@@ -492,4 +492,36 @@ fn binary_purge_statuses_and_listing_switches() {
     );
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn options_and_rules_are_set_listed_and_served() {
+    let emu = Emulator::start(Config::default()).unwrap();
+    let a = emu.addr();
+    let options = json!({"ignoreQueryString": {"enabled": true, "value": true}, "slice": null});
+    let rule = json!({"id": 3, "name": "i18n", "active": true, "rule": "^/i18n/", "ruleType": 0,
+                      "weight": 1, "options": {"query_params_whitelist": {"enabled": true, "value": ["lang"]}}});
+    let body = json!({"id": 5, "options": options, "rules": [rule]}).to_string();
+    assert_eq!(
+        control(a, "POST", "/__emulator/resources", &body).status,
+        201
+    );
+    let listed = api(&emu, "GET", "/cdn/resources", "").json();
+    assert_eq!(listed[0]["options"], options);
+    let r = api(
+        &emu,
+        "GET",
+        "/cdn/resources/5/rules?limit=1000&offset=0",
+        "",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!([rule]));
+    assert_eq!(api(&emu, "GET", "/cdn/resources/6/rules", "").status, 404);
+    for bad in [r#"{"id": 7, "options": []}"#, r#"{"id": 7, "rules": [1]}"#] {
+        assert_eq!(
+            control(a, "POST", "/__emulator/resources", bad).status,
+            400,
+            "{bad}"
+        );
+    }
 }

@@ -59,7 +59,8 @@ fn resources_plain_list_and_filters() {
         all[1],
         json!({"id": 3, "cname": "Static.Example.com",
                "secondaryHostnames": ["img.example.com", "cdn.example.org"],
-               "active": true, "status": "active", "deleted": false, "can_purge_by_urls": true})
+               "active": true, "status": "active", "deleted": false, "can_purge_by_urls": true,
+               "options": {}})
     );
     assert_eq!(all[2]["can_purge_by_urls"], false);
     assert_eq!(all[3]["status"], "suspended");

@@ -21,6 +21,8 @@ pub const DEFAULT_PATTERN_INTERVAL: Duration = Duration::from_secs(60);
 pub const DOCUMENTED_MAX_URLS: usize = 100;
 /// Patterns per purge request: the API's documented limit.
 pub const DOCUMENTED_MAX_PATTERNS: usize = 10;
+/// Paths per prefetch request: the API's documented limit.
+pub const DOCUMENTED_MAX_PREFETCH: usize = 100;
 
 /// At most this many (resource, kind) keys remember that a 429 made them fall back to the
 /// documented rate; past that, every key of the kind falls back.
@@ -37,7 +39,8 @@ pub const FASTEST_PER_SECOND: u32 = 100;
 /// A window longer than this is not believed (it would allow huge bursts).
 pub const LONGEST_WINDOW: Duration = Duration::from_secs(86_400);
 
-/// The caller's own pacing (`Options::purge_intervals`): one request per interval.
+/// The caller's own pacing (`Options::purge_intervals`): one request per interval. Prefetches
+/// keep to the pattern interval (both are documented as 1 a minute).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Intervals {
     pub url: Duration,
@@ -58,7 +61,7 @@ impl Intervals {
     pub fn window(&self, kind: PaceKind) -> Window {
         Window::one_per(match kind {
             PaceKind::Urls => self.url,
-            PaceKind::Patterns => self.pattern,
+            PaceKind::Patterns | PaceKind::Prefetch => self.pattern,
         })
     }
 }
@@ -70,6 +73,8 @@ pub struct AccountLimits {
     pub urls: Window,
     /// `purge_request_limit`: pattern purges and purge-all.
     pub patterns: Window,
+    /// `prefetch_request_limit`.
+    pub prefetch: Window,
     /// `purge_max_urls_limit`: URLs per request.
     pub max_urls: usize,
     /// `purge_pattern_limit`: patterns per request.
@@ -91,6 +96,7 @@ impl AccountLimits {
         AccountLimits {
             urls: Window::documented(PaceKind::Urls),
             patterns: Window::documented(PaceKind::Patterns),
+            prefetch: Window::documented(PaceKind::Prefetch),
             max_urls: DOCUMENTED_MAX_URLS,
             max_patterns: DOCUMENTED_MAX_PATTERNS,
             from_account: false,
@@ -101,6 +107,7 @@ impl AccountLimits {
         match kind {
             PaceKind::Urls => self.urls,
             PaceKind::Patterns => self.patterns,
+            PaceKind::Prefetch => self.prefetch,
         }
     }
 
@@ -109,6 +116,7 @@ impl AccountLimits {
         match kind {
             PaceKind::Urls => self.max_urls,
             PaceKind::Patterns => self.max_patterns,
+            PaceKind::Prefetch => DOCUMENTED_MAX_PREFETCH,
         }
     }
 
@@ -125,6 +133,7 @@ impl AccountLimits {
         for (field, kind) in [
             ("purge_by_urls_request_limit", PaceKind::Urls),
             ("purge_request_limit", PaceKind::Patterns),
+            ("prefetch_request_limit", PaceKind::Prefetch),
         ] {
             let Some(value) = map.get(field) else {
                 continue;
@@ -141,6 +150,7 @@ impl AccountLimits {
                 Ok(w) => match kind {
                     PaceKind::Urls => limits.urls = w,
                     PaceKind::Patterns => limits.patterns = w,
+                    PaceKind::Prefetch => limits.prefetch = w,
                 },
                 Err(why) => notes.push(format!(
                     "the account's {field} {} {why}: using the documented {}",
@@ -258,6 +268,7 @@ fn kind_index(kind: PaceKind) -> usize {
     match kind {
         PaceKind::Urls => 0,
         PaceKind::Patterns => 1,
+        PaceKind::Prefetch => 2,
     }
 }
 
@@ -282,7 +293,7 @@ pub struct Account {
     tries: AtomicU32,
     distrusted: Mutex<HashSet<PaceKey>>,
     /// [`DISTRUSTED_KEYS`] was reached: every key of the kind (URLs, patterns) falls back.
-    distrusted_kind: [AtomicBool; 2],
+    distrusted_kind: [AtomicBool; 3],
 }
 
 impl Account {
@@ -490,6 +501,7 @@ mod tests {
             AccountLimits {
                 urls: w(4, 60_000),
                 patterns: w(1, 60_000),
+                prefetch: w(1, 60_000),
                 max_urls: 200,
                 max_patterns: 5,
                 from_account: true,

@@ -29,7 +29,7 @@ impl CancelToken {
 
     /// Sleep for `wait` unless cancelled first; true when cancelled.
     pub fn sleep(&self, wait: Duration) -> bool {
-        let end = super::wait::instant_after(Instant::now(), wait);
+        let end = super::clock::instant_after(Instant::now(), wait);
         let mut fired = self.fired.lock().unwrap_or_else(|e| e.into_inner());
         while !*fired {
             let left = end.saturating_duration_since(Instant::now());

@@ -7,16 +7,17 @@ use std::time::Duration;
 use ureq::http::Method;
 
 use super::account::{Account, AccountLimits};
+use super::call::{CallCtx, CallSettings};
 use super::cancel::CancelToken;
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
 use super::log::{self, Logger};
+use super::note::Observer;
 use super::pacer::{PaceKind, Pacer, SlotStore, Window};
 use super::purge::{self, PurgeKind};
 use super::request::{Api, Failed, Request, SentInfo};
 use super::validate::{self, ItemKind};
-use super::wait::{CallCtx, CallSettings, Observer};
 
 /// URLs per purge request: the API's documented limit.
 pub const URLS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_URLS;
@@ -137,6 +138,8 @@ impl Client {
                 pacer,
                 api_key: zeroize::Zeroizing::new(api_key.to_owned()),
                 logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
+                ca_file: options.ca_file.clone(),
+                user_agent: user_agent(options.user_agent_suffix.as_deref()),
             }),
             defaults: CallSettings::default(),
         })
@@ -351,6 +354,27 @@ impl Client {
         self.api.purge(ctx, &url, resource_id, kind, body)
     }
 
+    /// A prefetch request (`{"paths": [...]}`) on `resource_id`, in its slot of the client's
+    /// pacer under the prefetch limit, retried as any purge is.
+    pub(crate) fn send_prefetch(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        body: &[u8],
+    ) -> std::result::Result<SentInfo, Failed> {
+        let url = self.resource_url(resource_id, "/prefetch");
+        self.api
+            .purge(ctx, &url, resource_id, PaceKind::Prefetch, body)
+    }
+
+    /// What edge probes connect with: the client's CA file and user agent, never its key.
+    pub(crate) fn prober(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<super::job::verify::Prober> {
+        super::job::verify::Prober::new(self.api.ca_file.as_deref(), &self.api.user_agent, timeout)
+    }
+
     /// For the job runner's listings: `GET <base><path_and_query>`, retried like any GET, not
     /// paced; the body, or [`Status::Protocol`] when it is longer than `cap` bytes.
     pub(crate) fn get(&self, ctx: &CallCtx, path_and_query: &str, cap: usize) -> Result<Vec<u8>> {
@@ -489,7 +513,7 @@ mod tests {
 #[cfg(test)]
 mod job_api_tests {
     use super::*;
-    use crate::engine::wait::{Note, WaitReason};
+    use crate::engine::note::{Note, WaitReason};
     use gcdn_emulator::{Config, Emulator, Fault};
     use std::sync::Mutex;
 

@@ -33,11 +33,14 @@ pub enum Status {
     Panic = 10,
     /// The caller cancelled the call.
     Cancelled = 11,
+    /// Everything was purged and confirmed, but the edge still serves a copy cached before
+    /// the purge for at least one URL (a verifying run only).
+    Stale = 12,
 }
 
 impl Status {
     /// Every status, once each.
-    pub const ALL: [Status; 11] = [
+    pub const ALL: [Status; 12] = [
         Status::InvalidArgument,
         Status::Unauthorized,
         Status::NotFound,
@@ -49,6 +52,7 @@ impl Status {
         Status::Protocol,
         Status::Panic,
         Status::Cancelled,
+        Status::Stale,
     ];
 
     /// The status code: `self as i32`, spelled out.
@@ -83,6 +87,7 @@ impl Status {
             Status::Protocol => "protocol error",
             Status::Panic => "internal error (panic)",
             Status::Cancelled => "cancelled",
+            Status::Stale => "stale at the edge",
         }
     }
 }
@@ -367,11 +372,11 @@ mod tests {
     #[test]
     fn codes_run_from_1_in_the_order_of_all() {
         let codes: Vec<i32> = Status::ALL.iter().map(|s| s.code()).collect();
-        assert_eq!(codes, (1..=11).collect::<Vec<_>>());
+        assert_eq!(codes, (1..=12).collect::<Vec<_>>());
         for status in Status::ALL {
             assert_eq!(Status::from_code(status.code()), Some(status));
         }
-        for unknown in [0, -1, 12, i32::MIN, i32::MAX] {
+        for unknown in [0, -1, 13, i32::MIN, i32::MAX] {
             assert_eq!(Status::from_code(unknown), None);
         }
     }

@@ -5,10 +5,10 @@
 use serde_json::{Map, Value};
 
 use super::account::AccountLimits;
+use super::call::CallSettings;
 use super::error::{Error, Result, Status};
 use super::job::listing::{self, ReadLimits, ResourceInfo};
 use super::pacer::PaceKind;
-use super::wait::CallSettings;
 use super::Client;
 
 /// The most of one answer read: a page of 1,000 resources is a few MB; the limits a few hundred

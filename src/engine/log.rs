@@ -31,8 +31,8 @@ use zeroize::Zeroizing;
 
 use super::error::{redact, redact_url_password, Error, Result};
 use super::format::secs;
+use super::note::{Note, Observer, WaitReason};
 use super::pacer::PaceKind;
-use super::wait::{Note, Observer, WaitReason};
 
 /// The environment variable that sends records to stderr when no log function is set.
 pub const ENV_LOG: &str = "GCDN_LOG";
@@ -304,6 +304,7 @@ impl Logger {
                     WaitReason::RateLimited => "after a 429 for the rate window to reopen",
                     WaitReason::RetryAfter => "as Retry-After asks",
                     WaitReason::Backoff => "before trying again",
+                    WaitReason::Confirm => "between polls of the purge statuses",
                 };
                 format!(
                     "waiting {} {why_words}{}",

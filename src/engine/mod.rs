@@ -1,35 +1,40 @@
 //! The safe Rust core. It knows nothing of C: validation, retries, pacing and HTTP live here.
 //!
 //! `client` holds the operations; `purge` the one purge path (a request's body built and
-//! sent, for single calls and jobs alike); `request` one request's retry loop; `wait` the call
-//! context, through which every wait goes; `pacer` the client-wide pacer; `account` the
-//! account's limits; `retry` the pure retry decisions; `http` the transport.
+//! sent, for single calls and jobs alike); `request` one request's retry loop; `call` the call
+//! settings and context; `wait` the one place every wait goes through; `note` what a call
+//! tells its observer; `clock` moments from spans; `pacer` the client-wide pacer;
+//! `account` the account's limits; `retry` the pure retry decisions; `http` the transport.
 
-pub mod account;
+pub(crate) mod account;
 pub mod api_error;
-pub mod cancel;
-pub mod client;
+pub(crate) mod call;
+pub(crate) mod cancel;
+pub(crate) mod client;
+pub(crate) mod clock;
 pub mod config;
 pub mod error;
 pub(crate) mod format;
-pub mod http;
-pub mod inspect;
+pub(crate) mod http;
+pub(crate) mod inspect;
 pub mod job;
 pub mod log;
+pub(crate) mod note;
 pub mod pacer;
-pub mod purge;
+pub(crate) mod purge;
 pub mod ratestore;
-pub mod request;
+pub(crate) mod request;
 pub mod retry;
 pub mod validate;
-pub mod wait;
+pub(crate) mod wait;
 
 pub use account::{AccountLimits, Intervals};
+pub use call::{CallCtx, CallSettings, Tick, TICK};
 pub use cancel::CancelToken;
 pub use client::{Client, DeleteOptions, Deleted, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 pub use config::Options;
 pub use error::{Error, Result, Status};
 pub use inspect::{LimitsRead, Resources};
+pub use note::{Note, Observer, WaitReason};
 pub use pacer::{PaceKey, PaceKind, Slot, SlotStore, StoreError, Window};
 pub use request::{Failed, SentInfo};
-pub use wait::{CallCtx, CallSettings, Note, Observer, Tick, WaitReason};

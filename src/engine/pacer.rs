@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::wait::instant_after;
+use super::clock::instant_after;
 
 /// The two rate limits of purges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,6 +22,9 @@ pub enum PaceKind {
     /// one key (the account's limits have one field for both), so that a wrong guess costs
     /// time, not 429s.
     Patterns,
+    /// Prefetch requests (`POST /cdn/resources/{id}/prefetch`): 1 a minute per resource, a
+    /// limit of their own.
+    Prefetch,
 }
 
 impl PaceKind {
@@ -30,6 +33,7 @@ impl PaceKind {
         match self {
             PaceKind::Urls => "URL",
             PaceKind::Patterns => "pattern",
+            PaceKind::Prefetch => "prefetch",
         }
     }
 }
@@ -57,14 +61,15 @@ impl Window {
         }
     }
 
-    /// The documented limit: 2 URL purges a minute; 1 pattern purge or purge-all a minute.
+    /// The documented limit: 2 URL purges a minute; 1 pattern purge or purge-all a minute; 1
+    /// prefetch a minute.
     pub fn documented(kind: PaceKind) -> Window {
         match kind {
             PaceKind::Urls => Window {
                 requests: 2,
                 per: Duration::from_secs(60),
             },
-            PaceKind::Patterns => Window {
+            PaceKind::Patterns | PaceKind::Prefetch => Window {
                 requests: 1,
                 per: Duration::from_secs(60),
             },
@@ -474,7 +479,7 @@ mod tests {
         let t0 = Instant::now();
         s.defer_at(URLS, Duration::MAX, t0);
         s.defer_at(URLS, Duration::from_secs(u64::MAX), t0);
-        let far = crate::engine::wait::FOREVER;
+        let far = crate::engine::clock::FOREVER;
         assert_eq!(
             s.take_at(URLS, w(2, 1000), big_wait(), t0),
             Slot::TooFar(far)

@@ -4,11 +4,11 @@
 //! forms) for each request of their one-lane plan ([`send_call`]: the unique items in
 //! requests of the API's size, in order, on the calling thread).
 
+use super::call::CallCtx;
 use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
 use super::error::{Error, Result, Status};
 use super::pacer::PaceKind;
 use super::request::{Failed, SentInfo};
-use super::wait::CallCtx;
 
 /// What a purge request does: the `kind` of the report's JSON form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

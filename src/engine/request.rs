@@ -9,13 +9,15 @@ use ureq::http::Method;
 
 use super::account::{Account, AccountLimits, Intervals, ReadOutcome};
 use super::api_error;
+use super::call::CallCtx;
 use super::config::BaseUrl;
 use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::format;
 use super::http::{Fault, Reply, Transport, BODY_CAP};
+use super::note::{Note, WaitReason};
 use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
-use super::wait::{CallCtx, Note, Refused, WaitReason, Waits};
+use super::wait::{Refused, Waits};
 
 /// The longest one read of the account's limits may take.
 const LIMITS_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +37,9 @@ pub(crate) struct Api {
     pub api_key: zeroize::Zeroizing<String>,
     /// Told every note of every call (`Options::set_log` / `GCDN_LOG`).
     pub logger: Option<std::sync::Arc<super::log::Logger>>,
+    /// For edge probes (which never use the transport): the CA file and the user agent.
+    pub ca_file: Option<std::path::PathBuf>,
+    pub user_agent: String,
 }
 
 /// One API request.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use std::sync::LazyLock;
 
-use super::wait::WaitReason;
+use super::note::WaitReason;
 
 /// Why an attempt failed, as far as retrying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

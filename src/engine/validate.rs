@@ -16,7 +16,7 @@ pub fn resource_id(id: i64) -> Result<()> {
     Ok(())
 }
 
-/// What kind of list is being checked: the rules and the words differ.
+/// What kind of item a list holds: the rules and the words differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItemKind {
     Url,
@@ -24,7 +24,8 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
-    fn noun(self) -> &'static str {
+    /// `URL` / `pattern`, for messages.
+    pub fn noun(self) -> &'static str {
         match self {
             ItemKind::Url => "URL",
             ItemKind::Pattern => "pattern",

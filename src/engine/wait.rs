@@ -1,300 +1,24 @@
-//! The call context and the ONE place every wait of a call goes through.
+//! The ONE place every wait of a call goes through.
 //!
-//! A [`CallCtx`] is made when a call (or a job run) begins: its deadline, its cancel token,
-//! the wait budget and the observer. Each API request of the call draws a fresh [`Waits`]
-//! from it (the budget, `max_rate_limit_wait`, is per request, as the header documents).
+//! A [`CallCtx`] (in [`call`](super::call)) is made when a call (or a job run) begins: its
+//! deadline, its cancel token, the wait budget and the observer. Each API request of the
+//! call draws a fresh [`Waits`] from it ([`CallCtx::waits`]; the budget,
+//! `max_rate_limit_wait`, is per request, as the header documents).
 //! Every wait (pacer slot, the interval after a bare 429, `Retry-After`, backoff) is made by
 //! [`Waits::wait`], which charges it to the deadline (every wait) and to the budget (waits on
 //! rate limits: all but backoff, which `max_retries` bounds), refuses at once a wait it cannot
 //! afford, sleeps cancellably otherwise, and tells the observer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::cancel::CancelToken;
+use super::call::CallCtx;
 use super::error::Status;
 use super::format::secs;
-use super::pacer::{PaceKey, PaceKind};
+use super::note::{Note, WaitReason};
+use super::pacer::PaceKey;
 
-/// Per-call settings: a call timeout and a cancel token. A field left `None` keeps the
-/// client's own (from `Client::with_call_timeout` / `Client::with_cancel`).
-#[derive(Clone, Default)]
-pub struct CallSettings {
-    /// Limit on the whole call (attempts, backoff and waits).
-    pub timeout: Option<Duration>,
-    /// Fired from another thread to stop the call at its next wait or attempt.
-    pub cancel: Option<Arc<CancelToken>>,
-    /// Called on the waiting thread at least every [`TICK`] while a wait of the call lasts
-    /// (never during an HTTP attempt); `true` stops the call as a cancel does. This is how a
-    /// binding runs its own signal handlers (Python's Ctrl-C) during a long wait.
-    pub tick: Option<Tick>,
-}
-
-/// See [`CallSettings::tick`].
-pub type Tick = Arc<dyn Fn() -> bool + Send + Sync>;
-
-/// The longest a wait goes without calling its [`CallSettings::tick`].
-pub const TICK: Duration = Duration::from_millis(50);
-
-/// The farthest ahead any moment of the library lies: 100 years. A longer span (a hostile
-/// `Retry-After: 18446744073709551615`, a timeout of `u64::MAX` ms) is taken as this long:
-/// it is never reached, and every budget or deadline refuses a wait to it as it would the
-/// longer one.
-pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// `from + span`, with `span` capped at [`FOREVER`] (and shortened further on a platform
-/// whose clock cannot hold that): never an overflow panic. Every moment the library computes
-/// from a span (a deadline, the end of a wait, a pacer slot, a deferral) is made by this.
-pub fn instant_after(from: Instant, span: Duration) -> Instant {
-    let mut span = span.min(FOREVER);
-    loop {
-        if let Some(at) = from.checked_add(span) {
-            return at;
-        }
-        span /= 2;
-    }
-}
-
-impl std::fmt::Debug for CallSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallSettings")
-            .field("timeout", &self.timeout)
-            .field("cancel", &self.cancel)
-            .field("tick", &self.tick.is_some())
-            .finish()
-    }
-}
-
-impl CallSettings {
-    /// `self`, with the fields it leaves `None` taken from `defaults`.
-    pub fn or(&self, defaults: &CallSettings) -> CallSettings {
-        CallSettings {
-            timeout: self.timeout.or(defaults.timeout),
-            cancel: self.cancel.clone().or_else(|| defaults.cancel.clone()),
-            tick: self.tick.clone().or_else(|| defaults.tick.clone()),
-        }
-    }
-}
-
-/// Why a call waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitReason {
-    /// For the pacer's next slot on the key.
-    Pacer,
-    /// After a 429 without `Retry-After`: until the window can have reopened.
-    RateLimited,
-    /// As the server's `Retry-After` asked.
-    RetryAfter,
-    /// Backing off before retrying a transient failure (or a 429 of an unpaced endpoint).
-    Backoff,
-}
-
-impl WaitReason {
-    /// Whether the wait counts against the rate-limit wait budget.
-    pub fn charges_budget(self) -> bool {
-        self != WaitReason::Backoff
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitReason::Pacer => "pacer",
-            WaitReason::RateLimited => "429",
-            WaitReason::RetryAfter => "retry-after",
-            WaitReason::Backoff => "backoff",
-        }
-    }
-}
-
-/// What a call tells its observer, as it happens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Note<'a> {
-    /// An attempt ended: `status` is the HTTP status, `None` when no answer came (network
-    /// failure, timeout). `elapsed`: since the attempt began.
-    Attempt {
-        method: &'a str,
-        /// Path and query, below the base URL.
-        path: &'a str,
-        attempt: u32,
-        status: Option<u16>,
-        elapsed: Duration,
-    },
-    /// Attempt `attempt` failed and will be tried again; `error` says how it failed.
-    Retry {
-        method: &'a str,
-        path: &'a str,
-        attempt: u32,
-        error: &'a str,
-    },
-    /// The call is about to wait `wait`.
-    Wait {
-        resource_id: Option<i64>,
-        kind: Option<PaceKind>,
-        wait: Duration,
-        why: WaitReason,
-    },
-    /// The API answered 429.
-    RateLimited {
-        resource_id: Option<i64>,
-        kind: Option<PaceKind>,
-        retry_after: Option<Duration>,
-    },
-    /// The account's limits were asked for. `from_account`: they are known now; `message`
-    /// says what was read or replaced, or why the read failed.
-    LimitsRead {
-        from_account: bool,
-        message: &'a str,
-    },
-    /// Part of the account's limits is not believed: a value of the limits answer was out of
-    /// bounds or unreadable (`resource_id`, `kind`: `None`), or the API answered 429 on
-    /// `resource_id`/`kind` while it was paced faster than the documented rate. The documented
-    /// value is used instead; `message` says which and why.
-    LimitsReplaced {
-        resource_id: Option<i64>,
-        kind: Option<PaceKind>,
-        message: &'a str,
-    },
-    /// The shared rate store failed; the in-process pacing history was used instead.
-    StoreFallback { store: &'a str, message: &'a str },
-    /// The pacer decided on a slot for `resource_id`/`kind`: `reserved`, to be used after
-    /// `wait` (ZERO: now; a non-zero wait is also a [`Note::Wait`]), or not reserved since it
-    /// opens only `wait` from now, past what the request may still wait. `store_failed`: the
-    /// shared store failed and the in-process history decided (a [`Note::StoreFallback`]
-    /// came first).
-    Slot {
-        resource_id: i64,
-        kind: PaceKind,
-        wait: Duration,
-        reserved: bool,
-        store_failed: bool,
-    },
-}
-
-/// The observer hook: told of every [`Note`] of a call, on the calling thread.
-pub type Observer = Arc<dyn Fn(&Note<'_>) + Send + Sync>;
-
-/// One call's (or job run's) context.
-#[derive(Clone)]
-pub struct CallCtx {
-    started: Instant,
-    deadline: Option<Instant>,
-    timeout: Option<Duration>,
-    cancel: Option<Arc<CancelToken>>,
-    wait_budget: Duration,
-    observer: Option<Observer>,
-    /// The tick, and whether it has stopped the call.
-    tick: Option<(Tick, Arc<AtomicBool>)>,
-}
-
-impl std::fmt::Debug for CallCtx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallCtx")
-            .field("timeout", &self.timeout)
-            .field("cancellable", &self.cancel.is_some())
-            .field("wait_budget", &self.wait_budget)
-            .field("observed", &self.observer.is_some())
-            .finish()
-    }
-}
-
+// Here, not in call.rs, so that the call context does not import its waits back.
 impl CallCtx {
-    /// A context beginning now: the deadline is `settings.timeout` from now.
-    pub fn new(
-        settings: &CallSettings,
-        wait_budget: Duration,
-        observer: Option<Observer>,
-    ) -> CallCtx {
-        let started = Instant::now();
-        CallCtx {
-            started,
-            deadline: settings.timeout.map(|t| instant_after(started, t)),
-            timeout: settings.timeout,
-            cancel: settings.cancel.clone(),
-            wait_budget,
-            observer,
-            tick: settings
-                .tick
-                .clone()
-                .map(|t| (t, Arc::new(AtomicBool::new(false)))),
-        }
-    }
-
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// Time left before the deadline (`None`: no deadline).
-    pub fn time_left(&self) -> Option<Duration> {
-        self.deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    pub fn wait_budget(&self) -> Duration {
-        self.wait_budget
-    }
-
-    pub fn cancelled(&self) -> bool {
-        self.cancel
-            .as_deref()
-            .is_some_and(CancelToken::is_cancelled)
-            || self
-                .tick
-                .as_ref()
-                .is_some_and(|(_, stopped)| stopped.load(Ordering::Relaxed))
-    }
-
-    /// Sleep `wait`, waking at once on cancel and calling the tick (if any) every [`TICK`];
-    /// `true` when cancelled or stopped by the tick.
-    fn sleep(&self, wait: Duration) -> bool {
-        let Some((tick, stopped)) = &self.tick else {
-            return match &self.cancel {
-                Some(token) => token.sleep(wait),
-                None => {
-                    std::thread::sleep(wait);
-                    false
-                }
-            };
-        };
-        let end = instant_after(Instant::now(), wait);
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let slice = left.min(TICK);
-            let cancelled = match &self.cancel {
-                Some(token) => token.sleep(slice),
-                None => {
-                    std::thread::sleep(slice);
-                    false
-                }
-            };
-            if cancelled {
-                return true;
-            }
-            if tick() {
-                stopped.store(true, Ordering::Relaxed);
-                return true;
-            }
-            if left <= TICK {
-                return false;
-            }
-        }
-    }
-
-    /// Tell the observer, if any.
-    pub fn note(&self, note: &Note<'_>) {
-        if let Some(observer) = &self.observer {
-            observer(note);
-        }
-    }
-
-    pub fn observed(&self) -> bool {
-        self.observer.is_some()
-    }
-
     /// The waits of one request: a fresh budget.
     pub fn waits(&self) -> Waits<'_> {
         Waits {
@@ -382,7 +106,7 @@ impl Waits<'_> {
     pub fn refusal_of(&self, wanted: Duration) -> Refused {
         self.refusal(wanted, true).unwrap_or(Refused::Budget {
             wanted,
-            budget: self.ctx.wait_budget,
+            budget: self.ctx.wait_budget(),
             waited: self.waited,
         })
     }
@@ -396,7 +120,7 @@ impl Waits<'_> {
             && self
                 .waited
                 .checked_add(wanted)
-                .is_none_or(|total| total > self.ctx.wait_budget);
+                .is_none_or(|total| total > self.ctx.wait_budget());
         let left = self.ctx.time_left();
         let past_deadline = left.is_some_and(|left| wanted >= left);
         match (over_budget, past_deadline) {
@@ -409,7 +133,7 @@ impl Waits<'_> {
             }
             (true, _) => Some(Refused::Budget {
                 wanted,
-                budget: self.ctx.wait_budget,
+                budget: self.ctx.wait_budget(),
                 waited: self.waited,
             }),
             (false, true) => Some(Refused::Deadline {
@@ -421,7 +145,7 @@ impl Waits<'_> {
     }
 
     fn budget_left(&self) -> Duration {
-        self.ctx.wait_budget.saturating_sub(self.waited)
+        self.ctx.wait_budget().saturating_sub(self.waited)
     }
 
     /// Wait `wait` for `why`, on `key`'s behalf (for the observer): refused at once, without
@@ -459,7 +183,13 @@ impl Waits<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::engine::call::CallSettings;
+    use crate::engine::cancel::CancelToken;
+    use crate::engine::clock::{instant_after, FOREVER};
+    use crate::engine::note::Observer;
+    use crate::engine::pacer::PaceKind;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -669,23 +399,5 @@ mod tests {
             *seen.lock().unwrap(),
             [(Some(5), Some(PaceKind::Urls), 5 * MS, WaitReason::Pacer)]
         );
-    }
-
-    #[test]
-    fn settings_fall_back_field_by_field() {
-        let token = Arc::new(CancelToken::new());
-        let defaults = CallSettings {
-            timeout: Some(MS),
-            cancel: Some(Arc::clone(&token)),
-            ..Default::default()
-        };
-        let merged = CallSettings {
-            timeout: Some(2 * MS),
-            cancel: None,
-            ..Default::default()
-        }
-        .or(&defaults);
-        assert_eq!(merged.timeout, Some(2 * MS));
-        assert!(merged.cancel.is_some());
     }
 }

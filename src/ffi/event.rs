@@ -5,19 +5,19 @@ use std::ffi::{c_char, CStr, CString};
 
 use super::job::*;
 use super::status::GCDN_OK;
-use crate::engine::job::{Event as JobEvent, EventKind, WaitWhy};
-use crate::engine::Status;
+use crate::engine::job::{self, EventKind};
+use crate::engine::{Status, WaitReason};
 
 /// One progress event, valid only during the callback it is passed to. Read it with the
 /// `gcdn_event_*` accessors.
 pub struct gcdn_event {
-    pub(super) inner: JobEvent,
+    pub(super) inner: job::Event,
     pub(super) message: Option<CString>,
 }
 
 /// # Safety
 /// `p` is NULL or an event passed to the running callback.
-pub(super) unsafe fn event_ref<'a>(p: *const gcdn_event) -> Option<&'a JobEvent> {
+pub(super) unsafe fn event_ref<'a>(p: *const gcdn_event) -> Option<&'a job::Event> {
     // SAFETY: this function's contract.
     unsafe { p.as_ref() }.map(|e| &e.inner)
 }
@@ -148,11 +148,11 @@ pub unsafe extern "C" fn gcdn_event_wait_reason(event: *const gcdn_event) -> i32
         unsafe { event_ref(event) }
             .and_then(|e| e.why)
             .map_or(GCDN_WAIT_NONE, |w| match w {
-                WaitWhy::Pacer => GCDN_WAIT_PACER,
-                WaitWhy::RateLimited => GCDN_WAIT_RATE_LIMITED,
-                WaitWhy::RetryAfter => GCDN_WAIT_RETRY_AFTER,
-                WaitWhy::Backoff => GCDN_WAIT_BACKOFF,
-                WaitWhy::Confirm => GCDN_WAIT_CONFIRM,
+                WaitReason::Pacer => GCDN_WAIT_PACER,
+                WaitReason::RateLimited => GCDN_WAIT_RATE_LIMITED,
+                WaitReason::RetryAfter => GCDN_WAIT_RETRY_AFTER,
+                WaitReason::Backoff => GCDN_WAIT_BACKOFF,
+                WaitReason::Confirm => GCDN_WAIT_CONFIRM,
             })
     })
 }

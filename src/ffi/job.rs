@@ -105,6 +105,20 @@ pub const GCDN_TOTAL_SENT: i32 = 9;
 pub const GCDN_TOTAL_SKIPPED: i32 = 10;
 /// Requests whose purge status is `Successful`.
 pub const GCDN_TOTAL_CONFIRMED: i32 = 11;
+/// URLs the edge served fresh after their purge (`gcdn_run_set_verify`).
+pub const GCDN_TOTAL_VERIFIED_FRESH: i32 = 12;
+/// URLs the edge still served from a copy cached before their purge.
+pub const GCDN_TOTAL_VERIFIED_STALE: i32 = 13;
+/// URLs whose probe got no usable answer.
+pub const GCDN_TOTAL_VERIFIED_ERROR: i32 = 14;
+
+/// `gcdn_report_verified_result`: the edge serves a copy cached after the purge (`Cache:
+/// MISS` or `BYPASS`, or a `HIT` whose `X-Cached-Since` is not before the purge).
+pub const GCDN_VERIFY_FRESH: i32 = 1;
+/// A `HIT` cached before the purge (or that does not say when).
+pub const GCDN_VERIFY_STALE: i32 = 2;
+/// No answer, not 2xx/3xx, or no `Cache` header.
+pub const GCDN_VERIFY_ERROR: i32 = 3;
 
 pub(super) fn kind_code(kind: PurgeKind) -> i32 {
     match kind {
@@ -136,6 +150,9 @@ pub(super) fn total_of(t: &Totals, which: i32) -> u64 {
         GCDN_TOTAL_SENT => t.sent,
         GCDN_TOTAL_SKIPPED => t.skipped,
         GCDN_TOTAL_CONFIRMED => t.confirmed,
+        GCDN_TOTAL_VERIFIED_FRESH => t.verified_fresh,
+        GCDN_TOTAL_VERIFIED_STALE => t.verified_stale,
+        GCDN_TOTAL_VERIFIED_ERROR => t.verified_error,
         _ => 0,
     }
 }

@@ -5,8 +5,7 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::time::Duration;
 
 use super::strings::c_string;
-use crate::engine::log::{Event as LogEvent, Level as LogLevel, Record as LogRecord};
-use crate::engine::{PaceKind, WaitReason};
+use crate::engine::{log, PaceKind, WaitReason};
 
 /// Log level: a client's final failures are its returned errors, so no record has this
 /// level yet; it is reserved.
@@ -22,11 +21,11 @@ pub const GCDN_LOG_DEBUG: i32 = 4;
 /// Log level: each pacer decision (`pacer`), also those that made the call wait.
 pub const GCDN_LOG_TRACE: i32 = 5;
 
-const _: () = assert!(GCDN_LOG_ERROR == LogLevel::Error as i32);
-const _: () = assert!(GCDN_LOG_WARN == LogLevel::Warn as i32);
-const _: () = assert!(GCDN_LOG_INFO == LogLevel::Info as i32);
-const _: () = assert!(GCDN_LOG_DEBUG == LogLevel::Debug as i32);
-const _: () = assert!(GCDN_LOG_TRACE == LogLevel::Trace as i32);
+const _: () = assert!(GCDN_LOG_ERROR == log::Level::Error as i32);
+const _: () = assert!(GCDN_LOG_WARN == log::Level::Warn as i32);
+const _: () = assert!(GCDN_LOG_INFO == log::Level::Info as i32);
+const _: () = assert!(GCDN_LOG_DEBUG == log::Level::Debug as i32);
+const _: () = assert!(GCDN_LOG_TRACE == log::Level::Trace as i32);
 
 /// One log record, as the log function gets it. It and every string it points to are valid
 /// only during the call of the log function: copy what you keep. Fields that do not apply
@@ -87,7 +86,7 @@ fn c_opt(s: &Option<CString>) -> *const c_char {
 }
 
 impl CLog {
-    pub(crate) fn send(&self, record: &LogRecord<'_>) {
+    pub(crate) fn send(&self, record: &log::Record<'_>) {
         with_c_record(record, |c| {
             // SAFETY: gcdn_options_set_log's contract; `c` and its strings outlive the call.
             unsafe { (self.func)(c, self.user_data) }
@@ -97,28 +96,30 @@ impl CLog {
 
 /// Call `f` with `record` as C sees it: a `gcdn_log_record` whose strings live until `f`
 /// returns.
-fn with_c_record<R>(record: &LogRecord<'_>, f: impl FnOnce(&gcdn_log_record) -> R) -> R {
+fn with_c_record<R>(record: &log::Record<'_>, f: impl FnOnce(&gcdn_log_record) -> R) -> R {
     let message = c_string(record.message);
     let method = record.method.map(c_string);
     let path = record.path.map(c_string);
     let kind: Option<&'static CStr> = record.kind.map(|k| match k {
         PaceKind::Urls => c"urls",
         PaceKind::Patterns => c"patterns",
+        PaceKind::Prefetch => c"prefetch",
     });
     let reason: Option<&'static CStr> = record.why.map(|w| match w {
         WaitReason::Pacer => c"pacer",
         WaitReason::RateLimited => c"429",
         WaitReason::RetryAfter => c"retry-after",
         WaitReason::Backoff => c"backoff",
+        WaitReason::Confirm => c"confirm",
     });
     let event = match record.event {
-        LogEvent::Request => c"request",
-        LogEvent::Retry => c"retry",
-        LogEvent::Wait => c"wait",
-        LogEvent::RateLimited => c"rate_limited",
-        LogEvent::Limits => c"limits",
-        LogEvent::StoreFallback => c"store_fallback",
-        LogEvent::Pacer => c"pacer",
+        log::Event::Request => c"request",
+        log::Event::Retry => c"retry",
+        log::Event::Wait => c"wait",
+        log::Event::RateLimited => c"rate_limited",
+        log::Event::Limits => c"limits",
+        log::Event::StoreFallback => c"store_fallback",
+        log::Event::Pacer => c"pacer",
     };
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let c = gcdn_log_record {
@@ -146,7 +147,7 @@ mod tests {
     /// The log record's strings follow the one NUL policy (strings.rs): `?`, text kept whole.
     #[test]
     fn a_nul_in_a_log_record_becomes_a_question_mark() {
-        let record = LogRecord {
+        let record = log::Record {
             level: Level::Debug,
             event: Event::Request,
             message: "POST /x\0y -> 201",

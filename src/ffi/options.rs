@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::log::{gcdn_log_fn, CLog};
 use super::strings::str_arg;
-use crate::engine::log::{Level as LogLevel, Record as LogRecord};
+use crate::engine::log;
 use crate::engine::{Error, Options, Result};
 
 /// An opaque builder of client settings. Create with `gcdn_options_new`, free with
@@ -324,13 +324,13 @@ pub unsafe extern "C" fn gcdn_options_set_log(
             options.clear_log();
             return Ok(());
         };
-        let level = LogLevel::from_i32(max_level).ok_or_else(|| {
+        let level = log::Level::from_i32(max_level).ok_or_else(|| {
             Error::invalid(format!(
                 "max_level must be GCDN_LOG_ERROR (1) .. GCDN_LOG_TRACE (5), not {max_level}"
             ))
         })?;
         let sink = CLog { func, user_data };
-        options.set_log(Arc::new(move |r: &LogRecord<'_>| sink.send(r)), level);
+        options.set_log(Arc::new(move |r: &log::Record<'_>| sink.send(r)), level);
         Ok(())
     })
 }

@@ -14,7 +14,9 @@ use super::event::gcdn_event;
 use super::job::gcdn_job;
 use super::report::gcdn_report;
 use super::strings::c_string;
-use crate::engine::job::{Event as JobEvent, EventKind, Flow, JobError, RunOptions, MAX_WORKERS};
+use super::strings::str_arg;
+use crate::engine::job::verify::parse_edge;
+use crate::engine::job::{self, EventKind, Flow, JobError, RunOptions, MAX_WORKERS};
 use crate::engine::{CallSettings, Error, Result};
 
 /// The progress callback of a run: called with each event, on the thread that called
@@ -91,7 +93,7 @@ impl Ticker {
     /// `true`: the callback says stop.
     fn tick(&self) -> bool {
         let event = gcdn_event {
-            inner: JobEvent::new(EventKind::Tick),
+            inner: job::Event::new(EventKind::Tick),
             message: None,
         };
         // SAFETY: as above; the event lives through the call.
@@ -205,6 +207,28 @@ pub unsafe extern "C" fn gcdn_run_set_dry_run(
     })
 }
 
+/// `exact` non-zero: `gcdn_job_run` sends every URL item as given. 0 (the default): each URL
+/// item of a resource the listing knows goes in its cache-key form, the query parameters the
+/// resource's options (or the rule that matches its path) leave out of the cache key dropped
+/// and the rest sorted (`gcdn_report_rewritten_*` say which); without that, a purge of
+/// `/app.js?v=2` on a resource that ignores query strings removes nothing. The `_with`
+/// single calls ignore it.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_exact(
+    run: *mut gcdn_run,
+    exact: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
+        unsafe { run_mut(run) }?.options.exact = exact != 0;
+        Ok(())
+    })
+}
+
 /// After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
 /// by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
 /// is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends
@@ -223,6 +247,94 @@ pub unsafe extern "C" fn gcdn_run_set_wait_ms(
         // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
         unsafe { run_mut(run) }?.options.wait =
             (wait_ms > 0).then(|| Duration::from_millis(wait_ms));
+        Ok(())
+    })
+}
+
+/// `verify` non-zero: after the purges are confirmed (this implies the wait: 300 s unless
+/// `gcdn_run_set_wait_ms` says otherwise), probe each URL purged by URL at the edge with a
+/// `HEAD` of `https://<host>/<path>` (the host given with the item; for items given by
+/// resource id, the resource's cname), without the API key, and report each as fresh, stale
+/// or error (`gcdn_report_verified_*`). A URL still served from a copy cached before its
+/// purge makes an otherwise successful run return GCDN_ERR_STALE; error probes change
+/// nothing. Each probe takes at most 10 s and none outlives the run's timeout.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_verify(
+    run: *mut gcdn_run,
+    verify: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
+        unsafe { run_mut(run) }?.options.verify = verify != 0;
+        Ok(())
+    })
+}
+
+/// Probe at most `limit` URLs of each resource when verifying (evenly chosen among its
+/// purged URLs); 1 or more, default 100.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_verify_limit(
+    run: *mut gcdn_run,
+    limit: u32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        if limit == 0 {
+            return Err(Error::invalid(
+                "verify_limit must be 1 or more (to probe nothing, do not verify)",
+            ));
+        }
+        // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
+        unsafe { run_mut(run) }?.options.verify_limit = limit as usize;
+        Ok(())
+    })
+}
+
+/// Send verification probes to the edge at `url` instead of each URL's own host, with the
+/// URL's host in `Host` and as the TLS name: `https://host[:port]`, or `http://` to a
+/// loopback address. Repeatable: each URL is probed at every edge added.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT, as does a NULL or bad `url` (the run unchanged).
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_add_edge(
+    run: *mut gcdn_run,
+    url: *const c_char,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        // SAFETY: `url` is NULL or a NUL-terminated string (the contract above).
+        let edge = parse_edge(unsafe { str_arg(url, "url") }?)?;
+        // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
+        unsafe { run_mut(run) }?.options.edges.push(edge);
+        Ok(())
+    })
+}
+
+/// `prefetch` non-zero: after the purges (and their confirmation, when waiting), send the
+/// paths purged by URL to `POST /cdn/resources/{id}/prefetch`, 100 a request, each in its
+/// slot of the client's pacer (1 a minute per resource, apart from purges; with
+/// `gcdn_options_set_purge_intervals_ms`, the pattern interval). Reported per request
+/// (`gcdn_report_prefetched_*`); a failed prefetch does not change the run's status.
+///
+/// `run` must be a live run, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_run_set_prefetch(
+    run: *mut gcdn_run,
+    prefetch: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        // SAFETY: `run` is NULL or a live run no other thread uses (the contract above).
+        unsafe { run_mut(run) }?.options.prefetch = prefetch != 0;
         Ok(())
     })
 }
@@ -353,7 +465,7 @@ pub unsafe extern "C" fn gcdn_job_run(
             }
         };
         let mut callback = run.progress.map(|(f, user_data)| {
-            move |event: &JobEvent| {
+            move |event: &job::Event| {
                 let message = event.message.as_deref().map(c_string);
                 let c_event = gcdn_event {
                     inner: event.clone(),
@@ -370,7 +482,7 @@ pub unsafe extern "C" fn gcdn_job_run(
         });
         let progress = callback
             .as_mut()
-            .map(|f| f as &mut dyn FnMut(&JobEvent) -> Flow);
+            .map(|f| f as &mut dyn FnMut(&job::Event) -> Flow);
         // The callback also ticks the calling thread's own waits (the resources listing's).
         let mut options = run.options.clone();
         if let Some((func, user_data)) = run.progress {

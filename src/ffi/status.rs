@@ -39,6 +39,10 @@ pub const GCDN_ERR_PROTOCOL: i32 = 9;
 pub const GCDN_ERR_PANIC: i32 = 10;
 /// The call was cancelled through a `gcdn_cancel` token (see `gcdn_client_with_cancel`).
 pub const GCDN_ERR_CANCELLED: i32 = 11;
+/// A verifying run (`gcdn_run_set_verify`): everything was purged and confirmed, but at least
+/// one URL is still `stale` at the edge (served from a copy cached before its purge). The
+/// report says which (`gcdn_report_verified_*`).
+pub const GCDN_ERR_STALE: i32 = 12;
 
 // Each constant is its status's number...
 const _: () = {
@@ -53,6 +57,7 @@ const _: () = {
     assert!(GCDN_ERR_PROTOCOL == Status::Protocol as i32);
     assert!(GCDN_ERR_PANIC == Status::Panic as i32);
     assert!(GCDN_ERR_CANCELLED == Status::Cancelled as i32);
+    assert!(GCDN_ERR_STALE == Status::Stale as i32);
 };
 
 /// ...and every status has its constant: a new `Status` stops this match compiling until
@@ -70,6 +75,7 @@ const fn header_constant(status: Status) -> i32 {
         Status::Protocol => GCDN_ERR_PROTOCOL,
         Status::Panic => GCDN_ERR_PANIC,
         Status::Cancelled => GCDN_ERR_CANCELLED,
+        Status::Stale => GCDN_ERR_STALE,
     }
 }
 
@@ -159,7 +165,7 @@ mod tests {
     #[test]
     fn codes_are_the_abis() {
         let codes: Vec<i32> = Status::ALL.iter().map(|&s| header_constant(s)).collect();
-        assert_eq!(codes, (1..=11).collect::<Vec<_>>());
+        assert_eq!(codes, (1..=12).collect::<Vec<_>>());
         assert_eq!(GCDN_OK, 0);
     }
 
@@ -174,7 +180,7 @@ mod tests {
             assert_eq!(text(status.code()), status.describe());
         }
         assert_eq!(text(GCDN_OK), "ok");
-        for unknown in [-1, 12, 1000, i32::MIN, i32::MAX] {
+        for unknown in [-1, 13, 1000, i32::MIN, i32::MAX] {
             assert_eq!(text(unknown), "unknown status");
         }
     }

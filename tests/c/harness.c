@@ -8,6 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,15 +277,17 @@ static gcdn_client *logged_client(struct log_tally *t, int32_t max_level) {
     return out;
 }
 
+/* Returns the purge's status (CHECK counts are not thread-safe: the joiner checks it). */
 static void *log_hammer(void *arg) {
     const gcdn_client *c = arg;
     const char *urls[] = {"/logged/thread"};
     char *err = NULL;
-    if (gcdn_purge_urls(c, 9, urls, 1, &err) != GCDN_OK) {
+    int32_t rc = gcdn_purge_urls(c, 9, urls, 1, &err);
+    if (rc != GCDN_OK) {
         fprintf(stderr, "log thread: %s\n", err);
     }
     gcdn_string_free(err);
-    return NULL;
+    return (void *)(intptr_t)rc;
 }
 
 static void test_log(void) {
@@ -324,7 +327,9 @@ static void test_log(void) {
         CHECK(pthread_create(&threads[i], NULL, log_hammer, c) == 0, "pthread_create");
     }
     for (int i = 0; i < 4; i++) {
-        pthread_join(threads[i], NULL);
+        void *rc = NULL;
+        pthread_join(threads[i], &rc);
+        CHECK((intptr_t)rc == GCDN_OK, "log thread %d: status %d", i, (int)(intptr_t)rc);
     }
     CHECK(t.requests == 5, "5 request records after 4 threaded purges, got %d", t.requests);
     gcdn_client_free(c);

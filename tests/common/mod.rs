@@ -316,3 +316,15 @@ pub fn rss_kib() -> u64 {
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4
 }
+
+/// The seconds N of "… opens in N s …" in a pacing message, parsed (a test compares it with a
+/// range: matching its first digits would fail whenever the machine was slow).
+pub fn opens_in_secs(message: &str) -> f64 {
+    let rest = message
+        .split_once("opens in ")
+        .unwrap_or_else(|| panic!("no \"opens in\" in: {message}"))
+        .1;
+    rest.split_once(" s")
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no seconds after \"opens in\" in: {message}"))
+}

@@ -20,6 +20,7 @@ from ._client import USER_AGENT, CancelToken, Client
 from ._job import Job
 from ._errors import (
     CancelledError,
+    StaleError,
     ClientClosedError,
     GcdnError,
     InternalError,
@@ -69,6 +70,7 @@ __all__ = [
     "ProtocolError",
     "InternalError",
     "CancelledError",
+    "StaleError",
     "CancelToken",
     "Job",
     "Report",

@@ -39,6 +39,7 @@ ERR_TIMEOUT = 8
 ERR_PROTOCOL = 9
 ERR_PANIC = 10
 ERR_CANCELLED = 11
+ERR_STALE = 12
 
 
 class GcdnError(Exception):
@@ -172,6 +173,14 @@ class CancelledError(GcdnError):
     default_status = ERR_CANCELLED
 
 
+class StaleError(GcdnError):
+    """A verifying run (``verify=True``): everything was purged and confirmed, but the edge still
+    serves at least one URL from a copy cached before its purge (``GCDN_ERR_STALE``). The
+    report (``.report``) says which, in its ``verified`` entries."""
+
+    default_status = ERR_STALE
+
+
 _BY_STATUS: Dict[int, Type[GcdnError]] = {
     ERR_INVALID_ARGUMENT: InvalidArgumentError,
     ERR_UNAUTHORIZED: UnauthorizedError,
@@ -184,6 +193,7 @@ _BY_STATUS: Dict[int, Type[GcdnError]] = {
     ERR_PROTOCOL: ProtocolError,
     ERR_PANIC: InternalError,
     ERR_CANCELLED: CancelledError,
+    ERR_STALE: StaleError,
 }
 
 

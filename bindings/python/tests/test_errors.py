@@ -317,11 +317,62 @@ def test_key_never_shown_encoded(emulator):
         assert "Secret" not in text, text
 
 
-def test_error_out_strings_are_freed_not_leaked():
-    """error_out is read as void * (not c_char_p, which would lose the pointer to free)."""
-    fn = _lib.LIB.gcdn_purge_all
-    assert fn.argtypes[-1] is ctypes.POINTER(ctypes.c_void_p)
+def test_error_out_strings_are_freed_not_leaked(emulator, monkeypatch):
+    """Every message the library writes to error_out is freed, exactly once: each fallible
+    function and gcdn_string_free are wrapped on the ctypes layer and the pointers compared."""
+    # error_out is read as void * (c_char_p would copy the text and lose the pointer to free).
+    error_out = ctypes.POINTER(ctypes.c_void_p)
+    assert _lib.LIB.gcdn_purge_all.argtypes[-1] is error_out
     assert _lib.LIB.gcdn_string_free.argtypes == [ctypes.c_void_p]
+
+    produced, freed = [], []
+    real_free = _lib.LIB.gcdn_string_free
+
+    def counting_free(ptr):
+        freed.append(ptr)
+        real_free(ptr)
+
+    def recording(fn):
+        def wrapper(*args):
+            status = fn(*args)
+            written = args[-1]._obj.value  # the c_void_p behind ctypes.byref(err)
+            if written:
+                produced.append(written)
+            return status
+        return wrapper
+
+    fallible = [name for name, _, argtypes in _lib._PROTOTYPES if argtypes and argtypes[-1] is error_out]
+    assert "gcdn_purge_urls_with" in fallible and "gcdn_client_new" in fallible
+    for name in fallible:
+        monkeypatch.setattr(_lib.LIB, name, recording(getattr(_lib.LIB, name)))
+    monkeypatch.setattr(_lib.LIB, "gcdn_string_free", counting_free)
+
+    emulator.add_resource(5)
+    emulator.unlimited()
+    failures = 0
+    with pytest.raises(gcdn.InvalidArgumentError):  # the options refuse it: message 1
+        gcdn.Client(emulator.api_key, base_url="http://example.com")
+    failures += 1
+    with gcdn.Client(emulator.api_key, base_url=emulator.url) as c:
+        c.purge_urls(5, ["/fine"])  # a success: no message
+        for _ in range(50):
+            with pytest.raises(gcdn.InvalidArgumentError):  # refused in the core
+                c.purge_urls(5, ["no-slash"])
+            failures += 1
+        for _ in range(10):
+            with pytest.raises(gcdn.NotFoundError):  # the API's 404 (not paced as purges are)
+                c.deactivate_resource(404)
+            failures += 1
+    job = gcdn.Job()
+    for _ in range(20):
+        with pytest.raises(gcdn.InvalidArgumentError):  # the job refuses it
+            job.add_urls(5, ["no-slash"])
+        failures += 1
+    del job
+    monkeypatch.undo()
+
+    assert len(produced) == failures, (len(produced), failures)
+    assert sorted(p for p in freed if p) == sorted(produced)
 
 
 def test_cancelled_during_a_rate_limit_wait(emulator):

@@ -230,7 +230,7 @@ impl Transport {
     }
 }
 
-fn load_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
+pub(crate) fn load_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
     let shown = quote(&path.display().to_string(), 300);
     let pem = std::fs::read(path)
         .map_err(|e| Error::invalid(format!("cannot read the CA file {shown}: {e}")))?;

@@ -26,9 +26,10 @@ use super::listing::{self, PurgeState, PurgeStatus, ReadLimits};
 use super::msg::{ConfirmView, Msg};
 use super::report::Completion;
 use super::PurgeKind;
+use crate::engine::call::CallSettings;
+use crate::engine::clock::instant_after;
 use crate::engine::error::Status;
 use crate::engine::format::plural;
-use crate::engine::wait::{instant_after, CallSettings};
 use crate::engine::Client;
 
 /// How much earlier than the send (by this machine's clock) a matching entry's `created` (by
@@ -167,7 +168,7 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
             }
         };
         last_error = None;
-        let mut finished: Vec<(usize, Completion, Option<i64>)> = Vec::new();
+        let mut finished: Vec<(usize, Completion, Option<i64>, SystemTime)> = Vec::new();
         for entry in &paged.kept {
             let items = entry.items.iter().map(String::as_str);
             let Some(list) = waiting.get_mut(&fingerprint(entry.resource_id, entry.kind, items))
@@ -200,18 +201,19 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
                 PurgeState::Failed => Completion::Failed,
                 PurgeState::InProgress | PurgeState::Other => continue,
             };
-            finished.push((w.req, completion, entry.purge_id));
+            finished.push((w.req, completion, entry.purge_id, entry.created));
         }
         for list in waiting.values_mut() {
-            list.retain(|w| !finished.iter().any(|(req, _, _)| *req == w.req));
+            list.retain(|w| !finished.iter().any(|(req, ..)| *req == w.req));
         }
         waiting.retain(|_, list| !list.is_empty());
         outstanding -= finished.len();
-        for (req, completion, purge_id) in finished {
+        for (req, completion, purge_id, created) in finished {
             let _ = tx.send(Msg::Confirmed {
                 req,
                 completion,
                 purge_id,
+                created: Some(created),
             });
         }
         let _ = tx.send(Msg::Poll {
@@ -247,6 +249,7 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
             req,
             completion: Completion::InProgress,
             purge_id,
+            created: None,
         });
     }
 }

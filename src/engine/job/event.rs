@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use super::report::{Completion, RequestReport, Totals};
+use super::report::{Completion, Totals};
 use super::PurgeKind;
 use crate::engine::error::Status;
+use crate::engine::note::WaitReason;
 
 /// What the progress callback says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,37 +33,10 @@ pub enum EventKind {
     ConfirmPoll,
     /// A request's purge status is final (`completion`).
     Confirmed,
-    /// Nothing else for [`TICK_EVENT`](super::run::TICK_EVENT): lets the callback look at
+    /// Nothing else for [`TICK_EVENT`](super::TICK_EVENT): lets the callback look at
     /// what it must (a binding: its signal handlers) and stop the run. Carries only the
     /// totals.
     Tick,
-}
-
-/// Why a run waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WaitWhy {
-    /// The pacer's next slot in the resource's window.
-    Pacer,
-    /// After a 429 without `Retry-After`.
-    RateLimited,
-    /// As `Retry-After` asked.
-    RetryAfter,
-    /// Backing off before a retry.
-    Backoff,
-    /// Between polls of the purge statuses.
-    Confirm,
-}
-
-impl WaitWhy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitWhy::Pacer => "pacer",
-            WaitWhy::RateLimited => "429",
-            WaitWhy::RetryAfter => "retry-after",
-            WaitWhy::Backoff => "backoff",
-            WaitWhy::Confirm => "confirm",
-        }
-    }
 }
 
 /// One progress event, with the run's totals as of it.
@@ -79,14 +53,15 @@ pub struct Event {
     pub http_status: Option<u16>,
     pub status: Option<Status>,
     pub wait: Duration,
-    pub why: Option<WaitWhy>,
+    pub why: Option<WaitReason>,
     pub completion: Option<Completion>,
     pub message: Option<String>,
     pub totals: Totals,
     /// `Answered`, `Failed` and `Confirmed`: the request as the report has it after this
-    /// event (its items, outcome, status, completion, ...), for callers that print each
-    /// request as it finishes ([`RequestReport::to_json`] with the job's data).
-    pub finished: Option<Box<RequestReport>>,
+    /// event (its items as sent, outcome, status, completion, ...), in its object of the
+    /// report's JSON form, for callers that print each request as it finishes. (Its items
+    /// are not spans of the caller's job: a run may send URL items in their cache-key form.)
+    pub finished: Option<Box<serde_json::Value>>,
 }
 
 impl Event {

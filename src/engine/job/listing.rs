@@ -16,12 +16,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::Value;
+use time::format_description::BorrowedFormatItem;
+use time::macros::{datetime, format_description};
+use time::parsing::Parsed;
+use time::OffsetDateTime;
 
+use super::cachekey::{self, CacheOptions};
 use super::PurgeKind;
 use crate::engine::error::{quote, Error, Result, Status};
 
 /// What the job needs to know of a resource.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceInfo {
     pub id: i64,
     /// Lower-cased.
@@ -35,6 +40,10 @@ pub struct ResourceInfo {
     /// `can_purge_by_urls`; a resource that does not say is taken to allow it (the API then
     /// answers for itself).
     pub can_purge_by_urls: bool,
+    /// What of `options` decides the cache key and what a purge reaches.
+    pub options: CacheOptions,
+    /// Options ignored for a wrong shape.
+    pub malformed_options: usize,
 }
 
 impl ResourceInfo {
@@ -159,6 +168,8 @@ struct RawResource {
     status: Option<String>,
     #[serde(default)]
     can_purge_by_urls: Option<bool>,
+    #[serde(default)]
+    options: Option<Value>,
 }
 
 /// One entry of `GET /cdn/resources`; `None` when a field the job needs is missing or of the
@@ -169,6 +180,7 @@ pub fn resource_entry(value: Value) -> Option<ResourceInfo> {
         return None;
     }
     let status = raw.status.as_deref().unwrap_or("");
+    let (options, malformed_options) = cachekey::parse_options(raw.options.as_ref());
     Some(ResourceInfo {
         id: raw.id,
         cname: raw.cname.to_ascii_lowercase(),
@@ -181,6 +193,8 @@ pub fn resource_entry(value: Value) -> Option<ResourceInfo> {
         active: raw.active != Some(false) && !status.eq_ignore_ascii_case("suspended"),
         deleted: raw.deleted == Some(true) || status.eq_ignore_ascii_case("deleted"),
         can_purge_by_urls: raw.can_purge_by_urls != Some(false),
+        options,
+        malformed_options,
     })
 }
 
@@ -257,6 +271,12 @@ impl ReadLimits {
         page_size: 1_000,
         max_pages: 150,
         max_entries: 100_000,
+    };
+    /// `GET /cdn/resources/{id}/rules`: at most 10,000 rules of one resource.
+    pub const RULES: ReadLimits = ReadLimits {
+        page_size: 1_000,
+        max_pages: 10,
+        max_entries: 10_000,
     };
     /// `GET /cdn/purge_statuses`: pages of 100 (the API's maximum), at most 20,000 entries
     /// per poll (the run's window of time is filtered by `from_created`).
@@ -370,100 +390,46 @@ pub fn read_paged<T>(
     Ok(out)
 }
 
-/// `created` as the API writes it, read as UTC: `2024-05-01T12:00:00`, with an optional
-/// fraction, an optional `Z` or `±hh:mm` offset, `T` or a space between date and time.
+/// `created` as the API writes it: RFC 3339's `2024-05-01T12:00:00`, with an optional
+/// fraction (digits past nanoseconds are dropped), an optional `Z` or `±hh:mm` (or `±hhmm`)
+/// offset (none: UTC), and `T`, `t` or a space between date and time. `None` for anything
+/// else, and for a moment before 1970.
 pub fn parse_time(text: &str) -> Option<SystemTime> {
-    let s = text.trim().as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let part = s.get(r)?;
-        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
-    };
-    if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') {
+    const CREATED: &[BorrowedFormatItem<'_>] = format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second]\
+         [optional [.[subsecond]]]\
+         [optional [[first [Z][z][[offset_hour sign:mandatory]:[offset_minute]]\
+         [[offset_hour sign:mandatory][offset_minute]]]]]"
+    );
+    let mut parsed = Parsed::new();
+    let rest = parsed.parse_items(text.trim().as_bytes(), CREATED).ok()?;
+    if !rest.is_empty() {
         return None;
     }
-    if s[13] != b':' || s[16] != b':' {
-        return None;
+    if parsed.offset_hour().is_none() {
+        parsed = parsed.with_offset_hour(0)?.with_offset_minute_signed(0)?;
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut at = 19;
-    let mut nanos: u64 = 0;
-    if s.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while at < s.len() && s[at].is_ascii_digit() {
-            if at - start < 9 {
-                nanos = nanos * 10 + u64::from(s[at] - b'0');
-            }
-            at += 1;
-        }
-        if at == start {
-            return None;
-        }
-        for _ in (at - start).min(9)..9 {
-            nanos *= 10;
-        }
-    }
-    let offset_secs: i64 = match &s[at..] {
-        [] | [b'Z'] | [b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
-            let d = |c: &u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
-            let secs = (d(h1)? * 10 + d(h2)?) * 3600 + (d(m1)? * 10 + d(m2)?) * 60;
-            if *sign == b'+' {
-                secs
-            } else {
-                -secs
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year as i64, month as i64, day as i64);
-    let secs = days * 86_400 + (hour * 3600 + min * 60 + sec) as i64 - offset_secs;
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(secs, nanos as u32))
+    let at = OffsetDateTime::try_from(parsed).ok()?;
+    let since = u64::try_from(at.unix_timestamp()).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(since, at.nanosecond()))
 }
 
-/// `2024-05-01T12:00:00Z`, for the `from_created` filter.
+/// `2024-05-01T12:00:00Z` (whole seconds, UTC), for the `from_created` filter. A moment
+/// before 1970 is written as 1970's first; one past 9999 as 9999's last.
 pub fn format_time(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    const FROM_CREATED: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(LAST);
+    at.min(LAST).format(FROM_CREATED).unwrap_or_default()
 }
 
-/// Days since 1970-01-01 (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+/// The last moment [`format_time`] writes: 9999-12-31T23:59:59Z.
+const LAST: OffsetDateTime = datetime!(9999-12-31 23:59:59 UTC);
 
 #[cfg(test)]
 mod tests {
@@ -569,10 +535,28 @@ mod tests {
             parse_time("1970-01-01T00:00:00.5"),
             Some(UNIX_EPOCH + Duration::from_millis(500))
         );
+        // Every form the API's dates may take reads as the same moment.
+        let noon = UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        for same in [
+            "2026-05-28T20:26:40Z",
+            " 2026-05-28t20:26:40z ",
+            "2026-05-28 20:26:40",
+            "2026-05-28T21:56:40+01:30",
+            "2026-05-28T18:56:40-0130",
+        ] {
+            assert_eq!(parse_time(same), Some(noon), "{same}");
+        }
+        assert_eq!(
+            parse_time("2026-05-28T20:26:40.1234567899Z"),
+            Some(noon + Duration::from_nanos(123_456_789)),
+            "digits past nanoseconds are dropped"
+        );
         for bad in [
             "",
             "2026",
             "2026-13-01T00:00:00",
+            "2026-02-30T00:00:00",
+            "2026-01-01T00:00:00 UTC",
             "2026-01-01X00:00:00",
             "2026-01-01T00:00:00+1",
             "1969-12-31T23:59:59Z",

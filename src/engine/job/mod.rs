@@ -5,20 +5,22 @@
 //! - [`Job`] holds the items, each checked when it is added.
 //! - [`plan()`] maps, de-duplicates, drops what a bigger purge covers, and chunks.
 //! - [`mod@listing`] reads `GET /cdn/resources` and `GET /cdn/purge_statuses`, bounded.
-//! - [`mod@report`] is the outcome of a run, with its stable JSON form and [`Report::remaining`].
+//! - [`Report`] (report.rs) is the outcome of a run, with its stable JSON form and [`Report::remaining`].
 //!
 //! Memory: a job keeps every item's text once, in one buffer (each item followed by a NUL, so
 //! the C ABI hands out pointers into it without copying); planning and the report refer to
 //! items by offset into that buffer, shared by `Arc`, never by copies.
 
+pub mod cachekey;
 mod confirm;
 pub mod contain;
-pub mod event;
+pub(crate) mod event;
 pub mod listing;
 mod msg;
 pub mod plan;
-pub mod report;
-pub mod run;
+pub(crate) mod report;
+pub(crate) mod run;
+pub mod verify;
 mod worker;
 
 use std::sync::Arc;
@@ -27,10 +29,12 @@ use super::error::{quote, Error, Result};
 use super::validate::{self, ItemKind};
 
 pub use crate::engine::purge::PurgeKind;
-pub use event::{Event, EventKind, Flow, WaitWhy};
-pub use plan::{plan, Plan, PlanLimits, PlannedRequest, Skip};
+pub use event::{Event, EventKind, Flow};
+pub use plan::{
+    plan, plan_cache_keys, Plan, PlanLimits, PlannedRequest, Rewrite, Skip, Warning, WarningCode,
+};
 pub use report::{Completion, Outcome, Reason, Report, RequestReport, Skipped, Totals};
-pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS};
+pub use run::{JobError, RunOptions, DEFAULT_WORKERS, MAX_WORKERS, TICK_EVENT};
 
 /// Most items one `add_*` call takes (the C ABI's `GCDN_MAX_ITEMS`).
 pub const MAX_ITEMS_PER_ADD: usize = validate::MAX_ITEMS;
@@ -315,11 +319,7 @@ impl Job {
         items: &[S],
     ) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let noun = match kind {
-            ItemKind::Url => "URL",
-            ItemKind::Pattern => "pattern",
-        };
-        check_count(items.len(), noun)?;
+        check_count(items.len(), kind.noun())?;
         let mut bytes = 0usize;
         for (index, item) in items.iter().enumerate() {
             let item = item.as_ref();

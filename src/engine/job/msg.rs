@@ -46,6 +46,8 @@ pub(crate) enum Msg {
         req: usize,
         completion: Completion,
         purge_id: Option<i64>,
+        /// The matched purge status's `created`.
+        created: Option<SystemTime>,
     },
 }
 

@@ -8,8 +8,10 @@
 //! search in the resource's sorted list of minimal pattern prefixes (`O(n log p)`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::cachekey::{self, PolicyBy, Rules};
 use super::listing::ResourceInfo;
 use super::report::Reason;
 use super::{Given, JobData, PurgeKind, Span};
@@ -38,6 +40,10 @@ impl Default for PlanLimits {
 pub struct ResourceIndex {
     by_host: HashMap<String, i64>,
     by_id: HashMap<i64, ResourceInfo>,
+    /// Rules read for a resource (only those with URL items that have a query).
+    rules: HashMap<i64, Rules>,
+    /// Rules that never apply: (resource, rule, why).
+    bad_rules: Vec<(i64, i64, String)>,
 }
 
 impl ResourceIndex {
@@ -74,6 +80,15 @@ impl ResourceIndex {
         self.by_id.len()
     }
 
+    /// Set a resource's rules (`GET /cdn/resources/{id}/rules`); those whose regex does not
+    /// compile are left out and become `invalid_rule` warnings of the plan.
+    pub fn set_rules(&mut self, resource_id: i64, rules: Vec<cachekey::Rule>) {
+        let (rules, bad) = Rules::compile(rules);
+        self.bad_rules
+            .extend(bad.into_iter().map(|(id, why)| (resource_id, id, why)));
+        self.rules.insert(resource_id, rules);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
@@ -105,6 +120,54 @@ pub struct Skip {
     pub by: Option<By>,
 }
 
+/// A URL item written in its cache-key form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Its place among the job's entries.
+    pub entry: u32,
+    pub resource_id: i64,
+    /// What is sent instead (the job's text, appended by [`plan_cache_keys`]).
+    pub sent: Span,
+    /// The option that decided; `None` when none is enabled and only the order changed.
+    pub by: Option<PolicyBy>,
+    /// The rule that decided, if one did.
+    pub rule_id: Option<i64>,
+}
+
+/// `warnings[].code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WarningCode {
+    /// URL purges on a resource with `slice`: only the first slice is removed.
+    Slice,
+    /// Pattern purges or purge-all on a resource with a custom `proxy_cache_key`.
+    CustomCacheKey,
+    /// A rule of a resource with URL items whose regex gcdn cannot use: it never applies.
+    InvalidRule,
+    /// The resources listing could not be read (a job without items by host): every item
+    /// goes as given. `resource_id` is `None`.
+    NoListing,
+}
+
+impl WarningCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::Slice => "slice",
+            WarningCode::CustomCacheKey => "custom_cache_key",
+            WarningCode::InvalidRule => "invalid_rule",
+            WarningCode::NoListing => "no_listing",
+        }
+    }
+}
+
+/// Something the plan sends that may not reach everything the user means to purge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// `None` only for [`WarningCode::NoListing`].
+    pub resource_id: Option<i64>,
+    pub code: WarningCode,
+    pub message: String,
+}
+
 /// What a run will send, and what it leaves out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -113,6 +176,10 @@ pub struct Plan {
     pub requests: Vec<PlannedRequest>,
     /// In the order the items were given.
     pub skipped: Vec<Skip>,
+    /// URL items sent in their cache-key form, in the order given.
+    pub rewritten: Vec<Rewrite>,
+    /// By resource, in the order of `requests`.
+    pub warnings: Vec<Warning>,
 }
 
 /// One item on its way through planning.
@@ -133,11 +200,52 @@ fn kind_order(k: PurgeKind) -> u8 {
     }
 }
 
-/// Plan `job`: `index` maps hosts and tells which resources cannot take purges (an id it does
-/// not know is sent as given: the API answers for it).
+/// Plan `job` with every item as given: `index` maps hosts and tells which resources cannot
+/// take purges (an id it does not know is sent as given: the API answers for it).
 pub fn plan(job: &JobData, index: &ResourceIndex, limits: PlanLimits) -> Plan {
-    let max_urls = limits.max_urls.max(1);
-    let max_patterns = limits.max_patterns.max(1);
+    let (work, skipped, _) = resolve(job, index, false);
+    finish(job, index, work, skipped, Vec::new(), limits)
+}
+
+/// [`plan`], with every URL item of a resource `index` knows written in its cache-key form
+/// (see [`cachekey`]) before de-duplication: the forms are appended to `data`'s text (a copy
+/// of it when it is shared, and only when some item changes).
+pub fn plan_cache_keys(data: &mut Arc<JobData>, index: &ResourceIndex, limits: PlanLimits) -> Plan {
+    let (mut work, skipped, pending) = resolve(data, index, true);
+    let mut rewritten = Vec::with_capacity(pending.len());
+    if !pending.is_empty() {
+        let d = Arc::make_mut(data);
+        for p in pending {
+            let w = &mut work[p.work];
+            w.sent = d.push_text(&p.text);
+            rewritten.push(Rewrite {
+                entry: w.seq,
+                resource_id: w.rid,
+                sent: w.sent,
+                by: p.by,
+                rule_id: p.rule_id,
+            });
+        }
+    }
+    finish(data, index, work, skipped, rewritten, limits)
+}
+
+/// A cache-key form found while resolving, not yet in the job's text.
+struct Pending {
+    work: usize,
+    text: String,
+    by: Option<PolicyBy>,
+    rule_id: Option<i64>,
+}
+
+/// Map every entry to its resource, leave out what cannot be sent, and (`rewrite`) find the
+/// cache-key forms of URL items.
+fn resolve(
+    job: &JobData,
+    index: &ResourceIndex,
+    rewrite: bool,
+) -> (Vec<Work>, Vec<Skip>, Vec<Pending>) {
+    let mut pending = Vec::new();
     let mut skipped: Vec<Skip> = Vec::new();
     let mut work: Vec<Work> = Vec::with_capacity(job.entries().len());
     let mut rank_of: HashMap<i64, u32> = HashMap::new();
@@ -199,15 +307,44 @@ pub fn plan(job: &JobData, index: &ResourceIndex, limits: PlanLimits) -> Plan {
         }
         let next_rank = rank_of.len() as u32;
         let rank = *rank_of.entry(rid).or_insert(next_rank);
+        let sent = job.sent_span(e);
+        if rewrite && kind == PurgeKind::Urls {
+            let text = job.str(sent);
+            if let (Some(info), Some((path, _))) = (index.get(rid), text.split_once('?')) {
+                let rule = index.rules.get(&rid).and_then(|r| r.matching(path));
+                let p = cachekey::policy(&info.options.query, rule);
+                if let Some(form) = cachekey::cache_key_form(text, p.keep) {
+                    pending.push(Pending {
+                        work: work.len(),
+                        text: form,
+                        by: p.by,
+                        rule_id: p.rule_id,
+                    });
+                }
+            }
+        }
         work.push(Work {
             rank,
             kind,
             seq,
             rid,
-            sent: job.sent_span(e),
+            sent,
         });
     }
-    drop(rank_of);
+    (work, skipped, pending)
+}
+
+/// De-duplicate, drop what a bigger purge covers, chunk, and warn.
+fn finish(
+    job: &JobData,
+    index: &ResourceIndex,
+    mut work: Vec<Work>,
+    mut skipped: Vec<Skip>,
+    rewritten: Vec<Rewrite>,
+    limits: PlanLimits,
+) -> Plan {
+    let max_urls = limits.max_urls.max(1);
+    let max_patterns = limits.max_patterns.max(1);
     work.sort_unstable_by_key(|w| (w.rank, kind_order(w.kind), w.seq));
 
     let mut requests = Vec::new();
@@ -320,7 +457,72 @@ pub fn plan(job: &JobData, index: &ResourceIndex, limits: PlanLimits) -> Plan {
     drop(seen);
     drop(work);
     skipped.sort_unstable_by_key(|s| s.entry);
-    Plan { requests, skipped }
+    let warnings = warnings(index, &requests);
+    Plan {
+        requests,
+        skipped,
+        rewritten,
+        warnings,
+    }
+}
+
+/// One warning per resource and code, for what the plan sends to it.
+fn warnings(index: &ResourceIndex, requests: &[PlannedRequest]) -> Vec<Warning> {
+    let mut out: Vec<Warning> = Vec::new();
+    let push = |out: &mut Vec<Warning>, resource_id, code, message: String| {
+        if !out
+            .iter()
+            .any(|w| w.resource_id == Some(resource_id) && w.code == code && w.message == message)
+        {
+            out.push(Warning {
+                resource_id: Some(resource_id),
+                code,
+                message,
+            });
+        }
+    };
+    for r in requests {
+        let Some(info) = index.get(r.resource_id) else {
+            continue;
+        };
+        let rid = r.resource_id;
+        if r.kind == PurgeKind::Urls {
+            if info.options.slice {
+                push(
+                    &mut out,
+                    rid,
+                    WarningCode::Slice,
+                    format!(
+                        "resource {rid} delivers large files in slices (option slice): a \
+                         purge by URL removes only the first slice; purge by pattern to \
+                         remove them all"
+                    ),
+                );
+            }
+            for (_, rule, why) in index.bad_rules.iter().filter(|b| b.0 == rid) {
+                push(
+                    &mut out,
+                    rid,
+                    WarningCode::InvalidRule,
+                    format!(
+                        "resource {rid}: rule {rule} is not used to write URL items in their \
+                         cache-key form: {why}"
+                    ),
+                );
+            }
+        } else if let Some(key) = &info.options.custom_cache_key {
+            push(
+                &mut out,
+                rid,
+                WarningCode::CustomCacheKey,
+                format!(
+                    "resource {rid} has a custom cache key (proxy_cache_key {key:?}): a purge \
+                     by pattern or of everything does not work on it; purge by URL"
+                ),
+            );
+        }
+    }
+    out
 }
 
 /// The span of a full URL's host (for the one-entry host cache).
@@ -372,6 +574,7 @@ mod tests {
             active: true,
             deleted: false,
             can_purge_by_urls: true,
+            ..Default::default()
         }
     }
 
@@ -659,5 +862,132 @@ mod tests {
             .unwrap();
         let p = plan(job.data(), &ResourceIndex::default(), PlanLimits::default());
         assert_eq!(texts(&job, &p.requests[1]), ["/a/a", "/a/", "/a/d"]);
+    }
+
+    #[test]
+    fn cache_key_forms_are_planned_de_duplicated_and_reported() {
+        use super::super::cachekey::{parse_options, rule_entry};
+        use serde_json::json;
+        let with = |id: i64, cname: &str, options: serde_json::Value| {
+            let mut r = info(id, cname);
+            r.options = parse_options(Some(&options)).0;
+            r
+        };
+        let mut index = ResourceIndex::new(vec![
+            with(
+                1,
+                "a.com",
+                json!({"ignoreQueryString": {"enabled": true, "value": true},
+                                    "slice": {"enabled": true, "value": true}}),
+            ),
+            with(
+                2,
+                "b.com",
+                json!({"proxy_cache_key": {"enabled": true, "value": "$uri"}}),
+            ),
+            info(3, "c.com"),
+        ]);
+        let rules = [
+            json!({"id": 70, "rule": "^/i18n/", "weight": 1, "active": true,
+                   "options": {"query_params_whitelist": {"enabled": true, "value": ["lang"]}}}),
+            json!({"id": 71, "rule": "(", "weight": 2, "active": true,
+                   "options": {"ignoreQueryString": {"enabled": false, "value": true}}}),
+        ];
+        index.set_rules(1, rules.iter().map(|r| rule_entry(r).unwrap().0).collect());
+        let mut job = Job::new();
+        job.add_full_urls(&[
+            "https://a.com/app.js?v=2",
+            "https://a.com/app.js?v=3",
+            "https://a.com/i18n/m.js?v=1&lang=de",
+            "https://a.com/plain.js",
+        ])
+        .unwrap();
+        job.add_urls(3, &["/x?b=1&a=2", "/x?a=2&b=1"]).unwrap();
+        job.add_patterns(2, &["/img/*"]).unwrap();
+        let mut data = Arc::clone(job.data());
+        let p = plan_cache_keys(&mut data, &index, PlanLimits::default());
+        let sent: Vec<(i64, Vec<String>)> = p
+            .requests
+            .iter()
+            .map(|r| {
+                let items = r.items.iter().map(|s| data.str(*s).to_owned()).collect();
+                (r.resource_id, items)
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (
+                    1,
+                    vec![
+                        "/app.js".into(),
+                        "/i18n/m.js?lang=de".into(),
+                        "/plain.js".into()
+                    ]
+                ),
+                (3, vec!["/x?a=2&b=1".into()]),
+                (2, vec!["/img/*".into()]),
+            ]
+        );
+        let rw: Vec<(u32, &str, Option<&str>, Option<i64>)> = p
+            .rewritten
+            .iter()
+            .map(|r| {
+                (
+                    r.entry,
+                    data.str(r.sent),
+                    r.by.map(|b| b.as_str()),
+                    r.rule_id,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rw,
+            [
+                (0, "/app.js", Some("ignoreQueryString"), None),
+                (1, "/app.js", Some("ignoreQueryString"), None),
+                (
+                    2,
+                    "/i18n/m.js?lang=de",
+                    Some("query_params_whitelist"),
+                    Some(70)
+                ),
+                (4, "/x?a=2&b=1", None, None),
+            ]
+        );
+        assert_eq!(
+            reasons(&job, &p)
+                .iter()
+                .map(|r| (r.0.as_str(), r.2))
+                .collect::<Vec<_>>(),
+            [
+                ("https://a.com/app.js?v=3", Reason::Duplicate),
+                ("/x?a=2&b=1", Reason::Duplicate)
+            ]
+        );
+        let codes: Vec<(Option<i64>, &str)> = p
+            .warnings
+            .iter()
+            .map(|w| (w.resource_id, w.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (Some(1), "slice"),
+                (Some(1), "invalid_rule"),
+                (Some(2), "custom_cache_key")
+            ]
+        );
+        assert!(
+            p.warnings[1].message.contains("rule 71"),
+            "{}",
+            p.warnings[1].message
+        );
+        // The caller's job is untouched; `plan` (as given) sends the items unchanged.
+        assert!(!Arc::ptr_eq(&data, job.data()));
+        let exact = plan(job.data(), &index, PlanLimits::default());
+        assert!(exact.rewritten.is_empty());
+        assert_eq!(exact.requests[0].items.len(), 4);
+        assert_eq!(exact.warnings.len(), 3);
     }
 }

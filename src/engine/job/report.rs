@@ -10,7 +10,8 @@ use std::time::SystemTime;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
-use super::plan::{By, Plan};
+use super::plan::{By, Plan, Rewrite, Warning};
+use super::verify::{Verdict, Verified};
 use super::{Job, JobData, PurgeKind, Span};
 use crate::engine::error::Status;
 
@@ -113,6 +114,8 @@ pub struct RequestReport {
     pub completion: Option<Completion>,
     /// When it was sent (the last attempt began), for matching its purge status.
     pub sent_at: Option<SystemTime>,
+    /// The purge status's `created`, when confirmation found it (the server's clock).
+    pub created: Option<SystemTime>,
 }
 
 impl RequestReport {
@@ -161,6 +164,10 @@ pub struct Totals {
     pub skipped: u64,
     /// Added: requests whose purge status is `Successful`.
     pub confirmed: u64,
+    /// Added: URLs the edge served fresh, stale, or gave no usable answer for (`verified`).
+    pub verified_fresh: u64,
+    pub verified_stale: u64,
+    pub verified_error: u64,
 }
 
 /// The outcome of a run. Immutable once the run returns.
@@ -170,6 +177,12 @@ pub struct Report {
     pub dry_run: bool,
     pub requests: Vec<RequestReport>,
     pub skipped: Vec<Skipped>,
+    /// URL items sent in their cache-key form (see `plan::plan_cache_keys`), in the order
+    /// given.
+    pub rewritten: Vec<Rewrite>,
+    /// What the plan sends that may not reach everything (`slice`, a custom cache key, a
+    /// rule gcdn cannot use).
+    pub warnings: Vec<Warning>,
     pub totals: Totals,
     /// The run's status: `None` for success.
     pub status: Option<Status>,
@@ -178,6 +191,25 @@ pub struct Report {
     /// Entries of the listings skipped for a missing or wrong-typed field.
     pub malformed_resources: u64,
     pub malformed_statuses: u64,
+    /// Resource options and rules ignored for a wrong shape.
+    pub malformed_options: u64,
+    /// Added: the edge's answer for each URL probed (verifying runs).
+    pub verified: Vec<Verified>,
+    /// Added: each prefetch request (runs with prefetch).
+    pub prefetched: Vec<Prefetched>,
+}
+
+/// One prefetch request (`POST /cdn/resources/{id}/prefetch`) and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefetched {
+    pub resource_id: i64,
+    /// The paths sent: spans of the job's text.
+    pub items: Vec<Span>,
+    /// `purged` (accepted), `failed` or `not_sent`, as for purge requests.
+    pub outcome: Outcome,
+    pub status: Option<Status>,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
 }
 
 impl Report {
@@ -203,8 +235,10 @@ impl Report {
                 purge_id: None,
                 completion: None,
                 sent_at: None,
+                created: None,
             })
             .collect();
+        let (rewritten, warnings) = (plan.rewritten, plan.warnings);
         let skipped = plan
             .skipped
             .into_iter()
@@ -220,11 +254,16 @@ impl Report {
             dry_run,
             requests,
             skipped,
+            rewritten,
+            warnings,
             totals: Totals::default(),
             status: None,
             message: None,
             malformed_resources: 0,
             malformed_statuses: 0,
+            verified: Vec::new(),
+            prefetched: Vec::new(),
+            malformed_options: 0,
         };
         report.recount();
         report
@@ -258,6 +297,17 @@ impl Report {
         })
     }
 
+    /// The item of rewrite `i` as it was given (a path or a full URL).
+    pub fn rewritten_item(&self, i: usize) -> &str {
+        let e = &self.data.entries()[self.rewritten[i].entry as usize];
+        self.data.given_text(e)
+    }
+
+    /// What rewrite `i` sends instead: the item in its cache-key form.
+    pub fn rewritten_as(&self, i: usize) -> &str {
+        self.data.str(self.rewritten[i].sent)
+    }
+
     /// Recompute the totals from the requests and skips (elapsed/estimate/429s kept).
     pub fn recount(&mut self) {
         let t = &mut self.totals;
@@ -283,6 +333,17 @@ impl Report {
             }
         }
         t.skipped = self.skipped.len() as u64;
+        let t = &mut self.totals;
+        t.verified_fresh = 0;
+        t.verified_stale = 0;
+        t.verified_error = 0;
+        for v in &self.verified {
+            match v.result {
+                Verdict::Fresh => t.verified_fresh += 1,
+                Verdict::Stale => t.verified_stale += 1,
+                Verdict::Error => t.verified_error += 1,
+            }
+        }
     }
 
     /// A job of what was not purged: the requests that failed, were not sent (all of them
@@ -365,6 +426,42 @@ impl RequestReport {
     }
 }
 
+impl Verified {
+    /// This probe as an object of the JSON form's `verified` (the CLI's `verify` line).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "url": self.url,
+            "resource_id": self.resource_id,
+            "result": self.result.as_str(),
+            "cache": self.cache,
+            "cached_since": self.cached_since,
+            "edge": self.edge,
+            "message": self.message,
+        })
+    }
+}
+
+impl Prefetched {
+    /// This request as an object of the JSON form's `prefetched` (the CLI's `prefetch` line),
+    /// its paths read from `data` (the job's).
+    pub fn to_json(&self, data: &JobData) -> serde_json::Value {
+        let status = match (self.outcome, self.status) {
+            (_, Some(s)) => Some(s.code()),
+            (Outcome::Purged, None) => Some(0),
+            _ => None,
+        };
+        let items: Vec<&str> = self.items.iter().map(|s| data.str(*s)).collect();
+        serde_json::json!({
+            "resource_id": self.resource_id,
+            "items": items,
+            "outcome": self.outcome.as_str(),
+            "status": status,
+            "http_status": self.http_status,
+            "message": self.message,
+        })
+    }
+}
+
 struct SkippedJson<'a>(&'a Report);
 
 impl Serialize for SkippedJson<'_> {
@@ -397,9 +494,60 @@ impl Serialize for SkipJson<'_> {
     }
 }
 
+struct RewrittenJson<'a>(&'a Report);
+
+impl Serialize for RewrittenJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let mut seq = s.serialize_seq(Some(report.rewritten.len()))?;
+        for i in 0..report.rewritten.len() {
+            seq.serialize_element(&report.rewrite_json(i))?;
+        }
+        seq.end()
+    }
+}
+
+struct WarningsJson<'a>(&'a Report);
+
+impl Serialize for WarningsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let mut seq = s.serialize_seq(Some(report.warnings.len()))?;
+        for w in &report.warnings {
+            seq.serialize_element(&warning_json(w))?;
+        }
+        seq.end()
+    }
+}
+
+/// One object of `warnings` (also the CLI's `warning` line).
+pub fn warning_json(w: &Warning) -> serde_json::Value {
+    serde_json::json!({
+        "resource_id": w.resource_id,
+        "code": w.code.as_str(),
+        "message": w.message,
+    })
+}
+
+impl Report {
+    /// One object of `rewritten` (also the CLI's `rewritten` line): `item` as given, `as`
+    /// what is sent, `by` the option that decided (`null`: only the parameters' order
+    /// changed), `rule_id` the rule that did.
+    pub fn rewrite_json(&self, i: usize) -> serde_json::Value {
+        let r = &self.rewritten[i];
+        serde_json::json!({
+            "item": self.rewritten_item(i),
+            "as": self.rewritten_as(i),
+            "resource_id": r.resource_id,
+            "by": r.by.map(|b| b.as_str()),
+            "rule_id": r.rule_id,
+        })
+    }
+}
+
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(Some(11))?;
         m.serialize_entry("version", &1)?;
         m.serialize_entry("dry_run", &self.dry_run)?;
         m.serialize_entry("requests", &Requests(self))?;
@@ -412,8 +560,20 @@ impl Serialize for Report {
             &serde_json::json!({
                 "malformed_resources": self.malformed_resources,
                 "malformed_statuses": self.malformed_statuses,
+                "malformed_options": self.malformed_options,
             }),
         )?;
+        let verified: Vec<serde_json::Value> =
+            self.verified.iter().map(Verified::to_json).collect();
+        m.serialize_entry("verified", &verified)?;
+        let prefetched: Vec<serde_json::Value> = self
+            .prefetched
+            .iter()
+            .map(|p| p.to_json(&self.data))
+            .collect();
+        m.serialize_entry("prefetched", &prefetched)?;
+        m.serialize_entry("rewritten", &RewrittenJson(self))?;
+        m.serialize_entry("warnings", &WarningsJson(self))?;
         m.end()
     }
 }

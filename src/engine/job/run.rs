@@ -14,23 +14,29 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use super::cachekey;
 use super::confirm;
 use super::contain::contained;
 use super::event::{Event, EventKind, Flow};
 use super::listing::{self, ReadLimits, ResourceInfo};
 use super::msg::Msg;
 use super::plan::{self, PlanLimits, ResourceIndex};
+use super::report::Prefetched;
 use super::report::{Completion, Outcome, Report};
+use super::verify::{
+    choose, Edge, Target, Verdict, Verified, DEFAULT_VERIFY_LIMIT, DEFAULT_VERIFY_WAIT,
+    PROBE_TIMEOUT,
+};
 use super::worker::{shared_view, worker, Lane, Sched, Shared, TICK};
-use super::{Job, JobData, PurgeKind, Span};
+use super::{Given, Job, JobData, PurgeKind, Span};
+use crate::engine::call::{CallCtx, CallSettings};
 use crate::engine::cancel::CancelToken;
 use crate::engine::error::{Error, Status};
 use crate::engine::format::plural;
 use crate::engine::pacer::{PaceKind, Window};
 use crate::engine::purge::pace_kind;
-use crate::engine::wait::{CallCtx, CallSettings};
 use crate::engine::Client;
 
 /// Worker threads (so connections) a run uses by default: enough to keep four resources'
@@ -59,8 +65,12 @@ pub const TICK_EVENT: Duration = Duration::from_millis(50);
 /// whose slot opens after it is not sent ([`Status::Timeout`]).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Plan only: nothing is sent but the resources listing (when full URLs need it).
+    /// Plan only: nothing is sent; the resources listing (and the rules of resources with
+    /// URL items that have a query) are still read.
     pub dry_run: bool,
+    /// Send every item as given: no URL item is written in its cache-key form (see
+    /// [`super::cachekey`]), and no rules are read. Warnings still come.
+    pub exact: bool,
     /// Wait up to this long after the last request for every purge to be confirmed by
     /// `GET /cdn/purge_statuses` (`None`: do not confirm).
     pub wait: Option<Duration>,
@@ -69,15 +79,35 @@ pub struct RunOptions {
     pub settings: CallSettings,
     /// Worker threads, 1 to [`MAX_WORKERS`]; default [`DEFAULT_WORKERS`].
     pub workers: usize,
+    /// After confirmation (which it implies: [`DEFAULT_VERIFY_WAIT`] when `wait` is `None`),
+    /// probe the URLs purged by URL at the edge (see [`super::verify`]). A URL still `stale`
+    /// fails an otherwise successful run with [`Status::Stale`]; `error` probes are reported
+    /// and change nothing.
+    pub verify: bool,
+    /// The most URLs of one resource probed (evenly chosen); default
+    /// [`DEFAULT_VERIFY_LIMIT`].
+    pub verify_limit: usize,
+    /// Where probes go instead of each URL's own host (see [`super::verify::parse_edge`]).
+    pub edges: Vec<Edge>,
+    /// After the purges (and their confirmation when waiting), send the paths purged by URL to
+    /// `POST /cdn/resources/{id}/prefetch`, 100 a request, each in its slot of the client's
+    /// pacer (1 a minute per resource). Reported in `prefetched`; a failed prefetch does not
+    /// fail the run.
+    pub prefetch: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             dry_run: false,
+            exact: false,
             wait: None,
             settings: CallSettings::default(),
             workers: DEFAULT_WORKERS,
+            verify: false,
+            verify_limit: DEFAULT_VERIFY_LIMIT,
+            edges: Vec::new(),
+            prefetch: false,
         }
     }
 }
@@ -130,38 +160,89 @@ impl Client {
             ))));
         }
         let started = Instant::now();
+        let verify = options.verify && !options.dry_run;
+        // Verifying implies the wait for confirmation.
+        let mut effective = options.clone();
+        if verify && effective.wait.is_none() {
+            effective.wait = Some(DEFAULT_VERIFY_WAIT);
+        }
+        let options = &effective;
         // The run's own context: its deadline, and the caller's (or the client's) cancel.
         let ctx = self.context(&options.settings, None);
-        let data = Arc::clone(job.data());
-        // The listing and the account's limits: before anything is sent.
-        let (index, malformed) = if data.entries().iter().any(|e| e.given.by_host()) {
-            read_resources(self, &ctx, &data).map_err(no_report)?
+        let mut data = Arc::clone(job.data());
+        // The listing (hosts, and the options that decide each resource's cache key), the
+        // rules where they matter, and the account's limits: before anything is sent.
+        // Without items by host the listing only refines the plan: when it cannot be read
+        // (but the run can go on), every item goes as given, with a warning.
+        let by_host = data.entries().iter().any(|e| e.given.by_host());
+        let mut unlisted: Option<Error> = None;
+        let (mut index, malformed) = match read_resources(self, &ctx, &data) {
+            Ok(found) => found,
+            Err(e) if !by_host && !matches!(e.status, Status::Cancelled | Status::Timeout) => {
+                unlisted = Some(e);
+                (ResourceIndex::default(), 0)
+            }
+            Err(e) => return Err(no_report(e)),
+        };
+        let malformed_rules = if options.exact || unlisted.is_some() {
+            0
         } else {
-            (ResourceIndex::default(), 0)
+            read_rules(self, &ctx, &data, &mut index).map_err(no_report)?
         };
         let limits = self.account_limits(&ctx);
-        let plan = plan::plan(
-            &data,
-            &index,
-            PlanLimits {
-                max_urls: limits.max_urls,
-                max_patterns: limits.max_patterns,
-            },
-        );
+        let limits = PlanLimits {
+            max_urls: limits.max_urls,
+            max_patterns: limits.max_patterns,
+        };
+        let plan = if options.exact {
+            plan::plan(&data, &index, limits)
+        } else {
+            plan::plan_cache_keys(&mut data, &index, limits)
+        };
+        let malformed_options = malformed_rules
+            + plan
+                .requests
+                .iter()
+                .map(|r| r.resource_id)
+                .collect::<HashSet<i64>>()
+                .into_iter()
+                .filter_map(|rid| index.get(rid))
+                .map(|r| r.malformed_options)
+                .sum::<usize>();
         let windows = [
             self.window(&ctx, PaceKind::Urls),
             self.window(&ctx, PaceKind::Patterns),
         ];
-        let window_of = |kind: PurgeKind| match pace_kind(kind) {
-            PaceKind::Urls => windows[0],
-            PaceKind::Patterns => windows[1],
+        // Purges pace as URLs or as patterns (purge-all with them), never as prefetches.
+        let window_of = |kind: PurgeKind| {
+            if pace_kind(kind) == PaceKind::Urls {
+                windows[0]
+            } else {
+                windows[1]
+            }
         };
         let estimate = plan::estimate(&plan, |_, k| {
             let w = window_of(k);
             (w.requests, w.per)
         });
+        let mut plan = plan;
+        if let Some(e) = unlisted {
+            plan.warnings.insert(
+                0,
+                plan::Warning {
+                    resource_id: None,
+                    code: plan::WarningCode::NoListing,
+                    message: format!(
+                        "the resources listing could not be read, so every item goes as \
+                         given (not in its cache-key form): {}",
+                        e.message
+                    ),
+                },
+            );
+        }
         let mut report = Report::new(Arc::clone(&data), plan, options.dry_run);
         report.malformed_resources = malformed as u64;
+        report.malformed_options = malformed_options as u64;
         report.totals.estimated_ms = millis(estimate);
         let mut run = Running {
             report,
@@ -180,6 +261,14 @@ impl Client {
         }
         if !options.dry_run && !run.report.requests.is_empty() {
             run.execute(self, &ctx, options, &data, window_of);
+            if run.stopped.is_none() && !ctx.cancelled() {
+                if verify {
+                    run.verify(self, &ctx, options, &data, &index);
+                }
+                if options.prefetch {
+                    run.prefetch(self, &ctx, &data);
+                }
+            }
         }
         run.finish()
     }
@@ -219,6 +308,67 @@ fn read_resources(
         keep,
     )?;
     Ok((ResourceIndex::new(paged.kept), paged.malformed))
+}
+
+/// The most of `GET /cdn/resources/{id}/rules` read (a rule's JSON is a few KB).
+pub const RULES_PAGE_CAP: usize = 4 * 1024 * 1024;
+
+/// `GET /cdn/resources/{id}/rules` for each resource of `index` that has URL items with a
+/// query (the only ones whose cache-key form a rule can change), bounded like the other
+/// listings; returns how many rules (or their options) were ignored for a wrong shape.
+fn read_rules(
+    client: &Client,
+    ctx: &CallCtx,
+    data: &JobData,
+    index: &mut ResourceIndex,
+) -> Result<usize, Error> {
+    let mut ids: Vec<i64> = Vec::new();
+    for e in data.entries() {
+        if !matches!(e.given, Given::Url | Given::FullUrl)
+            || !data.str(data.sent_span(e)).contains('?')
+        {
+            continue;
+        }
+        let rid = match data.host(e) {
+            Some(h) => match index.resource_of_host(&h.to_ascii_lowercase()) {
+                Some(rid) => rid,
+                None => continue,
+            },
+            None => e.resource_id,
+        };
+        if index
+            .get(rid)
+            .is_some_and(|r| r.active && !r.deleted && r.can_purge_by_urls)
+        {
+            ids.push(rid);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut malformed = 0;
+    for rid in ids {
+        let what = format!("listing the rules of resource {rid} (GET /cdn/resources/{rid}/rules)");
+        let paged = listing::read_paged(
+            &what,
+            &format!("/cdn/resources/{rid}/rules"),
+            ReadLimits::RULES,
+            |path| {
+                client
+                    .get(ctx, path, RULES_PAGE_CAP)
+                    .map_err(|e| e.context(format!("listing the rules of resource {rid}")))
+            },
+            |v| cachekey::rule_entry(&v),
+            |_| true,
+        )?;
+        malformed += paged.malformed;
+        let mut rules = Vec::with_capacity(paged.kept.len());
+        for (rule, bad) in paged.kept {
+            malformed += bad;
+            rules.push(rule);
+        }
+        index.set_rules(rid, rules);
+    }
+    Ok(malformed)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -401,6 +551,167 @@ impl Running<'_> {
         }
     }
 
+    /// Probe the URLs of the confirmed URL purges at the edge (see [`super::verify`]).
+    fn verify(
+        &mut self,
+        client: &Client,
+        ctx: &CallCtx,
+        options: &RunOptions,
+        data: &JobData,
+        index: &ResourceIndex,
+    ) {
+        // Where each sent item came from: its host, when given by host.
+        let origin: HashMap<u32, usize> = data
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e.given, Given::Url | Given::FullUrl))
+            .map(|(i, e)| (data.sent_span(e).start, i))
+            .collect();
+        let mut order: Vec<i64> = Vec::new();
+        let mut per_resource: HashMap<i64, Vec<(Span, SystemTime)>> = HashMap::new();
+        for r in &self.report.requests {
+            if r.kind != PurgeKind::Urls
+                || r.outcome != Outcome::Purged
+                || r.completion != Some(Completion::Successful)
+            {
+                continue;
+            }
+            let Some(purged_at) = r.created.or(r.sent_at) else {
+                continue;
+            };
+            let list = per_resource.entry(r.resource_id).or_insert_with(|| {
+                order.push(r.resource_id);
+                Vec::new()
+            });
+            list.extend(r.items.iter().map(|s| (*s, purged_at)));
+        }
+        let mut targets: Vec<Target> = Vec::new();
+        let mut unprobed: Vec<Verified> = Vec::new();
+        for rid in order {
+            let list = &per_resource[&rid];
+            let cname = index
+                .get(rid)
+                .map(|r| r.cname.as_str())
+                .filter(|c| !c.is_empty());
+            for i in choose(list.len(), options.verify_limit) {
+                let (span, purged_at) = list[i];
+                let path = data.str(span);
+                let given_host = origin
+                    .get(&span.start)
+                    .and_then(|&e| data.host(&data.entries()[e]));
+                match given_host.or(cname) {
+                    Some(host) => targets.push(Target {
+                        resource_id: rid,
+                        host: host.to_owned(),
+                        path: path.to_owned(),
+                        purged_at,
+                    }),
+                    None => unprobed.push(Verified {
+                        url: path.to_owned(),
+                        resource_id: rid,
+                        result: Verdict::Error,
+                        cache: None,
+                        cached_since: None,
+                        edge: None,
+                        message: Some(format!(
+                            "not probed: resource {rid} has no cname in the resources listing"
+                        )),
+                    }),
+                }
+            }
+        }
+        let mut verified = match client.prober(PROBE_TIMEOUT) {
+            Ok(prober) => prober.probe_all(ctx, &targets, &options.edges),
+            Err(e) => targets
+                .iter()
+                .map(|t| Verified {
+                    url: format!("https://{}{}", t.host, t.path),
+                    resource_id: t.resource_id,
+                    result: Verdict::Error,
+                    cache: None,
+                    cached_since: None,
+                    edge: None,
+                    message: Some(format!("not probed: {}", e.message)),
+                })
+                .collect(),
+        };
+        verified.extend(unprobed);
+        self.report.verified = verified;
+        self.report.recount();
+    }
+
+    /// Send the paths purged by URL to `/prefetch`, 100 a request, the resources taken in
+    /// turn so that one resource's wait for its slot overlaps the others' requests.
+    fn prefetch(&mut self, client: &Client, ctx: &CallCtx, data: &JobData) {
+        let mut order: Vec<i64> = Vec::new();
+        let mut paths: HashMap<i64, Vec<Span>> = HashMap::new();
+        for r in &self.report.requests {
+            if r.kind == PurgeKind::Urls
+                && r.outcome == Outcome::Purged
+                && r.completion != Some(Completion::Failed)
+            {
+                paths
+                    .entry(r.resource_id)
+                    .or_insert_with(|| {
+                        order.push(r.resource_id);
+                        Vec::new()
+                    })
+                    .extend(r.items.iter().copied());
+            }
+        }
+        let per = crate::engine::account::DOCUMENTED_MAX_PREFETCH;
+        let mut queues: Vec<(i64, std::vec::IntoIter<Vec<Span>>)> = order
+            .iter()
+            .map(|rid| {
+                let chunks: Vec<Vec<Span>> = paths[rid].chunks(per).map(<[Span]>::to_vec).collect();
+                (*rid, chunks.into_iter())
+            })
+            .collect();
+        let mut out: Vec<Prefetched> = Vec::new();
+        loop {
+            let mut any = false;
+            for (rid, chunks) in &mut queues {
+                let Some(items) = chunks.next() else { continue };
+                any = true;
+                let texts: Vec<&str> = items.iter().map(|s| data.str(*s)).collect();
+                let body = serde_json::json!({ "paths": texts }).to_string();
+                let mut p = Prefetched {
+                    resource_id: *rid,
+                    items,
+                    outcome: Outcome::NotSent,
+                    status: None,
+                    http_status: None,
+                    message: None,
+                };
+                if ctx.cancelled() {
+                    p.status = Some(Status::Cancelled);
+                    p.message = Some("not sent: the run was cancelled".into());
+                } else {
+                    match client.send_prefetch(ctx, *rid, body.as_bytes()) {
+                        Ok(info) => {
+                            p.outcome = Outcome::Purged;
+                            p.http_status = Some(info.http_status);
+                        }
+                        Err(f) => {
+                            if f.attempts > 0 {
+                                p.outcome = Outcome::Failed;
+                            }
+                            p.status = Some(f.error.status);
+                            p.http_status = f.http_status;
+                            p.message = Some(f.error.message);
+                        }
+                    }
+                }
+                out.push(p);
+            }
+            if !any {
+                break;
+            }
+        }
+        self.report.prefetched = out;
+    }
+
     /// Tell the callback nothing happened for a while ([`EventKind::Tick`]).
     fn tick(&mut self) -> Flow {
         let mut event = Event::new(EventKind::Tick);
@@ -533,8 +844,10 @@ impl Running<'_> {
                 req,
                 completion,
                 purge_id,
+                created,
             } => {
                 let r = &mut self.report.requests[req];
+                r.created = created.or(r.created);
                 r.completion = Some(completion);
                 r.purge_id = purge_id.or(r.purge_id);
                 if completion == Completion::Failed {
@@ -560,7 +873,7 @@ impl Running<'_> {
         ) {
             event.finished = event
                 .request
-                .map(|i| Box::new(self.report.requests[i].clone()));
+                .map(|i| Box::new(self.report.requests[i].to_json(self.report.data())));
         }
         match self.progress.as_mut() {
             Some(callback) => callback(&event),
@@ -606,19 +919,36 @@ impl Running<'_> {
         let error = match (self.stopped, unsent) {
             (Some(_), _) => Some((status, why.trim_start_matches("not sent: ").to_owned())),
             (None, true) => Some((Status::Timeout, "the run's timeout ended first".to_owned())),
-            _ => self.first_failure.take().or_else(|| {
-                waited_in_vain.map(|i| {
-                    (
-                        Status::Timeout,
-                        format!(
-                            "request {} (resource {}): the wait for confirmation ended while \
-                             its purge was in progress",
-                            i + 1,
-                            report.requests[i].resource_id
-                        ),
-                    )
+            _ => self
+                .first_failure
+                .take()
+                .or_else(|| {
+                    waited_in_vain.map(|i| {
+                        (
+                            Status::Timeout,
+                            format!(
+                                "request {} (resource {}): the wait for confirmation ended \
+                                 while its purge was in progress",
+                                i + 1,
+                                report.requests[i].resource_id
+                            ),
+                        )
+                    })
                 })
-            }),
+                .or_else(|| {
+                    let stale = report
+                        .verified
+                        .iter()
+                        .find(|v| v.result == Verdict::Stale)?;
+                    Some((
+                        Status::Stale,
+                        format!(
+                            "{} still stale at the edge, first {}",
+                            plural(report.totals.verified_stale as usize, "URL"),
+                            stale.url
+                        ),
+                    ))
+                }),
         };
         let Some((status, first)) = error else {
             return Ok(self.report);
@@ -655,6 +985,12 @@ fn summary(report: &Report) -> String {
     };
     if report.requests.iter().any(|r| r.completion.is_some()) {
         s.push_str(&format!(", {} confirmed", t.confirmed));
+    }
+    if !report.verified.is_empty() {
+        s.push_str(&format!(
+            "; at the edge {} fresh, {} stale, {} error",
+            t.verified_fresh, t.verified_stale, t.verified_error
+        ));
     }
     if !report.skipped.is_empty() {
         let mut by: Vec<(&str, usize)> = Vec::new();

@@ -8,15 +8,17 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::contain::{contained, debug};
-use super::event::{Event, EventKind, WaitWhy};
+use super::event::{Event, EventKind};
 use super::msg::{ConfirmView, Msg};
 use super::{JobData, PurgeKind, Span};
+use crate::engine::call::{CallCtx, CallSettings};
 use crate::engine::cancel::CancelToken;
+use crate::engine::clock::instant_after;
 use crate::engine::error::Status;
+use crate::engine::note::{Note, Observer};
 use crate::engine::pacer::{self, Window};
 use crate::engine::purge;
 use crate::engine::request::Failed;
-use crate::engine::wait::{instant_after, CallCtx, CallSettings, Note, Observer, WaitReason};
 use crate::engine::Client;
 
 /// How often the calling thread looks at the caller's cancel token while it waits for
@@ -306,12 +308,7 @@ fn note_event(note: &Note<'_>) -> Option<(Event, bool)> {
         Note::Wait { wait, why, .. } => {
             let mut e = Event::new(EventKind::Wait);
             e.wait = *wait;
-            e.why = Some(match why {
-                WaitReason::Pacer => WaitWhy::Pacer,
-                WaitReason::RateLimited => WaitWhy::RateLimited,
-                WaitReason::RetryAfter => WaitWhy::RetryAfter,
-                WaitReason::Backoff => WaitWhy::Backoff,
-            });
+            e.why = Some(*why);
             Some((e, false))
         }
         Note::Retry { attempt, error, .. } => {

@@ -111,6 +111,12 @@ fn shown_url(url: &str) -> String {
 
 impl RedisUrl {
     /// Check a store URL. Messages quote it with its password replaced by `***`.
+    ///
+    /// Not `redis::IntoConnectionInfo`: that refuses `rediss://` unless redis's own TLS
+    /// features are on (ours is the rustls of `wire.rs`), takes what this store must refuse
+    /// (`?protocol=`, `#insecure`, `unix://`, a user without a password, any database number),
+    /// says only "Redis URL did not parse" where this names the fault, and does not exist in
+    /// builds without the `rate-store` feature, which check the URL too.
     pub fn parse(url: &str) -> Result<RedisUrl, StoreError> {
         let bad = |why: &str| StoreError {
             message: format!("rate store URL {}: {why}", quote(&shown_url(url), 200)),

@@ -225,6 +225,7 @@ impl RedisStore {
         let kind = match key.kind {
             PaceKind::Urls => "urls",
             PaceKind::Patterns => "patterns",
+            PaceKind::Prefetch => "prefetch",
         };
         format!("gcdn:v1:{}:{}:{kind}", self.account, key.resource_id)
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionLike, RedisResult, Value};
 
 use super::RedisUrl;
-use crate::engine::wait::instant_after;
+use crate::engine::clock::instant_after;
 
 /// The most the replies of one operation may hold, in bytes: ours are a few integers (the
 /// script's answer) or a 40-character SHA-1 (SCRIPT LOAD), or a server's error line.

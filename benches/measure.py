@@ -41,7 +41,7 @@ BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
 SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
-            "jobs", "shared", "coalesce", "plan", "coldstart")
+            "jobs", "shared", "coalesce", "verify", "plan", "coldstart")
 
 
 def quick():
@@ -504,6 +504,8 @@ def measure(sections):
         res["shared"] = schedule.shared()
     if "coalesce" in sections and py_sdk_note is None:
         res["coalesce"] = schedule.coalesce_sdk(python)
+    if "verify" in sections:
+        res["verify"] = schedule.verify()
     if "plan" in sections:
         log("planning 1,000,000 URLs")
         res["plan"] = schedule.plan()

@@ -177,6 +177,16 @@ def evaluate(ctx, t, op, case=None):
             return name, measured, None
         return name, measured, (f["ratio"] <= t["max"] and f["rate_limited"] == 0 and f["failed"] == 0
                                 and not f["unfinished"])
+    if m == "verify_ratio":
+        v = ctx.get("verify")
+        if not v or "run" not in v:
+            return name, "not measured: " + v["note"] if v and "note" in v else "not measured in this run", None
+        f = verify_figures(v)
+        if f["ratio"] is None:
+            return name, "failed: " + str(v["run"].get("error")), None
+        return name, "{:.2f}× ({:,.1f} ms for {:,} probes, {} at once, one probe alone {:.3f} ms; {} fresh, {} stale, {} error)".format(
+            f["ratio"], f["wall_ms"], f["probes"], f["at_once"], f["one_ms"], v["run"].get("fresh"), v["run"].get("stale"),
+            v["run"].get("error")), None
     if m == "shared_ratio":
         sh_ = ctx.get("shared")
         if not sh_ or "store" not in sh_:
@@ -189,7 +199,7 @@ def evaluate(ctx, t, op, case=None):
             r, st["makespan_ms"], sh_["bound_ms"], st["seen"]["rate_limited"], sh_["alone"]["seen"]["rate_limited"]), \
             r <= t["max"] and st["seen"]["rate_limited"] == 0 and st["failures"] == 0
     if m in ("plan_ms", "plan_rss_ratio"):
-        pl = plan_case(ctx)
+        pl = plan_case(ctx, t.get("case", "issue16"))
         if pl is None:
             note = (ctx.get("plan") or {}).get("note")
             return name, "not measured: " + note if note else "not measured in this run", None
@@ -236,9 +246,18 @@ def coalesce_figures(r, case):
             "failed": r.get("failed", 0), "unfinished": r.get("unfinished", 0)}
 
 
-def plan_case(ctx):
+def verify_figures(v):
+    """The verification row: wall time at the edge, probes, at once, one probe alone, and
+    wall ÷ (one probe × probes ÷ at once)."""
+    r = v["run"]
+    wall, n, k, one = r.get("wall_ms"), r.get("probes_seen"), r.get("at_once"), v.get("one_probe_ms")
+    ratio = wall / (one * n / k) if wall and n and k and one else None
+    return {"wall_ms": wall, "probes": n, "at_once": k, "one_ms": one, "ratio": ratio}
+
+
+def plan_case(ctx, name):
     for c in (ctx.get("plan") or {}).get("cases", []):
-        if c.get("case") == "issue16":
+        if c.get("case") == name:
             return c
     return None
 
@@ -361,6 +380,8 @@ def write_report(ctx):
         shared_section(ctx, w)
     if "coalesce" in ctx:
         coalesce_section(ctx, w)
+    if "verify" in ctx:
+        verify_section(ctx, w)
     if "plan" in ctx:
         plan_section(ctx, w)
     if "coldstart" in ctx:
@@ -660,6 +681,35 @@ def coalesce_section(ctx, w):
         w("")
 
 
+def verify_section(ctx, w):
+    v = ctx["verify"]
+    w("## Verification at the edge")
+    w("")
+    if "note" in v:
+        w("Not measured: " + v["note"] + ".")
+        w("")
+        return
+    r = v["run"]
+    f = verify_figures(v)
+    w("{res} resources × {urls} URLs purged by the C job (`bench_job verify`, at the emulator's limits "
+      "as above) with verification on (`gcdn_run_set_verify`, the verify limit {urls}: every URL) at one "
+      "edge (`gcdn_run_add_edge`): a loopback server of the bench (`schedule.Edge`, one thread, "
+      "non-blocking sockets) that answers every `HEAD` `200` with `Cache: MISS` and closes, and times "
+      "each connection from its accept to its close. *Wall*: the first probe accepted to the last "
+      "closed; *at once*: the most connections open together at the edge; *one probe*: a probe alone "
+      "(a 1-URL job, median of {runs}), timed the same way. The purges' confirmation (the purge "
+      "statuses, polled after 1 s) comes before and is not in the wall time.".format(
+          res=v["resources"], urls=v["urls"], runs=len(v["alone"])))
+    w("")
+    w("| probes | wall ms | at once | one probe alone ms | wall ÷ (one × probes ÷ at once) | fresh | stale | error | job makespan ms |")
+    w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        f["probes"], fmt(f["wall_ms"]), f["at_once"], fmt(f["one_ms"], 3),
+        "{:.2f}×".format(f["ratio"]) if f["ratio"] else "n/a", r.get("fresh"), r.get("stale"), r.get("error"),
+        fmt(r.get("makespan_ms"), 0)))
+    w("")
+
+
 def plan_section(ctx, w):
     p = ctx["plan"]
     w("## Planning a job of 1,000,000 URLs")
@@ -669,15 +719,23 @@ def plan_section(ctx, w):
         w("")
         return
     w("`benches/plan` (the `plan_bench` example, release build): nothing is sent. *issue16*: 1,000,000 "
-      "full URLs over 50 hosts, 10 % of them repeats, plus 20 covering patterns; *full_urls* and "
-      "*paths*: the job task's own cases. Peak RSS is the process's high-water mark (VmHWM) after "
+      "full URLs over 50 hosts, 10 % of them repeats, plus 20 covering patterns; *cachekey*: 1,000,000 "
+      "full URLs over 50 hosts, 10 % of them repeats, each with three query parameters in varying order, "
+      "planned in their cache-key form as a run does (`plan_cache_keys`: the forms appended to a copy of "
+      "the job's text): of the 50 resources, 25 have none of the query options, 9 ignore the query "
+      "string, 8 keep only `v` (whitelist), 8 drop `utm_source` and `utm_medium` (blacklist), and 10 "
+      "have two rules (ignore the query under `/assets/1xx/`, else keep only `v`); *cachekey-exact*: "
+      "the same job planned as given (`plan`, as `exact` does); *cachekey-unshared*: in cache-key form "
+      "with the job dropped before planning, so that its storage is not shared and not copied; "
+      "*full_urls* and *paths*: the job task's own cases. Peak RSS is the process's high-water mark (VmHWM) after "
       "planning; the target compares its growth over the process's start with the input's bytes.")
     w("")
-    w("| case | URLs | build ms | plan ms | requests | skipped | input MB | RSS at start MiB | peak RSS MiB |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| case | URLs | build ms | plan ms | requests | skipped | rewritten | input MB | RSS at start MiB | peak RSS MiB |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c in p["cases"]:
-        w("| {} | {:,} | {:,} | {:,} | {:,} | {:,} | {} | {:.1f} | {:.1f} |".format(
+        w("| {} | {:,} | {:,} | {:,} | {:,} | {:,} | {} | {} | {:.1f} | {:.1f} |".format(
             c["case"], c["urls"], c["build_ms"], c["plan_ms"], c["requests"], c["skipped"],
+            "{:,}".format(c["rewritten"]) if "rewritten" in c else "–",
             "{:.1f}".format(c["input_bytes"] / MB) if c.get("input_bytes") else "–",
             c["rss_before_kib"] / 1024, c["peak_kib"] / 1024))
     w("")
@@ -901,7 +959,25 @@ def explain(ctx, missed):
                         case["name"], label, extra, margin, steps, max(w_ms / 50, 50), extra - margin,
                         f["requests"], case["resources"] * (1 if case["url_requests_each"] else 0),
                         "; {} 429s met".format(f["rate_limited"]) if f["rate_limited"] else ""))
-    if any("RSS" in m for m in missed):
+    ck = {c["case"]: c for c in (ctx.get("plan") or {}).get("cases", [])}
+    if any("cache-key form: peak RSS" in m for m in missed) and all(
+            k in ck for k in ("cachekey", "cachekey-exact", "cachekey-unshared")):
+        a, e, u = ck["cachekey"], ck["cachekey-exact"], ck["cachekey-unshared"]
+        mib = lambda kib: kib / 1024
+        out.append(
+            "- **Cache-key planning, peak RSS.** The job's own storage is {:.0f} MiB once built ({:.1f} MB "
+            "of input); planning it as given peaks at {:.0f} MiB (*cachekey-exact*). In cache-key form "
+            "{:,} of the items change, and `plan_cache_keys` (`src/engine/job/plan.rs`) keeps each new "
+            "form as a `String` of its own until the end, then appends them all to the job's text: "
+            "{:.0f} MiB more at the peak (*cachekey-unshared*, {:.0f} MiB). Then, because a run plans a "
+            "job its caller still holds (`Arc::clone(job.data())` in `run.rs`), `Arc::make_mut` copies "
+            "the whole job's storage before appending: {:.0f} MiB more ({:.0f} MiB). Writing the forms "
+            "into one buffer as they are found, and keeping them beside the job's text instead of in a "
+            "copy of it, would remove most of both.".format(
+                mib(a["rss_job_kib"]), a["input_bytes"] / MB, mib(e["peak_kib"]), a.get("rewritten", 0),
+                mib(u["peak_kib"] - e["peak_kib"]), mib(u["peak_kib"]), mib(a["peak_kib"] - u["peak_kib"]),
+                mib(a["peak_kib"])))
+    if any("RSS" in m and "planning" not in m for m in missed):
         out.append(
             "- **Peak RSS.** Most of it is the C library's and libgcdn's code pages (footprint table). The "
             "purge row turns over 900 resources (so that the pacer never holds a call), and the pacer keeps "

@@ -6,7 +6,9 @@
 - `shared`:   4 processes purging one resource, through one redis-server and without it;
 - `coalesce`: 40 and 250 one-URL callers on one resource: the official Python SDK, a thread
               per caller (the baseline of gcdn's coalescing rows);
-- `plan`:     planning 1,000,000 URLs over 50 resources (benches/plan);
+- `verify`:   1,000 purged URLs verified at a loopback edge (wall time, probes at once);
+- `plan`:     planning 1,000,000 URLs over 50 resources, as given and in their cache-key
+              form (benches/plan);
 - `coldstart`: `gcdn purge --resource 1 /a` as a fresh process vs `curl` making the request.
 
 Everything here measures and writes JSON-ready dicts; report.py judges.
@@ -339,6 +341,127 @@ def coalesce_sdk(python):
 
 
 # ---------------------------------------------------------------------------------------
+# Verification at the edge (issue 22)
+
+VERIFY_RESOURCES, VERIFY_URLS, VERIFY_ALONE_RUNS = 10, 100, 5
+VERIFY_FIRST_ID = 11
+
+
+class Edge:
+    """An edge on loopback for the verification row, one thread with non-blocking sockets (so
+    that it adds no thread start per probe): every connection's request head is read and
+    answered `200`, `Cache: MISS` (fresh), `X-ID: bench-edge`, then closed. It counts the
+    connections open at once (accepted, not yet answered) and times each, accept to close."""
+
+    ANSWER = (b"HTTP/1.1 200 OK\r\nCache: MISS\r\nX-ID: bench-edge\r\nContent-Length: 0\r\n"
+              b"Connection: close\r\n\r\n")
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.sock.setblocking(False)
+        self.url = "http://127.0.0.1:{}".format(self.sock.getsockname()[1])
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.reset()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def reset(self):
+        with self.lock:
+            self.most, self.spans, self.heads = 0, [], []
+
+    def serve(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        conns = {}  # socket -> [accepted at, head so far]
+        while not self.stopped:
+            for key, _ in sel.select(timeout=0.2):
+                if key.fileobj is self.sock:
+                    while True:
+                        try:
+                            c, _ = self.sock.accept()
+                        except (BlockingIOError, OSError):
+                            break
+                        c.setblocking(False)
+                        conns[c] = [time.perf_counter(), b""]
+                        sel.register(c, selectors.EVENT_READ)
+                    with self.lock:
+                        self.most = max(self.most, len(conns))
+                    continue
+                c = key.fileobj
+                st = conns[c]
+                try:
+                    chunk = c.recv(16384)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                st[1] += chunk
+                if chunk and b"\r\n\r\n" not in st[1] and len(st[1]) < 16384:
+                    continue
+                try:
+                    if chunk:
+                        c.send(self.ANSWER)
+                except OSError:
+                    pass
+                sel.unregister(c)
+                c.close()
+                del conns[c]
+                with self.lock:
+                    self.spans.append((st[0], time.perf_counter()))
+                    self.heads.append(st[1].split(b"\r\n", 1)[0].decode("latin-1"))
+        sel.close()
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def run_verify(emu, edge, resources, urls):
+    emu.reset()
+    edge.reset()
+    out = subprocess.run([str(a) for a in [BIN / "bench_job", emu.base, "verify", edge.url, resources, urls,
+                                           VERIFY_FIRST_ID]], capture_output=True, text=True, timeout=600)
+    try:
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        res = {"error": out.stderr.strip()[-300:] or "exit {}".format(out.returncode)}
+    with edge.lock:
+        spans, most, heads = list(edge.spans), edge.most, list(edge.heads)
+    res["probes_seen"] = len(spans)
+    res["heads"] = sorted({h.split(" ")[0] for h in heads})
+    res["at_once"] = most
+    res["wall_ms"] = (max(b for _, b in spans) - min(a for a, _ in spans)) * 1e3 if spans else None
+    res["probe_ms"] = statistics.median((b - a) * 1e3 for a, b in spans) if spans else None
+    return res
+
+
+def verify():
+    """1,000 purged URLs (10 resources × 100) verified at a loopback edge: the edge's wall time
+    (first probe accepted to last closed), the connections open at once, and one probe's time
+    alone (a 1-URL job, median of VERIFY_ALONE_RUNS)."""
+    if not (BIN / "bench_job").exists():
+        return {"note": "bench_job is not built"}
+    emu = Emulator()
+    edge = Edge()
+    try:
+        log("verification: one probe alone, {} runs".format(VERIFY_ALONE_RUNS))
+        alone = [run_verify(emu, edge, 1, 1) for _ in range(VERIFY_ALONE_RUNS)]
+        log("verification: {} URLs".format(VERIFY_RESOURCES * VERIFY_URLS))
+        many = run_verify(emu, edge, VERIFY_RESOURCES, VERIFY_URLS)
+    finally:
+        edge.stop()
+        emu.stop()
+    probe = [a["probe_ms"] for a in alone if a.get("probe_ms") is not None]
+    return {"resources": VERIFY_RESOURCES, "urls": VERIFY_URLS, "alone": alone, "run": many,
+            "one_probe_ms": statistics.median(probe) if probe else None}
+
+
+# ---------------------------------------------------------------------------------------
 # Shared pacing through redis-server
 
 
@@ -426,7 +549,7 @@ def plan():
     if not exe.exists():
         return {"note": "benches/plan (the plan_bench example) is not in this tree"}
     out = []
-    for case in ("issue16", "full_urls", "paths"):
+    for case in ("issue16", "cachekey", "cachekey-exact", "cachekey-unshared", "full_urls", "paths"):
         r = subprocess.run([exe, "1000000", case], capture_output=True, text=True, timeout=300)
         if r.returncode == 0 and r.stdout.strip():
             out.append(json.loads(r.stdout.strip().splitlines()[-1]))

@@ -13,6 +13,11 @@
  *       account's own limits; prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
+ *   bench_job BASE_URL verify EDGE_URL RESOURCES URLS FIRST_ID
+ *       one job of RESOURCES resources (ids FIRST_ID...) × URLS paths /verify/u<i>.png, at the
+ *       account's limits, run with verification (gcdn_run_set_verify, every URL: the verify
+ *       limit is URLS) at the edge EDGE_URL (gcdn_run_add_edge); prints {"makespan_ms",
+ *       "status", "verified", "fresh", "stale", "error"}.
  *   bench_job BASE_URL probe
  *       {"job": bool, "rate_store": bool}: what this library has.
  *   bench_job BASE_URL purge1|job1 N WARMUP
@@ -173,6 +178,45 @@ static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n
     return failures != 0;
 }
 
+static int verify(const char *base, const char *edge, size_t resources, size_t urls,
+                  int64_t first_id) {
+    gcdn_client *c = make_client(base, 0, 0, NULL);
+    char **u = numbered("/verify/u%zu.png", urls);
+    gcdn_job *j = gcdn_job_new();
+    gcdn_run *run = gcdn_run_new();
+    char *err = NULL;
+    int32_t st;
+    for (size_t r = 0; r < resources; r++)
+        if ((st = gcdn_job_add_urls(j, first_id + (int64_t)r, (const char *const *)u, urls, &err)) !=
+            GCDN_OK)
+            die("add URLs", st, err);
+    if ((st = gcdn_run_set_verify(run, 1, &err)) != GCDN_OK) die("verify", st, err);
+    if ((st = gcdn_run_set_verify_limit(run, (uint32_t)urls, &err)) != GCDN_OK)
+        die("verify limit", st, err);
+    if ((st = gcdn_run_add_edge(run, edge, &err)) != GCDN_OK) die("edge", st, err);
+    gcdn_report *report = NULL;
+    uint64_t t = now_ns();
+    st = gcdn_job_run(c, j, run, &report, &err);
+    uint64_t wall = now_ns() - t;
+    if (st != GCDN_OK) fprintf(stderr, "bench_job: run: %s (%s)\n", err ? err : "", gcdn_status_str(st));
+    size_t n = gcdn_report_verified_count(report), by[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        int32_t v = gcdn_report_verified_result(report, i);
+        by[v == GCDN_VERIFY_FRESH ? 0 : v == GCDN_VERIFY_STALE ? 1 : 2]++;
+    }
+    printf("{\"makespan_ms\":%.3f,\"status\":%d,\"verified\":%zu,\"fresh\":%zu,\"stale\":%zu,"
+           "\"error\":%zu}\n",
+           wall / 1e6, st, n, by[0], by[1], by[2]);
+    gcdn_string_free(err);
+    gcdn_report_free(report);
+    gcdn_run_free(run);
+    gcdn_job_free(j);
+    gcdn_client_free(c);
+    for (size_t i = 0; i < urls; i++) free(u[i]);
+    free(u);
+    return st != GCDN_OK;
+}
+
 enum { FIRST_RID = 100, RIDS = 900 };
 
 static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
@@ -240,6 +284,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(mode, "batches")) need(job_abi, "job ABI (gcdn_job_run)");
     else if (strcmp(argv[argc - 1], "-")) need(gcdn_options_set_rate_store != NULL, "gcdn_options_set_rate_store");
+    if (!strcmp(mode, "verify") && argc == 7)
+        return verify(base, argv[3], ARG(4), ARG(5), (int64_t)ARG(6));
     if (!strcmp(mode, "job") && argc == 9)
         return job(base, ARG(3), ARG(4), ARG(5), ARG(6), ARG(7), (int64_t)ARG(8));
     if ((!strcmp(mode, "purge1") || !strcmp(mode, "job1")) && argc == 5)

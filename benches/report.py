@@ -701,10 +701,12 @@ def verify_section(ctx, w):
       "statuses, polled after 1 s) comes before and is not in the wall time.".format(
           res=v["resources"], urls=v["urls"], runs=len(v["alone"])))
     w("")
-    w("| probes | wall ms | at once | one probe alone ms | wall ÷ (one × probes ÷ at once) | fresh | stale | error | job makespan ms |")
+    alone = [a["probe_ms"] for a in v["alone"] if a.get("probe_ms") is not None]
+    w("| probes | wall ms | at once | one probe alone ms (range) | wall ÷ (one × probes ÷ at once) | fresh | stale | error | job makespan ms |")
     w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    w("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+    w("| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} |".format(
         f["probes"], fmt(f["wall_ms"]), f["at_once"], fmt(f["one_ms"], 3),
+        "–".join(fmt(x, 3) for x in (min(alone), max(alone))) if alone else "n/a",
         "{:.2f}×".format(f["ratio"]) if f["ratio"] else "n/a", r.get("fresh"), r.get("stale"), r.get("error"),
         fmt(r.get("makespan_ms"), 0)))
     w("")

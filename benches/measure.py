@@ -41,7 +41,7 @@ BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
 SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
-            "jobs", "shared", "coalesce", "verify", "plan", "coldstart")
+            "jobs", "shared", "coalesce", "coalesce-redis", "verify", "plan", "coldstart")
 
 
 def quick():
@@ -502,8 +502,11 @@ def measure(sections):
             res["shared"] = shared
     elif "shared" in sections:
         res["shared"] = schedule.shared()
-    if "coalesce" in sections and py_sdk_note is None:
-        res["coalesce"] = schedule.coalesce_sdk(python)
+    if "coalesce" in sections:
+        res["coalesce"] = schedule.coalesce(python if py_sdk_note is None else None)
+    if "coalesce-redis" in sections:
+        log("coalescing across processes through redis-server (about 30 s)")
+        res["coalesce_redis"] = schedule.coalesce_redis()
     if "verify" in sections:
         res["verify"] = schedule.verify()
     if "plan" in sections:

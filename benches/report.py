@@ -198,6 +198,20 @@ def evaluate(ctx, t, op, case=None):
         return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} 429s; without the store: {} 429s".format(
             r, st["makespan_ms"], sh_["bound_ms"], st["seen"]["rate_limited"], sh_["alone"]["seen"]["rate_limited"]), \
             r <= t["max"] and st["seen"]["rate_limited"] == 0 and st["failures"] == 0
+    if m == "coalesce_redis_ratio":
+        co = ctx.get("coalesce_redis")
+        if not co or "on" not in co:
+            return name, "not measured: " + co["note"] if co and "note" in co else "not measured in this run", None
+        on, off = co["on"], co["off"]
+        if on["makespan_ms"] is None:
+            return name, "failed: " + "; ".join(on["errors"]), False
+        r = on["makespan_ms"] / co["bound_ms"]
+        return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} requests (a perfect merger: {}), {} 429s, {} failed " \
+            "calls; coalescing off: {} requests, {:,.0f} ms".format(
+                r, on["makespan_ms"], co["bound_ms"], on["seen"]["purge_requests"], co["perfect_requests"],
+                on["seen"]["rate_limited"], on["failures"], off["seen"]["purge_requests"],
+                off["makespan_ms"] or 0), \
+            r <= t["max"] and on["seen"]["rate_limited"] == 0 and on["failures"] == 0
     if m in ("plan_ms", "plan_rss_ratio"):
         pl = plan_case(ctx, t.get("case", "issue16"))
         if pl is None:
@@ -382,6 +396,8 @@ def write_report(ctx):
         coalesce_section(ctx, w)
     if "verify" in ctx:
         verify_section(ctx, w)
+    if "coalesce_redis" in ctx:
+        coalesce_redis_section(ctx, w)
     if "plan" in ctx:
         plan_section(ctx, w)
     if "coldstart" in ctx:
@@ -650,14 +666,18 @@ def coalesce_section(ctx, w):
     n, win = co["window"]
     w("## Coalescing: one-URL callers on one resource")
     w("")
-    w("On the emulator at {n} URL purges per {win:,} ms (as above), the resource's window is first "
-      "filled by {n} one-URL purges in turn (as another worker would have), then C callers start "
-      "together, each purging one URL of its own on that resource. A perfect merger needs R = "
-      "ceil(C/100) full requests, the first of them a window after the clock's start: bound "
-      "ceil(R/N) × W. *Makespan*: the first warm-up call to the last caller's return. The official "
-      "Python SDK (`benches/py/coalesce_baseline.py`: one SDK client shared by a thread per caller, "
-      "its own retries) is stopped after {cap} s. *Requests* and *429s* are what the emulator recorded; "
-      "*failed calls* are calls that returned an error.".format(n=n, win=win, cap=co["cap_s"]))
+    w("On the emulator at {n} URL purges per {win:,} ms (read from the account's limits, as above), the "
+      "resource's window is first filled by {n} one-URL purges in turn (as another worker would have), "
+      "then C callers start together, each purging one URL of its own on that resource. A perfect "
+      "merger needs R = ceil(C/100) full requests, the first of them a window after the clock's start: "
+      "bound ceil(R/N) × W. *Makespan*: the first warm-up call to the last caller's return. gcdn: "
+      "`bench_job callers`, C threads of one client calling `gcdn_purge_urls`, coalescing on (the "
+      "default) and off (`gcdn_options_set_coalesce(o, 0, ...)`), each call waiting at most {cap} s for "
+      "its slot (`gcdn_options_set_max_rate_limit_wait_ms`; a call whose slot is further fails at once). "
+      "The official Python SDK (`benches/py/coalesce_baseline.py`: one SDK client shared by a thread "
+      "per caller, its own retries) is stopped after {cap} s. *Requests* and *429s* are what the "
+      "emulator recorded; *failed calls* are calls that returned an error.".format(
+          n=n, win=win, cap=co["cap_s"]))
     w("")
     w("| callers | requests (min) | bound ms | client | makespan ms | makespan ÷ bound | requests sent | 429s met | failed calls | not finished |")
     w("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -709,6 +729,37 @@ def verify_section(ctx, w):
         "–".join(fmt(x, 3) for x in (min(alone), max(alone))) if alone else "n/a",
         "{:.2f}×".format(f["ratio"]) if f["ratio"] else "n/a", r.get("fresh"), r.get("stale"), r.get("error"),
         fmt(r.get("makespan_ms"), 0)))
+def coalesce_redis_section(ctx, w):
+    s = ctx["coalesce_redis"]
+    w("## Coalescing across processes: {} processes × {} URLs through one redis-server".format(
+        s.get("processes", 8), s.get("urls_per_call", 5)))
+    w("")
+    if "note" in s:
+        w("Not measured: " + s["note"] + ".")
+        w("")
+        return
+    w("{} processes (`bench_job batches`: plain C ABI clients with `gcdn_options_set_rate_store`) each "
+      "purge {} URLs of the same resource in one call, started together, on the emulator at {} URL "
+      "purges per {:,} ms (read from the account's limits, as above), through one `redis-server` ({}). "
+      "A perfect merger sends {} requests: the first {} calls go at once, alone (coalescing never delays "
+      "a request that could go now), the other {} URLs fit the next slot; bound (ceil(R/N) − 1) × W = "
+      "{:,} ms. Beside it, in the same run, the same load with coalescing off "
+      "(`gcdn_options_set_coalesce(o, 0, ...)`): {} requests, bound {:,} ms. Makespan: first call of any "
+      "process to the last return.".format(
+          s["processes"], s["urls_per_call"], s["window"][0], s["window"][1],
+          s.get("redis", "redis-server").split(" sha=")[0], s["perfect_requests"], s["window"][0],
+          s["urls"] - s["window"][0] * s["urls_per_call"], s["bound_ms"], s["off_requests"], s["off_bound_ms"]))
+    w("")
+    w("| | requests sent | makespan ms | makespan ÷ bound ({:,} ms) | 429s met | failed calls |".format(
+        s["bound_ms"]))
+    w("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for k, label in (("on", "coalescing on"), ("off", "coalescing off")):
+        r = s[k]
+        mk = r["makespan_ms"]
+        w("| {} | {} | {} | {} | {} | {} |".format(
+            label, r["seen"]["purge_requests"], fmt(mk, 0),
+            fmt_ratio(mk / s["bound_ms"] if mk is not None and s["bound_ms"] else None),
+            r["seen"]["rate_limited"], r["failures"]))
     w("")
 
 

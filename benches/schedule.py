@@ -53,6 +53,9 @@ CASES = [("1 × 2,000 URLs", 1, 2000, 0, True),
          ("100 × 300 URLs", 100, 300, 0, True)]
 BASELINE_CAP_S = 60  # the naive baseline is stopped after this long per case
 SHARED_PROCS, SHARED_BATCHES, SHARED_URLS = 4, 5, 10
+# Coalescing across processes (issue 21): processes x URLs each, one call, one resource, the
+# clients at the emulator's limits (they read them: URL_WINDOW).
+COALESCE_PROCS, COALESCE_URLS = 8, 5
 COLD_RUNS = 15
 
 
@@ -316,25 +319,39 @@ def coalesce_bound_ms(callers):
     return math.ceil(coalesce_requests(callers) / n) * w
 
 
-def coalesce_sdk(python):
-    """The baseline of the coalescing rows: the official Python SDK, one thread per caller,
-    after N warm-up calls that fill the window (benches/py/coalesce_baseline.py)."""
+def last_json(r):
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": r.stderr.strip()[-300:] or "exit {}".format(r.returncode)}
+
+
+def coalesce(python=None):
+    """The coalescing rows: C one-URL callers, threads of one gcdn client (`bench_job callers`),
+    coalescing on and off (each call waits at most BASELINE_CAP_S for its slot), and the
+    official Python SDK with a thread per caller (benches/py/coalesce_baseline.py; `python`
+    None: not run); each after N warm-up calls that fill the window."""
     emu = Emulator()
     out = {"window": list(URL_WINDOW), "cap_s": BASELINE_CAP_S, "cases": []}
     try:
         for callers in COALESCE_CALLERS:
-            log("coalescing: {} one-URL callers, official Python SDK, a thread each".format(callers))
-            emu.reset()
-            r = subprocess.run([str(a) for a in [python, BENCHES / "py" / "coalesce_baseline.py", emu.base, callers,
-                                                  COALESCE_RESOURCE, URL_WINDOW[0], BASELINE_CAP_S]],
-                               capture_output=True, text=True, timeout=BASELINE_CAP_S + 120)
-            try:
-                res = json.loads(r.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                res = {"error": r.stderr.strip()[-300:] or "exit {}".format(r.returncode)}
-            res["seen"] = emu.seen()
-            out["cases"].append({"callers": callers, "requests_min": coalesce_requests(callers),
-                                 "bound_ms": coalesce_bound_ms(callers), "sdk": res})
+            case = {"callers": callers, "requests_min": coalesce_requests(callers),
+                    "bound_ms": coalesce_bound_ms(callers)}
+            runs = [("gcdn", [BIN / "bench_job", emu.base, "callers", callers, COALESCE_RESOURCE, URL_WINDOW[0]]),
+                    ("gcdn_off", [BIN / "bench_job", emu.base, "callers", callers, COALESCE_RESOURCE, URL_WINDOW[0],
+                                  "no-coalesce"])]
+            if python is not None:
+                runs.append(("sdk", [python, BENCHES / "py" / "coalesce_baseline.py", emu.base, callers,
+                                     COALESCE_RESOURCE, URL_WINDOW[0], BASELINE_CAP_S]))
+            for impl, cmd in runs:
+                log("coalescing: {} one-URL callers, {}".format(callers, impl))
+                emu.reset()
+                r = subprocess.run([str(a) for a in cmd], capture_output=True, text=True,
+                                   timeout=BASELINE_CAP_S + 120)
+                res = last_json(r)
+                res["seen"] = emu.seen()
+                case[impl] = res
+            out["cases"].append(case)
     finally:
         emu.stop()
     return out
@@ -534,6 +551,61 @@ def shared():
         res["store"] = shared_run(emu, 1, redis.url)
         log("shared pacing: {} processes without the store".format(SHARED_PROCS))
         res["alone"] = shared_run(emu, 2, "-")
+    finally:
+        redis.stop()
+        emu.stop()
+    return res
+
+
+# ---------------------------------------------------------------------------------------
+# Coalescing across processes through redis-server (issue 21)
+
+
+def coalesce_redis_run(emu, resource, store, coalesce):
+    emu.reset()
+    cmd = [str(x) for x in [BIN / "bench_job", emu.base, "batches", 0, resource, 1,
+                            COALESCE_URLS, store]] + ([] if coalesce else ["no-coalesce"])
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(COALESCE_PROCS)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    rows = []
+    for so, se in outs:
+        try:
+            rows.append(json.loads(so.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            rows.append({"error": se.strip()[-300:]})
+    ok = [r for r in rows if "start_unix_ns" in r]
+    makespan = (max(r["end_unix_ns"] for r in ok) - min(r["start_unix_ns"] for r in ok)) / 1e6 if ok else None
+    return {"makespan_ms": makespan, "failures": sum(r.get("failures", 1) for r in rows),
+            "errors": [r["error"] for r in rows if "error" in r] or
+                      sorted({l for _, se in outs for l in se.strip().splitlines()})[:5],
+            "seen": emu.seen()}
+
+
+def coalesce_redis():
+    """8 processes x 5 URLs of one resource, one call each, started together, through one
+    redis-server: coalescing on, then off (each call its own request), in one run."""
+    if not have("rate_store"):
+        return {"note": "this libgcdn has no gcdn_options_set_rate_store"}
+    if not which("redis-server"):
+        return {"note": "redis-server is not installed"}
+    urls = COALESCE_PROCS * COALESCE_URLS
+    # A perfect merger: the first N calls go at once, alone (coalescing never delays a request
+    # that could go now); everything else fits the next slot's full requests.
+    n = URL_WINDOW[0]
+    merged = n + math.ceil((urls - n * COALESCE_URLS) / MAX_URLS)
+    res = {"processes": COALESCE_PROCS, "urls_per_call": COALESCE_URLS, "urls": urls,
+           "window": list(URL_WINDOW), "perfect_requests": merged,
+           "bound_ms": paced_bound_ms(merged, URL_WINDOW),
+           "off_requests": COALESCE_PROCS, "off_bound_ms": paced_bound_ms(COALESCE_PROCS, URL_WINDOW)}
+    emu = Emulator()
+    redis = Redis()
+    try:
+        res["redis"] = redis.version
+        log("coalescing: {} processes x {} URLs through {}".format(COALESCE_PROCS, COALESCE_URLS, redis.url))
+        res["on"] = coalesce_redis_run(emu, 1, redis.url, True)
+        log("coalescing off: the same load")
+        res["off"] = coalesce_redis_run(emu, 2, redis.url, False)
     finally:
         redis.stop()
         emu.stop()

@@ -397,6 +397,12 @@ extern "C" {
 #define GCDN_VERIFY_ERROR 3
 
 /**
+ * Items the run's purged requests carried for other calls of the client besides the run's
+ * own (see `gcdn_options_set_coalesce`).
+ */
+#define GCDN_TOTAL_CARRIED_FOR_OTHERS 15
+
+/**
  * An opaque cancellation token. Create with `gcdn_cancel_new`, fire with
  * `gcdn_cancel_fire` from any thread, free with `gcdn_cancel_free`. Thread-safe.
  */
@@ -686,6 +692,21 @@ int32_t gcdn_options_set_rate_store(struct gcdn_options *options,
 int32_t gcdn_options_set_rate_store_fail_closed(struct gcdn_options *options,
                                                 int32_t fail_closed,
                                                 char **error_out);
+
+/**
+ * `coalesce` 1 (the default): calls of a client (from any thread, derived clients and job
+ * runs included) that wait for a purge slot on the same resource and kind share requests: when
+ * the slot opens, one request carries the waiting items of every such call, de-duplicated, up
+ * to the per-request limit; a call is told GCDN_OK only when the request that carried its
+ * items succeeded, else that request's error (its message says the request was shared, by how
+ * many calls). A call that goes first in a free window is sent at once, alone. 0: each call's
+ * items go in requests of their own, as in gcdn 0.2. Any other value is
+ * GCDN_ERR_INVALID_ARGUMENT.
+ *
+ * `options` must be a live builder, used by no other thread during the call; NULL gives
+ * GCDN_ERR_INVALID_ARGUMENT.
+ */
+int32_t gcdn_options_set_coalesce(struct gcdn_options *options, int32_t coalesce, char **error_out);
 
 /**
  * Send the log records of every call of the clients made with `options` to `log_fn`: those
@@ -1314,6 +1335,15 @@ const char *gcdn_report_request_message(const struct gcdn_report *report, size_t
  * `report` must be NULL or a live report.
  */
 uint32_t gcdn_report_request_attempts(const struct gcdn_report *report, size_t request);
+
+/**
+ * Items request `request` carried for other calls of the client besides the run's own (see
+ * `gcdn_options_set_coalesce`); 0 when it carried the run's items alone, was not purged, or
+ * out of range.
+ *
+ * `report` must be NULL or a live report.
+ */
+uint64_t gcdn_report_request_carried_for_others(const struct gcdn_report *report, size_t request);
 
 /**
  * The purge id of request `request`, from its purge status when confirmation found it; 0

@@ -828,6 +828,7 @@ fn a_delete_that_never_connected_then_finds_nothing_is_not_found() {
         max_retries: Some(3),
         wait_ms: None,
         intervals_ms: None,
+        coalesce: None,
     };
     let c = setup.build().unwrap();
     let r = c.delete(4242, 0);

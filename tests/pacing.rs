@@ -34,6 +34,8 @@ fn rust_client(emu: &Emulator, interval: Duration, budget: Duration) -> Client {
     let mut o = Options::default();
     o.set_base_url(&emu.base_url()).unwrap();
     o.set_purge_intervals(interval, interval).unwrap();
+    // The pacer alone: each call its own requests (tests/coalesce.rs has them shared).
+    o.coalesce = false;
     o.max_rate_limit_wait = budget;
     Client::new(Some(emu.api_key()), &o).unwrap()
 }
@@ -93,6 +95,7 @@ fn through_the_c_abi_from_8_threads_too() {
     let mut setup = Setup::new(&emu);
     let ms = WINDOW.as_millis() as u64;
     setup.intervals_ms = Some((ms, ms));
+    setup.coalesce = Some(false);
     let c = setup.build().unwrap();
     let per_thread = 2;
     let t = Instant::now();

@@ -52,6 +52,9 @@ fn child_worker() {
     let start_at: u64 = env("START_MS").parse().unwrap();
     let me = env("NAME");
     let store = std::env::var(format!("{CHILD}_STORE")).ok();
+    let coalesce = std::env::var(format!("{CHILD}_COALESCE")).is_ok_and(|v| v == "1");
+    let per_call: usize =
+        std::env::var(format!("{CHILD}_PER_CALL")).map_or(1, |v| v.parse().unwrap());
     let client = unsafe {
         build_client(
             &env("KEY"),
@@ -61,9 +64,25 @@ fn child_worker() {
             false,
         )
     };
-
     // All workers begin together.
     std::thread::sleep(Duration::from_millis(start_at.saturating_sub(unix_ms())));
+    if coalesce {
+        // `batches` calls of `per_call` URLs per resource, one after the other:
+        // `CALL <resource> <status> <urls,...>` after each.
+        for (batch, &resource) in (0..batches).flat_map(|b| resources.iter().map(move |r| (b, r))) {
+            let urls: Vec<String> = (0..per_call)
+                .map(|i| format!("/{me}/{resource}/{batch}/{i}"))
+                .collect();
+            let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+            let r = client.purge_urls(resource, &refs);
+            println!("CALL {resource} {} {}", r.status, urls.join(","));
+            if !r.ok() {
+                println!("FAIL {}", r.msg());
+            }
+        }
+        return;
+    }
+
     for batch in 0..batches {
         for &resource in &resources {
             let path = format!("/{me}/{resource}/{batch}");
@@ -100,6 +119,10 @@ unsafe fn build_client(
     if fail_closed {
         assert!(call(|e| gcdn_options_set_rate_store_fail_closed(o, 1, e)).ok());
     }
+    // Coalescing is off unless a worker asks for it: these tests count paced requests.
+    if std::env::var(format!("{CHILD}_COALESCE")).map_or(true, |v| v != "1") {
+        assert!(call(|e| gcdn_options_set_coalesce(o, 0, e)).ok());
+    }
     let key = cstr(key);
     let mut client = std::ptr::null_mut();
     let r = call(|e| gcdn_client_new(key.as_ptr(), o, &mut client, e));
@@ -122,6 +145,8 @@ struct Run {
     resources: &'static str,
     batches: usize,
     interval_ms: u64,
+    /// Coalescing on, each worker purging `per_call` URLs in one call per resource.
+    coalesce: Option<usize>,
 }
 
 /// Worker `name`: its store from the option when `by_option`, else from `GCDN_RATE_STORE`.
@@ -146,6 +171,10 @@ fn spawn(run: &Run, name: &str, start_ms: u64, by_option: bool) -> Worker {
     .env_remove(ENV_RATE_STORE)
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    if let Some(per_call) = run.coalesce {
+        cmd.env(format!("{CHILD}_COALESCE"), "1")
+            .env(format!("{CHILD}_PER_CALL"), per_call.to_string());
+    }
     if by_option {
         cmd.env(format!("{CHILD}_STORE"), &run.redis_url);
     } else {
@@ -159,7 +188,7 @@ fn spawn(run: &Run, name: &str, start_ms: u64, by_option: bool) -> Worker {
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             // libtest's "test child_worker ... " may stand before the first line.
-            for tag in ["SENT ", "FAIL "] {
+            for tag in ["SENT ", "FAIL ", "CALL "] {
                 if let Some(i) = line.find(tag) {
                     sink.lock().unwrap().push(line[i..].to_owned());
                 }
@@ -270,6 +299,7 @@ fn four_processes(resources: &'static str) {
         resources,
         batches: 5,
         interval_ms: INTERVAL,
+        coalesce: None,
     };
     let start = unix_ms() + 1_500;
     let workers: Vec<Worker> = (0..4)
@@ -339,6 +369,7 @@ fn redis_killed_mid_run_then_back() {
         resources: "1",
         batches: 9,
         interval_ms: INTERVAL,
+        coalesce: None,
     };
     let start = unix_ms() + 1_500;
     let workers: Vec<Worker> = (0..2)
@@ -442,4 +473,299 @@ fn a_wrong_password_is_said_without_the_password() {
         "{r:?}"
     );
     assert!(!r.msg().contains(PW), "{r:?}");
+}
+
+/// Issue 21: 8 processes × 5 URLs of one resource, coalescing on, through one redis-server:
+/// a few requests (the first goes alone at once, the rest share), every URL a caller was
+/// told is purged arrived in a 2xx request, no 429.
+#[test]
+fn eight_processes_coalesce_through_redis() {
+    let redis = RedisServer::start();
+    let emu = emulator_for(INTERVAL);
+    let run = Run {
+        redis_url: redis.url(0),
+        base: emu.base_url(),
+        key: emu.api_key().to_owned(),
+        resources: "1",
+        batches: 1,
+        interval_ms: INTERVAL,
+        coalesce: Some(5),
+    };
+    let start = unix_ms() + 1_500;
+    let workers: Vec<Worker> = (0..8)
+        .map(|i| spawn(&run, &format!("c{i}"), start, i % 2 == 0))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let outs: Vec<(Vec<String>, String)> =
+        workers.into_iter().map(|w| w.finish(deadline)).collect();
+    let mut told_ok = Vec::new();
+    for (lines, errors) in &outs {
+        assert!(!errors.contains("gcdn: warn"), "{errors}");
+        let calls: Vec<&String> = lines.iter().filter(|l| l.starts_with("CALL ")).collect();
+        assert_eq!(calls.len(), 1, "{lines:?}");
+        let f: Vec<&str> = calls[0].split(' ').collect();
+        assert_eq!(f[2], GCDN_OK.to_string(), "{lines:?}");
+        told_ok.extend(f[3].split(',').map(str::to_owned));
+    }
+    assert_eq!(told_ok.len(), 40);
+    let reqs = purges(&emu);
+    let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
+    eprintln!(
+        "{} requests for 40 URLs of 8 processes: {statuses:?}",
+        reqs.len()
+    );
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    assert!(reqs.len() <= 3, "{} requests: {statuses:?}", reqs.len());
+    let arrived: Vec<String> = reqs
+        .iter()
+        .flat_map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            v["urls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for url in &told_ok {
+        assert!(
+            arrived.contains(url),
+            "{url} told purged, never sent: {arrived:?}"
+        );
+    }
+}
+
+/// The URLs of the purge requests the emulator answered 2xx, each with when it arrived.
+fn purged_urls(emu: &Emulator) -> Vec<(String, Instant)> {
+    purges(emu)
+        .iter()
+        .filter(|r| (200..300).contains(&r.status))
+        .flat_map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            v["urls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| (u.as_str().unwrap().to_owned(), r.received))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every URL a worker was told is purged (its CALL lines with status OK), and how many calls
+/// it reported, of `outs`.
+fn told_ok(outs: &[(Vec<String>, String)]) -> (Vec<String>, usize) {
+    let mut ok = Vec::new();
+    let mut calls = 0;
+    for (lines, _) in outs {
+        for l in lines.iter().filter(|l| l.starts_with("CALL ")) {
+            calls += 1;
+            let f: Vec<&str> = l.split(' ').collect();
+            if f[2] == GCDN_OK.to_string() {
+                ok.extend(f[3].split(',').map(str::to_owned));
+            }
+        }
+    }
+    (ok, calls)
+}
+
+/// The lease of the workers' claims: their request timeout (5 s, `build_client`).
+const LEASE: Duration = Duration::from_secs(5);
+
+/// A sender killed with SIGKILL after claiming, `during` its request (the emulator holds its
+/// answer) or before it (its request never reaches the API: its base URL is a listener that
+/// takes the purge and holds it). Three other processes then purge through the same Redis:
+/// the dead sender's items are sent by one of them after the lease; every URL a caller was
+/// told is purged arrived in a 2xx request; no 429.
+fn killed_sender(during: bool) {
+    let redis = RedisServer::start();
+    let emu = emulator_for(INTERVAL);
+    let hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hold_base = format!("http://127.0.0.1:{}", hold.local_addr().unwrap().port());
+    let (took, purge_held) = std::sync::mpsc::channel::<()>();
+    if during {
+        emu.push_fault(Fault::delay(Duration::from_secs(3)).on("POST", "/cdn/resources/1/purge"));
+    } else {
+        // The limits GET gets a 404 (the documented limits then); the purge is held unread.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in hold.incoming() {
+                let Ok(mut conn) = conn else { break };
+                let mut head = [0u8; 4096];
+                let n = std::io::Read::read(&mut conn, &mut head).unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]).into_owned();
+                if head.starts_with("POST ") && head.contains("/purge") {
+                    let _ = took.send(());
+                    held.push(conn);
+                } else {
+                    let _ = std::io::Write::write_all(
+                        &mut conn,
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        });
+    }
+    let run = |base: String| Run {
+        redis_url: redis.url(0),
+        base,
+        key: emu.api_key().to_owned(),
+        resources: "1",
+        batches: 1,
+        interval_ms: INTERVAL,
+        coalesce: Some(5),
+    };
+    let victim_run = run(if during { emu.base_url() } else { hold_base });
+    let mut victim = spawn(&victim_run, "dead", unix_ms(), true);
+    // The moment its request is on its way (claimed in Redis first).
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let on_its_way = if during {
+            purges(&emu).iter().any(|r| r.status == 0)
+        } else {
+            purge_held.try_recv().is_ok()
+        };
+        if on_its_way {
+            break;
+        }
+        assert!(Instant::now() < until, "the sender's request never went");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let claimed = redis.raw("KEYS gcdn:*:1:urls:co:c:*");
+    assert!(claimed.contains(":co:c:"), "no claim in Redis: {claimed}");
+    victim.child.kill().unwrap();
+    let killed = Instant::now();
+    let _ = victim.child.wait();
+    let others = run(emu.base_url());
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| spawn(&others, &format!("s{i}"), unix_ms(), i % 2 == 0))
+        .collect();
+    let outs: Vec<(Vec<String>, String)> = workers
+        .into_iter()
+        .map(|w| w.finish(Instant::now() + Duration::from_secs(60)))
+        .collect();
+    // The emulator answers the held purge (during) before we look.
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, calls) = told_ok(&outs);
+    assert_eq!((ok.len(), calls), (15, 3), "{outs:?}");
+    let statuses = statuses(&emu);
+    eprintln!("emulator answered {statuses:?}");
+    assert!(!statuses.contains(&429), "{statuses:?}");
+    let arrived = purged_urls(&emu);
+    for url in &ok {
+        assert!(
+            arrived.iter().any(|a| &a.0 == url),
+            "{url} told purged, in no 2xx request: {arrived:?}"
+        );
+    }
+    // The dead sender's items: sent again by another process, once its lease ended.
+    for i in 0..5 {
+        let url = format!("/dead/1/0/{i}");
+        let resent: Vec<Duration> = arrived
+            .iter()
+            .filter(|a| a.0 == url)
+            .filter_map(|a| a.1.checked_duration_since(killed))
+            .collect();
+        assert_eq!(resent.len(), 1, "{url}: {arrived:?}");
+        assert!(
+            resent[0] + Duration::from_millis(100) >= LEASE / 2,
+            "{url} sent again {:?} after the kill, before the lease could end",
+            resent[0]
+        );
+    }
+}
+
+#[test]
+fn a_sender_killed_before_its_request_loses_nothing() {
+    killed_sender(false);
+}
+
+#[test]
+fn a_sender_killed_during_its_request_loses_nothing() {
+    killed_sender(true);
+}
+
+/// Coalescing on, Redis killed mid-run and started again on its port: every call of 4
+/// processes × 6 calls of 3 URLs ends OK (fail-open: in-process coalescing while it is
+/// down, warned once), every URL told purged arrived in a 2xx request, and there is no
+/// 429 while Redis is up.
+#[test]
+fn coalescing_through_redis_restarted_mid_run() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let emu = emulator_for(INTERVAL);
+    let run = Run {
+        redis_url: redis.url(0),
+        base: emu.base_url(),
+        key: emu.api_key().to_owned(),
+        resources: "1",
+        batches: 6,
+        interval_ms: INTERVAL,
+        coalesce: Some(3),
+    };
+    let start = unix_ms() + 1_500;
+    let workers: Vec<Worker> = (0..4)
+        .map(|i| spawn(&run, &format!("r{i}"), start, i % 2 == 0))
+        .collect();
+    let calls = |workers: &[Worker]| -> usize {
+        workers
+            .iter()
+            .map(|w| {
+                w.lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l.starts_with("CALL "))
+                    .count()
+            })
+            .sum()
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    while calls(&workers) < 4 {
+        assert!(Instant::now() < until, "workers stalled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let down = Instant::now();
+    redis.kill();
+    while calls(&workers) < 12 {
+        assert!(Instant::now() < until, "workers stalled without Redis");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let back = RedisServer::start_on(port, None);
+    let back_at = Instant::now();
+    let outs: Vec<(Vec<String>, String)> = workers
+        .into_iter()
+        .map(|w| w.finish(Instant::now() + Duration::from_secs(90)))
+        .collect();
+    drop(back);
+    let (ok, calls) = told_ok(&outs);
+    assert_eq!((ok.len(), calls), (72, 24), "{outs:?}");
+    for (_, errors) in &outs {
+        let warned = errors
+            .lines()
+            .filter(|l| l.contains("store_fallback") || l.contains("in this process"))
+            .count();
+        assert!(warned <= 1, "{errors}");
+    }
+    let arrived = purged_urls(&emu);
+    for url in &ok {
+        assert!(
+            arrived.iter().any(|a| &a.0 == url),
+            "{url} told purged, in no 2xx request"
+        );
+    }
+    let reqs = purges(&emu);
+    let outage = down..back_at + Duration::from_secs(2);
+    let limited: Vec<Duration> = reqs
+        .iter()
+        .filter(|r| r.status == 429 && !outage.contains(&r.received))
+        .map(|r| r.received.saturating_duration_since(down))
+        .collect();
+    assert!(limited.is_empty(), "429s while Redis was up: {limited:?}");
+    eprintln!(
+        "{} requests for 72 URLs; {} answered 429 (during the outage)",
+        reqs.len(),
+        reqs.iter().filter(|r| r.status == 429).count()
+    );
 }

@@ -7,10 +7,11 @@
  *       one URL purge per URL_MS and one pattern purge per PATTERN_MS, or, with 0 0, at the
  *       account's own limits (the emulator reports its windows, N per W); prints
  *       {"makespan_ms", "status", "report": <the report's JSON>}.
- *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE
+ *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE [no-coalesce]
  *       BATCHES purges (gcdn_purge_urls) of URLS_PER distinct URLs each on one resource; STORE
  *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; URL_MS 0: the
- *       account's own limits; prints
+ *       account's own limits; `no-coalesce` turns coalescing off (gcdn_options_set_coalesce;
+ *       the library's default is on); prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
  *   bench_job BASE_URL verify EDGE_URL RESOURCES URLS FIRST_ID
@@ -18,6 +19,12 @@
  *       account's limits, run with verification (gcdn_run_set_verify, every URL: the verify
  *       limit is URLS) at the edge EDGE_URL (gcdn_run_add_edge); prints {"makespan_ms",
  *       "status", "verified", "fresh", "stale", "error"}.
+ *   bench_job BASE_URL callers CALLERS RESOURCE WARM [no-coalesce]
+ *       one client at the account's limits, waiting at most 60 s for a slot: WARM one-URL
+ *       purges in turn on RESOURCE (/coalesce/warm<i>.png, filling its window), then CALLERS
+ *       threads purge one URL each (/coalesce/t<i>.png, gcdn_purge_urls), started together;
+ *       prints {"makespan_ms" (the first warm-up call to the last return), "callers", "failed",
+ *       "warm_failed"}.
  *   bench_job BASE_URL probe
  *       {"job": bool, "rate_store": bool}: what this library has.
  *   bench_job BASE_URL purge1|job1 N WARMUP
@@ -29,6 +36,7 @@
  * the rate store): those functions are declared weak below, so that one program builds
  * against a library that has either, and says at run time what is missing.
  */
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +60,7 @@ WEAK int32_t gcdn_job_run(const gcdn_client *, const gcdn_job *, const gcdn_run 
 WEAK int32_t gcdn_report_json(const gcdn_report *, char **json_out, char **error_out);
 WEAK void gcdn_report_free(gcdn_report *);
 WEAK int32_t gcdn_options_set_rate_store(gcdn_options *options, const char *url, char **error_out);
+WEAK int32_t gcdn_options_set_coalesce(gcdn_options *options, int32_t coalesce, char **error_out);
 
 static void need(int have, const char *what) {
     if (!have) {
@@ -72,6 +81,9 @@ static uint64_t unix_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int coalesce_off; /* batches ... no-coalesce */
+static uint64_t max_wait_ms = 600000;
+
 static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t pattern_ms,
                                 const char *store) {
     char *err = NULL;
@@ -85,11 +97,16 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
         if (st != GCDN_OK) die("purge intervals", st, err);
     }
     /* A whole job waits for its windows: let the pacer wait as long as the run needs. */
-    st = gcdn_options_set_max_rate_limit_wait_ms(o, 600000, &err);
+    st = gcdn_options_set_max_rate_limit_wait_ms(o, max_wait_ms, &err);
     if (st != GCDN_OK) die("rate-limit wait", st, err);
     if (store && strcmp(store, "-") && gcdn_options_set_rate_store &&
         (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
         die("rate store", st, err);
+    if (coalesce_off) {
+        if (!gcdn_options_set_coalesce) die("no-coalesce", GCDN_ERR_INVALID_ARGUMENT, NULL);
+        st = gcdn_options_set_coalesce(o, 0, &err);
+        if (st != GCDN_OK) die("coalesce", st, err);
+    }
     gcdn_client *c = NULL;
     st = gcdn_client_new(BENCH_API_KEY, o, &c, &err);
     if (st != GCDN_OK) die("client", st, err);
@@ -217,6 +234,63 @@ static int verify(const char *base, const char *edge, size_t resources, size_t u
     return st != GCDN_OK;
 }
 
+struct caller {
+    gcdn_client *client;
+    int64_t resource;
+    size_t index;
+    pthread_barrier_t *go;
+    int32_t status;
+    uint64_t end;
+};
+
+static void *caller_main(void *arg) {
+    struct caller *k = arg;
+    char url[64];
+    snprintf(url, sizeof url, "/coalesce/t%zu.png", k->index);
+    const char *one[1] = {url};
+    char *err = NULL;
+    pthread_barrier_wait(k->go);
+    k->status = gcdn_purge_urls(k->client, k->resource, one, 1, &err);
+    k->end = now_ns();
+    gcdn_string_free(err);
+    return NULL;
+}
+
+static int callers(const char *base, size_t n, int64_t resource, size_t warm) {
+    max_wait_ms = 60000;
+    gcdn_client *c = make_client(base, 0, 0, NULL);
+    struct caller *k = calloc(n ? n : 1, sizeof *k);
+    pthread_t *t = calloc(n ? n : 1, sizeof *t);
+    pthread_barrier_t go;
+    if (!k || !t || pthread_barrier_init(&go, NULL, (unsigned)n + 1)) return 1;
+    for (size_t i = 0; i < n; i++) {
+        k[i] = (struct caller){.client = c, .resource = resource, .index = i, .go = &go};
+        if (pthread_create(&t[i], NULL, caller_main, &k[i])) return 1;
+    }
+    size_t warm_failed = 0, failed = 0;
+    uint64_t t0 = now_ns(), end = t0;
+    for (size_t i = 0; i < warm; i++) {
+        char url[64], *err = NULL;
+        snprintf(url, sizeof url, "/coalesce/warm%zu.png", i);
+        const char *one[1] = {url};
+        if (gcdn_purge_urls(c, resource, one, 1, &err) != GCDN_OK) warm_failed++;
+        gcdn_string_free(err);
+    }
+    pthread_barrier_wait(&go);
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        if (k[i].status != GCDN_OK) failed++;
+        if (k[i].end > end) end = k[i].end;
+    }
+    printf("{\"makespan_ms\":%.3f,\"callers\":%zu,\"failed\":%zu,\"warm_failed\":%zu}\n",
+           (end - t0) / 1e6, n, failed, warm_failed);
+    pthread_barrier_destroy(&go);
+    free(k);
+    free(t);
+    gcdn_client_free(c);
+    return 0;
+}
+
 enum { FIRST_RID = 100, RIDS = 900 };
 
 static int per_call(const char *base, int use_job, size_t n, size_t warmup) {
@@ -273,6 +347,16 @@ int main(int argc, char **argv) {
     }
     const char *base = argv[1], *mode = argv[2];
 #define ARG(i) (argc > (i) ? strtoull(argv[i], NULL, 10) : 0)
+    if (!strcmp(mode, "batches") && argc == 9 && !strcmp(argv[8], "no-coalesce")) {
+        coalesce_off = 1;
+        argc = 8;
+    }
+    if (!strcmp(mode, "callers") && argc == 7 && !strcmp(argv[6], "no-coalesce")) {
+        coalesce_off = 1;
+        argc = 6;
+    }
+    if (!strcmp(mode, "callers") && argc == 6)
+        return callers(base, ARG(3), (int64_t)ARG(4), ARG(5));
     if (!strcmp(mode, "batches") && argc == 8)
         return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
     int job_abi = gcdn_job_new && gcdn_job_free && gcdn_job_add_urls && gcdn_job_add_patterns &&

@@ -60,6 +60,7 @@ type settings struct {
 	logger      *slog.Logger
 	rateStore   *string
 	failClosed  bool
+	noCoalesce  bool
 }
 
 // An Option changes a setting of NewClient.
@@ -121,6 +122,14 @@ func WithRateStore(url string) Option { return func(s *settings) { s.rateStore =
 // own (the default, fail-open). It applies to the store of WithRateStore or of
 // GCDN_RATE_STORE.
 func WithRateStoreFailClosed() Option { return func(s *settings) { s.failClosed = true } }
+
+// WithCoalesce(false) gives each call's items requests of their own, as gcdn 0.2 did. By
+// default (true) calls of a client that wait for a purge slot on the same resource and kind
+// share requests: when the slot opens one request carries the waiting items of every such
+// call, de-duplicated, up to the per-request limit; a call returns nil only when the request
+// that carried its items succeeded, else that request's error (the message says it was
+// shared, by how many calls). The first call in a free window goes at once, alone.
+func WithCoalesce(on bool) Option { return func(s *settings) { s.noCoalesce = !on } }
 
 // millis converts a duration to whole milliseconds, rounding up; min is the least allowed
 // duration (0 or 1 ns).
@@ -279,6 +288,11 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	}
 	if s.failClosed {
 		if err := check(C.gcdn_options_set_rate_store_fail_closed(o, 1, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if s.noCoalesce {
+		if err := check(C.gcdn_options_set_coalesce(o, 0, &cerr)); err != nil {
 			return nil, err
 		}
 	}

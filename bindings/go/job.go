@@ -259,6 +259,9 @@ type Totals struct {
 	Sent        int           // requests that began (answered or not)
 	Skipped     int           // items left out (Report.Skipped)
 	Confirmed   int           // requests whose purge status is Successful
+	// CarriedForOthers: items the purged requests carried for other calls of the client
+	// (coalescing, WithCoalesce), besides the run's own.
+	CarriedForOthers int
 }
 
 // RequestReport is one planned request of a run.
@@ -273,6 +276,9 @@ type RequestReport struct {
 	Attempts   int
 	PurgeID    int64  // 0 when unknown
 	Completion string // with RunOptions.Wait: "successful", "failed" or "in_progress"; else ""
+	// CarriedForOthers: items the request carried for other calls of the client besides
+	// the run's own (coalescing, WithCoalesce); 0 when it carried the run's alone.
+	CarriedForOthers int
 }
 
 // SkippedItem is an item a run left out.
@@ -342,6 +348,7 @@ type reportJSON struct {
 		Attempts   int      `json:"attempts"`
 		PurgeID    *int64   `json:"purge_id"`
 		Completion *string  `json:"completion"`
+		Carried    int      `json:"carried_for_others"`
 	} `json:"requests"`
 	Skipped []struct {
 		Item       string  `json:"item"`
@@ -361,6 +368,7 @@ type reportJSON struct {
 		Sent        int   `json:"sent"`
 		Skipped     int   `json:"skipped"`
 		Confirmed   int   `json:"confirmed"`
+		Carried     int   `json:"carried_for_others"`
 	} `json:"totals"`
 	Status  int     `json:"status"`
 	Message *string `json:"message"`
@@ -396,6 +404,7 @@ func newReport(h *C.gcdn_report) (*Report, error) {
 			ResourceID: q.ResourceID, Kind: q.Kind, Items: q.Items, Outcome: q.Outcome,
 			Status: deref(q.Status), HTTPStatus: deref(q.HTTPStatus), Message: deref(q.Message),
 			Attempts: q.Attempts, PurgeID: deref(q.PurgeID), Completion: deref(q.Completion),
+			CarriedForOthers: q.Carried,
 		}
 	}
 	r.Skipped = make([]SkippedItem, len(v.Skipped))
@@ -409,6 +418,7 @@ func newReport(h *C.gcdn_report) (*Report, error) {
 		Elapsed:   time.Duration(t.ElapsedMS) * time.Millisecond,
 		Estimated: time.Duration(t.EstimatedMS) * time.Millisecond,
 		Sent:      t.Sent, Skipped: t.Skipped, Confirmed: t.Confirmed,
+		CarriedForOthers: t.Carried,
 	}
 	return r, nil
 }
@@ -459,7 +469,8 @@ func eventOf(e *C.gcdn_event) Event {
 			ItemsPurged: total(C.GCDN_TOTAL_ITEMS_PURGED), RateLimited: total(C.GCDN_TOTAL_RATE_LIMITED),
 			Elapsed: ms(C.GCDN_TOTAL_ELAPSED_MS), Estimated: ms(C.GCDN_TOTAL_ESTIMATED_MS),
 			Sent: total(C.GCDN_TOTAL_SENT), Skipped: total(C.GCDN_TOTAL_SKIPPED),
-			Confirmed: total(C.GCDN_TOTAL_CONFIRMED),
+			Confirmed:        total(C.GCDN_TOTAL_CONFIRMED),
+			CarriedForOthers: total(C.GCDN_TOTAL_CARRIED_FOR_OTHERS),
 		},
 	}
 }

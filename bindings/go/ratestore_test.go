@@ -3,6 +3,7 @@ package gcdn_test
 // Shared pacing through a real redis-server (WithRateStore), against the emulator.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -118,8 +119,9 @@ func TestRateStoreSharedPacing(t *testing.T) {
 	// per 400 ms (a margin on a loaded machine) and wait out any 429 for 400 ms.
 	limits := map[string]any{"url_requests": 1, "url_window_ms": 300}
 	opts := func(more ...gcdn.Option) []gcdn.Option {
+		// Coalescing off: this test counts paced requests (TestRateStoreCoalescing shares them).
 		return append([]gcdn.Option{gcdn.WithPurgeIntervals(400*time.Millisecond, 400*time.Millisecond),
-			gcdn.WithMaxRateLimitWait(20 * time.Second)}, more...)
+			gcdn.WithMaxRateLimitWait(20 * time.Second), gcdn.WithCoalesce(false)}, more...)
 	}
 
 	// Control: on their own, the two clients' first purges go out together.
@@ -188,4 +190,80 @@ func TestRateStoreURLErrors(t *testing.T) {
 		t.Errorf("fail-closed error: %v", e)
 	}
 	wantNoRequests(t)
+}
+
+// TestRateStoreCoalescing: six clients, each with its own connection to one redis-server (as
+// six processes would have), purge 5 URLs each of one resource at once: the first call goes
+// alone, the others share the next slot; every URL a client was told is purged arrived in a
+// 2xx request, and no 429 was met.
+func TestRateStoreCoalescing(t *testing.T) {
+	store := "redis://" + startRedis(t, "") + "/0"
+	setup(t)
+	configure(t, map[string]any{"url_requests": 1, "url_window_ms": 1000})
+	var clients []*gcdn.Client
+	for i := 0; i < 6; i++ {
+		clients = append(clients, newClient(t, gcdn.WithRateStore(store),
+			gcdn.WithPurgeIntervals(time.Second, time.Second), gcdn.WithMaxRateLimitWait(30*time.Second)))
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		told []string
+	)
+	start := make(chan struct{})
+	for i, c := range clients {
+		wg.Add(1)
+		go func(i int, c *gcdn.Client) {
+			defer wg.Done()
+			var urls []string
+			for j := 0; j < 5; j++ {
+				urls = append(urls, fmt.Sprintf("/c%d/%d", i, j))
+			}
+			<-start
+			if err := c.PurgeURLs(ctx, 7, urls); err != nil {
+				t.Errorf("client %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			told = append(told, urls...)
+			mu.Unlock()
+		}(i, c)
+	}
+	close(start)
+	wg.Wait()
+	arrived := map[string]bool{}
+	var statuses []int
+	for _, r := range requests(t) {
+		if r.Method != "POST" || !strings.HasSuffix(r.Path, "/purge") {
+			continue
+		}
+		statuses = append(statuses, r.Status)
+		if r.Status == 429 {
+			t.Errorf("a 429 was met: %v", statuses)
+		}
+		if r.Status < 200 || r.Status > 299 {
+			continue
+		}
+		var body struct {
+			URLs []string `json:"urls"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
+			t.Fatalf("body %q: %v", r.Body, err)
+		}
+		for _, u := range body.URLs {
+			arrived[u] = true
+		}
+	}
+	if len(told) != 30 {
+		t.Fatalf("%d URLs told purged, want 30", len(told))
+	}
+	for _, u := range told {
+		if !arrived[u] {
+			t.Errorf("%s told purged, in no 2xx request (%v)", u, statuses)
+		}
+	}
+	// 30 URLs of 6 calls: the first goes at once, alone; the rest fit the next slot.
+	if len(statuses) > 3 {
+		t.Errorf("%d requests for 30 URLs of 6 clients: %v", len(statuses), statuses)
+	}
 }

@@ -176,6 +176,11 @@ pub struct PurgeArgs {
     /// PATTERN_SECONDS on each resource, instead of the account's limits.
     #[arg(long, value_name = "URL_SECONDS,PATTERN_SECONDS")]
     pub purge_intervals: Option<String>,
+
+    /// Send this run's items in requests of their own, as gcdn 0.2 did, instead of sharing
+    /// requests with other calls of the process that wait for the same resource's slot.
+    #[arg(long)]
+    pub no_coalesce: bool,
 }
 
 #[derive(Debug, Args)]

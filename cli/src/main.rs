@@ -1,8 +1,5 @@
 //! `gcdn`: the command-line tool for deploy pipelines, on the Rust core directly.
 
-// args.rs's doc comments are the --help text clap prints as written, not Markdown: a URL in
-// <...> or an escaped `\[user:password@\]` would show in the terminal as such.
-#[allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 mod args;
 mod exit;
 mod files;
@@ -77,6 +74,8 @@ pub struct ClientSetup<'a> {
     pub quiet: bool,
     pub rate_store: Option<&'a str>,
     pub purge_intervals: Option<(Duration, Duration)>,
+    /// --no-coalesce.
+    pub no_coalesce: bool,
 }
 
 /// A client from the environment's key and the command line's settings; the message of a
@@ -94,6 +93,7 @@ pub fn client(cli: &Cli, setup: &ClientSetup<'_>) -> Result<Client, String> {
     if let Some(url) = setup.rate_store {
         set_rate_store(&mut options, url)?;
     }
+    options.coalesce = !setup.no_coalesce;
     options
         .set_user_agent_suffix(concat!("gcdn-cli/", env!("CARGO_PKG_VERSION")))
         .map_err(|e| e.message)?;

@@ -46,6 +46,7 @@ pub fn run(cli: &Cli, a: &PurgeArgs, cancel: &Arc<CancelToken>) -> u8 {
         quiet: a.quiet,
         rate_store: a.rate_store.as_deref(),
         purge_intervals,
+        no_coalesce: a.no_coalesce,
     };
     let client = match crate::client(cli, &setup) {
         Ok(c) => c,

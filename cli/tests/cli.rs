@@ -1240,3 +1240,26 @@ fn urls_go_in_their_cache_key_form_unless_exact() {
         serde_json::json!(["/app.js?v=2", "/app.js?v=3"])
     );
 }
+
+/// `--no-coalesce`: the run's items go in requests of their own (as 0.2), each as planned;
+/// the report's requests say they carried nothing for others.
+#[test]
+fn no_coalesce_sends_the_runs_own_requests() {
+    let emu = emulator();
+    let urls: Vec<String> = (0..150).map(|i| format!("/nc/{i}")).collect();
+    let mut args = vec!["--no-coalesce", "--json", "--resource", "1"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = purge(&emu, &args, None);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let sizes: Vec<usize> = sent_to(&emu, 1)
+        .iter()
+        .map(|b| b["urls"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [100, 50]);
+    assert!(
+        r.stdout.contains("\"carried_for_others\":0"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("\"carried_for_others\":1"));
+}

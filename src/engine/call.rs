@@ -162,6 +162,30 @@ impl CallCtx {
         }
     }
 
+    /// The same call with `budget` as its rate-limit wait budget (what is left of it after
+    /// the coalescer's wait).
+    pub(crate) fn with_wait_budget(&self, budget: Duration) -> CallCtx {
+        CallCtx {
+            wait_budget: budget,
+            ..self.clone()
+        }
+    }
+
+    /// Cancelled, or stopped now by the tick (called here, if any): for waits that are not
+    /// the wait module's (the coalescer's condvar), at least every [`TICK`].
+    pub(crate) fn poll_stop(&self) -> bool {
+        if self.cancelled() {
+            return true;
+        }
+        if let Some((tick, stopped)) = &self.tick {
+            if tick() {
+                stopped.store(true, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Tell the observer, if any.
     pub fn note(&self, note: &Note<'_>) {
         if let Some(observer) = &self.observer {

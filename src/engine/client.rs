@@ -9,6 +9,7 @@ use ureq::http::Method;
 use super::account::{Account, AccountLimits};
 use super::call::{CallCtx, CallSettings};
 use super::cancel::CancelToken;
+use super::coalesce::{Coalescer, InProcess};
 use super::config::{self, Options};
 use super::error::{Error, Result, Status};
 use super::http::{Transport, BODY_CAP};
@@ -108,8 +109,13 @@ impl Client {
             }
         };
         config::check_api_key(api_key)?;
-        let pacer = match pacer {
-            Some(p) => p,
+        let (pacer, coalescer) = match pacer {
+            Some(p) => (
+                p,
+                options
+                    .coalesce
+                    .then(|| Arc::new(InProcess::new()) as Arc<dyn Coalescer>),
+            ),
             None => super::ratestore::pacer_for(
                 super::ratestore::StoreChoice {
                     rate_store: options.rate_store.as_ref(),
@@ -117,6 +123,7 @@ impl Client {
                     ca_file: options.ca_file.as_deref(),
                 },
                 api_key,
+                options.coalesce,
             )?,
         };
         let base = config::resolve_base_url(options, api_key)?;
@@ -140,6 +147,7 @@ impl Client {
                 logger: Logger::for_client(options.log.as_ref(), api_key)?.map(Arc::new),
                 ca_file: options.ca_file.clone(),
                 user_agent: user_agent(options.user_agent_suffix.as_deref()),
+                coalescer,
             }),
             defaults: CallSettings::default(),
         })
@@ -343,6 +351,7 @@ impl Client {
     /// (`{"urls": [...]}`, `{"paths": [...]}` or `{"paths": []}`) on `resource_id`, in its
     /// slot of the client's pacer under `kind`'s limit, retried as any purge is. Nothing is
     /// validated here.
+    #[cfg(test)]
     pub(crate) fn send_purge(
         &self,
         ctx: &CallCtx,
@@ -350,8 +359,59 @@ impl Client {
         kind: PaceKind,
         body: &[u8],
     ) -> std::result::Result<SentInfo, Failed> {
+        self.send_purge_slotted(ctx, resource_id, kind, body, None)
+    }
+
+    /// [`Client::send_purge`]; `slotted`: the caller waited for the first attempt's slot
+    /// already ([`Client::wait_purge_slot`]), taken under this limit.
+    pub(crate) fn send_purge_slotted(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PaceKind,
+        body: &[u8],
+        slotted: Option<Window>,
+    ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/purge");
-        self.api.purge(ctx, &url, resource_id, kind, body)
+        self.api.purge(ctx, &url, resource_id, kind, body, slotted)
+    }
+
+    /// For the coalescer: reserve the next slot in the client's pacer on `resource_id` under
+    /// `kind`'s limit and wait for it (within the call's budget and deadline, refused at once
+    /// when it opens too late); `on_slot` is told the slot before the wait.
+    pub(crate) fn wait_purge_slot(
+        &self,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PaceKind,
+        on_slot: &dyn Fn(super::pacer::Slot),
+    ) -> Result<Window> {
+        self.api
+            .wait_slot(ctx, super::pacer::PaceKey { resource_id, kind }, on_slot)
+    }
+
+    /// How long one attempt of a request may take (the client's timeout).
+    #[cfg(feature = "rate-store")]
+    pub(crate) fn request_timeout(&self) -> std::time::Duration {
+        self.api.transport.timeout()
+    }
+
+    /// The client's coalescer (`None`: coalescing is off; each call's items go in requests of
+    /// their own).
+    pub(crate) fn coalescer(&self) -> Option<&Arc<dyn Coalescer>> {
+        self.api.coalescer.as_ref()
+    }
+
+    /// The most items one request of `kind` may carry: the account's limit when it is known,
+    /// else the documented one.
+    pub(crate) fn per_request(&self, kind: PurgeKind) -> usize {
+        let limits = self.api.account.known();
+        match kind {
+            PurgeKind::Urls => limits.map_or(URLS_PER_REQUEST, |l| l.max_urls),
+            PurgeKind::Patterns => limits.map_or(PATTERNS_PER_REQUEST, |l| l.max_patterns),
+            PurgeKind::All => 0,
+        }
+        .max(1)
     }
 
     /// A prefetch request (`{"paths": [...]}`) on `resource_id`, in its slot of the client's
@@ -364,7 +424,7 @@ impl Client {
     ) -> std::result::Result<SentInfo, Failed> {
         let url = self.resource_url(resource_id, "/prefetch");
         self.api
-            .purge(ctx, &url, resource_id, PaceKind::Prefetch, body)
+            .purge(ctx, &url, resource_id, PaceKind::Prefetch, body, None)
     }
 
     /// What edge probes connect with: the client's CA file and user agent, never its key.
@@ -425,6 +485,7 @@ fn unpaced<'a>(method: Method, url: &'a str, body: Option<&'a [u8]>) -> Request<
         body,
         cap: BODY_CAP,
         pace: None,
+        slotted: None,
     }
 }
 

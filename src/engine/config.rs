@@ -53,6 +53,10 @@ pub struct Options {
     /// The log function and its maximum level (see [`super::log`]). `None`: stderr if
     /// `GCDN_LOG` names a level when the client is made, else no logging.
     pub log: Option<LogSetting>,
+    /// Calls of a client that wait for a slot on the same resource and kind share requests
+    /// (see `coalesce`). Default `true`; `false`: each call's items go in requests of their
+    /// own, as in 0.2.
+    pub coalesce: bool,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
             rate_store: None,
             rate_store_fail_closed: false,
             log: None,
+            coalesce: true,
         }
     }
 }
@@ -85,6 +90,7 @@ impl std::fmt::Debug for Options {
             .field("rate_store", &self.rate_store)
             .field("rate_store_fail_closed", &self.rate_store_fail_closed)
             .field("log", &self.log)
+            .field("coalesce", &self.coalesce)
             .finish()
     }
 }

@@ -370,6 +370,21 @@ impl Logger {
                 };
                 format!("pacer: {what}{}", on(Some(resource_id), Some(kind)))
             }
+            Note::Shared {
+                resource_id,
+                kind,
+                items,
+                callers,
+            } => {
+                path_clean = Cow::Borrowed("");
+                record.event = Event::Pacer;
+                record.resource_id = Some(resource_id);
+                record.kind = Some(kind);
+                format!(
+                    "coalesced: one request carries {items} item(s) of {callers} caller(s){}",
+                    on(Some(resource_id), Some(kind))
+                )
+            }
         };
         if matches!(record.event, Event::Request | Event::Retry) {
             record.path = Some(&path_clean);
@@ -383,7 +398,10 @@ impl Logger {
     fn level_of(&self, note: &Note<'_>) -> Option<Level> {
         Some(match note {
             Note::Attempt { .. } => Level::Debug,
-            Note::Retry { .. } | Note::Wait { .. } | Note::LimitsRead { .. } => Level::Info,
+            Note::Retry { .. }
+            | Note::Wait { .. }
+            | Note::LimitsRead { .. }
+            | Note::Shared { .. } => Level::Info,
             Note::RateLimited { .. } | Note::LimitsReplaced { .. } => Level::Warn,
             Note::StoreFallback { .. } => {
                 if self.fallback_warned.swap(true, Ordering::Relaxed) {

@@ -3,8 +3,9 @@
 //! `client` holds the operations; `purge` the one purge path (a request's body built and
 //! sent, for single calls and jobs alike); `request` one request's retry loop; `call` the call
 //! settings and context; `wait` the one place every wait goes through; `note` what a call
-//! tells its observer; `clock` moments from spans; `pacer` the client-wide pacer;
-//! `account` the account's limits; `retry` the pure retry decisions; `http` the transport.
+//! tells its observer; `clock` moments from spans; `pacer` the client-wide pacer; `coalesce`
+//! the sharing of requests between a client's callers; `account` the account's limits;
+//! `retry` the pure retry decisions; `http` the transport.
 
 pub(crate) mod account;
 pub mod api_error;
@@ -12,6 +13,7 @@ pub(crate) mod call;
 pub(crate) mod cancel;
 pub(crate) mod client;
 pub(crate) mod clock;
+pub(crate) mod coalesce;
 pub mod config;
 pub mod error;
 pub(crate) mod format;

@@ -105,6 +105,14 @@ pub enum Note<'a> {
         reserved: bool,
         store_failed: bool,
     },
+    /// A purge request about to go carries `items` unique items of `callers` callers (the
+    /// coalescer's; `callers` > 1: items of other calls share it). Told to the sender only.
+    Shared {
+        resource_id: i64,
+        kind: PaceKind,
+        items: usize,
+        callers: usize,
+    },
 }
 
 /// The observer hook: told of every [`Note`] of a call, on the calling thread.

@@ -1,13 +1,14 @@
-//! The one purge path. A purge request's items are assembled into its body and sent, in its
-//! slot of the client's pacer, by [`send`] alone: job runs call it for each planned request,
-//! single calls (`Client::purge_urls`, `purge_patterns`, `purge_all` and their `_with`
-//! forms) for each request of their one-lane plan ([`send_call`]: the unique items in
-//! requests of the API's size, in order, on the calling thread).
+//! The one purge path. A caller's items (a job's planned request, or a request of a single
+//! call's one-lane plan, [`send_call`]) are delivered by [`send`]: through the client's
+//! coalescer (`coalesce`), which may carry them in a request shared with other callers, or,
+//! with coalescing off, alone. Either way the request's body is assembled and sent, in its
+//! slot of the client's pacer, here ([`send_alone`], [`send_in_slot`]).
 
 use super::call::CallCtx;
 use super::client::{Client, PATTERNS_PER_REQUEST, URLS_PER_REQUEST};
+use super::coalesce::Delivered;
 use super::error::{Error, Result, Status};
-use super::pacer::PaceKind;
+use super::pacer::{PaceKind, Window};
 use super::request::{Failed, SentInfo};
 
 /// What a purge request does: the `kind` of the report's JSON form.
@@ -48,15 +49,56 @@ pub(crate) fn pace_kind(kind: PurgeKind) -> PaceKind {
     }
 }
 
-/// One purge request: `items` (already checked and unique) of `kind` on `resource_id` (none
-/// for [`PurgeKind::All`]), its body built here and sent in its slot of the client's pacer under
-/// `kind`'s limit, retried as any purge is. Errors are the request's own, unprefixed.
+/// Deliver one caller's `items` (already checked and unique; at most one request's worth to
+/// be shared) of `kind` on `resource_id` (none for [`PurgeKind::All`]): through the client's
+/// coalescer, else alone ([`send_alone`]). Errors are the request's own, unprefixed (a shared
+/// request's say so).
 pub(crate) fn send(
     client: &Client,
     ctx: &CallCtx,
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
+) -> std::result::Result<Delivered, Failed> {
+    match client.coalescer() {
+        Some(c) => c.deliver(client, ctx, resource_id, kind, items),
+        None => send_alone(client, ctx, resource_id, kind, items)
+            .map(|info| Delivered::alone(info, items.len())),
+    }
+}
+
+/// One purge request of `items` alone: its body built here and sent in its slot of the
+/// client's pacer under `kind`'s limit, retried as any purge is.
+pub(crate) fn send_alone(
+    client: &Client,
+    ctx: &CallCtx,
+    resource_id: i64,
+    kind: PurgeKind,
+    items: &[&str],
+) -> std::result::Result<SentInfo, Failed> {
+    send_body(client, ctx, resource_id, kind, items, None)
+}
+
+/// [`send_alone`] for a caller that waited for the request's slot already
+/// (`Client::wait_purge_slot`), under `window`: the first attempt goes at once.
+pub(crate) fn send_in_slot(
+    client: &Client,
+    ctx: &CallCtx,
+    resource_id: i64,
+    kind: PurgeKind,
+    items: &[&str],
+    window: Window,
+) -> std::result::Result<SentInfo, Failed> {
+    send_body(client, ctx, resource_id, kind, items, Some(window))
+}
+
+fn send_body(
+    client: &Client,
+    ctx: &CallCtx,
+    resource_id: i64,
+    kind: PurgeKind,
+    items: &[&str],
+    slotted: Option<Window>,
 ) -> std::result::Result<SentInfo, Failed> {
     #[derive(serde::Serialize)]
     struct Urls<'a> {
@@ -82,7 +124,7 @@ pub(crate) fn send(
             rate_limited: 0,
         });
     }
-    client.send_purge(ctx, resource_id, pace_kind(kind), &body)
+    client.send_purge_slotted(ctx, resource_id, pace_kind(kind), &body, slotted)
 }
 
 /// A single call's purge: its one-lane plan (the unique `items` in requests of the API's

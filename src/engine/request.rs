@@ -40,6 +40,8 @@ pub(crate) struct Api {
     /// For edge probes (which never use the transport): the CA file and the user agent.
     pub ca_file: Option<std::path::PathBuf>,
     pub user_agent: String,
+    /// Shares requests between the client's callers (`None`: coalescing is off).
+    pub coalescer: Option<std::sync::Arc<dyn super::coalesce::Coalescer>>,
 }
 
 /// One API request.
@@ -52,6 +54,9 @@ pub(crate) struct Request<'a> {
     pub cap: usize,
     /// For purges: the key whose pacing the request keeps to.
     pub pace: Option<PaceKey>,
+    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]), taken
+    /// under this limit: a slot is taken only after a 429.
+    pub slotted: Option<Window>,
 }
 
 /// A request that succeeded.
@@ -133,9 +138,9 @@ impl Api {
         // any other failure keeps its slot: the API did not count that attempt (or, if a
         // dropped connection had been carried out, the retry meets a 429 and waits then),
         // and waiting a whole window for it would cost more than that 429.
-        let mut need_slot = true;
+        let mut need_slot = req.slotted.is_none();
         // The limit the last slot was taken under.
-        let mut paced_by = None;
+        let mut paced_by = req.slotted;
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
@@ -145,7 +150,9 @@ impl Api {
                 need_slot = false;
                 let window = self.slot_window(ctx, key);
                 paced_by = Some(window);
-                if let Err(error) = self.take_slot(ctx, &mut waits, key, window, slot_reason) {
+                if let Err(error) =
+                    self.take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
+                {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
                         (Some(before), status) => {
@@ -325,6 +332,7 @@ impl Api {
         key: PaceKey,
         window: Window,
         why: WaitReason,
+        on_slot: &dyn Fn(Slot),
     ) -> Result<(), Error> {
         let allowed = waits.rate_allowance();
         let (slot, fallback) = self
@@ -355,6 +363,7 @@ impl Api {
             reserved,
             store_failed,
         });
+        on_slot(slot);
         let slot_words = |wait: Duration| {
             format!(
                 "the next {} purge slot opens in {}",
@@ -385,6 +394,29 @@ impl Api {
                 format!("{}, {}", slot_words(wanted), other.explain()),
             ),
         })
+    }
+
+    /// Reserve the next slot on `key` and wait for it, for a request sent right after with
+    /// `slotted` set (the coalescer composes the request when its slot opens). `on_slot` is
+    /// told the slot before the wait. Refused as a request's slot is ("...; nothing was sent").
+    pub fn wait_slot(
+        &self,
+        ctx: &CallCtx,
+        key: PaceKey,
+        on_slot: &dyn Fn(Slot),
+    ) -> Result<Window, Error> {
+        if ctx.cancelled() {
+            return Err(Error::new(Status::Cancelled, "the call was cancelled"));
+        }
+        let mut waits = ctx.waits();
+        let window = self.slot_window(ctx, key);
+        self.take_slot(ctx, &mut waits, key, window, WaitReason::Pacer, on_slot)
+            .map(|()| window)
+            .map_err(|e| match e.status {
+                Status::Cancelled => e,
+                status => Error::new(status, format!("{}; nothing was sent", e.message)),
+            })
+            .map_err(|e| e.redacted(&self.api_key))
     }
 
     /// The limit a slot on `key` is taken under: [`Api::window`], except that the account's
@@ -534,6 +566,7 @@ impl Api {
                 body: None,
                 cap: cap.saturating_add(1),
                 pace: None,
+                slotted: None,
             },
         )?;
         if sent.body.len() > cap {
@@ -555,7 +588,8 @@ impl Api {
         Ok(sent.body)
     }
 
-    /// A paced purge request of `body` on `resource_id`.
+    /// A paced purge request of `body` on `resource_id` (`slotted`: its first slot was
+    /// waited for already, by [`Api::wait_slot`]).
     pub fn purge(
         &self,
         ctx: &CallCtx,
@@ -563,6 +597,7 @@ impl Api {
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
+        slotted: Option<Window>,
     ) -> Result<SentInfo, Failed> {
         self.request(
             ctx,
@@ -572,6 +607,7 @@ impl Api {
                 body: Some(body),
                 cap: BODY_CAP,
                 pace: Some(PaceKey { resource_id, kind }),
+                slotted,
             },
         )
         .map(|sent| sent.info)

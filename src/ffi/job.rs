@@ -119,6 +119,9 @@ pub const GCDN_VERIFY_FRESH: i32 = 1;
 pub const GCDN_VERIFY_STALE: i32 = 2;
 /// No answer, not 2xx/3xx, or no `Cache` header.
 pub const GCDN_VERIFY_ERROR: i32 = 3;
+/// Items the run's purged requests carried for other calls of the client besides the run's
+/// own (see `gcdn_options_set_coalesce`).
+pub const GCDN_TOTAL_CARRIED_FOR_OTHERS: i32 = 15;
 
 pub(super) fn kind_code(kind: PurgeKind) -> i32 {
     match kind {
@@ -153,6 +156,7 @@ pub(super) fn total_of(t: &Totals, which: i32) -> u64 {
         GCDN_TOTAL_VERIFIED_FRESH => t.verified_fresh,
         GCDN_TOTAL_VERIFIED_STALE => t.verified_stale,
         GCDN_TOTAL_VERIFIED_ERROR => t.verified_error,
+        GCDN_TOTAL_CARRIED_FOR_OTHERS => t.carried_for_others,
         _ => 0,
     }
 }

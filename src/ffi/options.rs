@@ -279,6 +279,35 @@ pub unsafe extern "C" fn gcdn_options_set_rate_store_fail_closed(
     })
 }
 
+/// `coalesce` 1 (the default): calls of a client (from any thread, derived clients and job
+/// runs included) that wait for a purge slot on the same resource and kind share requests: when
+/// the slot opens, one request carries the waiting items of every such call, de-duplicated, up
+/// to the per-request limit; a call is told GCDN_OK only when the request that carried its
+/// items succeeded, else that request's error (its message says the request was shared, by how
+/// many calls). A call that goes first in a free window is sent at once, alone. 0: each call's
+/// items go in requests of their own, as in gcdn 0.2. Any other value is
+/// GCDN_ERR_INVALID_ARGUMENT.
+///
+/// `options` must be a live builder, used by no other thread during the call; NULL gives
+/// GCDN_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_options_set_coalesce(
+    options: *mut gcdn_options,
+    coalesce: i32,
+    error_out: *mut *mut c_char,
+) -> i32 {
+    boundary!(GCDN_ERR_PANIC, error_out, {
+        // SAFETY: `options` is NULL or a live builder no other thread uses (the contract above).
+        let options = unsafe { options_mut(options) }?;
+        options.coalesce = match coalesce {
+            0 => false,
+            1 => true,
+            n => return Err(Error::invalid(format!("coalesce must be 0 or 1, got {n}"))),
+        };
+        Ok(())
+    })
+}
+
 /// Send the log records of every call of the clients made with `options` to `log_fn`: those
 /// at or below `max_level` (GCDN_LOG_ERROR 1 .. GCDN_LOG_TRACE 5), one call of `log_fn` per
 /// record, with the record and `user_data`. `log_fn` NULL removes a log function set before

@@ -311,6 +311,22 @@ pub unsafe extern "C" fn gcdn_report_request_attempts(
     })
 }
 
+/// Items request `request` carried for other calls of the client besides the run's own (see
+/// `gcdn_options_set_coalesce`); 0 when it carried the run's items alone, was not purged, or
+/// out of range.
+///
+/// `report` must be NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn gcdn_report_request_carried_for_others(
+    report: *const gcdn_report,
+    request: usize,
+) -> u64 {
+    boundary!(0, {
+        // SAFETY: `report` is NULL or a live report (the contract above).
+        unsafe { request_ref(report, request) }.map_or(0, |r| r.carried_for_others)
+    })
+}
+
 /// The purge id of request `request`, from its purge status when confirmation found it; 0
 /// when not known (or out of range).
 ///

@@ -268,6 +268,9 @@ static gcdn_client *logged_client(struct log_tally *t, int32_t max_level) {
            "log: user agent");
     /* Paced by these intervals, not by the account's limits read from the emulator. */
     EXPECT(gcdn_options_set_purge_intervals_ms(opts, 1, 1, &err), GCDN_OK, NULL, "log: intervals");
+    /* Each call its own request, so that request records count calls (threads' calls of one
+     * URL would otherwise share requests, as many as their timing allows). */
+    EXPECT(gcdn_options_set_coalesce(opts, 0, &err), GCDN_OK, NULL, "log: coalesce off");
     EXPECT(gcdn_options_set_log(opts, count_record, t, max_level, &err), GCDN_OK, NULL,
            "set_log");
     gcdn_client *out = NULL;

@@ -227,6 +227,8 @@ pub struct Setup {
     pub max_retries: Option<u32>,
     pub wait_ms: Option<u64>,
     pub intervals_ms: Option<(u64, u64)>,
+    /// `gcdn_options_set_coalesce` (`None`: the default, on).
+    pub coalesce: Option<bool>,
 }
 
 impl Setup {
@@ -238,6 +240,7 @@ impl Setup {
             max_retries: None,
             wait_ms: None,
             intervals_ms: None,
+            coalesce: None,
         }
     }
 
@@ -261,6 +264,9 @@ impl Setup {
             }
             if let Some((u, p)) = self.intervals_ms {
                 assert!(call(|e| gcdn_options_set_purge_intervals_ms(o, u, p, e)).ok());
+            }
+            if let Some(on) = self.coalesce {
+                assert!(call(|e| gcdn_options_set_coalesce(o, i32::from(on), e)).ok());
             }
             let key = self.key.as_deref().map(cstr);
             let mut client: *mut gcdn_client = ptr::null_mut();

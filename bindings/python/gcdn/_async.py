@@ -85,6 +85,7 @@ class AsyncClient:
         user_agent: Optional[str] = None,
         rate_store: Optional[str] = None,
         rate_store_fail_closed: bool = False,
+        coalesce: bool = True,
         max_workers: Optional[int] = None,
     ) -> None:
         if max_workers is not None:
@@ -103,6 +104,7 @@ class AsyncClient:
             user_agent=user_agent,
             rate_store=rate_store,
             rate_store_fail_closed=rate_store_fail_closed,
+            coalesce=coalesce,
         )
         # Threads are started as calls need them, up to max_workers, and end when it closes.
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gcdn-async")

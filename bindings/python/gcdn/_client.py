@@ -128,6 +128,12 @@ class Client:
     ``GCDN_RATE_STORE``, else pacing within this process); when the store cannot be used, the
     call paces within the process and a warning is logged once, unless
     ``rate_store_fail_closed=True``, which makes it fail with :class:`~gcdn.NetworkError`.
+    ``coalesce``: ``True`` (the default) lets calls of this client (from any thread) that wait
+    for a purge slot on the same resource and kind share requests: one request carries the
+    waiting items of every such call, up to the per-request limit; a call succeeds only when
+    the request that carried its items did, else raises that request's error (its message says
+    the request was shared, by how many calls). ``False``: each call's items go in requests of
+    their own, as in gcdn 0.2.
     ``ca_file``: a PEM file of CA certificates to trust instead of the bundled roots. ``user_agent``: a product token such as ``"myapp/2.1"``,
     appended to the User-Agent after ``gcdn/<version> gcdn-python/<version> CPython/<x.y>``.
 
@@ -157,6 +163,7 @@ class Client:
         user_agent: Optional[str] = None,
         rate_store: Optional[str] = None,
         rate_store_fail_closed: bool = False,
+        coalesce: bool = True,
     ) -> None:
         self._handle: Optional[int] = None
         self._lock = allocate_lock()
@@ -204,6 +211,10 @@ class Client:
             )
         if rate_store_fail_closed:
             settings.append((_LIB.gcdn_options_set_rate_store_fail_closed, (1,)))
+        if not isinstance(coalesce, bool):
+            raise TypeError("coalesce must be a bool, not {}".format(_type_name(coalesce)))
+        if not coalesce:
+            settings.append((_LIB.gcdn_options_set_coalesce, (0,)))
 
         # Log records go to logging.getLogger("gcdn"), asked for only as verbose as it is
         # enabled for now (none at all when it is disabled: no cost). Imported here, not with

@@ -149,6 +149,7 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_options_set_log", c_int32, [_options_p, LOG_FN, c_void_p, c_int32, _error_out]),
     ("gcdn_options_set_rate_store", c_int32, [_options_p, c_char_p, _error_out]),
     ("gcdn_options_set_rate_store_fail_closed", c_int32, [_options_p, c_int32, _error_out]),
+    ("gcdn_options_set_coalesce", c_int32, [_options_p, c_int32, _error_out]),
     ("gcdn_client_new", c_int32, [c_char_p, _options_p, POINTER(_client_p), _error_out]),
     ("gcdn_client_with_call_timeout_ms", c_int32, [_client_p, c_uint64, POINTER(_client_p), _error_out]),
     ("gcdn_client_free", None, [_client_p]),
@@ -187,6 +188,7 @@ _PROTOTYPES: List[Tuple[str, Any, List[Any]]] = [
     ("gcdn_report_total", c_uint64, [_report_p, c_int32]),
     ("gcdn_report_request_count", c_size_t, [_report_p]),
     ("gcdn_report_request_attempts", c_uint32, [_report_p, c_size_t]),
+    ("gcdn_report_request_carried_for_others", c_uint64, [_report_p, c_size_t]),
     ("gcdn_report_request_completion", c_int32, [_report_p, c_size_t]),
     ("gcdn_report_request_http_status", c_int32, [_report_p, c_size_t]),
     ("gcdn_report_request_item_count", c_size_t, [_report_p, c_size_t]),
@@ -265,6 +267,10 @@ TOTALS = (
     (9, "sent"),
     (10, "skipped"),
     (11, "confirmed"),
+    (12, "verified_fresh"),
+    (13, "verified_stale"),
+    (14, "verified_error"),
+    (15, "carried_for_others"),
 )
 
 

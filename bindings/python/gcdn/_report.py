@@ -56,6 +56,9 @@ class RequestResult:
     purge_id: Optional[int] = None
     #: With ``wait``: ``"successful"``, ``"failed"`` or ``"in_progress"`` (the wait ended first).
     completion: Optional[str] = None
+    #: Items the request carried for other calls of the client besides the run's own
+    #: (coalescing); 0 when it carried the run's alone.
+    carried_for_others: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,14 @@ class Totals:
     skipped: int = 0
     #: Requests whose purge is confirmed done.
     confirmed: int = 0
+    #: URLs the edge served fresh after their purge (``verify=True``).
+    verified_fresh: int = 0
+    #: URLs the edge still served from a copy cached before their purge.
+    verified_stale: int = 0
+    #: URLs whose probe got no usable answer.
+    verified_error: int = 0
+    #: Items the purged requests carried for other calls of the client (coalescing).
+    carried_for_others: int = 0
 
 
 class Report:

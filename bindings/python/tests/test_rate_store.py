@@ -110,3 +110,44 @@ def test_fail_open_purges_anyway(emulator):
 def test_rate_store_must_be_a_bool_flag():
     with pytest.raises(TypeError):
         gcdn.Client("k", base_url="http://127.0.0.1:9", rate_store_fail_closed="yes")  # type: ignore[arg-type]
+
+
+def test_clients_with_stores_of_their_own_coalesce_through_redis(emulator, redis_url):
+    """Six clients, each with its own connection to one redis-server (as six processes would
+    have), purge 5 URLs each of one resource at once: a few shared requests, every URL each
+    was told is purged arrived in a 2xx request, no 429."""
+    import json
+    import threading
+
+    emulator.add_resource(7)
+    emulator.config(url_requests=1, url_window_ms=1000)
+    clients = [gcdn.Client(emulator.api_key, base_url=emulator.url, purge_intervals=(1.0, 1.0),
+                           rate_store=redis_url, max_rate_limit_wait=30) for _ in range(6)]
+    start = threading.Barrier(len(clients))
+    told: list = []
+    errors: list = []
+
+    def purge(i: int, c: gcdn.Client) -> None:
+        urls = ["/c{}/{}".format(i, j) for j in range(5)]
+        start.wait()
+        try:
+            c.purge_urls(7, urls)
+            told.extend(urls)
+        except gcdn.GcdnError as e:  # the assertion below names it
+            errors.append(e)
+
+    threads = [threading.Thread(target=purge, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for c in clients:
+        c.close()
+    assert errors == [] and len(told) == 30, errors
+    purges = emulator.purges()
+    statuses = [r["status"] for r in purges]
+    assert 429 not in statuses, statuses
+    # The first call goes at once, alone; the others share the next slot (one request).
+    assert len(purges) <= 3, statuses
+    arrived = {u for r in purges if 200 <= r["status"] < 300 for u in json.loads(r["body"])["urls"]}
+    assert set(told) <= arrived, sorted(set(told) - arrived)

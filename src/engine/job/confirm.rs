@@ -69,15 +69,16 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
     for (req, sent) in view.sent_at.iter().enumerate() {
         let Some(sent_at) = *sent else { continue };
         let (rid, kind) = view.kinds[req];
-        let items = view.items[req].iter().map(|s| view.data.str(*s));
-        waiting
-            .entry(fingerprint(rid, kind, items))
-            .or_default()
-            .push(Waiting {
-                req,
-                sent_at,
-                matched: None,
-            });
+        // A request shared with other callers lists all of its items in its purge status.
+        let print = match view.sent_items.get(req).and_then(Option::as_ref) {
+            Some(all) => fingerprint(rid, kind, all.iter().map(String::as_str)),
+            None => fingerprint(rid, kind, view.items[req].iter().map(|s| view.data.str(*s))),
+        };
+        waiting.entry(print).or_default().push(Waiting {
+            req,
+            sent_at,
+            matched: None,
+        });
         earliest = Some(earliest.map_or(sent_at, |e| e.min(sent_at)));
         outstanding += 1;
     }

@@ -25,6 +25,8 @@ pub(crate) enum Msg {
         req: usize,
         result: Result<SentInfo, Failed>,
         sent_at: SystemTime,
+        /// Items the request carried for other callers of the client (coalescing).
+        carried_for_others: usize,
     },
     /// Not sent because of an earlier answer (401/403 for all, 404 for the resource).
     Abandoned {
@@ -60,4 +62,7 @@ pub(crate) struct ConfirmView<'a> {
     pub data: &'a JobData,
     pub kinds: &'a [(i64, PurgeKind)],
     pub sent_at: Vec<Option<SystemTime>>,
+    /// Every item of a request that carried other callers' items too (what its purge status
+    /// lists), by request.
+    pub sent_items: Vec<Option<Arc<[String]>>>,
 }

@@ -116,6 +116,9 @@ pub struct RequestReport {
     pub sent_at: Option<SystemTime>,
     /// The purge status's `created`, when confirmation found it (the server's clock).
     pub created: Option<SystemTime>,
+    /// Items the request carried for other callers of the client besides the run's own
+    /// (coalescing: other runs, single calls); 0 when it carried the run's items alone.
+    pub carried_for_others: u64,
 }
 
 impl RequestReport {
@@ -168,6 +171,9 @@ pub struct Totals {
     pub verified_fresh: u64,
     pub verified_stale: u64,
     pub verified_error: u64,
+    /// Added: items the run's purged requests carried for other callers of the client
+    /// (coalescing), besides the run's own.
+    pub carried_for_others: u64,
 }
 
 /// The outcome of a run. Immutable once the run returns.
@@ -236,6 +242,7 @@ impl Report {
                 completion: None,
                 sent_at: None,
                 created: None,
+                carried_for_others: 0,
             })
             .collect();
         let (rewritten, warnings) = (plan.rewritten, plan.warnings);
@@ -317,10 +324,12 @@ impl Report {
         t.not_sent = 0;
         t.items_purged = 0;
         t.confirmed = 0;
+        t.carried_for_others = 0;
         for r in &self.requests {
             match r.outcome {
                 Outcome::Purged => {
                     t.purged += 1;
+                    t.carried_for_others += r.carried_for_others;
                     t.items_purged +=
                         r.items.len().max(usize::from(r.kind == PurgeKind::All)) as u64;
                 }
@@ -398,7 +407,7 @@ struct RequestJson<'a>(&'a JobData, &'a RequestReport);
 impl Serialize for RequestJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.1;
-        let mut m = s.serialize_map(Some(10))?;
+        let mut m = s.serialize_map(Some(11))?;
         m.serialize_entry("resource_id", &r.resource_id)?;
         m.serialize_entry("kind", r.kind.as_str())?;
         m.serialize_entry("items", &Items(self.0, &r.items))?;
@@ -414,6 +423,7 @@ impl Serialize for RequestJson<'_> {
         m.serialize_entry("attempts", &r.attempts)?;
         m.serialize_entry("purge_id", &r.purge_id)?;
         m.serialize_entry("completion", &r.completion.map(Completion::as_str))?;
+        m.serialize_entry("carried_for_others", &r.carried_for_others)?;
         m.end()
     }
 }
@@ -623,7 +633,7 @@ mod tests {
             v["requests"][0],
             json!({"resource_id": 5, "kind": "urls", "items": ["/a.png"], "outcome": "purged",
                    "status": 0, "http_status": 201, "message": null, "attempts": 1,
-                   "purge_id": null, "completion": null})
+                   "purge_id": null, "completion": null, "carried_for_others": 0})
         );
         let kinds: Vec<&str> = v["requests"]
             .as_array()

@@ -178,8 +178,12 @@ impl Client {
         let mut unlisted: Option<Error> = None;
         let (mut index, malformed) = match read_resources(self, &ctx, &data) {
             Ok(found) => found,
-            Err(e) if !by_host && !matches!(e.status, Status::Cancelled | Status::Timeout) => {
-                unlisted = Some(e);
+            Err(e) if !by_host => {
+                // Cancelled or out of time: the run stops before its first send, and its
+                // report says why. Otherwise every item goes as given, with a warning.
+                if !matches!(e.status, Status::Cancelled | Status::Timeout) {
+                    unlisted = Some(e);
+                }
                 (ResourceIndex::default(), 0)
             }
             Err(e) => return Err(no_report(e)),
@@ -446,6 +450,7 @@ impl Running<'_> {
             data,
             kinds,
             sent_at: Mutex::new(vec![None; items.len()]),
+            sent_items: Mutex::new(vec![None; items.len()]),
             done_sending: AtomicBool::new(false),
         };
         // No tick: the workers' waits are not on the calling thread (its loop ticks).
@@ -753,11 +758,13 @@ impl Running<'_> {
                 req,
                 result,
                 sent_at,
+                carried_for_others,
             } => {
                 let r = &mut self.report.requests[req];
                 match result {
                     Ok(info) => {
                         r.outcome = Outcome::Purged;
+                        r.carried_for_others = carried_for_others as u64;
                         r.status = None;
                         r.http_status = Some(info.http_status);
                         r.attempts = info.attempts;

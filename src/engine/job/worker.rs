@@ -62,6 +62,8 @@ pub(super) struct Shared<'a> {
     pub(super) data: &'a JobData,
     pub(super) kinds: Vec<(i64, PurgeKind)>,
     pub(super) sent_at: Mutex<Vec<Option<SystemTime>>>,
+    /// Every item of a request that carried other callers' items too, by request.
+    pub(super) sent_items: Mutex<Vec<Option<Arc<[String]>>>>,
     pub(super) done_sending: AtomicBool,
 }
 
@@ -75,6 +77,11 @@ pub(super) fn shared_view<'a>(shared: &'a Shared<'a>) -> ConfirmView<'a> {
         kinds: &shared.kinds,
         sent_at: shared
             .sent_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+        sent_items: shared
+            .sent_items
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone(),
@@ -237,6 +244,10 @@ pub(super) fn worker(
             })
         });
         drop(items);
+        let (result, carried_for_others, shared_items) = match result {
+            Ok(d) => (Ok(d.info), d.for_others, d.shared_items),
+            Err(f) => (Err(f), 0, None),
+        };
         let went_at = slot
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -268,6 +279,7 @@ pub(super) fn worker(
             }
         } else {
             shared.sent_at.lock().unwrap_or_else(|e| e.into_inner())[req] = Some(sent_at);
+            shared.sent_items.lock().unwrap_or_else(|e| e.into_inner())[req] = shared_items;
         }
         drop(sched);
         shared.wake.notify_all();
@@ -275,6 +287,7 @@ pub(super) fn worker(
             req,
             result,
             sent_at,
+            carried_for_others,
         });
     }
 }

@@ -27,12 +27,14 @@
 //!   `Status::Network`, naming the store, never its password.
 
 use std::fmt;
-#[cfg(feature = "rate-store")]
 use std::sync::Arc;
 
+use super::coalesce::{Coalescer, InProcess};
 use super::error::{quote, redact_url_password, Error};
 use super::pacer::Pacer;
 
+#[cfg(feature = "rate-store")]
+pub mod coalesce;
 #[cfg(feature = "rate-store")]
 mod redis_store;
 #[cfg(feature = "rate-store")]
@@ -252,14 +254,21 @@ pub struct StoreChoice<'a> {
 
 /// The pacer a client gets from its options: over the options' rate store, else
 /// `GCDN_RATE_STORE` (fail-open, or fail-closed as the options say); neither: in-process.
-/// `api_key` is only hashed. Nothing is sent here (the store connects at its first call).
-pub fn pacer_for(options: StoreChoice<'_>, api_key: &str) -> Result<Pacer, Error> {
+/// With `coalesce`, also its coalescer: through the same store across processes
+/// ([`coalesce::Shared`]), else in-process. `api_key` is only hashed. Nothing is sent here
+/// (the store connects at its first call).
+pub fn pacer_for(
+    options: StoreChoice<'_>,
+    api_key: &str,
+    coalesce: bool,
+) -> Result<(Pacer, Option<Arc<dyn Coalescer>>), Error> {
+    let in_process = || coalesce.then(|| Arc::new(InProcess::new()) as Arc<dyn Coalescer>);
     let url = match options.rate_store {
         Some(url) => url.clone(),
         None => match std::env::var(ENV_RATE_STORE) {
             Ok(v) if !v.trim().is_empty() => checked_store_url(v.trim())
                 .map_err(|e| e.context(format!("from {ENV_RATE_STORE}")))?,
-            _ => return Ok(Pacer::in_process()),
+            _ => return Ok((Pacer::in_process(), in_process())),
         },
     };
     #[cfg(feature = "rate-store")]
@@ -279,17 +288,23 @@ pub fn pacer_for(options: StoreChoice<'_>, api_key: &str) -> Result<Pacer, Error
                     .map_err(|e| Error::invalid(e.message))?;
             }
         }
-        let store: Arc<dyn SlotStore> = Arc::new(store);
-        Ok(if options.fail_closed {
+        let store = Arc::new(store);
+        let coalescer = coalesce.then(|| {
+            Arc::new(coalesce::Shared::new(store.clone(), options.fail_closed))
+                as Arc<dyn Coalescer>
+        });
+        let store: Arc<dyn SlotStore> = store;
+        let pacer = if options.fail_closed {
             Pacer::with_store_fail_closed(store)
         } else {
             Pacer::with_store(store)
-        })
+        };
+        Ok((pacer, coalescer))
     }
     #[cfg(not(feature = "rate-store"))]
     {
         let _ = (url, api_key);
-        Ok(Pacer::in_process())
+        Ok((Pacer::in_process(), in_process()))
     }
 }
 

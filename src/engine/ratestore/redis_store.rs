@@ -112,7 +112,7 @@ pub struct RedisStore {
     /// For `rediss://`: the TLS client configuration (bundled roots, or the CA file's).
     #[cfg(feature = "rate-store-tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
-    account: String,
+    pub(super) account: String,
     idle: Mutex<Vec<Wire>>,
     /// After a failure: not before this instant, and the message to give meanwhile.
     down: Mutex<Option<(Instant, String)>>,
@@ -255,7 +255,7 @@ impl RedisStore {
         now + self.local_clock_offset_ms.load(Ordering::Relaxed)
     }
 
-    fn error(&self, what: impl fmt::Display) -> StoreError {
+    pub(super) fn error(&self, what: impl fmt::Display) -> StoreError {
         let mut message = format!("rate store {}: {what}", self.url);
         if let Some(pw) = &self.url.password {
             // Server words never hold our password, but be sure, short ones included.
@@ -275,9 +275,7 @@ impl RedisStore {
                     budget.as_millis()
                 )
             }
-            Some(Cut::TooLong) => {
-                return format!("the answer is longer than {MAX_REPLY_BYTES} bytes")
-            }
+            Some(Cut::TooLong(cap)) => return format!("the answer is longer than {cap} bytes"),
             None => {}
         }
         if e.is_timeout() {
@@ -316,6 +314,16 @@ impl RedisStore {
         &self,
         f: impl FnOnce(&mut Wire) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
+        self.with_connection_capped(MAX_REPLY_BYTES, f)
+    }
+
+    /// [`RedisStore::with_connection`], its replies allowed `max_bytes` (the coalescing
+    /// queue's batches, `coalesce.rs`).
+    pub(super) fn with_connection_capped<T>(
+        &self,
+        max_bytes: usize,
+        f: impl FnOnce(&mut Wire) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
         if let Some((until, message)) = &*lock(&self.down) {
             if Instant::now() < *until {
                 return Err(StoreError {
@@ -335,7 +343,7 @@ impl RedisStore {
             },
         };
         // The whole operation: at most 2 × the I/O timeout, and MAX_REPLY_BYTES read.
-        con.begin(self.io_timeout.saturating_mul(2));
+        con.begin_capped(self.io_timeout.saturating_mul(2), max_bytes);
         match f(&mut con) {
             Ok(value) if con.is_open() => {
                 *lock(&self.down) = None;
@@ -406,7 +414,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Whole milliseconds, rounded up (windows, margins: never shorter than asked).
-fn ms_ceil(d: Duration) -> u64 {
+pub(super) fn ms_ceil(d: Duration) -> u64 {
     let ms = d.as_millis();
     let ms = if Duration::from_millis(ms as u64) < d {
         ms + 1
@@ -417,7 +425,7 @@ fn ms_ceil(d: Duration) -> u64 {
 }
 
 /// Whole milliseconds, rounded down (a wait budget: never longer than allowed).
-fn ms_floor(d: Duration) -> u64 {
+pub(super) fn ms_floor(d: Duration) -> u64 {
     d.as_millis().min(MAX_DELAY_MS as u128) as u64
 }
 

@@ -56,8 +56,8 @@ impl Stream {
 pub enum Cut {
     /// The operation's deadline passed (the server is slow, or keeps streaming).
     Deadline(Duration),
-    /// Its replies went past [`MAX_REPLY_BYTES`].
-    TooLong,
+    /// Its replies went past the operation's cap (this many bytes).
+    TooLong(usize),
 }
 
 /// One connection, with the deadline and byte budget of the operation under way.
@@ -69,6 +69,8 @@ pub struct Wire {
     deadline: Instant,
     budget: Duration,
     read_left: usize,
+    /// What `read_left` started at for the operation under way (for its message).
+    read_cap: usize,
     open: bool,
     cut: Option<Cut>,
 }
@@ -109,6 +111,7 @@ impl Wire {
             deadline,
             budget: connect_timeout,
             read_left: MAX_REPLY_BYTES,
+            read_cap: MAX_REPLY_BYTES,
             open: true,
             cut: None,
         };
@@ -131,11 +134,13 @@ impl Wire {
         }
     }
 
-    /// Start an operation: it may take `budget` from now and read [`MAX_REPLY_BYTES`].
-    pub fn begin(&mut self, budget: Duration) {
+    /// Start an operation: it may take `budget` from now and read `max_bytes`
+    /// ([`MAX_REPLY_BYTES`] for pacing, more for the coalescing queue's batches).
+    pub fn begin_capped(&mut self, budget: Duration, max_bytes: usize) {
         self.deadline = instant_after(Instant::now(), budget);
         self.budget = budget;
-        self.read_left = MAX_REPLY_BYTES;
+        self.read_left = max_bytes;
+        self.read_cap = max_bytes;
         self.cut = None;
     }
 
@@ -206,6 +211,7 @@ impl Wire {
             deadline,
             budget,
             read_left,
+            read_cap,
             cut,
             ..
         } = self;
@@ -215,6 +221,7 @@ impl Wire {
             deadline: *deadline,
             budget: *budget,
             left: read_left,
+            cap: *read_cap,
             cut,
         };
         let value = parser.parse_value(&mut reader);
@@ -272,22 +279,25 @@ fn open_stream(
 }
 
 /// The reads of one operation: each waits at most the I/O timeout and never past the
-/// deadline, and together they read at most [`MAX_REPLY_BYTES`].
+/// deadline, and together they read at most the operation's cap ([`MAX_REPLY_BYTES`] unless
+/// [`Wire::begin_capped`] says otherwise).
 struct Bounded<'a> {
     stream: &'a mut Stream,
     io_timeout: Duration,
     deadline: Instant,
     budget: Duration,
     left: &'a mut usize,
+    cap: usize,
     cut: &'a mut Option<Cut>,
 }
 
 impl Read for Bounded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if *self.left == 0 {
-            *self.cut = Some(Cut::TooLong);
+            *self.cut = Some(Cut::TooLong(self.cap));
             return Err(io::Error::other(format!(
-                "the reply is longer than {MAX_REPLY_BYTES} bytes"
+                "the reply is longer than {} bytes",
+                self.cap
             )));
         }
         let max = buf.len().min(*self.left);

@@ -1,0 +1,589 @@
+//! # Coalescing purges (issue 21): design of the in-process part and the seam for Redis
+//!
+//! Status: in-process part DONE on branch `coalesce` (tests/coalesce.rs green). Module:
+//! `src/engine/coalesce.rs` (the code is the reference; this note is its head comment).
+//!
+//! ## Where it sits
+//! `purge::send(client, ctx, resource_id, kind, items)` is the one purge path (single calls go
+//! through `purge::send_call`, which splits a call into requests of the API's size and calls
+//! `send` for each; job workers call `send` for each planned request). `send` now does:
+//!
+//!     match client.coalescer() {            // Option<Arc<dyn Coalescer>> in Api, shared by clones
+//!         Some(c) => c.deliver(client, ctx, Batch { resource_id, kind, items }),
+//!         None    => purge::send_alone(...)  // 0.2: this caller's items, its own request
+//!     }
+//!
+//! `purge::send_alone(client, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
+//! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
+//! uses `client.wait_purge_slot(ctx, rid, PaceKind, &on_slot) -> Result<Window>` (refused at once
+//! past budget/deadline; "; nothing was sent") then
+//! `purge::send_in_slot(client, ctx, rid, kind, items, window)` (first attempt without a slot;
+//! after a 429 it takes slots as usual). Client::coalescer() / Api.coalescer is
+//! `Option<Arc<dyn Coalescer>>`, set in Client::build from `Options::coalesce` (a Redis coalescer
+//! would be chosen there, next to `ratestore::pacer_for`). `client.per_request(kind)` is the limit.
+//!
+//! ## The seam
+//! ```rust
+//! pub(crate) trait Coalescer: Send + Sync {
+//!     /// Deliver one caller's `items` (checked, unique, at most one request's worth):
+//!     /// alone or in a shared request; Ok only when a 2xx request carried ALL of them.
+//!     fn deliver(&self, client: &Client, ctx: &CallCtx, resource_id: i64, kind: PurgeKind,
+//!                items: &[&str]) -> Result<Delivered, Failed>;
+//!     fn describe(&self) -> String;   // "in-process" / "redis://host:port/db"
+//! }
+//! pub struct Delivered {          // what the request that carried the caller's items did
+//!     pub info: SentInfo,         // attempts, HTTP status, 429s of THAT request
+//!     pub items: usize,           // unique items the request carried (all callers)
+//!     pub callers: usize,         // callers whose items it carried (this one included)
+//!     pub for_others: usize,      // items it carried that were not this caller's
+//!     pub shared_items: Option<Arc<[String]>>, // every item, when callers > 1 (job confirmation
+//!                                              // matches the purge status by these)
+//! }
+//! ```
+//! `InProcess` (src/engine/coalesce.rs) implements it; a Redis one (src/engine/ratestore/) can
+//! wrap an `InProcess` for its fallback (fail-open) and call `purge::send_alone` to send.
+//! Errors: `Failed` whose message already says "shared by N callers" when N > 1 (see below).
+//!
+//! ## Rules of the in-process coalescer
+//! - Queue per (resource_id, PurgeKind) — URLs, patterns and purge-all are three queues. Patterns
+//!   and purge-all share the pacer key (one window) but never a request (the API has one kind per
+//!   body); a purge-all does not absorb pending patterns. Purge-all callers share one `{"paths": []}`.
+//! - A caller's items go in ONE request, whole (a `send` is at most the per-request limit): so a
+//!   job's request entry is exactly one HTTP request, and a caller's outcome is that request's.
+//!   Items are de-duplicated across the callers of a request at composition time. Items are NOT
+//!   merged with a request already in flight (it may have been sent before the caller's change).
+//! - Leader: a lane has at most one caller holding "the next slot". A caller that finds no
+//!   leader becomes it, takes a slot from the pacer with its own budget/deadline (`Api` slot wait,
+//!   refused at once when too far), and when the slot opens composes the request: its own items
+//!   first, then waiting callers in arrival order whose items fit (up to the account's per-request
+//!   limit, never below the leader's own count), marks them in flight, gives up leadership (the
+//!   next waiting caller becomes leader and takes the next slot: with N per window several
+//!   requests can be in flight), and sends on its own thread. The first caller in a free window
+//!   thus goes at once, alone.
+//! - Followers wait on the lane's condvar (cancel and the tick seen every <= 50 ms) for: their
+//!   request's outcome, or leadership. A follower leaves at once when cancelled, at its deadline,
+//!   or when its items are not sent within its wait budget (counted from joining; the published
+//!   next slot of the leader opening past its budget makes it leave at once). Leaving withdraws
+//!   its pending items; items in flight are named in its message ("in flight in a request shared
+//!   by N callers; not known to be purged").
+//! - A leader that leaves (cancel, deadline, budget) before composing withdraws its items and
+//!   hands leadership over (the next waiting caller takes a fresh slot). Its reserved pacer slot
+//!   is not reused (one interval lost, never a 429).
+//! - Outcome: the sender records the request's result (`Result<SentInfo, Failed>`, items,
+//!   callers) in a shared `Arc<Outcome>` that each carried caller holds; each caller returns it.
+//!   Failed + callers > 1: message "<error> (a request shared by N callers carrying M items;
+//!   none of this caller's items were purged by it)". purge::send_call adds which earlier items
+//!   were purged ("K URLs were purged by the request(s) before it").
+//! - The sender's budget/deadline bound the send; each follower's deadline bounds its own wait
+//!   for the outcome (it then leaves with Timeout naming its in-flight items).
+//! - Seen: `Note::Shared { resource_id, kind, items, callers }` before a shared request goes
+//!   (log records it); job report request entries get `carried_for_others`, totals too.
+//! - Off: `Options::coalesce = false` (`gcdn_options_set_coalesce`, Python `coalesce=False`,
+//!   Go `WithCoalesce(false)`, CLI `--no-coalesce`): `Api::coalescer` is None -> 0.2 behaviour.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::call::{CallCtx, TICK};
+use super::client::Client;
+use super::clock::instant_after;
+use super::error::{Error, Status};
+use super::note::Note;
+use super::pacer::Slot;
+use super::purge::{self, PurgeKind};
+use super::request::{Failed, SentInfo};
+use super::wait::Refused;
+
+/// What the request that carried a caller's items did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// Attempts, HTTP status and 429s of that request.
+    pub info: SentInfo,
+    /// Unique items it carried, for every caller.
+    pub items: usize,
+    /// Callers whose items it carried, this one included.
+    pub callers: usize,
+    /// Items it carried that were not this caller's.
+    pub for_others: usize,
+    /// Every item it carried, when it carried other callers' too (what its purge status
+    /// lists); `None`: this caller's items alone.
+    pub shared_items: Option<std::sync::Arc<[String]>>,
+}
+
+impl Delivered {
+    /// A request that carried `items` of one caller alone.
+    pub fn alone(info: SentInfo, items: usize) -> Delivered {
+        Delivered {
+            info,
+            items,
+            callers: 1,
+            for_others: 0,
+            shared_items: None,
+        }
+    }
+}
+
+/// How one caller's items reach the API: alone or in a request shared with other callers of
+/// the client (see the module's note). The in-process [`InProcess`] is one; a shared (Redis)
+/// one is another.
+pub trait Coalescer: Send + Sync {
+    /// Deliver one caller's `items` of `kind` on `resource_id` (checked, unique, at most one
+    /// request's worth: more go alone): `Ok` only when a 2xx request carried all of them.
+    /// Every wait is bounded by `ctx` (cancel, deadline, wait budget).
+    fn deliver(
+        &self,
+        client: &Client,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PurgeKind,
+        items: &[&str],
+    ) -> Result<Delivered, Failed>;
+
+    /// For messages and logs: `in-process`.
+    fn describe(&self) -> String;
+}
+
+type LaneKey = (i64, PurgeKind);
+
+enum Caller {
+    /// Its items wait for a request.
+    Waiting(Vec<String>),
+    /// Its items are in a request being sent, which carries `total` items of `callers`.
+    Carried {
+        items: Vec<String>,
+        callers: usize,
+        total: usize,
+    },
+    /// The request that carried its items ended.
+    Done(Result<Delivered, Failed>),
+}
+
+#[derive(Default)]
+struct Lane {
+    /// Callers whose items wait, in arrival order.
+    waiting: VecDeque<u64>,
+    /// The caller holding the next slot, if any.
+    leader: Option<u64>,
+    /// When the leader's slot opens (once the pacer gave it).
+    next_slot: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    lanes: HashMap<LaneKey, Lane>,
+    callers: HashMap<u64, Caller>,
+    next_id: u64,
+}
+
+impl State {
+    /// Forget `key`'s lane when nobody is on it.
+    fn tidy(&mut self, key: LaneKey) {
+        if self
+            .lanes
+            .get(&key)
+            .is_some_and(|l| l.waiting.is_empty() && l.leader.is_none())
+        {
+            self.lanes.remove(&key);
+        }
+    }
+
+    /// `id` leaves `key`'s lane, its waiting items withdrawn.
+    fn withdraw(&mut self, key: LaneKey, id: u64) {
+        self.callers.remove(&id);
+        if let Some(lane) = self.lanes.get_mut(&key) {
+            lane.waiting.retain(|&w| w != id);
+            if lane.leader == Some(id) {
+                lane.leader = None;
+                lane.next_slot = None;
+            }
+        }
+        self.tidy(key);
+    }
+}
+
+/// The coalescer of one process: one per client (its clones and derived clients share it).
+#[derive(Default)]
+pub struct InProcess {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl InProcess {
+    pub fn new() -> InProcess {
+        InProcess::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `id` holds the next slot of `key`: wait for it, compose the request, send it.
+    fn lead(
+        &self,
+        client: &Client,
+        ctx: &CallCtx,
+        key: LaneKey,
+        id: u64,
+        waited: Duration,
+        limit: usize,
+    ) -> Result<Delivered, Failed> {
+        let (resource_id, kind) = key;
+        // Whatever happens (a panic too), the lane gets a leader again and nobody carried
+        // waits for an answer that will not come.
+        let mut guard = Leading {
+            co: self,
+            key,
+            id,
+            carried: Vec::new(),
+        };
+        // What the caller waited as a follower counts against its budget.
+        let lctx = if waited.is_zero() {
+            ctx.clone()
+        } else {
+            ctx.with_wait_budget(ctx.wait_budget().saturating_sub(waited))
+        };
+        let slot = client.wait_purge_slot(&lctx, resource_id, purge::pace_kind(kind), &|slot| {
+            if let Slot::At(wait) = slot {
+                let mut st = self.lock();
+                if let Some(lane) = st.lanes.get_mut(&key) {
+                    lane.next_slot = Some(instant_after(Instant::now(), wait));
+                }
+                drop(st);
+                self.wake.notify_all();
+            }
+        });
+        let window = match slot {
+            Ok(window) => window,
+            // Leaving: the next waiting caller takes over (the guard hands leadership on).
+            Err(error) => return Err(unsent(error)),
+        };
+        let mut st = self.lock();
+        // The slot is open: compose. Own items first, then waiting callers in arrival order
+        // whose new items still fit.
+        let State { lanes, callers, .. } = &mut *st;
+        let lane = lanes.get_mut(&key).expect("the leader's lane lives");
+        let own = match callers.get(&id) {
+            Some(Caller::Waiting(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        let mut seen: HashSet<String> = own.iter().cloned().collect();
+        let mut batch = own.clone();
+        let mut carried = vec![(id, own.len())];
+        lane.waiting.retain(|&other| {
+            if other == id {
+                return false;
+            }
+            let Some(Caller::Waiting(items)) = callers.get(&other) else {
+                return true;
+            };
+            let new: Vec<&String> = items.iter().filter(|i| !seen.contains(*i)).collect();
+            if kind != PurgeKind::All && batch.len() + new.len() > limit {
+                return true;
+            }
+            for item in new {
+                seen.insert(item.clone());
+                batch.push(item.clone());
+            }
+            carried.push((other, items.len()));
+            false
+        });
+        lane.leader = None;
+        lane.next_slot = None;
+        let n = carried.len();
+        for (c, _) in &carried {
+            if let Some(caller) = callers.get_mut(c) {
+                let items = match std::mem::replace(caller, Caller::Done(Err(internal()))) {
+                    Caller::Waiting(items) => items,
+                    _ => Vec::new(),
+                };
+                *caller = Caller::Carried {
+                    items,
+                    callers: n,
+                    total: batch.len(),
+                };
+            }
+        }
+        guard.carried = carried.clone();
+        drop(st);
+        // The next waiting caller takes the next slot while this request goes.
+        self.wake.notify_all();
+        if n > 1 {
+            lctx.note(&Note::Shared {
+                resource_id,
+                kind: purge::pace_kind(kind),
+                items: batch.len(),
+                callers: n,
+            });
+        }
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let result = purge::send_in_slot(client, &lctx, resource_id, kind, &refs, window);
+        let total = batch.len();
+        let mut st = self.lock();
+        let mut own_outcome = Err(internal());
+        let shared_items: Option<std::sync::Arc<[String]>> = (n > 1).then(|| batch.into());
+        for &(c, mine) in &carried {
+            let outcome = match &result {
+                Ok(info) => Ok(Delivered {
+                    info: *info,
+                    items: total,
+                    callers: n,
+                    for_others: total - mine,
+                    shared_items: shared_items.clone(),
+                }),
+                Err(f) => Err(shared_failure(f, n, total)),
+            };
+            if c == id {
+                own_outcome = outcome;
+                st.callers.remove(&id);
+            } else if let Some(caller) = st.callers.get_mut(&c) {
+                *caller = Caller::Done(outcome);
+            }
+        }
+        st.tidy(key);
+        guard.carried.clear();
+        drop(st);
+        self.wake.notify_all();
+        own_outcome
+    }
+}
+
+/// Hands leadership on and ends the carried callers' waits if the leader stops without
+/// finishing (a panic in a job's request, contained by the job).
+struct Leading<'a> {
+    co: &'a InProcess,
+    key: LaneKey,
+    id: u64,
+    carried: Vec<(u64, usize)>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut st = self.co.lock();
+        for &(c, _) in &self.carried {
+            if c != self.id {
+                if let Some(caller) = st.callers.get_mut(&c) {
+                    *caller = Caller::Done(Err(internal()));
+                }
+            }
+        }
+        st.withdraw(self.key, self.id);
+        drop(st);
+        self.co.wake.notify_all();
+    }
+}
+
+fn internal() -> Failed {
+    Failed {
+        error: Error::new(
+            Status::Panic,
+            "the caller sending the shared request stopped before it ended (a bug): its \
+             items are not known to be purged",
+        ),
+        earlier_attempt_uncertain: true,
+        attempts: 0,
+        http_status: None,
+        rate_limited: 0,
+    }
+}
+
+/// A failure before anything of the caller's was sent.
+fn unsent(error: Error) -> Failed {
+    Failed {
+        error,
+        earlier_attempt_uncertain: false,
+        attempts: 0,
+        http_status: None,
+        rate_limited: 0,
+    }
+}
+
+/// `f` as each caller of a request shared by `callers` (carrying `total` items) is told it.
+fn shared_failure(f: &Failed, callers: usize, total: usize) -> Failed {
+    let mut f = f.clone();
+    if callers > 1 {
+        f.error.message = format!(
+            "{} (the request was shared by {callers} callers and carried {total} items; none \
+             of this caller's items were purged by it)",
+            f.error.message
+        );
+    }
+    f
+}
+
+/// The first few of `items`, for a message.
+fn named(items: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .map(|i| super::error::quote(i, 200))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    s
+}
+
+impl Coalescer for InProcess {
+    fn deliver(
+        &self,
+        client: &Client,
+        ctx: &CallCtx,
+        resource_id: i64,
+        kind: PurgeKind,
+        items: &[&str],
+    ) -> Result<Delivered, Failed> {
+        let limit = client.per_request(kind);
+        if kind != PurgeKind::All && items.len() > limit {
+            // More than one request's worth: nothing can share it.
+            return purge::send_alone(client, ctx, resource_id, kind, items)
+                .map(|info| Delivered::alone(info, items.len()));
+        }
+        if ctx.cancelled() {
+            return Err(unsent(Error::new(
+                Status::Cancelled,
+                "the call was cancelled",
+            )));
+        }
+        let key = (resource_id, kind);
+        let joined = Instant::now();
+        // A waiting caller's items must be sent by then (its budget, or its deadline).
+        let budget_end = instant_after(joined, ctx.wait_budget());
+        let deadline = ctx.deadline();
+        let mut st = self.lock();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.callers.insert(
+            id,
+            Caller::Waiting(items.iter().map(|s| (*s).to_owned()).collect()),
+        );
+        st.lanes.entry(key).or_default().waiting.push_back(id);
+        // When this caller first waited for others (its wait counts against its budget).
+        let mut napped_since: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let stop = ctx.poll_stop();
+            match st.callers.get(&id) {
+                Some(Caller::Done(_)) => {
+                    let Some(Caller::Done(outcome)) = st.callers.remove(&id) else {
+                        unreachable!("just seen")
+                    };
+                    st.tidy(key);
+                    return outcome;
+                }
+                Some(Caller::Carried {
+                    items,
+                    callers,
+                    total,
+                }) => {
+                    let past = deadline.is_some_and(|d| now >= d);
+                    if stop || past {
+                        let (status, what) = if stop {
+                            (Status::Cancelled, "the call was cancelled")
+                        } else {
+                            (Status::Timeout, "the call timeout ran out")
+                        };
+                        let error = Error::new(
+                            status,
+                            format!(
+                                "{what} while its {} item(s) were in flight in a purge request \
+                                 shared by {callers} callers ({total} items), not known to be \
+                                 purged: {}",
+                                items.len(),
+                                named(items)
+                            ),
+                        );
+                        st.callers.remove(&id);
+                        return Err(Failed {
+                            error,
+                            earlier_attempt_uncertain: true,
+                            attempts: 0,
+                            http_status: None,
+                            rate_limited: 0,
+                        });
+                    }
+                }
+                Some(Caller::Waiting(_)) => {
+                    let lane = st
+                        .lanes
+                        .get_mut(&key)
+                        .expect("a waiting caller's lane lives");
+                    if stop {
+                        st.withdraw(key, id);
+                        drop(st);
+                        self.wake.notify_all();
+                        return Err(unsent(Error::new(
+                            Status::Cancelled,
+                            format!(
+                                "the call was cancelled while waiting for the next {} purge slot",
+                                purge::pace_kind(kind).noun()
+                            ),
+                        )));
+                    }
+                    if lane.leader.is_none() && lane.waiting.front() == Some(&id) {
+                        lane.leader = Some(id);
+                        drop(st);
+                        let waited = napped_since.map_or(Duration::ZERO, |t| t.elapsed());
+                        return self.lead(client, ctx, key, id, waited, limit);
+                    }
+                    // The slot the leader holds opens past what this caller may wait, or
+                    // the wait is over: leave at once.
+                    let end = deadline.map_or(budget_end, |d| d.min(budget_end));
+                    let opens = lane.next_slot.filter(|&t| t > end);
+                    if opens.is_some() || now >= end {
+                        let wanted = opens.unwrap_or(now).saturating_duration_since(joined);
+                        let waited = now.saturating_duration_since(joined);
+                        let refused = if deadline.is_some_and(|d| d < budget_end) {
+                            Refused::Deadline {
+                                wanted,
+                                left: deadline
+                                    .map(|d| d.saturating_duration_since(now))
+                                    .unwrap_or_default(),
+                            }
+                        } else {
+                            Refused::Budget {
+                                wanted,
+                                budget: ctx.wait_budget(),
+                                waited,
+                            }
+                        };
+                        st.withdraw(key, id);
+                        drop(st);
+                        self.wake.notify_all();
+                        return Err(unsent(Error::new(
+                            refused.status(),
+                            format!(
+                                "the next {} purge slot with room for this call's items opens \
+                                 {} after it began, {}; nothing of it was sent",
+                                purge::pace_kind(kind).noun(),
+                                super::format::secs(wanted),
+                                refused.explain()
+                            ),
+                        )));
+                    }
+                }
+                None => return Err(internal()),
+            }
+            let mut nap = TICK;
+            if let Some(d) = deadline {
+                nap = nap.min(d.saturating_duration_since(now));
+            }
+            if matches!(st.callers.get(&id), Some(Caller::Waiting(_))) {
+                nap = nap.min(budget_end.saturating_duration_since(now));
+            }
+            let nap = nap.max(Duration::from_millis(1));
+            napped_since.get_or_insert(now);
+            st = self
+                .wake
+                .wait_timeout(st, nap)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn describe(&self) -> String {
+        "in-process".to_owned()
+    }
+}

@@ -676,7 +676,8 @@ def coalesce_section(ctx, w):
       "its slot (`gcdn_options_set_max_rate_limit_wait_ms`; a call whose slot is further fails at once). "
       "The official Python SDK (`benches/py/coalesce_baseline.py`: one SDK client shared by a thread "
       "per caller, its own retries) is stopped after {cap} s. *Requests* and *429s* are what the "
-      "emulator recorded; *failed calls* are calls that returned an error.".format(
+      "emulator recorded (the {n} warm-up requests included); *failed calls* are calls that returned an "
+      "error.".format(
           n=n, win=win, cap=co["cap_s"]))
     w("")
     w("| callers | requests (min) | bound ms | client | makespan ms | makespan ÷ bound | requests sent | 429s met | failed calls | not finished |")

@@ -337,9 +337,9 @@ def coalesce(python=None):
         for callers in COALESCE_CALLERS:
             case = {"callers": callers, "requests_min": coalesce_requests(callers),
                     "bound_ms": coalesce_bound_ms(callers)}
-            runs = [("gcdn", [BIN / "bench_job", emu.base, "callers", callers, COALESCE_RESOURCE, URL_WINDOW[0]]),
-                    ("gcdn_off", [BIN / "bench_job", emu.base, "callers", callers, COALESCE_RESOURCE, URL_WINDOW[0],
-                                  "no-coalesce"])]
+            gcdn = [BIN / "bench_job", emu.base, "callers", callers, COALESCE_RESOURCE, URL_WINDOW[0],
+                    BASELINE_CAP_S * 1000]
+            runs = [("gcdn", gcdn), ("gcdn_off", gcdn + ["no-coalesce"])]
             if python is not None:
                 runs.append(("sdk", [python, BENCHES / "py" / "coalesce_baseline.py", emu.base, callers,
                                      COALESCE_RESOURCE, URL_WINDOW[0], BASELINE_CAP_S]))

@@ -19,8 +19,8 @@
  *       account's limits, run with verification (gcdn_run_set_verify, every URL: the verify
  *       limit is URLS) at the edge EDGE_URL (gcdn_run_add_edge); prints {"makespan_ms",
  *       "status", "verified", "fresh", "stale", "error"}.
- *   bench_job BASE_URL callers CALLERS RESOURCE WARM [no-coalesce]
- *       one client at the account's limits, waiting at most 60 s for a slot: WARM one-URL
+ *   bench_job BASE_URL callers CALLERS RESOURCE WARM WAIT_MS [no-coalesce]
+ *       one client at the account's limits, waiting at most WAIT_MS for a slot: WARM one-URL
  *       purges in turn on RESOURCE (/coalesce/warm<i>.png, filling its window), then CALLERS
  *       threads purge one URL each (/coalesce/t<i>.png, gcdn_purge_urls), started together;
  *       prints {"makespan_ms" (the first warm-up call to the last return), "callers", "failed",
@@ -256,8 +256,8 @@ static void *caller_main(void *arg) {
     return NULL;
 }
 
-static int callers(const char *base, size_t n, int64_t resource, size_t warm) {
-    max_wait_ms = 60000;
+static int callers(const char *base, size_t n, int64_t resource, size_t warm, uint64_t wait_ms) {
+    max_wait_ms = wait_ms;
     gcdn_client *c = make_client(base, 0, 0, NULL);
     struct caller *k = calloc(n ? n : 1, sizeof *k);
     pthread_t *t = calloc(n ? n : 1, sizeof *t);
@@ -351,12 +351,12 @@ int main(int argc, char **argv) {
         coalesce_off = 1;
         argc = 8;
     }
-    if (!strcmp(mode, "callers") && argc == 7 && !strcmp(argv[6], "no-coalesce")) {
+    if (!strcmp(mode, "callers") && argc == 8 && !strcmp(argv[7], "no-coalesce")) {
         coalesce_off = 1;
-        argc = 6;
+        argc = 7;
     }
-    if (!strcmp(mode, "callers") && argc == 6)
-        return callers(base, ARG(3), (int64_t)ARG(4), ARG(5));
+    if (!strcmp(mode, "callers") && argc == 7)
+        return callers(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6));
     if (!strcmp(mode, "batches") && argc == 8)
         return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
     int job_abi = gcdn_job_new && gcdn_job_free && gcdn_job_add_urls && gcdn_job_add_patterns &&

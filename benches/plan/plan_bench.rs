@@ -54,7 +54,7 @@ fn query_options(i: usize) -> QueryOptions {
 /// ignores the query under /assets/1xx/ and one (lower priority) that keeps only `v` under
 /// /assets/.
 fn rules(i: usize) -> Vec<Rule> {
-    if i % 5 != 0 {
+    if !i.is_multiple_of(5) {
         return Vec::new();
     }
     vec![

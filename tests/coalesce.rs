@@ -396,6 +396,120 @@ fn a_short_wait_budget_leaves_at_once_with_nothing_sent() {
     assert_eq!(received(&emu).len(), 1, "only /warm");
 }
 
+/// Callers whose items cannot get a slot within their wait budget leave at once, nothing of
+/// theirs sent, with a message that says when the slot would have opened; those that fit are
+/// purged. Nine callers of 40 URLs each (two fit a request of 100) join at once after /warm,
+/// at one request per 2 s and a budget of 4.5 s: the requests at 2 s and 4 s carry four of
+/// them; the five others would go at 6 s or later and are refused when they join.
+#[test]
+fn callers_that_cannot_fit_their_budget_leave_at_once_and_the_others_are_purged() {
+    let emu = paced_emulator();
+    let interval = Duration::from_secs(2);
+    let budget = Duration::from_millis(4500);
+    let o = options(&emu, interval, budget);
+    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    // The emulator's window is the client's interval here.
+    emu.set_limits(Limits {
+        url_window: interval,
+        ..emu.limits()
+    });
+    c.purge_urls(1, &["/warm"]).unwrap();
+    let n = 9;
+    let start = Barrier::new(n);
+    let outcomes: Vec<(Vec<String>, Duration, gcdn::engine::Result<()>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let (c, start) = (c.clone(), &start);
+                    s.spawn(move || {
+                        let urls: Vec<String> = (0..40).map(|u| format!("/fit/{i}/{u}")).collect();
+                        start.wait();
+                        let called = Instant::now();
+                        let r = c.purge_urls(1, &urls);
+                        (urls, called.elapsed(), r)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+    let sent: HashSet<String> = received(&emu).into_iter().flat_map(|r| r.1).collect();
+    let purged = purged_at_emulator(&emu);
+    let (mut ok, mut refused) = (0, 0);
+    for (urls, took, r) in &outcomes {
+        match r {
+            Ok(()) => {
+                ok += 1;
+                assert!(
+                    urls.iter().all(|u| purged.contains(u)),
+                    "told OK, not purged"
+                );
+            }
+            Err(e) => {
+                refused += 1;
+                assert_eq!(e.status, Status::RateLimited, "{e}");
+                assert!(
+                    e.message.contains("opens") && e.message.contains("nothing of it was sent"),
+                    "{e}"
+                );
+                // At once: far below the budget it would otherwise have waited out.
+                assert!(
+                    *took < Duration::from_millis(1500),
+                    "left after {took:?}: {e}"
+                );
+                assert!(
+                    urls.iter().all(|u| !sent.contains(u)),
+                    "a refused URL was sent"
+                );
+            }
+        }
+    }
+    assert_eq!((ok, refused), (4, 5), "{outcomes:?}");
+    let got = received(&emu);
+    assert!(got.iter().all(|r| r.0 == 201), "no 429");
+    assert_eq!(got.len(), 3, "/warm and two requests of two callers each");
+}
+
+/// A leader cancelled while it waits for its slot hands the slot it reserved to the next
+/// leader: the next caller's request goes in that slot, one interval after /warm at the
+/// emulator, not two.
+#[test]
+fn a_cancelled_leaders_slot_is_used_by_the_next_caller() {
+    let emu = paced_emulator();
+    let interval = Duration::from_secs(3);
+    emu.set_limits(Limits {
+        url_window: interval,
+        ..emu.limits()
+    });
+    let (mut o, slot_taken) = signal_on("slot taken in");
+    let base = options(&emu, interval, Duration::from_secs(60));
+    o.base_url = base.base_url;
+    o.purge_intervals = base.purge_intervals;
+    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    c.purge_urls(1, &["/warm"]).unwrap();
+    let token = Arc::new(CancelToken::new());
+    let leader = c.with_cancel(Arc::clone(&token));
+    std::thread::scope(|s| {
+        let gone = s.spawn(|| leader.purge_urls(1, &["/gone-leader"]));
+        wait_for(&slot_taken);
+        token.cancel();
+        let e = gone.join().unwrap().unwrap_err();
+        assert_eq!(e.status, Status::Cancelled, "{e}");
+    });
+    // The leader is gone; this caller comes after it and takes its slot.
+    c.purge_urls(1, &["/next"]).unwrap();
+    let got = purges(&emu);
+    assert_eq!(got.len(), 2, "/warm and /next: {:?}", received(&emu));
+    assert!(got.iter().all(|r| r.status == 201), "no 429");
+    assert!(!got[1].body.contains("/gone-leader") && got[1].body.contains("/next"));
+    let apart = got[1].received.duration_since(got[0].received);
+    // The reserved slot: one interval (and the pacer's margin) after /warm; a fresh slot
+    // would be a second interval later.
+    assert!(
+        apart >= interval && apart < interval + Duration::from_millis(1500),
+        "/next came {apart:?} after /warm"
+    );
+}
+
 #[test]
 fn coalescing_off_sends_one_request_per_call() {
     let emu = paced_emulator();

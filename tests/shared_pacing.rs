@@ -769,3 +769,62 @@ fn coalescing_through_redis_restarted_mid_run() {
         reqs.iter().filter(|r| r.status == 429).count()
     );
 }
+
+/// Two runs in different processes (here two clients with rate stores and coalescers of
+/// their own: they share nothing but Redis) whose items go in one request through Redis both
+/// confirm it: the request's purge status lists both runs' items, and the sender published
+/// the digest of all of them with the outcome, so each run matches the entry by it.
+#[test]
+fn two_processes_jobs_sharing_a_redis_request_both_confirm_it() {
+    use gcdn::engine::job::{Completion, Job, RunOptions};
+    use gcdn::engine::{Client, Options};
+    let redis = RedisServer::start();
+    let emu = emulator_for(1000);
+    let client = || {
+        let mut o = Options::default();
+        o.set_base_url(&emu.base_url()).unwrap();
+        o.set_purge_intervals(Duration::from_secs(1), Duration::from_secs(1))
+            .unwrap();
+        o.set_rate_store(&redis.url(0)).unwrap();
+        Client::new(Some(emu.api_key()), &o).unwrap()
+    };
+    let (a, b) = (client(), client());
+    // The next slot is a window away: both runs' requests wait for it, and one carries both.
+    a.purge_urls(1, &["/warm"]).unwrap();
+    let job_of = |tag: &str| {
+        let mut j = Job::new();
+        let urls: Vec<String> = (0..20).map(|i| format!("/{tag}/{i}")).collect();
+        j.add_urls(1, &urls).unwrap();
+        j
+    };
+    let (ja, jb) = (job_of("run-a"), job_of("run-b"));
+    let run = RunOptions {
+        wait: Some(Duration::from_secs(15)),
+        ..RunOptions::default()
+    };
+    let (ra, rb) = std::thread::scope(|s| {
+        let ra = s.spawn(|| a.run_job(&ja, &run, None));
+        let rb = s.spawn(|| b.run_job(&jb, &run, None));
+        (ra.join().unwrap().unwrap(), rb.join().unwrap().unwrap())
+    });
+    let reqs = purges(&emu);
+    assert!(reqs.iter().all(|r| r.status == 201), "{:?}", statuses(&emu));
+    let shared = reqs
+        .iter()
+        .filter(|r| r.body.contains("/run-a/0\"") && r.body.contains("/run-b/0\""))
+        .count();
+    assert_eq!(shared, 1, "one request carried both runs: {reqs:?}");
+    assert_eq!(reqs.len(), 2, "/warm, then one request of 40");
+    for (report, tag) in [(&ra, "run-a"), (&rb, "run-b")] {
+        assert_eq!(report.requests.len(), 1, "{tag}");
+        let r = &report.requests[0];
+        assert_eq!(r.carried_for_others, 20, "{tag}");
+        assert_eq!(
+            r.completion,
+            Some(Completion::Successful),
+            "{tag}: {}",
+            report.to_json()
+        );
+        assert_eq!(report.totals.confirmed, 1, "{tag}");
+    }
+}

@@ -109,7 +109,7 @@ func TestHeaderStatuses(t *testing.T) {
 	}
 	sentinels := []*gcdn.Error{gcdn.ErrInvalidArgument, gcdn.ErrUnauthorized, gcdn.ErrNotFound,
 		gcdn.ErrRateLimited, gcdn.ErrRejected, gcdn.ErrServer, gcdn.ErrNetwork, gcdn.ErrTimeout,
-		gcdn.ErrProtocol, gcdn.ErrInternal, gcdn.ErrCancelled}
+		gcdn.ErrProtocol, gcdn.ErrInternal, gcdn.ErrCancelled, gcdn.ErrStale}
 	seen := map[int]bool{}
 	for _, s := range sentinels {
 		if seen[s.Status] || s.Status == gcdn.StatusOK {

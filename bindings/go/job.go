@@ -16,8 +16,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -189,6 +191,33 @@ type RunOptions struct {
 	// library has returned. Progress must not call runtime.Goexit (t.FailNow, t.Fatal):
 	// that would unwind through the library; return an error instead.
 	Progress func(Event) error
+	// Exact sends every URL item as given. Without it, each URL item of a resource the
+	// listing knows goes in its cache-key form: the query parameters the resource's options
+	// (or the rule matching its path) leave out of the cache key are dropped and the rest
+	// sorted (Report.Rewritten says which); a purge of /app.js?v=2 on a resource that ignores
+	// query strings would remove nothing.
+	Exact bool
+	// Verify, after the purges are confirmed (it implies Wait: 300 s unless Wait is set),
+	// probes each URL purged by URL at the edge with a HEAD of https://<host>/<path> (the
+	// host given with the item; for items by resource id, the resource's cname), without
+	// the API key, and lists it in Report.Verified as "fresh", "stale" or "error". A URL
+	// the edge still serves from a copy cached before its purge makes an otherwise
+	// successful run return an error matching ErrStale (with the report); error probes
+	// change nothing. Each probe takes at most 10 s and none outlives ctx.
+	Verify bool
+	// VerifyLimit, when positive, probes at most this many URLs of each resource (evenly
+	// chosen); 0 means the default, 100.
+	VerifyLimit int
+	// Edges sends the probes to these addresses instead of each URL's own host, with the
+	// URL's host in Host and as the TLS name: "https://host[:port]", or "http://" to a
+	// loopback address (a bad one fails Run with ErrInvalidArgument before anything is
+	// sent). Each URL is probed at every edge. "https://<X-ID>.fe.gc.onl" names one edge.
+	Edges []string
+	// Prefetch, after the purges (and their confirmation, when waiting), sends the paths
+	// purged by URL to the API's prefetch (100 a request, 1 request a minute per resource,
+	// paced by the client), reported in Report.Prefetched. A failed prefetch does not fail
+	// the run.
+	Prefetch bool
 }
 
 // EventKind says what an Event is about.
@@ -259,6 +288,12 @@ type Totals struct {
 	Sent        int           // requests that began (answered or not)
 	Skipped     int           // items left out (Report.Skipped)
 	Confirmed   int           // requests whose purge status is Successful
+	// VerifiedFresh, VerifiedStale and VerifiedError count the URLs RunOptions.Verify
+	// probed: served fresh after their purge, still served from a copy cached before it,
+	// and with no usable answer.
+	VerifiedFresh int
+	VerifiedStale int
+	VerifiedError int
 	// CarriedForOthers: items the purged requests carried for other calls of the client
 	// (coalescing, WithCoalesce), besides the run's own.
 	CarriedForOthers int
@@ -292,13 +327,65 @@ type SkippedItem struct {
 	By     string
 }
 
+// RewrittenItem is a URL item a run sent in its cache-key form rather than as given (see
+// RunOptions.Exact).
+type RewrittenItem struct {
+	Item       string // as it was given (a path or a full URL)
+	As         string // what was sent: the path and the query parameters of its cache key, sorted
+	ResourceID int64
+	// By is the option that decided: "ignoreQueryString", "query_params_whitelist" or
+	// "query_params_blacklist"; "" when none is enabled (only the order changed).
+	By     string
+	RuleID int64 // the resource rule that decided; 0 when the resource's own options did
+}
+
+// PlanWarning is a purge of the plan that may not reach everything.
+type PlanWarning struct {
+	ResourceID int64 // 0 for "no_listing"
+	// Code is "slice" (a URL purge removes only the first slice), "custom_cache_key"
+	// (pattern purges and purge-all do not work), "invalid_rule" (a rule gcdn cannot use)
+	// or "no_listing" (the resources could not be read: every item goes as given).
+	Code    string
+	Message string
+}
+
+// VerifiedURL is what the edge answered for one URL purged by URL (RunOptions.Verify).
+type VerifiedURL struct {
+	URL        string // as probed: https://host/path?query
+	ResourceID int64
+	// Result is "fresh" (a MISS or BYPASS, or a copy cached after the purge), "stale" (a
+	// HIT cached before the purge) or "error" (no usable answer).
+	Result      string
+	Cache       string // the edge's Cache header (HIT, MISS, BYPASS); "" if none came
+	CachedSince string // the edge's X-Cached-Since header, as sent
+	Edge        string // the edge that answered (X-ID; <Edge>.fe.gc.onl reaches it again)
+	Message     string // why stale or error (and the address probed, with RunOptions.Edges)
+}
+
+// PrefetchRequest is one prefetch request of a run (RunOptions.Prefetch).
+type PrefetchRequest struct {
+	ResourceID int64
+	Items      []string // the paths it carried
+	Outcome    string   // "purged" (accepted), "failed" or "not_sent"
+	Status     int      // the Status constant (StatusOK when accepted; 0 when not known)
+	HTTPStatus int      // 0: no answer
+	Message    string   // why it failed or was not sent
+}
+
 // Report is what a run did, request by request. It is immutable and safe for concurrent
 // use; it holds native memory (for Remaining), freed by a finalizer.
 type Report struct {
 	DryRun   bool
 	Requests []RequestReport
 	Skipped  []SkippedItem
-	Totals   Totals
+	// Rewritten lists the URL items sent in their cache-key form; Warnings, the purges that
+	// may not reach everything; Verified, the edge's answers (RunOptions.Verify); Prefetched,
+	// the prefetch requests (RunOptions.Prefetch).
+	Rewritten  []RewrittenItem
+	Warnings   []PlanWarning
+	Verified   []VerifiedURL
+	Prefetched []PrefetchRequest
+	Totals     Totals
 	// Status and Message are the run's outcome, as its error says (StatusOK, "").
 	Status  int
 	Message string
@@ -368,8 +455,40 @@ type reportJSON struct {
 		Sent        int   `json:"sent"`
 		Skipped     int   `json:"skipped"`
 		Confirmed   int   `json:"confirmed"`
+		Fresh       int   `json:"verified_fresh"`
+		Stale       int   `json:"verified_stale"`
+		VerifyError int   `json:"verified_error"`
 		Carried     int   `json:"carried_for_others"`
 	} `json:"totals"`
+	Rewritten []struct {
+		Item       string  `json:"item"`
+		As         string  `json:"as"`
+		ResourceID int64   `json:"resource_id"`
+		By         *string `json:"by"`
+		RuleID     *int64  `json:"rule_id"`
+	} `json:"rewritten"`
+	Warnings []struct {
+		ResourceID *int64 `json:"resource_id"`
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+	} `json:"warnings"`
+	Verified []struct {
+		URL         string  `json:"url"`
+		ResourceID  int64   `json:"resource_id"`
+		Result      string  `json:"result"`
+		Cache       *string `json:"cache"`
+		CachedSince *string `json:"cached_since"`
+		Edge        *string `json:"edge"`
+		Message     *string `json:"message"`
+	} `json:"verified"`
+	Prefetched []struct {
+		ResourceID int64    `json:"resource_id"`
+		Items      []string `json:"items"`
+		Outcome    string   `json:"outcome"`
+		Status     *int     `json:"status"`
+		HTTPStatus *int     `json:"http_status"`
+		Message    *string  `json:"message"`
+	} `json:"prefetched"`
 	Status  int     `json:"status"`
 	Message *string `json:"message"`
 }
@@ -411,6 +530,28 @@ func newReport(h *C.gcdn_report) (*Report, error) {
 	for i, s := range v.Skipped {
 		r.Skipped[i] = SkippedItem{Item: s.Item, ResourceID: deref(s.ResourceID), Reason: s.Reason, By: deref(s.By)}
 	}
+	r.Rewritten = make([]RewrittenItem, len(v.Rewritten))
+	for i, w := range v.Rewritten {
+		r.Rewritten[i] = RewrittenItem{Item: w.Item, As: w.As, ResourceID: w.ResourceID, By: deref(w.By), RuleID: deref(w.RuleID)}
+	}
+	r.Warnings = make([]PlanWarning, len(v.Warnings))
+	for i, w := range v.Warnings {
+		r.Warnings[i] = PlanWarning{ResourceID: deref(w.ResourceID), Code: w.Code, Message: w.Message}
+	}
+	r.Verified = make([]VerifiedURL, len(v.Verified))
+	for i, u := range v.Verified {
+		r.Verified[i] = VerifiedURL{
+			URL: u.URL, ResourceID: u.ResourceID, Result: u.Result, Cache: deref(u.Cache),
+			CachedSince: deref(u.CachedSince), Edge: deref(u.Edge), Message: deref(u.Message),
+		}
+	}
+	r.Prefetched = make([]PrefetchRequest, len(v.Prefetched))
+	for i, p := range v.Prefetched {
+		r.Prefetched[i] = PrefetchRequest{
+			ResourceID: p.ResourceID, Items: p.Items, Outcome: p.Outcome, Status: deref(p.Status),
+			HTTPStatus: deref(p.HTTPStatus), Message: deref(p.Message),
+		}
+	}
 	t := v.Totals
 	r.Totals = Totals{
 		Requests: t.Requests, Purged: t.Purged, Failed: t.Failed, NotSent: t.NotSent,
@@ -418,6 +559,7 @@ func newReport(h *C.gcdn_report) (*Report, error) {
 		Elapsed:   time.Duration(t.ElapsedMS) * time.Millisecond,
 		Estimated: time.Duration(t.EstimatedMS) * time.Millisecond,
 		Sent:      t.Sent, Skipped: t.Skipped, Confirmed: t.Confirmed,
+		VerifiedFresh: t.Fresh, VerifiedStale: t.Stale, VerifiedError: t.VerifyError,
 		CarriedForOthers: t.Carried,
 	}
 	return r, nil
@@ -470,6 +612,9 @@ func eventOf(e *C.gcdn_event) Event {
 			Elapsed: ms(C.GCDN_TOTAL_ELAPSED_MS), Estimated: ms(C.GCDN_TOTAL_ESTIMATED_MS),
 			Sent: total(C.GCDN_TOTAL_SENT), Skipped: total(C.GCDN_TOTAL_SKIPPED),
 			Confirmed:        total(C.GCDN_TOTAL_CONFIRMED),
+			VerifiedFresh:    total(C.GCDN_TOTAL_VERIFIED_FRESH),
+			VerifiedStale:    total(C.GCDN_TOTAL_VERIFIED_STALE),
+			VerifiedError:    total(C.GCDN_TOTAL_VERIFIED_ERROR),
 			CarriedForOthers: total(C.GCDN_TOTAL_CARRIED_FOR_OTHERS),
 		},
 	}
@@ -505,8 +650,10 @@ func progressFromC(e *C.gcdn_event, user unsafe.Pointer) (stop C.int32_t) {
 // confirms completion when opts.Wait is set. A failed request does not stop the others.
 //
 // It returns a nil error only if every planned request was purged (and confirmed, when
-// waiting) and no item was left out as no_resource, inactive or url_purge_disabled. The
-// report is returned whenever the run got past validation, also with an error: see what
+// waiting) and no item was left out as no_resource, inactive or url_purge_disabled; with
+// opts.Verify, a URL the edge still serves from a copy cached before its purge makes an
+// otherwise successful run return an error matching ErrStale (Report.Verified says which).
+// The report is returned whenever the run got past validation, also with an error: see what
 // was done in it, and run report.Remaining() to finish the work.
 //
 // ctx bounds the whole run, confirmation included: stopped by its deadline, the error
@@ -522,6 +669,9 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 	}
 	if opts.Wait < 0 {
 		return nil, invalid(fmt.Sprintf("the confirmation wait must not be negative, got %v", opts.Wait))
+	}
+	if opts.VerifyLimit < 0 || uint64(opts.VerifyLimit) > math.MaxUint32 {
+		return nil, invalid(fmt.Sprintf("VerifyLimit must be from 0 (the default) to %d, got %d", uint32(math.MaxUint32), opts.VerifyLimit))
 	}
 	jh, err := job.begin()
 	if err != nil {
@@ -554,6 +704,31 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 	}
 	if opts.Wait > 0 {
 		if err := set(C.gcdn_run_set_wait_ms(cr.run, ceilMillis(opts.Wait), &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Exact {
+		if err := set(C.gcdn_run_set_exact(cr.run, 1, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Verify {
+		if err := set(C.gcdn_run_set_verify(cr.run, 1, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Prefetch {
+		if err := set(C.gcdn_run_set_prefetch(cr.run, 1, &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	if opts.VerifyLimit > 0 {
+		if err := set(C.gcdn_run_set_verify_limit(cr.run, C.uint32_t(opts.VerifyLimit), &cerr)); err != nil {
+			return nil, err
+		}
+	}
+	for i, edge := range opts.Edges {
+		if err := addEdge(cr.run, i, edge); err != nil {
 			return nil, err
 		}
 	}
@@ -598,6 +773,17 @@ func (c *Client) Run(ctx context.Context, job *Job, opts RunOptions) (*Report, e
 		return report, &ProgressError{Err: ps.err, Run: runErr}
 	}
 	return report, contextError(ctx, runErr)
+}
+
+// addEdge adds edge i of RunOptions.Edges to run; the library checks it.
+func addEdge(run *C.gcdn_run, i int, edge string) error {
+	if strings.IndexByte(edge, 0) >= 0 {
+		return invalid(fmt.Sprintf("edge %d contains a NUL byte", i))
+	}
+	cs := C.CString(edge)
+	defer C.free(unsafe.Pointer(cs))
+	var cerr *C.char
+	return takeError(C.gcdn_run_add_edge(run, cs, &cerr), cerr)
 }
 
 // ProgressError is the error of a run that its Progress function stopped: errors.Is and

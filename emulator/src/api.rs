@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
+use crate::cachekey::cache_key;
 use crate::faults;
 use crate::listings::{list_purges, list_resources};
-use crate::model::{messages, Limits, PurgeType, RetryAfterMode};
+use crate::model::{messages, Limits, PurgeState, PurgeType, RetryAfterMode, MAX_PREFETCH_PATHS};
 use crate::replies::{bad_request, errors, not_found, parse_object, python_type, resource_json};
 use crate::types::{Recorded, Shared};
 use crate::wire::{Answer, Incoming, Reply, Stop};
@@ -63,7 +64,7 @@ fn handle(shared: &Shared, rq: &Incoming) -> Reply {
     };
     let (id, sub) = match rest.split_once('/') {
         None => (rest, ""),
-        Some((id, sub @ ("purge" | "rules"))) => (id, sub),
+        Some((id, sub @ ("purge" | "rules" | "prefetch"))) => (id, sub),
         Some(_) => return not_found(),
     };
     let Ok(id) = id.parse::<i64>() else {
@@ -81,6 +82,7 @@ fn handle(shared: &Shared, rq: &Incoming) -> Reply {
         ("PATCH", "") => patch(shared, id, &rq.body),
         ("DELETE", "") => delete(shared, id),
         ("POST", "purge") => purge_request(shared, id, &rq.body),
+        ("POST", "prefetch") => prefetch_request(shared, id, &rq.body),
         // A plain list (the API pages nothing here): `limit`/`offset` are ignored.
         ("GET", "rules") => Reply::json(200, &Value::Array(rules)),
         _ => not_found(),
@@ -203,8 +205,19 @@ fn purge_request(shared: &Shared, id: i64, body: &str) -> Reply {
         Some(_) => {}
     }
     let mode = account.retry_after;
-    let Err((wait, max, window)) = account.purge(id, kind, items) else {
-        return Reply::empty(201);
+    let (wait, max, window) = match account.purge(id, kind, items.clone()) {
+        Ok(end) => {
+            // The edge drops what the items name, unless the purge is to end Failed.
+            if end != PurgeState::Failed {
+                let mut edge = shared.edge();
+                match kind {
+                    PurgeType::Urls => edge.purge_urls(id, &items),
+                    PurgeType::Patterns | PurgeType::All => edge.purge_patterns(id, &items),
+                }
+            }
+            return Reply::empty(201);
+        }
+        Err(e) => e,
     };
     drop(account);
     let name = match kind {
@@ -212,6 +225,62 @@ fn purge_request(shared: &Shared, id: i64, body: &str) -> Reply {
         PurgeType::Patterns => "purge by pattern",
         PurgeType::All => "purge all",
     };
+    too_many(mode, name, wait, max, window)
+}
+
+/// `POST /cdn/resources/{id}/prefetch` `{"paths": [...]}`: checked as a purge's `urls` are,
+/// at most [`MAX_PREFETCH_PATHS`], counted in the resource's prefetch window; once accepted,
+/// the edge caches every path (now).
+fn prefetch_request(shared: &Shared, id: i64, body: &str) -> Reply {
+    let data = match parse_object(body) {
+        Ok(data) => data,
+        Err(reply) => return reply,
+    };
+    let Some(paths) = data.get("paths") else {
+        return bad_request(json!({ "paths": [messages::FIELD_REQUIRED] }));
+    };
+    let items = match validate_list("paths", paths, false) {
+        Ok(items) => items,
+        Err(reply) => return reply,
+    };
+    if items.iter().any(|p| !p.starts_with('/')) {
+        return bad_request(json!({ "paths": [messages::PATH_START] }));
+    }
+    if items.len() > MAX_PREFETCH_PATHS {
+        return errors(
+            400,
+            &format!(
+                "Too many paths in one prefetch request: {}, the limit is {MAX_PREFETCH_PATHS}.",
+                items.len()
+            ),
+        );
+    }
+    let mut account = shared.account();
+    let Some((options, rules)) = account
+        .live(id)
+        .map(|r| (r.options.clone(), r.rules.clone()))
+    else {
+        return not_found();
+    };
+    let mode = account.retry_after;
+    match account.prefetch(id) {
+        Ok(()) => {
+            let now = SystemTime::now();
+            let mut edge = shared.edge();
+            for p in &items {
+                edge.store(id, cache_key(&options, &rules, p), now);
+            }
+            Reply::empty(201)
+        }
+        Err((wait, max, window)) => {
+            drop(account);
+            too_many(mode, "prefetch", wait, max, window)
+        }
+    }
+}
+
+/// The `429` of a request over its rate window, with `Retry-After` as `mode` says.
+fn too_many(mode: RetryAfterMode, name: &str, wait: Duration, max: u32, window: Duration) -> Reply {
     let reply = errors(
         429,
         &format!(
@@ -290,6 +359,7 @@ fn limits_json(l: &Limits) -> Value {
         "purge_pattern_limit": l.max_patterns,
         "purge_request_limit": rate(pattern_requests, pattern_window),
         "purge_by_urls_request_limit": rate(l.url_requests, l.url_window),
+        "prefetch_request_limit": rate(l.prefetch_requests, l.prefetch_window),
     })
 }
 

@@ -8,7 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::model::{Endpoint, ListingFault, PurgeState, Refusal, Resource};
+use crate::cachekey::cache_key;
+use crate::edge::EDGE_ID;
+use crate::model::{
+    parse_iso8601, rfc3339_seconds, Endpoint, ListingFault, PurgeState, Refusal, Resource,
+};
 use crate::replies::resource_json;
 use crate::types::{Fault, FaultAction, Shared};
 use crate::wire::{lock, Incoming, Reply};
@@ -50,6 +54,22 @@ pub(crate) fn handle(shared: &Shared, rq: &Incoming) -> Reply {
         ("POST", "config") => configure(shared, &rq.body),
         ("POST", "reset") => {
             shared.reset();
+            Ok(ok())
+        }
+        ("GET", "edge") => Ok(edge_state(shared)),
+        ("POST", "edge/ignore") => edge_ignore(shared, &rq.body),
+        ("DELETE", "edge/ignore") => {
+            shared.edge().ignored.clear();
+            Ok(ok())
+        }
+        ("POST", "edge/cache") => edge_cache(shared, &rq.body),
+        ("DELETE", "edge/cache") => {
+            shared.edge().clear();
+            Ok(ok())
+        }
+        ("GET", "edge/requests") => Ok(edge_requests(shared)),
+        ("DELETE", "edge/requests") => {
+            shared.edge().requests.clear();
             Ok(ok())
         }
         (method, r) => match r.strip_prefix("resources/").map(str::parse::<i64>) {
@@ -356,28 +376,139 @@ fn add_fault(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     Ok(Reply::empty(201))
 }
 
+/// `{"url": "http://127.0.0.1:PORT"|null, "id": "emu-edge-1", "ignored": [...], "objects":
+/// [{"resource_id", "key", "cached_since"}]}`.
+fn edge_state(shared: &Shared) -> Reply {
+    let edge = shared.edge();
+    let objects: Vec<Value> = edge
+        .objects()
+        .iter()
+        .map(|o| {
+            json!({
+                "resource_id": o.resource_id,
+                "key": o.key,
+                "cached_since": rfc3339_seconds(o.cached_since),
+            })
+        })
+        .collect();
+    let reply = json!({
+        "url": shared.edge_url,
+        "id": EDGE_ID,
+        "ignored": edge.ignored,
+        "objects": objects,
+    });
+    drop(edge);
+    Reply::json(200, &reply)
+}
+
+/// `{"paths": ["/a.js", "/static/*"]}`: purges leave these paths cached (added to those
+/// given before).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IgnoreSpec {
+    paths: Vec<String>,
+}
+
+fn edge_ignore(shared: &Shared, body: &str) -> Result<Reply, Reply> {
+    let spec: IgnoreSpec = parse(body)?;
+    if spec.paths.iter().any(|p| !p.starts_with('/')) {
+        return Err(error(400, "every path must start with /"));
+    }
+    shared.edge().ignored.extend(spec.paths);
+    Ok(ok())
+}
+
+/// `{"resource_id": 5, "paths": ["/app.js?v=1"], "cached_since": "2000-01-01T00:00:00Z"}`:
+/// caches the paths (under the keys the resource makes of them) as of `cached_since`
+/// (absent: now).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheSpec {
+    resource_id: i64,
+    paths: Vec<String>,
+    cached_since: Option<String>,
+}
+
+fn edge_cache(shared: &Shared, body: &str) -> Result<Reply, Reply> {
+    let spec: CacheSpec = parse(body)?;
+    if spec.paths.iter().any(|p| !p.starts_with('/')) {
+        return Err(error(400, "every path must start with /"));
+    }
+    let at = match spec.cached_since.as_deref() {
+        None => std::time::SystemTime::now(),
+        Some(s) => {
+            let us = parse_iso8601(s)
+                .and_then(|us| u64::try_from(us).ok())
+                .ok_or_else(|| error(400, "\"cached_since\" must be an RFC 3339 date in UTC"))?;
+            std::time::UNIX_EPOCH + Duration::from_micros(us)
+        }
+    };
+    let account = shared.account();
+    let Some(r) = account.resources.get(&spec.resource_id) else {
+        return Err(error(404, "no such resource"));
+    };
+    let keys: Vec<String> = spec
+        .paths
+        .iter()
+        .map(|p| cache_key(&r.options, &r.rules, p))
+        .collect();
+    let mut edge = shared.edge();
+    for key in &keys {
+        edge.store(spec.resource_id, key.clone(), at);
+    }
+    drop(edge);
+    drop(account);
+    Ok(Reply::json(200, &json!({ "keys": keys })))
+}
+
+/// The edge's requests: `[{"method", "host", "path", "headers", "status", "cache"}]`.
+fn edge_requests(shared: &Shared) -> Reply {
+    let edge = shared.edge();
+    let list: Vec<Value> = edge
+        .requests
+        .iter()
+        .map(|r| {
+            json!({
+                "method": r.method,
+                "host": r.host,
+                "path": r.path,
+                "headers": header_map(&r.headers),
+                "status": r.status,
+                "cache": r.cache.map(|c| c.as_str()),
+            })
+        })
+        .collect();
+    drop(edge);
+    Reply::json(200, &Value::Array(list))
+}
+
+/// Headers as an object; repeated names joined with `, `.
+fn header_map(headers: &[(String, String)]) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        match map.get_mut(name) {
+            Some(Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(value);
+            }
+            _ => {
+                map.insert(name.clone(), value.as_str().into());
+            }
+        }
+    }
+    map
+}
+
 fn requests(shared: &Shared) -> Reply {
     let log = shared.log();
     let list: Vec<Value> = log
         .records
         .iter()
         .map(|r| {
-            let mut headers = Map::new();
-            for (name, value) in &r.headers {
-                match headers.get_mut(name) {
-                    Some(Value::String(prev)) => {
-                        prev.push_str(", ");
-                        prev.push_str(value);
-                    }
-                    _ => {
-                        headers.insert(name.clone(), value.as_str().into());
-                    }
-                }
-            }
             json!({
                 "method": r.method,
                 "path": r.path,
-                "headers": headers,
+                "headers": header_map(&r.headers),
                 "body": r.body,
                 "status": r.status,
             })
@@ -399,6 +530,8 @@ struct ConfigSpec {
     all_window_ms: Option<u64>,
     max_urls: Option<u64>,
     max_patterns: Option<u64>,
+    prefetch_requests: Option<u64>,
+    prefetch_window_ms: Option<u64>,
     purge_status_delay_ms: Option<u64>,
     /// `"none"`, `"seconds"`, `"date"`.
     retry_after: Option<String>,
@@ -420,9 +553,11 @@ fn configure(shared: &Shared, body: &str) -> Result<Reply, Reply> {
     l.url_requests = c.url_requests.map_or(l.url_requests, count);
     l.pattern_requests = c.pattern_requests.map_or(l.pattern_requests, count);
     l.all_requests = c.all_requests.map_or(l.all_requests, count);
+    l.prefetch_requests = c.prefetch_requests.map_or(l.prefetch_requests, count);
     set(&mut l.url_window, c.url_window_ms);
     set(&mut l.pattern_window, c.pattern_window_ms);
     set(&mut l.all_window, c.all_window_ms);
+    set(&mut l.prefetch_window, c.prefetch_window_ms);
     l.max_urls = c.max_urls.map_or(l.max_urls, size);
     l.max_patterns = c.max_patterns.map_or(l.max_patterns, size);
     set(&mut account.purge_delay, c.purge_status_delay_ms);

@@ -3,7 +3,10 @@
 #![warn(missing_docs)]
 
 mod api;
+mod cachekey;
 mod control;
+mod edge;
+mod edgecache;
 mod faults;
 mod listings;
 mod model;
@@ -18,27 +21,31 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+pub use edge::EDGE_ID;
+pub use edgecache::{CacheStatus, EdgeObject, EdgeRequest, MAX_EDGE_OBJECTS, MAX_EDGE_RECORDED};
 pub use model::{
     messages, Endpoint, Limits, ListingFault, PurgeState, PurgeStatus, PurgeType, Refusal,
-    Resource, RetryAfterMode, MAX_PURGE_RECORDS,
+    Resource, RetryAfterMode, MAX_PREFETCH_PATHS, MAX_PURGE_RECORDS,
 };
 use types::Shared;
 pub use types::{Config, Fault, FaultAction, Recorded, Tls, MAX_RECORDED};
 use wire::lock;
 
-/// A running emulator. Dropping it stops the server, closes the connections still open
-/// (without writing anything on them) and joins its threads.
+/// A running emulator. Dropping it stops the server (and the edge), closes the connections
+/// still open (without writing anything on them) and joins its threads.
 pub struct Emulator {
     shared: Arc<Shared>,
     server: wire::Server,
+    edge: Option<wire::Server>,
     addr: SocketAddr,
 }
 
 impl Emulator {
     /// Binds `127.0.0.1:config.port` and starts serving (HTTPS if `config.tls` is set;
-    /// an unusable certificate or key is an [`io::ErrorKind::InvalidInput`] error).
+    /// an unusable certificate or key is an [`io::ErrorKind::InvalidInput`] error), and the
+    /// edge on `127.0.0.1:config.edge_port` (plain HTTP) if that is set.
     pub fn start(config: Config) -> io::Result<Emulator> {
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let listener = TcpListener::bind(("127.0.0.1", config.port))?;
@@ -47,14 +54,76 @@ impl Emulator {
             Some(_) => format!("https://localhost:{}", addr.port()),
             None => format!("http://{addr}"),
         };
-        let shared = Arc::new(Shared::new(config, base_url));
+        let edge_listener = config
+            .edge_port
+            .map(|port| TcpListener::bind(("127.0.0.1", port)))
+            .transpose()?;
+        let edge_url = edge_listener
+            .as_ref()
+            .map(|l| l.local_addr().map(|a| format!("http://{a}")))
+            .transpose()?;
+        let shared = Arc::new(Shared::new(config, base_url, edge_url));
         let router = Arc::new(Router(Arc::clone(&shared)));
         let server = wire::Server::start(listener, tls, router)?;
+        let edge = edge_listener
+            .map(|l| wire::Server::start(l, None, Arc::new(edge::EdgeRouter(Arc::clone(&shared)))))
+            .transpose()?;
         Ok(Emulator {
             shared,
             server,
+            edge,
             addr,
         })
+    }
+
+    /// The edge's address, `http://127.0.0.1:PORT` (`None` unless [`Config::edge_port`] was
+    /// set): probes go there with the resource's host in `Host` (gcdn's `edges`).
+    pub fn edge_url(&self) -> Option<String> {
+        self.shared.edge_url.clone()
+    }
+
+    /// From now on, purges leave the edge's objects of these paths cached (`/a.js` matches
+    /// that path with any query, or a key exactly; `/static/*` every path starting so):
+    /// a URL that stays stale. Added to those given before.
+    pub fn edge_ignore_purges(&self, paths: &[&str]) {
+        let mut edge = self.shared.edge();
+        edge.ignored.extend(paths.iter().map(|p| (*p).to_owned()));
+    }
+
+    /// Purges reach every path of the edge again.
+    pub fn edge_clear_ignored(&self) {
+        self.shared.edge().ignored.clear();
+    }
+
+    /// Caches `path_and_query` of resource `id` at the edge as of `at` (under the key the
+    /// resource's options and rules make of it), as if it had been fetched then.
+    pub fn edge_store(&self, id: i64, path_and_query: &str, at: SystemTime) {
+        let account = self.shared.account();
+        let key = match account.resources.get(&id) {
+            Some(r) => cachekey::cache_key(&r.options, &r.rules, path_and_query),
+            None => cachekey::cache_key(&serde_json::Value::Null, &[], path_and_query),
+        };
+        self.shared.edge().store(id, key, at);
+    }
+
+    /// Every object in the edge's cache, by resource then key.
+    pub fn edge_objects(&self) -> Vec<EdgeObject> {
+        self.shared.edge().objects()
+    }
+
+    /// Empties the edge's cache (the ignored paths stay).
+    pub fn edge_clear_cache(&self) {
+        self.shared.edge().clear();
+    }
+
+    /// Every request the edge received (the last [`MAX_EDGE_RECORDED`]), oldest first.
+    pub fn edge_requests(&self) -> Vec<EdgeRequest> {
+        self.shared.edge().requests.iter().cloned().collect()
+    }
+
+    /// Forgets the edge's recorded requests.
+    pub fn clear_edge_requests(&self) {
+        self.shared.edge().requests.clear();
     }
 
     /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` in HTTPS mode (the certificate
@@ -179,7 +248,7 @@ impl Emulator {
     }
 
     /// Back to the state right after start: seed resources only, no faults, no recorded
-    /// requests, empty rate windows, no purge records, no purge-state or listing switches,
+    /// requests, an empty edge (no objects, ignored paths or edge requests), empty rate windows, no purge records, no purge-state or listing switches,
     /// limits, `Retry-After` mode and purge-status delay from the start [`Config`].
     pub fn reset(&self) {
         self.shared.reset();
@@ -199,6 +268,9 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.server.stop();
+        if let Some(edge) = self.edge.as_mut() {
+            edge.stop();
+        }
     }
 }
 

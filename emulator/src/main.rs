@@ -11,7 +11,8 @@ const HELP: &str = "\
 gcdn-emulator: local emulator of the Gcore CDN API (tests, demo)
 
 Prints one line, GCDN_EMULATOR_URL=http://127.0.0.1:PORT (https://localhost:PORT with
---tls-cert), then serves until SIGTERM/SIGINT.
+--tls-cert), and with --edge-port a second, GCDN_EMULATOR_EDGE_URL=http://127.0.0.1:PORT,
+then serves until SIGTERM/SIGINT.
 
 Options:
   --port N                 TCP port on 127.0.0.1 (default 0: ephemeral)
@@ -25,6 +26,9 @@ Options:
   --all-window-ms MS       purge-all window (default 60000)
   --max-urls N             URLs per purge request (default 100)
   --max-patterns N         patterns per purge request (default 10)
+  --prefetch-requests N    prefetch requests per resource per window (default 1)
+  --prefetch-window-ms MS  prefetch window (default 60000)
+  --edge-port N            also serve an edge (plain HTTP) on this port (0: ephemeral)
   --retry-after MODE       Retry-After on 429: none (default, as documented), seconds, date
   --tls-cert FILE          serve HTTPS with this PEM certificate chain (for localhost)...
   --tls-key FILE           ...and this PEM private key (both or neither)
@@ -37,7 +41,9 @@ Options:
 Control API (no auth, not recorded): POST /__emulator/resources, GET|DELETE
 /__emulator/resources/ID, POST|DELETE /__emulator/faults, GET|DELETE /__emulator/requests,
 POST /__emulator/config, POST /__emulator/purge_states, POST /__emulator/listing_faults,
-POST /__emulator/reset. See emulator/README.md.
+POST /__emulator/reset, GET /__emulator/edge, POST|DELETE /__emulator/edge/ignore,
+POST|DELETE /__emulator/edge/cache, GET|DELETE /__emulator/edge/requests.
+See emulator/README.md.
 ";
 
 struct Options {
@@ -89,6 +95,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--all-window-ms" => limits.all_window = millis(&flag, &value()?)?,
             "--max-urls" => limits.max_urls = number(&flag, &value()?)?,
             "--max-patterns" => limits.max_patterns = number(&flag, &value()?)?,
+            "--prefetch-requests" => limits.prefetch_requests = number(&flag, &value()?)?,
+            "--prefetch-window-ms" => limits.prefetch_window = millis(&flag, &value()?)?,
+            "--edge-port" => opts.config.edge_port = Some(number(&flag, &value()?)?),
             "--purge-status-delay-ms" => opts.config.purge_status_delay = millis(&flag, &value()?)?,
             "--retry-after" => opts.config.retry_after = value()?.parse::<RetryAfterMode>()?,
             "--tls-cert" => tls_cert = Some(value()?),
@@ -162,8 +171,11 @@ fn main() -> ExitCode {
     emulator.set_recording(opts.record);
     {
         let mut out = std::io::stdout().lock();
-        let printed =
-            writeln!(out, "GCDN_EMULATOR_URL={}", emulator.base_url()).and_then(|()| out.flush());
+        let mut printed = writeln!(out, "GCDN_EMULATOR_URL={}", emulator.base_url());
+        if let Some(edge) = emulator.edge_url() {
+            printed = printed.and_then(|()| writeln!(out, "GCDN_EMULATOR_EDGE_URL={edge}"));
+        }
+        let printed = printed.and_then(|()| out.flush());
         if let Err(e) = printed {
             eprintln!("gcdn-emulator: cannot write to stdout: {e}");
             return ExitCode::FAILURE;
@@ -208,7 +220,7 @@ mod tests {
     fn flags() {
         let args =
             "--port 0 --api-key k --seed 1-2 --url-window-ms=250 --retry-after seconds --quiet \
-             --purge-status-delay-ms 40";
+             --purge-status-delay-ms 40 --edge-port 0 --prefetch-window-ms 300";
         let opts = parse_args(args.split(' ').map(String::from))
             .unwrap()
             .unwrap();
@@ -217,6 +229,11 @@ mod tests {
         assert_eq!(opts.config.limits.url_window, Duration::from_millis(250));
         assert_eq!(opts.config.retry_after, RetryAfterMode::Seconds);
         assert_eq!(opts.config.purge_status_delay, Duration::from_millis(40));
+        assert_eq!(opts.config.edge_port, Some(0));
+        assert_eq!(
+            opts.config.limits.prefetch_window,
+            Duration::from_millis(300)
+        );
         assert!(opts.quiet);
         assert!(parse_args(["--bogus".to_owned()].into_iter()).is_err());
         let half = parse_args(["--tls-cert".to_owned(), "c.pem".to_owned()].into_iter());

@@ -76,6 +76,11 @@ pub struct Limits {
     pub max_urls: usize,
     /// Most patterns in one purge-by-pattern request (default 10; `purge_pattern_limit`).
     pub max_patterns: usize,
+    /// Accepted prefetch requests per resource per `prefetch_window` (default 1;
+    /// `prefetch_request_limit`).
+    pub prefetch_requests: u32,
+    /// Window of the prefetch limit (default 60 s).
+    pub prefetch_window: Duration,
 }
 
 impl Default for Limits {
@@ -90,17 +95,21 @@ impl Default for Limits {
             all_window: minute,
             max_urls: 100,
             max_patterns: 10,
+            prefetch_requests: 1,
+            prefetch_window: minute,
         }
     }
 }
 
 impl Limits {
-    /// Limits that never reject a purge for its rate (benchmarks): `u32::MAX` requests per window.
+    /// Limits that never reject a purge (or prefetch) for its rate (benchmarks): `u32::MAX`
+    /// requests per window.
     pub fn unlimited_rate() -> Self {
         Limits {
             url_requests: u32::MAX,
             pattern_requests: u32::MAX,
             all_requests: u32::MAX,
+            prefetch_requests: u32::MAX,
             ..Limits::default()
         }
     }
@@ -121,11 +130,12 @@ impl Limits {
         }
     }
 
-    fn window(&self, kind: PurgeType) -> (u32, Duration) {
+    fn window(&self, kind: Counted) -> (u32, Duration) {
         match kind {
-            PurgeType::Urls => (self.url_requests, self.url_window),
-            PurgeType::Patterns => (self.pattern_requests, self.pattern_window),
-            PurgeType::All => (self.all_requests, self.all_window),
+            Counted::Purge(PurgeType::Urls) => (self.url_requests, self.url_window),
+            Counted::Purge(PurgeType::Patterns) => (self.pattern_requests, self.pattern_window),
+            Counted::Purge(PurgeType::All) => (self.all_requests, self.all_window),
+            Counted::Prefetch => (self.prefetch_requests, self.prefetch_window),
         }
     }
 }
@@ -303,6 +313,16 @@ impl Resource {
     }
 }
 
+/// At most this many paths in one prefetch request (the provider's documented limit).
+pub const MAX_PREFETCH_PATHS: usize = 100;
+
+/// What a rate window counts: a purge type, or prefetch requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Counted {
+    Purge(PurgeType),
+    Prefetch,
+}
+
 /// The three purge types, each with its own rate window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PurgeType {
@@ -428,7 +448,7 @@ pub(crate) struct Account {
     pub resource_ends: HashMap<i64, PurgeState>,
     pub listing_faults: HashMap<Endpoint, ListingFault>,
     /// Acceptance times of the purges in the current window, oldest first.
-    windows: HashMap<(i64, PurgeType), VecDeque<Instant>>,
+    windows: HashMap<(i64, Counted), VecDeque<Instant>>,
     purges: VecDeque<PurgeRecord>,
     next_purge_id: u64,
 }
@@ -467,14 +487,9 @@ impl Account {
         self.listing_faults.get(&e).copied().unwrap_or_default()
     }
 
-    /// Counts a valid purge in its rate window and records it; `Err` is the wait until the
-    /// window would admit it (limit and window returned for the message).
-    pub fn purge(
-        &mut self,
-        id: i64,
-        kind: PurgeType,
-        items: Vec<String>,
-    ) -> Result<(), (Duration, u32, Duration)> {
+    /// Counts a request in its rate window; `Err` is the wait until the window would admit
+    /// it (limit and window returned for the message).
+    fn count(&mut self, id: i64, kind: Counted) -> Result<(), (Duration, u32, Duration)> {
         let (max, window) = self.limits.window(kind);
         let now = Instant::now();
         let times = self.windows.entry((id, kind)).or_default();
@@ -492,6 +507,25 @@ impl Account {
             return Err((wait, max, window));
         }
         times.push_back(now);
+        Ok(())
+    }
+
+    /// Counts a valid prefetch request in its rate window (`Err` as for [`Account::purge`]).
+    pub fn prefetch(&mut self, id: i64) -> Result<(), (Duration, u32, Duration)> {
+        self.count(id, Counted::Prefetch)
+    }
+
+    /// Counts a valid purge in its rate window and records it; returns the state it will
+    /// end in. `Err` is the wait until the window would admit it (limit and window returned
+    /// for the message).
+    pub fn purge(
+        &mut self,
+        id: i64,
+        kind: PurgeType,
+        items: Vec<String>,
+    ) -> Result<PurgeState, (Duration, u32, Duration)> {
+        self.count(id, Counted::Purge(kind))?;
+        let now = Instant::now();
         let end = self.take_end(id);
         let cname = self.resources.get(&id).map(|r| r.cname.clone());
         if self.purges.len() >= MAX_PURGE_RECORDS {
@@ -511,7 +545,7 @@ impl Account {
             end,
         });
         self.next_purge_id += 1;
-        Ok(())
+        Ok(end)
     }
 
     fn take_end(&mut self, id: i64) -> PurgeState {
@@ -551,6 +585,17 @@ pub fn iso8601(t: SystemTime) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(d.as_nanos() as i128)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .format(CREATED)
+        .unwrap_or_default()
+}
+
+/// `2017-06-09T12:51:43+00:00`: RFC 3339 in UTC to the second, the edge's `X-Cached-Since`.
+pub fn rfc3339_seconds(t: SystemTime) -> String {
+    const SINCE: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(0))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(SINCE)
         .unwrap_or_default()
 }
 
@@ -598,6 +643,7 @@ mod tests {
             Some(micros(t))
         );
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339_seconds(t), "2026-12-01T20:01:02+00:00");
         assert_eq!(parse_iso8601("1970-01-02"), Some(86_400_000_000));
         assert_eq!(
             parse_iso8601("2000-03-01 00:00:01.5"),

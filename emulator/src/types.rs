@@ -11,6 +11,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use crate::edgecache::EdgeCache;
 use crate::model::{Account, Limits, RetryAfterMode};
 use crate::wire::lock;
 
@@ -36,6 +37,9 @@ pub struct Config {
     /// How long an accepted purge stays `In progress` (default zero; see
     /// [`Emulator::set_purge_status_delay`](crate::Emulator::set_purge_status_delay)).
     pub purge_status_delay: Duration,
+    /// Also serve an edge (plain HTTP on 127.0.0.1, this port; `0`: an ephemeral one; see
+    /// [`Emulator::edge_url`](crate::Emulator::edge_url)). Default `None`: no edge.
+    pub edge_port: Option<u16>,
 }
 
 /// The server's TLS identity for HTTPS mode: a certificate chain (leaf first) and its
@@ -91,6 +95,7 @@ impl Default for Config {
             port: 0,
             tls: None,
             purge_status_delay: Duration::ZERO,
+            edge_port: None,
         }
     }
 }
@@ -372,7 +377,11 @@ impl Log {
 pub(crate) struct Shared {
     pub(crate) initial: Config,
     pub(crate) base_url: String,
+    /// `http://127.0.0.1:PORT` of the edge, when there is one.
+    pub(crate) edge_url: Option<String>,
     account: Mutex<Account>,
+    /// Always locked after `account` when both are.
+    edge: Mutex<EdgeCache>,
     pub(crate) faults: Mutex<VecDeque<Fault>>,
     log: Mutex<Log>,
     logging: AtomicBool,
@@ -381,11 +390,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(initial: Config, base_url: String) -> Shared {
+    pub(crate) fn new(initial: Config, base_url: String, edge_url: Option<String>) -> Shared {
         Shared {
             account: Mutex::new(Shared::fresh(&initial)),
             initial,
             base_url,
+            edge_url,
+            edge: Mutex::default(),
             faults: Mutex::default(),
             log: Mutex::default(),
             logging: AtomicBool::new(false),
@@ -404,6 +415,11 @@ impl Shared {
         lock(&self.account)
     }
 
+    /// The edge's cache (lock `account` first when both are needed).
+    pub(crate) fn edge(&self) -> MutexGuard<'_, EdgeCache> {
+        lock(&self.edge)
+    }
+
     pub(crate) fn log(&self) -> MutexGuard<'_, Log> {
         lock(&self.log)
     }
@@ -413,7 +429,10 @@ impl Shared {
     }
 
     pub(crate) fn reset(&self) {
-        *self.account() = Shared::fresh(&self.initial);
+        let mut account = self.account();
+        *account = Shared::fresh(&self.initial);
+        *self.edge() = EdgeCache::default();
+        drop(account);
         lock(&self.faults).clear();
         self.log().clear();
     }

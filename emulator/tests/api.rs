@@ -408,7 +408,8 @@ fn limits_endpoint() {
     assert_eq!(
         r.json(),
         json!({"purge_max_urls_limit": 100, "purge_pattern_limit": 10,
-               "purge_request_limit": "1/m", "purge_by_urls_request_limit": "2/m"})
+               "purge_request_limit": "1/m", "purge_by_urls_request_limit": "2/m",
+               "prefetch_request_limit": "1/m"})
     );
     emu.set_limits(Limits {
         url_requests: 5,
@@ -449,7 +450,8 @@ fn anything_else_is_404() {
         ("DELETE", "/cdn/purge_statuses"),
         ("PUT", "/cdn/resources/1"),
         ("GET", "/cdn/resources/1/purge"),
-        ("POST", "/cdn/resources/1/prefetch"),
+        ("GET", "/cdn/resources/1/prefetch"),
+        ("POST", "/cdn/resources/2/prefetch"),
         ("POST", "/cdn/resources/x/purge"),
     ] {
         let r = api(&emu, method, path, "{}");

@@ -251,7 +251,8 @@ fn requests_config_reset() {
 
     let cfg = json!({"url_requests": 1, "url_window_ms": 1500, "pattern_requests": 3,
         "pattern_window_ms": 2000, "all_requests": 4, "all_window_ms": 500, "max_urls": 3,
-        "max_patterns": 2, "retry_after": "seconds"});
+        "max_patterns": 2, "prefetch_requests": 5, "prefetch_window_ms": 700,
+        "retry_after": "seconds"});
     assert_eq!(
         control(a, "POST", "/__emulator/config", &cfg.to_string()).status,
         200
@@ -267,6 +268,8 @@ fn requests_config_reset() {
             all_window: Duration::from_millis(500),
             max_urls: 3,
             max_patterns: 2,
+            prefetch_requests: 5,
+            prefetch_window: Duration::from_millis(700),
         }
     );
     let purge = r#"{"urls": ["/a"]}"#;

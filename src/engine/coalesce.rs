@@ -36,8 +36,8 @@
 //!     pub items: usize,           // unique items the request carried (all callers)
 //!     pub callers: usize,         // callers whose items it carried (this one included)
 //!     pub for_others: usize,      // items it carried that were not this caller's
-//!     pub shared_items: Option<Arc<[String]>>, // every item, when callers > 1 (job confirmation
-//!                                              // matches the purge status by these)
+//!     pub shared: Option<ItemsDigest>, // count and hash of every item, when callers > 1 (job
+//!                                      // confirmation matches the purge status by it)
 //! }
 //! ```
 //! `InProcess` (src/engine/coalesce.rs) implements it; a Redis one (src/engine/ratestore/) can
@@ -62,17 +62,22 @@
 //!   thus goes at once, alone.
 //! - Followers wait on the lane's condvar (cancel and the tick seen every <= 50 ms) for: their
 //!   request's outcome, or leadership. A follower leaves at once when cancelled, at its deadline,
-//!   or when its items are not sent within its wait budget (counted from joining; the published
-//!   next slot of the leader opening past its budget makes it leave at once). Leaving withdraws
-//!   its pending items; items in flight are named in its message ("in flight in a request shared
-//!   by N callers; not known to be purged").
+//!   or when its items cannot be sent within its wait budget (counted from joining): when it
+//!   joins, and whenever the lane changes (a request composed without it, a new slot, a caller
+//!   gone), it works out the earliest slot its items could go in ([`earliest_slot`]: the
+//!   requests the callers before it fill, in the composition's order and up to the per-request
+//!   limit, and the window rule from the leader's slot on: the k-th request after the leader's
+//!   no sooner than `floor(k / N)` windows (plus margin) after it) and leaves at once, nothing of
+//!   it sent, when that is past its budget or deadline ("... opens X after it began").
 //! - A leader that leaves (cancel, deadline, budget) before composing withdraws its items and
-//!   hands leadership over (the next waiting caller takes a fresh slot). Its reserved pacer slot
-//!   is not reused (one interval lost, never a 429).
+//!   hands leadership over. The slot it reserved in the pacer is handed over too (the lane's
+//!   spare): the next leader waits for it instead of taking a new one (no interval lost), when
+//!   it has not passed yet; a spare no caller can use is dropped (never sent late, so never a
+//!   429).
 //! - Outcome: the sender records the request's result (`Result<SentInfo, Failed>`, items,
 //!   callers) in a shared `Arc<Outcome>` that each carried caller holds; each caller returns it.
-//!   Failed + callers > 1: message "<error> (a request shared by N callers carrying M items;
-//!   none of this caller's items were purged by it)". purge::send_call adds which earlier items
+//!   Failed + callers > 1: message `"<error> (a request shared by N callers carrying M items;
+//!   none of this caller's items were purged by it)"`. purge::send_call adds which earlier items
 //!   were purged ("K URLs were purged by the request(s) before it").
 //! - The sender's budget/deadline bound the send; each follower's deadline bounds its own wait
 //!   for the outcome (it then leaves with Timeout naming its in-flight items).
@@ -90,7 +95,8 @@ use super::client::Client;
 use super::clock::instant_after;
 use super::error::{Error, Status};
 use super::note::Note;
-use super::pacer::Slot;
+use super::note::WaitReason;
+use super::pacer::{margin, PaceKey, Slot};
 use super::purge::{self, PurgeKind};
 use super::request::{Failed, SentInfo};
 use super::wait::Refused;
@@ -106,9 +112,61 @@ pub struct Delivered {
     pub callers: usize,
     /// Items it carried that were not this caller's.
     pub for_others: usize,
-    /// Every item it carried, when it carried other callers' too (what its purge status
-    /// lists); `None`: this caller's items alone.
-    pub shared_items: Option<std::sync::Arc<[String]>>,
+    /// The identity of every item it carried (what its purge status lists), when that may
+    /// differ from this caller's items (it carried other callers' too); `None`: this
+    /// caller's items alone.
+    pub shared: Option<ItemsDigest>,
+}
+
+/// The identity of a request's items, as its purge status lists them: how many (unique), and
+/// a 128-bit FNV-1a hash of them sorted, one per line. The same in every process, host and
+/// version (it is published through the rate store), so that a job whose items went in a
+/// request shared with other callers matches that request's purge status
+/// (job/confirm.rs). Not a cryptographic hash: a collision needs the same resource, kind and
+/// count in the same minutes, and would mismatch a confirmation, never a purge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemsDigest {
+    pub count: usize,
+    pub hash: u128,
+}
+
+impl ItemsDigest {
+    pub fn of<'a>(items: impl IntoIterator<Item = &'a str>) -> ItemsDigest {
+        const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let mut sorted: Vec<&str> = items.into_iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut hash = OFFSET;
+        for (i, item) in sorted.iter().enumerate() {
+            let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
+            for &b in sep.iter().chain(item.as_bytes()) {
+                hash ^= u128::from(b);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        }
+        ItemsDigest {
+            count: sorted.len(),
+            hash,
+        }
+    }
+
+    /// `<count>:<32 hex digits>`, as the rate store publishes it.
+    pub fn encode(&self) -> String {
+        format!("{}:{:032x}", self.count, self.hash)
+    }
+
+    /// [`ItemsDigest::encode`]'s form back; `None` for anything else.
+    pub fn decode(s: &str) -> Option<ItemsDigest> {
+        let (count, hash) = s.split_once(':')?;
+        if hash.len() != 32 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(ItemsDigest {
+            count: count.parse().ok()?,
+            hash: u128::from_str_radix(hash, 16).ok()?,
+        })
+    }
 }
 
 impl Delivered {
@@ -119,7 +177,7 @@ impl Delivered {
             items,
             callers: 1,
             for_others: 0,
-            shared_items: None,
+            shared: None,
         }
     }
 }
@@ -167,6 +225,12 @@ struct Lane {
     leader: Option<u64>,
     /// When the leader's slot opens (once the pacer gave it).
     next_slot: Option<Instant>,
+    /// The pacer's limit on the lane's key, as last seen by a leader: requests per window,
+    /// and the window with its margin (what one slot after another costs).
+    pace: Option<(usize, Duration)>,
+    /// A slot reserved in the pacer by a leader that left before it opened: the next leader
+    /// takes it instead of a new one.
+    spare: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -176,15 +240,22 @@ struct State {
     next_id: u64,
 }
 
+impl Lane {
+    /// Nobody is on it, and no spare slot is left for a caller to come.
+    fn idle(&self, now: Instant) -> bool {
+        self.waiting.is_empty() && self.leader.is_none() && self.spare.is_none_or(|t| t < now)
+    }
+}
+
 impl State {
-    /// Forget `key`'s lane when nobody is on it.
+    /// Forget `key`'s lane when nobody is on it (and lanes whose spare slot passed).
     fn tidy(&mut self, key: LaneKey) {
-        if self
-            .lanes
-            .get(&key)
-            .is_some_and(|l| l.waiting.is_empty() && l.leader.is_none())
-        {
+        let now = Instant::now();
+        if self.lanes.get(&key).is_some_and(|l| l.idle(now)) {
             self.lanes.remove(&key);
+        }
+        if self.lanes.len() > TIDY_ALL_ABOVE {
+            self.lanes.retain(|_, l| !l.idle(now));
         }
     }
 
@@ -201,6 +272,10 @@ impl State {
         self.tidy(key);
     }
 }
+
+/// Above this many lanes, [`State::tidy`] forgets every idle one (those kept for a spare slot
+/// that passed with nobody to take it).
+const TIDY_ALL_ABOVE: usize = 64;
 
 /// The coalescer of one process: one per client (its clones and derived clients share it).
 #[derive(Default)]
@@ -243,20 +318,52 @@ impl InProcess {
         } else {
             ctx.with_wait_budget(ctx.wait_budget().saturating_sub(waited))
         };
-        let slot = client.wait_purge_slot(&lctx, resource_id, purge::pace_kind(kind), &|slot| {
-            if let Slot::At(wait) = slot {
-                let mut st = self.lock();
-                if let Some(lane) = st.lanes.get_mut(&key) {
-                    lane.next_slot = Some(instant_after(Instant::now(), wait));
-                }
-                drop(st);
-                self.wake.notify_all();
+        let pace_kind = purge::pace_kind(kind);
+        // The slot a leader that left reserved, if it has not passed: this leader's.
+        let spare = {
+            let mut st = self.lock();
+            let lane = st.lanes.get_mut(&key).expect("the leader's lane lives");
+            let spare = lane.spare.take().filter(|&t| t >= Instant::now());
+            if spare.is_some() {
+                lane.next_slot = spare;
             }
-        });
+            spare
+        };
+        if spare.is_some() {
+            self.wake.notify_all();
+        }
+        let slot = match spare {
+            Some(at) => self.wait_spare(client, &lctx, key, at),
+            None => client.wait_purge_slot(&lctx, resource_id, pace_kind, &|slot| {
+                if let Slot::At(wait) = slot {
+                    // The limit, for the followers' reckoning: known by now (a slot that is
+                    // not the key's first), so reading it costs nothing.
+                    let pace = (!wait.is_zero()).then(|| {
+                        let w = client.window(&lctx, pace_kind);
+                        (w.requests.max(1) as usize, w.per.saturating_add(margin(w)))
+                    });
+                    let mut st = self.lock();
+                    if let Some(lane) = st.lanes.get_mut(&key) {
+                        lane.next_slot = Some(instant_after(Instant::now(), wait));
+                        lane.pace = pace.or(lane.pace);
+                    }
+                    drop(st);
+                    self.wake.notify_all();
+                }
+            }),
+        };
         let window = match slot {
             Ok(window) => window,
-            // Leaving: the next waiting caller takes over (the guard hands leadership on).
-            Err(error) => return Err(unsent(error)),
+            Err(error) => {
+                // Leaving: the next waiting caller takes over (the guard hands leadership
+                // on), and the slot reserved for this one, if any, with it.
+                let mut st = self.lock();
+                if let Some(lane) = st.lanes.get_mut(&key) {
+                    lane.spare = lane.next_slot.filter(|&t| t > Instant::now());
+                }
+                drop(st);
+                return Err(unsent(error));
+            }
         };
         let mut st = self.lock();
         // The slot is open: compose. Own items first, then waiting callers in arrival order
@@ -321,7 +428,7 @@ impl InProcess {
         let total = batch.len();
         let mut st = self.lock();
         let mut own_outcome = Err(internal());
-        let shared_items: Option<std::sync::Arc<[String]>> = (n > 1).then(|| batch.into());
+        let shared = (n > 1).then(|| ItemsDigest::of(batch.iter().map(String::as_str)));
         for &(c, mine) in &carried {
             let outcome = match &result {
                 Ok(info) => Ok(Delivered {
@@ -329,7 +436,7 @@ impl InProcess {
                     items: total,
                     callers: n,
                     for_others: total - mine,
-                    shared_items: shared_items.clone(),
+                    shared,
                 }),
                 Err(f) => Err(shared_failure(f, n, total)),
             };
@@ -347,6 +454,109 @@ impl InProcess {
         own_outcome
     }
 }
+
+impl InProcess {
+    /// Wait for `at`, a slot reserved in the pacer by a leader that left, as a slot of the
+    /// pacer is waited for (charged to the budget, cancellable): refused at once when it
+    /// opens past what the caller may wait. The limit it was taken under.
+    fn wait_spare(
+        &self,
+        client: &Client,
+        ctx: &CallCtx,
+        key: LaneKey,
+        at: Instant,
+    ) -> Result<super::pacer::Window, Error> {
+        let pace_kind = purge::pace_kind(key.1);
+        let wait = at.saturating_duration_since(Instant::now());
+        let pace = PaceKey {
+            resource_id: key.0,
+            kind: pace_kind,
+        };
+        let refused = match ctx.waits().wait(wait, WaitReason::Pacer, Some(pace)) {
+            Ok(()) => return Ok(client.window(ctx, pace_kind)),
+            Err(refused) => refused,
+        };
+        Err(match refused {
+            Refused::Cancelled => Error::new(
+                Status::Cancelled,
+                format!(
+                    "the call was cancelled while waiting for the next {} purge slot",
+                    pace_kind.noun()
+                ),
+            ),
+            other => Error::new(
+                other.status(),
+                format!(
+                    "the next {} purge slot opens in {}, {}; nothing was sent",
+                    pace_kind.noun(),
+                    super::format::secs(wait),
+                    other.explain()
+                ),
+            ),
+        })
+    }
+}
+
+/// The earliest moment the request that would carry `id`'s items (a waiting caller of `lane`)
+/// can go: the callers before it (the leader first, then in arrival order) fill requests as
+/// the leaders compose them (each leader's own items first, then whoever fits, up to `limit`
+/// unique items), and the k-th request after the leader's opens no sooner than `floor(k / N)`
+/// windows (plus margin) after the leader's slot, N per window (the pacer's window rule; the
+/// pacer may give later slots still, never sooner). `None` while the leader's slot is not
+/// known. Past [`RECKONED`] requests the reckoning stops (a bound that is still a bound).
+fn earliest_slot(
+    lane: &Lane,
+    callers: &HashMap<u64, Caller>,
+    id: u64,
+    kind: PurgeKind,
+    limit: usize,
+) -> Option<Instant> {
+    let (first, (n, span)) = (lane.next_slot?, lane.pace?);
+    let slot = |k: usize| {
+        let windows = u32::try_from(k / n.max(1)).unwrap_or(u32::MAX);
+        instant_after(first, span.saturating_mul(windows))
+    };
+    let mut order: Vec<u64> = lane
+        .leader
+        .into_iter()
+        .chain(
+            lane.waiting
+                .iter()
+                .copied()
+                .filter(|&w| Some(w) != lane.leader),
+        )
+        .collect();
+    for k in 0..RECKONED {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut rest = Vec::new();
+        for c in order {
+            let Some(Caller::Waiting(items)) = callers.get(&c) else {
+                continue;
+            };
+            let new = items.iter().filter(|i| !seen.contains(i.as_str())).count();
+            if !seen.is_empty() && kind != PurgeKind::All && seen.len() + new > limit {
+                rest.push(c);
+                continue;
+            }
+            if c == id {
+                return Some(slot(k));
+            }
+            seen.extend(items.iter().map(String::as_str));
+            if items.is_empty() {
+                // A purge-all caller: its request is composed, whatever it carries.
+                seen.insert("");
+            }
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        order = rest;
+    }
+    Some(slot(RECKONED))
+}
+
+/// Requests [`earliest_slot`] reckons at most.
+const RECKONED: usize = 64;
 
 /// Hands leadership on and ends the carried callers' waits if the leader stops without
 /// finishing (a panic in a job's request, contained by the job).
@@ -528,10 +738,12 @@ impl Coalescer for InProcess {
                         let waited = napped_since.map_or(Duration::ZERO, |t| t.elapsed());
                         return self.lead(client, ctx, key, id, waited, limit);
                     }
-                    // The slot the leader holds opens past what this caller may wait, or
-                    // the wait is over: leave at once.
+                    // The earliest slot with room for this caller's items opens past what
+                    // it may wait, or the wait is over: leave at once.
                     let end = deadline.map_or(budget_end, |d| d.min(budget_end));
-                    let opens = lane.next_slot.filter(|&t| t > end);
+                    let lane = &st.lanes[&key];
+                    let opens =
+                        earliest_slot(lane, &st.callers, id, kind, limit).filter(|&t| t > end);
                     if opens.is_some() || now >= end {
                         let wanted = opens.unwrap_or(now).saturating_duration_since(joined);
                         let waited = now.saturating_duration_since(joined);
@@ -585,5 +797,37 @@ impl Coalescer for InProcess {
 
     fn describe(&self) -> String {
         "in-process".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ItemsDigest;
+
+    /// The digest is published for other processes (other hosts, other versions): its value
+    /// is pinned, and it depends on the set of items alone.
+    #[test]
+    fn the_items_digest_is_fixed_and_of_the_set() {
+        let d = ItemsDigest::of(["/b", "/a", "/b"]);
+        assert_eq!(d.count, 2);
+        assert_eq!(d.encode(), "2:e41e750fce83d94f7080745d0f020a6c");
+        assert_eq!(ItemsDigest::decode(&d.encode()), Some(d));
+        // Items never hold a line break (checked before they join); one that did would
+        // still differ by the count.
+        assert_ne!(ItemsDigest::of(["/a\n/b"]), d);
+        assert_ne!(ItemsDigest::of(["/a", "/c"]), d);
+        assert_eq!(
+            ItemsDigest::of([]).encode(),
+            "0:6c62272e07bb014262b821756295c58d"
+        );
+        for bad in [
+            "",
+            "2",
+            "x:00",
+            "2:0123",
+            "-1:6c62272e07bb014262b821756295c58d",
+        ] {
+            assert_eq!(ItemsDigest::decode(bad), None, "{bad}");
+        }
     }
 }

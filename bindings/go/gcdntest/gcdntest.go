@@ -45,6 +45,7 @@ const DefaultAPIKey = "test-key"
 type Emulator struct {
 	t       testing.TB
 	url     string
+	edgeURL string
 	apiKey  string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
@@ -131,7 +132,7 @@ func Start(t testing.TB, opts ...Option) *Emulator {
 			t.Fatal(err)
 		}
 	}
-	args := []string{"--port", "0", "--quiet", "--exit-on-stdin-eof"}
+	args := []string{"--port", "0", "--edge-port", "0", "--quiet", "--exit-on-stdin-eof"}
 	if len(cfg.resources) > 0 {
 		ids := make([]string, len(cfg.resources))
 		for i, id := range cfg.resources {
@@ -163,21 +164,26 @@ func Start(t testing.TB, opts ...Option) *Emulator {
 	go func() { cmd.Wait(); close(e.done) }()
 	t.Cleanup(e.Stop)
 
-	line := make(chan string, 1)
+	lines := make(chan [2]string, 1)
 	go func() {
 		r := bufio.NewReader(stdout)
-		s, _ := r.ReadString('\n')
-		line <- strings.TrimSpace(s)
+		first, _ := r.ReadString('\n')
+		var edge string
+		if strings.HasPrefix(first, "GCDN_EMULATOR_URL=") {
+			edge, _ = r.ReadString('\n') // the edge's line follows at once (--edge-port)
+		}
+		lines <- [2]string{strings.TrimSpace(first), strings.TrimSpace(edge)}
 		io.Copy(io.Discard, r)
 	}()
 	select {
-	case s := <-line:
-		url, ok := strings.CutPrefix(s, "GCDN_EMULATOR_URL=")
-		if !ok {
+	case s := <-lines:
+		url, ok := strings.CutPrefix(s[0], "GCDN_EMULATOR_URL=")
+		edge, edgeOK := strings.CutPrefix(s[1], "GCDN_EMULATOR_EDGE_URL=")
+		if !ok || !edgeOK {
 			e.Stop()
-			t.Fatalf("gcdntest: %s did not start: its first line was %q", bin, s)
+			t.Fatalf("gcdntest: %s did not start: it printed %q", bin, strings.TrimSpace(s[0]+"\n"+s[1]))
 		}
-		e.url = url
+		e.url, e.edgeURL = url, edge
 	case <-time.After(cfg.timeout):
 		e.Stop()
 		t.Fatalf("gcdntest: %s printed no URL within %v", bin, cfg.timeout)
@@ -200,6 +206,12 @@ func (e *Emulator) Stop() {
 
 // URL is the base URL, http://127.0.0.1:PORT: pass it to gcdn.WithBaseURL.
 func (e *Emulator) URL() string { return e.url }
+
+// EdgeURL is the emulator's edge, http://127.0.0.1:PORT: give it in the run's Edges (probes go
+// there with the URL's host in Host). It serves the resources' paths from a cache keyed as the
+// resource's options say, answers Cache, X-Cached-Since and X-ID, and is emptied by purges as
+// their items say.
+func (e *Emulator) EdgeURL() string { return e.edgeURL }
 
 // APIKey is the key the emulator accepts (any other gets 401).
 func (e *Emulator) APIKey() string { return e.apiKey }
@@ -442,8 +454,53 @@ func (e *Emulator) Configure(settings map[string]any) {
 }
 
 // Reset goes back to the start: the seeded resources only, no faults, no recorded requests,
-// empty rate windows, the start limits.
+// empty rate windows, the start limits, an empty edge.
 func (e *Emulator) Reset() {
 	e.t.Helper()
 	e.Control("POST", "reset", nil)
+}
+
+// EdgeIgnorePurges makes the edge keep these paths cached through purges ("/app.js": that path
+// with any query; "/static/*": every path starting so): a URL that stays stale.
+func (e *Emulator) EdgeIgnorePurges(paths ...string) {
+	e.t.Helper()
+	e.Control("POST", "edge/ignore", map[string]any{"paths": paths})
+}
+
+// EdgeStore caches paths of a resource at the edge as if fetched at cachedSince (the zero
+// time: now); it returns the cache keys used.
+func (e *Emulator) EdgeStore(resourceID int64, cachedSince time.Time, paths ...string) []string {
+	e.t.Helper()
+	body := map[string]any{"resource_id": resourceID, "paths": paths}
+	if !cachedSince.IsZero() {
+		body["cached_since"] = cachedSince.UTC().Format(time.RFC3339Nano)
+	}
+	var out struct {
+		Keys []string `json:"keys"`
+	}
+	if err := json.Unmarshal(e.Control("POST", "edge/cache", body), &out); err != nil {
+		e.t.Fatalf("gcdntest: edge/cache: %v", err)
+	}
+	return out.Keys
+}
+
+// EdgeRequest is a request the emulator's edge received.
+type EdgeRequest struct {
+	Method  string            `json:"method"`
+	Host    string            `json:"host"`
+	Path    string            `json:"path"` // with the query
+	Headers map[string]string `json:"headers"`
+	Status  int               `json:"status"`
+	Cache   string            `json:"cache"` // HIT, MISS, BYPASS, or "" when none was answered
+}
+
+// EdgeRequests returns the requests the edge received since the start or the last Reset,
+// oldest first.
+func (e *Emulator) EdgeRequests() []EdgeRequest {
+	e.t.Helper()
+	var list []EdgeRequest
+	if err := json.Unmarshal(e.Control("GET", "edge/requests", nil), &list); err != nil {
+		e.t.Fatalf("gcdntest: edge/requests: %v", err)
+	}
+	return list
 }

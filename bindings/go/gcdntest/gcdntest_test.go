@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -152,5 +153,62 @@ func TestFindBinaryHonoursGCDNEmulator(t *testing.T) {
 	os.Unsetenv("GCDN_EMULATOR")
 	if p, err := gcdntest.FindBinary(); err != nil || !strings.HasSuffix(p, "gcdn-emulator") {
 		t.Fatalf("FindBinary: %q, %v", p, err)
+	}
+}
+
+// edgeGet is a GET at the emulator's edge with host in Host: the status and the Cache and
+// X-Cached-Since headers.
+func edgeGet(t *testing.T, emu *gcdntest.Emulator, host, path string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", emu.EdgeURL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Cache"), resp.Header.Get("X-Cached-Since")
+}
+
+func TestEdgeServesCachesAndIsPurged(t *testing.T) {
+	emu := gcdntest.Start(t, gcdntest.WithResources(5))
+	u, err := url.Parse(emu.EdgeURL())
+	if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || emu.EdgeURL() == emu.URL() {
+		t.Fatalf("EdgeURL %q (URL %q)", emu.EdgeURL(), emu.URL())
+	}
+	const host = "cdn5.example.com"
+	if _, cache, _ := edgeGet(t, emu, host, "/a.js"); cache != "MISS" {
+		t.Fatalf("first GET: Cache %q", cache)
+	}
+	if status, cache, since := edgeGet(t, emu, host, "/a.js"); status != 200 || cache != "HIT" || !strings.HasSuffix(since, "+00:00") {
+		t.Fatalf("second GET: %d %q %q", status, cache, since)
+	}
+	if status, cache, _ := edgeGet(t, emu, "unknown.example.com", "/a.js"); status != 404 || cache != "" {
+		t.Fatalf("unknown host: %d %q", status, cache)
+	}
+	emu.EdgeIgnorePurges("/kept.js")
+	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if keys := emu.EdgeStore(5, old, "/kept.js?v=1"); len(keys) != 1 || keys[0] != "/kept.js?v=1" {
+		t.Fatalf("EdgeStore keys %v", keys)
+	}
+	if err := client(t, emu).PurgeURLs(context.Background(), 5, []string{"/a.js", "/kept.js?v=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, cache, _ := edgeGet(t, emu, host, "/a.js"); cache != "MISS" {
+		t.Fatalf("after the purge: Cache %q", cache)
+	}
+	if _, cache, since := edgeGet(t, emu, host, "/kept.js?v=1"); cache != "HIT" || since != "2000-01-01T00:00:00+00:00" {
+		t.Fatalf("an ignored path: %q %q", cache, since)
+	}
+	got := emu.EdgeRequests()
+	if len(got) != 5 || got[0].Method != "GET" || got[0].Host != host || got[0].Path != "/a.js" || got[0].Cache != "MISS" || got[2].Cache != "" {
+		t.Fatalf("edge requests %+v", got)
+	}
+	emu.Reset()
+	if n := len(emu.EdgeRequests()); n != 0 {
+		t.Fatalf("%d edge requests after Reset", n)
 	}
 }

@@ -40,7 +40,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._async import AsyncClient
     from ._log import TRACE
-    from ._report import Event, Report, RequestResult, SkippedItem, Totals
+    from ._report import (
+        Event,
+        PlanWarning,
+        PrefetchRequest,
+        Report,
+        RequestResult,
+        RewrittenItem,
+        SkippedItem,
+        Totals,
+        VerifiedURL,
+    )
 
 # The names below are imported on first use, so that `import gcdn` stays quick: they bring
 # asyncio and concurrent.futures (AsyncClient), logging (TRACE), dataclasses and json (the rest).
@@ -51,6 +61,10 @@ _LAZY = {
     "Report": "_report",
     "RequestResult": "_report",
     "SkippedItem": "_report",
+    "RewrittenItem": "_report",
+    "PlanWarning": "_report",
+    "VerifiedURL": "_report",
+    "PrefetchRequest": "_report",
     "Totals": "_report",
 }
 
@@ -76,6 +90,10 @@ __all__ = [
     "Report",
     "RequestResult",
     "SkippedItem",
+    "RewrittenItem",
+    "PlanWarning",
+    "VerifiedURL",
+    "PrefetchRequest",
     "Totals",
     "Event",
     "TRACE",

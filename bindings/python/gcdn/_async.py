@@ -205,9 +205,15 @@ class AsyncClient:
         call_timeout: Optional[float] = None,
         cancel: Optional[CancelToken] = None,
         progress: Optional[Callable[[Event], Optional[bool]]] = None,
+        exact: bool = False,
+        verify: bool = False,
+        verify_limit: Optional[int] = None,
+        edges: Optional[Iterable[str]] = None,
+        prefetch: bool = False,
     ) -> Report:
         return await self._call(
-            self._client.run, cancel, job, dry_run=dry_run, wait=wait, call_timeout=call_timeout, progress=progress
+            self._client.run, cancel, job, dry_run=dry_run, wait=wait, call_timeout=call_timeout, progress=progress,
+            exact=exact, verify=verify, verify_limit=verify_limit, edges=edges, prefetch=prefetch,
         )
 
     @_doc_of(Client.purge)
@@ -221,6 +227,11 @@ class AsyncClient:
         call_timeout: Optional[float] = None,
         cancel: Optional[CancelToken] = None,
         progress: Optional[Callable[[Event], Optional[bool]]] = None,
+        exact: bool = False,
+        verify: bool = False,
+        verify_limit: Optional[int] = None,
+        edges: Optional[Iterable[str]] = None,
+        prefetch: bool = False,
     ) -> Report:
         return await self._call(
             self._client.purge,
@@ -231,6 +242,11 @@ class AsyncClient:
             wait=wait,
             call_timeout=call_timeout,
             progress=progress,
+            exact=exact,
+            verify=verify,
+            verify_limit=verify_limit,
+            edges=edges,
+            prefetch=prefetch,
         )
 
     @_doc_of(Client.purge_urls)

@@ -9,11 +9,14 @@ from _thread import allocate_lock  # threading.Lock itself, without importing th
 from ctypes import c_void_p
 
 from . import _lib
+from ._convert import flag as _flag
 from ._convert import millis as _millis
 from ._convert import resource_id as _resource_id
 from ._convert import string_array as _string_array
+from ._convert import string_list as _string_list
 from ._convert import text as _text
 from ._convert import type_name as _type_name
+from ._convert import uint32 as _uint32
 from ._errors import ClientClosedError, InvalidArgumentError
 from ._job import Job
 from ._version import __version__
@@ -321,6 +324,11 @@ class Client:
         call_timeout: Optional[float] = None,
         cancel: Optional[CancelToken] = None,
         progress: Optional[Callable[[Event], Optional[bool]]] = None,
+        exact: bool = False,
+        verify: bool = False,
+        verify_limit: Optional[int] = None,
+        edges: Optional[Iterable[str]] = None,
+        prefetch: bool = False,
     ) -> Report:
         """Runs ``job``: plans it, sends every request through this client's pacer (several
         resources at once), and returns the :class:`~gcdn.Report` of what was done.
@@ -334,6 +342,20 @@ class Client:
         stops the run (:class:`~gcdn.CancelledError`), and an exception it raises stops the
         run and propagates from here.
 
+        URL items go in their cache-key form: the query parameters the resource's options (or
+        the rule matching the path) leave out of the cache key are dropped and the rest sorted,
+        each change listed in the report's ``rewritten``; ``exact=True`` sends them as given.
+        ``verify=True`` waits for confirmation (``wait``, 300 s unless given), then probes each
+        URL purged by URL at the edge (a ``HEAD``, without the API key) and lists it in the
+        report's ``verified`` as ``"fresh"``, ``"stale"`` or ``"error"``; a stale URL raises
+        :class:`~gcdn.StaleError`. ``verify_limit``: at most this many URLs per resource are
+        probed (default 100). ``edges``: probe these addresses (``"https://host[:port]"``, or
+        ``"http://"`` to loopback) instead of each URL's own host, which goes in ``Host``; a
+        bad one raises :class:`~gcdn.InvalidArgumentError` before anything is sent.
+        ``prefetch=True``: after the purges (and their confirmation), send the paths purged by
+        URL to the API's prefetch, paced by the client (report's ``prefetched``; a failed
+        prefetch does not fail the run).
+
         Raises, unless every planned request was purged (and confirmed, with ``wait``) and no
         item was left out as ``no_resource``, ``inactive`` or ``url_purge_disabled``: the
         :class:`~gcdn.GcdnError` of the first failure, with the run's report as ``.report``
@@ -345,13 +367,19 @@ class Client:
             raise TypeError("progress must be callable, not {}".format(_type_name(progress)))
         timeout_ms = None if call_timeout is None else _millis(call_timeout, "call_timeout")
         wait_ms = None if wait is None else _millis(wait, "wait")
+        exact, verify, prefetch = _flag(exact, "exact"), _flag(verify, "verify"), _flag(prefetch, "prefetch")
+        limit = None if verify_limit is None else _uint32(verify_limit, "verify_limit")
+        edge_urls = [] if edges is None else _string_list(edges, "edges", "edge")
         cancel_handle = _cancel_handle(cancel)
         from ._report import Report  # on first use: `import gcdn` does not pay for dataclasses, json
         from ._run import Run
 
         handle = self._acquire()
         try:
-            with Run(timeout_ms, cancel_handle, progress, bool(dry_run), wait_ms) as run:
+            with Run(
+                timeout_ms, cancel_handle, progress, bool(dry_run), wait_ms,
+                exact=exact, verify=verify, verify_limit=limit, edges=edge_urls, prefetch=prefetch,
+            ) as run:
                 out = c_void_p()
                 status, message = run.invoke(_LIB.gcdn_job_run, handle, job._handle, run.handle, ctypes.byref(out))
                 report = Report._adopt(out.value) if out.value else None
@@ -371,6 +399,11 @@ class Client:
         call_timeout: Optional[float] = None,
         cancel: Optional[CancelToken] = None,
         progress: Optional[Callable[[Event], Optional[bool]]] = None,
+        exact: bool = False,
+        verify: bool = False,
+        verify_limit: Optional[int] = None,
+        edges: Optional[Iterable[str]] = None,
+        prefetch: bool = False,
     ) -> Report:
         """Purges ``items`` as one :class:`~gcdn.Job` and returns its report (see :meth:`run`).
 
@@ -384,7 +417,8 @@ class Client:
         else:
             job.add_urls(resource_id, items)
         return self.run(
-            job, dry_run=dry_run, wait=wait, call_timeout=call_timeout, cancel=cancel, progress=progress
+            job, dry_run=dry_run, wait=wait, call_timeout=call_timeout, cancel=cancel, progress=progress,
+            exact=exact, verify=verify, verify_limit=verify_limit, edges=edges, prefetch=prefetch,
         )
 
     # -- the API ----------------------------------------------------------------------------

@@ -12,10 +12,11 @@ TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn`
 if TYPE_CHECKING:
     from typing import Any, List, Tuple
 
-__all__ = ["type_name", "text", "millis", "resource_id", "string_array"]
+__all__ = ["type_name", "text", "millis", "resource_id", "flag", "uint32", "string_list", "string_array"]
 
 _INT64_MAX = (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
+_UINT32_MAX = (1 << 32) - 1
 
 
 def type_name(value: object) -> str:
@@ -59,8 +60,25 @@ def resource_id(resource_id: object) -> int:
     return value  # <= 0 is refused by the library, with its own message
 
 
-def string_array(items: object, name: str, noun: str) -> Tuple[Any, int]:
-    """Any iterable of str as a ``const char *[]`` (each item encoded to UTF-8 once) and its length."""
+def flag(value: object, name: str) -> bool:
+    """A ``bool`` argument (an int or a str is refused: ``verify="no"`` must not mean yes)."""
+    if not isinstance(value, bool):
+        raise TypeError("{} must be a bool, not {}".format(name, type_name(value)))
+    return value
+
+
+def uint32(value: object, name: str) -> int:
+    """An ``int`` argument that fits a ``uint32_t`` (0 is passed on: the library may refuse it
+    with its own message)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("{} must be an int, not {}".format(name, type_name(value)))
+    if not 0 <= value <= _UINT32_MAX:
+        raise InvalidArgumentError("{} must be from 1 to {}, not {}".format(name, _UINT32_MAX, value))
+    return value
+
+
+def string_list(items: object, name: str, noun: str) -> List[bytes]:
+    """Any iterable of str (not a bare str) as a list of NUL-free UTF-8 strings."""
     if isinstance(items, (str, bytes, bytearray, memoryview)):
         raise TypeError(
             "{} must be an iterable of str, not a bare {}; wrap it in a list".format(
@@ -83,6 +101,12 @@ def string_array(items: object, name: str, noun: str) -> Tuple[Any, int]:
         if b"\0" in data:
             raise InvalidArgumentError("{} {} contains a NUL character".format(noun, i))
         append(data)
+    return encoded
+
+
+def string_array(items: object, name: str, noun: str) -> Tuple[Any, int]:
+    """Any iterable of str as a ``const char *[]`` (each item encoded to UTF-8 once) and its length."""
+    encoded = string_list(items, name, noun)
     n = len(encoded)
     if n == 0:
         return None, 0  # the library refuses an empty list with its own message

@@ -24,6 +24,7 @@ __all__ = [
     "ProtocolError",
     "InternalError",
     "CancelledError",
+    "StaleError",
 ]
 
 # The C ABI's status codes (gcdn.h); they never change.

@@ -21,7 +21,18 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-__all__ = ["Report", "RequestResult", "SkippedItem", "Totals", "Event", "event_from_c"]
+__all__ = [
+    "Report",
+    "RequestResult",
+    "SkippedItem",
+    "RewrittenItem",
+    "PlanWarning",
+    "VerifiedURL",
+    "PrefetchRequest",
+    "Totals",
+    "Event",
+    "event_from_c",
+]
 
 _LIB = _lib.LIB
 
@@ -76,6 +87,73 @@ class SkippedItem:
 
 
 @dataclass(frozen=True)
+class RewrittenItem:
+    """A URL item sent in its cache-key form rather than as given (not with ``exact=True``)."""
+
+    #: The item as it was given (a path or a full URL).
+    item: str
+    #: What was sent instead: its path and the query parameters of its cache key, sorted (the
+    #: JSON form's ``as``).
+    as_: str
+    resource_id: int
+    #: The option that decided: ``"ignoreQueryString"``, ``"query_params_whitelist"`` or
+    #: ``"query_params_blacklist"``; ``None`` when none is enabled (only the order changed).
+    by: Optional[str] = None
+    #: The resource rule that decided, ``None`` when the resource's own options did.
+    rule_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """A purge of the plan that may not reach everything."""
+
+    #: The resource, ``None`` for ``"no_listing"``.
+    resource_id: Optional[int]
+    #: ``"slice"`` (a URL purge removes only the first slice), ``"custom_cache_key"`` (pattern
+    #: purges and purge-all do not work), ``"invalid_rule"`` (a rule gcdn cannot use) or
+    #: ``"no_listing"`` (the resources could not be read: every item goes as given).
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifiedURL:
+    """What the edge answered for one URL purged by URL (``verify=True``)."""
+
+    #: The URL probed, ``https://host/path?query``.
+    url: str
+    resource_id: int
+    #: ``"fresh"`` (a MISS or BYPASS, or a copy cached after the purge), ``"stale"`` (a HIT
+    #: cached before the purge) or ``"error"`` (no usable answer).
+    result: str
+    #: The edge's ``Cache`` header (``"HIT"``, ``"MISS"``, ``"BYPASS"``), ``None`` if none came.
+    cache: Optional[str] = None
+    #: The edge's ``X-Cached-Since`` header, as sent.
+    cached_since: Optional[str] = None
+    #: The edge that answered (its ``X-ID``; ``<edge>.fe.gc.onl`` reaches it again).
+    edge: Optional[str] = None
+    #: Why ``"stale"`` or ``"error"`` (and the address probed, with ``edges``).
+    message: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PrefetchRequest:
+    """One prefetch request of a run (``prefetch=True``)."""
+
+    resource_id: int
+    #: The paths it carried.
+    items: List[str]
+    #: ``"purged"`` (accepted), ``"failed"`` or ``"not_sent"``.
+    outcome: str
+    #: The gcdn status code (0: accepted), ``None`` when not known.
+    status: Optional[int] = None
+    #: The HTTP status of the API's last answer, ``None`` when none came.
+    http_status: Optional[int] = None
+    #: Why it failed or was not sent.
+    message: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Totals:
     """A run's counts so far (in events) or in the end (in the report)."""
 
@@ -109,12 +187,19 @@ class Report:
     """What a :meth:`gcdn.Client.run` did: every planned request and every item left out.
 
     Attributes: :attr:`requests` (:class:`RequestResult` list), :attr:`skipped`
-    (:class:`SkippedItem` list), :attr:`totals` (:class:`Totals`), :attr:`dry_run`,
-    :attr:`status` (the run's gcdn status, 0: all done) and :attr:`message`.
+    (:class:`SkippedItem` list), :attr:`rewritten` (:class:`RewrittenItem` list: URL items
+    sent in their cache-key form), :attr:`warnings` (:class:`PlanWarning` list),
+    :attr:`verified` (:class:`VerifiedURL` list, with ``verify=True``), :attr:`prefetched`
+    (:class:`PrefetchRequest` list, with ``prefetch=True``), :attr:`totals` (:class:`Totals`),
+    :attr:`dry_run`, :attr:`status` (the run's gcdn status, 0: all done) and :attr:`message`.
     """
 
     requests: List[RequestResult]
     skipped: List[SkippedItem]
+    rewritten: List[RewrittenItem]
+    warnings: List[PlanWarning]
+    verified: List[VerifiedURL]
+    prefetched: List[PrefetchRequest]
     totals: Totals
     dry_run: bool
     status: int
@@ -125,6 +210,11 @@ class Report:
         self._handle = handle
         self.requests = [_build(RequestResult, r) for r in data.get("requests", [])]
         self.skipped = [_build(SkippedItem, s) for s in data.get("skipped", [])]
+        # `as` is a Python keyword: the field is `as_`.
+        self.rewritten = [_build(RewrittenItem, dict(r, as_=r.get("as"))) for r in data.get("rewritten", [])]
+        self.warnings = [_build(PlanWarning, w) for w in data.get("warnings", [])]
+        self.verified = [_build(VerifiedURL, v) for v in data.get("verified", [])]
+        self.prefetched = [_build(PrefetchRequest, p) for p in data.get("prefetched", [])]
         self.totals = _build(Totals, data.get("totals", {}))
         self.dry_run = bool(data.get("dry_run", False))
         self.status = int(data.get("status") or 0)
@@ -144,7 +234,8 @@ class Report:
 
     def to_dict(self) -> Dict[str, Any]:
         """The report's documented JSON form (``version``, ``dry_run``, ``requests``,
-        ``skipped``, ``totals``, ...), as ``json.loads`` gives it: a fresh copy."""
+        ``skipped``, ``totals``, ``rewritten``, ``warnings``, ``verified``, ``prefetched``, ...),
+        as ``json.loads`` gives it: a fresh copy."""
         return copy.deepcopy(self._data)
 
     def to_json(self) -> str:

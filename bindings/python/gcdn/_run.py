@@ -27,7 +27,7 @@ from ._errors import GcdnError, error_for
 
 TYPE_CHECKING = False  # typing is imported by type checkers only: `import gcdn` stays quick
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
     from ._report import Event
 
@@ -92,6 +92,12 @@ class Run:
         progress: Optional[Callable[[Event], Any]] = None,
         dry_run: bool = False,
         wait_ms: Optional[int] = None,
+        *,
+        exact: bool = False,
+        verify: bool = False,
+        verify_limit: Optional[int] = None,
+        edges: Sequence[bytes] = (),
+        prefetch: bool = False,
     ) -> None:
         self.progress = progress
         if progress is not None:  # the events are built there (it imports dataclasses: lazily)
@@ -115,6 +121,16 @@ class Run:
                 _lib.call(_LIB.gcdn_run_set_dry_run, handle, True)
             if wait_ms is not None:
                 _lib.call(_LIB.gcdn_run_set_wait_ms, handle, wait_ms)
+            if exact:
+                _lib.call(_LIB.gcdn_run_set_exact, handle, True)
+            if verify:
+                _lib.call(_LIB.gcdn_run_set_verify, handle, True)
+            if verify_limit is not None:
+                _lib.call(_LIB.gcdn_run_set_verify_limit, handle, verify_limit)
+            for edge in edges:  # the library checks each (https://, or http:// to loopback)
+                _lib.call(_LIB.gcdn_run_add_edge, handle, edge)
+            if prefetch:
+                _lib.call(_LIB.gcdn_run_set_prefetch, handle, True)
             main = _main_thread()
             if progress is not None or main:
                 self._key = next(_KEYS)

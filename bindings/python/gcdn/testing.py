@@ -145,6 +145,7 @@ class Emulator:
         self._start_timeout = start_timeout
         self._proc: Optional["subprocess.Popen[bytes]"] = None
         self._url: Optional[str] = None
+        self._edge_url: Optional[str] = None
 
     # -- the process --------------------------------------------------------------------------
 
@@ -153,7 +154,7 @@ class Emulator:
         if self._proc is not None:
             raise EmulatorError("the emulator is already running at {}".format(self._url))
         binary = self._binary or find_binary()
-        cmd = [binary, "--port", "0", "--quiet", "--exit-on-stdin-eof"]
+        cmd = [binary, "--port", "0", "--edge-port", "0", "--quiet", "--exit-on-stdin-eof"]
         if self._seed:
             cmd += ["--seed", ",".join(str(r) for r in self._seed)]
         cmd += self._args
@@ -166,20 +167,24 @@ class Emulator:
         try:
             assert proc.stdout is not None
             line = _read_line(proc.stdout, self._start_timeout)
+            # The edge's line follows at once (--edge-port).
+            edge = _read_line(proc.stdout, self._start_timeout) if line.startswith("GCDN_EMULATOR_URL=") else ""
         except BaseException:
             _stop(proc)
             raise
-        if not line.startswith("GCDN_EMULATOR_URL="):
+        if not line.startswith("GCDN_EMULATOR_URL=") or not edge.startswith("GCDN_EMULATOR_EDGE_URL="):
             _stop(proc)
             raise EmulatorError(
-                "{} did not start: its first line was {!r} (exit status {})".format(binary, line, proc.poll())
+                "{} did not start: it printed {!r} (exit status {})".format(
+                    binary, "\n".join(x for x in (line, edge) if x), proc.poll()
+                )
             )
-        self._proc, self._url = proc, line.split("=", 1)[1]
+        self._proc, self._url, self._edge_url = proc, line.split("=", 1)[1], edge.split("=", 1)[1]
         return self
 
     def stop(self) -> None:
         """Stops the process (idempotent)."""
-        proc, self._proc, self._url = self._proc, None, None
+        proc, self._proc, self._url, self._edge_url = self._proc, None, None, None
         if proc is not None:
             _stop(proc)
 
@@ -212,6 +217,16 @@ class Emulator:
         if self._url is None:
             raise EmulatorError("the emulator is not running: use it as a context manager, or call start()")
         return self._url
+
+    @property
+    def edge_url(self) -> str:
+        """The emulator's edge, ``http://127.0.0.1:PORT``: give it as the run's ``edges`` (probes
+        go there with the URL's host in ``Host``). It serves the resources' paths from a cache
+        keyed as the resource's options say, answers ``Cache``/``X-Cached-Since``/``X-ID`` and
+        is emptied by purges as their items say."""
+        if self._edge_url is None:
+            raise EmulatorError("the emulator is not running: use it as a context manager, or call start()")
+        return self._edge_url
 
     @property
     def api_key(self) -> str:
@@ -348,8 +363,33 @@ class Emulator:
 
     def reset(self) -> None:
         """Back to the start: the seeded resources only, no faults, no recorded requests, empty
-        rate windows, the start limits."""
+        rate windows, the start limits, an empty edge."""
         self.control("POST", "reset")
+
+    # -- the edge -----------------------------------------------------------------------------
+
+    def edge_ignore_purges(self, paths: Iterable[str]) -> None:
+        """From now on the edge keeps these paths cached through purges (``/app.js``: that path
+        with any query; ``/static/*``: every path starting so): a URL that stays stale."""
+        if isinstance(paths, str):
+            raise TypeError("paths is a list of paths, not a str")
+        self.control("POST", "edge/ignore", {"paths": list(paths)})
+
+    def edge_store(self, resource_id: int, paths: Iterable[str], cached_since: Optional[str] = None) -> List[str]:
+        """Caches ``paths`` of a resource at the edge as if fetched at ``cached_since`` (RFC 3339
+        in UTC, e.g. ``"2000-01-01T00:00:00Z"``; default now); returns the cache keys used."""
+        if isinstance(paths, str):
+            raise TypeError("paths is a list of paths, not a str")
+        body: Dict[str, Any] = {"resource_id": int(resource_id), "paths": list(paths)}
+        if cached_since is not None:
+            body["cached_since"] = cached_since
+        return list(self.control("POST", "edge/cache", body)["keys"])
+
+    def edge_requests(self) -> List[Dict[str, Any]]:
+        """The requests the edge received, oldest first, as dicts with ``method``, ``host``,
+        ``path``, ``headers`` (lower-cased names), ``status`` and ``cache`` (``"HIT"``,
+        ``"MISS"``, ``"BYPASS"`` or None)."""
+        return list(self.control("GET", "edge/requests"))
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> str:

@@ -85,7 +85,10 @@ def test_each_call_sends_what_client_sends(emulator: Emulator) -> None:
         ("PATCH", "/cdn/resources/6"),
         ("PATCH", "/cdn/resources/7"),
         ("DELETE", "/cdn/resources/7"),
+        # A job's URL items go in their cache-key form: each run reads the resources first.
+        ("GET", "/cdn/resources?limit=1000&offset=0"),
         ("POST", "/cdn/resources/5/purge"),
+        ("GET", "/cdn/resources?limit=1000&offset=0"),
         ("POST", "/cdn/resources/5/purge"),
     ]
     assert [body for _, body in purged(emulator)] == [
@@ -297,8 +300,9 @@ def test_exceptions_are_clients(emulator: Emulator) -> None:
     report_error = raised["run: 404 with a report"]
     assert isinstance(report_error, gcdn.GcdnError) and report_error.report is not None
     assert type(raised["type: bare str"]) is TypeError and type(raised["type: cancel"]) is TypeError
-    # Nothing was sent for the refused input or the fired token: only the 404s, 400 and 401s.
-    assert sorted(r["status"] for r in emulator.requests()) == [400, 400, 401, 401] + [404] * 4
+    # Nothing was sent for the refused input or the fired token: only the 404s, 400 and 401s,
+    # and the resources listing each run reads (its URL items go in their cache-key form).
+    assert sorted(r["status"] for r in emulator.requests()) == [200, 200, 400, 400, 401, 401] + [404] * 4
 
 
 def test_a_closed_client_raises_client_closed(emulator: Emulator) -> None:

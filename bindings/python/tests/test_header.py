@@ -491,6 +491,8 @@ def undocumented(constants: Dict[str, int]) -> List[str]:
         (_report.RequestResult, "kind", family(constants, "KIND")),
         (_report.RequestResult, "completion", family(constants, "COMPLETION", ("NONE",))),
         (_report.SkippedItem, "reason", family(constants, "SKIP")),
+        (_report.VerifiedURL, "result", family(constants, "VERIFY")),
+        (_report.PrefetchRequest, "outcome", family(constants, "OUTCOME", ("PLANNED",))),
         (_report.Event, "kind", family(constants, "EVENT", ("TICK",))),
         (_report.Event, "purge_kind", family(constants, "KIND")),
         (_report.Event, "why", family(constants, "WAIT", ("NONE",))),
@@ -507,8 +509,8 @@ def undocumented(constants: Dict[str, int]) -> List[str]:
 
 
 def test_every_name_is_documented():
-    """Each outcome, skip reason, kind, wait reason and completion of gcdn.h is named in the
-    docs of the field that carries it."""
+    """Each outcome, skip reason, verification result, kind, wait reason and completion of
+    gcdn.h is named in the docs of the field that carries it."""
     assert undocumented(header_constants()) == []
 
 
@@ -516,12 +518,51 @@ def test_a_new_constant_fails_the_table_check():
     """A constant added to the header (or renumbered) is caught, in each family."""
     with open(HEADER) as f:
         text = f.read()
-    for added in ("#define GCDN_EVENT_LATER 9", "#define GCDN_TOTAL_LATER 12", "#define GCDN_WAIT_LATER 6",
+    for added in ("#define GCDN_EVENT_LATER 9", "#define GCDN_TOTAL_LATER 16", "#define GCDN_WAIT_LATER 6",
                   "#define GCDN_KIND_LATER 4", "#define GCDN_COMPLETION_LATER 4"):
         tables = python_tables(header_constants(text + "\n" + added + "\n"))
         assert [what for what, expected, actual in tables if expected != actual] != [], added
-    for added in ("#define GCDN_SKIP_LATER 6", "#define GCDN_OUTCOME_LATER 5"):
+    for added in ("#define GCDN_SKIP_LATER 6", "#define GCDN_OUTCOME_LATER 5", "#define GCDN_VERIFY_LATER 4"):
         assert undocumented(header_constants(text + "\n" + added + "\n")) != [], added
     renumbered = text.replace("#define GCDN_EVENT_SENT 1", "#define GCDN_EVENT_SENT 10")
     assert renumbered != text
     assert python_tables(header_constants(renumbered))[0][1] != _lib.EVENT_KINDS
+
+
+
+def check_statuses(constants: Dict[str, int]) -> None:
+    """Each status of gcdn.h (GCDN_OK, GCDN_ERR_*) has its number in gcdn._errors, and each
+    error status its own exception class, exported by the package, that error_for picks."""
+    import gcdn
+    from gcdn import _errors
+
+    statuses = {n[len("GCDN_"):]: v for n, v in constants.items() if n == "GCDN_OK" or n.startswith("GCDN_ERR_")}
+    assert {n: v for n, v in vars(_errors).items() if n == "OK" or n.startswith("ERR_")} == statuses
+    assert set(_errors._BY_STATUS) == {v for v in statuses.values() if v}
+    classes = set()
+    for name, value in statuses.items():
+        if value == 0:
+            continue
+        cls = _errors._BY_STATUS[value]
+        assert cls.default_status == value and cls not in classes, name
+        classes.add(cls)
+        assert type(_errors.error_for(value, "m")) is cls
+        assert getattr(gcdn, cls.__name__) is cls and cls.__name__ in gcdn.__all__, cls
+        assert cls.__name__ in _errors.__all__, cls
+
+
+def test_every_status_has_its_exception():
+    constants = header_constants()
+    assert constants["GCDN_ERR_STALE"] == 12
+    check_statuses(constants)
+
+
+def test_a_new_status_fails_the_status_check():
+    with open(HEADER) as f:
+        text = f.read()
+    with pytest.raises(AssertionError):
+        check_statuses(header_constants(text + "\n#define GCDN_ERR_LATER 13\n"))
+    renumbered = text.replace("#define GCDN_ERR_STALE 12", "#define GCDN_ERR_STALE 13")
+    assert renumbered != text
+    with pytest.raises(AssertionError):
+        check_statuses(header_constants(renumbered))

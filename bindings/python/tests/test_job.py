@@ -116,6 +116,7 @@ def test_to_dict_is_the_documented_json_form(hosts, client):
         "attempts": 1,
         "purge_id": None,
         "completion": None,
+        "carried_for_others": 0,
     }
     (skip,) = d["skipped"]
     assert {k: skip[k] for k in ("item", "resource_id", "reason")} == {

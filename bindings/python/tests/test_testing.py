@@ -4,7 +4,9 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -147,3 +149,38 @@ def test_fixture_is_reset_between_tests_1(gcdn_emulator):
 
 def test_fixture_is_reset_between_tests_2(gcdn_emulator):
     assert gcdn_emulator.requests() == [] and gcdn_emulator.resource(41) is None
+
+
+def _edge_get(emu, host, path):
+    """A GET at the emulator's edge with ``host`` in Host: (status, Cache, X-Cached-Since)."""
+    rq = urllib.request.Request(emu.edge_url + path, headers={"Host": host})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(rq, timeout=10) as rs:
+            return rs.status, rs.headers.get("Cache"), rs.headers.get("X-Cached-Since")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Cache"), e.headers.get("X-Cached-Since")
+
+
+def test_edge_url_serves_caches_and_is_purged():
+    with Emulator(resources=[5]) as emu:
+        parsed = urllib.parse.urlsplit(emu.edge_url)
+        assert parsed.scheme == "http" and parsed.hostname == "127.0.0.1" and parsed.port
+        assert parsed.port != urllib.parse.urlsplit(emu.url).port
+        host = "cdn5.example.com"
+        assert _edge_get(emu, host, "/a.js")[1] == "MISS"
+        status, cache, since = _edge_get(emu, host, "/a.js")
+        assert (status, cache) == (200, "HIT") and since.endswith("+00:00")
+        assert _edge_get(emu, "unknown.example.com", "/a.js") == (404, None, None)
+        emu.edge_ignore_purges(["/kept.js"])
+        assert emu.edge_store(5, ["/kept.js?v=1"], cached_since="2000-01-01T00:00:00Z") == ["/kept.js?v=1"]
+        with emu.client(max_retries=0) as client:
+            client.purge_urls(5, ["/a.js", "/kept.js?v=1"])
+        assert _edge_get(emu, host, "/a.js")[1] == "MISS"
+        assert _edge_get(emu, host, "/kept.js?v=1") == (200, "HIT", "2000-01-01T00:00:00+00:00")
+        got = [(r["method"], r["host"], r["path"], r["cache"]) for r in emu.edge_requests()]
+        assert got[0] == ("GET", host, "/a.js", "MISS") and len(got) == 5
+        emu.reset()
+        assert emu.edge_requests() == []
+    with pytest.raises(EmulatorError, match="not running"):
+        emu.edge_url

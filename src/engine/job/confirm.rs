@@ -15,9 +15,7 @@
 //!   of the wait, the last ones at least [`LAST_POLL_TIME`] (within the run's deadline).
 //! - A poll that fails otherwise (network, 5xx, ...) is tried again at the next one.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,6 +26,7 @@ use super::report::Completion;
 use super::PurgeKind;
 use crate::engine::call::CallSettings;
 use crate::engine::clock::instant_after;
+use crate::engine::coalesce::ItemsDigest;
 use crate::engine::error::Status;
 use crate::engine::format::plural;
 use crate::engine::Client;
@@ -43,16 +42,13 @@ pub const LAST_POLL_TIME: Duration = Duration::from_secs(2);
 /// The most of one page of `GET /cdn/purge_statuses` read.
 pub const STATUS_PAGE_CAP: usize = 4 * 1024 * 1024;
 
-/// The identity of a payload: resource, type, item count and a hash of the sorted items.
-type Fingerprint = (i64, PurgeKind, usize, u64);
+/// The identity of a payload: resource, type, and its items' count and hash
+/// ([`ItemsDigest`], the same in every process: a request shared through the rate store is
+/// known by the digest its sender published).
+type Fingerprint = (i64, PurgeKind, ItemsDigest);
 
 fn fingerprint<'a>(rid: i64, kind: PurgeKind, items: impl Iterator<Item = &'a str>) -> Fingerprint {
-    let mut sorted: Vec<&str> = items.collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut h = DefaultHasher::new();
-    sorted.hash(&mut h);
-    (rid, kind, sorted.len(), h.finish())
+    (rid, kind, ItemsDigest::of(items))
 }
 
 struct Waiting {
@@ -70,8 +66,8 @@ pub(crate) fn confirm(client: &Client, view: ConfirmView<'_>, wait: Duration, tx
         let Some(sent_at) = *sent else { continue };
         let (rid, kind) = view.kinds[req];
         // A request shared with other callers lists all of its items in its purge status.
-        let print = match view.sent_items.get(req).and_then(Option::as_ref) {
-            Some(all) => fingerprint(rid, kind, all.iter().map(String::as_str)),
+        let print = match view.sent_items.get(req).copied().flatten() {
+            Some(all) => (rid, kind, all),
             None => fingerprint(rid, kind, view.items[req].iter().map(|s| view.data.str(*s))),
         };
         waiting.entry(print).or_default().push(Waiting {

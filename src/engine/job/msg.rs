@@ -8,6 +8,7 @@ use super::event::Event;
 use super::report::Completion;
 use super::{JobData, PurgeKind, Span};
 use crate::engine::cancel::CancelToken;
+use crate::engine::coalesce::ItemsDigest;
 use crate::engine::error::{Error, Status};
 use crate::engine::request::{Failed, SentInfo};
 
@@ -62,7 +63,7 @@ pub(crate) struct ConfirmView<'a> {
     pub data: &'a JobData,
     pub kinds: &'a [(i64, PurgeKind)],
     pub sent_at: Vec<Option<SystemTime>>,
-    /// Every item of a request that carried other callers' items too (what its purge status
+    /// The items of a request that carried other callers' items too (what its purge status
     /// lists), by request.
-    pub sent_items: Vec<Option<Arc<[String]>>>,
+    pub sent_items: Vec<Option<ItemsDigest>>,
 }

@@ -14,6 +14,7 @@ use super::{JobData, PurgeKind, Span};
 use crate::engine::call::{CallCtx, CallSettings};
 use crate::engine::cancel::CancelToken;
 use crate::engine::clock::instant_after;
+use crate::engine::coalesce::ItemsDigest;
 use crate::engine::error::Status;
 use crate::engine::note::{Note, Observer};
 use crate::engine::pacer::{self, Window};
@@ -62,8 +63,8 @@ pub(super) struct Shared<'a> {
     pub(super) data: &'a JobData,
     pub(super) kinds: Vec<(i64, PurgeKind)>,
     pub(super) sent_at: Mutex<Vec<Option<SystemTime>>>,
-    /// Every item of a request that carried other callers' items too, by request.
-    pub(super) sent_items: Mutex<Vec<Option<Arc<[String]>>>>,
+    /// The items of a request that carried other callers' items too, by request.
+    pub(super) sent_items: Mutex<Vec<Option<ItemsDigest>>>,
     pub(super) done_sending: AtomicBool,
 }
 
@@ -245,7 +246,7 @@ pub(super) fn worker(
         });
         drop(items);
         let (result, carried_for_others, shared_items) = match result {
-            Ok(d) => (Ok(d.info), d.for_others, d.shared_items),
+            Ok(d) => (Ok(d.info), d.for_others, d.shared),
             Err(f) => (Err(f), 0, None),
         };
         let went_at = slot

@@ -49,7 +49,7 @@ use super::redis_store::{ms_ceil, ms_floor, RedisStore};
 use super::{margin, PaceKey, PaceKind, SlotStore, StoreError, Window};
 use crate::engine::call::CallCtx;
 use crate::engine::client::Client;
-use crate::engine::coalesce::{Coalescer, Delivered, InProcess};
+use crate::engine::coalesce::{Coalescer, Delivered, InProcess, ItemsDigest};
 use crate::engine::error::{Error, Status};
 use crate::engine::note::{Note, WaitReason};
 use crate::engine::purge::{self, PurgeKind};
@@ -441,6 +441,9 @@ pub struct Published {
     pub callers: usize,
     /// This caller's items it carried.
     pub items: Vec<String>,
+    /// Every item the request carried, as its purge status lists them (a 2xx's; what a job
+    /// confirms the request by). `None` once several requests are summed.
+    pub digest: Option<ItemsDigest>,
 }
 
 impl Published {
@@ -474,6 +477,7 @@ impl Published {
             },
             callers: self.callers.max(callers),
             items: all,
+            digest: None,
         }
     }
 }
@@ -695,7 +699,13 @@ impl<'s> Queue<'s> {
                 attempts,
                 rate_limited,
                 items,
-            } => format!("0\n{callers}\n{http_status} {attempts} {rate_limited} {items}"),
+            } => {
+                let digest = ItemsDigest::of(batch.items.iter().map(|(i, _)| i.as_str()));
+                format!(
+                    "0\n{callers}\n{http_status} {attempts} {rate_limited} {items} {}",
+                    digest.encode()
+                )
+            }
             Outcome::Failed { status, message } => {
                 let one_line: String = message
                     .chars()
@@ -805,7 +815,9 @@ pub fn valid_item(item: &str) -> bool {
     item.starts_with('/') && item.len() <= MAX_ITEM_BYTES && !item.chars().any(char::is_control)
 }
 
-/// `<status>\n<callers>\n<message>\n<item>...` → [`Published`].
+/// `<status>\n<callers>\n<message>\n<item>...` → [`Published`]; a 2xx's message is
+/// `<http status> <attempts> <429s> <items carried> <count>:<hash>` (the [`ItemsDigest`] of
+/// the items carried).
 fn parse_entry(entry: &str) -> Option<Published> {
     let mut lines = entry.split('\n');
     let status: i32 = lines.next()?.parse().ok()?;
@@ -815,18 +827,25 @@ fn parse_entry(entry: &str) -> Option<Published> {
     if items.is_empty() || !items.iter().all(|i| valid_item(i)) || callers == 0 {
         return None;
     }
+    let mut digest = None;
     let outcome = match status {
         0 => {
-            let n: Vec<u64> = message
-                .split(' ')
+            let fields: Vec<&str> = message.split(' ').collect();
+            let &[http, attempts, rate_limited, carried, all] = fields.as_slice() else {
+                return None;
+            };
+            let n: Vec<u64> = [http, attempts, rate_limited, carried]
+                .iter()
                 .map(|n| n.parse().ok())
                 .collect::<Option<_>>()?;
             let &[http, attempts, rate_limited, carried] = n.as_slice() else {
                 return None;
             };
+            let all = ItemsDigest::decode(all)?;
             if !(200..300).contains(&http) || attempts == 0 || carried < items.len() as u64 {
                 return None;
             }
+            digest = Some(all);
             Outcome::Ok {
                 http_status: http as u16,
                 attempts: u32::try_from(attempts).ok()?,
@@ -844,6 +863,7 @@ fn parse_entry(entry: &str) -> Option<Published> {
         outcome,
         callers,
         items,
+        digest,
     })
 }
 
@@ -1340,7 +1360,7 @@ impl Coalescer for Shared {
             rate_limited: 0,
         };
         match purge(&self.store, pace, items, part, &mut caller) {
-            Ended::Purged { all, .. } => {
+            Ended::Purged { all, requests, .. } => {
                 let Outcome::Ok {
                     http_status,
                     attempts,
@@ -1367,7 +1387,8 @@ impl Coalescer for Shared {
                     items: carried,
                     callers: all.callers,
                     for_others: carried.saturating_sub(all.items.len()),
-                    shared_items: None,
+                    // One request carried them all: the job confirms it by all of its items.
+                    shared: all.digest.filter(|_| requests == 1),
                 })
             }
             Ended::Failed {
@@ -1443,7 +1464,7 @@ mod tests {
     #[test]
     fn entries_parse_and_garbage_does_not() {
         assert_eq!(
-            parse_entry("0\n3\n201 1 0 4\n/a\n/b"),
+            parse_entry(&format!("0\n3\n201 1 0 4 {}\n/a\n/b", digest4())),
             Some(Published {
                 outcome: Outcome::Ok {
                     http_status: 201,
@@ -1452,7 +1473,8 @@ mod tests {
                     items: 4
                 },
                 callers: 3,
-                items: vec!["/a".into(), "/b".into()]
+                items: vec!["/a".into(), "/b".into()],
+                digest: ItemsDigest::decode(&digest4()),
             })
         );
         assert_eq!(
@@ -1476,11 +1498,19 @@ mod tests {
             "0\n1\n200 1 0 0\n/a",
             "0\n1\n200 0 0 1\n/a",
             "0\n1\n200 1 0\n/a",
+            // No digest of the request's items, or not one.
+            "0\n1\n200 1 0 1\n/a",
+            "0\n1\n200 1 0 1 1:0123\n/a",
+            "0\n1\n200 1 0 1 x:0123456789abcdef0123456789abcdef\n/a",
         ] {
             assert_eq!(parse_entry(bad), None, "{bad:?}");
         }
         let long = format!("0\n1\n200 1 0 1\n/{}", "a".repeat(MAX_ITEM_BYTES));
         assert_eq!(parse_entry(&long), None);
+    }
+
+    fn digest4() -> String {
+        ItemsDigest::of(["/a", "/b", "/c", "/d"]).encode()
     }
 
     #[test]

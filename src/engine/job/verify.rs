@@ -97,9 +97,16 @@ pub fn parse_edge(url: &str) -> Result<Edge> {
             "an edge address contains a control character",
         ));
     }
-    let (tls, rest) = if url.len() >= 8 && url[..8].eq_ignore_ascii_case("https://") {
+    // `get`: a character of several bytes may straddle where the scheme would end.
+    let (tls, rest) = if url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
         (true, &url[8..])
-    } else if url.len() >= 7 && url[..7].eq_ignore_ascii_case("http://") {
+    } else if url
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+    {
         (false, &url[7..])
     } else {
         return Err(bad(
@@ -644,6 +651,8 @@ mod tests {
             ("https://x:99999", "port"),
             ("https://bad_host", "invalid host"),
             ("https://[::1", "unclosed"),
+            ("https:/\u{e9}x", "https://"),
+            ("http:/\u{e9}", "https://"),
         ] {
             let e = parse_edge(bad).unwrap_err();
             assert!(e.message.contains(why), "{bad}: {}", e.message);

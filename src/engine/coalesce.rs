@@ -678,8 +678,11 @@ impl Coalescer for InProcess {
         // When this caller first waited for others (its wait counts against its budget).
         let mut napped_since: Option<Instant> = None;
         loop {
-            let now = Instant::now();
+            // The tick is the caller's code: never run it while holding the lock.
+            drop(st);
             let stop = ctx.poll_stop();
+            st = self.lock();
+            let now = Instant::now();
             match st.callers.get(&id) {
                 Some(Caller::Done(_)) => {
                     let Some(Caller::Done(outcome)) = st.callers.remove(&id) else {

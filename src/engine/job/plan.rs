@@ -44,6 +44,8 @@ pub struct ResourceIndex {
     rules: HashMap<i64, Rules>,
     /// Rules that never apply: (resource, rule, why).
     bad_rules: Vec<(i64, i64, String)>,
+    /// Bytes the rules' compiled regexes take so far (see `cachekey::REGEX_TOTAL_LIMIT`).
+    regex_spent: usize,
 }
 
 impl ResourceIndex {
@@ -83,7 +85,7 @@ impl ResourceIndex {
     /// Set a resource's rules (`GET /cdn/resources/{id}/rules`); those whose regex does not
     /// compile are left out and become `invalid_rule` warnings of the plan.
     pub fn set_rules(&mut self, resource_id: i64, rules: Vec<cachekey::Rule>) {
-        let (rules, bad) = Rules::compile(rules);
+        let (rules, bad) = Rules::compile(rules, &mut self.regex_spent);
         self.bad_rules
             .extend(bad.into_iter().map(|(id, why)| (resource_id, id, why)));
         self.rules.insert(resource_id, rules);

@@ -783,12 +783,12 @@ def plan_section(ctx, w):
     w("`benches/plan` (the `plan_bench` example, release build): nothing is sent. *issue16*: 1,000,000 "
       "full URLs over 50 hosts, 10 % of them repeats, plus 20 covering patterns; *cachekey*: 1,000,000 "
       "full URLs over 50 hosts, 10 % of them repeats, each with three query parameters in varying order, "
-      "planned in their cache-key form as a run does (`plan_cache_keys`: the forms appended to a copy of "
-      "the job's text): of the 50 resources, 25 have none of the query options, 9 ignore the query "
+      "planned in their cache-key form as a run does (`plan_cache_keys`: the forms written into one "
+      "buffer beside the job's text, which stays shared with the caller): of the 50 resources, 25 have none of the query options, 9 ignore the query "
       "string, 8 keep only `v` (whitelist), 8 drop `utm_source` and `utm_medium` (blacklist), and 10 "
       "have two rules (ignore the query under `/assets/1xx/`, else keep only `v`); *cachekey-exact*: "
       "the same job planned as given (`plan`, as `exact` does); *cachekey-unshared*: in cache-key form "
-      "with the job dropped before planning, so that its storage is not shared and not copied; "
+      "with the job dropped before planning, so that its storage is not shared; "
       "*full_urls* and *paths*: the job task's own cases. Peak RSS is the process's high-water mark (VmHWM) after "
       "planning; the target compares its growth over the process's start with the input's bytes.")
     w("")
@@ -1107,7 +1107,7 @@ def explain(ctx, missed):
         out.append(
             "- **Cache-key planning, time.** {:,} ms in cache-key form against {:,} ms for the same job as "
             "given (*cachekey-exact*): {:,} ms go to the {:,} forms (per item: the query split, each name "
-            "checked against the resource's or its rule's list, the kept parameters sorted, a new `String`; "
+            "checked against the resource's or its rule's list, the kept parameters sorted, the form written out; "
             "for a fifth of the resources, the rules' regexes matched against the path first). The plan "
             "section ran last, with the machine at its most loaded (load average {} at the end of the run): "
             "*issue16*, unchanged code, took {:,} ms here; run alone before this run, at a load average of "

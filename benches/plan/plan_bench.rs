@@ -9,8 +9,8 @@
 //! the job is built (its own storage), before planning. The `cachekey` case (issue 24) also
 //! prints `"rewritten"`: URL items planned in their cache-key form; `cachekey-exact` plans the
 //! same job as given (`plan`), and `cachekey-unshared` in cache-key form with the job's
-//! storage not shared (the job dropped first, so no copy of it is made): what the cache-key
-//! forms and the copy each add to the peak.
+//! storage not shared (the job dropped first): what sharing the job's storage with its caller
+//! adds to the peak.
 
 use std::time::Instant;
 
@@ -239,8 +239,8 @@ fn main() {
     let rss_job = status_kib("VmRSS:");
     let t = Instant::now();
     let p = if case == "cachekey" {
-        // As a run plans it: the job's storage shared, the cache-key forms appended to a copy
-        // of it when some item changes (`plan_cache_keys`).
+        // As a run plans it: the job's storage shared with its caller, the cache-key forms
+        // added beside it when some item changes (`plan_cache_keys`).
         let mut data = Arc::clone(job.data());
         plan_cache_keys(&mut data, &index, PlanLimits::default())
     } else if case == "cachekey-unshared" {

@@ -387,9 +387,18 @@ fn params(query: &str) -> Vec<Param<'_>> {
 /// parameters (`&&`) are dropped. An item without a query, or with an empty one (`/a?`), is
 /// left as it is.
 pub fn cache_key_form(item: &str, keep: Keep<'_>) -> Option<String> {
-    let (path, query) = item.split_once('?')?;
+    let mut out = String::new();
+    cache_key_form_into(item, keep, &mut out).then_some(out)
+}
+
+/// [`cache_key_form`] appended to `out` (a plan writes all the forms it finds in one buffer);
+/// `false`, `out` as it was, when the form is the item itself.
+pub fn cache_key_form_into(item: &str, keep: Keep<'_>, out: &mut String) -> bool {
+    let Some((path, query)) = item.split_once('?') else {
+        return false;
+    };
     if query.is_empty() {
-        return None;
+        return false;
     }
     let mut kept: Vec<Param<'_>> = params(query)
         .into_iter()
@@ -401,13 +410,17 @@ pub fn cache_key_form(item: &str, keep: Keep<'_>) -> Option<String> {
         })
         .collect();
     kept.sort_by(|a, b| (&a.name, &a.value, a.raw).cmp(&(&b.name, &b.value, b.raw)));
-    let mut out = String::with_capacity(item.len());
+    let start = out.len();
     out.push_str(path);
     for (i, p) in kept.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(p.raw);
     }
-    (out != item).then_some(out)
+    if out[start..] == *item {
+        out.truncate(start);
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ BULK_RUNS = 3
 BULK_FIRST_ID = 900001
 
 SECTIONS = ("c", "bindings", "threads", "bulk", "callgrind", "strace", "imports", "load", "so",
-            "jobs", "shared", "coalesce", "coalesce-redis", "plan", "coldstart")
+            "jobs", "shared", "coalesce", "coalesce-redis", "verify", "plan", "coldstart")
 
 
 def quick():
@@ -162,6 +162,9 @@ class Rows:
                                "-s", BENCHES / "wrk" / (op + ".lua"), base], None))
             self.rows.append((("gcdn-py", op), "gcdn Python binding",
                               [python, BENCHES / "py" / "bench.py", base, "gcdn", op, PY_CALLS, PY_WARMUP], py_env))
+            # gcdn.AsyncClient (issue 23): each call awaited in turn on one event loop.
+            self.rows.append((("gcdn-py-async", op), "gcdn Python AsyncClient",
+                              [python, BENCHES / "py" / "bench.py", base, "gcdn-async", op, PY_CALLS, PY_WARMUP], py_env))
             if sdk_note is None:
                 self.rows.append((("gcore-py", op), "official Python SDK (gcore)",
                                   [python, BENCHES / "py" / "bench.py", base, "gcore", op, PY_SDK_CALLS, PY_WARMUP], py_env))
@@ -270,7 +273,7 @@ def callgrind_row(server):
     return res
 
 
-def syscalls(server):
+def syscalls(server, python=None):
     """System calls per call: strace -c of the C programs at two call counts (difference),
     and of wrk (total over requests)."""
     st = OUT / "strace"
@@ -306,6 +309,19 @@ def syscalls(server):
             d = CG_CALLS[1] - CG_CALLS[0]
             calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / d for k in per[1]}
             res.append({"prog": mode, "op": "one", "calls": {k: v for k, v in calls.items() if v >= 0.05}})
+    if python is not None:
+        # gcdn.AsyncClient vs gcdn.Client, the same purges (benches/py/bench.py).
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "bindings" / "python"))
+        for mode in ("gcdn", "gcdn-async"):
+            per = []
+            for n in CG_CALLS:
+                f = st / "py-{}-{}.txt".format(mode, n)
+                sh(["strace", "-f", "-c", "-o", f, python, BENCHES / "py" / "bench.py", server.base, mode, "purge", n, 0],
+                   env=env)
+                per.append(counts(f))
+            d = CG_CALLS[1] - CG_CALLS[0]
+            calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / d for k in per[1]}
+            res.append({"prog": "py-" + mode, "op": "purge", "calls": {k: v for k, v in calls.items() if v >= 0.05}})
     for op in OPS:
         f = st / "wrk-{}.txt".format(op)
         out = sh(["strace", "-f", "-c", "-o", f, "wrk", "-t1", "-c1", "-d1s", "-s", BENCHES / "wrk" / (op + ".lua"), server.base])
@@ -460,7 +476,7 @@ def measure(sections):
             res["callgrind"] = callgrind_row(server)
         if "strace" in sections:
             log("system calls (strace)")
-            res["syscalls"] = syscalls(server)
+            res["syscalls"] = syscalls(server, python)
         if "imports" in sections:
             log("import and load times")
             res["imports"] = import_times(python)
@@ -487,11 +503,12 @@ def measure(sections):
     elif "shared" in sections:
         res["shared"] = schedule.shared()
     if "coalesce" in sections:
-        log("coalescing in one process: 40 and 250 one-URL callers (about 2.5 minutes)")
-        res["coalesce"] = schedule.coalesce(python, py_sdk_note)
+        res["coalesce"] = schedule.coalesce(python if py_sdk_note is None else None)
     if "coalesce-redis" in sections:
         log("coalescing across processes through redis-server (about 30 s)")
         res["coalesce_redis"] = schedule.coalesce_redis()
+    if "verify" in sections:
+        res["verify"] = schedule.verify()
     if "plan" in sections:
         log("planning 1,000,000 URLs")
         res["plan"] = schedule.plan()

@@ -33,7 +33,17 @@ def ensure_python_sdk():
     return python, None
 
 
-ANCHOR_GO_SDK = ROOT.parent / "shared" / "anchors" / "gcore-go"
+def find_anchor():
+    """`shared/anchors/gcore-go` beside the clone, or beside a folder above it (a worktree
+    under /work/wt/ has it two levels up)."""
+    for up in ROOT.parents:
+        p = up / "shared" / "anchors" / "gcore-go"
+        if p.is_dir():
+            return p
+    return ROOT.parent / "shared" / "anchors" / "gcore-go"
+
+
+ANCHOR_GO_SDK = find_anchor()
 
 
 def anchor_version(path):

@@ -96,7 +96,7 @@ def evaluate(ctx, t, op, case=None):
     go_impl = ctx["go_sdk"][0]
     go_baseline = "the official Go SDK" if go_impl == "gcore-go" else "a plain net/http loop (the Go SDK could not be had)"
     name = t["name"].format(op=op, max=t.get("max"), min=t.get("min"), go_baseline=go_baseline,
-                            case=case["name"] if case else "")
+                            case=(case or {}).get("name", ""), callers=(case or {}).get("callers", ""))
     limit_ok = lambda v: (v <= t["max"]) if "max" in t else (v >= t["min"])
     not_measured = (name, "not measured in this run", None)
     m = t["measure"]
@@ -125,7 +125,8 @@ def evaluate(ctx, t, op, case=None):
         if "imports" not in ctx:
             return not_measured
         v = ctx["imports"][t["module"]]
-        return name, "{} ms".format(fmt(v)), limit_ok(v)
+        others = ", ".join("`import {}` {} ms".format(k, fmt(x)) for k, x in ctx["imports"].items() if k != t["module"])
+        return name, "{} ms{}".format(fmt(v), " ({})".format(others) if others else ""), limit_ok(v)
     if m == "so_stripped_mb":
         if "so_stripped" not in ctx:
             return not_measured
@@ -158,6 +159,34 @@ def evaluate(ctx, t, op, case=None):
         return name, "{} ({:,.0f} ms vs bound {:,.0f} ms; {} 429s{})".format(
             fmt_ratio(j["ratio"]), j["makespan_ms"], case["bound_ms"], j["rate_limited"],
             "" if j["complete"] else "; NOT all purged: " + j["why_incomplete"]), ok
+    if m == "coalesce_ratio":
+        co = ctx.get("coalesce")
+        if not co or case is None:
+            return not_measured
+        name = t["name"].format(max=t.get("max"), callers=case["callers"])
+        r = case.get(t["impl"])
+        if r is None:
+            return name, "not measured in this run", None
+        f = coalesce_figures(r, case)
+        if f["makespan_ms"] is None:
+            return name, "failed: " + str(r.get("error")), False if "max" in t else None
+        measured = "{}{} ({:,.0f} ms vs bound {:,.0f} ms; {} requests, {} 429s, {} failed calls{})".format(
+            "> " if r.get("capped") else "", fmt_ratio(f["ratio"]), f["makespan_ms"], case["bound_ms"], f["requests"],
+            f["rate_limited"], f["failed"], ", {} not finished".format(f["unfinished"]) if f["unfinished"] else "")
+        if "max" not in t:
+            return name, measured, None
+        return name, measured, (f["ratio"] <= t["max"] and f["rate_limited"] == 0 and f["failed"] == 0
+                                and not f["unfinished"])
+    if m == "verify_ratio":
+        v = ctx.get("verify")
+        if not v or "run" not in v:
+            return name, "not measured: " + v["note"] if v and "note" in v else "not measured in this run", None
+        f = verify_figures(v)
+        if f["ratio"] is None:
+            return name, "failed: " + str(v["run"].get("error")), None
+        return name, "{:.2f}× ({:,.1f} ms for {:,} probes, {} at once, one probe alone {:.3f} ms; {} fresh, {} stale, {} error)".format(
+            f["ratio"], f["wall_ms"], f["probes"], f["at_once"], f["one_ms"], v["run"].get("fresh"), v["run"].get("stale"),
+            v["run"].get("error")), None
     if m == "shared_ratio":
         sh_ = ctx.get("shared")
         if not sh_ or "store" not in sh_:
@@ -169,20 +198,6 @@ def evaluate(ctx, t, op, case=None):
         return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} 429s; without the store: {} 429s".format(
             r, st["makespan_ms"], sh_["bound_ms"], st["seen"]["rate_limited"], sh_["alone"]["seen"]["rate_limited"]), \
             r <= t["max"] and st["seen"]["rate_limited"] == 0 and st["failures"] == 0
-    if m == "coalesce_ratio":
-        co = ctx.get("coalesce")
-        case = next((c for c in (co or {}).get("cases", []) if c["callers"] == t["callers"]), None)
-        if case is None:
-            return name, "not measured in this run", None
-        on, off = case["on"], case["off"]
-        if on["makespan_ms"] is None:
-            return name, "failed: " + str(on.get("error")), False
-        r = on["makespan_ms"] / case["bound_ms"]
-        return name, "{:.3f}× ({:,.0f} vs {:,.0f} ms), {} requests (a perfect merger: {}), {} 429s, {} failed " \
-            "calls; coalescing off: {} requests, {} failed calls".format(
-                r, on["makespan_ms"], case["bound_ms"], on["seen"]["purge_requests"], case["perfect_requests"],
-                on["seen"]["rate_limited"], on["failures"], off["seen"]["purge_requests"], off["failures"]), \
-            r <= t["max"] and on["seen"]["rate_limited"] == 0 and on["failures"] == 0
     if m == "coalesce_redis_ratio":
         co = ctx.get("coalesce_redis")
         if not co or "on" not in co:
@@ -198,7 +213,7 @@ def evaluate(ctx, t, op, case=None):
                 off["makespan_ms"] or 0), \
             r <= t["max"] and on["seen"]["rate_limited"] == 0 and on["failures"] == 0
     if m in ("plan_ms", "plan_rss_ratio"):
-        pl = plan_case(ctx)
+        pl = plan_case(ctx, t.get("case", "issue16"))
         if pl is None:
             note = (ctx.get("plan") or {}).get("note")
             return name, "not measured: " + note if note else "not measured in this run", None
@@ -236,9 +251,27 @@ def job_figures(r, case, rtt_ms):
     return out
 
 
-def plan_case(ctx):
+def coalesce_figures(r, case):
+    """One client's run of one coalescing case: makespan, ratio, requests, 429s, failures."""
+    seen = r.get("seen", {})
+    mk = r.get("makespan_ms")
+    return {"makespan_ms": mk, "ratio": mk / case["bound_ms"] if mk is not None and case["bound_ms"] else None,
+            "requests": seen.get("purge_requests"), "rate_limited": seen.get("rate_limited"),
+            "failed": r.get("failed", 0), "unfinished": r.get("unfinished", 0)}
+
+
+def verify_figures(v):
+    """The verification row: wall time at the edge, probes, at once, one probe alone, and
+    wall ÷ (one probe × probes ÷ at once)."""
+    r = v["run"]
+    wall, n, k, one = r.get("wall_ms"), r.get("probes_seen"), r.get("at_once"), v.get("one_probe_ms")
+    ratio = wall / (one * n / k) if wall and n and k and one else None
+    return {"wall_ms": wall, "probes": n, "at_once": k, "one_ms": one, "ratio": ratio}
+
+
+def plan_case(ctx, name):
     for c in (ctx.get("plan") or {}).get("cases", []):
-        if c.get("case") == "issue16":
+        if c.get("case") == name:
             return c
     return None
 
@@ -320,7 +353,7 @@ def write_report(ctx):
     sc_of = {"gcdn-c": "gcdn", "curl-c": "curl", "wrk": "wrk"}
     go_impl = ctx["go_sdk"][0]
     for op in OPS:
-        for who in ("gcdn-c", "curl-c", "wrk", "gcdn-py", "gcore-py", "gcdn-go", "gcdn-go-deadline", "sdk-go", "gcdn-go-free", "sdk-go-free"):
+        for who in ("gcdn-c", "curl-c", "wrk", "gcdn-py", "gcdn-py-async", "gcore-py", "gcdn-go", "gcdn-go-deadline", "sdk-go", "gcdn-go-free", "sdk-go-free"):
             r = s((who, op))
             if r is None:
                 continue
@@ -361,6 +394,8 @@ def write_report(ctx):
         shared_section(ctx, w)
     if "coalesce" in ctx:
         coalesce_section(ctx, w)
+    if "verify" in ctx:
+        verify_section(ctx, w)
     if "coalesce_redis" in ctx:
         coalesce_redis_section(ctx, w)
     if "plan" in ctx:
@@ -494,7 +529,8 @@ def footprint_section(ctx, w):
 def new_paths_section(ctx, w):
     rows, s = ctx["rows"], ctx["rows"].summary
     pairs = [(("gcdn-c-purge1", "one"), ("gcdn-c-job1", "one")), (("gcdn-go", "purge"), ("gcdn-go-deadline", "purge")),
-             (("gcdn-py", "purge"), ("gcdn-py-timeout", "purge"))]
+             (("gcdn-py", "purge"), ("gcdn-py-timeout", "purge")), (("gcdn-py", "purge"), ("gcdn-py-async", "purge")),
+             (("gcdn-py", "delete"), ("gcdn-py-async", "delete"))]
     pairs = [(a, b) for a, b in pairs if rows.has(a) and rows.has(b)]
     if not pairs:
         return
@@ -503,7 +539,9 @@ def new_paths_section(ctx, w):
     w("Measured like the rows above (pinned, interleaved rounds, one keep-alive connection to nginx). "
       "The one-URL job is built once and run every call (a const job may be run many times); each run "
       "makes and frees its report. The deadline context (1 h) and `call_timeout=` (1 h) are set so that they "
-      "never end a call: only their cost is measured.")
+      "never end a call: only their cost is measured. The `AsyncClient` rows await each call before "
+      "the next on one asyncio event loop (`asyncio.run`); the call runs on the client's thread pool "
+      "and the loop is woken when it ends.")
     w("")
     w("| client | median µs | p99 µs | calls/s | client CPU µs/call | spread of medians µs | requests seen | ratio (same round) |")
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -511,7 +549,7 @@ def new_paths_section(ctx, w):
         for k in (a, b):
             r = s(k)
             w("| {} | {} | {} | {} | {} | {}–{} | {} | {} |".format(
-                rows.labels[k], fmt(r["median_us"]), fmt(r["p99_us"]), fmt(r["calls_per_s"], 0), fmt(r["cpu_us"]),
+                rows.labels[k] + ("" if k[1] == "one" else ", " + k[1]), fmt(r["median_us"]), fmt(r["p99_us"]), fmt(r["calls_per_s"], 0), fmt(r["cpu_us"]),
                 fmt(r["spread"][0]), fmt(r["spread"][1]), r["requests"],
                 "{:.3f}×".format(rows.ratio(b, a)) if k == b else "1"))
     w("")
@@ -522,32 +560,37 @@ def jobs_section(ctx, w):
     wins = sorted({c["window_ms"] for c in j["cases"]})
     w("## The job at the rate-limit bound")
     w("")
-    w("On `gcdn-emulator` with shortened windows: **1 URL purge and 1 pattern purge per {} ms per "
-      "resource** (the *window* column), at most {} URLs / {} patterns per request (the API's). The bound is the slowest "
-      "resource's paced schedule computed from the windows: for R requests on one key at N per W, "
-      "(ceil(R/N) − 1) × W; a resource's URL purges and its pattern purges are separate keys at the API, "
-      "so the larger of the two. One round trip here: {} ms (a one-URL purge, median). *Makespan*: the C "
-      "job from `gcdn_job_run` to its return (`benches/c/bench_job.c`, paced by "
-      "`gcdn_options_set_purge_intervals_ms(W, W)`, default run settings: 4 workers); the CLI ({}) from "
-      "process start to exit (`gcdn purge --purge-intervals W,W --from FILE`: full URLs "
-      "mapped by host through `GET /cdn/resources`; patterns, if any, by a second process started at "
-      "the same time); the baseline, a loop a user writes with the official Python SDK "
-      "(`benches/py/job_baseline.py`: resource after resource, chunks of 100 URLs / 10 patterns, the "
-      "SDK's own retries), from its first call to its last, stopped after {} s. *Requests* and *429s* "
-      "are what the emulator recorded (purge requests sent, and those answered 429).".format(
-          " or ".join("{:,}".format(x) for x in wins), j["max_urls"], j["max_patterns"], fmt(j.get("rtt_ms"), 2),
-          j.get("cli_version", "gcdn"), j["baseline_cap_s"]))
+    uw, pw = j["url_window"], j["pattern_window"]
+    w("On `gcdn-emulator` at the API's documented limits with the window shortened from 60 s to {w:,} ms: "
+      "**{un} URL purges and {pn} pattern purge (and {pn} purge-all) per {w:,} ms per resource**, at most {mu} "
+      "URLs / {mp} patterns per request (the API's). Nobody tells gcdn these: the C job and the CLI "
+      "read them from `GET /cdn/clients/me/limits` (the emulator reports its windows there, `\"{un}/{w}ms\"`), "
+      "as they read an account's own limits, which gcdn believes from 1 a day to 100 a second. The bound "
+      "is the slowest resource's paced schedule computed from the windows: for R requests on one key at "
+      "N per W, (ceil(R/N) − 1) × W; a resource's URL purges and its pattern purges are separate keys at "
+      "the API, so the larger of the two. One round trip here: {rtt} ms (a one-URL purge, median). "
+      "*Makespan*: the C job from `gcdn_job_run` to its return (`benches/c/bench_job.c`, no "
+      "`gcdn_options_set_purge_intervals_ms`, default run settings: 4 workers); the CLI ({cli}) from "
+      "process start to exit (`gcdn purge --from FILE`, no `--purge-intervals`: full URLs mapped by host "
+      "through `GET /cdn/resources`; patterns, if any, by a second process started at the same time); "
+      "the baseline, a loop a user writes with the official Python SDK (`benches/py/job_baseline.py`: "
+      "resource after resource, chunks of 100 URLs / 10 patterns, the SDK's own retries), from its "
+      "first call to its last, stopped after {cap} s. *Requests* and *429s* are what the emulator "
+      "recorded (purge requests sent, and those answered 429).".format(
+          w=uw[1], un=uw[0], pn=pw[0], mu=j["max_urls"], mp=j["max_patterns"], rtt=fmt(j.get("rtt_ms"), 2),
+          cli=j.get("cli_version", "gcdn"), cap=j["baseline_cap_s"]))
     w("")
-    w("Why one request per window, and 1.2 s: the C ABI and the CLI state a shortened window only as "
-      "N = 1 per interval (`gcdn_options_set_purge_intervals_ms`, `--purge-intervals`), and an account's "
-      "limits faster than 10× the documented rate (e.g. `2/500ms`) are not believed "
-      "(`src/engine/account.rs`), so a 2-per-500-ms emulator could not be matched exactly by gcdn. The "
-      "pacer adds its documented safety margin to every window: 2 % of it, at least 50 ms "
-      "(`pacer::margin`), which is 4.2 % of 1.2 s; at the API's 60 s windows it is 2 %. The "
-      "100-resource job's bound is a single window, to which the spread of the first window's 100 "
-      "requests over the job's 4 connections adds: it runs at 1.2 s and again at 2.4 s. The baseline "
-      "ran beside the gcdn rows, against an emulator of its own (it spends its time in its SDK's retry "
-      "sleeps).")
+    w("Why W = {w:,} ms: the pacer adds its documented safety margin to every window, 2 % of it and at "
+      "least 50 ms (`pacer::margin`), for the time between taking a slot and the request's arrival; at "
+      "{w:,} ms the two agree (2 %, as at the API's own 60 s windows), while a shorter window would "
+      "measure the 50 ms floor (10 % of 500 ms). (Until 0.3 these rows ran at one request per 1.2 s, "
+      "told through `--purge-intervals`, because an account's limits faster than 10× the documented "
+      "rate were not believed.) At {un} per window a resource's first {un} requests go at once, so the "
+      "100-resource job has {per} URLs per resource: its bound is one window, the third request of "
+      "every resource, to which the spread of the first window's requests over the job's 4 "
+      "connections adds. The baseline ran beside the gcdn rows, against an emulator of its own (it "
+      "spends its time in its SDK's retry sleeps).".format(
+          w=uw[1], un=uw[0], per=next((c["urls"] for c in j["cases"] if c["resources"] == 100), "–")))
     w("")
     if j.get("c_note"):
         w("C job: not measured: " + j["c_note"] + ".")
@@ -594,12 +637,14 @@ def shared_section(ctx, w):
         w("Not measured: " + s["note"] + ".")
         w("")
         return
-    w("{} processes (`bench_job batches`: plain C ABI clients, each its own pacer) each purge {} batches "
-      "of {} URLs on the same resource, started together, on the emulator at {} URL purge per {} ms: "
-      "{} requests, bound (R − 1) × W = {:,} ms. Once through one `redis-server` ({}, started by the "
+    w("{} processes (`bench_job batches`: plain C ABI clients, each its own pacer, coalescing off) each purge {} batches "
+      "of {} URLs on the same resource, started together, on the emulator at {} URL purges per {} ms "
+      "(read from the account's limits, as above): {} requests, bound (ceil(R/N) − 1) × W = {:,} ms. Once through one `redis-server` ({}, started by the "
       "bench on a free loopback port with a temporary directory, stopped after; "
-      "`gcdn_options_set_rate_store`), once without it. Makespan: first call of any process to the "
-      "last return.".format(s["processes"], s["batches"], s["urls_per_batch"], s["window"][0], s["window"][1],
+      "`gcdn_options_set_rate_store`), once without it (paced at one request per W/N, "
+      "`gcdn_options_set_purge_intervals_ms`: its 429s would otherwise make clients paced at the "
+      "account's limits fall back to the documented rate). Makespan: first call of any process to "
+      "the last return.".format(s["processes"], s["batches"], s["urls_per_batch"], s["window"][0], s["window"][1],
                             s["requests"], s["bound_ms"], s.get("redis", "redis-server").split(" sha=")[0]))
     w("")
     w("| | makespan ms | makespan ÷ bound | requests sent | 429s met | failed calls |")
@@ -613,43 +658,80 @@ def shared_section(ctx, w):
     w("")
 
 
+COALESCE_CLIENTS = (("gcdn", "gcdn, coalescing on (threads of one client)"),
+                    ("gcdn_off", "gcdn, coalescing off"),
+                    ("sdk", "official Python SDK, a thread per caller"))
+
+
 def coalesce_section(ctx, w):
-    s = ctx["coalesce"]
-    w("## Coalescing in one process: many one-URL callers")
+    co = ctx["coalesce"]
+    n, win = co["window"]
+    w("## Coalescing: one-URL callers on one resource")
     w("")
-    w("N threads of one client (`bench_job callers`: the C ABI, `gcdn_purge_urls` of one URL each, "
-      "released together by a barrier) purge one resource on the emulator at {} URL purge per {:,} ms "
-      "(the client paced alike, {:,} s wait budget for the pacer). A perfect merger sends "
-      "R = 1 + ⌈(N − 1) / {}⌉ requests: the first call goes at once, alone (coalescing never delays a "
-      "request that could go now), the other N − 1 URLs fill full requests in the next slots; bound "
-      "(R − 1) × W. Beside it, in the same run: the same load with coalescing off "
-      "(`gcdn_options_set_coalesce(o, 0, ...)`: each call its own request; calls whose slot is past the "
-      "wait budget are refused at once with `GCDN_ERR_RATE_LIMITED`), and the official Python SDK with one "
-      "thread per caller (its own retries). Makespan: first call to the last return. 429s and requests "
-      "counted at the emulator.".format(s["window"][0], s["window"][1], s["budget_ms"] // 1000, s["max_urls"]))
+    w("On the emulator at {n} URL purges per {win:,} ms (read from the account's limits, as above), the "
+      "resource's window is first filled by {n} one-URL purges in turn (as another worker would have), "
+      "then C callers start together, each purging one URL of its own on that resource. A perfect "
+      "merger needs R = ceil(C/100) full requests, the first of them a window after the clock's start: "
+      "bound ceil(R/N) × W. *Makespan*: the first warm-up call to the last caller's return. gcdn: "
+      "`bench_job callers`, C threads of one client calling `gcdn_purge_urls`, coalescing on (the "
+      "default) and off (`gcdn_options_set_coalesce(o, 0, ...)`), each call waiting at most {cap} s for "
+      "its slot (`gcdn_options_set_max_rate_limit_wait_ms`; a call whose slot is further fails at once). "
+      "The official Python SDK (`benches/py/coalesce_baseline.py`: one SDK client shared by a thread "
+      "per caller, its own retries) is stopped after {cap} s. *Requests* and *429s* are what the "
+      "emulator recorded (the {n} warm-up requests included); *failed calls* are calls that returned an "
+      "error.".format(
+          n=n, win=win, cap=co["cap_s"]))
     w("")
-    if "sdk_note" in s:
-        w("Python SDK rows not measured: " + s["sdk_note"] + ".")
-        w("")
-    w("| callers | | requests sent | makespan ms | makespan ÷ bound | 429s met | failed calls |")
-    w("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-    for case in s["cases"]:
-        for k, label in (("on", "gcdn, coalescing on"), ("off", "gcdn, coalescing off"),
-                         ("sdk", "official Python SDK")):
-            r = case.get(k)
+    w("| callers | requests (min) | bound ms | client | makespan ms | makespan ÷ bound | requests sent | 429s met | failed calls | not finished |")
+    w("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case in co["cases"]:
+        for impl, label in COALESCE_CLIENTS:
+            r = case.get(impl)
             if r is None:
                 continue
-            mk = r.get("makespan_ms")
-            w("| {} | {} | {} | {} | {} | {} | {} |".format(
-                case["callers"], label, r["seen"]["purge_requests"], fmt(mk, 0),
-                fmt_ratio(mk / case["bound_ms"] if mk is not None and case["bound_ms"] else None),
-                r["seen"]["rate_limited"], r.get("failures", "n/a")))
+            if r.get("makespan_ms") is None:
+                w("| {} | {} | {:,} | {} | – | – | – | – | – | failed: {} |".format(
+                    case["callers"], case["requests_min"], case["bound_ms"], label, str(r.get("error"))[:120]))
+                continue
+            f = coalesce_figures(r, case)
+            w("| {} | {} | {:,} | {} | {:,.0f} | {}{} | {} | {} | {} | {} |".format(
+                case["callers"], case["requests_min"], case["bound_ms"], label, f["makespan_ms"],
+                "> " if r.get("capped") else "", fmt_ratio(f["ratio"]), f["requests"], f["rate_limited"],
+                f["failed"], f["unfinished"]))
     w("")
-    w("Bounds: " + "; ".join("{} callers: R = {}, {:,} ms (coalescing off: {} requests, {:,} ms)".format(
-        c["callers"], c["perfect_requests"], c["bound_ms"], c["callers"], c["off_bound_ms"]) for c in s["cases"]) + ".")
-    w("")
+    if co.get("note"):
+        w(co["note"])
+        w("")
 
 
+def verify_section(ctx, w):
+    v = ctx["verify"]
+    w("## Verification at the edge")
+    w("")
+    if "note" in v:
+        w("Not measured: " + v["note"] + ".")
+        w("")
+        return
+    r = v["run"]
+    f = verify_figures(v)
+    w("{res} resources × {urls} URLs purged by the C job (`bench_job verify`, at the emulator's limits "
+      "as above) with verification on (`gcdn_run_set_verify`, the verify limit {urls}: every URL) at one "
+      "edge (`gcdn_run_add_edge`): a loopback server of the bench (`schedule.Edge`, one thread, "
+      "non-blocking sockets) that answers every `HEAD` `200` with `Cache: MISS` and closes, and times "
+      "each connection from its accept to its close. *Wall*: the first probe accepted to the last "
+      "closed; *at once*: the most connections open together at the edge; *one probe*: a probe alone "
+      "(a 1-URL job, median of {runs}), timed the same way. The purges' confirmation (the purge "
+      "statuses, polled after 1 s) comes before and is not in the wall time.".format(
+          res=v["resources"], urls=v["urls"], runs=len(v["alone"])))
+    w("")
+    alone = [a["probe_ms"] for a in v["alone"] if a.get("probe_ms") is not None]
+    w("| probes | wall ms | at once | one probe alone ms (range) | wall ÷ (one × probes ÷ at once) | fresh | stale | error | job makespan ms |")
+    w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} |".format(
+        f["probes"], fmt(f["wall_ms"]), f["at_once"], fmt(f["one_ms"], 3),
+        "–".join(fmt(x, 3) for x in (min(alone), max(alone))) if alone else "n/a",
+        "{:.2f}×".format(f["ratio"]) if f["ratio"] else "n/a", r.get("fresh"), r.get("stale"), r.get("error"),
+        fmt(r.get("makespan_ms"), 0)))
 def coalesce_redis_section(ctx, w):
     s = ctx["coalesce_redis"]
     w("## Coalescing across processes: {} processes × {} URLs through one redis-server".format(
@@ -661,15 +743,22 @@ def coalesce_redis_section(ctx, w):
         return
     w("{} processes (`bench_job batches`: plain C ABI clients with `gcdn_options_set_rate_store`) each "
       "purge {} URLs of the same resource in one call, started together, on the emulator at {} URL "
-      "purge per {:,} ms (the clients paced alike), through one `redis-server` ({}). A perfect merger "
-      "sends {} requests: the first call goes at once, alone (coalescing never delays a request that "
-      "could go now), the other {} URLs fit the next slot; bound (R − 1) × W = {:,} ms. Beside it, in "
-      "the same run, the same load with coalescing off (`gcdn_options_set_coalesce(o, 0, ...)`): "
-      "{} requests, bound {:,} ms. Makespan: first call of any process to the last return.".format(
+      "purges per {:,} ms (read from the account's limits, as above), through one `redis-server` ({}). "
+      "A perfect merger sends {} requests: the first {} calls go at once, alone (coalescing never delays "
+      "a request that could go now), the other {} URLs fit the next slot; bound (ceil(R/N) − 1) × W = "
+      "{:,} ms. Beside it, in the same run, the same load with coalescing off "
+      "(`gcdn_options_set_coalesce(o, 0, ...)`): {} requests, bound {:,} ms. Makespan: first call of any "
+      "process to the last return.".format(
           s["processes"], s["urls_per_call"], s["window"][0], s["window"][1],
-          s.get("redis", "redis-server").split(" sha=")[0], s["perfect_requests"],
-          s["urls"] - s["urls_per_call"], s["bound_ms"], s["off_requests"], s["off_bound_ms"]))
+          s.get("redis", "redis-server").split(" sha=")[0], s["perfect_requests"], s["window"][0],
+          s["urls"] - s["window"][0] * s["urls_per_call"], s["bound_ms"], s["off_requests"], s["off_bound_ms"]))
     w("")
+    on_requests = s["on"]["seen"]["purge_requests"]
+    if on_requests < s["perfect_requests"]:
+        w("Coalescing on sent {} request(s), fewer than the {} this bound assumes: the calls that started "
+          "together shared the first request too, so the makespan is below the bound (its ratio says no "
+          "more than that).".format(on_requests, s["perfect_requests"]))
+        w("")
     w("| | requests sent | makespan ms | makespan ÷ bound ({:,} ms) | 429s met | failed calls |".format(
         s["bound_ms"]))
     w("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -692,15 +781,23 @@ def plan_section(ctx, w):
         w("")
         return
     w("`benches/plan` (the `plan_bench` example, release build): nothing is sent. *issue16*: 1,000,000 "
-      "full URLs over 50 hosts, 10 % of them repeats, plus 20 covering patterns; *full_urls* and "
-      "*paths*: the job task's own cases. Peak RSS is the process's high-water mark (VmHWM) after "
+      "full URLs over 50 hosts, 10 % of them repeats, plus 20 covering patterns; *cachekey*: 1,000,000 "
+      "full URLs over 50 hosts, 10 % of them repeats, each with three query parameters in varying order, "
+      "planned in their cache-key form as a run does (`plan_cache_keys`: the forms written into one "
+      "buffer beside the job's text, which stays shared with the caller): of the 50 resources, 25 have none of the query options, 9 ignore the query "
+      "string, 8 keep only `v` (whitelist), 8 drop `utm_source` and `utm_medium` (blacklist), and 10 "
+      "have two rules (ignore the query under `/assets/1xx/`, else keep only `v`); *cachekey-exact*: "
+      "the same job planned as given (`plan`, as `exact` does); *cachekey-unshared*: in cache-key form "
+      "with the job dropped before planning, so that its storage is not shared; "
+      "*full_urls* and *paths*: the job task's own cases. Peak RSS is the process's high-water mark (VmHWM) after "
       "planning; the target compares its growth over the process's start with the input's bytes.")
     w("")
-    w("| case | URLs | build ms | plan ms | requests | skipped | input MB | RSS at start MiB | peak RSS MiB |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| case | URLs | build ms | plan ms | requests | skipped | rewritten | input MB | RSS at start MiB | peak RSS MiB |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c in p["cases"]:
-        w("| {} | {:,} | {:,} | {:,} | {:,} | {:,} | {} | {:.1f} | {:.1f} |".format(
+        w("| {} | {:,} | {:,} | {:,} | {:,} | {:,} | {} | {} | {:.1f} | {:.1f} |".format(
             c["case"], c["urls"], c["build_ms"], c["plan_ms"], c["requests"], c["skipped"],
+            "{:,}".format(c["rewritten"]) if "rewritten" in c else "–",
             "{:.1f}".format(c["input_bytes"] / MB) if c.get("input_bytes") else "–",
             c["rss_before_kib"] / 1024, c["peak_kib"] / 1024))
     w("")
@@ -735,9 +832,10 @@ def targets_section(ctx, w):
     w("| --- | --- | --- |")
     targets = []
     cases = (ctx.get("jobs") or {}).get("cases") or [None]
+    callers = (ctx.get("coalesce") or {}).get("cases") or [None]
     for t in TARGETS_DATA["targets"]:
         for op in (OPS if t.get("per_op") else (None,)):
-            for case in (cases if t.get("per_case") else (None,)):
+            for case in (cases if t.get("per_case") else callers if t.get("per_callers") else (None,)):
                 name, measured, ok = evaluate(ctx, t, op, case)
                 targets.append((name, ok))
                 w("| {} | {} | {} |".format(name, measured, verdict(ok) if ok is not None else "n/a"))
@@ -777,6 +875,48 @@ def post_section(ctx, w, targets):
 
 
 
+def nginx_gets(prefix):
+    """`GET` requests to paths starting with `prefix` in the nginx log the run left."""
+    f = util.OUT / "nginx" / "access.log"
+    if not f.exists():
+        return 0
+    n = 0
+    with open(f) as log_file:
+        for line in log_file:
+            p = line.split()
+            if len(p) == 6 and p[2] == "GET" and p[3].split("?")[0] == prefix:
+                n += 1
+    return n
+
+
+def callgrind_purge_extra():
+    """Self cost per call by function, purge minus delete, from the callgrind files the run
+    left in target/bench/callgrind (difference of the two call counts): the biggest first."""
+    import re
+    import subprocess
+    d = util.OUT / "callgrind"
+    per = {}
+    for op in OPS:
+        counts = []
+        for n in CG_CALLS:
+            f = d / "gcdn-{}-{}.out".format(op, n)
+            if not f.exists():
+                return []
+            r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", str(f)],
+                               capture_output=True, text=True)
+            c = {}
+            for line in r.stdout.splitlines():
+                m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(.*)", line)
+                if m and "PROGRAM TOTALS" not in m.group(2):
+                    name = m.group(2).split(" [")[0].split(":", 1)[-1]
+                    c[name] = c.get(name, 0) + int(m.group(1).replace(",", ""))
+            counts.append(c)
+        per[op] = {k: (counts[1].get(k, 0) - counts[0].get(k, 0)) / (CG_CALLS[1] - CG_CALLS[0])
+                   for k in set(counts[0]) | set(counts[1])}
+    diff = {k: per["purge"].get(k, 0) - per["delete"].get(k, 0) for k in set(per["purge"]) | set(per["delete"])}
+    return sorted(((k, v) for k, v in diff.items() if v >= 100), key=lambda kv: -kv[1])
+
+
 def explain(ctx, missed):
     """What the profile says about each missed target."""
     out = []
@@ -794,6 +934,31 @@ def explain(ctx, missed):
                 sum(f.values()), sum(g.values()),
                 ", ".join("{} {:.1f}".format(k, v) for k, v in sorted(g.items(), key=lambda kv: -kv[1])),
                 ctx["callgrind"][("gcdn", "purge")], ctx["ureq"]))
+        if g.get("futex"):
+            out[-1] += (" The purge's {:.1f} `futex` calls per call (the delete makes {:.1f}: {}) are the "
+                        "coalescing queue's (`src/engine/coalesce.rs`, issue 21): it wakes waiting callers with "
+                        "`Condvar::notify_all`, which the standard library makes a `FUTEX_WAKE` system call "
+                        "even when no caller waits, as in these sequential calls.".format(
+                            g["futex"], sc[("gcdn", "delete")].get("futex", 0),
+                            ", ".join("{} {:.1f}".format(k, v) for k, v in sorted(
+                                sc[("gcdn", "delete")].items(), key=lambda kv: -kv[1]))))
+    if any("instructions per call" in m for m in missed) and "callgrind" in ctx:
+        more = callgrind_purge_extra()
+        cg = ctx["callgrind"]
+        if more:
+            coal = sum(v for k, v in more if "coalesce" in k)
+            sip = sum(v for k, v in more if "sip::" in k or "hash_one" in k)
+            out.append(
+                "- **Instructions per purge.** {:,.0f} per purge against {:,.0f} per delete ({:,.0f} more; in "
+                "0.2's report the purge was 41,146). From this run's callgrind files (`target/bench/callgrind`, "
+                "self cost per call, purge minus delete), the purge's extra work is led by: {}. The coalescing "
+                "queue every purge now passes through (issue 21, `src/engine/coalesce.rs`: a lane per "
+                "resource and kind, a caller entry, the items moved into the lane and back) costs {:,.0f} of "
+                "them in its own functions; SipHash, the standard `HashMap`'s hasher (the pacer's keys and, "
+                "new, the queue's lanes and callers), {:,.0f}; most of the rest is the allocator "
+                "(`malloc`/`free`, `memcpy`) that the queue's copies and the JSON body share.".format(
+                    cg[("gcdn", "purge")], cg[("gcdn", "delete")], cg[("gcdn", "purge")] - cg[("gcdn", "delete")],
+                    ", ".join("`{}` {:,.0f}".format(k, v) for k, v in more[:8]), coal, sip))
     if any(".so" in m for m in missed) and "so_breakdown" in ctx:
         sections, sizes = ctx["so_breakdown"]
         tls = sum(v for k, v in sizes.items() if k.startswith(("ring", "rustls")))
@@ -835,16 +1000,43 @@ def explain(ctx, missed):
         j, p = sc.get(("job1", "one")), sc.get(("purge1", "one"))
         if j is not None and p is not None:
             more = {k: v - p.get(k, 0) for k, v in j.items() if v - p.get(k, 0) >= 0.5}
-            out.append(
-                "- **One-URL job vs `gcdn_purge_urls`.** Per call, strace counts {:.1f} system calls for the "
-                "job and {:.1f} for the purge; the job's extra ones: {}. `clone3` and `set_robust_list`/`rseq` "
-                "are threads started per run (the runner's driver and its worker), `futex` their hand-offs, "
-                "`madvise` their stacks given back: the same request otherwise (`sendto`/`recvfrom` alike). "
-                "A job of one lane could run on the calling thread.".format(
-                    sum(j.values()), sum(p.values()),
-                    ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+            text = ("- **One-URL job vs `gcdn_purge_urls`.** Per call, strace counts {:.1f} system calls for the "
+                    "job and {:.1f} for the purge; the job's extra ones: {}.".format(
+                        sum(j.values()), sum(p.values()),
+                        ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+            if "clone3" in more:
+                text += (" `clone3` and `set_robust_list`/`rseq` are threads started per run, `futex` their "
+                         "hand-offs, `madvise` their stacks given back.")
+            listings = nginx_gets("/cdn/resources")
+            if more.get("sendto", 0) >= 0.5 and listings:
+                text += (" The `sendto` and `recvfrom` are a second request per run: each run first lists the "
+                         "resources (`GET /cdn/resources`, to read their cache-key options, issue 22; nginx's "
+                         "log of this run has {:,} of them, answered 404 by the bench's nginx, so the job is "
+                         "planned as given), then purges: two round trips where `gcdn_purge_urls` makes "
+                         "one.".format(listings))
+            out.append(text)
         else:
             out.append("- **One-URL job vs `gcdn_purge_urls`.** Not profiled in this run (the `strace` section did not run).")
+    if any("AsyncClient" in m for m in missed):
+        sc = ctx.get("syscalls") or {}
+        a, b = sc.get(("py-gcdn-async", "purge")), sc.get(("py-gcdn", "purge"))
+        sa, sb = ctx["rows"].summary(("gcdn-py-async", "purge")), ctx["rows"].summary(("gcdn-py", "purge"))
+        if sa and sb:
+            text = ("- **`AsyncClient` vs `Client`.** {} vs {} µs median per purge, client CPU {} vs {} µs per "
+                    "call. An `AsyncClient` call is the `Client` call submitted to the client's thread pool "
+                    "and awaited through `asyncio.wrap_future` (`bindings/python/gcdn/_async.py`): the pool "
+                    "thread takes it from the pool's queue, and wakes the event loop when it ends (a write "
+                    "to the loop's self-pipe); the two threads hand the GIL back and forth, on the one core "
+                    "the row is pinned to.".format(
+                        fmt(sa["median_us"]), fmt(sb["median_us"]), fmt(sa["cpu_us"]), fmt(sb["cpu_us"])))
+            if a is not None and b is not None:
+                more = {k: v - b.get(k, 0) for k, v in a.items() if v - b.get(k, 0) >= 0.5}
+                text += (" `strace -f -c` of the two programs (1,000 purges, difference of two call counts) "
+                         "counts {:.1f} system calls per call against {:.1f}; the async call's extra ones: {}: "
+                         "the hand-off and the wake-up, the request itself the same.".format(
+                             sum(a.values()), sum(b.values()),
+                             ", ".join("{} +{:.1f}".format(k, v) for k, v in sorted(more.items(), key=lambda kv: -kv[1]))))
+            out.append(text)
     rows, s = ctx["rows"], ctx["rows"].summary
     for key, base, what, src, marker in (
             (("gcdn-go-deadline", "purge"), ("gcdn-go", "purge"), "Go call with a deadline context",
@@ -889,27 +1081,63 @@ def explain(ctx, missed):
                 if f["makespan_ms"] <= 1.05 * case["bound_ms"] + j["rtt_ms"] and not f["rate_limited"] and f["complete"]:
                     continue
                 # The pacer's documented margin, once per window of the slowest key.
-                steps = max(case["url_requests_each"] - 1, case["pattern_requests_each"] - 1, 0)
+                steps = max(math.ceil(case["url_requests_each"] / j["url_window"][0]) - 1,
+                            math.ceil(case["pattern_requests_each"] / j["pattern_window"][0]) - 1, 0)
                 w_ms = case["window_ms"]
                 margin = steps * max(w_ms / 50, 50)
                 extra = f["makespan_ms"] - case["bound_ms"]
+                cj = case.get("c") if impl == "cli" else None
+                own = ("; the C job of the same case took {:,.0f} ms, so {:,.0f} ms are the CLI's own (process "
+                       "start, reading the file, mapping hosts through `GET /cdn/resources`)".format(
+                           cj["makespan_ms"], f["makespan_ms"] - cj["makespan_ms"])
+                       if cj and cj.get("makespan_ms") else "")
                 out.append(
                     "- **Job, {}, {}.** {:,.0f} ms over the bound: {:,.0f} ms of it is the pacer's documented "
                     "safety margin ({} window(s) × {:.0f} ms, `pacer::margin`: 2 % of a window, at least 50 ms; "
                     "at the API's 60 s windows 2 %), the remaining {:,.0f} ms the requests themselves "
                     "({} purge requests over the job's bounded connections, {} in the last window), "
-                    "start-up and the report{}.".format(
+                    "start-up and the report{}{}.".format(
                         case["name"], label, extra, margin, steps, max(w_ms / 50, 50), extra - margin,
-                        f["requests"], case["resources"] * (1 if case["url_requests_each"] else 0),
+                        f["requests"], case["resources"] * (1 if case["url_requests_each"] else 0), own,
                         "; {} 429s met".format(f["rate_limited"]) if f["rate_limited"] else ""))
-    if any("RSS" in m for m in missed):
+    ck = {c["case"]: c for c in (ctx.get("plan") or {}).get("cases", [])}
+    if any("cache-key form" in m and "ms" in m and "RSS" not in m for m in missed) and all(
+            k in ck for k in ("cachekey", "cachekey-exact", "issue16")):
+        a, e, i16 = ck["cachekey"], ck["cachekey-exact"], ck["issue16"]
         out.append(
-            "- **Peak RSS.** Most of it is the C library's and libgcdn's code pages (footprint table). The "
-            "purge row turns over 900 resources (so that the pacer never holds a call), and the pacer keeps "
-            "a small state per (resource, kind) key: measured separately with the same program turning over "
-            "one resource instead (paced, 2 ms a call), the peak is 3,612 KiB (3.70 MB) against 3,936 KiB: "
-            "about 320 KiB, some 360 bytes a key, is the 900 keys' state. Turning over ~300 resources "
-            "(still over 2 ms per turn at these call times) would keep the row under 4 MB.")
+            "- **Cache-key planning, time.** {:,} ms in cache-key form against {:,} ms for the same job as "
+            "given (*cachekey-exact*): {:,} ms go to the {:,} forms (per item: the query split, each name "
+            "checked against the resource's or its rule's list, the kept parameters sorted, the form written out; "
+            "for a fifth of the resources, the rules' regexes matched against the path first). The plan "
+            "section ran last, with the machine at its most loaded (load average {} at the end of the run): "
+            "*issue16*, unchanged code, took {:,} ms here; run alone before this run, at a load average of "
+            "about 3, the same binary planned *cachekey* in 588 ms and *issue16* in 171 ms (separately, not "
+            "in this run).".format(a["plan_ms"], e["plan_ms"], a["plan_ms"] - e["plan_ms"], a.get("rewritten", 0),
+                                    ctx["load_end"], i16["plan_ms"]))
+    if any("cache-key form: peak RSS" in m for m in missed) and all(
+            k in ck for k in ("cachekey", "cachekey-exact", "cachekey-unshared")):
+        a, e, u = ck["cachekey"], ck["cachekey-exact"], ck["cachekey-unshared"]
+        mib = lambda kib: kib / 1024
+        out.append(
+            "- **Cache-key planning, peak RSS.** The job's own storage is {:.0f} MiB once built ({:.1f} MB "
+            "of input); planning it as given peaks at {:.0f} MiB (*cachekey-exact*). In cache-key form "
+            "{:,} of the items change, and `plan_cache_keys` (`src/engine/job/plan.rs`) keeps each new "
+            "form as a `String` of its own until the end, then appends them all to the job's text: "
+            "{:.0f} MiB more at the peak (*cachekey-unshared*, {:.0f} MiB). Then, because a run plans a "
+            "job its caller still holds (`Arc::clone(job.data())` in `run.rs`), `Arc::make_mut` copies "
+            "the whole job's storage before appending: {:.0f} MiB more ({:.0f} MiB). Writing the forms "
+            "into one buffer as they are found, and keeping them beside the job's text instead of in a "
+            "copy of it, would remove most of both.".format(
+                mib(a["rss_job_kib"]), a["input_bytes"] / MB, mib(e["peak_kib"]), a.get("rewritten", 0),
+                mib(u["peak_kib"] - e["peak_kib"]), mib(u["peak_kib"]), mib(a["peak_kib"] - u["peak_kib"]),
+                mib(a["peak_kib"])))
+    if any("RSS" in m and "planning" not in m for m in missed):
+        out.append(
+            "- **Peak RSS.** Most of it is the C library's and libgcdn's code pages (footprint table). The purge row turns over "
+            "900 resources (so that the pacer never holds a call), and the pacer keeps a small state per "
+            "(resource, kind) key: measured separately on 0.2's code with the same program turning over one "
+            "resource instead (paced, 2 ms a call), the peak was 3,612 KiB against 3,936 KiB, about 360 "
+            "bytes a key; not measured again in this run.")
     return out
 
 

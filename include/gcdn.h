@@ -1088,10 +1088,12 @@ int32_t gcdn_run_set_exact(struct gcdn_run *run, int32_t exact, char **error_out
 
 /**
  * After its last request, wait up to `wait_ms` milliseconds for every purge to be confirmed
- * by `GET /cdn/purge_statuses` (polled after 1 s, then up to every 5 s). A purge whose status
- * is `Failed` fails the run with GCDN_ERR_REJECTED; one still in progress when the wait ends
- * with GCDN_ERR_TIMEOUT. 0: do not confirm (the default). The run's timeout bounds the wait
- * too. The `_with` single calls ignore it.
+ * by `GET /cdn/purge_statuses`: polled 1 s after the last request, then every 1.5 times
+ * longer up to every 5 s, and a last time at the end of the wait (not one interval before
+ * it). That last poll may take up to 2 s more than the wait, never past the run's timeout.
+ * A purge whose status is `Failed` fails the run with GCDN_ERR_REJECTED; one still in
+ * progress after the last poll with GCDN_ERR_TIMEOUT. 0: do not confirm (the default). The
+ * run's timeout bounds the wait too. The `_with` single calls ignore it.
  *
  * `run` must be a live run, used by no other thread during the call; NULL gives
  * GCDN_ERR_INVALID_ARGUMENT.
@@ -1206,7 +1208,15 @@ int32_t gcdn_run_set_workers(struct gcdn_run *run, uint32_t workers, char **erro
  * its timeout ended first, else the status of the first failure: a request's own status;
  * GCDN_ERR_NOT_FOUND for no_resource or inactive items; GCDN_ERR_REJECTED for
  * url_purge_disabled items and a purge whose status is Failed; GCDN_ERR_TIMEOUT when the
- * wait for confirmation ended first. The message counts what was done.
+ * wait for confirmation ended first; GCDN_ERR_STALE when everything was purged and
+ * confirmed but a URL verified at the edge (`gcdn_run_set_verify`) is still stale. The
+ * message counts what was done.
+ *
+ * A panic (a bug in gcdn) in one of the run's threads stays in the run: it fails the request
+ * it struck with GCDN_ERR_PANIC (that request's entry in the report, and in the job of what
+ * was not purged), or ends the confirmation with it; the other requests go on, and the run
+ * writes its report and returns the first failure's status, as above (GCDN_ERR_PANIC when
+ * the panic was the first). It never unwinds into the caller's thread.
  *
  * `*report_out` is the exception to "out-parameters only on success": it receives a report
  * (free it with `gcdn_report_free`) whenever the run got past validation and the resources

@@ -633,3 +633,66 @@ fn the_log_says_what_a_shared_request_carries() {
         );
     }
 }
+
+/// A waiting caller's tick (a binding's signal handlers, a C progress callback) runs without
+/// the coalescer's lock: while it runs, another thread's purge on another resource of the
+/// same client goes (it would block on the lock until the tick returned).
+#[test]
+fn a_waiting_callers_tick_runs_without_the_coalescers_lock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    let emu = paced_emulator();
+    let interval = Duration::from_secs(3);
+    let (mut o, slot_taken) = signal_on("slot taken in");
+    let base = options(&emu, interval, Duration::from_secs(60));
+    o.base_url = base.base_url;
+    o.purge_intervals = base.purge_intervals;
+    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    c.purge_urls(1, &["/warm"]).unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<gcdn::engine::Result<()>>();
+    let done_rx = Mutex::new(done_rx);
+    let go_tx = Mutex::new(Some(go_tx));
+    let other_done_during_tick = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let leader = s.spawn(|| c.purge_urls(1, &["/leader"]));
+        wait_for(&slot_taken);
+        let other = {
+            let c = c.clone();
+            s.spawn(move || {
+                if go_rx.recv().is_ok() {
+                    let _ = done_tx.send(c.purge_urls(2, &["/other-resource"]));
+                }
+            })
+        };
+        let seen = Arc::clone(&other_done_during_tick);
+        let tick: gcdn::engine::Tick = Arc::new(move || {
+            // Once: let the other thread purge, and wait (bounded) for it to finish.
+            if let Some(tx) = go_tx.lock().unwrap().take() {
+                tx.send(()).unwrap();
+                let r = done_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10));
+                seen.store(matches!(r, Ok(Ok(()))), Ordering::SeqCst);
+            }
+            false
+        });
+        let settings = CallSettings {
+            tick: Some(tick),
+            ..CallSettings::default()
+        };
+        let follower = c.purge_urls_with(1, &["/follower"], &settings);
+        follower.unwrap();
+        leader.join().unwrap().unwrap();
+        other.join().unwrap();
+    });
+    assert!(
+        other_done_during_tick.load(Ordering::SeqCst),
+        "a purge on another resource waited for a caller's tick to return"
+    );
+    let purged = purged_at_emulator(&emu);
+    for item in ["/leader", "/follower", "/other-resource"] {
+        assert!(purged.contains(item), "{item}");
+    }
+}

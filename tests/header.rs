@@ -383,3 +383,141 @@ fn the_export_scanner_sees_through_literals_and_comments() {
     assert!(found[1].1.trim().ends_with(") f()"), "{:?}", found[1].1);
     assert_eq!(code_only(src).matches("#[no_mangle]").count(), 1);
 }
+
+/// The header without its comments: what it declares, not what its prose mentions.
+fn declarations(header: &str) -> String {
+    let mut out = String::new();
+    let mut rest = header;
+    while let Some(at) = rest.find("/*") {
+        out.push_str(&rest[..at]);
+        rest = rest[at..]
+            .find("*/")
+            .map_or("", |end| &rest[at + end + 2..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The identifiers starting with `prefix` in `text` (letters, digits and `_` after it).
+fn identifiers<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(prefix) {
+        let start = from + at;
+        let end = text[start..]
+            .find(|c: char| !word(c))
+            .map_or(text.len(), |n| start + n);
+        if !text[..start].ends_with(word) {
+            found.push(&text[start..end]);
+        }
+        from = end.max(start + 1);
+    }
+    found
+}
+
+/// Whether README.md names `name`: written out in backticks, or as a family `` `PREFIX*` ``
+/// whose line lists the rest of the name (`` `gcdn_report_request_*` (`_count`, ...) ``).
+fn readme_names(readme: &str, name: &str) -> bool {
+    if readme.contains(&format!("`{name}`")) || readme.contains(&format!("`{name}(")) {
+        return true;
+    }
+    readme.lines().any(|line| {
+        identifiers(line, &name[..5]).into_iter().any(|family| {
+            let star = line.contains(&format!("`{family}*`"));
+            star && name.starts_with(family)
+                && family.ends_with('_')
+                && line.contains(&format!("`_{}`", &name[family.len()..]))
+        })
+    })
+}
+
+/// The README's function and constant tables name every function and constant the header
+/// declares (one by one, or as a family listing each member), and its status table gives
+/// every status code its number: a new export without its README row fails here.
+#[test]
+fn the_readme_names_every_export_and_status_code() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let declared = declarations(checked_in());
+    let mut functions: Vec<&str> = identifiers(&declared, "gcdn_")
+        .into_iter()
+        .filter(|name| declared.contains(&format!("{name}(")))
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    let constants: Vec<&str> = declared
+        .lines()
+        .filter_map(|line| line.strip_prefix("#define "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|name| *name != "GCDN_H")
+        .collect();
+    assert!(
+        functions.len() > 100 && constants.len() > 60,
+        "the scan found too little"
+    );
+    let missing: Vec<&&str> = functions
+        .iter()
+        .chain(&constants)
+        .filter(|name| !readme_names(&readme, name))
+        .collect();
+    assert!(missing.is_empty(), "README.md does not name {missing:?}");
+
+    for line in declared.lines() {
+        let Some(rest) = line.strip_prefix("#define ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let (Some(name), Some(value)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if name == "GCDN_OK" || name.starts_with("GCDN_ERR_") {
+            let row = format!("| `{name}` | {value} |");
+            assert!(
+                readme.contains(&row),
+                "README.md's status table lacks {row:?}"
+            );
+        }
+    }
+    let rows = readme
+        .lines()
+        .filter(|l| l.starts_with("| `GCDN_ERR_"))
+        .count();
+    let codes = constants
+        .iter()
+        .filter(|c| c.starts_with("GCDN_ERR_"))
+        .count();
+    assert_eq!(
+        rows, codes,
+        "README.md's status table has a row the header lacks"
+    );
+}
+
+/// The README's exit-code table is the CLI's (cli/src/exit.rs): every code, no other.
+#[test]
+fn the_readme_exit_table_is_the_clis() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let exit = std::fs::read_to_string(root().join("cli/src/exit.rs")).expect("cli/src/exit.rs");
+    let mut codes: Vec<String> = exit
+        .lines()
+        .filter_map(|line| line.strip_prefix("pub const "))
+        .filter_map(|rest| rest.split(": u8 = ").nth(1))
+        .map(|value| value.trim_end_matches(';').to_owned())
+        .collect();
+    let table = readme
+        .split("| exit | meaning |\n|---|---|\n")
+        .nth(1)
+        .expect("README.md has the exit table");
+    let mut rows: Vec<String> = table
+        .lines()
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| line.split('|').nth(1))
+        .map(|code| code.trim().to_owned())
+        .collect();
+    codes.sort();
+    rows.sort();
+    assert!(codes.len() >= 7, "cli/src/exit.rs: {codes:?}");
+    assert_eq!(
+        rows, codes,
+        "README.md's exit table against cli/src/exit.rs"
+    );
+}

@@ -897,3 +897,18 @@ fn a_late_response_on_a_first_reuse_never_answers_the_next_request() {
     let r = c.delete(7, 0);
     assert_eq!(r.status, GCDN_ERR_NOT_FOUND, "{r:?} {:?}", server.seen());
 }
+
+/// The stale bytes come in the same write as the answer (read with it, into the client's
+/// buffer, where no peek at the socket sees them).
+#[test]
+fn a_late_response_in_the_answers_own_write_never_answers_the_next_request() {
+    stale_bytes_never_answer(
+        Late {
+            after: 2,
+            answer: "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            stale: "",
+            delay: Some(Duration::from_millis(100)),
+        },
+        |c| c.purge_all(2),
+    );
+}

@@ -883,3 +883,64 @@ fn two_processes_jobs_sharing_a_redis_request_both_confirm_it() {
         assert_eq!(report.totals.confirmed, 1, "{tag}");
     }
 }
+
+/// A caller that waited in Redis' queue and then falls back to in-process coalescing (the
+/// store failed) has only what is left of its wait budget: in all, it never waits on rate
+/// limits longer than its budget.
+#[test]
+fn a_fallback_after_waiting_in_redis_keeps_to_what_is_left_of_the_budget() {
+    use gcdn::engine::ratestore::coalesce::Queue;
+    use gcdn::engine::ratestore::{PaceKey, PaceKind, RedisStore, RETRY_AFTER};
+    use gcdn::engine::{Client, Options, Status};
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let url = redis.url(0);
+    let emu = emulator_for(100);
+    let interval = Duration::from_secs(6);
+    let budget = Duration::from_secs(4);
+    let in_queue = Duration::from_millis(1500);
+    let mut o = Options::default();
+    o.set_base_url(&emu.base_url()).unwrap();
+    o.set_purge_intervals(interval, interval).unwrap();
+    o.max_rate_limit_wait = budget;
+    o.set_rate_store(&url).unwrap();
+    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    // The store is down: this purge goes through the in-process fallback, whose pacer now
+    // has the key's next slot `interval` away.
+    redis.kill();
+    c.purge_urls(1, &["/warm"]).unwrap();
+    let warmed = Instant::now();
+    // The store is back (and tried again), and another process leads the queue for long.
+    let redis = RedisServer::start_on(port, None);
+    let store = RedisStore::new(&url, emu.api_key()).unwrap();
+    let lead = Queue::new(
+        &store,
+        PaceKey {
+            resource_id: 1,
+            kind: PaceKind::Urls,
+        },
+    )
+    .key("s");
+    redis.raw(&format!("SET {lead} ffffffffffffffff PX 30000"));
+    std::thread::sleep((RETRY_AFTER + Duration::from_millis(200)).saturating_sub(warmed.elapsed()));
+    let (r, began) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            let began = Instant::now();
+            (c.purge_urls(1, &["/late"]), began)
+        });
+        // The caller waits in Redis' queue, then the store goes: the in-process fallback's
+        // slot (`interval` after /warm) is within a whole budget from then, not within what
+        // is left of it.
+        std::thread::sleep(in_queue);
+        let mut redis = redis;
+        redis.kill();
+        call.join().unwrap()
+    });
+    let waited = began.elapsed();
+    let sent: Vec<String> = purges(&emu).iter().map(|p| p.body.clone()).collect();
+    let e = r.expect_err(&format!(
+        "the call waited {waited:?} on rate limits, budget {budget:?}; sent {sent:?}"
+    ));
+    assert_eq!(e.status, Status::RateLimited, "{e}");
+    assert!(!sent.iter().any(|b| b.contains("/late")), "{sent:?}");
+}

@@ -4,19 +4,27 @@
  *   bench_job BASE_URL job URL_MS PATTERN_MS RESOURCES URLS PATTERNS FIRST_ID
  *       one job: RESOURCES resources (ids FIRST_ID...), each URLS paths /job/u<i>.png and
  *       PATTERNS patterns /job/p<j>/<star> (covering none of the paths), the client paced at
- *       one URL purge per URL_MS and one pattern purge per PATTERN_MS (the emulator's
- *       shortened windows); prints {"makespan_ms", "status", "report": <the report's JSON>}.
+ *       one URL purge per URL_MS and one pattern purge per PATTERN_MS, or, with 0 0, at the
+ *       account's own limits (the emulator reports its windows, N per W); prints
+ *       {"makespan_ms", "status", "report": <the report's JSON>}.
  *   bench_job BASE_URL batches URL_MS RESOURCE BATCHES URLS_PER STORE [no-coalesce]
  *       BATCHES purges (gcdn_purge_urls) of URLS_PER distinct URLs each on one resource; STORE
- *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; `no-coalesce`
- *       turns coalescing off (gcdn_options_set_coalesce; the library's default is on); prints
+ *       is a redis:// URL for gcdn_options_set_rate_store, or "-" for none; URL_MS 0: the
+ *       account's own limits; `no-coalesce` turns coalescing off (gcdn_options_set_coalesce;
+ *       the library's default is on); prints
  *       {"start_unix_ns", "end_unix_ns", "failures", "statuses"} (wall clock, so that the
  *       makespan of several processes can be taken).
- *   bench_job BASE_URL callers URL_MS RESOURCE CALLERS BUDGET_MS [no-coalesce]
- *       CALLERS threads of one client, each purging one URL (/callers/<i>.png, gcdn_purge_urls)
- *       of one resource, released together by a barrier, with a rate-limit wait budget of
- *       BUDGET_MS; prints {"makespan_ms" (first call to last return), "failures",
- *       "statuses": {status: calls}}.
+ *   bench_job BASE_URL verify EDGE_URL RESOURCES URLS FIRST_ID
+ *       one job of RESOURCES resources (ids FIRST_ID...) × URLS paths /verify/u<i>.png, at the
+ *       account's limits, run with verification (gcdn_run_set_verify, every URL: the verify
+ *       limit is URLS) at the edge EDGE_URL (gcdn_run_add_edge); prints {"makespan_ms",
+ *       "status", "verified", "fresh", "stale", "error"}.
+ *   bench_job BASE_URL callers CALLERS RESOURCE WARM WAIT_MS [no-coalesce]
+ *       one client at the account's limits, waiting at most WAIT_MS for a slot: WARM one-URL
+ *       purges in turn on RESOURCE (/coalesce/warm<i>.png, filling its window), then CALLERS
+ *       threads purge one URL each (/coalesce/t<i>.png, gcdn_purge_urls), started together;
+ *       prints {"makespan_ms" (the first warm-up call to the last return), "callers", "failed",
+ *       "warm_failed"}.
  *   bench_job BASE_URL probe
  *       {"job": bool, "rate_store": bool}: what this library has.
  *   bench_job BASE_URL purge1|job1 N WARMUP
@@ -73,8 +81,8 @@ static uint64_t unix_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int coalesce_off; /* batches|callers ... no-coalesce */
-static uint64_t wait_budget_ms = 600000; /* callers: BUDGET_MS */
+static int coalesce_off; /* batches ... no-coalesce */
+static uint64_t max_wait_ms = 600000;
 
 static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t pattern_ms,
                                 const char *store) {
@@ -82,10 +90,14 @@ static gcdn_client *make_client(const char *base_url, uint64_t url_ms, uint64_t 
     gcdn_options *o = gcdn_options_new();
     int32_t st = gcdn_options_set_base_url(o, base_url, &err);
     if (st != GCDN_OK) die("base URL", st, err);
-    st = gcdn_options_set_purge_intervals_ms(o, url_ms, pattern_ms, &err);
-    if (st != GCDN_OK) die("purge intervals", st, err);
+    /* 0 0: the account's own limits (GET /cdn/clients/me/limits: the emulator reports its
+       windows, N per W); else one request per interval. */
+    if (url_ms || pattern_ms) {
+        st = gcdn_options_set_purge_intervals_ms(o, url_ms, pattern_ms, &err);
+        if (st != GCDN_OK) die("purge intervals", st, err);
+    }
     /* A whole job waits for its windows: let the pacer wait as long as the run needs. */
-    st = gcdn_options_set_max_rate_limit_wait_ms(o, wait_budget_ms, &err);
+    st = gcdn_options_set_max_rate_limit_wait_ms(o, max_wait_ms, &err);
     if (st != GCDN_OK) die("rate-limit wait", st, err);
     if (store && strcmp(store, "-") && gcdn_options_set_rate_store &&
         (st = gcdn_options_set_rate_store(o, store, &err)) != GCDN_OK)
@@ -183,65 +195,100 @@ static int batches(const char *base, uint64_t url_ms, int64_t resource, size_t n
     return failures != 0;
 }
 
-/* callers: one thread per caller, one URL each, started together. */
+static int verify(const char *base, const char *edge, size_t resources, size_t urls,
+                  int64_t first_id) {
+    gcdn_client *c = make_client(base, 0, 0, NULL);
+    char **u = numbered("/verify/u%zu.png", urls);
+    gcdn_job *j = gcdn_job_new();
+    gcdn_run *run = gcdn_run_new();
+    char *err = NULL;
+    int32_t st;
+    for (size_t r = 0; r < resources; r++)
+        if ((st = gcdn_job_add_urls(j, first_id + (int64_t)r, (const char *const *)u, urls, &err)) !=
+            GCDN_OK)
+            die("add URLs", st, err);
+    if ((st = gcdn_run_set_verify(run, 1, &err)) != GCDN_OK) die("verify", st, err);
+    if ((st = gcdn_run_set_verify_limit(run, (uint32_t)urls, &err)) != GCDN_OK)
+        die("verify limit", st, err);
+    if ((st = gcdn_run_add_edge(run, edge, &err)) != GCDN_OK) die("edge", st, err);
+    gcdn_report *report = NULL;
+    uint64_t t = now_ns();
+    st = gcdn_job_run(c, j, run, &report, &err);
+    uint64_t wall = now_ns() - t;
+    if (st != GCDN_OK) fprintf(stderr, "bench_job: run: %s (%s)\n", err ? err : "", gcdn_status_str(st));
+    size_t n = gcdn_report_verified_count(report), by[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        int32_t v = gcdn_report_verified_result(report, i);
+        by[v == GCDN_VERIFY_FRESH ? 0 : v == GCDN_VERIFY_STALE ? 1 : 2]++;
+    }
+    printf("{\"makespan_ms\":%.3f,\"status\":%d,\"verified\":%zu,\"fresh\":%zu,\"stale\":%zu,"
+           "\"error\":%zu}\n",
+           wall / 1e6, st, n, by[0], by[1], by[2]);
+    gcdn_string_free(err);
+    gcdn_report_free(report);
+    gcdn_run_free(run);
+    gcdn_job_free(j);
+    gcdn_client_free(c);
+    for (size_t i = 0; i < urls; i++) free(u[i]);
+    free(u);
+    return st != GCDN_OK;
+}
+
 struct caller {
     gcdn_client *client;
     int64_t resource;
     size_t index;
-    pthread_barrier_t *start;
-    uint64_t began, ended;
+    pthread_barrier_t *go;
     int32_t status;
+    uint64_t end;
 };
 
 static void *caller_main(void *arg) {
-    struct caller *c = arg;
+    struct caller *k = arg;
     char url[64];
-    snprintf(url, sizeof url, "/callers/%zu.png", c->index);
+    snprintf(url, sizeof url, "/coalesce/t%zu.png", k->index);
     const char *one[1] = {url};
-    pthread_barrier_wait(c->start);
     char *err = NULL;
-    c->began = now_ns();
-    c->status = gcdn_purge_urls(c->client, c->resource, one, 1, &err);
-    c->ended = now_ns();
-    if (c->status != GCDN_OK && c->index < 3)
-        fprintf(stderr, "bench_job: caller %zu: %s (%s)\n", c->index, err ? err : "",
-                gcdn_status_str(c->status));
+    pthread_barrier_wait(k->go);
+    k->status = gcdn_purge_urls(k->client, k->resource, one, 1, &err);
+    k->end = now_ns();
     gcdn_string_free(err);
     return NULL;
 }
 
-static int callers(const char *base, uint64_t url_ms, int64_t resource, size_t n) {
-    gcdn_client *client = make_client(base, url_ms, url_ms, NULL);
-    struct caller *cs = calloc(n ? n : 1, sizeof *cs);
-    pthread_t *th = calloc(n ? n : 1, sizeof *th);
-    pthread_barrier_t start;
-    if (!cs || !th || n == 0 || pthread_barrier_init(&start, NULL, (unsigned)n)) return 1;
+static int callers(const char *base, size_t n, int64_t resource, size_t warm, uint64_t wait_ms) {
+    max_wait_ms = wait_ms;
+    gcdn_client *c = make_client(base, 0, 0, NULL);
+    struct caller *k = calloc(n ? n : 1, sizeof *k);
+    pthread_t *t = calloc(n ? n : 1, sizeof *t);
+    pthread_barrier_t go;
+    if (!k || !t || pthread_barrier_init(&go, NULL, (unsigned)n + 1)) return 1;
     for (size_t i = 0; i < n; i++) {
-        cs[i] = (struct caller){.client = client, .resource = resource, .index = i, .start = &start};
-        if (pthread_create(&th[i], NULL, caller_main, &cs[i])) return 1;
+        k[i] = (struct caller){.client = c, .resource = resource, .index = i, .go = &go};
+        if (pthread_create(&t[i], NULL, caller_main, &k[i])) return 1;
     }
-    for (size_t i = 0; i < n; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&start);
-    uint64_t first = UINT64_MAX, last = 0;
-    size_t failures = 0;
-    int32_t seen[64];
-    size_t count[64], kinds = 0;
+    size_t warm_failed = 0, failed = 0;
+    uint64_t t0 = now_ns(), end = t0;
+    for (size_t i = 0; i < warm; i++) {
+        char url[64], *err = NULL;
+        snprintf(url, sizeof url, "/coalesce/warm%zu.png", i);
+        const char *one[1] = {url};
+        if (gcdn_purge_urls(c, resource, one, 1, &err) != GCDN_OK) warm_failed++;
+        gcdn_string_free(err);
+    }
+    pthread_barrier_wait(&go);
     for (size_t i = 0; i < n; i++) {
-        if (cs[i].began < first) first = cs[i].began;
-        if (cs[i].ended > last) last = cs[i].ended;
-        if (cs[i].status != GCDN_OK) failures++;
-        size_t k = 0;
-        while (k < kinds && seen[k] != cs[i].status) k++;
-        if (k == kinds && kinds < 64) seen[kinds] = cs[i].status, count[kinds++] = 0;
-        if (k < kinds) count[k]++;
+        pthread_join(t[i], NULL);
+        if (k[i].status != GCDN_OK) failed++;
+        if (k[i].end > end) end = k[i].end;
     }
-    printf("{\"makespan_ms\":%.3f,\"failures\":%zu,\"statuses\":{", (last - first) / 1e6, failures);
-    for (size_t k = 0; k < kinds; k++) printf("%s\"%d\":%zu", k ? "," : "", seen[k], count[k]);
-    printf("}}\n");
-    free(cs);
-    free(th);
-    gcdn_client_free(client);
-    return failures != 0;
+    printf("{\"makespan_ms\":%.3f,\"callers\":%zu,\"failed\":%zu,\"warm_failed\":%zu}\n",
+           (end - t0) / 1e6, n, failed, warm_failed);
+    pthread_barrier_destroy(&go);
+    free(k);
+    free(t);
+    gcdn_client_free(c);
+    return 0;
 }
 
 enum { FIRST_RID = 100, RIDS = 900 };
@@ -304,16 +351,14 @@ int main(int argc, char **argv) {
         coalesce_off = 1;
         argc = 8;
     }
-    if (!strcmp(mode, "batches") && argc == 8)
-        return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
     if (!strcmp(mode, "callers") && argc == 8 && !strcmp(argv[7], "no-coalesce")) {
         coalesce_off = 1;
         argc = 7;
     }
-    if (!strcmp(mode, "callers") && argc == 7) {
-        wait_budget_ms = ARG(6);
-        return callers(base, ARG(3), (int64_t)ARG(4), ARG(5));
-    }
+    if (!strcmp(mode, "callers") && argc == 7)
+        return callers(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6));
+    if (!strcmp(mode, "batches") && argc == 8)
+        return batches(base, ARG(3), (int64_t)ARG(4), ARG(5), ARG(6), argv[7]);
     int job_abi = gcdn_job_new && gcdn_job_free && gcdn_job_add_urls && gcdn_job_add_patterns &&
                   gcdn_job_run && gcdn_report_json && gcdn_report_free;
     if (!strcmp(mode, "probe")) {
@@ -323,6 +368,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(mode, "batches")) need(job_abi, "job ABI (gcdn_job_run)");
     else if (strcmp(argv[argc - 1], "-")) need(gcdn_options_set_rate_store != NULL, "gcdn_options_set_rate_store");
+    if (!strcmp(mode, "verify") && argc == 7)
+        return verify(base, argv[3], ARG(4), ARG(5), (int64_t)ARG(6));
     if (!strcmp(mode, "job") && argc == 9)
         return job(base, ARG(3), ARG(4), ARG(5), ARG(6), ARG(7), (int64_t)ARG(8));
     if ((!strcmp(mode, "purge1") || !strcmp(mode, "job1")) && argc == 5)

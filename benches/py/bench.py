@@ -3,11 +3,14 @@ official Gcore SDK (``gcore`` on PyPI) on the same requests.
 
     python bench.py BASE_URL gcdn|gcore purge|delete N WARMUP
     python bench.py BASE_URL gcdn purge-timeout N WARMUP   (the binding, with a per-call timeout)
+    python bench.py BASE_URL gcdn-async purge|delete N WARMUP   (gcdn.AsyncClient, each call
+                                                               awaited in turn on one event loop)
 
 Prints one JSON line: per-call median and p99 (nearest rank) in microseconds, calls per
 second over the timed loop, client CPU time per call. Run by benches/run.
 """
 
+import asyncio
 import inspect
 import itertools
 import json
@@ -48,9 +51,8 @@ def make_call(which, base_url, op):
     return lambda: resources.delete(RESOURCE_ID)
 
 
-def main():
-    base_url, which, op, n, warmup = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    call = make_call(which, base_url, op)
+def timed(call, n, warmup):
+    """n sequential calls after `warmup`: (latencies ns, loop ns, CPU ns)."""
     for _ in range(warmup):
         call()
     lat = [0] * n
@@ -62,8 +64,40 @@ def main():
         t2 = clock()
         lat[i] = t2 - t
         t = t2
-    loop = t - start
-    cpu = time.process_time_ns() - cpu0
+    return lat, t - start, time.process_time_ns() - cpu0
+
+
+async def timed_async(base_url, op, n, warmup):
+    """timed() for gcdn.AsyncClient: each call awaited before the next, on one event loop
+    (the call runs on the client's thread pool; the loop waits for it)."""
+    import gcdn
+
+    async with gcdn.AsyncClient(API_KEY, base_url=base_url, purge_intervals=(0.001, 0.001)) as client:
+        rids = itertools.cycle(range(FIRST_RID, FIRST_RID + RIDS))
+        if op == "purge":
+            call = lambda: client.purge_urls(next(rids), URLS)
+        else:
+            call = lambda: client.delete_resource(RESOURCE_ID)
+        for _ in range(warmup):
+            await call()
+        lat = [0] * n
+        clock = time.perf_counter_ns
+        cpu0 = time.process_time_ns()
+        start = t = clock()
+        for i in range(n):
+            await call()
+            t2 = clock()
+            lat[i] = t2 - t
+            t = t2
+        return lat, t - start, time.process_time_ns() - cpu0
+
+
+def main():
+    base_url, which, op, n, warmup = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    if which == "gcdn-async":
+        lat, loop, cpu = asyncio.run(timed_async(base_url, op, n, warmup))
+    else:
+        lat, loop, cpu = timed(make_call(which, base_url, op), n, warmup)
     lat.sort()
     p99 = max(1, math.ceil(0.99 * n))
     print(

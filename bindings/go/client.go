@@ -79,9 +79,10 @@ func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout 
 // 0 disables retries).
 func WithMaxRetries(n int) Option { return func(s *settings) { s.maxRetries = &n } }
 
-// WithMaxRateLimitWait sets the most one request may wait in total on rate limits (HTTP 429)
-// and Retry-After (default 150 s). 0 means never wait: a 429 fails at once with
-// ErrRateLimited. A long list paces itself to the rate limit beyond that: bound a whole
+// WithMaxRateLimitWait sets the most one request may wait in total on rate limits: its
+// pacer slot, HTTP 429s and Retry-After (default 150 s). A wait that would go past it is
+// refused at once with ErrRateLimited, saying how long it would have been. 0 means never
+// wait: a 429 fails at once with ErrRateLimited. A long list paces itself to the rate limit beyond that: bound a whole
 // call with its context.
 func WithMaxRateLimitWait(d time.Duration) Option {
 	return func(s *settings) { s.rateWait = &d }

@@ -179,8 +179,9 @@ type RunOptions struct {
 	DryRun bool
 	// Wait, when positive, waits up to this long after the last request for every purge
 	// to be confirmed by the API's purge statuses (RequestReport.Completion). A purge whose
-	// status is Failed fails the run with ErrRejected; one still in progress when the wait
-	// ends, with ErrTimeout. The context's deadline bounds the wait too.
+	// status is Failed fails the run with ErrRejected; one still in progress after the last
+	// poll, with ErrTimeout. The last poll is at the end of the wait and may take up to 2 s
+	// more, never past the context's deadline, which bounds the wait too.
 	Wait time.Duration
 	// Progress, when set, is called with every event of the run (a request sent, answered
 	// or failed, a wait, a retry, a confirmation poll or result), one at a time, on the
@@ -654,7 +655,9 @@ func progressFromC(e *C.gcdn_event, user unsafe.Pointer) (stop C.int32_t) {
 // opts.Verify, a URL the edge still serves from a copy cached before its purge makes an
 // otherwise successful run return an error matching ErrStale (Report.Verified says which).
 // The report is returned whenever the run got past validation, also with an error: see what
-// was done in it, and run report.Remaining() to finish the work.
+// was done in it, and run report.Remaining() to finish the work. A bug in gcdn that panics
+// in one of the run's threads fails the request it struck with ErrInternal; the run still
+// writes its report and the program lives on.
 //
 // ctx bounds the whole run, confirmation included: stopped by its deadline, the error
 // matches context.DeadlineExceeded and ErrTimeout; cancelled, context.Canceled and

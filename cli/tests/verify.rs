@@ -203,3 +203,23 @@ fn prefetch_lines_follow_the_purge() {
         .collect();
     assert_eq!(keys, [(1, "/big.iso".into()), (2, "/big.iso".into())]);
 }
+
+/// An edge address with a character of several bytes where the scheme ends is a usage
+/// error (exit 2, nothing sent), not a panic (exit 101).
+#[test]
+fn an_edge_with_a_wide_character_in_its_scheme_is_a_usage_error() {
+    let emu = emulator();
+    for edge in ["https:/\u{e9}x.example", "http:/\u{e9}x", "https:\u{20ac}"] {
+        let r = purge(
+            &emu,
+            &["--verify", "--edge", edge, "https://cdn1.example.com/a.js"],
+        );
+        assert_eq!(r.code, 2, "{edge}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("edge"), "{edge}: {}", r.stderr);
+    }
+    assert!(emu.edge_requests().is_empty());
+    assert!(
+        emu.requests().iter().all(|r| r.method != "POST"),
+        "nothing sent"
+    );
+}

@@ -236,6 +236,9 @@ struct State {
     lanes: HashMap<LaneKey, Lane>,
     callers: HashMap<u64, Caller>,
     next_id: u64,
+    /// Callers waiting on [`InProcess::wake`] (counted under this mutex): a change nobody
+    /// waits for is not signalled, so a caller alone on the queue makes no system call for it.
+    waiters: usize,
 }
 
 impl Lane {
@@ -291,6 +294,17 @@ impl InProcess {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Releases `st` after a change to it, then wakes the callers waiting for changes, if
+    /// any waits: `Condvar::notify_all` is a system call even when nobody waits, and a caller
+    /// alone in a free window would make several per call.
+    fn wake_after(&self, st: MutexGuard<'_, State>) {
+        let waiting = st.waiters > 0;
+        drop(st);
+        if waiting {
+            self.wake.notify_all();
+        }
+    }
+
     /// `id` holds the next slot of `key`: wait for it, compose the request, send it.
     fn lead(
         &self,
@@ -324,12 +338,10 @@ impl InProcess {
             let spare = lane.spare.take().filter(|&(t, _)| t >= Instant::now());
             if let Some((at, _)) = spare {
                 lane.next_slot = Some(at);
+                self.wake_after(st);
             }
             spare
         };
-        if spare.is_some() {
-            self.wake.notify_all();
-        }
         let slot = match spare {
             Some((at, kept)) => self.wait_spare(&lctx, key, at, kept),
             None => api.wait_slot(
@@ -351,8 +363,7 @@ impl InProcess {
                             lane.next_slot = Some(instant_after(Instant::now(), wait));
                             lane.pace = pace.or(lane.pace);
                         }
-                        drop(st);
-                        self.wake.notify_all();
+                        self.wake_after(st);
                     }
                 },
             ),
@@ -417,9 +428,8 @@ impl InProcess {
             }
         }
         guard.carried = carried.clone();
-        drop(st);
         // The next waiting caller takes the next slot while this request goes.
-        self.wake.notify_all();
+        self.wake_after(st);
         if n > 1 {
             lctx.note(&Note::Shared {
                 resource_id,
@@ -454,8 +464,7 @@ impl InProcess {
         }
         st.tidy(key);
         guard.carried.clear();
-        drop(st);
-        self.wake.notify_all();
+        self.wake_after(st);
         own_outcome
     }
 }
@@ -587,8 +596,7 @@ impl Drop for Leading<'_> {
             }
         }
         st.withdraw(self.key, self.id);
-        drop(st);
-        self.co.wake.notify_all();
+        self.co.wake_after(st);
     }
 }
 
@@ -682,8 +690,11 @@ impl Coalescer for InProcess {
         // When this caller first waited for others (its wait counts against its budget).
         let mut napped_since: Option<Instant> = None;
         loop {
-            let now = Instant::now();
+            // The tick is the caller's code: never run it while holding the lock.
+            drop(st);
             let stop = ctx.poll_stop();
+            st = self.lock();
+            let now = Instant::now();
             match st.callers.get(&id) {
                 Some(Caller::Done(_)) => {
                     let Some(Caller::Done(outcome)) = st.callers.remove(&id) else {
@@ -731,8 +742,7 @@ impl Coalescer for InProcess {
                         .expect("a waiting caller's lane lives");
                     if stop {
                         st.withdraw(key, id);
-                        drop(st);
-                        self.wake.notify_all();
+                        self.wake_after(st);
                         return Err(unsent(Error::new(
                             Status::Cancelled,
                             format!(
@@ -771,8 +781,7 @@ impl Coalescer for InProcess {
                             }
                         };
                         st.withdraw(key, id);
-                        drop(st);
-                        self.wake.notify_all();
+                        self.wake_after(st);
                         return Err(unsent(Error::new(
                             refused.status(),
                             format!(
@@ -796,11 +805,16 @@ impl Coalescer for InProcess {
             }
             let nap = nap.max(Duration::from_millis(1));
             napped_since.get_or_insert(now);
+            // Counted under the lock it waits with: a caller that changes the state under
+            // the lock and then finds no waiter counted has nobody to wake (a waiter counted
+            // later sees the change before it waits), so none is lost.
+            st.waiters += 1;
             st = self
                 .wake
                 .wait_timeout(st, nap)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            st.waiters -= 1;
         }
     }
 }

@@ -336,11 +336,12 @@ class Client:
         ``dry_run=True``: plan only (the account's resources may be read, no purge is sent);
         the report's requests are ``"planned"``, with the estimated duration in its totals.
         ``wait``: seconds to wait, after the last request, for the API's purge statuses to
-        confirm every purge (``None``: do not confirm). ``call_timeout`` bounds the whole run,
-        confirmation included; ``cancel`` stops it from another thread. ``progress``: called
-        with each :class:`~gcdn.Event` on this thread, one at a time; returning ``False``
-        stops the run (:class:`~gcdn.CancelledError`), and an exception it raises stops the
-        run and propagates from here.
+        confirm every purge (``None``: do not confirm); the last poll is at the end of the
+        wait and may take up to 2 s more, never past ``call_timeout``. ``call_timeout``
+        bounds the whole run, confirmation included; ``cancel`` stops it from another
+        thread. ``progress``: called with each :class:`~gcdn.Event` on this thread, one at
+        a time; returning ``False`` stops the run (:class:`~gcdn.CancelledError`), and an
+        exception it raises stops the run and propagates from here.
 
         URL items go in their cache-key form: the query parameters the resource's options (or
         the rule matching the path) leave out of the cache key are dropped and the rest sorted,
@@ -359,7 +360,9 @@ class Client:
         Raises, unless every planned request was purged (and confirmed, with ``wait``) and no
         item was left out as ``no_resource``, ``inactive`` or ``url_purge_disabled``: the
         :class:`~gcdn.GcdnError` of the first failure, with the run's report as ``.report``
-        (everything that could be sent was sent; ``e.report.remaining()`` is the rest).
+        (everything that could be sent was sent; ``e.report.remaining()`` is the rest). A
+        bug in gcdn that panics in one of the run's threads fails the request it struck with
+        :class:`~gcdn.InternalError` and the run still writes its report.
         """
         if not isinstance(job, Job):
             raise TypeError("job must be a gcdn.Job, not {}".format(_type_name(job)))

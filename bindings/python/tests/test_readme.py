@@ -61,3 +61,17 @@ def test_the_asyncio_example(emulator):
     # The cancelled purge of /late.html was never sent.
     assert sent[2:] == [("/cdn/resources/404/purge", '{"paths":[]}', 404),
                         ("/cdn/resources/5/purge", '{"urls":["/news.html"]}', 201)], sent
+
+
+def test_the_status_table_names_the_exception_each_status_raises():
+    """The top README's status table gives, for each code, the exception gcdn raises for it."""
+    import gcdn
+    from gcdn import _errors
+
+    with open(os.path.join(PYTHON_DIR, "..", "..", "README.md")) as f:
+        rows = re.findall(r"^\| `GCDN_ERR_\w+` \| (\d+) \| `(\w+)`", f.read(), re.M)
+    assert len(rows) == len(_errors._BY_STATUS), rows
+    for value, name in rows:
+        raised = _errors.error_for(int(value), "m")
+        assert type(raised).__name__ == name, (value, name, type(raised))
+        assert getattr(gcdn, name) is type(raised)

@@ -27,6 +27,14 @@ use serde_json::{Map, Value};
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Longest rule regex compiled.
 pub const REGEX_MAX_LEN: usize = 4096;
+/// Most bytes the compiled regexes of one run's rules take in all (their match caches as
+/// much again): a rule is charged the smallest of 4 KiB, 16 KiB, ... [`REGEX_SIZE_LIMIT`]
+/// its regex compiles under (one that does not compile, the limit it failed under), and
+/// rules past the total are not used, so that a listing of thousands of rules cannot take
+/// the host's memory or the run's time.
+pub const REGEX_TOTAL_LIMIT: usize = 32 << 20;
+/// The first size limit a rule's regex is compiled under.
+const REGEX_FIRST_LIMIT: usize = 4 << 10;
 /// Most names of a whitelist or blacklist kept.
 pub const MAX_NAMES: usize = 1000;
 
@@ -232,24 +240,51 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Keep the active rules that set a query option, compile their regexes (bounded), and
-    /// order them by weight then id. Returns the rules and, for each that cannot be
-    /// compiled, its id and why (it never applies).
-    pub fn compile(mut list: Vec<Rule>) -> (Rules, Vec<(i64, String)>) {
+    /// Keep the active rules that set a query option, compile their regexes (bounded, each
+    /// charged to `spent`, the bytes the run's rules took so far: see
+    /// [`REGEX_TOTAL_LIMIT`]), and order them by weight then id. Returns the rules and, for
+    /// each that cannot be compiled, its id and why (it never applies); the rules past the
+    /// total are one entry, the first's id.
+    pub fn compile(mut list: Vec<Rule>, spent: &mut usize) -> (Rules, Vec<(i64, String)>) {
         list.retain(|r| r.active && r.query.any_set());
         list.sort_by_key(|r| (r.weight, r.id));
         let mut bad = Vec::new();
         let mut rules = Vec::with_capacity(list.len());
-        for r in list {
+        let total = list.len();
+        for (i, r) in list.into_iter().enumerate() {
             if r.pattern.len() > REGEX_MAX_LEN {
                 bad.push((r.id, format!("its regex is {} bytes long", r.pattern.len())));
                 continue;
             }
-            match RegexBuilder::new(&r.pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .dfa_size_limit(REGEX_SIZE_LIMIT)
-                .build()
-            {
+            let left = REGEX_TOTAL_LIMIT.saturating_sub(*spent);
+            let mut limit = REGEX_FIRST_LIMIT;
+            if left < limit {
+                bad.push((
+                    r.id,
+                    format!(
+                        "the regexes of the run's rules before it take {} MiB, the most \
+                         compiled (it and the {} rules after it are not used)",
+                        REGEX_TOTAL_LIMIT >> 20,
+                        total - i - 1
+                    ),
+                ));
+                break;
+            }
+            let built = loop {
+                let built = RegexBuilder::new(&r.pattern)
+                    .size_limit(limit)
+                    .dfa_size_limit(limit)
+                    .build();
+                let next = (limit * 4).min(REGEX_SIZE_LIMIT);
+                match built {
+                    Err(regex::Error::CompiledTooBig(_)) if next > limit && next <= left => {
+                        limit = next;
+                    }
+                    built => break built,
+                }
+            };
+            *spent += limit;
+            match built {
                 Ok(re) => rules.push((r, re)),
                 Err(e) => {
                     let why = e.to_string();
@@ -352,9 +387,18 @@ fn params(query: &str) -> Vec<Param<'_>> {
 /// parameters (`&&`) are dropped. An item without a query, or with an empty one (`/a?`), is
 /// left as it is.
 pub fn cache_key_form(item: &str, keep: Keep<'_>) -> Option<String> {
-    let (path, query) = item.split_once('?')?;
+    let mut out = String::new();
+    cache_key_form_into(item, keep, &mut out).then_some(out)
+}
+
+/// [`cache_key_form`] appended to `out` (a plan writes all the forms it finds in one buffer);
+/// `false`, `out` as it was, when the form is the item itself.
+pub fn cache_key_form_into(item: &str, keep: Keep<'_>, out: &mut String) -> bool {
+    let Some((path, query)) = item.split_once('?') else {
+        return false;
+    };
     if query.is_empty() {
-        return None;
+        return false;
     }
     let mut kept: Vec<Param<'_>> = params(query)
         .into_iter()
@@ -366,13 +410,17 @@ pub fn cache_key_form(item: &str, keep: Keep<'_>) -> Option<String> {
         })
         .collect();
     kept.sort_by(|a, b| (&a.name, &a.value, a.raw).cmp(&(&b.name, &b.value, b.raw)));
-    let mut out = String::with_capacity(item.len());
+    let start = out.len();
     out.push_str(path);
     for (i, p) in kept.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(p.raw);
     }
-    (out != item).then_some(out)
+    if out[start..] == *item {
+        out.truncate(start);
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -485,14 +533,17 @@ mod tests {
         };
         let mut inactive = rule(9, -5, "^/", keep_lang.clone());
         inactive.active = false;
-        let (rules, bad) = Rules::compile(vec![
-            rule(3, 20, "^/i18n/", off.clone()),
-            rule(2, 10, "^/i18n/", keep_lang.clone()),
-            rule(4, 0, "^/raw/", off),
-            rule(5, 0, "(", keep_lang),
-            rule(6, 0, "^/none/", QueryOptions::default()),
-            inactive,
-        ]);
+        let (rules, bad) = Rules::compile(
+            vec![
+                rule(3, 20, "^/i18n/", off.clone()),
+                rule(2, 10, "^/i18n/", keep_lang.clone()),
+                rule(4, 0, "^/raw/", off),
+                rule(5, 0, "(", keep_lang),
+                rule(6, 0, "^/none/", QueryOptions::default()),
+                inactive,
+            ],
+            &mut 0,
+        );
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].0, 5);
         assert!(bad[0].1.contains("does not compile"), "{}", bad[0].1);
@@ -563,11 +614,48 @@ mod tests {
             ignore_query_string: opt(true, true),
             ..Default::default()
         };
-        let (rules, bad) = Rules::compile(vec![
-            rule(1, 0, "a{1000}{1000}", q.clone()),
-            rule(2, 0, &"a".repeat(REGEX_MAX_LEN + 1), q),
-        ]);
+        let (rules, bad) = Rules::compile(
+            vec![
+                rule(1, 0, "a{1000}{1000}", q.clone()),
+                rule(2, 0, &"a".repeat(REGEX_MAX_LEN + 1), q),
+            ],
+            &mut 0,
+        );
         assert!(rules.is_empty());
         assert_eq!(bad.len(), 2);
+    }
+
+    /// A listing of many rules whose regexes each compile to about a MiB (a few bytes of JSON
+    /// each): the run compiles at most [`REGEX_TOTAL_LIMIT`] of them, the rest is one
+    /// warning; small rules after it are not charged for what the big ones would take.
+    #[test]
+    fn a_run_compiles_a_bounded_total_of_rule_regexes() {
+        let q = QueryOptions {
+            ignore_query_string: opt(true, true),
+            ..Default::default()
+        };
+        let many = REGEX_TOTAL_LIMIT / REGEX_SIZE_LIMIT + 16;
+        let list: Vec<Rule> = (0..many as i64)
+            .map(|i| rule(i, i, &format!("^/{i}/a{{30000}}"), q.clone()))
+            .collect();
+        let mut spent = 0;
+        let (rules, bad) = Rules::compile(list, &mut spent);
+        assert!(spent <= REGEX_TOTAL_LIMIT, "{spent}");
+        assert!(
+            rules.rules.len() < many,
+            "{} of {many} compiled",
+            rules.rules.len()
+        );
+        assert!(!rules.is_empty());
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].1.contains("not used"), "{bad:?}");
+        // A typical rule is charged the first limit: thousands fit.
+        let small: Vec<Rule> = (0..1000)
+            .map(|i| rule(i, i, &format!("^/static/{i}/.*\\.(js|css)$"), q.clone()))
+            .collect();
+        let mut spent = 0;
+        let (rules, bad) = Rules::compile(small, &mut spent);
+        assert_eq!((rules.rules.len(), bad.len()), (1000, 0));
+        assert_eq!(spent, 1000 * REGEX_FIRST_LIMIT);
     }
 }

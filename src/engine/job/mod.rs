@@ -79,7 +79,8 @@ impl Given {
     }
 }
 
-/// A stretch of the job's text: `text[start..start + len]`, always followed by a NUL.
+/// A stretch of the job's text: `text[start..start + len]`, always followed by a NUL; from
+/// `text.len()` on, of the text a plan added beside it (`JobData::extra`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Span {
     pub start: u32,
@@ -129,23 +130,40 @@ impl Entry {
     }
 }
 
-/// The job's storage: all item text in one buffer, entries in the order given.
+/// The job's storage: all item text in one buffer, entries in the order given; both shared
+/// by the copies (a run plans a job its caller still holds) until one of them adds items.
+/// `extra` holds text a plan adds (the items' cache-key forms), NUL-terminated like the rest:
+/// a span from `text.len()` on points into it, so adding it copies nothing of the job's.
 #[derive(Clone, Debug, Default)]
 pub struct JobData {
-    text: String,
-    entries: Vec<Entry>,
+    text: Arc<String>,
+    entries: Arc<Vec<Entry>>,
+    extra: String,
 }
 
 impl JobData {
+    /// The buffer `span` points into, and its range there.
+    fn place(&self, span: Span) -> (&str, std::ops::Range<usize>) {
+        let r = span.range();
+        let base = self.text.len();
+        if r.start < base || (r.start == base && self.extra.is_empty()) {
+            (&self.text, r)
+        } else {
+            (&self.extra, r.start - base..r.end - base)
+        }
+    }
+
     /// The text of `span` (without its NUL).
     pub fn str(&self, span: Span) -> &str {
-        &self.text[span.range()]
+        let (buf, r) = self.place(span);
+        &buf[r]
     }
 
     /// The text of `span` and its terminating NUL, for the C ABI.
     pub fn c_ptr(&self, span: Span) -> *const u8 {
-        debug_assert_eq!(self.text.as_bytes()[span.range().end], 0);
-        self.text[span.start as usize..].as_ptr()
+        let (buf, r) = self.place(span);
+        debug_assert_eq!(buf.as_bytes()[r.end], 0);
+        buf[r.start..].as_ptr()
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -178,14 +196,43 @@ impl JobData {
         })
     }
 
-    fn push_text(&mut self, s: &str) -> Span {
-        let start = self.text.len() as u32;
-        self.text.push_str(s);
-        self.text.push('\0');
-        Span {
-            start,
-            len: s.len() as u32,
+    /// Where text appended next begins (spans' numbering: the job's text, then `extra`).
+    fn text_end(&self) -> u32 {
+        (self.text.len() + self.extra.len()) as u32
+    }
+
+    /// Append `texts` (NUL-terminated texts) to the plan's own text (`extra`), at
+    /// [`JobData::text_end`], leaving the job's shared text as it is.
+    fn append_extra(&mut self, texts: String) {
+        debug_assert!(texts.is_empty() || texts.ends_with('\0'));
+        if self.extra.is_empty() {
+            self.extra = texts;
+        } else {
+            self.extra.push_str(&texts);
         }
+    }
+
+    /// The job's text and entries, to add items to (copied when shared).
+    fn items_mut(&mut self) -> (&mut String, &mut Vec<Entry>) {
+        debug_assert!(
+            self.extra.is_empty(),
+            "items are added to a job, never to a plan's copy"
+        );
+        (
+            Arc::make_mut(&mut self.text),
+            Arc::make_mut(&mut self.entries),
+        )
+    }
+}
+
+/// Append `s` and a NUL to a job's `text`.
+fn push_text(text: &mut String, s: &str) -> Span {
+    let start = text.len() as u32;
+    text.push_str(s);
+    text.push('\0');
+    Span {
+        start,
+        len: s.len() as u32,
     }
 }
 
@@ -232,8 +279,8 @@ impl Job {
     /// Add a purge of everything of resource `resource_id`.
     pub fn add_all(&mut self, resource_id: i64) -> Result<()> {
         validate::resource_id(resource_id)?;
-        let data = Arc::make_mut(&mut self.data);
-        data.entries.push(Entry::all(resource_id));
+        let (_, entries) = Arc::make_mut(&mut self.data).items_mut();
+        entries.push(Entry::all(resource_id));
         Ok(())
     }
 
@@ -271,12 +318,12 @@ impl Job {
             bytes += url.len() + 1;
         }
         self.check_room(bytes)?;
-        let data = Arc::make_mut(&mut self.data);
-        data.entries.reserve(urls.len());
-        data.text.reserve(bytes);
+        let (data_text, entries) = Arc::make_mut(&mut self.data).items_mut();
+        entries.reserve(urls.len());
+        data_text.reserve(bytes);
         for (url, p) in urls.iter().zip(parsed) {
-            let text = data.push_text(url.as_ref());
-            data.entries.push(Entry {
+            let text = push_text(data_text, url.as_ref());
+            entries.push(Entry {
                 resource_id: 0,
                 given,
                 text,
@@ -290,9 +337,9 @@ impl Job {
 
     /// Append an entry of another job's text (for [`Report::remaining`]).
     pub(crate) fn push_sent(&mut self, resource_id: i64, kind: PurgeKind, items: &[&str]) {
-        let data = Arc::make_mut(&mut self.data);
+        let (data_text, entries) = Arc::make_mut(&mut self.data).items_mut();
         if kind == PurgeKind::All {
-            data.entries.push(Entry::all(resource_id));
+            entries.push(Entry::all(resource_id));
             return;
         }
         let given = if kind == PurgeKind::Urls {
@@ -301,8 +348,8 @@ impl Job {
             Given::Pattern
         };
         for item in items {
-            let text = data.push_text(item);
-            data.entries.push(Entry {
+            let text = push_text(data_text, item);
+            entries.push(Entry {
                 resource_id,
                 given,
                 text,
@@ -332,12 +379,12 @@ impl Job {
             ItemKind::Url => Given::Url,
             ItemKind::Pattern => Given::Pattern,
         };
-        let data = Arc::make_mut(&mut self.data);
-        data.entries.reserve(items.len());
-        data.text.reserve(bytes);
+        let (data_text, entries) = Arc::make_mut(&mut self.data).items_mut();
+        entries.reserve(items.len());
+        data_text.reserve(bytes);
         for item in items {
-            let text = data.push_text(item.as_ref());
-            data.entries.push(Entry {
+            let text = push_text(data_text, item.as_ref());
+            entries.push(Entry {
                 resource_id,
                 given,
                 text,

@@ -44,6 +44,8 @@ pub struct ResourceIndex {
     rules: HashMap<i64, Rules>,
     /// Rules that never apply: (resource, rule, why).
     bad_rules: Vec<(i64, i64, String)>,
+    /// Bytes the rules' compiled regexes take so far (see `cachekey::REGEX_TOTAL_LIMIT`).
+    regex_spent: usize,
 }
 
 impl ResourceIndex {
@@ -83,7 +85,7 @@ impl ResourceIndex {
     /// Set a resource's rules (`GET /cdn/resources/{id}/rules`); those whose regex does not
     /// compile are left out and become `invalid_rule` warnings of the plan.
     pub fn set_rules(&mut self, resource_id: i64, rules: Vec<cachekey::Rule>) {
-        let (rules, bad) = Rules::compile(rules);
+        let (rules, bad) = Rules::compile(rules, &mut self.regex_spent);
         self.bad_rules
             .extend(bad.into_iter().map(|(id, why)| (resource_id, id, why)));
         self.rules.insert(resource_id, rules);
@@ -162,7 +164,7 @@ pub struct Rewrite {
     /// Its place among the job's entries.
     pub entry: u32,
     pub resource_id: i64,
-    /// What is sent instead (the job's text, appended by [`plan_cache_keys`]).
+    /// What is sent instead (text added beside the job's by [`plan_cache_keys`]).
     pub sent: Span,
     /// The option that decided; `None` when none is enabled and only the order changed.
     pub by: Option<PolicyBy>,
@@ -224,7 +226,6 @@ struct Work {
     rank: u32,
     kind: PurgeKind,
     seq: u32,
-    rid: i64,
     sent: Span,
 }
 
@@ -239,52 +240,42 @@ fn kind_order(k: PurgeKind) -> u8 {
 /// Plan `job` with every item as given: `index` maps hosts and tells which resources cannot
 /// take purges (an id it does not know is sent as given: the API answers for it).
 pub fn plan(job: &JobData, index: &ResourceIndex, limits: PlanLimits) -> Plan {
-    let (work, skipped, _) = resolve(job, index, false);
-    finish(job, index, work, skipped, Vec::new(), limits)
+    let r = resolve(job, index, false);
+    finish(job, index, r.work, &r.rids, r.skipped, Vec::new(), limits)
 }
 
 /// [`plan`], with every URL item of a resource `index` knows written in its cache-key form
-/// (see [`cachekey`]) before de-duplication: the forms are appended to `data`'s text (a copy
-/// of it when it is shared, and only when some item changes).
+/// (see [`cachekey`]) before de-duplication: the forms are written into one buffer as they
+/// are found, which goes beside `data`'s text (only when some item changes; the job's text
+/// and entries stay shared with its caller, never copied).
 pub fn plan_cache_keys(data: &mut Arc<JobData>, index: &ResourceIndex, limits: PlanLimits) -> Plan {
-    let (mut work, skipped, pending) = resolve(data, index, true);
-    let mut rewritten = Vec::with_capacity(pending.len());
-    if !pending.is_empty() {
-        let d = Arc::make_mut(data);
-        for p in pending {
-            let w = &mut work[p.work];
-            w.sent = d.push_text(&p.text);
-            rewritten.push(Rewrite {
-                entry: w.seq,
-                resource_id: w.rid,
-                sent: w.sent,
-                by: p.by,
-                rule_id: p.rule_id,
-            });
-        }
+    let Resolved {
+        work,
+        rids,
+        skipped,
+        rewritten,
+        forms,
+    } = resolve(data, index, true);
+    if !forms.is_empty() {
+        // The forms go beside the job's text (`JobData`'s `extra`), where `resolve` said they
+        // would: the job's own storage, which its caller may still hold, is shared, not copied.
+        Arc::make_mut(data).append_extra(forms);
     }
-    finish(data, index, work, skipped, rewritten, limits)
-}
-
-/// A cache-key form found while resolving, not yet in the job's text.
-struct Pending {
-    work: usize,
-    text: String,
-    by: Option<PolicyBy>,
-    rule_id: Option<i64>,
+    finish(data, index, work, &rids, skipped, rewritten, limits)
 }
 
 /// Map every entry to its resource, leave out what cannot be sent, and (`rewrite`) find the
-/// cache-key forms of URL items.
-fn resolve(
-    job: &JobData,
-    index: &ResourceIndex,
-    rewrite: bool,
-) -> (Vec<Work>, Vec<Skip>, Vec<Pending>) {
-    let mut pending = Vec::new();
+/// cache-key forms of URL items: written one after another, each with its NUL, in the
+/// returned text, which the caller must add beside the job's (`JobData::append_extra`): the
+/// rewritten items' spans already point there.
+fn resolve(job: &JobData, index: &ResourceIndex, rewrite: bool) -> Resolved {
+    let mut rewritten = Vec::new();
+    let mut forms = String::new();
+    let forms_at = job.text_end();
     let mut skipped: Vec<Skip> = Vec::new();
     let mut work: Vec<Work> = Vec::with_capacity(job.entries().len());
     let mut rank_of: HashMap<i64, u32> = HashMap::new();
+    let mut rids: Vec<i64> = Vec::new();
     let mut host_buf = String::new();
     let mut last_host: Option<(Span, Option<i64>)> = None;
     for (seq, e) in job.entries().iter().enumerate() {
@@ -341,18 +332,27 @@ fn resolve(
                 continue;
             }
         }
-        let next_rank = rank_of.len() as u32;
-        let rank = *rank_of.entry(rid).or_insert(next_rank);
-        let sent = job.sent_span(e);
+        let rank = *rank_of.entry(rid).or_insert_with(|| {
+            rids.push(rid);
+            rids.len() as u32 - 1
+        });
+        let mut sent = job.sent_span(e);
         if rewrite && kind == PurgeKind::Urls {
             let text = job.str(sent);
             if let (Some(info), Some((path, _))) = (index.get(rid), text.split_once('?')) {
                 let rule = index.rules.get(&rid).and_then(|r| r.matching(path));
                 let p = cachekey::policy(&info.options.query, rule);
-                if let Some(form) = cachekey::cache_key_form(text, p.keep) {
-                    pending.push(Pending {
-                        work: work.len(),
-                        text: form,
+                let start = forms.len();
+                if cachekey::cache_key_form_into(text, p.keep, &mut forms) {
+                    sent = Span {
+                        start: forms_at + start as u32,
+                        len: (forms.len() - start) as u32,
+                    };
+                    forms.push('\0');
+                    rewritten.push(Rewrite {
+                        entry: seq,
+                        resource_id: rid,
+                        sent,
                         by: p.by,
                         rule_id: p.rule_id,
                     });
@@ -363,11 +363,27 @@ fn resolve(
             rank,
             kind,
             seq,
-            rid,
             sent,
         });
     }
-    (work, skipped, pending)
+    Resolved {
+        work,
+        rids,
+        skipped,
+        rewritten,
+        forms,
+    }
+}
+
+/// What [`resolve`] found.
+struct Resolved {
+    work: Vec<Work>,
+    /// The resource of each rank.
+    rids: Vec<i64>,
+    skipped: Vec<Skip>,
+    rewritten: Vec<Rewrite>,
+    /// The rewritten items' forms, NUL-terminated, to add at the job's `text_end`.
+    forms: String,
 }
 
 /// De-duplicate, drop what a bigger purge covers, chunk, and warn.
@@ -375,6 +391,7 @@ fn finish(
     job: &JobData,
     index: &ResourceIndex,
     mut work: Vec<Work>,
+    rids: &[i64],
     mut skipped: Vec<Skip>,
     rewritten: Vec<Rewrite>,
     limits: PlanLimits,
@@ -393,7 +410,7 @@ fn finish(
         let end = start + work[start..].partition_point(|w| w.rank == rank);
         let group = &work[start..end];
         start = end;
-        let rid = group[0].rid;
+        let rid = rids[rank as usize];
         let skip = |skipped: &mut Vec<Skip>, w: &Work, reason: Reason, by: Option<By>| {
             skipped.push(Skip {
                 entry: w.seq,

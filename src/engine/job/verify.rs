@@ -97,9 +97,16 @@ pub fn parse_edge(url: &str) -> Result<Edge> {
             "an edge address contains a control character",
         ));
     }
-    let (tls, rest) = if url.len() >= 8 && url[..8].eq_ignore_ascii_case("https://") {
+    // `get`: a character of several bytes may straddle where the scheme would end.
+    let (tls, rest) = if url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
         (true, &url[8..])
-    } else if url.len() >= 7 && url[..7].eq_ignore_ascii_case("http://") {
+    } else if url
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+    {
         (false, &url[7..])
     } else {
         return Err(bad(
@@ -465,10 +472,14 @@ impl Deadlined<'_> {
     }
 }
 
+/// A slice of the wait ran out, or a signal interrupted it (Linux does not restart a socket
+/// call that has a timeout): wait again for the time left.
 fn waiting(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
     )
 }
 
@@ -640,6 +651,8 @@ mod tests {
             ("https://x:99999", "port"),
             ("https://bad_host", "invalid host"),
             ("https://[::1", "unclosed"),
+            ("https:/\u{e9}x", "https://"),
+            ("http:/\u{e9}", "https://"),
         ] {
             let e = parse_edge(bad).unwrap_err();
             assert!(e.message.contains(why), "{bad}: {}", e.message);
@@ -741,6 +754,54 @@ mod tests {
             v[0].message.as_deref().unwrap().contains("not HTTP"),
             "{v:?}"
         );
+    }
+
+    /// A signal every millisecond (a handler without `SA_RESTART`; Linux does not restart a
+    /// socket call with a timeout either way) while the probe waits for a slow edge: the
+    /// probe reads its answer, it does not fail with EINTR.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_probe_is_not_cut_short_by_signals() {
+        use std::sync::atomic::AtomicBool;
+        static TAKEN: AtomicUsize = AtomicUsize::new(0);
+        extern "C" fn on_signal(_: libc::c_int) {
+            TAKEN.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: a handler that only bumps an atomic, for a signal nothing else sends.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = 0;
+            libc::sigemptyset(&mut sa.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()), 0);
+        }
+        let (port, h) = server(
+            b"HTTP/1.1 200 OK\r\nCache: MISS\r\nContent-Length: 0\r\n\r\n",
+            Duration::from_millis(400),
+        );
+        let p = Prober::new(None, "gcdn/test", PROBE_TIMEOUT).unwrap();
+        let edge = parse_edge(&format!("http://127.0.0.1:{port}")).unwrap();
+        // SAFETY: this thread's own id.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let stop = Arc::new(AtomicBool::new(false));
+        let storm = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    // SAFETY: the test thread outlives the storm (joined below).
+                    unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR2) };
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let end = Instant::now() + PROBE_TIMEOUT;
+        let r = p.probe(&ctx(None), "cdn.example.com", "/a.js", Some(&edge), end);
+        stop.store(true, Ordering::SeqCst);
+        storm.join().unwrap();
+        h.join().unwrap();
+        let answer = r.expect("the probe read the answer through the signals");
+        assert!(TAKEN.load(Ordering::SeqCst) > 10, "no storm");
+        assert_eq!(answer.cache.as_deref(), Some("MISS"));
     }
 
     #[test]

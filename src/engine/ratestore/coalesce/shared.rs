@@ -129,7 +129,10 @@ impl Coalescer for Shared {
             http_status: None,
             rate_limited: 0,
         };
-        match purge(&self.store, pace, items, part, &mut caller) {
+        let ended = purge(&self.store, pace, items, part, &mut caller);
+        // What the caller waited in the queue counts against its budget in the fallback.
+        let rest = ctx.with_wait_budget(ctx.wait_budget().saturating_sub(caller.waits.waited()));
+        match ended {
             Ended::Purged { all, requests, .. } => {
                 let Outcome::Ok {
                     http_status,
@@ -187,7 +190,7 @@ impl Coalescer for Shared {
                 let status = Status::from_code(status).unwrap_or(Status::Protocol);
                 Err(failed(status, message, !in_flight.is_empty()))
             }
-            Ended::Full => self.local.deliver(api, ctx, resource_id, kind, items),
+            Ended::Full => self.local.deliver(api, &rest, resource_id, kind, items),
             Ended::StoreFailed { error, unsent, .. } => {
                 let store = self.store.describe();
                 ctx.note(&Note::StoreFallback {
@@ -217,7 +220,7 @@ impl Coalescer for Shared {
                         items.len(),
                     ));
                 }
-                self.local.deliver(api, ctx, resource_id, kind, &unsent)
+                self.local.deliver(api, &rest, resource_id, kind, &unsent)
             }
         }
     }

@@ -1093,11 +1093,22 @@ fn hostile_purge_status_listings_end_the_wait_in_time() {
         let t = Instant::now();
         let (r, rep) = run(&c, &job, Some(&Run::new().wait_ms(WAIT_MS)));
         let took = t.elapsed();
-        assert_eq!(r.status, expect, "{what}: {}", r.msg());
         assert!(
             took < Duration::from_millis(WAIT_MS + 5_000),
             "{what}: {took:?}"
         );
+        // Reading an endless or huge listing to its cap is CPU work (2.8 and 3.3 s here
+        // unloaded): on a loaded machine the wait may end first. Then the run ends on time,
+        // TIMEOUT, its purge not taken for confirmed.
+        let read_to_a_cap = matches!(fault, ListingFault::EndlessNext | ListingFault::Huge(_));
+        if read_to_a_cap && r.status == GCDN_ERR_TIMEOUT {
+            assert!(took >= Duration::from_millis(WAIT_MS), "{what}: {took:?}");
+            let v = rep.unwrap().json();
+            assert_ne!(v["requests"][0]["completion"], "successful", "{what}");
+            emu.clear_faults();
+            continue;
+        }
+        assert_eq!(r.status, expect, "{what}: {}", r.msg());
         assert!(
             rss_kib() < before + 200 * 1024,
             "{what}: memory grew by {} KiB",

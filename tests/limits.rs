@@ -44,6 +44,11 @@ unsafe extern "C" fn keep(record: *const gcdn_log_record, user_data: *mut c_void
 /// A client of `emu` (no purge intervals: paced by the account's limits), its rate-limit wait
 /// budget `wait_ms`, logging at info and above to the returned log.
 fn logged_client(emu: &Emulator, wait_ms: u64) -> (TestClient, &'static Log) {
+    logged_client_with(emu, wait_ms, true)
+}
+
+/// [`logged_client`], coalescing purges of its callers or not.
+fn logged_client_with(emu: &Emulator, wait_ms: u64, coalesce: bool) -> (TestClient, &'static Log) {
     let log: &'static Log = Box::leak(Box::default());
     unsafe {
         let o = gcdn_options_new();
@@ -51,6 +56,7 @@ fn logged_client(emu: &Emulator, wait_ms: u64) -> (TestClient, &'static Log) {
         assert!(call(|e| gcdn_options_set_base_url(o, url.as_ptr(), e)).ok());
         assert!(call(|e| gcdn_options_set_timeout_ms(o, 10_000, e)).ok());
         assert!(call(|e| gcdn_options_set_max_rate_limit_wait_ms(o, wait_ms, e)).ok());
+        assert!(call(|e| gcdn_options_set_coalesce(o, i32::from(coalesce), e)).ok());
         let user_data = log as *const Log as *mut c_void;
         assert!(call(|e| gcdn_options_set_log(o, Some(keep), user_data, GCDN_LOG_INFO, e)).ok());
         let key = cstr(emu.api_key());
@@ -336,4 +342,44 @@ fn a_huge_limits_answer_does_not_stall_a_call() {
             r.event == "limits" && r.message.contains("could not read the account's limits")
         });
     assert!(told, "{:?}", log.lock().unwrap());
+}
+
+/// An account stricter than documented (1 URL purge per 3 s; documented: 2 a minute, both at
+/// once), and three threads that purge a resource at once on a fresh client while the limits
+/// answer takes 500 ms: one purge goes at once (a key's first goes under any limit, by
+/// design), one thread reads the limits, and the third waits for that answer too: it no
+/// longer goes on at the documented 2 at once, which made a second purge meet a 429 here.
+#[test]
+fn callers_that_find_the_limits_being_read_wait_for_them() {
+    let window = Duration::from_secs(3);
+    let emu = emulator_with(Config {
+        seed_resources: vec![1],
+        limits: Limits {
+            url_requests: 1,
+            url_window: window,
+            ..Limits::default()
+        },
+        ..Config::default()
+    });
+    emu.push_fault(Fault::delay(Duration::from_millis(500)).on("GET", "/cdn/clients/me/limits"));
+    // Each call its own request (coalesced, the waiting two would share one).
+    let (c, _log) = logged_client_with(&emu, 20_000, false);
+    let start = std::sync::Barrier::new(3);
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (c, start) = (&c, &start);
+            s.spawn(move || {
+                start.wait();
+                let r = c.purge_urls(1, &[&format!("/first/{t}")]);
+                assert!(r.ok(), "thread {t}: {r:?}");
+            });
+        }
+    });
+    assert_eq!(rate_limited(&emu), 0, "no 429: {:?}", purges(&emu));
+    let accepted = emu.purge_statuses();
+    assert_eq!(accepted.len(), 3);
+    for pair in accepted.windows(2) {
+        let gap = pair[1].created.duration_since(pair[0].created).unwrap();
+        assert!(gap >= window, "gap {gap:?}");
+    }
 }

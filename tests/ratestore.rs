@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gcdn::engine::pacer::Pacer;
+use gcdn::engine::pacer::{Go, Pacer};
 use gcdn::engine::ratestore::*;
 use proptest::prelude::*;
 use redis_server::{free_port, RedisServer};
@@ -245,6 +245,77 @@ fn threads_of_two_stores_never_exceed_the_window() {
         last >= bound - 5 && last <= bound + 300,
         "{last} vs {bound}"
     );
+}
+
+/// A slot's request that went out late (the other process's slot was reserved meanwhile)
+/// moves the next slot: started late and answered, it counts at its answer, and the other
+/// store's start waits for that. Then the same on the in-flight lease: a process that
+/// started a request and died holds the window until its lease ends, not for ever.
+#[test]
+fn a_slot_started_late_moves_the_next_one_and_a_lease_ends() {
+    let server = RedisServer::start();
+    let a = RedisStore::new(&server.url(0), KEY).unwrap();
+    let b = RedisStore::new(&server.url(0), KEY).unwrap();
+    let w = win(1, 500);
+    let span = w.per + margin(w);
+    let big = Duration::from_secs(30);
+    let (slot, first) = a.take_ticket(urls(1), w, big).unwrap();
+    assert_eq!(at(slot), Duration::ZERO);
+    let t0 = Instant::now();
+    let (slot, second) = b.take_ticket(urls(1), w, big).unwrap();
+    let wait = at(slot);
+    assert!(
+        wait > span - Duration::from_millis(100) && wait <= span,
+        "{wait:?}"
+    );
+    // `first` goes 300 ms late.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        a.start(urls(1), w, first.unwrap(), big, big).unwrap(),
+        Go::Now
+    );
+    a.finish(urls(1), w, first.unwrap()).unwrap();
+    let answered = t0.elapsed();
+    std::thread::sleep(wait.saturating_sub(t0.elapsed()));
+    match b.start(urls(1), w, second.unwrap(), big, big).unwrap() {
+        // One span after `first`'s answer (less the time this thread took to ask), and
+        // never more than a span from now.
+        Go::Later(more) => assert!(
+            t0.elapsed() + more >= answered + span - Duration::from_millis(5) && more <= span,
+            "{more:?} more, first answered at {answered:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A released slot is free again: `second` gives its slot up, and the next is a span
+    // after `first`'s answer.
+    b.release(urls(1), w, second.unwrap()).unwrap();
+    let (slot, _) = b.take_ticket(urls(1), w, Duration::ZERO).unwrap();
+    assert!(matches!(slot, Slot::TooFar(d) if d <= span), "{slot:?}");
+
+    // In flight under a 1 s lease, never finished: counted as now until the lease ends.
+    let (_, dead) = a.take_ticket(urls(2), w, big).unwrap();
+    let started = Instant::now();
+    let lease = Duration::from_secs(1);
+    assert_eq!(
+        a.start(urls(2), w, dead.unwrap(), big, lease).unwrap(),
+        Go::Now
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let taken = b.take_ticket(urls(2), w, Duration::ZERO).unwrap();
+    let asked = started.elapsed();
+    match taken {
+        // While the lease lasts, the slot in flight counts as now: a whole span to wait.
+        (Slot::TooFar(d), None) if asked < lease - Duration::from_millis(100) => {
+            assert!(d >= span - Duration::from_millis(100), "{d:?} at {asked:?}")
+        }
+        (Slot::TooFar(_), None) => {}
+        other => panic!("{other:?}"),
+    }
+    std::thread::sleep(
+        (lease + span + Duration::from_millis(50)).saturating_sub(started.elapsed()),
+    );
+    let (slot, _) = b.take_ticket(urls(2), w, Duration::ZERO).unwrap();
+    assert_eq!(slot, Slot::At(Duration::ZERO), "the lease ended");
 }
 
 #[cfg(feature = "rate-store-tls")]

@@ -770,6 +770,61 @@ fn coalescing_through_redis_restarted_mid_run() {
     );
 }
 
+/// Two clients with their own stores on one Redis (as two processes would be). The first's
+/// thread stops 300 ms between its slot and its send (its log callback sleeps on the calling
+/// thread, as a descheduled thread would), and the second takes the next slot meanwhile: the
+/// emulator meets no 429, and the two purges arrive at least a window apart. (Before the slot
+/// was checked again at the send, the second went one window and margin after the first's
+/// slot: 250 ms after the first's arrival, and met a 429.)
+#[test]
+fn a_sender_descheduled_after_its_slot_does_not_shorten_the_next_gap() {
+    use gcdn::engine::log::{Event, Level, Record};
+    use gcdn::engine::{Client, Options};
+    use std::sync::Barrier;
+
+    let window = Duration::from_millis(500);
+    let redis = RedisServer::start();
+    let emu = emulator_for(window.as_millis() as u64);
+    let client = |log: Option<gcdn::engine::log::LogFn>| {
+        let mut o = Options::default();
+        o.set_base_url(&emu.base_url()).unwrap();
+        o.set_purge_intervals(window, window).unwrap();
+        o.coalesce = false;
+        o.max_rate_limit_wait = Duration::from_secs(30);
+        if let Some(log) = log {
+            o.set_log(log, Level::Trace);
+        }
+        let store = RedisStore::new(&redis.url(0), emu.api_key()).unwrap();
+        Client::new_with_slot_store(Some(emu.api_key()), &o, Arc::new(store)).unwrap()
+    };
+    let barrier = Arc::new(Barrier::new(2));
+    let late = {
+        let barrier = Arc::clone(&barrier);
+        let first = Mutex::new(true);
+        client(Some(Arc::new(move |r: &Record<'_>| {
+            if r.event == Event::Pacer && std::mem::take(&mut *first.lock().unwrap()) {
+                barrier.wait();
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })))
+    };
+    let next = client(None);
+    std::thread::scope(|s| {
+        s.spawn(|| late.purge_urls(1, &["/late"]).unwrap());
+        barrier.wait();
+        next.purge_urls(1, &["/next"]).unwrap();
+    });
+    let mut got: Vec<(Instant, u16)> = purges(&emu)
+        .iter()
+        .map(|r| (r.received, r.status))
+        .collect();
+    got.sort_by_key(|&(t, _)| t);
+    let statuses: Vec<u16> = got.iter().map(|&(_, s)| s).collect();
+    assert_eq!(statuses, vec![201, 201], "the emulator's answers");
+    let gap = got[1].0 - got[0].0;
+    assert!(gap >= window, "the purges arrived {gap:?} apart");
+}
+
 /// Two runs in different processes (here two clients with rate stores and coalescers of
 /// their own: they share nothing but Redis) whose items go in one request through Redis both
 /// confirm it: the request's purge status lists both runs' items, and the sender published

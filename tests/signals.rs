@@ -250,7 +250,7 @@ mod redis {
     use super::*;
     use gcdn::engine::ratestore::*;
 
-    /// A Redis that answers every command with the take script's "reserved, no wait" reply,
+    /// A Redis that answers every command with the slot script's "reserved, no wait" reply,
     /// slowly: `wait`, half of it, `wait`, the rest.
     fn slow_redis(wait: Duration) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -265,7 +265,7 @@ mod redis {
                             .duration_since(std::time::UNIX_EPOCH)
                             .unwrap()
                             .as_millis();
-                        let reply = format!("*3\r\n:1\r\n:0\r\n:{now}\r\n");
+                        let reply = format!("*4\r\n:1\r\n:0\r\n:{now}\r\n:1\r\n");
                         let (first, rest) = reply.as_bytes().split_at(reply.len() / 2);
                         std::thread::sleep(wait);
                         if s.write_all(first).is_err() {

@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -290,6 +290,8 @@ pub enum ReadOutcome<'a> {
 pub struct Account {
     known: OnceLock<AccountLimits>,
     fetching: AtomicBool,
+    /// Told when a read ends (callers that found another thread reading wait for it).
+    read_ended: (Mutex<()>, Condvar),
     tries: AtomicU32,
     distrusted: Mutex<HashSet<PaceKey>>,
     /// [`DISTRUSTED_KEYS`] was reached: every key of the kind (URLs, patterns) falls back.
@@ -349,8 +351,10 @@ impl Account {
     }
 
     /// Read the limits with `fetch` (one GET, given its timeout, answering the body of a
-    /// 200 or why not), unless known, out of tries, or another thread is at it. `timeout`
-    /// below 100 ms: no try (the call has no time), and it does not count as one.
+    /// 200 or why not), unless known or out of tries. While another thread is at it, wait for
+    /// its answer (at most `timeout`) instead: a caller that went on with the documented
+    /// limits could exceed an account's stricter ones. `timeout` below 100 ms: no try (the
+    /// call has no time), and it does not count as one.
     /// Returns the limits and the notes of what was replaced (the first time only).
     pub fn read(
         &self,
@@ -360,12 +364,24 @@ impl Account {
         if let Some(known) = self.known.get() {
             return (ReadOutcome::Known(known), Vec::new());
         }
-        if timeout < Duration::from_millis(100)
-            || self.tries.load(Ordering::Relaxed) >= TRIES
-            || self.fetching.swap(true, Ordering::Acquire)
-        {
+        if timeout < Duration::from_millis(100) || self.tries.load(Ordering::Relaxed) >= TRIES {
             return (ReadOutcome::NotNow(None), Vec::new());
         }
+        if self.fetching.swap(true, Ordering::Acquire) {
+            return (self.await_read(timeout), Vec::new());
+        }
+        // However the read ends (a panic too), the next caller may read and the waiting
+        // ones are told.
+        struct Ended<'a>(&'a Account);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                let (lock, ended) = &self.0.read_ended;
+                let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.0.fetching.store(false, Ordering::Release);
+                ended.notify_all();
+            }
+        }
+        let _ended = Ended(self);
         let tries = self.tries.fetch_add(1, Ordering::Relaxed) + 1;
         let result = fetch(timeout).and_then(|body| {
             AccountLimits::parse(&body).ok_or_else(|| "the answer is not a JSON object".to_owned())
@@ -385,8 +401,29 @@ impl Account {
                 (ReadOutcome::NotNow(Some(why)), Vec::new())
             }
         };
-        self.fetching.store(false, Ordering::Release);
         outcome
+    }
+
+    /// Another thread reads the limits: wait for it to end, at most `timeout`.
+    fn await_read(&self, timeout: Duration) -> ReadOutcome<'_> {
+        let until = super::clock::instant_after(Instant::now(), timeout);
+        let (lock, ended) = &self.read_ended;
+        let mut held = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.fetching.load(Ordering::Acquire) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            held = ended
+                .wait_timeout(held, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(held);
+        match self.known.get() {
+            Some(known) => ReadOutcome::Known(known),
+            None => ReadOutcome::NotNow(None),
+        }
     }
 }
 

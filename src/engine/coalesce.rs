@@ -17,10 +17,10 @@
 //!
 //! `purge::send_alone(api, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
 //! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
-//! uses `api.wait_slot(ctx, PaceKey, &on_slot) -> Result<Window>` (refused at once
-//! past budget/deadline; "; nothing was sent") then
-//! `purge::send_in_slot(api, ctx, rid, kind, items, window)` (first attempt without a slot;
-//! after a 429 it takes slots as usual). `Client::coalescer` is
+//! uses `api.wait_slot(ctx, PaceKey, &on_slot) -> Result<Slotted, SlotLost>` (refused at once
+//! past budget/deadline; "; nothing was sent"; a slot whose wait was refused is kept) then
+//! `purge::send_in_slot(api, ctx, rid, kind, items, slotted)` (its first attempt starts that
+//! slot; after a 429 it takes slots as usual). `Client::coalescer` is
 //! `Option<Arc<dyn Coalescer>>`, set in Client::build from `Options::coalesce` (a Redis coalescer
 //! is chosen there, by `ratestore::pacer_for`). `purge::per_request(api, kind)` is the limit.
 //! Coalescers get the request layer's `Api`, never the `Client`: the client depends on them.
@@ -99,7 +99,7 @@ use super::note::Note;
 use super::note::WaitReason;
 use super::pacer::{margin, PaceKey, Slot};
 use super::purge::{self, PurgeKind};
-use super::request::{Api, Failed, SentInfo};
+use super::request::{Api, Failed, SentInfo, SlotLost, Slotted};
 use super::wait::Refused;
 
 /// What the request that carried a caller's items did.
@@ -226,9 +226,9 @@ struct Lane {
     /// The pacer's limit on the lane's key, as last seen by a leader: requests per window,
     /// and the window with its margin (what one slot after another costs).
     pace: Option<(usize, Duration)>,
-    /// A slot reserved in the pacer by a leader that left before it opened: the next leader
-    /// takes it instead of a new one.
-    spare: Option<Instant>,
+    /// A slot reserved in the pacer by a leader that left before it opened (when it opens,
+    /// and the slot): the next leader takes it instead of a new one.
+    spare: Option<(Instant, Slotted)>,
 }
 
 #[derive(Default)]
@@ -244,7 +244,7 @@ struct State {
 impl Lane {
     /// Nobody is on it, and no spare slot is left for a caller to come.
     fn idle(&self, now: Instant) -> bool {
-        self.waiting.is_empty() && self.leader.is_none() && self.spare.is_none_or(|t| t < now)
+        self.waiting.is_empty() && self.leader.is_none() && self.spare.is_none_or(|(t, _)| t < now)
     }
 }
 
@@ -335,15 +335,15 @@ impl InProcess {
         let spare = {
             let mut st = self.lock();
             let lane = st.lanes.get_mut(&key).expect("the leader's lane lives");
-            let spare = lane.spare.take().filter(|&t| t >= Instant::now());
-            if spare.is_some() {
-                lane.next_slot = spare;
+            let spare = lane.spare.take().filter(|&(t, _)| t >= Instant::now());
+            if let Some((at, _)) = spare {
+                lane.next_slot = Some(at);
                 self.wake_after(st);
             }
             spare
         };
         let slot = match spare {
-            Some(at) => self.wait_spare(api, &lctx, key, at),
+            Some((at, kept)) => self.wait_spare(&lctx, key, at, kept),
             None => api.wait_slot(
                 &lctx,
                 PaceKey {
@@ -370,12 +370,12 @@ impl InProcess {
         };
         let window = match slot {
             Ok(window) => window,
-            Err(error) => {
+            Err(SlotLost { error, kept }) => {
                 // Leaving: the next waiting caller takes over (the guard hands leadership
                 // on), and the slot reserved for this one, if any, with it.
                 let mut st = self.lock();
                 if let Some(lane) = st.lanes.get_mut(&key) {
-                    lane.spare = lane.next_slot.filter(|&t| t > Instant::now());
+                    lane.spare = lane.next_slot.filter(|&t| t > Instant::now()).zip(kept);
                 }
                 drop(st);
                 return Err(unsent(error));
@@ -470,16 +470,16 @@ impl InProcess {
 }
 
 impl InProcess {
-    /// Wait for `at`, a slot reserved in the pacer by a leader that left, as a slot of the
-    /// pacer is waited for (charged to the budget, cancellable): refused at once when it
-    /// opens past what the caller may wait. The limit it was taken under.
+    /// Wait for `at`, when `kept`, a slot reserved in the pacer by a leader that left, opens,
+    /// as a slot of the pacer is waited for (charged to the budget, cancellable): refused at
+    /// once when it opens past what the caller may wait (the slot still reserved).
     fn wait_spare(
         &self,
-        api: &Api,
         ctx: &CallCtx,
         key: LaneKey,
         at: Instant,
-    ) -> Result<super::pacer::Window, Error> {
+        kept: Slotted,
+    ) -> Result<Slotted, SlotLost> {
         let pace_kind = purge::pace_kind(key.1);
         let wait = at.saturating_duration_since(Instant::now());
         let pace = PaceKey {
@@ -487,10 +487,10 @@ impl InProcess {
             kind: pace_kind,
         };
         let refused = match ctx.waits().wait(wait, WaitReason::Pacer, Some(pace)) {
-            Ok(()) => return Ok(api.window(ctx, pace_kind)),
+            Ok(()) => return Ok(kept),
             Err(refused) => refused,
         };
-        Err(match refused {
+        let error = match refused {
             Refused::Cancelled => Error::new(
                 Status::Cancelled,
                 format!(
@@ -507,6 +507,10 @@ impl InProcess {
                     other.explain()
                 ),
             ),
+        };
+        Err(SlotLost {
+            error,
+            kept: Some(kept),
         })
     }
 }

@@ -3,9 +3,15 @@
 //! One [`Pacer`] lives with each client (clones and clients derived with `with_call_timeout` /
 //! `with_cancel` share it), so every call and thread of the client paces against the same
 //! history. A limit is N requests per window W ([`Window`]): up to N sends at once, then the
-//! next slot is when the oldest of the last N leaves the window, plus [`margin`]. The history
-//! is kept by a [`SlotStore`]: [`InProcessStore`] here, a shared (Redis) store elsewhere; when
-//! a store fails, the pacer falls back to its own in-process store for that request.
+//! next slot is when the oldest of the last N leaves the window, plus [`margin`]. The API counts
+//! a request when it arrives, which may be well after its slot (its thread descheduled, a
+//! retry in the slot, a slow connection): so each attempt starts its slot
+//! ([`SlotStore::start`]: the window checked again, counting the other requests when their
+//! answers came, one in flight as now, and waited for again if need be) and finishes it when
+//! its answer comes ([`SlotStore::finish`]). Any N + 1 requests that start one after another
+//! are then at least a window apart at the API, however late each went. The history is kept
+//! by a [`SlotStore`]: [`InProcessStore`] here, a shared (Redis) store elsewhere; when a store
+//! fails, the pacer falls back to its own in-process store for that request.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -111,16 +117,65 @@ pub trait SlotStore: Send + Sync {
     fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Result<(), StoreError>;
     /// For messages/logs: "in-process" or "redis://host:port/db" (never a password).
     fn describe(&self) -> String;
+    /// [`SlotStore::take`], and the reserved slot's [`Ticket`] (`None`: the store keeps
+    /// reservation times only, and [`SlotStore::start`] / [`SlotStore::finish`] do nothing).
+    fn take_ticket(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<Ticket>), StoreError> {
+        self.take(key, window, max_wait).map(|slot| (slot, None))
+    }
+    /// The request of `ticket`'s slot is about to be sent (again): [`Go::Now`] when the
+    /// window, counted over the requests that went (or go) out at their real times, lets it
+    /// go now; it then counts as in flight ("now") for at most `lease`, until
+    /// [`SlotStore::finish`].
+    fn start(
+        &self,
+        _key: PaceKey,
+        _window: Window,
+        _ticket: Ticket,
+        _max_wait: Duration,
+        _lease: Duration,
+    ) -> Result<Go, StoreError> {
+        Ok(Go::Now)
+    }
+    /// The answer to `ticket`'s request came (or the attempt failed): its time is now.
+    fn finish(&self, _key: PaceKey, _window: Window, _ticket: Ticket) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// `ticket`'s request will not be sent: its slot is free again.
+    fn release(&self, _key: PaceKey, _window: Window, _ticket: Ticket) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
-/// The smallest safety margin: above the scheduling and loopback jitter between reserving a
-/// slot and the request's arrival, even with 8 threads on a loaded machine.
+/// A reserved slot, for [`SlotStore::start`], [`SlotStore::finish`] and [`SlotStore::release`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket(pub u64);
+
+/// Whether a slot's request may be sent now ([`SlotStore::start`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Go {
+    /// Send it: it counts as in flight until [`SlotStore::finish`].
+    Now,
+    /// Not yet (a request went out later than its slot, or is still in flight): the slot
+    /// moved this far from now, still reserved; wait, then start again.
+    Later(Duration),
+    /// Not within `max_wait`: the slot is released.
+    TooFar(Duration),
+}
+
+/// The smallest safety margin: above the loopback jitter between sending a request and its
+/// arrival.
 pub const MIN_MARGIN: Duration = Duration::from_millis(50);
 
 /// The safety margin added to every window: 2 % of it (1.2 s of the documented minute), at
-/// least [`MIN_MARGIN`], and never more than the window itself. The pacer measures from the
-/// moment a slot is reserved, the API from the request's arrival: a pacer exactly at the
-/// limit meets 429s from that jitter alone.
+/// least [`MIN_MARGIN`], and never more than the window itself. The API counts a request when
+/// it arrives; the pacer from the moment its answer came (or, while it is in flight, from now):
+/// the margin covers clocks and jitter, not a thread descheduled between its slot and its
+/// send, which [`SlotStore::start`] checks.
 pub fn margin(window: Window) -> Duration {
     (window.per / 50).max(MIN_MARGIN).min(window.per)
 }
@@ -144,10 +199,40 @@ pub fn window_opens(window: Window, sent: &VecDeque<Instant>, now: Instant) -> I
 /// deferral pending) are forgotten.
 const PRUNE_ABOVE: usize = 4096;
 
+/// Where a slot's request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not sent yet: counted at its slot time.
+    Reserved,
+    /// Being sent, until the answer comes: counted as now, up to this moment (a lease, so
+    /// that a request whose end is never told stops counting).
+    InFlight(Instant),
+    /// Its answer came at its time: the API counted it before.
+    Answered,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    ticket: u64,
+    /// The slot time; once sent, when its last attempt began; once answered, when.
+    at: Instant,
+    phase: Phase,
+}
+
+impl Entry {
+    /// The latest moment the API may count this request at, as far as known at `now`.
+    fn counted_at(&self, now: Instant) -> Instant {
+        match self.phase {
+            Phase::Reserved | Phase::Answered => self.at,
+            Phase::InFlight(lease) => self.at.max(now.min(lease)),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct KeyState {
-    /// Reserved send times, oldest first; only those that still constrain a slot.
-    sent: VecDeque<Instant>,
+    /// The slots that still constrain one: reserved, in flight, or answered within a span.
+    slots: Vec<Entry>,
     /// No slot before this (a 429 was met).
     not_before: Option<Instant>,
     /// The window and margin of the last slot taken.
@@ -158,9 +243,33 @@ impl KeyState {
     fn stale(&self, now: Instant) -> bool {
         self.not_before.is_none_or(|t| t <= now)
             && self
-                .sent
-                .back()
-                .is_none_or(|&t| instant_after(t, self.span) <= now)
+                .slots
+                .iter()
+                .all(|e| instant_after(e.counted_at(now), self.span) <= now)
+    }
+
+    /// Forget the slots that constrain nothing any more (a reserved one whose request never
+    /// started within a whole span included).
+    fn prune(&mut self, now: Instant) {
+        let span = self.span;
+        self.slots
+            .retain(|e| instant_after(e.counted_at(now), span) > now);
+    }
+
+    /// When a request may go, given these counted times (any order): now while fewer than
+    /// N, else when the N-th newest leaves the window, plus the margin; never before a 429's
+    /// deferral.
+    fn opens(&self, window: Window, mut times: Vec<Instant>, now: Instant) -> Instant {
+        let n = window.requests.max(1) as usize;
+        let mut at = now;
+        if times.len() >= n {
+            times.sort_unstable();
+            at = at.max(instant_after(times[times.len() - n], self.span));
+        }
+        if let Some(t) = self.not_before {
+            at = at.max(t);
+        }
+        at
     }
 }
 
@@ -168,6 +277,7 @@ impl KeyState {
 #[derive(Debug, Default)]
 pub struct InProcessStore {
     keys: Mutex<HashMap<PaceKey, KeyState>>,
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 impl InProcessStore {
@@ -175,45 +285,125 @@ impl InProcessStore {
         InProcessStore::default()
     }
 
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<PaceKey, KeyState>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// [`SlotStore::take`], at `now` (tests pass their own clock).
     pub fn take_at(&self, key: PaceKey, window: Window, max_wait: Duration, now: Instant) -> Slot {
-        let n = window.requests.max(1) as usize;
+        self.take_ticket_at(key, window, max_wait, now).0
+    }
+
+    /// [`SlotStore::take_ticket`], at `now`: the slot is counted at its time until its
+    /// request starts.
+    pub fn take_ticket_at(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+        now: Instant,
+    ) -> (Slot, Option<Ticket>) {
         let span = window.per.saturating_add(margin(window));
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = self.keys();
         if keys.len() > PRUNE_ABOVE {
             keys.retain(|_, s| !s.stale(now));
         }
         let state = keys.entry(key).or_default();
         state.span = span;
-        // Sends a whole window (and margin) before now constrain nothing.
-        while state.sent.len() > n
-            || state
-                .sent
-                .front()
-                .is_some_and(|&t| instant_after(t, span) <= now)
-        {
-            state.sent.pop_front();
+        state.prune(now);
+        let times = state.slots.iter().map(|e| e.counted_at(now)).collect();
+        let at = state.opens(window, times, now);
+        let wait = at - now;
+        if wait > max_wait {
+            return (Slot::TooFar(wait), None);
         }
-        let mut at = window_opens(window, &state.sent, now);
-        if let Some(t) = state.not_before {
-            at = at.max(t);
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.slots.push(Entry {
+            ticket,
+            at,
+            phase: Phase::Reserved,
+        });
+        (Slot::At(wait), Some(Ticket(ticket)))
+    }
+
+    /// [`SlotStore::start`], at `now`: the window is counted over every other slot but those
+    /// reserved after this one (they check this one when they start).
+    pub fn start_at(
+        &self,
+        key: PaceKey,
+        window: Window,
+        ticket: Ticket,
+        max_wait: Duration,
+        lease: Duration,
+        now: Instant,
+    ) -> Go {
+        let mut keys = self.keys();
+        let state = keys.entry(key).or_default();
+        state.span = window.per.saturating_add(margin(window));
+        let i = match state.slots.iter().position(|e| e.ticket == ticket.0) {
+            Some(i) => i,
+            None => {
+                // Forgotten (it waited longer than a whole span): a slot of now.
+                state.slots.push(Entry {
+                    ticket: ticket.0,
+                    at: now,
+                    phase: Phase::Reserved,
+                });
+                state.slots.len() - 1
+            }
+        };
+        let mine = state.slots[i].at;
+        let times = state
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|&(j, e)| j != i && !(e.phase == Phase::Reserved && e.at > mine))
+            .map(|(_, e)| e.counted_at(now))
+            .collect();
+        let at = state.opens(window, times, now);
+        let entry = &mut state.slots[i];
+        if at <= now {
+            entry.at = entry.at.max(now);
+            entry.phase = Phase::InFlight(instant_after(now, lease));
+            return Go::Now;
         }
         let wait = at - now;
         if wait > max_wait {
-            return Slot::TooFar(wait);
+            state.slots.remove(i);
+            return Go::TooFar(wait);
         }
-        // Kept in order, so that the N-th newest is always at `len - n`.
-        let i = state.sent.partition_point(|&t| t <= at);
-        state.sent.insert(i, at);
-        while state.sent.len() > n {
-            state.sent.pop_front();
+        entry.at = at;
+        entry.phase = Phase::Reserved;
+        Go::Later(wait)
+    }
+
+    /// [`SlotStore::finish`], at `now`.
+    pub fn finish_at(&self, key: PaceKey, ticket: Ticket, now: Instant) {
+        let mut keys = self.keys();
+        if let Some(e) = keys
+            .get_mut(&key)
+            .and_then(|s| s.slots.iter_mut().find(|e| e.ticket == ticket.0))
+        {
+            e.at = e.at.max(now);
+            e.phase = Phase::Answered;
         }
-        Slot::At(wait)
+    }
+
+    /// [`SlotStore::release`]: only a slot whose request never started.
+    pub fn release_ticket(&self, key: PaceKey, ticket: Ticket) {
+        let mut keys = self.keys();
+        if let Some(state) = keys.get_mut(&key) {
+            state
+                .slots
+                .retain(|e| e.ticket != ticket.0 || e.phase != Phase::Reserved);
+        }
     }
 
     /// [`SlotStore::defer`], at `now`.
     pub fn defer_at(&self, key: PaceKey, after: Duration, now: Instant) {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = self.keys();
         let state = keys.entry(key).or_default();
         let until = instant_after(now, after);
         state.not_before = Some(state.not_before.map_or(until, |t| t.max(until)));
@@ -232,6 +422,57 @@ impl SlotStore for InProcessStore {
 
     fn describe(&self) -> String {
         "in-process".to_owned()
+    }
+
+    fn take_ticket(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<Ticket>), StoreError> {
+        Ok(self.take_ticket_at(key, window, max_wait, Instant::now()))
+    }
+
+    fn start(
+        &self,
+        key: PaceKey,
+        window: Window,
+        ticket: Ticket,
+        max_wait: Duration,
+        lease: Duration,
+    ) -> Result<Go, StoreError> {
+        Ok(self.start_at(key, window, ticket, max_wait, lease, Instant::now()))
+    }
+
+    fn finish(&self, key: PaceKey, _: Window, ticket: Ticket) -> Result<(), StoreError> {
+        self.finish_at(key, ticket, Instant::now());
+        Ok(())
+    }
+
+    fn release(&self, key: PaceKey, _: Window, ticket: Ticket) -> Result<(), StoreError> {
+        self.release_ticket(key, ticket);
+        Ok(())
+    }
+}
+
+/// A slot reserved by a [`Pacer`]: the key, the limit it was taken under, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaceTicket {
+    pub key: PaceKey,
+    pub window: Window,
+    ticket: Ticket,
+    /// Taken on the in-process fallback history.
+    local: bool,
+}
+
+impl PaceTicket {
+    fn new(key: PaceKey, window: Window, ticket: Ticket, local: bool) -> PaceTicket {
+        PaceTicket {
+            key,
+            window,
+            ticket,
+            local,
+        }
     }
 }
 
@@ -326,13 +567,73 @@ impl Pacer {
         window: Window,
         max_wait: Duration,
     ) -> Result<(Slot, Option<Fallback>), Fallback> {
-        if self.fail_closed {
-            return match self.store.take(key, window, max_wait) {
-                Ok(slot) => Ok((slot, None)),
-                Err(e) => Err(self.fallback(e)),
-            };
+        self.take_ticket_or_refuse(key, window, max_wait)
+            .map(|(slot, _, fallback)| (slot, fallback))
+    }
+
+    /// [`Pacer::take_or_refuse`], and the slot's ticket (`None` from a store without).
+    pub fn take_ticket_or_refuse(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<PaceTicket>, Option<Fallback>), Fallback> {
+        let local = self.local.as_ref();
+        match self.store.take_ticket(key, window, max_wait) {
+            Ok((slot, ticket)) => Ok((
+                slot,
+                ticket.map(|t| PaceTicket::new(key, window, t, false)),
+                None,
+            )),
+            Err(e) if self.fail_closed => Err(self.fallback(e)),
+            Err(error) => {
+                let local = local.expect("only a foreign store fails");
+                let (slot, ticket) = local.take_ticket_at(key, window, max_wait, Instant::now());
+                let ticket = ticket.map(|t| PaceTicket::new(key, window, t, true));
+                Ok((slot, ticket, Some(self.fallback(error))))
+            }
         }
-        Ok(self.take(key, window, max_wait))
+    }
+
+    /// The store that gave `ticket`.
+    fn store_of(&self, ticket: &PaceTicket) -> &dyn SlotStore {
+        match (&self.local, ticket.local) {
+            (Some(local), true) => local,
+            _ => &*self.store,
+        }
+    }
+
+    /// [`SlotStore::start`] on the store that gave `ticket`. A store that fails lets the
+    /// request go (it paced the slot already), unless the pacer is fail-closed.
+    pub fn start(
+        &self,
+        ticket: &PaceTicket,
+        max_wait: Duration,
+        lease: Duration,
+    ) -> Result<(Go, Option<Fallback>), Fallback> {
+        match self
+            .store_of(ticket)
+            .start(ticket.key, ticket.window, ticket.ticket, max_wait, lease)
+        {
+            Ok(go) => Ok((go, None)),
+            Err(e) if self.fail_closed => Err(self.fallback(e)),
+            Err(e) => Ok((Go::Now, Some(self.fallback(e)))),
+        }
+    }
+
+    /// [`SlotStore::finish`] on the store that gave `ticket`.
+    pub fn finish(&self, ticket: &PaceTicket) -> Option<Fallback> {
+        self.store_of(ticket)
+            .finish(ticket.key, ticket.window, ticket.ticket)
+            .err()
+            .map(|e| self.fallback(e))
+    }
+
+    /// [`SlotStore::release`] on the store that gave `ticket` (a failure only costs the slot).
+    pub fn release(&self, ticket: &PaceTicket) {
+        let _ = self
+            .store_of(ticket)
+            .release(ticket.key, ticket.window, ticket.ticket);
     }
 
     // ---- end of fail-closed ----
@@ -559,6 +860,108 @@ mod tests {
                 "{i}: {waits:?}"
             );
         }
+    }
+
+    fn ticket(slot: (Slot, Option<Ticket>)) -> (Duration, Ticket) {
+        match slot {
+            (Slot::At(wait), Some(t)) => (wait, t),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_slot_sent_late_counts_when_its_answer_came() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        let (wait, b) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        assert_eq!(wait, span);
+        // `a` goes 300 ms late; its answer comes 10 ms later.
+        assert_eq!(s.start_at(URLS, win, a, big, big, t0 + 300 * MS), Go::Now);
+        s.finish_at(URLS, a, t0 + 310 * MS);
+        // `b`'s slot is one span after `a`'s answer, not its reservation.
+        assert_eq!(
+            s.start_at(URLS, win, b, big, big, t0 + span),
+            Go::Later(310 * MS)
+        );
+        assert_eq!(
+            s.start_at(URLS, win, b, big, big, t0 + span + 310 * MS),
+            Go::Now
+        );
+        // A new slot counts `b` as now while it is in flight.
+        assert_eq!(s.take_at(URLS, win, big, t0 + 2 * span), Slot::At(span));
+    }
+
+    #[test]
+    fn a_slot_started_past_the_next_one_waits_for_it() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        let (_, b) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        // `a` has not started at `b`'s slot: `b` goes, and `a` waits a span after `b`.
+        assert_eq!(s.start_at(URLS, win, b, big, big, t0 + span), Go::Now);
+        s.finish_at(URLS, b, t0 + span + 5 * MS);
+        let late = t0 + span + 100 * MS;
+        assert_eq!(
+            s.start_at(URLS, win, a, big, big, late),
+            Go::Later(span + 5 * MS - 100 * MS)
+        );
+        // Past the budget: refused, and the slot released.
+        assert_eq!(
+            s.start_at(URLS, win, a, 10 * MS, big, late),
+            Go::TooFar(span + 5 * MS - 100 * MS)
+        );
+        assert_eq!(s.keys.lock().unwrap()[&URLS].slots.len(), 1);
+    }
+
+    #[test]
+    fn an_unfinished_slot_counts_as_now_until_its_lease_ends() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let span = 1000 * MS + margin(win);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        assert_eq!(s.start_at(URLS, win, a, big, 2000 * MS, t0), Go::Now);
+        // Never finished (its thread died): counted as now until t0 + 2 s, then at that.
+        let zero = Duration::ZERO;
+        assert_eq!(
+            s.take_at(URLS, win, zero, t0 + 1500 * MS),
+            Slot::TooFar(span)
+        );
+        assert_eq!(
+            s.take_at(URLS, win, zero, t0 + 2500 * MS),
+            Slot::TooFar(span - 500 * MS)
+        );
+        assert_eq!(
+            s.take_at(URLS, win, zero, t0 + 2000 * MS + span),
+            Slot::At(zero)
+        );
+    }
+
+    #[test]
+    fn a_released_slot_is_free_again() {
+        let s = InProcessStore::new();
+        let t0 = Instant::now();
+        let win = w(1, 1000);
+        let big = big_wait();
+        let (_, a) = ticket(s.take_ticket_at(URLS, win, big, t0));
+        s.release_ticket(URLS, a);
+        assert_eq!(s.take_at(URLS, win, big, t0), Slot::At(Duration::ZERO));
+        // A started one is not released.
+        let (_, b) = ticket(s.take_ticket_at(URLS, win, big, t0 + 3000 * MS));
+        assert_eq!(s.start_at(URLS, win, b, big, big, t0 + 3000 * MS), Go::Now);
+        s.release_ticket(URLS, b);
+        assert!(matches!(
+            s.take_at(URLS, win, Duration::ZERO, t0 + 3000 * MS),
+            Slot::TooFar(_)
+        ));
     }
 
     struct Broken;

@@ -8,8 +8,8 @@
 
 use super::call::CallCtx;
 use super::error::{Error, Status};
-use super::pacer::{PaceKind, Window};
-use super::request::{Api, Failed, SentInfo};
+use super::pacer::PaceKind;
+use super::request::{Api, Failed, SentInfo, Slotted};
 
 /// URLs per purge request: the API's documented limit.
 pub const URLS_PER_REQUEST: usize = super::account::DOCUMENTED_MAX_URLS;
@@ -74,7 +74,7 @@ pub(crate) fn send_in_slot(
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    window: Window,
+    window: Slotted,
 ) -> std::result::Result<SentInfo, Failed> {
     send_body(api, ctx, resource_id, kind, items, Some(window))
 }
@@ -85,7 +85,7 @@ fn send_body(
     resource_id: i64,
     kind: PurgeKind,
     items: &[&str],
-    slotted: Option<Window>,
+    slotted: Option<Slotted>,
 ) -> std::result::Result<SentInfo, Failed> {
     #[derive(serde::Serialize)]
     struct Urls<'a> {
@@ -124,7 +124,7 @@ pub(crate) fn send_request(
     resource_id: i64,
     kind: PaceKind,
     body: &[u8],
-    slotted: Option<Window>,
+    slotted: Option<Slotted>,
 ) -> std::result::Result<SentInfo, Failed> {
     let url = api.base.resource_url(resource_id, "/purge");
     api.purge(ctx, &url, resource_id, kind, body, slotted)

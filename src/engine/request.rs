@@ -15,7 +15,7 @@ use super::error::{quote, redact, redact_url_password, Error, Status};
 use super::format;
 use super::http::{Fault, Reply, Transport, BODY_CAP};
 use super::note::{Note, WaitReason};
-use super::pacer::{Fallback, PaceKey, PaceKind, Pacer, Slot, Window};
+use super::pacer::{Fallback, Go, PaceKey, PaceKind, PaceTicket, Pacer, Slot, Window};
 use super::retry::{self, Decision, FailureClass, Policy, RetryState};
 use super::wait::{Refused, Waits};
 
@@ -52,9 +52,52 @@ pub(crate) struct Request<'a> {
     pub cap: usize,
     /// For purges: the key whose pacing the request keeps to.
     pub pace: Option<PaceKey>,
-    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]), taken
-    /// under this limit: a slot is taken only after a 429.
-    pub slotted: Option<Window>,
+    /// The caller already waited for the first attempt's slot ([`Api::wait_slot`]): a slot
+    /// is taken only after a 429.
+    pub slotted: Option<Slotted>,
+}
+
+/// A slot waited for before its request was composed ([`Api::wait_slot`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slotted {
+    /// The limit it was taken under.
+    pub window: Window,
+    /// The reserved slot (`None` from a store without tickets).
+    pub ticket: Option<PaceTicket>,
+}
+
+/// A slot that could not be waited for: why, and the slot if it stays reserved (its wait was
+/// refused after it was taken).
+pub(crate) struct SlotLost {
+    pub error: Error,
+    pub kept: Option<Slotted>,
+}
+
+/// The slot a request holds: released if its request never started.
+struct Held<'a> {
+    pacer: &'a Pacer,
+    ticket: Option<PaceTicket>,
+    started: bool,
+}
+
+impl Held<'_> {
+    fn hold(&mut self, ticket: Option<PaceTicket>) {
+        self.release();
+        self.ticket = ticket;
+        self.started = false;
+    }
+
+    fn release(&mut self) {
+        if let (Some(t), false) = (self.ticket.take(), self.started) {
+            self.pacer.release(&t);
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// A request that succeeded.
@@ -98,6 +141,28 @@ struct Tally {
     http_status: Option<u16>,
 }
 
+/// A slot refused: it opens `wanted` from now, past what `refused` allows.
+fn slot_refused(key: PaceKey, wanted: Duration, refused: Refused) -> Error {
+    match refused {
+        Refused::Cancelled => Error::new(
+            Status::Cancelled,
+            format!(
+                "the call was cancelled while waiting for the next {} purge slot",
+                key.kind.noun()
+            ),
+        ),
+        other => Error::new(
+            other.status(),
+            format!(
+                "the next {} purge slot opens in {}, {}",
+                key.kind.noun(),
+                format::secs(wanted),
+                other.explain()
+            ),
+        ),
+    }
+}
+
 impl Api {
     /// Wrap a final error, redacting the key from it whatever path it came by.
     fn failed(&self, mut error: Error, state: &RetryState, tally: &Tally) -> Failed {
@@ -138,7 +203,14 @@ impl Api {
         // and waiting a whole window for it would cost more than that 429.
         let mut need_slot = req.slotted.is_none();
         // The limit the last slot was taken under.
-        let mut paced_by = req.slotted;
+        let mut paced_by = req.slotted.map(|s| s.window);
+        // The slot held: each attempt starts in it (after the window is checked again at the
+        // moment of sending) and finishes it when its answer came.
+        let mut held = Held {
+            pacer: &self.pacer,
+            ticket: req.slotted.and_then(|s| s.ticket),
+            started: false,
+        };
         loop {
             if ctx.cancelled() {
                 let error = Error::new(Status::Cancelled, "the call was cancelled");
@@ -148,9 +220,23 @@ impl Api {
                 need_slot = false;
                 let window = self.slot_window(ctx, key);
                 paced_by = Some(window);
-                if let Err(error) =
-                    self.take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
-                {
+                let taken = self
+                    .take_slot(ctx, &mut waits, key, window, slot_reason, &|_| {})
+                    .map_err(|lost| {
+                        // Never sent: the slot is free again.
+                        if let Some(kept) = lost.kept {
+                            self.release_slot(kept);
+                        }
+                        lost.error
+                    })
+                    .and_then(|ticket| {
+                        held.hold(ticket);
+                        match ticket {
+                            Some(t) => self.start_slot(ctx, &mut waits, &t, &mut held),
+                            None => Ok(()),
+                        }
+                    });
+                if let Err(error) = taken {
                     let error = match (last.take(), error.status) {
                         (_, Status::Cancelled) => error,
                         (Some(before), status) => {
@@ -160,6 +246,20 @@ impl Api {
                             Error::new(error.status, format!("{}; nothing was sent", error.message))
                         }
                         (None, _) => error,
+                    };
+                    return Err(self.failed(error, &state, &tally));
+                }
+            } else if let Some(t) = held.ticket {
+                // The slot waited for by the caller, or a retry's: checked again now.
+                if let Err(error) = self.start_slot(ctx, &mut waits, &t, &mut held) {
+                    let error = match (last.take(), error.status) {
+                        (_, Status::Cancelled) => error,
+                        (Some(before), status) => {
+                            Error::new(status, format!("{} ({})", before.message, error.message))
+                        }
+                        (None, _) => {
+                            Error::new(error.status, format!("{}; nothing was sent", error.message))
+                        }
                     };
                     return Err(self.failed(error, &state, &tally));
                 }
@@ -180,6 +280,9 @@ impl Api {
             let result =
                 self.transport
                     .send_capped(req.method.clone(), req.url, req.body, timeout, req.cap);
+            if let Some(fb) = held.ticket.as_ref().and_then(|t| self.pacer.finish(t)) {
+                self.note_fallback(ctx, &fb);
+            }
             ctx.note(&Note::Attempt {
                 method,
                 path,
@@ -322,7 +425,9 @@ impl Api {
     }
 
     /// Reserve the next slot on `key` and wait for it (charged as `why`): refused at once,
-    /// with nothing reserved, when it opens past what the request may still wait.
+    /// with nothing reserved, when it opens past what the request may still wait. The slot,
+    /// for [`Api::start_slot`] (`None` from a store without tickets). A slot whose wait was
+    /// refused (cancelled) stays reserved: the error says which ([`SlotLost::kept`]).
     fn take_slot(
         &self,
         ctx: &CallCtx,
@@ -331,20 +436,14 @@ impl Api {
         window: Window,
         why: WaitReason,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<(), Error> {
+    ) -> Result<Option<PaceTicket>, SlotLost> {
         let allowed = waits.rate_allowance();
-        let (slot, fallback) = self
+        let (slot, ticket, fallback) = self
             .pacer
-            .take_or_refuse(key, window, allowed)
-            .map_err(|fb| {
-                // Fail-closed rate store: no purge without it.
-                Error::new(
-                    Status::Network,
-                    format!(
-                        "{} (fail-closed: no purge is sent while the rate store cannot be used)",
-                        redact(&fb.error.message, &self.api_key)
-                    ),
-                )
+            .take_ticket_or_refuse(key, window, allowed)
+            .map_err(|fb| SlotLost {
+                error: self.fail_closed(&fb),
+                kept: None,
             })?;
         let store_failed = fallback.is_some();
         if let Some(fb) = fallback {
@@ -362,59 +461,115 @@ impl Api {
             store_failed,
         });
         on_slot(slot);
-        let slot_words = |wait: Duration| {
-            format!(
-                "the next {} purge slot opens in {}",
-                key.kind.noun(),
-                format::secs(wait)
-            )
-        };
-        let refused = match slot {
+        let (refused, kept) = match slot {
             Slot::At(wait) => match waits.wait(wait, why, Some(key)) {
-                Ok(()) => return Ok(()),
-                Err(refused) => refused,
+                Ok(()) => return Ok(ticket),
+                Err(refused) => (refused, Some(Slotted { window, ticket })),
             },
-            Slot::TooFar(wait) => waits.refusal_of(wait),
+            Slot::TooFar(wait) => (waits.refusal_of(wait), None),
         };
-        let wanted = match slot {
-            Slot::At(w) | Slot::TooFar(w) => w,
-        };
-        Err(match refused {
-            Refused::Cancelled => Error::new(
-                Status::Cancelled,
-                format!(
-                    "the call was cancelled while waiting for the next {} purge slot",
-                    key.kind.noun()
-                ),
-            ),
-            other => Error::new(
-                other.status(),
-                format!("{}, {}", slot_words(wanted), other.explain()),
-            ),
+        Err(SlotLost {
+            error: slot_refused(key, wait, refused),
+            kept,
         })
+    }
+
+    /// The request of `ticket`'s slot goes now: the slot is checked again against the
+    /// requests that went out since it was reserved, at the moments they really went (a
+    /// thread descheduled between its slot and its send, a retry, an answer that came late),
+    /// and waited for again while the window is full (within the budget and deadline, else
+    /// refused at once and the slot released). Then it counts as in flight until its answer.
+    fn start_slot(
+        &self,
+        ctx: &CallCtx,
+        waits: &mut Waits<'_>,
+        ticket: &PaceTicket,
+        held: &mut Held<'_>,
+    ) -> Result<(), Error> {
+        // The attempt's answer comes within the transport's timeout; the lease outlasts it.
+        let lease = self
+            .transport
+            .timeout()
+            .saturating_add(Duration::from_secs(1));
+        loop {
+            let (go, fallback) = self
+                .pacer
+                .start(ticket, waits.rate_allowance(), lease)
+                .map_err(|fb| self.fail_closed(&fb))?;
+            if let Some(fb) = fallback {
+                self.note_fallback(ctx, &fb);
+            }
+            let refused = match go {
+                Go::Now => {
+                    held.started = true;
+                    return Ok(());
+                }
+                Go::Later(wait) => match waits.wait(wait, WaitReason::Pacer, Some(ticket.key)) {
+                    Ok(()) => continue,
+                    Err(refused) => {
+                        held.release();
+                        (wait, refused)
+                    }
+                },
+                Go::TooFar(wait) => {
+                    // Released by the store.
+                    held.ticket = None;
+                    (wait, waits.refusal_of(wait))
+                }
+            };
+            return Err(slot_refused(ticket.key, refused.0, refused.1));
+        }
+    }
+
+    /// A fail-closed rate store failed: no purge without it.
+    fn fail_closed(&self, fb: &Fallback) -> Error {
+        Error::new(
+            Status::Network,
+            format!(
+                "{} (fail-closed: no purge is sent while the rate store cannot be used)",
+                redact(&fb.error.message, &self.api_key)
+            ),
+        )
     }
 
     /// Reserve the next slot on `key` and wait for it, for a request sent right after with
     /// `slotted` set (the coalescer composes the request when its slot opens). `on_slot` is
-    /// told the slot before the wait. Refused as a request's slot is ("...; nothing was sent").
+    /// told the slot before the wait. Refused as a request's slot is ("...; nothing was sent");
+    /// a slot whose wait was refused stays reserved, for another caller to wait for
+    /// ([`SlotLost::kept`]; the coalescer's spare slot), or to [`Api::release_slot`].
     pub fn wait_slot(
         &self,
         ctx: &CallCtx,
         key: PaceKey,
         on_slot: &dyn Fn(Slot),
-    ) -> Result<Window, Error> {
+    ) -> Result<Slotted, SlotLost> {
         if ctx.cancelled() {
-            return Err(Error::new(Status::Cancelled, "the call was cancelled"));
+            return Err(SlotLost {
+                error: Error::new(Status::Cancelled, "the call was cancelled"),
+                kept: None,
+            });
         }
         let mut waits = ctx.waits();
         let window = self.slot_window(ctx, key);
         self.take_slot(ctx, &mut waits, key, window, WaitReason::Pacer, on_slot)
-            .map(|()| window)
-            .map_err(|e| match e.status {
-                Status::Cancelled => e,
-                status => Error::new(status, format!("{}; nothing was sent", e.message)),
+            .map(|ticket| Slotted { window, ticket })
+            .map_err(|lost| SlotLost {
+                error: match lost.error.status {
+                    Status::Cancelled => lost.error,
+                    status => {
+                        Error::new(status, format!("{}; nothing was sent", lost.error.message))
+                    }
+                }
+                .redacted(&self.api_key),
+                kept: lost.kept,
             })
-            .map_err(|e| e.redacted(&self.api_key))
+    }
+
+    /// A slot from [`Api::wait_slot`] that no request will be sent in: free again.
+    pub fn release_slot(&self, slot: Slotted) {
+        if let Some(t) = &slot.ticket {
+            self.pacer.release(t);
+        }
     }
 
     /// The limit a slot on `key` is taken under: [`Api::window`], except that the account's
@@ -494,7 +649,7 @@ impl Api {
 
     /// `GET /cdn/clients/me/limits` once per client, without retries, within half of what is
     /// left of the call's deadline (so the call itself keeps time), never while the call is
-    /// cancelled; while another thread reads them this one goes on without.
+    /// cancelled; while another thread reads them this one waits for its answer (as long).
     fn read_limits(&self, ctx: &CallCtx) -> Option<&AccountLimits> {
         if let Some(known) = self.account.known() {
             return Some(known);
@@ -595,7 +750,7 @@ impl Api {
         resource_id: i64,
         kind: PaceKind,
         body: &[u8],
-        slotted: Option<Window>,
+        slotted: Option<Slotted>,
     ) -> Result<SentInfo, Failed> {
         self.request(
             ctx,
@@ -641,5 +796,158 @@ impl Api {
             class,
             retry_after,
         )
+    }
+}
+
+/// The pacer's slots against the emulator: the API counts a request when it arrives, so a
+/// request sent late (its thread descheduled between its slot and its send, a retry in its
+/// slot) must not shorten the next gap at the server.
+#[cfg(test)]
+mod late_send_tests {
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::time::{Duration, Instant};
+
+    use gcdn_emulator::{Config, Emulator, Fault, Limits};
+
+    use super::super::call::CallSettings;
+    use super::super::client::Client;
+    use super::super::config::Options;
+    use super::super::note::{Note, Observer};
+    use super::super::pacer::PaceKind;
+
+    /// The emulator's window and the client's interval: one URL purge per `W`.
+    const W: Duration = Duration::from_millis(500);
+    /// How long a "descheduled" thread sleeps between its slot and its send: far above the
+    /// pacer's margin (50 ms of this window).
+    const LATE: Duration = Duration::from_millis(300);
+
+    fn setup() -> (Emulator, Client) {
+        let emu = Emulator::start(Config {
+            seed_resources: vec![5],
+            limits: Limits {
+                url_requests: 1,
+                url_window: W,
+                ..Limits::default()
+            },
+            ..Config::default()
+        })
+        .unwrap();
+        emu.set_logging(false);
+        let mut o = Options::default();
+        o.set_base_url(&emu.base_url()).unwrap();
+        o.set_purge_intervals(W, W).unwrap();
+        o.coalesce = false;
+        o.max_rate_limit_wait = Duration::from_secs(30);
+        let c = Client::new(Some(emu.api_key()), &o).unwrap();
+        (emu, c)
+    }
+
+    /// An observer that, on the call's first slot, runs `then` and sleeps `late` on the
+    /// calling thread: as if the thread were descheduled right after its slot was reserved.
+    fn late_after_slot(late: Duration, then: impl Fn() + Send + Sync + 'static) -> Observer {
+        let first = Mutex::new(true);
+        Arc::new(move |n: &Note<'_>| {
+            if matches!(n, Note::Slot { .. }) && std::mem::take(&mut *first.lock().unwrap()) {
+                then();
+                std::thread::sleep(late);
+            }
+        })
+    }
+
+    fn purge(c: &Client, observer: Option<Observer>, item: &str) {
+        let ctx = c.context(&CallSettings::default(), observer);
+        let body = format!(r#"{{"urls":["{item}"]}}"#);
+        c.send_purge(&ctx, 5, PaceKind::Urls, body.as_bytes())
+            .unwrap();
+    }
+
+    /// The purges the emulator received, in arrival order: none answered 429, each at least
+    /// `W` after the one before.
+    fn assert_spaced_at_the_server(emu: &Emulator, count: usize) {
+        let mut got: Vec<(Instant, u16)> = emu
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/purge"))
+            .map(|r| (r.received, r.status))
+            .collect();
+        got.sort_by_key(|&(t, _)| t);
+        let statuses: Vec<u16> = got.iter().map(|&(_, s)| s).collect();
+        assert!(
+            !statuses.contains(&429),
+            "the emulator answered 429: {statuses:?}"
+        );
+        assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), count);
+        let ok: Vec<Instant> = got
+            .iter()
+            .filter(|&&(_, s)| s == 201)
+            .map(|&(t, _)| t)
+            .collect();
+        for pair in ok.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= W,
+                "two purges {gap:?} apart at the server (window {W:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_caller_descheduled_after_its_slot_does_not_shorten_the_next_gap() {
+        let (emu, c) = setup();
+        purge(&c, Some(late_after_slot(LATE, || {})), "/a");
+        purge(&c, None, "/b");
+        purge(&c, None, "/c");
+        assert_spaced_at_the_server(&emu, 3);
+    }
+
+    #[test]
+    fn a_slot_reserved_while_another_caller_is_descheduled_waits_for_its_real_send() {
+        let (emu, c) = setup();
+        let barrier = Arc::new(Barrier::new(2));
+        std::thread::scope(|s| {
+            let late = {
+                let barrier = Arc::clone(&barrier);
+                late_after_slot(LATE, move || {
+                    barrier.wait();
+                })
+            };
+            let c1 = c.clone();
+            s.spawn(move || purge(&c1, Some(late), "/late"));
+            // The second takes its slot (one window after the first's) while the first sleeps.
+            barrier.wait();
+            purge(&c, None, "/next");
+        });
+        assert_spaced_at_the_server(&emu, 2);
+    }
+
+    #[test]
+    fn a_caller_descheduled_past_the_next_slot_waits_for_the_one_that_went() {
+        let (emu, c) = setup();
+        let barrier = Arc::new(Barrier::new(2));
+        std::thread::scope(|s| {
+            let late = {
+                let barrier = Arc::clone(&barrier);
+                // Longer than the window and margin: the second slot's caller goes first.
+                late_after_slot(W * 2, move || {
+                    barrier.wait();
+                })
+            };
+            let c1 = c.clone();
+            s.spawn(move || purge(&c1, Some(late), "/late"));
+            barrier.wait();
+            purge(&c, None, "/next");
+        });
+        assert_spaced_at_the_server(&emu, 2);
+    }
+
+    #[test]
+    fn a_retry_in_its_slot_counts_when_it_went() {
+        let (emu, c) = setup();
+        // The first attempt fails (not counted by the API); the retry goes after a backoff
+        // of at least half a second, in the same slot.
+        emu.push_fault(Fault::respond(503, "{}").on("POST", "/cdn/resources/5/purge"));
+        purge(&c, None, "/a");
+        purge(&c, None, "/b");
+        assert_spaced_at_the_server(&emu, 2);
     }
 }

@@ -5,11 +5,17 @@
 //! - Keys never contain the API key: `gcdn:v1:<account-hash>:<resource>:<kind>`, the account
 //!   hash being the hex of the first 16 bytes of SHA-256(`"gcdn-rate-store-v1\0"` + key)
 //!   (SHA-256 from `ring`, already linked for TLS). Each key is one hash: field `t` holds the
-//!   last N reserved slot times (ms, ascending), field `d` the "no slot before" time a 429 set.
-//! - Taking a slot is one atomic step on the server: a Lua script (EVALSHA; loaded on
-//!   NOSCRIPT by `redis::Script`) runs the same window rule as the in-process pacer on the
-//!   server's own clock (`TIME`), so hosts with skewed clocks agree. Keys expire when idle
-//!   (2 × W + margin after their last slot).
+//!   slot times that still constrain one (ms, ascending), field `i` beside each its ticket and
+//!   phase (reserved, in flight under a lease, answered), `n` the last ticket, field `d` the
+//!   "no slot before" time a 429 set.
+//! - Each step is atomic on the server: a Lua script (EVALSHA; loaded on NOSCRIPT by
+//!   `redis::Script`) runs the same rules as the in-process pacer on the server's own clock
+//!   (`TIME`), so hosts with skewed clocks agree: take a slot; start its request (the window
+//!   checked again over the requests that went out, at their real times: a slot's request
+//!   may have to wait more); finish it when its answer came (counted then); release a slot
+//!   never used. A request in flight counts as now until its answer, or until its lease (the
+//!   request timeout and a second) ends: a killed process holds a window no longer. Keys
+//!   expire when idle (2 × W + margin after their last slot or lease).
 //! - Bounded: connecting (TCP, TLS, AUTH and SELECT) may take `CONNECT_TIMEOUT`, each read
 //!   and write `IO_TIMEOUT`, a whole take or defer `2 × IO_TIMEOUT`, and its replies
 //!   `MAX_REPLY_BYTES`, however the server answers (`wire.rs`: the store's own connection, as

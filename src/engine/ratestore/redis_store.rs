@@ -13,42 +13,148 @@ use redis::ConnectionLike;
 use super::wire::{Cut, Wire};
 use super::{margin, PaceKey, PaceKind, RedisUrl, Slot, SlotStore, StoreError, Window};
 use crate::engine::error::quote;
+use crate::engine::pacer::{Go, Ticket};
 
 // ---------------------------------------------------------------------------------------
 // The scripts
 // ---------------------------------------------------------------------------------------
 
-/// KEYS[1] the schedule; ARGV: N, W ms, margin ms, max wait ms.
-/// Returns {reserved 1|0, delay ms, server now ms}.
-const TAKE_LUA: &str = r"
+/// KEYS[1] the schedule; ARGV: `<op>:<ticket>`, N, W ms, margin ms, max wait ms, lease ms (at
+/// most 10 words with EVALSHA: a server with a password refuses more before AUTH, and the
+/// error must say that the password is missing).
+/// Field `t` holds the slot times (ms, ascending: what the coalescer's lead reads), field `i`
+/// beside each its ticket and phase: `<ticket>r` reserved (counted at its time), `<ticket>f<lease
+/// end>` in flight (counted as now, until the lease ends), `<ticket>a` answered (at its time);
+/// `n` the last ticket; `d` the "no slot before" time a 429 set. A time without its `i` entry
+/// (an older schedule) counts as answered.
+/// - `take`: reserve the earliest slot unless further than max wait: {reserved 1|0, delay ms,
+///   server now ms, ticket}.
+/// - `start`: the ticket's request goes now if the window, counted over every other slot but
+///   those reserved after it, lets it: {1, 0, now, ticket} (in flight); else {2, delay, now,
+///   ticket} (moved that far, still reserved), or {0, delay, now, ticket} (released).
+/// - `finish`: the ticket's answer came: answered now. `release`: a reserved ticket's slot is
+///   freed. Both {1, 0, now, ticket}.
+const SLOT_LUA: &str = r"
 pcall(redis.replicate_commands)
-local n = tonumber(ARGV[1])
-local w = tonumber(ARGV[2])
-local m = tonumber(ARGV[3])
-local max_wait = tonumber(ARGV[4])
+local op, id = string.match(ARGV[1], '^(%a+):(%d+)$')
+id = tonumber(id)
+local n = tonumber(ARGV[2])
+local w = tonumber(ARGV[3])
+local m = tonumber(ARGV[4])
+local max_wait = tonumber(ARGV[5])
+local lease = tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local h = redis.call('HMGET', KEYS[1], 't', 'd')
+local h = redis.call('HMGET', KEYS[1], 't', 'd', 'i')
+local times, metas = {}, {}
+if h[1] then for x in string.gmatch(h[1], '%d+') do times[#times + 1] = tonumber(x) end end
+if h[3] then for x in string.gmatch(h[3], '[^ ]+') do metas[#metas + 1] = x end end
+local d = tonumber(h[2] or '0') or 0
 local slots = {}
-if h[1] then
-  for s in string.gmatch(h[1], '%d+') do slots[#slots + 1] = tonumber(s) end
+for k = 1, #times do
+  local e = {at = times[k], id = -1, ph = 'a', lease = 0}
+  if #metas == #times then
+    local tid, ph, le = string.match(metas[k], '^(%d+)([rfa])(%d*)$')
+    if tid then
+      e.id = tonumber(tid)
+      e.ph = ph
+      e.lease = tonumber(le) or 0
+    end
+  end
+  slots[#slots + 1] = e
 end
-local at = now
-if h[2] then
-  local d = tonumber(h[2])
-  if d and d > at then at = d end
+local function counted(e)
+  if e.ph == 'f' then return math.max(e.at, math.min(now, e.lease)) end
+  return e.at
 end
-local k = #slots
-if k > 0 and slots[k] > at then at = slots[k] end
-if k >= n and slots[k - n + 1] + w + m > at then at = slots[k - n + 1] + w + m end
-local delay = at - now
-if delay > max_wait then return {0, delay, now} end
-slots[k + 1] = at
-local kept = {}
-for i = math.max(1, #slots - n + 1), #slots do kept[#kept + 1] = string.format('%d', slots[i]) end
-redis.call('HSET', KEYS[1], 't', table.concat(kept, ' '))
-redis.call('PEXPIRE', KEYS[1], delay + 2 * w + m)
-return {1, delay, now}
+local function opens(list)
+  local at = now
+  if d > at then at = d end
+  if #list >= n then
+    table.sort(list)
+    local o = list[#list - n + 1] + w + m
+    if o > at then at = o end
+  end
+  return at
+end
+local function save()
+  local kept = {}
+  local last = d
+  for _, e in ipairs(slots) do
+    local c = counted(e)
+    if c + w + m > now then
+      kept[#kept + 1] = e
+      if e.ph == 'f' and e.lease > c then c = e.lease end
+      if c > last then last = c end
+    end
+  end
+  table.sort(kept, function(x, y) return x.at < y.at end)
+  local ts, is = {}, {}
+  for k, e in ipairs(kept) do
+    ts[k] = string.format('%d', e.at)
+    local le = ''
+    if e.ph == 'f' then le = string.format('%d', e.lease) end
+    is[k] = string.format('%d', e.id) .. e.ph .. le
+  end
+  redis.call('HSET', KEYS[1], 't', table.concat(ts, ' '), 'i', table.concat(is, ' '))
+  local ttl = last - now + 2 * w + m
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+local function find()
+  for k, e in ipairs(slots) do if e.id == id then return k end end
+  return nil
+end
+if op == 'take' then
+  local list = {}
+  for _, e in ipairs(slots) do list[#list + 1] = counted(e) end
+  local at = opens(list)
+  local delay = at - now
+  if delay > max_wait then return {0, delay, now, 0} end
+  local tid = redis.call('HINCRBY', KEYS[1], 'n', 1)
+  slots[#slots + 1] = {at = at, id = tid, ph = 'r', lease = 0}
+  save()
+  return {1, delay, now, tid}
+end
+local k = find()
+if op == 'start' then
+  if not k then
+    slots[#slots + 1] = {at = now, id = id, ph = 'r', lease = 0}
+    k = #slots
+  end
+  local mine = slots[k].at
+  local list = {}
+  for j, e in ipairs(slots) do
+    if j ~= k and not (e.ph == 'r' and e.at > mine) then list[#list + 1] = counted(e) end
+  end
+  local at = opens(list)
+  local e = slots[k]
+  if at <= now then
+    if now > e.at then e.at = now end
+    e.ph = 'f'
+    e.lease = now + lease
+    save()
+    return {1, 0, now, id}
+  end
+  local delay = at - now
+  if delay > max_wait then
+    table.remove(slots, k)
+    save()
+    return {0, delay, now, id}
+  end
+  e.at = at
+  e.ph = 'r'
+  save()
+  return {2, delay, now, id}
+end
+if k and op == 'finish' then
+  if now > slots[k].at then slots[k].at = now end
+  slots[k].ph = 'a'
+  save()
+elseif k and op == 'release' and slots[k].ph == 'r' then
+  table.remove(slots, k)
+  save()
+end
+return {1, 0, now, id}
 ";
 
 /// KEYS[1] the schedule; ARGV: after ms, W ms, margin ms. Returns {1, after ms, server now ms}.
@@ -116,7 +222,7 @@ pub struct RedisStore {
     idle: Mutex<Vec<Wire>>,
     /// After a failure: not before this instant, and the message to give meanwhile.
     down: Mutex<Option<(Instant, String)>>,
-    take_script: redis::Script,
+    slot_script: redis::Script,
     defer_script: redis::Script,
     connect_timeout: Duration,
     io_timeout: Duration,
@@ -170,7 +276,7 @@ impl RedisStore {
             account: account_hash(api_key),
             idle: Mutex::new(Vec::new()),
             down: Mutex::new(None),
-            take_script: redis::Script::new(TAKE_LUA),
+            slot_script: redis::Script::new(SLOT_LUA),
             defer_script: redis::Script::new(DEFER_LUA),
             connect_timeout: CONNECT_TIMEOUT,
             io_timeout: IO_TIMEOUT,
@@ -429,22 +535,110 @@ pub(super) fn ms_floor(d: Duration) -> u64 {
     d.as_millis().min(MAX_DELAY_MS as u128) as u64
 }
 
-impl SlotStore for RedisStore {
-    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError> {
+impl RedisStore {
+    /// One step of [`SLOT_LUA`] on `key`'s schedule: `[flag, delay ms, server now, ticket]`.
+    fn slot_op(
+        &self,
+        op: &str,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+        ticket: u64,
+        lease: Duration,
+    ) -> Result<(i64, Duration, u64), StoreError> {
         let n = window.requests.max(1);
         let reply: Vec<i64> = self.with_connection(|con| {
-            self.take_script
+            self.slot_script
                 .key(self.redis_key(key))
+                .arg(format!("{op}:{ticket}"))
                 .arg(n)
                 .arg(ms_ceil(window.per))
                 .arg(ms_ceil(margin(window)))
                 .arg(ms_floor(max_wait))
+                .arg(ms_ceil(lease))
                 .invoke(con)
         })?;
-        let (slot, server_now) = slot_of_reply(&reply)
+        let (flag, delay, id) = slot_op_reply(&reply)
             .map_err(|why| self.error(format!("the answer is not the script's ({why})")))?;
-        self.note_server_time(server_now);
-        Ok(slot)
+        self.note_server_time(reply[2]);
+        Ok((flag, delay, id))
+    }
+}
+
+/// The slot script's answer (`SLOT_LUA`), checked: `[flag 0|1|2, delay ms, server now ms,
+/// ticket ≥ 0]`.
+pub fn slot_op_reply(reply: &[i64]) -> Result<(i64, Duration, u64), String> {
+    let &[flag, delay, now, ticket] = reply else {
+        return Err(format!("expected 4 integers, got {}", reply.len()));
+    };
+    let (slot, _) = slot_of_reply(&[flag.min(1), delay, now])?;
+    if !(0..=2).contains(&flag) {
+        return Err(format!("flag {flag} is not 0, 1 or 2"));
+    }
+    if ticket < 0 {
+        return Err(format!("ticket {ticket} out of range"));
+    }
+    let (Slot::At(d) | Slot::TooFar(d)) = slot;
+    Ok((flag, d, ticket as u64))
+}
+
+impl SlotStore for RedisStore {
+    fn take(&self, key: PaceKey, window: Window, max_wait: Duration) -> Result<Slot, StoreError> {
+        self.take_ticket(key, window, max_wait)
+            .map(|(slot, _)| slot)
+    }
+
+    fn take_ticket(
+        &self,
+        key: PaceKey,
+        window: Window,
+        max_wait: Duration,
+    ) -> Result<(Slot, Option<Ticket>), StoreError> {
+        let (flag, delay, id) = self.slot_op("take", key, window, max_wait, 0, Duration::ZERO)?;
+        Ok(match flag {
+            1 => (Slot::At(delay), Some(Ticket(id))),
+            _ => (Slot::TooFar(delay), None),
+        })
+    }
+
+    fn start(
+        &self,
+        key: PaceKey,
+        window: Window,
+        ticket: Ticket,
+        max_wait: Duration,
+        lease: Duration,
+    ) -> Result<Go, StoreError> {
+        let (flag, delay, _) = self.slot_op("start", key, window, max_wait, ticket.0, lease)?;
+        Ok(match flag {
+            1 => Go::Now,
+            2 => Go::Later(delay),
+            _ => Go::TooFar(delay),
+        })
+    }
+
+    fn finish(&self, key: PaceKey, window: Window, ticket: Ticket) -> Result<(), StoreError> {
+        self.slot_op(
+            "finish",
+            key,
+            window,
+            Duration::ZERO,
+            ticket.0,
+            Duration::ZERO,
+        )
+        .map(|_| ())
+    }
+
+    fn release(&self, key: PaceKey, window: Window, ticket: Ticket) -> Result<(), StoreError> {
+        self.slot_op(
+            "release",
+            key,
+            window,
+            Duration::ZERO,
+            ticket.0,
+            Duration::ZERO,
+        )
+        .map(|_| ())
     }
 
     fn defer(&self, key: PaceKey, window: Window, after: Duration) -> Result<(), StoreError> {
@@ -505,6 +699,22 @@ mod tests {
             &[1, 0, 5, 6],
         ] {
             assert!(slot_of_reply(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn slot_op_replies() {
+        let ms = Duration::from_millis;
+        assert_eq!(slot_op_reply(&[2, 250, 5, 9]).unwrap(), (2, ms(250), 9));
+        assert_eq!(slot_op_reply(&[1, 0, 5, 0]).unwrap(), (1, ms(0), 0));
+        for bad in [
+            &[][..],
+            &[1, 0, 5],
+            &[3, 0, 5, 1],
+            &[1, -1, 5, 1],
+            &[1, 0, 5, -1],
+        ] {
+            assert!(slot_op_reply(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::*;
 use gcdn::engine::ratestore::*;
 use gcdn::ffi::GCDN_OK;
+use gcdn_emulator::FaultAction;
 use redis_server::RedisServer;
 
 const CHILD: &str = "GCDN_TEST_CHILD";
@@ -62,6 +63,7 @@ fn child_worker() {
             interval_ms,
             store.as_deref(),
             false,
+            coalesce,
         )
     };
     // All workers begin together.
@@ -96,13 +98,15 @@ fn child_worker() {
 }
 
 /// A client through the C ABI, paced at 1 per `interval_ms`: with the rate store `store`
-/// (`None`: whatever `GCDN_RATE_STORE` says), fail-closed or not.
+/// (`None`: whatever `GCDN_RATE_STORE` says), fail-closed or not, coalescing or not (most
+/// tests here count paced requests, one per call).
 unsafe fn build_client(
     key: &str,
     base: &str,
     interval_ms: u64,
     store: Option<&str>,
     fail_closed: bool,
+    coalesce: bool,
 ) -> TestClient {
     use gcdn::ffi::*;
     let o = gcdn_options_new();
@@ -119,8 +123,7 @@ unsafe fn build_client(
     if fail_closed {
         assert!(call(|e| gcdn_options_set_rate_store_fail_closed(o, 1, e)).ok());
     }
-    // Coalescing is off unless a worker asks for it: these tests count paced requests.
-    if std::env::var(format!("{CHILD}_COALESCE")).map_or(true, |v| v != "1") {
+    if !coalesce {
         assert!(call(|e| gcdn_options_set_coalesce(o, 0, e)).ok());
     }
     let key = cstr(key);
@@ -440,9 +443,26 @@ fn fail_closed_is_a_network_error_naming_the_store() {
     let emu = emulator_for(INTERVAL);
     let port = redis_server::free_port();
     let url = format!("redis://:{PW}@127.0.0.1:{port}/0");
-    let closed =
-        unsafe { build_client(emu.api_key(), &emu.base_url(), INTERVAL, Some(&url), true) };
-    let open = unsafe { build_client(emu.api_key(), &emu.base_url(), INTERVAL, Some(&url), false) };
+    let closed = unsafe {
+        build_client(
+            emu.api_key(),
+            &emu.base_url(),
+            INTERVAL,
+            Some(&url),
+            true,
+            false,
+        )
+    };
+    let open = unsafe {
+        build_client(
+            emu.api_key(),
+            &emu.base_url(),
+            INTERVAL,
+            Some(&url),
+            false,
+            false,
+        )
+    };
     let r = closed.purge_urls(1, &["/a"]);
     assert_eq!(r.status, gcdn::ffi::GCDN_ERR_NETWORK, "{r:?}");
     assert!(
@@ -458,13 +478,69 @@ fn fail_closed_is_a_network_error_naming_the_store() {
     assert_eq!(statuses(&emu), vec![201]);
 }
 
+/// Fail-closed, coalescing through the store: the store dies while the caller's own request
+/// is at the API. The purge went and got its 2xx; only publishing it for others failed. The
+/// caller is told it is done (it is), not "no purge is sent"; the next call, with the store
+/// gone, is the fail-closed error and sends nothing.
+#[test]
+fn fail_closed_after_the_purge_went_tells_the_caller_it_is_done() {
+    let mut redis = RedisServer::with_password(PW);
+    let emu = emulator_for(INTERVAL);
+    // The purge is held at the emulator (recorded on arrival) while the store is killed.
+    emu.push_fault(Fault {
+        method: Some("POST".into()),
+        path_prefix: Some("/cdn/resources/1/purge".into()),
+        times: 1,
+        action: FaultAction::Delay(Duration::from_millis(1_500)),
+    });
+    let closed = unsafe {
+        build_client(
+            emu.api_key(),
+            &emu.base_url(),
+            INTERVAL,
+            Some(&redis.url(0)),
+            true,
+            true,
+        )
+    };
+    let r = std::thread::scope(|s| {
+        let call = s.spawn(|| closed.purge_urls(1, &["/a", "/b"]));
+        let until = Instant::now() + Duration::from_secs(20);
+        while purges(&emu).is_empty() {
+            assert!(Instant::now() < until, "the purge never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        redis.kill();
+        call.join().unwrap()
+    });
+    assert_eq!(r.status, GCDN_OK, "{r:?}");
+    assert_eq!(statuses(&emu), vec![201]);
+    let next = closed.purge_urls(1, &["/c"]);
+    assert_eq!(next.status, gcdn::ffi::GCDN_ERR_NETWORK, "{next:?}");
+    assert!(next.msg().contains("fail-closed"), "{next:?}");
+    assert!(!next.msg().contains(PW), "{next:?}");
+    assert_eq!(
+        statuses(&emu),
+        vec![201],
+        "fail-closed sent a purge without its store"
+    );
+}
+
 #[test]
 fn a_wrong_password_is_said_without_the_password() {
     let redis = RedisServer::with_password(PW);
     let emu = emulator_for(INTERVAL);
     let url = format!("redis://:wrong-{PW}@127.0.0.1:{}/0", redis.port);
-    let closed =
-        unsafe { build_client(emu.api_key(), &emu.base_url(), INTERVAL, Some(&url), true) };
+    let closed = unsafe {
+        build_client(
+            emu.api_key(),
+            &emu.base_url(),
+            INTERVAL,
+            Some(&url),
+            true,
+            false,
+        )
+    };
     let r = closed.purge_urls(1, &["/a"]);
     assert_eq!(r.status, gcdn::ffi::GCDN_ERR_NETWORK, "{r:?}");
     assert!(

@@ -27,6 +27,7 @@ pub mod pacer;
 pub(crate) mod purge;
 pub mod ratestore;
 pub(crate) mod request;
+pub(crate) mod resolve;
 pub mod retry;
 pub mod validate;
 pub(crate) mod wait;

@@ -13,12 +13,13 @@
 //!   whose `X-Cached-Since` is not earlier than the purge's `created` (one second of slack for
 //!   the header's resolution); `stale` when a `HIT` was cached before the purge (or says not
 //!   when); `error` when no answer came, the answer is not 2xx/3xx, or has no `Cache` header.
-//! - Bounds: each probe has [`PROBE_TIMEOUT`] (and never outlives the run's deadline), at most
+//! - Bounds: each probe has [`PROBE_TIMEOUT`] (and never outlives the run's deadline; the
+//!   edge's name is looked up within it too: [`crate::engine::resolve`]), at most
 //!   [`PROBES_AT_ONCE`] run at once, and at most `verify_limit` URLs of each resource are
 //!   probed, evenly chosen ([`choose`]).
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::call::CallCtx;
 use crate::engine::error::{quote, Error, Result};
+use crate::engine::resolve;
 
 /// URLs probed per resource unless the caller says otherwise.
 pub const DEFAULT_VERIFY_LIMIT: usize = 100;
@@ -404,10 +406,8 @@ impl Prober {
             Some(e) => (e.host.as_str(), e.port, e.tls),
             None => (host, 443, true),
         };
-        let addrs: Vec<SocketAddr> = (connect_host, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {connect_host}: {e}"))?
-            .collect();
+        let addrs = resolve::lookup(connect_host, port, end, &|| ctx.cancelled())
+            .map_err(|e| format!("cannot resolve {connect_host}: {e}"))?;
         let mut last = format!("no address for {connect_host}");
         let mut tcp = None;
         for addr in addrs {

@@ -11,10 +11,11 @@
 //! A signal never fails an operation: Linux does not restart a socket read or write that has
 //! a timeout when a signal handler runs, even one installed with `SA_RESTART` (the call fails
 //! with EINTR), so every read, write and flush here is run again, for the time left before
-//! the deadline. (Connecting is std's `connect_timeout`, which does the same.)
+//! the deadline. (Connecting is std's `connect_timeout`, which does the same; the host's name is
+//! looked up by the deadline too: [`crate::engine::resolve`].)
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 #[cfg(feature = "rate-store-tls")]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use redis::{ConnectionLike, RedisResult, Value};
 
 use super::RedisUrl;
 use crate::engine::clock::instant_after;
+use crate::engine::resolve;
 
 /// The most the replies of one operation may hold, in bytes: ours are a few integers (the
 /// script's answer) or a 40-character SHA-1 (SCRIPT LOAD), or a server's error line.
@@ -241,7 +243,7 @@ fn open_stream(
 ) -> RedisResult<Stream> {
     let mut last = None;
     let mut tcp = None;
-    for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
+    for addr in resolve::lookup(&url.host, url.port, deadline, &|| false)? {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             last = Some(timed_out("connect timeout"));

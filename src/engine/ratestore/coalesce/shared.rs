@@ -191,26 +191,19 @@ impl Coalescer for Shared {
                 Err(failed(status, message, !in_flight.is_empty()))
             }
             Ended::Full => self.local.deliver(api, &rest, resource_id, kind, items),
-            Ended::StoreFailed { error, unsent, .. } => {
+            Ended::StoreFailed {
+                error,
+                purged,
+                unsent,
+            } => {
                 let store = self.store.describe();
                 ctx.note(&Note::StoreFallback {
                     store: &store,
                     message: &error.message,
                 });
-                if self.fail_closed {
-                    return Err(failed(
-                        Status::Network,
-                        format!(
-                            "{} (fail-closed: no purge is sent while the rate store cannot be \
-                             used)",
-                            error.message
-                        ),
-                        false,
-                    ));
-                }
-                let unsent: Vec<&str> = unsent.iter().map(String::as_str).collect();
                 if unsent.is_empty() {
-                    // The caller's own request got its 2xx; publishing it failed.
+                    // Every item of this caller went in a request that got its 2xx; only
+                    // publishing that failed. The purge is done, fail-closed or not.
                     return Ok(Delivered::alone(
                         SentInfo {
                             attempts: 1,
@@ -220,6 +213,22 @@ impl Coalescer for Shared {
                         items.len(),
                     ));
                 }
+                if self.fail_closed {
+                    let noun = pace.kind.noun();
+                    let mut message = format!(
+                        "{} (fail-closed: {} {noun}(s) of this caller no purge is known to have \
+                         covered are not sent while the rate store cannot be used",
+                        error.message,
+                        unsent.len()
+                    );
+                    if !purged.is_empty() {
+                        message
+                            .push_str(&format!("; {} were purged before it failed", purged.len()));
+                    }
+                    message.push(')');
+                    return Err(failed(Status::Network, message, false));
+                }
+                let unsent: Vec<&str> = unsent.iter().map(String::as_str).collect();
                 self.local.deliver(api, &rest, resource_id, kind, &unsent)
             }
         }

@@ -469,6 +469,77 @@ fn callers_that_cannot_fit_their_budget_leave_at_once_and_the_others_are_purged(
     assert_eq!(got.len(), 3, "/warm and two requests of two callers each");
 }
 
+/// A leader whose own deadline ends the shared request before its answer fails alone: the
+/// followers it carried are not told its Timeout; they wait again, first in line, and each
+/// is told OK only when a request of their own got its 2xx at the emulator.
+#[test]
+fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
+    let emu = paced_emulator();
+    let interval = Duration::from_secs(2);
+    emu.set_limits(Limits {
+        url_window: interval,
+        ..emu.limits()
+    });
+    let (mut o, slot_taken) = signal_on("slot taken in");
+    let base = options(&emu, interval, Duration::from_secs(60));
+    o.base_url = base.base_url;
+    o.purge_intervals = base.purge_intervals;
+    o.max_rate_limit_wait = base.max_rate_limit_wait;
+    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    c.purge_urls(1, &["/warm"]).unwrap();
+    // The shared request is held at the emulator well past the leader's deadline.
+    emu.push_fault(
+        Fault::delay(Duration::from_secs(8))
+            .on("POST", "/cdn/resources/1/purge")
+            .times(1),
+    );
+    let followers = 3;
+    std::thread::scope(|s| {
+        let settings = CallSettings {
+            timeout: Some(Duration::from_millis(3_500)),
+            ..CallSettings::default()
+        };
+        let lc = c.clone();
+        let leader = s.spawn(move || lc.purge_urls_with(1, &["/leader"], &settings));
+        // The leader holds the next slot (about 2 s away): these callers join its request.
+        wait_for(&slot_taken);
+        let handles: Vec<_> = (0..followers)
+            .map(|i| {
+                let c = c.clone();
+                s.spawn(move || c.purge_urls(1, &[format!("/f/{i}")]))
+            })
+            .collect();
+        let e = leader.join().unwrap().unwrap_err();
+        assert_eq!(e.status, Status::Timeout, "{e}");
+        for (i, h) in handles.into_iter().enumerate() {
+            let r = h.join().unwrap();
+            assert!(r.is_ok(), "/f/{i}: {r:?}");
+        }
+    });
+    let got = received(&emu);
+    let follower_items: Vec<String> = (0..followers).map(|i| format!("/f/{i}")).collect();
+    // The request the leader gave up on carried them (so they were truly carried) ...
+    let held = got
+        .iter()
+        .find(|(_, items)| items.contains(&"/leader".to_owned()))
+        .expect("the leader's request arrived");
+    for item in &follower_items {
+        assert!(held.1.contains(item), "not shared: {got:?}");
+    }
+    // ... and each went again in a request the emulator answered 2xx (the held one is
+    // answered late, its status whatever its window said then).
+    let again: HashSet<String> = got
+        .iter()
+        .filter(|(status, items)| {
+            (200..300).contains(status) && !items.contains(&"/leader".to_owned())
+        })
+        .flat_map(|(_, items)| items.clone())
+        .collect();
+    for item in &follower_items {
+        assert!(again.contains(item), "{item} was not sent again: {got:?}");
+    }
+}
+
 /// A leader cancelled while it waits for its slot hands the slot it reserved to the next
 /// leader: the next caller's request goes in that slot, one interval after /warm at the
 /// emulator, not two.

@@ -90,6 +90,7 @@ impl Caller for Recorder<'_> {
                 status,
                 message: "HTTP 503: down".into(),
                 nothing_sent: false,
+                sender_stopped: false,
             }),
         }
     }

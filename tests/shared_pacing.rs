@@ -1020,3 +1020,96 @@ fn a_fallback_after_waiting_in_redis_keeps_to_what_is_left_of_the_budget() {
     assert_eq!(e.status, Status::RateLimited, "{e}");
     assert!(!sent.iter().any(|b| b.contains("/late")), "{sent:?}");
 }
+
+/// Coalescing through Redis, across two clients (two coalescers, as two processes would
+/// be): a leader whose own deadline ends the shared request before its answer gives the
+/// batch back instead of publishing its Timeout; the other client's callers send it again
+/// and are told OK once that got its 2xx. The leader is told its own URL was in flight.
+#[test]
+fn a_leader_out_of_time_mid_send_gives_the_shared_batch_back() {
+    use gcdn::engine::log::{Level, LogFn, Record};
+    use gcdn::engine::{CallSettings, Client, Options, Status};
+    let redis = RedisServer::start();
+    let interval = Duration::from_secs(2);
+    let emu = emulator_for(interval.as_millis() as u64);
+    let options = |log: Option<LogFn>| {
+        let mut o = Options::default();
+        o.set_base_url(&emu.base_url()).unwrap();
+        o.set_purge_intervals(interval, interval).unwrap();
+        o.set_rate_store(&redis.url(0)).unwrap();
+        o.max_rate_limit_wait = Duration::from_secs(60);
+        o.max_retries = 0;
+        if let Some(log) = log {
+            o.set_log(log, Level::Trace);
+        }
+        o
+    };
+    let waiting = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let seen = Arc::clone(&waiting);
+    let leader = Client::new(
+        Some(emu.api_key()),
+        &options(Some(Arc::new(move |r: &Record<'_>| {
+            if r.message.contains("for the next purge slot") {
+                *seen.0.lock().unwrap() = true;
+                seen.1.notify_all();
+            }
+        }))),
+    )
+    .unwrap();
+    let others = Client::new(Some(emu.api_key()), &options(None)).unwrap();
+    leader.purge_urls(1, &["/warm"]).unwrap();
+    // The shared request is held at the emulator well past the leader's deadline.
+    emu.push_fault(
+        Fault::delay(Duration::from_secs(8))
+            .on("POST", "/cdn/resources/1/purge")
+            .times(1),
+    );
+    let followers = 3;
+    std::thread::scope(|s| {
+        let settings = CallSettings {
+            timeout: Some(Duration::from_millis(3_500)),
+            ..CallSettings::default()
+        };
+        let leader = &leader;
+        let lead = s.spawn(move || leader.purge_urls_with(1, &["/leader"], &settings));
+        // The leader waits for the next slot (about 2 s away): these callers queue behind it.
+        let g = waiting.0.lock().unwrap();
+        let (g, t) = waiting
+            .1
+            .wait_timeout_while(g, Duration::from_secs(30), |w| !*w)
+            .unwrap();
+        assert!(*g && !t.timed_out(), "the leader never waited for its slot");
+        drop(g);
+        let handles: Vec<_> = (0..followers)
+            .map(|i| {
+                let c = others.clone();
+                s.spawn(move || c.purge_urls(1, &[format!("/f/{i}")]))
+            })
+            .collect();
+        let e = lead.join().unwrap().unwrap_err();
+        for (i, h) in handles.into_iter().enumerate() {
+            let r = h.join().unwrap();
+            assert!(r.is_ok(), "/f/{i}: {r:?}");
+        }
+        assert_eq!(e.status, Status::Timeout, "{e}");
+        assert!(e.message.contains("in flight"), "{e}");
+    });
+    let got: Vec<(u16, String)> = purges(&emu)
+        .iter()
+        .map(|r| (r.status, r.body.clone()))
+        .collect();
+    let held = got
+        .iter()
+        .find(|(_, body)| body.contains("/leader"))
+        .expect("the leader's request arrived");
+    for i in 0..followers {
+        let item = format!("\"/f/{i}\"");
+        assert!(held.1.contains(&item), "not shared: {got:?}");
+        assert!(
+            got.iter().any(|(status, body)| (200..300).contains(status)
+                && !body.contains("/leader")
+                && body.contains(&item)),
+            "{item} was not sent again: {got:?}"
+        );
+    }
+}

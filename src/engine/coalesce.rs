@@ -1,50 +1,19 @@
-//! # Coalescing purges (issue 21): design of the in-process part and the seam for Redis
-//!
-//! Status: in-process part DONE on branch `coalesce` (tests/coalesce.rs green). Module:
-//! `src/engine/coalesce.rs` (the code is the reference; this note is its head comment).
+//! # Coalescing purges (issue 21): the in-process coalescer, and the seam for Redis
 //!
 //! ## Where it sits
 //! `Client::deliver(ctx, resource_id, kind, items)` is the one purge path (single calls go
 //! through `Client::send_call`, which splits a call into requests of the API's size and calls
-//! `deliver` for each; job workers call `deliver` for each planned request). It does:
-//!
-//! ```text
-//! match &self.coalescer {               // Option<Arc<dyn Coalescer>>, shared by clones
-//!     Some(c) => c.deliver(&self.api, ctx, resource_id, kind, items),
-//!     None    => purge::send_alone(...)  // 0.2: this caller's items, its own request
-//! }
-//! ```
-//!
-//! `purge::send_alone(api, ctx, resource_id, kind, items) -> Result<SentInfo, Failed>` is
-//! 0.2's request (slot from the pacer, body, retries). A sender that composes when its slot opens
-//! uses `api.wait_slot(ctx, PaceKey, &on_slot) -> Result<Slotted, SlotLost>` (refused at once
-//! past budget/deadline; "; nothing was sent"; a slot whose wait was refused is kept) then
-//! `purge::send_in_slot(api, ctx, rid, kind, items, slotted)` (its first attempt starts that
-//! slot; after a 429 it takes slots as usual). `Client::coalescer` is
-//! `Option<Arc<dyn Coalescer>>`, set in Client::build from `Options::coalesce` (a Redis coalescer
-//! is chosen there, by `ratestore::pacer_for`). `purge::per_request(api, kind)` is the limit.
-//! Coalescers get the request layer's `Api`, never the `Client`: the client depends on them.
-//!
-//! ## The seam
-//! ```text
-//! pub(crate) trait Coalescer: Send + Sync {
-//!     /// Deliver one caller's `items` (checked, unique, at most one request's worth):
-//!     /// alone or in a shared request; Ok only when a 2xx request carried ALL of them.
-//!     fn deliver(&self, api: &Api, ctx: &CallCtx, resource_id: i64, kind: PurgeKind,
-//!                items: &[&str]) -> Result<Delivered, Failed>;
-//! }
-//! pub struct Delivered {          // what the request that carried the caller's items did
-//!     pub info: SentInfo,         // attempts, HTTP status, 429s of THAT request
-//!     pub items: usize,           // unique items the request carried (all callers)
-//!     pub callers: usize,         // callers whose items it carried (this one included)
-//!     pub for_others: usize,      // items it carried that were not this caller's
-//!     pub shared: Option<ItemsDigest>, // count and hash of every item, when callers > 1 (job
-//!                                      // confirmation matches the purge status by it)
-//! }
-//! ```
-//! `InProcess` (src/engine/coalesce.rs) implements it; a Redis one (src/engine/ratestore/) can
-//! wrap an `InProcess` for its fallback (fail-open) and call `purge::send_alone` to send.
-//! Errors: `Failed` whose message already says "shared by N callers" when N > 1 (see below).
+//! `deliver` for each; job workers call `deliver` for each planned request). With coalescing
+//! on it hands the items to the client's [`Coalescer`] (shared by its clones), else to
+//! `purge::send_alone` (0.2: this caller's items, its own request: slot, body, retries).
+//! A sender that composes when its slot opens uses `Api::wait_slot` (refused at once past the
+//! budget or deadline, "; nothing was sent"; a slot whose wait was refused is kept) and then
+//! `purge::send_in_slot` (its first attempt starts that slot; after a 429 it takes slots as
+//! usual). `purge::per_request(api, kind)` is the limit. Coalescers get the request layer's
+//! `Api`, never the `Client`: the client depends on them. [`Coalescer::deliver`] is Ok only
+//! when a 2xx request carried all of the caller's items; [`Delivered`] says what that request
+//! did. `InProcess` (here) implements it; the Redis one (src/engine/ratestore/coalesce/)
+//! wraps an `InProcess` for its fallback (fail-open) and sends with `purge::send_alone`.
 //!
 //! ## Rules of the in-process coalescer
 //! - Queue per (resource_id, PurgeKind) — URLs, patterns and purge-all are three queues. Patterns
@@ -82,7 +51,10 @@
 //!   none of this caller's items were purged by it)"`. Client::send_call adds which earlier items
 //!   were purged ("K URLs were purged by the request(s) before it").
 //! - The sender's budget/deadline bound the send; each follower's deadline bounds its own wait
-//!   for the outcome (it then leaves with Timeout naming its in-flight items).
+//!   for the outcome (it then leaves with Timeout naming its in-flight items). A sender that
+//!   stops the request itself (its cancel, its deadline) before the answer fails alone: the
+//!   followers it carried wait again, first in line, for a sender of their own (a purge sent
+//!   twice is harmless); one that then leaves is told its items are not known to be purged.
 //! - Seen: `Note::Shared { resource_id, kind, items, callers }` before a shared request goes
 //!   (log records it); job report request entries get `carried_for_others`, totals too.
 //! - Off: `Options::coalesce = false` (`gcdn_options_set_coalesce`, Python `coalesce=False`,
@@ -239,6 +211,10 @@ struct State {
     /// Callers waiting on [`InProcess::wake`] (counted under this mutex): a change nobody
     /// waits for is not signalled, so a caller alone on the queue makes no system call for it.
     waiters: usize,
+    /// Callers waiting again after their items went in a shared request whose sender stopped
+    /// (its own cancel or deadline) before the answer: if they leave before another request
+    /// carries them, their items are not known to be purged (not "nothing was sent").
+    requeued: HashSet<u64>,
 }
 
 impl Lane {
@@ -263,6 +239,7 @@ impl State {
     /// `id` leaves `key`'s lane, its waiting items withdrawn.
     fn withdraw(&mut self, key: LaneKey, id: u64) {
         self.callers.remove(&id);
+        self.requeued.remove(&id);
         if let Some(lane) = self.lanes.get_mut(&key) {
             lane.waiting.retain(|&w| w != id);
             if lane.leader == Some(id) {
@@ -273,6 +250,10 @@ impl State {
         self.tidy(key);
     }
 }
+
+/// A request that timed out this close to its sender's deadline was ended by that deadline
+/// (timers fire a little early or late), not by the transport's own timeout (seconds).
+const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
 /// Above this many lanes, [`State::tidy`] forgets every idle one (those kept for a spare slot
 /// that passed with nobody to take it).
@@ -377,8 +358,9 @@ impl InProcess {
                 if let Some(lane) = st.lanes.get_mut(&key) {
                     lane.spare = lane.next_slot.filter(|&t| t > Instant::now()).zip(kept);
                 }
+                let requeued = st.requeued.contains(&id);
                 drop(st);
-                return Err(unsent(error));
+                return Err(left(error, requeued));
             }
         };
         let mut st = self.lock();
@@ -441,7 +423,12 @@ impl InProcess {
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
         let result = purge::send_in_slot(api, &lctx, resource_id, kind, &refs, window);
         let total = batch.len();
+        // This caller stopped the request (its cancel, its deadline) before its answer: that
+        // says nothing of the others' items, which wait again for a sender of their own (a
+        // purge sent twice is harmless).
+        let sender_stopped = result.as_ref().is_err_and(|f| stopped_by_sender(f, &lctx));
         let mut st = self.lock();
+        let mut again = Vec::new();
         let mut own_outcome = Err(internal());
         let shared = (n > 1).then(|| ItemsDigest::of(batch.iter().map(String::as_str)));
         for &(c, mine) in &carried {
@@ -458,9 +445,24 @@ impl InProcess {
             if c == id {
                 own_outcome = outcome;
                 st.callers.remove(&id);
+                st.requeued.remove(&id);
             } else if let Some(caller) = st.callers.get_mut(&c) {
-                *caller = Caller::Done(outcome);
+                *caller = match std::mem::replace(caller, Caller::Done(Err(internal()))) {
+                    Caller::Carried { items, .. } if sender_stopped => {
+                        again.push(c);
+                        Caller::Waiting(items)
+                    }
+                    _ => Caller::Done(outcome),
+                };
             }
+        }
+        if !again.is_empty() {
+            // First in line again, in their order.
+            let lane = st.lanes.entry(key).or_default();
+            for &c in again.iter().rev() {
+                lane.waiting.push_front(c);
+            }
+            st.requeued.extend(again);
         }
         st.tidy(key);
         guard.carried.clear();
@@ -614,6 +616,42 @@ fn internal() -> Failed {
     }
 }
 
+/// Whether `f`, the failure of a request that `ctx`'s caller sent for other callers too, is
+/// that caller's own stop, which says nothing of the request's items: its cancel (only the
+/// sender's own context says Cancelled), or its deadline (a timeout with about no time left
+/// of it).
+pub(crate) fn stopped_by_sender(f: &Failed, ctx: &CallCtx) -> bool {
+    match f.error.status {
+        Status::Cancelled => true,
+        Status::Timeout => ctx.time_left().is_some_and(|left| left <= DEADLINE_SLACK),
+        _ => false,
+    }
+}
+
+/// A caller that leaves before a request carried its items: nothing of it was sent, unless
+/// its items had gone in a request whose sender stopped before the answer (`requeued`).
+fn left(mut error: Error, requeued: bool) -> Failed {
+    if !requeued {
+        return unsent(error);
+    }
+    let told = error.message.as_str();
+    let told = told
+        .strip_suffix("; nothing of it was sent")
+        .or_else(|| told.strip_suffix("; nothing was sent"))
+        .unwrap_or(told);
+    error.message = format!(
+        "{told}; its items went earlier in a shared request whose sender stopped (cancelled or \
+         out of time) before the answer came: not known to be purged"
+    );
+    Failed {
+        error,
+        earlier_attempt_uncertain: true,
+        attempts: 0,
+        http_status: None,
+        rate_limited: 0,
+    }
+}
+
 /// A failure before anything of the caller's was sent.
 fn unsent(error: Error) -> Failed {
     Failed {
@@ -700,6 +738,7 @@ impl Coalescer for InProcess {
                     let Some(Caller::Done(outcome)) = st.callers.remove(&id) else {
                         unreachable!("just seen")
                     };
+                    st.requeued.remove(&id);
                     st.tidy(key);
                     return outcome;
                 }
@@ -726,6 +765,7 @@ impl Coalescer for InProcess {
                             ),
                         );
                         st.callers.remove(&id);
+                        st.requeued.remove(&id);
                         return Err(Failed {
                             error,
                             earlier_attempt_uncertain: true,
@@ -736,6 +776,7 @@ impl Coalescer for InProcess {
                     }
                 }
                 Some(Caller::Waiting(_)) => {
+                    let requeued = st.requeued.contains(&id);
                     let lane = st
                         .lanes
                         .get_mut(&key)
@@ -743,13 +784,14 @@ impl Coalescer for InProcess {
                     if stop {
                         st.withdraw(key, id);
                         self.wake_after(st);
-                        return Err(unsent(Error::new(
+                        let error = Error::new(
                             Status::Cancelled,
                             format!(
                                 "the call was cancelled while waiting for the next {} purge slot",
                                 purge::pace_kind(kind).noun()
                             ),
-                        )));
+                        );
+                        return Err(left(error, requeued));
                     }
                     if lane.leader.is_none() && lane.waiting.front() == Some(&id) {
                         lane.leader = Some(id);
@@ -782,7 +824,7 @@ impl Coalescer for InProcess {
                         };
                         st.withdraw(key, id);
                         self.wake_after(st);
-                        return Err(unsent(Error::new(
+                        let error = Error::new(
                             refused.status(),
                             format!(
                                 "the next {} purge slot with room for this call's items opens \
@@ -791,7 +833,8 @@ impl Coalescer for InProcess {
                                 super::format::secs(wanted),
                                 refused.explain()
                             ),
-                        )));
+                        );
+                        return Err(left(error, requeued));
                     }
                 }
                 None => return Err(internal()),

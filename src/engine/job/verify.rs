@@ -14,7 +14,7 @@
 //!   the header's resolution); `stale` when a `HIT` was cached before the purge (or says not
 //!   when); `error` when no answer came, the answer is not 2xx/3xx, or has no `Cache` header.
 //! - Bounds: each probe has [`PROBE_TIMEOUT`] (and never outlives the run's deadline; the
-//!   edge's name is looked up within it too: [`crate::engine::resolve`]), at most
+//!   edge's name is looked up within it too: `engine/resolve.rs`), at most
 //!   [`PROBES_AT_ONCE`] run at once, and at most `verify_limit` URLs of each resource are
 //!   probed, evenly chosen ([`choose`]).
 

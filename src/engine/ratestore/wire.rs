@@ -12,7 +12,7 @@
 //! a timeout when a signal handler runs, even one installed with `SA_RESTART` (the call fails
 //! with EINTR), so every read, write and flush here is run again, for the time left before
 //! the deadline. (Connecting is std's `connect_timeout`, which does the same; the host's name is
-//! looked up by the deadline too: [`crate::engine::resolve`].)
+//! looked up by the deadline too: `engine/resolve.rs`.)
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

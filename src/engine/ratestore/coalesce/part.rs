@@ -49,6 +49,9 @@ pub struct SendFailed {
     pub status: i32,
     pub message: String,
     pub nothing_sent: bool,
+    /// The sender's own stop (its cancel, its deadline) ended the request, sent or not: that
+    /// says nothing of the others' items, which go back for another caller.
+    pub sender_stopped: bool,
 }
 
 /// How a caller's part ended.
@@ -222,7 +225,7 @@ pub fn purge(
                                     rate_limited,
                                     items: its.len(),
                                 },
-                                Err(f) if f.nothing_sent => {
+                                Err(f) if f.nothing_sent || f.sender_stopped => {
                                     // Its own stop: the batch goes back for another caller.
                                     if let Err(e) = queue.release(&token, Some(&batch), part.ttl) {
                                         return store_failed(e, &left, purged);
@@ -231,7 +234,13 @@ pub fn purge(
                                         status: f.status,
                                         message: f.message,
                                     };
-                                    return stopped(&queue, &ticket, stop, &left, purged);
+                                    // Sent before it stopped: its own were in flight.
+                                    let sent: Vec<&str> = if f.nothing_sent {
+                                        Vec::new()
+                                    } else {
+                                        its.iter().copied().filter(|i| left.contains(i)).collect()
+                                    };
+                                    return stopped(&queue, &ticket, stop, &left, &sent, purged);
                                 }
                                 Err(f) => Outcome::Failed {
                                     status: f.status,
@@ -272,7 +281,7 @@ pub fn purge(
             Lead::Empty => caller.wait(pause).err(),
         };
         if let Some(stop) = stop {
-            return stopped(&queue, &ticket, stop, &left, purged);
+            return stopped(&queue, &ticket, stop, &left, &[], purged);
         }
         if !matches!(lead, Lead::Go(_)) {
             pause = (pause * 2).min(POLL_MOST);
@@ -323,18 +332,20 @@ fn send_renewing(
     })
 }
 
-/// The caller stops: withdraw what is still pending; the rest is in flight.
+/// The caller stops: withdraw what is still pending; the rest, and what it `sent` itself
+/// before it stopped, is in flight.
 fn stopped(
     queue: &Queue<'_>,
     ticket: &Ticket,
     stop: Stop,
     left: &[&str],
+    sent: &[&str],
     purged: Vec<String>,
 ) -> Ended {
     let in_flight = match queue.withdraw(ticket, left) {
         Ok(withdrawn) => left
             .iter()
-            .filter(|l| !withdrawn.iter().any(|w| w == *l))
+            .filter(|l| sent.contains(l) || !withdrawn.iter().any(|w| w == *l))
             .map(|l| (*l).to_owned())
             .collect(),
         Err(_) => left.iter().map(|l| (*l).to_owned()).collect(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::part::{lease_for, purge, Caller, Ended, Part, SendFailed, Stop};
 use super::{valid_item, Outcome};
 use crate::engine::call::CallCtx;
-use crate::engine::coalesce::{Coalescer, Delivered, InProcess};
+use crate::engine::coalesce::{stopped_by_sender, Coalescer, Delivered, InProcess};
 use crate::engine::error::{Error, Status};
 use crate::engine::note::{Note, WaitReason};
 use crate::engine::pacer::{PaceKey, SlotStore};
@@ -79,6 +79,7 @@ impl Caller for Through<'_> {
         purge::send_alone(self.api, self.ctx, self.resource_id, self.kind, items)
             .map(|i| (i.http_status, i.attempts, i.rate_limited))
             .map_err(|f| SendFailed {
+                sender_stopped: stopped_by_sender(&f, self.ctx),
                 status: f.error.status.code(),
                 message: f.error.message,
                 nothing_sent: f.attempts == 0,

@@ -287,6 +287,24 @@ fn wait_for(seen: &(Mutex<bool>, std::sync::Condvar)) {
     assert!(*g && !t.timed_out(), "the event never came");
 }
 
+/// A client paced at `interval`, the emulator's URL window set to it, with a 60 s wait
+/// budget; and the signal of its "slot taken in" log record.
+fn slow_client(
+    emu: &Emulator,
+    interval: Duration,
+) -> (Client, Arc<(Mutex<bool>, std::sync::Condvar)>) {
+    emu.set_limits(Limits {
+        url_window: interval,
+        ..emu.limits()
+    });
+    let (mut o, slot_taken) = signal_on("slot taken in");
+    let base = options(emu, interval, Duration::from_secs(60));
+    o.base_url = base.base_url;
+    o.purge_intervals = base.purge_intervals;
+    o.max_rate_limit_wait = base.max_rate_limit_wait;
+    (Client::new(Some(emu.api_key()), &o).unwrap(), slot_taken)
+}
+
 #[test]
 fn a_cancelled_waiting_caller_withdraws_its_url_and_the_others_go_on() {
     let emu = paced_emulator();
@@ -476,16 +494,7 @@ fn callers_that_cannot_fit_their_budget_leave_at_once_and_the_others_are_purged(
 fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
     let emu = paced_emulator();
     let interval = Duration::from_secs(2);
-    emu.set_limits(Limits {
-        url_window: interval,
-        ..emu.limits()
-    });
-    let (mut o, slot_taken) = signal_on("slot taken in");
-    let base = options(&emu, interval, Duration::from_secs(60));
-    o.base_url = base.base_url;
-    o.purge_intervals = base.purge_intervals;
-    o.max_rate_limit_wait = base.max_rate_limit_wait;
-    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    let (c, slot_taken) = slow_client(&emu, interval);
     c.purge_urls(1, &["/warm"]).unwrap();
     // The shared request is held at the emulator well past the leader's deadline.
     emu.push_fault(
@@ -547,15 +556,7 @@ fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
 fn a_cancelled_leaders_slot_is_used_by_the_next_caller() {
     let emu = paced_emulator();
     let interval = Duration::from_secs(3);
-    emu.set_limits(Limits {
-        url_window: interval,
-        ..emu.limits()
-    });
-    let (mut o, slot_taken) = signal_on("slot taken in");
-    let base = options(&emu, interval, Duration::from_secs(60));
-    o.base_url = base.base_url;
-    o.purge_intervals = base.purge_intervals;
-    let c = Client::new(Some(emu.api_key()), &o).unwrap();
+    let (c, slot_taken) = slow_client(&emu, interval);
     c.purge_urls(1, &["/warm"]).unwrap();
     let token = Arc::new(CancelToken::new());
     let leader = c.with_cancel(Arc::clone(&token));

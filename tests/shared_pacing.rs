@@ -134,6 +134,18 @@ unsafe fn build_client(
     TestClient(client)
 }
 
+/// A fail-closed client of `emu` with the rate store `url`, paced at 1 per `INTERVAL`.
+unsafe fn fail_closed_client(emu: &Emulator, url: &str, coalesce: bool) -> TestClient {
+    build_client(
+        emu.api_key(),
+        &emu.base_url(),
+        INTERVAL,
+        Some(url),
+        true,
+        coalesce,
+    )
+}
+
 struct Worker {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
@@ -443,16 +455,7 @@ fn fail_closed_is_a_network_error_naming_the_store() {
     let emu = emulator_for(INTERVAL);
     let port = redis_server::free_port();
     let url = format!("redis://:{PW}@127.0.0.1:{port}/0");
-    let closed = unsafe {
-        build_client(
-            emu.api_key(),
-            &emu.base_url(),
-            INTERVAL,
-            Some(&url),
-            true,
-            false,
-        )
-    };
+    let closed = unsafe { fail_closed_client(&emu, &url, false) };
     let open = unsafe {
         build_client(
             emu.api_key(),
@@ -493,16 +496,7 @@ fn fail_closed_after_the_purge_went_tells_the_caller_it_is_done() {
         times: 1,
         action: FaultAction::Delay(Duration::from_millis(1_500)),
     });
-    let closed = unsafe {
-        build_client(
-            emu.api_key(),
-            &emu.base_url(),
-            INTERVAL,
-            Some(&redis.url(0)),
-            true,
-            true,
-        )
-    };
+    let closed = unsafe { fail_closed_client(&emu, &redis.url(0), true) };
     let r = std::thread::scope(|s| {
         let call = s.spawn(|| closed.purge_urls(1, &["/a", "/b"]));
         let until = Instant::now() + Duration::from_secs(20);
@@ -531,16 +525,7 @@ fn a_wrong_password_is_said_without_the_password() {
     let redis = RedisServer::with_password(PW);
     let emu = emulator_for(INTERVAL);
     let url = format!("redis://:wrong-{PW}@127.0.0.1:{}/0", redis.port);
-    let closed = unsafe {
-        build_client(
-            emu.api_key(),
-            &emu.base_url(),
-            INTERVAL,
-            Some(&url),
-            true,
-            false,
-        )
-    };
+    let closed = unsafe { fail_closed_client(&emu, &url, false) };
     let r = closed.purge_urls(1, &["/a"]);
     assert_eq!(r.status, gcdn::ffi::GCDN_ERR_NETWORK, "{r:?}");
     assert!(

@@ -14,8 +14,12 @@ from conftest import PYTHON_DIR
 # The child: the first purge takes the window's one slot, the second (a single call, or a
 # job's second request) must wait ~30 s for the next. It prints "WAITING" as it starts that
 # call, then, on KeyboardInterrupt, the monotonic time it got it, then proves the client works.
+# It sets Python's own SIGINT handler first: a process started in the background by a
+# non-interactive shell (`make test &`, nohup, many CI runners) inherits SIGINT ignored, and
+# Python then installs none (the library rightly leaves an ignored SIGINT ignored).
 CHILD = r"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import gcdn
 
 url, key, how = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -287,18 +287,19 @@ fn wait_for(seen: &(Mutex<bool>, std::sync::Condvar)) {
     assert!(*g && !t.timed_out(), "the event never came");
 }
 
-/// A client paced at `interval`, the emulator's URL window set to it, with a 60 s wait
-/// budget; and the signal of its "slot taken in" log record.
+/// A client paced at `interval`, the emulator's URL window set to it, with a wait budget of
+/// `budget`; and the signal of its "slot taken in" log record.
 fn slow_client(
     emu: &Emulator,
     interval: Duration,
+    budget: Duration,
 ) -> (Client, Arc<(Mutex<bool>, std::sync::Condvar)>) {
     emu.set_limits(Limits {
         url_window: interval,
         ..emu.limits()
     });
     let (mut o, slot_taken) = signal_on("slot taken in");
-    let base = options(emu, interval, Duration::from_secs(60));
+    let base = options(emu, interval, budget);
     o.base_url = base.base_url;
     o.purge_intervals = base.purge_intervals;
     o.max_rate_limit_wait = base.max_rate_limit_wait;
@@ -489,12 +490,14 @@ fn callers_that_cannot_fit_their_budget_leave_at_once_and_the_others_are_purged(
 
 /// A leader whose own deadline ends the shared request before its answer fails alone: the
 /// followers it carried are not told its Timeout; they wait again, first in line, and each
-/// is told OK only when a request of their own got its 2xx at the emulator.
+/// is told OK only when a request of their own got its 2xx at the emulator. The ~3 s their
+/// items spent in the held request is not charged to their 4.5 s wait budget (they waited
+/// about 2 s for slots).
 #[test]
 fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
     let emu = paced_emulator();
     let interval = Duration::from_secs(2);
-    let (c, slot_taken) = slow_client(&emu, interval);
+    let (c, slot_taken) = slow_client(&emu, interval, Duration::from_millis(4_500));
     c.purge_urls(1, &["/warm"]).unwrap();
     // The shared request is held at the emulator well past the leader's deadline.
     emu.push_fault(
@@ -505,7 +508,7 @@ fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
     let followers = 3;
     std::thread::scope(|s| {
         let settings = CallSettings {
-            timeout: Some(Duration::from_millis(3_500)),
+            timeout: Some(Duration::from_secs(5)),
             ..CallSettings::default()
         };
         let lc = c.clone();
@@ -519,11 +522,13 @@ fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
             })
             .collect();
         let e = leader.join().unwrap().unwrap_err();
-        assert_eq!(e.status, Status::Timeout, "{e}");
         for (i, h) in handles.into_iter().enumerate() {
             let r = h.join().unwrap();
             assert!(r.is_ok(), "/f/{i}: {r:?}");
         }
+        assert_eq!(e.status, Status::Timeout, "{e}");
+        // It was sent: whether it purged the leader's URL is not known.
+        assert!(e.message.contains("is not known"), "{e}");
     });
     let got = received(&emu);
     let follower_items: Vec<String> = (0..followers).map(|i| format!("/f/{i}")).collect();
@@ -556,7 +561,7 @@ fn a_leader_out_of_time_mid_send_fails_alone_and_its_followers_go_again() {
 fn a_cancelled_leaders_slot_is_used_by_the_next_caller() {
     let emu = paced_emulator();
     let interval = Duration::from_secs(3);
-    let (c, slot_taken) = slow_client(&emu, interval);
+    let (c, slot_taken) = slow_client(&emu, interval, Duration::from_secs(60));
     c.purge_urls(1, &["/warm"]).unwrap();
     let token = Arc::new(CancelToken::new());
     let leader = c.with_cancel(Arc::clone(&token));

@@ -74,6 +74,10 @@ use super::purge::{self, PurgeKind};
 use super::request::{Api, Failed, SentInfo, SlotLost, Slotted};
 use super::wait::Refused;
 
+mod told;
+pub(crate) use told::stopped_by_sender;
+use told::{after_requeue, internal, left, named, shared_failure, unsent};
+
 /// What the request that carried a caller's items did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {
@@ -250,10 +254,6 @@ impl State {
         self.tidy(key);
     }
 }
-
-/// A request that timed out this close to its sender's deadline was ended by that deadline
-/// (timers fire a little early or late), not by the transport's own timeout (seconds).
-const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
 /// Above this many lanes, [`State::tidy`] forgets every idle one (those kept for a spare slot
 /// that passed with nobody to take it).
@@ -443,9 +443,12 @@ impl InProcess {
                 Err(f) => Err(shared_failure(f, n, total)),
             };
             if c == id {
-                own_outcome = outcome;
                 st.callers.remove(&id);
-                st.requeued.remove(&id);
+                own_outcome = if st.requeued.remove(&id) {
+                    after_requeue(outcome)
+                } else {
+                    outcome
+                };
             } else if let Some(caller) = st.callers.get_mut(&c) {
                 *caller = match std::mem::replace(caller, Caller::Done(Err(internal()))) {
                     Caller::Carried { items, .. } if sender_stopped => {
@@ -462,7 +465,10 @@ impl InProcess {
             for &c in again.iter().rev() {
                 lane.waiting.push_front(c);
             }
-            st.requeued.extend(again);
+            // Sent (its answer unknown): if they leave now, not "nothing was sent".
+            if result.as_ref().is_err_and(|f| f.attempts > 0) {
+                st.requeued.extend(again);
+            }
         }
         st.tidy(key);
         guard.carried.clear();
@@ -602,95 +608,6 @@ impl Drop for Leading<'_> {
     }
 }
 
-fn internal() -> Failed {
-    Failed {
-        error: Error::new(
-            Status::Panic,
-            "the caller sending the shared request stopped before it ended (a bug): its \
-             items are not known to be purged",
-        ),
-        earlier_attempt_uncertain: true,
-        attempts: 0,
-        http_status: None,
-        rate_limited: 0,
-    }
-}
-
-/// Whether `f`, the failure of a request that `ctx`'s caller sent for other callers too, is
-/// that caller's own stop, which says nothing of the request's items: its cancel (only the
-/// sender's own context says Cancelled), or its deadline (a timeout with about no time left
-/// of it).
-pub(crate) fn stopped_by_sender(f: &Failed, ctx: &CallCtx) -> bool {
-    match f.error.status {
-        Status::Cancelled => true,
-        Status::Timeout => ctx.time_left().is_some_and(|left| left <= DEADLINE_SLACK),
-        _ => false,
-    }
-}
-
-/// A caller that leaves before a request carried its items: nothing of it was sent, unless
-/// its items had gone in a request whose sender stopped before the answer (`requeued`).
-fn left(mut error: Error, requeued: bool) -> Failed {
-    if !requeued {
-        return unsent(error);
-    }
-    let told = error.message.as_str();
-    let told = told
-        .strip_suffix("; nothing of it was sent")
-        .or_else(|| told.strip_suffix("; nothing was sent"))
-        .unwrap_or(told);
-    error.message = format!(
-        "{told}; its items went earlier in a shared request whose sender stopped (cancelled or \
-         out of time) before the answer came: not known to be purged"
-    );
-    Failed {
-        error,
-        earlier_attempt_uncertain: true,
-        attempts: 0,
-        http_status: None,
-        rate_limited: 0,
-    }
-}
-
-/// A failure before anything of the caller's was sent.
-fn unsent(error: Error) -> Failed {
-    Failed {
-        error,
-        earlier_attempt_uncertain: false,
-        attempts: 0,
-        http_status: None,
-        rate_limited: 0,
-    }
-}
-
-/// `f` as each caller of a request shared by `callers` (carrying `total` items) is told it.
-fn shared_failure(f: &Failed, callers: usize, total: usize) -> Failed {
-    let mut f = f.clone();
-    if callers > 1 {
-        f.error.message = format!(
-            "{} (the request was shared by {callers} callers and carried {total} items; none \
-             of this caller's items were purged by it)",
-            f.error.message
-        );
-    }
-    f
-}
-
-/// The first few of `items`, for a message.
-fn named(items: &[String]) -> String {
-    const SHOWN: usize = 10;
-    let mut s = items
-        .iter()
-        .take(SHOWN)
-        .map(|i| super::error::quote(i, 200))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > SHOWN {
-        s.push_str(&format!(" and {} more", items.len() - SHOWN));
-    }
-    s
-}
-
 impl Coalescer for InProcess {
     fn deliver(
         &self,
@@ -715,7 +632,7 @@ impl Coalescer for InProcess {
         let key = (resource_id, kind);
         let joined = Instant::now();
         // A waiting caller's items must be sent by then (its budget, or its deadline).
-        let budget_end = instant_after(joined, ctx.wait_budget());
+        let mut budget_end = instant_after(joined, ctx.wait_budget());
         let deadline = ctx.deadline();
         let mut st = self.lock();
         let id = st.next_id;
@@ -727,6 +644,10 @@ impl Coalescer for InProcess {
         st.lanes.entry(key).or_default().waiting.push_back(id);
         // When this caller first waited for others (its wait counts against its budget).
         let mut napped_since: Option<Instant> = None;
+        // Time its items spent in a request that then went back (not a wait on a limit): the
+        // budget is moved by it. `carried_since`: since when, while carried.
+        let mut carried_since: Option<Instant> = None;
+        let mut carried_for = Duration::ZERO;
         loop {
             // The tick is the caller's code: never run it while holding the lock.
             drop(st);
@@ -738,15 +659,20 @@ impl Coalescer for InProcess {
                     let Some(Caller::Done(outcome)) = st.callers.remove(&id) else {
                         unreachable!("just seen")
                     };
-                    st.requeued.remove(&id);
+                    let requeued = st.requeued.remove(&id);
                     st.tidy(key);
-                    return outcome;
+                    return if requeued {
+                        after_requeue(outcome)
+                    } else {
+                        outcome
+                    };
                 }
                 Some(Caller::Carried {
                     items,
                     callers,
                     total,
                 }) => {
+                    carried_since.get_or_insert(now);
                     let past = deadline.is_some_and(|d| now >= d);
                     if stop || past {
                         let (status, what) = if stop {
@@ -776,6 +702,12 @@ impl Coalescer for InProcess {
                     }
                 }
                 Some(Caller::Waiting(_)) => {
+                    if let Some(since) = carried_since.take() {
+                        // Back from a request whose sender stopped.
+                        let away = now.saturating_duration_since(since);
+                        carried_for = carried_for.saturating_add(away);
+                        budget_end = instant_after(budget_end, away);
+                    }
                     let requeued = st.requeued.contains(&id);
                     let lane = st
                         .lanes
@@ -796,7 +728,9 @@ impl Coalescer for InProcess {
                     if lane.leader.is_none() && lane.waiting.front() == Some(&id) {
                         lane.leader = Some(id);
                         drop(st);
-                        let waited = napped_since.map_or(Duration::ZERO, |t| t.elapsed());
+                        let waited = napped_since
+                            .map_or(Duration::ZERO, |t| t.elapsed())
+                            .saturating_sub(carried_for);
                         return self.lead(api, ctx, key, id, waited, limit);
                     }
                     // The earliest slot with room for this caller's items opens past what
@@ -806,8 +740,13 @@ impl Coalescer for InProcess {
                     let opens =
                         earliest_slot(lane, &st.callers, id, kind, limit).filter(|&t| t > end);
                     if opens.is_some() || now >= end {
-                        let wanted = opens.unwrap_or(now).saturating_duration_since(joined);
-                        let waited = now.saturating_duration_since(joined);
+                        let wanted = opens
+                            .unwrap_or(now)
+                            .saturating_duration_since(joined)
+                            .saturating_sub(carried_for);
+                        let waited = now
+                            .saturating_duration_since(joined)
+                            .saturating_sub(carried_for);
                         let refused = if deadline.is_some_and(|d| d < budget_end) {
                             Refused::Deadline {
                                 wanted,

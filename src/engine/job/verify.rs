@@ -14,12 +14,13 @@
 //!   the header's resolution); `stale` when a `HIT` was cached before the purge (or says not
 //!   when); `error` when no answer came, the answer is not 2xx/3xx, or has no `Cache` header.
 //! - Bounds: each probe has [`PROBE_TIMEOUT`] (and never outlives the run's deadline; the
-//!   edge's name is looked up within it too: `engine/resolve.rs`), at most
+//!   edge's name is looked up within it too, once a run: `engine/resolve.rs`), at most
 //!   [`PROBES_AT_ONCE`] run at once, and at most `verify_limit` URLs of each resource are
 //!   probed, evenly chosen ([`choose`]).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -287,7 +288,12 @@ pub struct Prober {
     tls: Arc<rustls::ClientConfig>,
     user_agent: String,
     timeout: Duration,
+    /// Each (host, port) looked up once, its failure too: a silent DNS server costs the run
+    /// one probe's timeout per host, not every probe's.
+    lookups: Mutex<HashMap<(String, u16), Looked>>,
 }
+
+type Looked = std::result::Result<Vec<SocketAddr>, String>;
 
 impl Prober {
     /// Trust `ca_file` when given (as the API's transport does), else the bundled roots.
@@ -315,6 +321,7 @@ impl Prober {
             tls: Arc::new(config),
             user_agent: user_agent.to_owned(),
             timeout,
+            lookups: Mutex::new(HashMap::new()),
         })
     }
 
@@ -406,8 +413,7 @@ impl Prober {
             Some(e) => (e.host.as_str(), e.port, e.tls),
             None => (host, 443, true),
         };
-        let addrs = resolve::lookup(connect_host, port, end, &|| ctx.cancelled())
-            .map_err(|e| format!("cannot resolve {connect_host}: {e}"))?;
+        let addrs = self.addresses(ctx, connect_host, port, end)?;
         let mut last = format!("no address for {connect_host}");
         let mut tcp = None;
         for addr in addrs {
@@ -441,6 +447,27 @@ impl Prober {
         } else {
             exchange(&mut io, request.as_bytes())
         }
+    }
+}
+
+impl Prober {
+    /// `host`'s addresses at `port`, looked up by `end` the first time this run asks.
+    fn addresses(&self, ctx: &CallCtx, host: &str, port: u16, end: Instant) -> Looked {
+        let key = (host.to_owned(), port);
+        let lookups = || self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = lookups().get(&key) {
+            return found.clone();
+        }
+        let found = match resolve::lookup(host, port, end, &|| ctx.cancelled()) {
+            Ok(addrs) => Ok(addrs),
+            // A cancel says nothing of the host.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                return Err(format!("cannot resolve {host}: {e}"))
+            }
+            Err(e) => Err(format!("cannot resolve {host}: {e}")),
+        };
+        lookups().insert(key, found.clone());
+        found
     }
 }
 
@@ -727,6 +754,49 @@ mod tests {
         assert_eq!(v[0].result, Verdict::Stale);
         assert_eq!(v[0].cache.as_deref(), Some("HIT"));
         assert_eq!(v[0].edge.as_deref(), Some("ed-1"));
+    }
+
+    /// A host is looked up once a run, its failure too: the second probe of a name that
+    /// does not resolve fails at once with the same words.
+    #[test]
+    fn a_host_is_looked_up_once_a_run() {
+        let p = Prober::new(None, "gcdn/test", Duration::from_secs(2)).unwrap();
+        let c = ctx(None);
+        let end = Instant::now() + Duration::from_secs(2);
+        let first = p
+            .probe(&c, "gcdn-test.invalid", "/a", None, end)
+            .unwrap_err();
+        let key = ("gcdn-test.invalid".to_owned(), 443);
+        let kept = p.lookups.lock().unwrap().get(&key).cloned();
+        // `.invalid` never resolves (RFC 6761), unless the resolver lies; then only the
+        // entry is checked.
+        if let Some(Err(why)) = kept {
+            assert_eq!(why, first);
+            assert!(
+                first.starts_with("cannot resolve gcdn-test.invalid: "),
+                "{first}"
+            );
+            let began = Instant::now();
+            let again = p
+                .probe(&c, "gcdn-test.invalid", "/b", None, end)
+                .unwrap_err();
+            assert_eq!(again, first);
+            let took = began.elapsed();
+            assert!(took < Duration::from_millis(500), "{took:?}");
+        } else {
+            assert!(kept.is_some(), "not kept: {first}");
+        }
+        // Loopback by address: found, and kept.
+        let (port, h) = server(b"HTTP/1.1 200 OK\r\nCache: MISS\r\n\r\n", Duration::ZERO);
+        let edge = parse_edge(&format!("http://127.0.0.1:{port}")).unwrap();
+        let v = p.probe_all(&c, &[target()], &[edge]);
+        h.join().unwrap();
+        assert_eq!(v[0].result, Verdict::Fresh, "{v:?}");
+        assert!(p
+            .lookups
+            .lock()
+            .unwrap()
+            .contains_key(&("127.0.0.1".to_owned(), port)));
     }
 
     #[test]
